@@ -1,0 +1,89 @@
+"""Domain errors: expected failures with a message safe to show a receptionist.
+
+Every error here carries a one-line, user-readable ``str()``. Anything else that
+escapes a service is a bug: it goes to the log and a crash dialog, never to the
+user as a stack trace.
+"""
+
+from __future__ import annotations
+
+
+class ClinicError(Exception):
+    """Base of all expected, user-explainable errors."""
+
+    #: Process exit code the CLI uses for this error.
+    exit_code = 1
+
+
+class ValidationError(ClinicError):
+    """Bad input: names the field and the offending value.
+
+    Raised before anything is written (or inside the write transaction, which is
+    then rolled back whole).
+    """
+
+    exit_code = 2
+
+    def __init__(self, field: str, value: object, problem: str) -> None:
+        self.field = field
+        self.value = value
+        self.problem = problem
+        super().__init__(f"{field}: {problem} (got {value!r})")
+
+
+class NotFound(ValidationError):
+    """A named branch, service, resource, patient or appointment does not exist."""
+
+    def __init__(self, field: str, value: object) -> None:
+        super().__init__(field, value, f"no {field.replace('_', ' ')} with that name or id")
+
+
+class SlotTaken(ClinicError):
+    """The time is no longer free: another booking, time off or a block is in the way.
+
+    Raised for an exclusion-constraint violation (SQLSTATE 23P01) and for a
+    serialization conflict that outlives the retries. ``resource`` and ``when``
+    name what was in the way when known.
+    """
+
+    exit_code = 3
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        resource: str | None = None,
+        when: str | None = None,
+        resource_id: int | None = None,
+    ) -> None:
+        self.resource = resource
+        self.when = when
+        self.resource_id = resource_id
+        super().__init__(message)
+
+
+class InvalidTransition(ClinicError):
+    """A status change the appointment lifecycle does not allow."""
+
+    exit_code = 2
+
+
+class DatabaseUnavailable(ClinicError):
+    """The database server cannot be reached (or the connection was lost)."""
+
+    exit_code = 4
+
+
+class SchemaMismatch(ClinicError):
+    """The database schema is older or newer than this program knows.
+
+    The message says exactly what to run.
+    """
+
+    exit_code = 5
+
+
+class PermissionDenied(ClinicError):
+    """The signed-in database role may not do this (SQLSTATE 42501)."""
+
+    exit_code = 6

@@ -1,0 +1,176 @@
+"""Connections and the one transaction runner (DESIGN.md, "Transactions").
+
+Every write in the program goes through :meth:`Database.write`: one
+SERIALIZABLE transaction, retried on serialization failures (40001) and
+deadlocks (40P01) with jittered exponential backoff a bounded number of times.
+Database errors that mean something to a receptionist become domain errors:
+
+==========  ==============================================================
+SQLSTATE    raised as
+==========  ==============================================================
+23P01       ``SlotTaken`` (overlap of live bookings, or time off)
+40001/40P01 ``SlotTaken`` when the conflict outlives the retries
+CL001       ``InvalidTransition`` (status trigger)
+23514/23505 ``ValidationError`` naming the constraint
+42501       ``PermissionDenied``
+08xxx, lost ``DatabaseUnavailable``
+==========  ==============================================================
+
+Reads use short READ ONLY transactions (:meth:`Database.read`); reports ask
+for a consistent snapshot with ``snapshot=True`` (SERIALIZABLE READ ONLY
+DEFERRABLE). A connection is never shared between threads: the engine's pool
+hands each thread its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import psycopg
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.pool import NullPool
+
+from ..domain.errors import (
+    DatabaseUnavailable,
+    InvalidTransition,
+    PermissionDenied,
+    SlotTaken,
+    ValidationError,
+)
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+RETRYABLE = {"40001", "40P01"}
+DEFAULT_ATTEMPTS = 10
+_KEY_RE = re.compile(r"Key \(resource_id, period\)=\((\d+), ")
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    orig = getattr(exc, "orig", exc)
+    return getattr(orig, "sqlstate", None)
+
+
+class Database:
+    """A clinic database: an engine plus the read and write runners.
+
+    ``conninfo`` is any libpq connection string (URI or key=value, several
+    hosts allowed); it is handed to psycopg untouched, so libpq's failover,
+    TLS and password sources all work.
+    """
+
+    def __init__(self, conninfo: str, *, application_name: str = "clinic-reception",
+                 pool: bool = True, pool_size: int = 4) -> None:
+        self.conninfo = conninfo
+        self.application_name = application_name
+
+        def connect() -> psycopg.Connection:
+            return psycopg.connect(conninfo, application_name=application_name, connect_timeout=10)
+
+        kwargs: dict = {"pool_pre_ping": True, "pool_size": pool_size, "max_overflow": 8} if pool else {
+            "poolclass": NullPool}
+        self.engine: Engine = create_engine("postgresql+psycopg://", creator=connect, **kwargs)
+
+    # -- runners ---------------------------------------------------------------
+    def write(self, work: Callable[[Connection], T], *, reason: str | None = None,
+              attempts: int = DEFAULT_ATTEMPTS) -> T:
+        """Run ``work(conn)`` in one SERIALIZABLE transaction and commit it.
+
+        ``work`` may be called several times (after a serialization failure),
+        so it must do nothing outside the database that cannot be repeated.
+        ``reason`` is recorded in the audit trail of every row it changes
+        (``SET LOCAL clinic.reason``).
+
+        Raises the domain errors in the module docstring; anything else
+        propagates unchanged (a bug).
+        """
+        last: BaseException | None = None
+        for attempt in range(attempts):
+            try:
+                with self._connect() as conn:
+                    conn = conn.execution_options(isolation_level="SERIALIZABLE")
+                    with conn.begin():
+                        if reason:
+                            conn.execute(text("SELECT set_config('clinic.reason', :r, true)"), {"r": reason})
+                        return work(conn)
+            except DBAPIError as exc:
+                state = _sqlstate(exc)
+                if state in RETRYABLE:
+                    last = exc
+                    delay = min(0.5, 0.005 * (2 ** attempt)) * (0.5 + random.random())
+                    log.info("serialization conflict (%s), retry %d in %.0f ms", state, attempt + 1, delay * 1e3)
+                    time.sleep(delay)
+                    continue
+                raise translate(exc) from exc
+        log.warning("conflict outlived %d attempts: %s", attempts, last)
+        raise SlotTaken("Someone else changed this time just now; please pick the slot again.") from last
+
+    def read(self, work: Callable[[Connection], T], *, snapshot: bool = False) -> T:
+        """Run ``work(conn)`` in a short read-only transaction.
+
+        ``snapshot=True`` gives a consistent snapshot for reports:
+        SERIALIZABLE READ ONLY DEFERRABLE (waits, never fails with 40001).
+        """
+        try:
+            with self._connect() as conn:
+                if snapshot:
+                    conn = conn.execution_options(isolation_level="SERIALIZABLE", postgresql_readonly=True,
+                                                  postgresql_deferrable=True)
+                else:
+                    conn = conn.execution_options(postgresql_readonly=True)
+                with conn.begin():
+                    return work(conn)
+        except DBAPIError as exc:
+            raise translate(exc) from exc
+
+    def admin(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work(conn)`` in one ordinary transaction (role and schema management only)."""
+        try:
+            with self._connect() as conn, conn.begin():
+                return work(conn)
+        except DBAPIError as exc:
+            raise translate(exc) from exc
+
+    def _connect(self) -> Connection:
+        try:
+            return self.engine.connect()
+        except OperationalError as exc:
+            log.warning("cannot connect: %s", exc.orig)
+            raise DatabaseUnavailable(f"Cannot reach the clinic database: {_first_line(exc.orig)}") from exc
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _first_line(exc: object) -> str:
+    return (str(exc).strip().splitlines() or ["unknown error"])[0]
+
+
+def translate(exc: DBAPIError) -> Exception:
+    """Map a database error to the domain error a user can be shown (or return it unchanged)."""
+    state = _sqlstate(exc) or ""
+    orig = getattr(exc, "orig", exc)
+    diag = getattr(orig, "diag", None)
+    if state == "23P01":
+        detail = (diag.message_detail if diag else "") or ""
+        match = _KEY_RE.search(detail)
+        return SlotTaken("That time is already taken.", resource_id=int(match.group(1)) if match else None)
+    if state in RETRYABLE:
+        return SlotTaken("Someone else changed this time just now; please pick the slot again.")
+    if state == "CL001":
+        return InvalidTransition(diag.message_primary if diag else str(orig))
+    if state == "42501":
+        return PermissionDenied(f"Your database role may not do this: {_first_line(orig)}")
+    if state in ("23514", "23505", "23503", "22007", "22008", "22P02"):
+        constraint = (diag.constraint_name if diag else None) or "value"
+        return ValidationError(constraint, _first_line(orig), "the database refused this value")
+    if state.startswith("08") or isinstance(exc, OperationalError):
+        return DatabaseUnavailable(f"Lost the connection to the clinic database: {_first_line(orig)}")
+    return exc

@@ -1,0 +1,82 @@
+"""Schema migrations (Alembic, shipped as ``reception_app.migrations``).
+
+- ``upgrade(db)`` applies every migration, under an advisory lock so two
+  workstations starting at once do not race.
+- ``check_schema(db)`` compares the database's revision with this program's:
+  an older schema says to run ``clinic db upgrade``; a newer one says to
+  update the program. Both raise ``SchemaMismatch`` with that sentence.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from alembic.command import upgrade as alembic_upgrade
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from ..domain.errors import SchemaMismatch
+from .database import Database
+
+MIGRATION_LOCK = 0x0C11_1C  # pg_advisory_lock key shared by every client
+
+
+def _config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(resources.files("reception_app.migrations")))
+    return cfg
+
+
+def head_revision() -> str:
+    """The newest revision this program ships."""
+    head = ScriptDirectory.from_config(_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def current_revision(conn: Connection) -> str | None:
+    """The database's revision, or None for an empty database."""
+    return MigrationContext.configure(conn).get_current_revision()
+
+
+def known_revisions() -> set[str]:
+    return {s.revision for s in ScriptDirectory.from_config(_config()).walk_revisions()}
+
+
+def upgrade(db: Database) -> tuple[str | None, str]:
+    """Apply all migrations; returns (revision before, revision after)."""
+    with db.engine.connect() as conn:
+        conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK})
+        conn.commit()
+        try:
+            before = current_revision(conn)
+            conn.commit()
+            cfg = _config()
+            cfg.attributes["connection"] = conn
+            alembic_upgrade(cfg, "head")
+            conn.commit()
+            return before, head_revision()
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK})
+            conn.commit()
+
+
+def check_schema(db: Database) -> str:
+    """Return the revision when it is the one this program needs; else raise SchemaMismatch."""
+    rev = db.read(current_revision)
+    head = head_revision()
+    if rev == head:
+        return rev
+    if rev is None:
+        raise SchemaMismatch(
+            "The clinic database has no schema yet. Run `clinic db upgrade` (as the database owner) first.")
+    if rev in known_revisions():
+        raise SchemaMismatch(
+            f"The clinic database schema is at revision {rev}, older than this program's {head}. "
+            "Run `clinic db upgrade` (as the database owner), then start again.")
+    raise SchemaMismatch(
+        f"The clinic database schema is at revision {rev}, newer than this program knows ({head}). "
+        "Update Clinic Reception on this workstation.")
