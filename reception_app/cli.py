@@ -1,0 +1,298 @@
+"""The ``clinic`` command (also ``python -m reception_app``): thin, calls services.
+
+Same connection rules as the window (``--database``, ``CLINIC_DATABASE_URL``,
+settings file, embedded default). Exit codes: 0 done; 2 bad input (one line
+naming the field and the value); 3 slot taken; 4 database unreachable;
+5 schema mismatch; 6 permission denied; 70 internal error (details in the log
+file, never a stack trace on screen).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from .domain.errors import ClinicError
+from .logsetup import log_file, setup_logging
+
+log = logging.getLogger("reception_app.cli")
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, ensure_ascii=False, indent=2, default=str))
+
+
+def _db(args: argparse.Namespace, *, check: bool = True):
+    from .store.connect import open_database
+
+    return open_database(args.database, check=check, application_name="clinic-cli")
+
+
+# -- commands --------------------------------------------------------------------
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from .store import migrate
+
+    db = _db(args, check=False)
+    before, after = migrate.upgrade(db)
+    print(f"schema at revision {after}" + ("" if before == after else f" (was {before or 'empty'})"))
+    return 0
+
+
+def cmd_config_apply(args: argparse.Namespace) -> int:
+    from .services import clinic_config
+
+    data = clinic_config.load_file(args.file)  # check the file before touching a database
+    result = clinic_config.apply(_db(args), data, source=args.file)
+    print(result.summary())
+    return 0
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    from .services.users import add_user
+
+    password = None
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n") or None
+    group = add_user(_db(args), args.name, args.role, password=password, doctor=args.doctor)
+    print(f"login role {args.name} is in {group}")
+    return 0
+
+
+def cmd_patient_add(args: argparse.Namespace) -> int:
+    from .services.patients import add_patient
+
+    channels = args.channels.split(",") if args.channels else None
+    p = add_patient(_db(args), name=args.name, birth_date=args.birth_date, phone=args.phone, email=args.email,
+                    channels=channels)
+    if args.json:
+        _print_json(p.to_json())
+    else:
+        print(f"patient {p.id}: {p.name}")
+    return 0
+
+
+def cmd_patient_find(args: argparse.Namespace) -> int:
+    from .services.patients import find_patients
+
+    found = find_patients(_db(args), args.text, limit=args.limit)
+    if args.json:
+        _print_json([p.to_json() for p in found])
+    else:
+        for p in found:
+            print(f"{p.id:>8}  {p.name:<32} {p.birth_date or '':<10}  {p.phone or ''}")
+        if not found:
+            print("no patient matches")
+    return 0
+
+
+def cmd_slots(args: argparse.Namespace) -> int:
+    from .services.scheduling import find_slots
+
+    offers = find_slots(_db(args), branch=args.branch, service=args.service, local_date=args.date,
+                        doctor=args.doctor, room=args.room, equipment=args.equipment, days=args.days)
+    if args.json:
+        _print_json([o.to_json() for o in offers])
+    else:
+        for o in offers:
+            names = ", ".join(o.resources.values())
+            print(f"{o.start.isoformat()}  {names}")
+        if not offers:
+            print("no free slot")
+    return 0
+
+
+def cmd_book(args: argparse.Namespace) -> int:
+    from .domain.wallclock import parse_instant
+    from .services.scheduling import book
+
+    start: datetime = parse_instant(args.start, "start")
+    appt = book(_db(args), branch=args.branch, service=args.service, start=start, patient_id=args.patient,
+                doctor=args.doctor, room=args.room, equipment=args.equipment, source=args.source,
+                client_id=args.client_id, reason=args.reason)
+    if args.json:
+        _print_json(appt.to_json())
+    else:
+        print(f"appointment {appt.id}: {appt.service} for {appt.patient} at {appt.start.isoformat()} "
+              f"with {', '.join(appt.resources.values())}")
+    return 0
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    from .services.scheduling import cancel
+
+    appt = cancel(_db(args), args.id, reason=args.reason)
+    if args.json:
+        _print_json(appt.to_json())
+    else:
+        print(f"appointment {appt.id} cancelled")
+    return 0
+
+
+def cmd_appointments(args: argparse.Namespace) -> int:
+    from .services.scheduling import list_appointments
+
+    rows = list_appointments(_db(args), branch=args.branch, local_date=args.date)
+    if args.json:
+        _print_json([a.to_json() for a in rows])
+    else:
+        for a in rows:
+            print(f"{a.id:>8}  {a.start.isoformat()}  {a.status:<12} {a.patient:<28} {a.service}  "
+                  f"[{', '.join(a.resources.values())}]")
+        if not rows:
+            print("no appointments")
+    return 0
+
+
+def cmd_import_noshow(args: argparse.Namespace) -> int:
+    from .services.importer import import_noshow_csv
+
+    result = import_noshow_csv(_db(args), args.file, timezone=args.timezone)
+    for line, reason in result.problems:
+        print(f"line {line}: {reason}", file=sys.stderr)
+    if args.json:
+        _print_json(result.to_json())
+    else:
+        print(result.summary())
+    return 0
+
+
+def cmd_report_no_show(args: argparse.Namespace) -> int:
+    from .services.reports import no_show_report
+
+    report = no_show_report(_db(args), date_from=args.date_from, date_to=args.date_to, branch=args.branch)
+    _print_json(report)
+    return 0
+
+
+def cmd_demo_load(args: argparse.Namespace) -> int:
+    from .services.demo import load_demo
+
+    summary = load_demo(_db(args))
+    print(summary)
+    return 0
+
+
+# -- parser -----------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="clinic", description="Clinic Reception from the command line.")
+    p.add_argument("--database", metavar="CONNINFO",
+                   help="libpq connection string (URI or key=value); default: CLINIC_DATABASE_URL, the settings "
+                        "file, then the built-in database")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    db = sub.add_parser("db", help="schema").add_subparsers(dest="sub", required=True, metavar="ACTION")
+    db.add_parser("upgrade", help="apply schema migrations").set_defaults(func=cmd_db_upgrade)
+
+    cfg = sub.add_parser("config", help="clinic configuration").add_subparsers(dest="sub", required=True,
+                                                                                 metavar="ACTION")
+    ca = cfg.add_parser("apply", help="create or update branches, doctors, rooms, … from a TOML file")
+    ca.add_argument("file")
+    ca.set_defaults(func=cmd_config_apply)
+
+    usr = sub.add_parser("user", help="database logins").add_subparsers(dest="sub", required=True, metavar="ACTION")
+    ua = usr.add_parser("add", help="create a login role in a group")
+    ua.add_argument("name")
+    ua.add_argument("--role", required=True, choices=["reception", "doctor", "manager", "admin"])
+    ua.add_argument("--doctor", help="link this login to the doctor of that name")
+    ua.add_argument("--password-stdin", action="store_true", help="read the password from the first stdin line")
+    ua.set_defaults(func=cmd_user_add)
+
+    pat = sub.add_parser("patient", help="patients").add_subparsers(dest="sub", required=True, metavar="ACTION")
+    pa = pat.add_parser("add", help="register a patient")
+    pa.add_argument("--name", required=True)
+    pa.add_argument("--birth-date", required=True, metavar="YYYY-MM-DD")
+    pa.add_argument("--phone", metavar="E164")
+    pa.add_argument("--email")
+    pa.add_argument("--channels", metavar="LIST", help="consented channels, e.g. sms,email")
+    pa.add_argument("--json", action="store_true")
+    pa.set_defaults(func=cmd_patient_add)
+    pf = pat.add_parser("find", help="search by name, phone or date of birth")
+    pf.add_argument("text")
+    pf.add_argument("--limit", type=int, default=20)
+    pf.add_argument("--json", action="store_true")
+    pf.set_defaults(func=cmd_patient_find)
+
+    sl = sub.add_parser("slots", help="free starts of a service on a day")
+    sl.add_argument("--branch", required=True)
+    sl.add_argument("--service", required=True)
+    sl.add_argument("--date", required=True, metavar="YYYY-MM-DD", help="branch-local date")
+    sl.add_argument("--days", type=int, default=1, help="search this many days from --date")
+    sl.add_argument("--doctor")
+    sl.add_argument("--room")
+    sl.add_argument("--equipment")
+    sl.add_argument("--json", action="store_true")
+    sl.set_defaults(func=cmd_slots)
+
+    bk = sub.add_parser("book", help="book an appointment")
+    bk.add_argument("--branch", required=True)
+    bk.add_argument("--service", required=True)
+    bk.add_argument("--start", required=True, metavar="ISO-8601", help="with offset, e.g. 2027-01-04T08:00:00-03:00")
+    bk.add_argument("--patient", required=True, type=int, metavar="ID")
+    bk.add_argument("--doctor")
+    bk.add_argument("--room")
+    bk.add_argument("--equipment")
+    bk.add_argument("--source", default="phone", choices=["phone", "walk_in", "online"])
+    bk.add_argument("--client-id", metavar="UUID", help="idempotency key: retrying with it never books twice")
+    bk.add_argument("--reason", help="recorded in the audit trail")
+    bk.add_argument("--json", action="store_true")
+    bk.set_defaults(func=cmd_book)
+
+    cn = sub.add_parser("cancel", help="cancel an appointment")
+    cn.add_argument("id", type=int)
+    cn.add_argument("--reason", required=True)
+    cn.add_argument("--json", action="store_true")
+    cn.set_defaults(func=cmd_cancel)
+
+    ap = sub.add_parser("appointments", help="a branch's appointments on a day")
+    ap.add_argument("--branch", required=True)
+    ap.add_argument("--date", required=True, metavar="YYYY-MM-DD")
+    ap.add_argument("--json", action="store_true")
+    ap.set_defaults(func=cmd_appointments)
+
+    imp = sub.add_parser("import", help="import data").add_subparsers(dest="sub", required=True, metavar="FORMAT")
+    im = imp.add_parser("noshow-csv", help="the public 'Medical Appointment No Shows' CSV")
+    im.add_argument("file")
+    im.add_argument("--timezone", default="America/Sao_Paulo")
+    im.add_argument("--json", action="store_true")
+    im.set_defaults(func=cmd_import_noshow)
+
+    rep = sub.add_parser("report", help="manager reports").add_subparsers(dest="sub", required=True, metavar="NAME")
+    rn = rep.add_parser("no-show", help="no-show rates by weekday, lead time, reminder, age and branch")
+    rn.add_argument("--from", dest="date_from", metavar="YYYY-MM-DD")
+    rn.add_argument("--to", dest="date_to", metavar="YYYY-MM-DD")
+    rn.add_argument("--branch")
+    rn.add_argument("--json", action="store_true", help="print JSON (the only format so far)")
+    rn.set_defaults(func=cmd_report_no_show)
+
+    demo = sub.add_parser("demo", help="the demo clinic").add_subparsers(dest="sub", required=True, metavar="ACTION")
+    demo.add_parser("load", help="apply the demo clinic and book upcoming appointments").set_defaults(
+        func=cmd_demo_load)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``clinic`` console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging()
+    try:
+        return int(args.func(args) or 0)
+    except ClinicError as exc:
+        log.info("%s: %s", type(exc).__name__, exc)
+        print(f"clinic: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except Exception:
+        log.exception("internal error in `clinic %s`", " ".join(sys.argv[1:]))
+        print(f"clinic: internal error; details are in {log_file()}", file=sys.stderr)
+        return 70
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

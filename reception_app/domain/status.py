@@ -1,0 +1,57 @@
+"""Appointment statuses and the transitions between them.
+
+The rule lives in the database too (table ``status_transition`` and a trigger,
+migration 0001); ``tests/db`` checks the two agree. Names follow FHIR's
+Appointment.status where they exist (booked → ``confirmed`` here, arrived →
+``checked_in``, fulfilled → ``completed``, noshow → ``no_show``).
+
+Which statuses occupy their resources: every status except ``cancelled`` and
+``rescheduled`` (SQL function ``clinic_status_is_live``). A no-show keeps its
+time: it happened, and utilization counts it as booked time.
+"""
+
+from __future__ import annotations
+
+from .errors import InvalidTransition
+
+STATUSES: tuple[str, ...] = (
+    "requested", "held", "confirmed", "payment_pending", "checked_in",
+    "in_progress", "completed", "cancelled", "no_show", "rescheduled",
+)
+
+RELEASED: frozenset[str] = frozenset({"cancelled", "rescheduled"})
+
+#: Outcome is known: the statuses the no-show report counts.
+OUTCOMES: frozenset[str] = frozenset({"completed", "no_show"})
+
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "requested": ("confirmed", "held", "payment_pending", "cancelled"),
+    "held": ("confirmed", "requested", "payment_pending", "cancelled"),
+    "payment_pending": ("confirmed", "cancelled"),
+    "confirmed": ("checked_in", "cancelled", "no_show", "rescheduled", "payment_pending"),
+    "checked_in": ("in_progress", "completed", "cancelled"),
+    "in_progress": ("completed",),
+    "no_show": ("checked_in",),
+    "completed": (),
+    "cancelled": (),
+    "rescheduled": (),
+}
+
+#: Human labels for the window and reports.
+LABELS: dict[str, str] = {
+    "requested": "Requested", "held": "On hold", "confirmed": "Confirmed",
+    "payment_pending": "Payment pending", "checked_in": "Checked in", "in_progress": "In progress",
+    "completed": "Completed", "cancelled": "Cancelled", "no_show": "No-show", "rescheduled": "Rescheduled",
+}
+
+
+def is_live(status: str) -> bool:
+    """True when an appointment in ``status`` occupies its resources."""
+    return status not in RELEASED
+
+
+def check_transition(old: str, new: str) -> None:
+    """Raise ``InvalidTransition`` unless ``old`` → ``new`` is allowed."""
+    if new not in TRANSITIONS.get(old, ()):
+        raise InvalidTransition(f"An appointment that is {LABELS.get(old, old).lower()} cannot become "
+                                f"{LABELS.get(new, new).lower()}.")

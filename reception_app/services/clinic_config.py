@@ -1,0 +1,276 @@
+"""``clinic config apply FILE.toml``: create or update the clinic, idempotently and by name.
+
+The file format is documented in README.md ("Clinic configuration file") and
+the demo clinic ships as ``resources/demo_clinic.toml``. Every table is
+optional; sections are applied in dependency order (branches, then resources,
+services, holidays, time off) in ONE serializable transaction: a bad file
+writes nothing.
+
+Rules: a branch's weekly hours and a doctor's shifts are replaced by what the
+file says (a day missing from ``hours`` is closed); other rows are created or
+updated by name; nothing is deleted that the file does not mention.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from ..domain.errors import NotFound, ValidationError
+from ..domain.validation import clean_name, parse_date
+from ..domain.wallclock import parse_hhmm_range, parse_instant
+from ..store.database import Database
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+_SCHEMA: dict[str, tuple[set[str], set[str]]] = {
+    # section: (required keys, optional keys)
+    "branch": ({"name", "timezone"}, {"hours"}),
+    "doctor": ({"name", "specialty"}, {"shifts", "login"}),
+    "room": ({"name", "branch", "kind"}, set()),
+    "equipment": ({"name", "branch", "kind"}, set()),
+    "service": ({"name", "duration"}, {"buffer_before", "buffer_after", "min_notice", "horizon", "needs"}),
+    "holiday": ({"branch", "date", "name"}, set()),
+    "time_off": ({"resource", "from", "until"}, {"reason"}),
+}
+_SHIFT_KEYS = ({"branch", "days", "hours"}, {"from", "until"})
+_NEEDS_KEYS = {"doctor", "room", "equipment"}
+
+
+@dataclass
+class ApplyResult:
+    """What ``apply`` did: per section, names created and names updated."""
+
+    created: dict[str, list[str]] = field(default_factory=dict)
+    updated: dict[str, list[str]] = field(default_factory=dict)
+
+    def note(self, section: str, name: str, inserted: bool) -> None:
+        (self.created if inserted else self.updated).setdefault(section, []).append(name)
+
+    def summary(self) -> str:
+        parts = []
+        for section in _SCHEMA:
+            c, u = len(self.created.get(section, [])), len(self.updated.get(section, []))
+            if c or u:
+                parts.append(f"{section}: {c} created, {u} updated")
+        return "; ".join(parts) or "nothing to apply"
+
+
+def load_file(path: str | Path) -> dict[str, Any]:
+    """Read and check a config file; raises ValidationError for syntax, unknown keys or missing fields."""
+    p = Path(path)
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ValidationError("file", str(path), "does not exist") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ValidationError("file", str(path), f"is not valid TOML: {exc}") from exc
+    check(data)
+    return data
+
+
+def _check_keys(where: str, item: Any, required: set[str], optional: set[str]) -> None:
+    if not isinstance(item, dict):
+        raise ValidationError(where, item, "must be a table")
+    unknown = sorted(set(item) - required - optional)
+    if unknown:
+        raise ValidationError(f"{where}.{unknown[0]}", item[unknown[0]], "is not a known key")
+    missing = sorted(required - set(item))
+    if missing:
+        raise ValidationError(f"{where}.{missing[0]}", None, "is missing")
+
+
+def check(data: dict[str, Any]) -> None:
+    """Structural check of a parsed config (keys and presence; values are checked while applying)."""
+    unknown = sorted(set(data) - set(_SCHEMA))
+    if unknown:
+        raise ValidationError(unknown[0], "[[" + unknown[0] + "]]", "is not a known section")
+    for section, (required, optional) in _SCHEMA.items():
+        items = data.get(section, [])
+        if not isinstance(items, list):
+            raise ValidationError(section, items, f"must be an array of tables: [[{section}]]")
+        for i, item in enumerate(items):
+            label = f"{section}[{i}]" if not isinstance(item, dict) or "name" not in item else \
+                f"{section} {item['name']!r}"
+            _check_keys(label, item, required, optional)
+            if section == "doctor":
+                for j, sh in enumerate(item.get("shifts", [])):
+                    _check_keys(f"{label}.shifts[{j}]", sh, *_SHIFT_KEYS)
+            if section == "service" and "needs" in item:
+                _check_keys(f"{label}.needs", item["needs"], set(), _NEEDS_KEYS)
+
+
+def _int(where: str, value: Any, minimum: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValidationError(where, value, f"must be a whole number ≥ {minimum}")
+    return value
+
+
+def _days(where: str, value: Any) -> list[int]:
+    if not isinstance(value, list) or not value:
+        raise ValidationError(where, value, "must be a non-empty list of days like [\"mon\", \"tue\"]")
+    out = []
+    for d in value:
+        key = str(d).strip().lower()[:3]
+        if key not in WEEKDAYS:
+            raise ValidationError(where, d, "is not a day (mon, tue, wed, thu, fri, sat, sun)")
+        out.append(WEEKDAYS.index(key))
+    return out
+
+
+def _ranges(where: str, value: Any) -> list[tuple[int, int]]:
+    if not isinstance(value, list):
+        raise ValidationError(where, value, "must be a list like [\"08:00-12:00\"]")
+    return [parse_hhmm_range(str(v), where) for v in value]
+
+
+def _upsert(conn: Connection, sql: str, params: dict) -> tuple[int, bool]:
+    row = conn.execute(text(sql + " RETURNING id, (xmax = 0) AS inserted"), params).one()
+    return row.id, row.inserted
+
+
+def apply(db: Database, data: dict[str, Any], *, source: str = "config") -> ApplyResult:
+    """Apply a checked config dict in one transaction. Raises ValidationError / NotFound."""
+    check(data)
+    return db.write(lambda conn: _apply(conn, data), reason=f"config apply {source}")
+
+
+def apply_file(db: Database, path: str | Path) -> ApplyResult:
+    """Read, check and apply FILE. Raises ValidationError naming the field and value."""
+    return apply(db, load_file(path), source=str(path))
+
+
+def _branch_id(conn: Connection, name: str, where: str) -> int:
+    bid = conn.execute(text("SELECT id FROM branch WHERE name = :n"), {"n": name}).scalar()
+    if bid is None:
+        raise NotFound("branch", name) if where == "branch" else ValidationError(where, name, "no such branch")
+    return int(bid)
+
+
+def _apply(conn: Connection, data: dict[str, Any]) -> ApplyResult:
+    result = ApplyResult()
+    for b in data.get("branch", []):
+        name = clean_name(b["name"], "branch.name")
+        tz = str(b["timezone"])
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValidationError(f"branch {name!r}.timezone", tz, "is not an IANA time zone") from exc
+        bid, ins = _upsert(conn, "INSERT INTO branch (name, timezone) VALUES (:n, :tz) "
+                                 "ON CONFLICT (name) DO UPDATE SET timezone = EXCLUDED.timezone", {"n": name, "tz": tz})
+        result.note("branch", name, ins)
+        hours = b.get("hours", {})
+        if not isinstance(hours, dict):
+            raise ValidationError(f"branch {name!r}.hours", hours, "must be a table like { mon = [\"08:00-12:00\"] }")
+        rows = []
+        for day, ranges in hours.items():
+            wd = _days(f"branch {name!r}.hours", [day])[0]
+            rows += [{"b": bid, "w": wd, "s": s, "e": e} for s, e in _ranges(f"branch {name!r}.hours.{day}", ranges)]
+        conn.execute(text("DELETE FROM opening_hours WHERE branch_id = :b"), {"b": bid})
+        if rows:
+            conn.execute(text("INSERT INTO opening_hours (branch_id, weekday, start_min, end_min) "
+                              "VALUES (:b, :w, :s, :e)"), rows)
+
+    for d in data.get("doctor", []):
+        name = clean_name(d["name"], "doctor.name")
+        _ensure_kind(conn, name, "doctor")
+        rid, ins = _upsert(conn, "INSERT INTO resource (kind, name, category, login_role) "
+                                 "VALUES ('doctor', :n, :c, :l) ON CONFLICT (name) DO UPDATE "
+                                 "SET category = EXCLUDED.category, login_role = coalesce(EXCLUDED.login_role, "
+                                 "resource.login_role), active = true",
+                           {"n": name, "c": clean_name(d["specialty"], f"doctor {name!r}.specialty"),
+                            "l": d.get("login")})
+        result.note("doctor", name, ins)
+        conn.execute(text("DELETE FROM shift WHERE resource_id = :r"), {"r": rid})
+        rows = []
+        for j, sh in enumerate(d.get("shifts", [])):
+            where = f"doctor {name!r}.shifts[{j}]"
+            bid = _branch_id(conn, str(sh["branch"]), f"{where}.branch")
+            vf = parse_date(sh["from"], f"{where}.from") if "from" in sh else None
+            vu = parse_date(sh["until"], f"{where}.until") if "until" in sh else None
+            if vf and vu and vu < vf:
+                raise ValidationError(f"{where}.until", sh["until"], "is before 'from'")
+            for wd in _days(f"{where}.days", sh["days"]):
+                for s, e in _ranges(f"{where}.hours", sh["hours"]):
+                    rows.append({"r": rid, "b": bid, "w": wd, "s": s, "e": e, "vf": vf, "vu": vu})
+        if rows:
+            conn.execute(text("INSERT INTO shift (resource_id, branch_id, weekday, start_min, end_min, valid_from, "
+                              "valid_until) VALUES (:r, :b, :w, :s, :e, :vf, :vu)"), rows)
+
+    for kind in ("room", "equipment"):
+        for r in data.get(kind, []):
+            name = clean_name(r["name"], f"{kind}.name")
+            _ensure_kind(conn, name, kind)
+            bid = _branch_id(conn, str(r["branch"]), f"{kind} {name!r}.branch")
+            _, ins = _upsert(conn, "INSERT INTO resource (kind, name, category, branch_id) VALUES (:k, :n, :c, :b) "
+                                   "ON CONFLICT (name) DO UPDATE SET category = EXCLUDED.category, "
+                                   "branch_id = EXCLUDED.branch_id, active = true",
+                             {"k": kind, "n": name, "c": clean_name(r["kind"], f"{kind} {name!r}.kind"), "b": bid})
+            result.note(kind, name, ins)
+
+    for s in data.get("service", []):
+        name = clean_name(s["name"], "service.name")
+        where = f"service {name!r}"
+        duration = _int(f"{where}.duration", s["duration"], 15)
+        if duration % 15:
+            raise ValidationError(f"{where}.duration", duration, "must be a multiple of 15 minutes")
+        needs = s.get("needs", {})
+        params = {
+            "n": name, "d": duration,
+            "bb": _int(f"{where}.buffer_before", s.get("buffer_before", 0)),
+            "ba": _int(f"{where}.buffer_after", s.get("buffer_after", 0)),
+            "mn": _int(f"{where}.min_notice", s.get("min_notice", 0)),
+            "h": _int(f"{where}.horizon", s.get("horizon", 365), 1),
+            "ds": needs.get("doctor"), "rk": needs.get("room"), "ek": needs.get("equipment"),
+        }
+        _, ins = _upsert(conn, "INSERT INTO service (name, duration_min, buffer_before_min, buffer_after_min, "
+                               "min_notice_min, horizon_days, doctor_specialty, room_kind, equipment_kind) "
+                               "VALUES (:n, :d, :bb, :ba, :mn, :h, :ds, :rk, :ek) ON CONFLICT (name) DO UPDATE SET "
+                               "duration_min = EXCLUDED.duration_min, buffer_before_min = EXCLUDED.buffer_before_min,"
+                               " buffer_after_min = EXCLUDED.buffer_after_min, min_notice_min = "
+                               "EXCLUDED.min_notice_min, horizon_days = EXCLUDED.horizon_days, doctor_specialty = "
+                               "EXCLUDED.doctor_specialty, room_kind = EXCLUDED.room_kind, equipment_kind = "
+                               "EXCLUDED.equipment_kind, active = true", params)
+        result.note("service", name, ins)
+
+    for h in data.get("holiday", []):
+        where = f"holiday {h.get('name')!r}"
+        bid = _branch_id(conn, str(h["branch"]), f"{where}.branch")
+        day: date = parse_date(h["date"], f"{where}.date")
+        _, ins = _upsert(conn, "INSERT INTO holiday (branch_id, local_date, name) VALUES (:b, :d, :n) "
+                               "ON CONFLICT (branch_id, local_date) DO UPDATE SET name = EXCLUDED.name",
+                         {"b": bid, "d": day, "n": clean_name(h["name"], f"{where}.name")})
+        result.note("holiday", f"{h['branch']} {day}", ins)
+
+    for o in data.get("time_off", []):
+        where = f"time_off {o.get('resource')!r}"
+        rid = conn.execute(text("SELECT id FROM resource WHERE name = :n"), {"n": o["resource"]}).scalar()
+        if rid is None:
+            raise ValidationError(f"{where}.resource", o["resource"], "no doctor, room or equipment of that name")
+        lo: datetime = parse_instant(_iso(o["from"]), f"{where}.from")
+        hi: datetime = parse_instant(_iso(o["until"]), f"{where}.until")
+        if hi <= lo:
+            raise ValidationError(f"{where}.until", o["until"], "is not after 'from'")
+        _, ins = _upsert(conn, "INSERT INTO time_off (resource_id, period, reason) VALUES (:r, tstzrange(:lo, :hi), :why) "
+                               "ON CONFLICT (resource_id, period) DO UPDATE SET reason = EXCLUDED.reason",
+                         {"r": rid, "lo": lo, "hi": hi, "why": str(o.get("reason", ""))})
+        result.note("time_off", f"{o['resource']} {lo.isoformat()}", ins)
+    return result
+
+
+def _iso(value: Any) -> str:
+    # TOML offset date-times arrive as aware datetimes; strings are parsed as ISO-8601.
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
+def _ensure_kind(conn: Connection, name: str, kind: str) -> None:
+    other = conn.execute(text("SELECT kind FROM resource WHERE name = :n"), {"n": name}).scalar()
+    if other is not None and other != kind:
+        raise ValidationError(f"{kind}.name", name, f"is already the name of a {other}")

@@ -1,0 +1,363 @@
+"""Use cases of the day grid: find free slots, book, cancel, list a day.
+
+Each function takes plain values and a ``Database`` and runs one transaction.
+The slot engine (``domain.slots``) decides what to *offer*; on booking it is
+run again inside the SERIALIZABLE write transaction, and the exclusion
+constraint decides what *commits* (DESIGN.md, "The one rule").
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import insert, text, update
+from sqlalchemy.dialects.postgresql import Range
+from sqlalchemy.engine import Connection
+
+from ..domain import slots as engine
+from ..domain.errors import NotFound, SlotTaken, ValidationError
+from ..domain.slots import KINDS
+from ..domain.status import check_transition
+from ..domain.validation import SOURCES, clean_name
+from ..domain.wallclock import is_on_grid
+from ..store import schema as t
+from ..store.database import Database
+from . import catalog
+from .catalog import BranchInfo, ServiceInfo
+
+UTC = timezone.utc
+
+
+@dataclass(frozen=True)
+class SlotOffer:
+    """One free start. ``start``/``end``: the appointment's own UTC times (no
+    buffers); ``resources``: kind → name of the first free combination;
+    ``choices``: kind → [(id, name), …] of every resource free for it."""
+
+    start: datetime
+    end: datetime
+    resources: dict[str, str]
+    resource_ids: dict[str, int]
+    choices: dict[str, list[tuple[int, str]]]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"start": iso_utc(self.start), "end": iso_utc(self.end), "resources": dict(self.resources)}
+
+
+@dataclass(frozen=True)
+class AppointmentView:
+    """An appointment as screens and the CLI show it; times are UTC."""
+
+    id: int
+    client_id: str
+    branch_id: int
+    branch: str
+    service_id: int
+    service: str
+    patient_id: int
+    patient: str
+    status: str
+    start: datetime
+    end: datetime
+    source: str
+    resources: dict[str, str] = field(default_factory=dict)
+    resource_ids: dict[str, int] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "start": iso_utc(self.start), "end": iso_utc(self.end), "status": self.status,
+                "branch": self.branch, "service": self.service, "patient_id": self.patient_id,
+                "patient": self.patient, "source": self.source, "resources": dict(self.resources)}
+
+
+def iso_utc(instant: datetime) -> str:
+    """ISO-8601 in UTC with a ``Z`` suffix: ``2027-01-04T11:00:00Z``."""
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# -- slot search -----------------------------------------------------------------
+def _resolve_only(conn: Connection, pins: dict[str, str | None]) -> dict[str, list[int]]:
+    only: dict[str, list[int]] = {}
+    for kind, name in pins.items():
+        if name:
+            only[kind] = [catalog.load_resource(conn, name, kind).id]
+    return only
+
+
+def _search(conn: Connection, branch: BranchInfo, service: ServiceInfo, dates: list[date], now: datetime,
+            only: dict[str, list[int]], exclude_appointment: int | None = None) -> tuple[list[engine.SlotOption],
+                                                                                       dict[int, str]]:
+    resources = engine_resources = catalog.candidate_resources(conn, branch, service)
+    lo, hi = catalog.search_window(branch, service, min(dates), max(dates))
+    busy = catalog.busy_intervals(conn, [r.id for r in resources], lo, hi, exclude_appointment=exclude_appointment)
+    options = engine.find_slots(branch.spec, service.spec, engine_resources, busy, dates, now, only=only or None)
+    return options, {r.id: r.name for r in resources}
+
+
+def _offer(option: engine.SlotOption, names: dict[int, str]) -> SlotOffer:
+    first = option.first_combination()
+    return SlotOffer(
+        start=option.start, end=option.end,
+        resources={k: names[v] for k, v in first.items()},
+        resource_ids=dict(first),
+        choices={k: [(i, names[i]) for i in ids] for k, ids in option.free.items()},
+    )
+
+
+def find_slots(db: Database, *, branch: str, service: str, local_date: date | str, doctor: str | None = None,
+               room: str | None = None, equipment: str | None = None, days: int = 1,
+               now: datetime | None = None) -> list[SlotOffer]:
+    """Free starts of ``service`` at ``branch`` on ``days`` local dates from ``local_date``.
+
+    Sorted by start; each with the first free resource combination and every
+    choice per kind. Optional ``doctor``/``room``/``equipment`` names pin that
+    kind. Raises ``NotFound``/``ValidationError`` for unknown names or dates.
+    """
+    from ..domain.validation import parse_date
+
+    first = parse_date(local_date, "date")
+    if not 1 <= days <= 366:
+        raise ValidationError("days", days, "must be between 1 and 366")
+    now = now or datetime.now(UTC)
+    dates = [first + timedelta(days=i) for i in range(days)]
+
+    def work(conn: Connection) -> list[SlotOffer]:
+        b = catalog.load_branch(conn, branch, dates[0] - timedelta(days=1), dates[-1] + timedelta(days=1))
+        s = catalog.load_service(conn, service)
+        only = _resolve_only(conn, {"doctor": doctor, "room": room, "equipment": equipment})
+        options, names = _search(conn, b, s, dates, now, only)
+        return [_offer(o, names) for o in options]
+
+    return db.read(work)
+
+
+# -- booking ---------------------------------------------------------------------
+def _check_start(start: datetime, branch: BranchInfo) -> datetime:
+    if start.tzinfo is None or start.utcoffset() is None:
+        raise ValidationError("start", start.isoformat(), "needs a UTC offset, e.g. 2027-01-04T08:00:00-03:00")
+    tz = branch.tz
+    given = start.utcoffset()
+    if given != timedelta(0) and given != start.astimezone(tz).utcoffset():
+        # The wall-clock time written with this offset: does it exist in the branch's zone?
+        wall = start.replace(tzinfo=None)
+        round_trip = wall.replace(tzinfo=tz).astimezone(UTC).astimezone(tz).replace(tzinfo=None)
+        if round_trip != wall:
+            raise ValidationError("start", start.isoformat(),
+                                  f"does not exist in {branch.timezone}: the clocks skip it (DST change)")
+    if not is_on_grid(start, tz):
+        raise ValidationError("start", start.isoformat(), "is not on the 15-minute grid")
+    return start.astimezone(UTC)
+
+
+def _explain_unavailable(conn: Connection, branch: BranchInfo, service: ServiceInfo, start: datetime,
+                         now: datetime, only: dict[str, list[int]], names: dict[int, str]) -> Exception:
+    """Why ``start`` was not offered: bad input (ValidationError) or taken (SlotTaken)."""
+    spec = service.spec
+    local = start.astimezone(branch.tz)
+    when = local.strftime("%Y-%m-%d %H:%M %Z")
+    if start < now + timedelta(minutes=spec.min_notice_min):
+        if start < now:
+            return ValidationError("start", iso_utc(start), "is in the past")
+        return ValidationError("start", iso_utc(start),
+                               f"is less than the service's minimum notice of {spec.min_notice_min} minutes away")
+    today = now.astimezone(branch.tz).date()
+    if (local.date() - today).days > spec.horizon_days:
+        return ValidationError("start", iso_utc(start),
+                               f"is beyond the service's booking horizon of {spec.horizon_days} days")
+    resources = catalog.candidate_resources(conn, branch, service)
+    free_if_empty = engine.find_slots(branch.spec, spec, resources, {}, [local.date()], now, only=only or None)
+    if not any(o.start == start for o in free_if_empty):
+        return ValidationError("start", when, "is outside the branch's opening hours or the doctors' shifts "
+                               "(or on a holiday)")
+    occupied = (start - timedelta(minutes=spec.buffer_before_min),
+                start + timedelta(minutes=spec.duration_min + spec.buffer_after_min))
+    ids = [r.id for r in resources if r.kind in spec.needs and (r.kind not in only or r.id in only[r.kind])]
+    blocked = dict(conn.execute(text(
+        "SELECT b.resource_id, r.name FROM booking b JOIN resource r ON r.id = b.resource_id "
+        "WHERE b.live AND b.resource_id = ANY(:ids) AND b.period && tstzrange(:s, :e) "
+        "UNION SELECT o.resource_id, r.name FROM time_off o JOIN resource r ON r.id = o.resource_id "
+        "WHERE o.resource_id = ANY(:ids) AND o.period && tstzrange(:s, :e)"),
+        {"ids": ids, "s": occupied[0], "e": occupied[1]}).all())
+    # Name the kind for which nothing is left: every suitable resource of it is taken.
+    for kind in KINDS:
+        of_kind = [r for r in resources if r.kind == kind and r.id in ids]
+        if of_kind and all(r.id in blocked for r in of_kind):
+            names_taken = ", ".join(blocked[r.id] for r in of_kind)
+            return SlotTaken(f"{names_taken} {'is' if len(of_kind) == 1 else 'are'} already booked at {when}.",
+                             resource=blocked[of_kind[0].id], when=when)
+    return SlotTaken(f"No combination of free resources is left at {when}.", when=when)
+
+
+def book(db: Database, *, branch: str, service: str, start: datetime, patient_id: int,
+         doctor: str | None = None, room: str | None = None, equipment: str | None = None,
+         source: str = "phone", client_id: uuid.UUID | str | None = None, reason: str | None = None,
+         now: datetime | None = None, status: str = "confirmed") -> AppointmentView:
+    """Book ``service`` for a patient at ``start`` (an aware datetime) in one SERIALIZABLE transaction.
+
+    Picks the first free resource of each needed kind unless pinned by name.
+    ``client_id`` (a UUID made by the caller) makes a retry after an unknown
+    commit outcome safe: a second call with the same id returns the
+    appointment the first one made.
+
+    Raises ``ValidationError`` (bad start, unknown names, outside hours, too
+    soon or too far), ``SlotTaken`` (a resource is booked or off then, also
+    when another workstation won the race), ``DatabaseUnavailable``.
+    """
+    if source not in SOURCES:
+        raise ValidationError("source", source, f"must be one of {', '.join(SOURCES)}")
+    now = now or datetime.now(UTC)
+    cid = uuid.UUID(str(client_id)) if client_id else uuid.uuid4()
+
+    def work(conn: Connection) -> int:
+        existing = conn.execute(text("SELECT id FROM appointment WHERE client_id = :c"), {"c": cid}).scalar()
+        if existing is not None:
+            return int(existing)
+        b = catalog.load_branch(conn, branch)
+        start_utc = _check_start(start, b)
+        local_date = start_utc.astimezone(b.tz).date()
+        s = catalog.load_service(conn, service)
+        only = _resolve_only(conn, {"doctor": doctor, "room": room, "equipment": equipment})
+        for kind in only:
+            if kind not in s.spec.needs:
+                raise ValidationError(kind, {"doctor": doctor, "room": room, "equipment": equipment}[kind],
+                                      f"the service {s.name!r} does not need a {kind}")
+        pat = conn.execute(text("SELECT id FROM patient WHERE id = :p"), {"p": patient_id}).scalar()
+        if pat is None:
+            raise NotFound("patient", patient_id)
+        options, names = _search(conn, b, s, [local_date], now, only)
+        option = next((o for o in options if o.start == start_utc), None)
+        if option is None:
+            raise _explain_unavailable(conn, b, s, start_utc, now, only, names)
+        chosen = option.first_combination()
+        return _insert_appointment(conn, b.id, s, patient_id, option.start, option.end, chosen,
+                                   status=status, source=source, client_id=cid)
+
+    try:
+        appointment_id = db.write(work, reason=reason or "booked")
+    except SlotTaken as exc:
+        raise _name_conflict(db, exc, start) from exc
+    return get_appointment(db, appointment_id)
+
+
+def _insert_appointment(conn: Connection, branch_id: int, s: ServiceInfo, patient_id: int, start: datetime,
+                        end: datetime, chosen: dict[str, int], *, status: str, source: str,
+                        client_id: uuid.UUID) -> int:
+    spec = s.spec
+    appointment_id = conn.execute(insert(t.appointment).values(
+        client_id=client_id, patient_id=patient_id, service_id=s.id, branch_id=branch_id, status=status,
+        starts_at=start, ends_at=end, source=source).returning(t.appointment.c.id)).scalar_one()
+    period = Range(start - timedelta(minutes=spec.buffer_before_min),
+                   end + timedelta(minutes=spec.buffer_after_min), bounds="[)")
+    conn.execute(insert(t.booking), [
+        {"appointment_id": appointment_id, "resource_id": rid, "period": period} for rid in chosen.values()])
+    return int(appointment_id)
+
+
+def _name_conflict(db: Database, exc: SlotTaken, start: datetime) -> SlotTaken:
+    """Give a SlotTaken from the exclusion constraint the resource's name and the time."""
+    if exc.resource or exc.resource_id is None:
+        return exc
+    name = db.read(lambda c: c.execute(text("SELECT name FROM resource WHERE id = :i"),
+                                       {"i": exc.resource_id}).scalar())
+    when = start.isoformat(timespec="minutes")
+    return SlotTaken(f"{name} was booked by someone else at {when} just now.", resource=name, when=when,
+                     resource_id=exc.resource_id)
+
+
+# -- changes -----------------------------------------------------------------------
+def cancel(db: Database, appointment_id: int, *, reason: str, now: datetime | None = None) -> AppointmentView:
+    """Cancel an appointment (its resources are released at once).
+
+    ``reason`` is required and goes to the appointment and the audit trail.
+    Raises ``NotFound``, ``ValidationError`` (empty reason), ``InvalidTransition``.
+    """
+    why = clean_name(reason, "reason")
+
+    def work(conn: Connection) -> None:
+        row = conn.execute(text("SELECT status FROM appointment WHERE id = :i FOR UPDATE"),
+                           {"i": appointment_id}).first()
+        if row is None:
+            raise NotFound("appointment", appointment_id)
+        check_transition(row.status, "cancelled")
+        conn.execute(update(t.appointment).where(t.appointment.c.id == appointment_id)
+                     .values(status="cancelled", status_reason=why))
+
+    db.write(work, reason=f"cancelled: {why}")
+    return get_appointment(db, appointment_id)
+
+
+def set_status(db: Database, appointment_id: int, status: str, *, reason: str | None = None) -> AppointmentView:
+    """Move an appointment to ``status`` if the lifecycle allows it (``InvalidTransition`` otherwise)."""
+
+    def work(conn: Connection) -> None:
+        row = conn.execute(text("SELECT status FROM appointment WHERE id = :i FOR UPDATE"),
+                           {"i": appointment_id}).first()
+        if row is None:
+            raise NotFound("appointment", appointment_id)
+        check_transition(row.status, status)
+        conn.execute(update(t.appointment).where(t.appointment.c.id == appointment_id)
+                     .values(status=status, status_reason=reason))
+
+    db.write(work, reason=reason or status)
+    return get_appointment(db, appointment_id)
+
+
+# -- reading -----------------------------------------------------------------------
+_APPOINTMENT_SQL = """
+SELECT a.id, a.client_id, a.branch_id, br.name AS branch, a.service_id, s.name AS service, a.patient_id,
+       p.display_name AS patient, a.status, a.starts_at, a.ends_at, a.source,
+       coalesce(json_agg(json_build_array(r.kind, r.name, r.id) ORDER BY r.kind)
+                FILTER (WHERE r.id IS NOT NULL), '[]') AS res
+  FROM appointment a
+  JOIN branch br ON br.id = a.branch_id
+  JOIN service s ON s.id = a.service_id
+  JOIN patient p ON p.id = a.patient_id
+  LEFT JOIN booking b ON b.appointment_id = a.id
+  LEFT JOIN resource r ON r.id = b.resource_id
+"""
+
+
+def _view(row: Any) -> AppointmentView:
+    return AppointmentView(
+        id=row.id, client_id=str(row.client_id), branch_id=row.branch_id, branch=row.branch,
+        service_id=row.service_id, service=row.service, patient_id=row.patient_id, patient=row.patient,
+        status=row.status, start=row.starts_at.astimezone(UTC), end=row.ends_at.astimezone(UTC),
+        source=row.source, resources={k: n for k, n, _ in row.res}, resource_ids={k: i for k, _, i in row.res})
+
+
+def get_appointment(db: Database, appointment_id: int) -> AppointmentView:
+    """One appointment by id. Raises ``NotFound``."""
+    def work(conn: Connection) -> AppointmentView:
+        row = conn.execute(text(_APPOINTMENT_SQL + " WHERE a.id = :i GROUP BY a.id, br.name, s.name, "
+                                "p.display_name"), {"i": appointment_id}).first()
+        if row is None:
+            raise NotFound("appointment", appointment_id)
+        return _view(row)
+    return db.read(work)
+
+
+def appointments_on(conn: Connection, branch: BranchInfo, local_date: date,
+                    *, include_released: bool = True) -> list[AppointmentView]:
+    """Appointments of ``branch`` starting on ``local_date`` (branch-local), by start."""
+    from ..domain.wallclock import day_bounds_utc
+
+    lo, hi = day_bounds_utc(local_date, branch.tz)
+    q = _APPOINTMENT_SQL + " WHERE a.branch_id = :b AND a.starts_at >= :lo AND a.starts_at < :hi"
+    if not include_released:
+        q += " AND clinic_status_is_live(a.status)"
+    q += " GROUP BY a.id, br.name, s.name, p.display_name ORDER BY a.starts_at, a.id"
+    return [_view(r) for r in conn.execute(text(q), {"b": branch.id, "lo": lo, "hi": hi})]
+
+
+def list_appointments(db: Database, *, branch: str, local_date: date | str) -> list[AppointmentView]:
+    """All appointments of a branch on a local date, cancelled ones included, by start."""
+    from ..domain.validation import parse_date
+
+    d = parse_date(local_date, "date")
+    return db.read(lambda conn: appointments_on(conn, catalog.load_branch(conn, branch), d))
+
+
+def kinds_needed(service: ServiceInfo) -> list[str]:
+    return [k for k in KINDS if k in service.spec.needs]

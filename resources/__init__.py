@@ -1,0 +1,1 @@
+"""Shipped resources: the demo clinic, style sheets, icons."""
