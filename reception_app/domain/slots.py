@@ -73,14 +73,13 @@ import itertools
 from bisect import bisect_left, bisect_right
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
-from types import MappingProxyType
+from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from reception_app.domain.wallclock import (
     MINUTES_PER_DAY,
-    UTC,
     day_bounds_utc,
     grid_starts,
     local_to_utc,
@@ -113,6 +112,36 @@ _SECOND = timedelta(seconds=1)
 # --------------------------------------------------------------------------- #
 # Inputs and output
 # --------------------------------------------------------------------------- #
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+class _FrozenMap(Mapping[_K, _V]):
+    """A read-only, hashable, picklable mapping (keeps insertion order)."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Mapping[_K, _V]) -> None:
+        self._items = dict(items)
+
+    def __getitem__(self, key: _K) -> _V:
+        return self._items[key]
+
+    def __iter__(self) -> Iterator[_K]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __hash__(self) -> int:
+        return hash(frozenset(self._items.items()))
+
+    def __repr__(self) -> str:
+        return repr(self._items)
+
+    def __reduce__(self) -> tuple[type[_FrozenMap[_K, _V]], tuple[dict[_K, _V]]]:
+        return (type(self), (self._items,))
 
 
 @dataclass(frozen=True)
@@ -187,7 +216,8 @@ class ServiceSpec:
     ``min_notice_min``: earliest offer is ``now + min_notice_min`` (>= 0).
     ``horizon_days``: latest offer is on local date ``today + horizon_days`` (>= 0).
     ``needs``: kind -> category (specialty for doctors, room kind, equipment
-    kind); only the needed kinds are present. Stored as a read-only mapping.
+    kind); only the needed kinds are present. Stored as a read-only,
+    hashable mapping.
 
     Raises ``ValueError`` for negative or zero values as described and for a kind
     not in ``KINDS``.
@@ -198,7 +228,7 @@ class ServiceSpec:
     buffer_after_min: int
     min_notice_min: int
     horizon_days: int
-    needs: Mapping[str, str] = field(default_factory=dict, hash=False)
+    needs: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.duration_min <= 0:
@@ -207,7 +237,7 @@ class ServiceSpec:
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
         _check_kinds(self.needs, "needs")
-        object.__setattr__(self, "needs", MappingProxyType(dict(self.needs)))
+        object.__setattr__(self, "needs", _FrozenMap(self.needs))
 
     @property
     def occupied_min(self) -> int:
@@ -287,7 +317,7 @@ class SlotOption:
     end: datetime
     occupied_start: datetime
     occupied_end: datetime
-    free: Mapping[str, tuple[int, ...]] = field(hash=False)
+    free: Mapping[str, tuple[int, ...]]
 
     def combinations(self) -> Iterator[dict[str, int]]:
         """Every choice of one free resource per needed kind: ``{kind: id}``.
@@ -298,7 +328,7 @@ class SlotOption:
         """
         kinds = [k for k in KINDS if k in self.free]
         for ids in itertools.product(*(self.free[k] for k in kinds)):
-            yield dict(zip(kinds, ids))
+            yield dict(zip(kinds, ids, strict=True))
 
     def first_combination(self) -> dict[str, int]:
         """The first free resource of each needed kind, ``{kind: id}`` in ``KINDS`` order."""
@@ -325,12 +355,6 @@ def _floor_secs(instant: datetime, what: str) -> int:
     if instant.tzinfo is None:
         raise ValueError(f"{what} must be aware (UTC), got naive {instant!r}")
     return (instant - _EPOCH) // _SECOND
-
-
-def _ceil_secs(instant: datetime, what: str) -> int:
-    if instant.tzinfo is None:
-        raise ValueError(f"{what} must be aware (UTC), got naive {instant!r}")
-    return -((_EPOCH - instant) // _SECOND)
 
 
 def _to_dt(secs: int) -> datetime:
@@ -406,10 +430,7 @@ def _rule_windows(rules: Sequence[WeeklyRule], rule_dates: Sequence[date], tz: Z
     for rule in rules:
         by_weekday.setdefault(rule.weekday, []).append(rule)
     spans = [
-        _occurrence(d, rule, tz)
-        for d in rule_dates
-        for rule in by_weekday.get(d.weekday(), ())
-        if rule.applies_on(d)
+        _occurrence(d, rule, tz) for d in rule_dates for rule in by_weekday.get(d.weekday(), ()) if rule.applies_on(d)
     ]
     return _merge(spans)
 
@@ -429,7 +450,7 @@ def _busy_spans(intervals: Iterable[tuple[datetime, datetime]], lo: int, hi: int
             if a < hi and b > lo and a < b:
                 spans.append((a, b))
     except TypeError:  # naive minus aware
-        raise ValueError(f"busy intervals must hold aware (UTC) datetimes, got {intervals!r}") from None
+        raise ValueError("busy intervals must hold aware (UTC) datetimes, got a naive one") from None
     return _merge(spans)
 
 
@@ -670,7 +691,7 @@ def find_slots(
     for t, i in enumerate(slot_idx):
         start = cand_dt[i]
         end = start + duration
-        free_ids = MappingProxyType({k: tuple(per_kind[k][t]) for k in kinds})
+        free_ids = _FrozenMap({k: tuple(per_kind[k][t]) for k in kinds})
         options.append(SlotOption(start, end, start - buf_before, end + buf_after, free_ids))
     return options
 

@@ -26,14 +26,14 @@ Nothing here imports Qt or SQL.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from reception_app.domain.errors import ValidationError
 
 __all__ = [
-    "UTC",
+    "UTC",  # re-exported: the zone every stored instant carries (datetime.UTC)
     "MINUTES_PER_DAY",
     "GRID_STEP_MIN",
     "parse_hhmm_range",
@@ -47,8 +47,6 @@ __all__ = [
     "check_local_time_exists",
 ]
 
-#: The UTC zone every stored instant carries.
-UTC = timezone.utc
 #: Minutes in a nominal (wall-clock) day.
 MINUTES_PER_DAY = 1440
 #: The booking grid step: 15 minutes of local wall-clock time (DESIGN.md "Time").
@@ -79,7 +77,9 @@ def _parse_hhmm(part: str, *, is_end: bool, field: str, text: str) -> int:
             raise ValidationError(field, text, f"end time 24:{minutes:02d} is past midnight; use 00:{minutes:02d}")
         return MINUTES_PER_DAY
     if hours > 23:
-        raise ValidationError(field, text, f"{which} time has hour {hours}; hours must be 00-23 (24 only as the end 24:00)")
+        raise ValidationError(
+            field, text, f"{which} time has hour {hours}; hours must be 00-23 (24 only as the end 24:00)"
+        )
     return hours * 60 + minutes
 
 
@@ -325,4 +325,3 @@ def check_local_time_exists(local_dt_naive: datetime, tz: ZoneInfo, field: str) 
             f"{local_dt_naive:%H:%M} does not exist on {local_dt_naive:%Y-%m-%d} in {zone}: "
             "the clocks skip it (daylight saving change)",
         )
-

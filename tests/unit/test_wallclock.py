@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -20,7 +21,6 @@ from reception_app.domain.wallclock import (
     parse_instant,
 )
 
-UTC = timezone.utc
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
 SAO_PAULO = ZoneInfo("America/Sao_Paulo")
@@ -29,8 +29,8 @@ KATHMANDU = ZoneInfo("Asia/Kathmandu")
 ADELAIDE = ZoneInfo("Australia/Adelaide")
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 # --------------------------------------------------------------------------- parse_hhmm_range
@@ -209,7 +209,7 @@ def test_grid_starts_count_and_shape(tz: ZoneInfo, day: date, count: int) -> Non
     start, end = day_bounds_utc(day, tz)
     assert starts[0] == start and starts[-1] < end
     assert all(s.tzinfo is UTC for s in starts)
-    assert all(b - a == timedelta(minutes=15) for a, b in zip(starts, starts[1:]))
+    assert all(b - a == timedelta(minutes=15) for a, b in pairwise(starts))
     for s in starts:
         local = s.astimezone(tz)
         assert local.date() == day

