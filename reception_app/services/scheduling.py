@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import insert, text, update
 from sqlalchemy.dialects.postgresql import Range
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection
 
 from ..domain import slots as engine
@@ -87,12 +88,16 @@ def _resolve_only(conn: Connection, pins: dict[str, str | None]) -> dict[str, li
 
 
 def _search(conn: Connection, branch: BranchInfo, service: ServiceInfo, dates: list[date], now: datetime,
-            only: dict[str, list[int]], exclude_appointment: int | None = None) -> tuple[list[engine.SlotOption],
-                                                                                       dict[int, str]]:
-    resources = engine_resources = catalog.candidate_resources(conn, branch, service)
-    lo, hi = catalog.search_window(branch, service, min(dates), max(dates))
+            only: dict[str, list[int]], exclude_appointment: int | None = None,
+            window: tuple[datetime, datetime] | None = None) -> tuple[list[engine.SlotOption], dict[int, str]]:
+    """Run the slot engine over ``dates``. ``window`` limits the bookings read to the UTC interval that
+    can matter (booking one start reads only around it: a smaller SERIALIZABLE read set, fewer conflicts)."""
+    resources = catalog.candidate_resources(conn, branch, service)
+    lo, hi = window or catalog.search_window(branch, service, min(dates), max(dates))
     busy = catalog.busy_intervals(conn, [r.id for r in resources], lo, hi, exclude_appointment=exclude_appointment)
-    options = engine.find_slots(branch.spec, service.spec, engine_resources, busy, dates, now, only=only or None)
+    options = engine.find_slots(branch.spec, service.spec, resources, busy, dates, now, only=only or None)
+    if window is not None:  # starts away from the window were judged without their bookings: drop them
+        options = [o for o in options if o.occupied_start >= lo and o.occupied_end <= hi]
     return options, {r.id: r.name for r in resources}
 
 
@@ -211,9 +216,6 @@ def book(db: Database, *, branch: str, service: str, start: datetime, patient_id
     cid = uuid.UUID(str(client_id)) if client_id else uuid.uuid4()
 
     def work(conn: Connection) -> int:
-        existing = conn.execute(text("SELECT id FROM appointment WHERE client_id = :c"), {"c": cid}).scalar()
-        if existing is not None:
-            return int(existing)
         b = catalog.load_branch(conn, branch)
         start_utc = _check_start(start, b)
         local_date = start_utc.astimezone(b.tz).date()
@@ -226,9 +228,17 @@ def book(db: Database, *, branch: str, service: str, start: datetime, patient_id
         pat = conn.execute(text("SELECT id FROM patient WHERE id = :p"), {"p": patient_id}).scalar()
         if pat is None:
             raise NotFound("patient", patient_id)
-        options, names = _search(conn, b, s, [local_date], now, only)
+        spec = s.spec
+        occupied = (start_utc - timedelta(minutes=spec.buffer_before_min),
+                    start_utc + timedelta(minutes=spec.duration_min + spec.buffer_after_min))
+        options, names = _search(conn, b, s, [local_date], now, only, window=occupied)
         option = next((o for o in options if o.start == start_utc), None)
         if option is None:
+            # A retry after a commit whose outcome was unknown finds its own booking in the way:
+            # the client id says it is ours (checked only here, off the hot path).
+            existing = conn.execute(text("SELECT id FROM appointment WHERE client_id = :c"), {"c": cid}).scalar()
+            if existing is not None:
+                return int(existing)
             raise _explain_unavailable(conn, b, s, start_utc, now, only, names)
         chosen = option.first_combination()
         return _insert_appointment(conn, b.id, s, patient_id, option.start, option.end, chosen,
@@ -245,9 +255,13 @@ def _insert_appointment(conn: Connection, branch_id: int, s: ServiceInfo, patien
                         end: datetime, chosen: dict[str, int], *, status: str, source: str,
                         client_id: uuid.UUID) -> int:
     spec = s.spec
-    appointment_id = conn.execute(insert(t.appointment).values(
+    appointment_id = conn.execute(pg_insert(t.appointment).values(
         client_id=client_id, patient_id=patient_id, service_id=s.id, branch_id=branch_id, status=status,
-        starts_at=start, ends_at=end, source=source).returning(t.appointment.c.id)).scalar_one()
+        starts_at=start, ends_at=end, source=source).on_conflict_do_nothing(index_elements=["client_id"])
+        .returning(t.appointment.c.id)).scalar()
+    if appointment_id is None:  # this client id already booked (a retried commit): return that one
+        return int(conn.execute(text("SELECT id FROM appointment WHERE client_id = :c"),
+                                {"c": client_id}).scalar_one())
     period = Range(start - timedelta(minutes=spec.buffer_before_min),
                    end + timedelta(minutes=spec.buffer_after_min), bounds="[)")
     conn.execute(insert(t.booking), [

