@@ -439,18 +439,27 @@ def _holiday_spans(holidays: Collection[date], first: date, last: date, tz: Zone
     return _merge(_day_span(h, tz) for h in holidays if first <= h <= last)
 
 
-def _busy_spans(intervals: Iterable[tuple[datetime, datetime]], lo: int, hi: int) -> list[_Span]:
-    """Busy intervals as merged integer spans (start floored, end ceiled), limited to [lo, hi)."""
+def _busy_spans(intervals: Iterable[tuple[datetime, datetime]] | Iterable[tuple[int, int]],
+                lo: int, hi: int) -> list[_Span]:
+    """Busy intervals as merged integer spans (start floored, end ceiled), limited to [lo, hi).
+
+    Accepts aware datetimes or whole epoch seconds (``int``), the form the
+    database layer fetches on the hot path.
+    """
     epoch, second = _EPOCH, _SECOND
     spans: list[_Span] = []
     try:
         for start, end in intervals:
-            a = (start - epoch) // second
-            b = -((epoch - end) // second)
+            if type(start) is int:
+                a, b = start, end
+            else:
+                a = (start - epoch) // second
+                b = -((epoch - end) // second)
             if a < hi and b > lo and a < b:
                 spans.append((a, b))
     except TypeError:  # naive minus aware
-        raise ValueError("busy intervals must hold aware (UTC) datetimes, got a naive one") from None
+        raise ValueError("busy intervals must hold aware (UTC) datetimes or epoch seconds, got a naive one") \
+            from None
     return _merge(spans)
 
 
@@ -555,7 +564,7 @@ def find_slots(
     branch: BranchSpec,
     service: ServiceSpec,
     resources: Sequence[ResourceSpec],
-    busy: Mapping[int, Sequence[tuple[datetime, datetime]]],
+    busy: Mapping[int, Sequence[tuple[datetime, datetime]] | Sequence[tuple[int, int]]],
     local_dates: Iterable[date],
     now: datetime,
     *,
@@ -565,8 +574,8 @@ def find_slots(
 
     Shapes and units: ``resources`` in display order (it fixes the order of
     ``SlotOption.free``; a repeated id counts once); ``busy[resource_id]`` UTC
-    half-open ``(start, end)`` intervals, aware, any order, may overlap,
-    missing id = never busy; ``local_dates`` branch-local dates (duplicates and
+    half-open ``(start, end)`` intervals, aware datetimes or whole epoch
+    seconds, any order, may overlap, missing id = never busy; ``local_dates`` branch-local dates (duplicates and
     order do not matter); ``now`` aware; ``only`` optional kind -> allowed ids.
     Returns :class:`SlotOption` s sorted by start (UTC). The full semantics are
     the module contract: availability from shifts (doctors) or opening hours
@@ -700,7 +709,7 @@ def find_slot_at(
     branch: BranchSpec,
     service: ServiceSpec,
     resources: Sequence[ResourceSpec],
-    busy: Mapping[int, Sequence[tuple[datetime, datetime]]],
+    busy: Mapping[int, Sequence[tuple[datetime, datetime]] | Sequence[tuple[int, int]]],
     start: datetime,
     now: datetime,
     *,

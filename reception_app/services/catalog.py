@@ -175,6 +175,36 @@ def busy_intervals(conn: Connection, resource_ids: list[int], start: datetime, e
     return busy
 
 
+def busy_seconds(conn: Connection, resource_ids: list[int], start: datetime, end: datetime,
+                 *, exclude_appointment: int | None = None) -> dict[int, list[tuple[int, int]]]:
+    """Like :func:`busy_intervals`, as whole epoch seconds: the slot search's hot path.
+
+    Fetched over psycopg's binary protocol as integers, which is several times
+    cheaper than building datetimes for thousands of rows (see ``make bench``).
+    Upper bounds are rounded up, lower bounds down, so nothing shrinks.
+    """
+    busy: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    if not resource_ids:
+        return busy
+    cur = conn.connection.driver_connection.cursor(binary=True)
+    cur.execute(
+        "SELECT b.resource_id, floor(extract(epoch FROM lower(b.period)))::bigint, "
+        "       ceil(extract(epoch FROM upper(b.period)))::bigint "
+        "FROM unnest(%(ids)s::integer[]) AS r(id) "
+        "JOIN booking b ON b.resource_id = r.id AND b.live AND b.period && tstzrange(%(s)s, %(e)s) "
+        "WHERE b.appointment_id <> %(x)s "
+        "UNION ALL "
+        "SELECT o.resource_id, floor(extract(epoch FROM lower(o.period)))::bigint, "
+        "       ceil(extract(epoch FROM upper(o.period)))::bigint "
+        "FROM unnest(%(ids)s::integer[]) AS r(id) "
+        "JOIN time_off o ON o.resource_id = r.id AND o.period && tstzrange(%(s)s, %(e)s)",
+        {"ids": resource_ids, "s": start, "e": end, "x": exclude_appointment or 0})
+    for rid, lo, hi in cur.fetchall():
+        busy[rid].append((lo, hi))
+    cur.close()
+    return busy
+
+
 def search_window(branch: BranchInfo, service: ServiceInfo, first: date, last: date) -> tuple[datetime, datetime]:
     """The UTC window whose bookings can affect starts on local dates first..last:
     the days themselves, widened by the service's buffers and its duration."""

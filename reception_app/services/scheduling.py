@@ -94,7 +94,7 @@ def _search(conn: Connection, branch: BranchInfo, service: ServiceInfo, dates: l
     can matter (booking one start reads only around it: a smaller SERIALIZABLE read set, fewer conflicts)."""
     resources = catalog.candidate_resources(conn, branch, service)
     lo, hi = window or catalog.search_window(branch, service, min(dates), max(dates))
-    busy = catalog.busy_intervals(conn, [r.id for r in resources], lo, hi, exclude_appointment=exclude_appointment)
+    busy = catalog.busy_seconds(conn, [r.id for r in resources], lo, hi, exclude_appointment=exclude_appointment)
     options = engine.find_slots(branch.spec, service.spec, resources, busy, dates, now, only=only or None)
     if window is not None:  # starts away from the window were judged without their bookings: drop them
         options = [o for o in options if o.occupied_start >= lo and o.occupied_end <= hi]

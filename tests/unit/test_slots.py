@@ -629,3 +629,18 @@ def test_matches_reference_on_random_dst_weeks(seed: int) -> None:
 
     got = [(s.start, dict(s.free)) for s in find_slots(br, svc, resources, busy, days, now)]
     assert got == _reference(br, svc, resources, busy, days, now)
+
+
+def test_busy_as_epoch_seconds_gives_the_same_slots() -> None:
+    docs = [doctor(i, "07:00-19:00") for i in range(1, 4)]
+    rooms = [room(100 + i) for i in range(2)]
+    svc = service(30, 5, 10, doctor="gp", room="exam")
+    busy_dt = {
+        1: [(berlin(MONDAY, 9), berlin(MONDAY, 10, 30))],
+        100: [(berlin(MONDAY, 8, 15), berlin(MONDAY, 9, 5))],
+    }
+    busy_s = {rid: [(int(a.timestamp()), int(b.timestamp())) for a, b in spans] for rid, spans in busy_dt.items()}
+    with_dt = search(branch("07:00-19:00"), svc, docs + rooms, [MONDAY], busy_dt)
+    with_s = search(branch("07:00-19:00"), svc, docs + rooms, [MONDAY], busy_s)
+    assert with_dt == with_s
+    assert any(s.free["doctor"] == (2, 3) for s in with_dt)  # doctor 1 is busy 09:00-10:30 for some starts
