@@ -52,14 +52,22 @@ class ResourceInfo:
     branch_id: int | None
 
 
-def _lookup(conn: Connection, table: str, field: str, name: str) -> dict:
-    rows = conn.execute(text(f"SELECT * FROM {table} WHERE name = :n"), {"n": name}).mappings().all()
-    if not rows:
-        rows = conn.execute(text(f"SELECT * FROM {table} WHERE lower(name) = lower(:n)"),
-                            {"n": name.strip()}).mappings().all()
+_LOOKUP_SQL = ("SELECT {cols} FROM {table} t WHERE t.name = :n OR lower(t.name) = lower(:n) "
+               "ORDER BY (t.name = :n) DESC LIMIT 2")
+
+
+def _pick(rows: list, field: str, name: str) -> dict:
+    """The exact-name row, else the one case-insensitive match; NotFound when none or ambiguous."""
+    if rows and rows[0]["name"] == name:
+        return dict(rows[0])
     if len(rows) != 1:
         raise NotFound(field, name)
     return dict(rows[0])
+
+
+def _lookup(conn: Connection, table: str, field: str, name: str, cols: str = "t.*") -> dict:
+    rows = conn.execute(text(_LOOKUP_SQL.format(cols=cols, table=table)), {"n": name.strip()}).mappings().all()
+    return _pick(rows, field, name.strip())
 
 
 def load_branch(conn: Connection, name_or_id: str | int, holidays_from: date | None = None,
@@ -68,26 +76,25 @@ def load_branch(conn: Connection, name_or_id: str | int, holidays_from: date | N
 
     Raises ``NotFound("branch", …)``.
     """
+    cols = ("t.*, (SELECT coalesce(json_agg(json_build_array(h.weekday, h.start_min, h.end_min) "
+            "ORDER BY h.weekday, h.start_min), '[]') FROM opening_hours h WHERE h.branch_id = t.id) AS hours, "
+            "(SELECT coalesce(array_agg(d.local_date), '{}') FROM holiday d WHERE d.branch_id = t.id "
+            "AND d.local_date BETWEEN coalesce(CAST(:f AS date), '-infinity') "
+            "AND coalesce(CAST(:u AS date), 'infinity')) AS holidays")
+    params = {"f": holidays_from, "u": holidays_until}
     if isinstance(name_or_id, int):
-        row = conn.execute(text("SELECT * FROM branch WHERE id = :i"), {"i": name_or_id}).mappings().first()
-        if row is None:
+        found = conn.execute(text(f"SELECT {cols} FROM branch t WHERE t.id = :i"),
+                             params | {"i": name_or_id}).mappings().first()
+        if found is None:
             raise NotFound("branch", name_or_id)
-        row = dict(row)
+        row = dict(found)
     else:
-        row = _lookup(conn, "branch", "branch", name_or_id)
-    hours = tuple(
-        WeeklyRule(weekday=r.weekday, start_min=r.start_min, end_min=r.end_min)
-        for r in conn.execute(text("SELECT weekday, start_min, end_min FROM opening_hours WHERE branch_id = :b "
-                                   "ORDER BY weekday, start_min"), {"b": row["id"]})
-    )
-    q = "SELECT local_date FROM holiday WHERE branch_id = :b"
-    params: dict = {"b": row["id"]}
-    if holidays_from is not None and holidays_until is not None:
-        q += " AND local_date BETWEEN :f AND :u"
-        params |= {"f": holidays_from, "u": holidays_until}
-    holidays = frozenset(r[0] for r in conn.execute(text(q), params))
+        rows = conn.execute(text(_LOOKUP_SQL.format(cols=cols, table="branch")),
+                            params | {"n": name_or_id.strip()}).mappings().all()
+        row = _pick(rows, "branch", name_or_id.strip())
+    hours = tuple(WeeklyRule(weekday=w, start_min=a, end_min=b) for w, a, b in row["hours"])
     return BranchInfo(row["id"], row["name"], row["timezone"],
-                      BranchSpec(timezone=row["timezone"], hours=hours, holidays=holidays))
+                      BranchSpec(timezone=row["timezone"], hours=hours, holidays=frozenset(row["holidays"])))
 
 
 def load_service(conn: Connection, name: str) -> ServiceInfo:
@@ -121,6 +128,29 @@ def load_resource(conn: Connection, name: str, field: str) -> ResourceInfo:
     return ResourceInfo(row["id"], row["name"], row["kind"], row["category"], row["branch_id"])
 
 
+def load_resources(conn: Connection, names: dict[str, str]) -> dict[str, ResourceInfo]:
+    """Several resources by name in one query: ``{field: name}`` → ``{field: ResourceInfo}``.
+
+    ``field`` is "doctor", "room" or "equipment" (the resource must be of that
+    kind) or "resource". Raises ``NotFound(field, name)`` for the first miss.
+    """
+    if not names:
+        return {}
+    wanted = {f: n.strip() for f, n in names.items()}
+    rows = conn.execute(text("SELECT id, name, kind, category, branch_id FROM resource "
+                             "WHERE name = ANY(:n) OR lower(name) = ANY(:ln)"),
+                        {"n": list(wanted.values()), "ln": [n.lower() for n in wanted.values()]}).mappings().all()
+    out: dict[str, ResourceInfo] = {}
+    for field, name in wanted.items():
+        exact = [r for r in rows if r["name"] == name]
+        match = exact or [r for r in rows if r["name"].lower() == name.lower()]
+        if len(match) != 1 or (field in KINDS and match[0]["kind"] != field):
+            raise NotFound(field, names[field])
+        r = match[0]
+        out[field] = ResourceInfo(r["id"], r["name"], r["kind"], r["category"], r["branch_id"])
+    return out
+
+
 def candidate_resources(conn: Connection, branch: BranchInfo, service: ServiceInfo) -> list[ResourceSpec]:
     """Active resources that could serve ``service`` at ``branch``, ordered by name.
 
@@ -129,26 +159,27 @@ def candidate_resources(conn: Connection, branch: BranchInfo, service: ServiceIn
     the branch.
     """
     needs = service.spec.needs
-    out: list[ResourceSpec] = []
-    if "doctor" in needs:
-        rules: dict[int, list[WeeklyRule]] = defaultdict(list)
-        names: dict[int, str] = {}
-        for r in conn.execute(text(
-            "SELECT r.id, r.name, s.weekday, s.start_min, s.end_min, s.valid_from, s.valid_until "
-            "FROM resource r JOIN shift s ON s.resource_id = r.id "
-            "WHERE r.kind = 'doctor' AND r.active AND r.category = :c AND s.branch_id = :b "
-            "ORDER BY r.name, s.weekday, s.start_min"), {"c": needs["doctor"], "b": branch.id}):
-            names[r.id] = r.name
-            rules[r.id].append(WeeklyRule(r.weekday, r.start_min, r.end_min, r.valid_from, r.valid_until))
-        out += [ResourceSpec(id=i, name=names[i], kind="doctor", category=needs["doctor"], rules=tuple(rules[i]))
-                for i in names]
-    for kind in ("room", "equipment"):
-        if kind in needs:
-            for r in conn.execute(text(
-                "SELECT id, name FROM resource WHERE kind = :k AND active AND category = :c AND branch_id = :b "
-                "ORDER BY name"), {"k": kind, "c": needs[kind], "b": branch.id}):
-                out.append(ResourceSpec(id=r.id, name=r.name, kind=kind, category=needs[kind], rules=()))
-    return out
+    if not needs:
+        return []
+    rows = conn.execute(text(
+        "SELECT r.id, r.name, r.kind, s.weekday, s.start_min, s.end_min, s.valid_from, s.valid_until "
+        "FROM resource r JOIN shift s ON s.resource_id = r.id AND s.branch_id = :b "
+        "WHERE r.kind = 'doctor' AND r.active AND r.category = :doc "
+        "UNION ALL "
+        "SELECT r.id, r.name, r.kind, NULL, NULL, NULL, NULL, NULL FROM resource r "
+        "WHERE r.active AND r.branch_id = :b AND ((r.kind = 'room' AND r.category = :room) "
+        "   OR (r.kind = 'equipment' AND r.category = :eq)) "
+        "ORDER BY 3, 2, 4, 5"),
+        {"b": branch.id, "doc": needs.get("doctor"), "room": needs.get("room"), "eq": needs.get("equipment")}).all()
+    rules: dict[int, list[WeeklyRule]] = defaultdict(list)
+    seen: dict[int, tuple[str, str]] = {}
+    for rid, name, kind, weekday, start_min, end_min, valid_from, valid_until in rows:
+        seen.setdefault(rid, (name, kind))
+        if weekday is not None:
+            rules[rid].append(WeeklyRule(weekday, start_min, end_min, valid_from, valid_until))
+    by_kind = {k: [rid for rid, (_, kind) in seen.items() if kind == k] for k in KINDS}
+    return [ResourceSpec(id=rid, name=seen[rid][0], kind=k, category=needs[k], rules=tuple(rules[rid]))
+            for k in KINDS if k in needs for rid in by_kind[k]]
 
 
 def busy_intervals(conn: Connection, resource_ids: list[int], start: datetime, end: datetime,

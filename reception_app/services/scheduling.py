@@ -19,7 +19,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection
 
 from ..domain import slots as engine
-from ..domain.errors import NotFound, SlotTaken, ValidationError
+from ..domain.errors import NotFound, PermissionDenied, SlotTaken, ValidationError
 from ..domain.slots import KINDS
 from ..domain.status import check_transition
 from ..domain.validation import SOURCES, clean_name
@@ -80,11 +80,9 @@ def iso_utc(instant: datetime) -> str:
 
 # -- slot search -----------------------------------------------------------------
 def _resolve_only(conn: Connection, pins: dict[str, str | None]) -> dict[str, list[int]]:
-    only: dict[str, list[int]] = {}
-    for kind, name in pins.items():
-        if name:
-            only[kind] = [catalog.load_resource(conn, name, kind).id]
-    return only
+    """Pinned resources by name (one query): ``{kind: name or None}`` → ``{kind: [id]}``."""
+    found = catalog.load_resources(conn, {k: n for k, n in pins.items() if n})
+    return {kind: [info.id] for kind, info in found.items()}
 
 
 def _search(conn: Connection, branch: BranchInfo, service: ServiceInfo, dates: list[date], now: datetime,
@@ -215,7 +213,7 @@ def book(db: Database, *, branch: str, service: str, start: datetime, patient_id
     now = now or datetime.now(UTC)
     cid = uuid.UUID(str(client_id)) if client_id else uuid.uuid4()
 
-    def work(conn: Connection) -> int:
+    def work(conn: Connection) -> AppointmentView | int:
         b = catalog.load_branch(conn, branch)
         start_utc = _check_start(start, b)
         local_date = start_utc.astimezone(b.tz).date()
@@ -225,8 +223,9 @@ def book(db: Database, *, branch: str, service: str, start: datetime, patient_id
             if kind not in s.spec.needs:
                 raise ValidationError(kind, {"doctor": doctor, "room": room, "equipment": equipment}[kind],
                                       f"the service {s.name!r} does not need a {kind}")
-        pat = conn.execute(text("SELECT id FROM patient WHERE id = :p"), {"p": patient_id}).scalar()
-        if pat is None:
+        patient_name = conn.execute(text("SELECT display_name FROM patient WHERE id = :p"),
+                                    {"p": patient_id}).scalar()
+        if patient_name is None:
             raise NotFound("patient", patient_id)
         spec = s.spec
         occupied = (start_utc - timedelta(minutes=spec.buffer_before_min),
@@ -241,31 +240,41 @@ def book(db: Database, *, branch: str, service: str, start: datetime, patient_id
                 return int(existing)
             raise _explain_unavailable(conn, b, s, start_utc, now, only, names)
         chosen = option.first_combination()
-        return _insert_appointment(conn, b.id, s, patient_id, option.start, option.end, chosen,
-                                   status=status, source=source, client_id=cid)
+        new_id = _insert_appointment(conn, b.id, s, patient_id, option.start, option.end, chosen,
+                                     status=status, source=source, client_id=cid)
+        if new_id is None:  # this client id booked already (a retried commit)
+            return int(conn.execute(text("SELECT id FROM appointment WHERE client_id = :c"), {"c": cid}).scalar_one())
+        # Built from what this transaction wrote: no second round trip to read it back.
+        return AppointmentView(
+            id=new_id, client_id=str(cid), branch_id=b.id, branch=b.name, service_id=s.id, service=s.name,
+            patient_id=patient_id, patient=patient_name, status=status, start=option.start, end=option.end,
+            source=source, resources={k: names[v] for k, v in chosen.items()}, resource_ids=dict(chosen))
 
     try:
-        appointment_id = db.write(work, reason=reason or "booked")
+        result = db.write(work, reason=reason or "booked")
     except SlotTaken as exc:
         raise _name_conflict(db, exc, start) from exc
-    return get_appointment(db, appointment_id)
+    return result if isinstance(result, AppointmentView) else get_appointment(db, result)
 
 
 def _insert_appointment(conn: Connection, branch_id: int, s: ServiceInfo, patient_id: int, start: datetime,
                         end: datetime, chosen: dict[str, int], *, status: str, source: str,
-                        client_id: uuid.UUID) -> int:
+                        client_id: uuid.UUID) -> int | None:
+    """Insert the appointment and one booking per chosen resource (period with buffers).
+
+    Returns the new id, or None when ``client_id`` exists already (nothing written).
+    """
     spec = s.spec
     appointment_id = conn.execute(pg_insert(t.appointment).values(
         client_id=client_id, patient_id=patient_id, service_id=s.id, branch_id=branch_id, status=status,
         starts_at=start, ends_at=end, source=source).on_conflict_do_nothing(index_elements=["client_id"])
         .returning(t.appointment.c.id)).scalar()
-    if appointment_id is None:  # this client id already booked (a retried commit): return that one
-        return int(conn.execute(text("SELECT id FROM appointment WHERE client_id = :c"),
-                                {"c": client_id}).scalar_one())
+    if appointment_id is None:
+        return None
     period = Range(start - timedelta(minutes=spec.buffer_before_min),
                    end + timedelta(minutes=spec.buffer_after_min), bounds="[)")
-    conn.execute(insert(t.booking), [
-        {"appointment_id": appointment_id, "resource_id": rid, "period": period} for rid in chosen.values()])
+    conn.execute(insert(t.booking).values(  # one multi-row INSERT
+        [{"appointment_id": appointment_id, "resource_id": rid, "period": period} for rid in chosen.values()]))
     return int(appointment_id)
 
 
@@ -281,38 +290,62 @@ def _name_conflict(db: Database, exc: SlotTaken, start: datetime) -> SlotTaken:
 
 
 # -- changes -----------------------------------------------------------------------
+def _not_yours(appointment_id: int) -> PermissionDenied:
+    return PermissionDenied(f"Your database role may not change appointment {appointment_id} "
+                            "(a doctor may change only their own appointments).")
+
+
+def _lock_status(conn: Connection, appointment_id: int) -> str:
+    """Lock the appointment for a status change and return its status.
+
+    Row-level security hides rows the role may not update from ``FOR UPDATE``
+    (a doctor and another doctor's appointment): a row that is visible but
+    cannot be locked is ``PermissionDenied``, not ``NotFound``.
+    """
+    row = conn.execute(text("SELECT status FROM appointment WHERE id = :i FOR UPDATE"),
+                       {"i": appointment_id}).first()
+    if row is not None:
+        return str(row.status)
+    if conn.execute(text("SELECT 1 FROM appointment WHERE id = :i"), {"i": appointment_id}).first() is None:
+        raise NotFound("appointment", appointment_id)
+    raise _not_yours(appointment_id)
+
+
+def _change_status(conn: Connection, appointment_id: int, status: str, reason: str | None) -> None:
+    """Set the status; an UPDATE that row-level security silently filters is an error, never a no-op."""
+    result = conn.execute(update(t.appointment).where(t.appointment.c.id == appointment_id)
+                          .values(status=status, status_reason=reason))
+    if result.rowcount != 1:
+        raise _not_yours(appointment_id)
+
+
 def cancel(db: Database, appointment_id: int, *, reason: str, now: datetime | None = None) -> AppointmentView:
     """Cancel an appointment (its resources are released at once).
 
     ``reason`` is required and goes to the appointment and the audit trail.
-    Raises ``NotFound``, ``ValidationError`` (empty reason), ``InvalidTransition``.
+    Raises ``NotFound``, ``ValidationError`` (empty reason), ``InvalidTransition``,
+    ``PermissionDenied`` (e.g. a doctor and another doctor's appointment).
     """
     why = clean_name(reason, "reason")
 
     def work(conn: Connection) -> None:
-        row = conn.execute(text("SELECT status FROM appointment WHERE id = :i FOR UPDATE"),
-                           {"i": appointment_id}).first()
-        if row is None:
-            raise NotFound("appointment", appointment_id)
-        check_transition(row.status, "cancelled")
-        conn.execute(update(t.appointment).where(t.appointment.c.id == appointment_id)
-                     .values(status="cancelled", status_reason=why))
+        check_transition(_lock_status(conn, appointment_id), "cancelled")
+        _change_status(conn, appointment_id, "cancelled", why)
 
     db.write(work, reason=f"cancelled: {why}")
     return get_appointment(db, appointment_id)
 
 
 def set_status(db: Database, appointment_id: int, status: str, *, reason: str | None = None) -> AppointmentView:
-    """Move an appointment to ``status`` if the lifecycle allows it (``InvalidTransition`` otherwise)."""
+    """Move an appointment to ``status`` if the lifecycle allows it (``InvalidTransition`` otherwise).
+
+    Raises ``NotFound`` and ``PermissionDenied`` (the role may not change this
+    appointment, e.g. a doctor and another doctor's appointment).
+    """
 
     def work(conn: Connection) -> None:
-        row = conn.execute(text("SELECT status FROM appointment WHERE id = :i FOR UPDATE"),
-                           {"i": appointment_id}).first()
-        if row is None:
-            raise NotFound("appointment", appointment_id)
-        check_transition(row.status, status)
-        conn.execute(update(t.appointment).where(t.appointment.c.id == appointment_id)
-                     .values(status=status, status_reason=reason))
+        check_transition(_lock_status(conn, appointment_id), status)
+        _change_status(conn, appointment_id, status, reason)
 
     db.write(work, reason=reason or status)
     return get_appointment(db, appointment_id)
