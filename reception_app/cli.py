@@ -110,7 +110,10 @@ def cmd_book(args: argparse.Namespace) -> int:
     from .domain.wallclock import parse_instant
     from .services.scheduling import book
 
-    start: datetime = parse_instant(args.start, "start")
+    parse_instant(args.start, "start")  # ISO-8601 with an offset, or a one-line error naming the field
+    # Keep the offset as written (parse_instant converts to UTC): book() needs it to refuse a
+    # wall-clock time that does not exist in the branch's zone (DST gap).
+    start = datetime.fromisoformat(args.start.strip())
     appt = book(_db(args), branch=args.branch, service=args.service, start=start, patient_id=args.patient,
                 doctor=args.doctor, room=args.room, equipment=args.equipment, source=args.source,
                 client_id=args.client_id, reason=args.reason)

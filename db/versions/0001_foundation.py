@@ -278,9 +278,8 @@ DECLARE
     off record;
 BEGIN
     SELECT status, branch_id, starts_at, ends_at INTO a FROM appointment WHERE id = NEW.appointment_id;
-    IF TG_OP = 'INSERT' THEN
-        NEW.live := clinic_status_is_live(a.status);
-    END IF;
+    -- live always follows the appointment's status (also when someone sets the flag by hand).
+    NEW.live := clinic_status_is_live(a.status);
     IF NOT NEW.period @> tstzrange(a.starts_at, a.ends_at) THEN
         RAISE EXCEPTION 'booking of appointment % does not cover the appointment''s time', NEW.appointment_id
             USING ERRCODE = 'check_violation';

@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 from datetime import date, datetime, timedelta, timezone
 from importlib import resources
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, text
 
@@ -57,9 +58,11 @@ def load_demo(db: Database, *, days: int = 10, per_day: int = 40, seed: int = 7,
                 ("ECG with cardiologist", 1), ("Physiotherapy session", 2)]
     weighted = [name for name, w in services for _ in range(w)]
     booked = 0
+    zones = db.read(lambda c: dict(c.execute(text("SELECT name, timezone FROM branch")).all()))
     for branch in ("Centro", "Norte"):
+        today = now.astimezone(ZoneInfo(zones[branch])).date()
         for offset in range(days):
-            day = (now + timedelta(days=offset)).date()
+            day = today + timedelta(days=offset)
             target = per_day if branch == "Centro" else per_day // 3
             for _ in range(target):
                 service = rng.choice(weighted)

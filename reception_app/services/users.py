@@ -35,6 +35,9 @@ def add_user(db: Database, name: str, role: str, *, password: str | None = None,
     if not _NAME.match(name or ""):
         raise ValidationError("name", name, "must be 2-63 characters: lower-case letters, digits, _ . -, "
                                             "starting with a letter or _")
+    if name in GROUPS.values():
+        # ALTER ROLE … LOGIN would turn a group into a login and GRANT would nest groups.
+        raise ValidationError("name", name, "is the name of a group role; choose a person's login name")
     if role not in GROUPS:
         raise ValidationError("role", role, f"must be one of {', '.join(GROUPS)}")
     group = GROUPS[role]

@@ -1,7 +1,8 @@
 """Schema migrations (Alembic, shipped as ``reception_app.migrations``).
 
 - ``upgrade(db)`` applies every migration, under an advisory lock so two
-  workstations starting at once do not race.
+  workstations starting at once do not race; a schema newer than this
+  program raises ``SchemaMismatch`` (update the program) instead.
 - ``check_schema(db)`` compares the database's revision with this program's:
   an older schema says to run ``clinic db upgrade``; a newer one says to
   update the program. Both raise ``SchemaMismatch`` with that sentence.
@@ -17,9 +18,10 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
 from ..domain.errors import SchemaMismatch
-from .database import Database
+from .database import Database, translate
 
 MIGRATION_LOCK = 0x0C11_1C  # pg_advisory_lock key shared by every client
 
@@ -47,21 +49,34 @@ def known_revisions() -> set[str]:
 
 
 def upgrade(db: Database) -> tuple[str | None, str]:
-    """Apply all migrations; returns (revision before, revision after)."""
-    with db.engine.connect() as conn:
-        conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK})
-        conn.commit()
-        try:
-            before = current_revision(conn)
+    """Apply all migrations; returns (revision before, revision after).
+
+    Raises ``SchemaMismatch`` (schema newer than this program), ``DatabaseUnavailable``
+    and ``PermissionDenied`` (not run as the database owner) like every other runner.
+    """
+    try:
+        with db._connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK})
             conn.commit()
-            cfg = _config()
-            cfg.attributes["connection"] = conn
-            alembic_upgrade(cfg, "head")
-            conn.commit()
-            return before, head_revision()
-        finally:
-            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK})
-            conn.commit()
+            try:
+                before = current_revision(conn)
+                conn.commit()
+                if before is not None and before not in known_revisions():
+                    # Alembic would fail with "Can't locate revision"; say what to do instead.
+                    raise SchemaMismatch(
+                        f"The clinic database schema is at revision {before}, newer than this program knows "
+                        f"({head_revision()}). Update Clinic Reception on this workstation.")
+                cfg = _config()
+                cfg.attributes["connection"] = conn
+                alembic_upgrade(cfg, "head")
+                conn.commit()
+                return before, head_revision()
+            finally:
+                conn.rollback()  # leave a failed migration's transaction, or the unlock fails too
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK})
+                conn.commit()
+    except DBAPIError as exc:
+        raise translate(exc) from exc
 
 
 def check_schema(db: Database) -> str:

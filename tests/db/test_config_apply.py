@@ -1,0 +1,291 @@
+"""``clinic config apply``: idempotent, by name, one transaction (a bad file writes nothing)."""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from reception_app.domain.errors import ValidationError
+from reception_app.services import clinic_config, scheduling
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+README = Path(__file__).resolve().parents[2] / "README.md"
+TABLES = ("branch", "opening_hours", "resource", "shift", "service", "holiday", "time_off")
+UTC = timezone.utc
+
+
+def counts(db) -> dict[str, int]:
+    return db.read(lambda c: {t: c.execute(text(f"SELECT count(*) FROM {t}")).scalar_one() for t in TABLES})
+
+
+def rows(db, sql: str, **params) -> list[tuple]:
+    return db.read(lambda c: [tuple(r) for r in c.execute(text(sql), params)])
+
+
+def test_test_clinic_applies(db):
+    result = clinic_config.apply_file(db, DATA / "test_clinic.toml")
+    assert counts(db) == {"branch": 2, "opening_hours": 9, "resource": 7, "shift": 8, "service": 2,
+                          "holiday": 1, "time_off": 1}
+    assert sorted(result.created["branch"]) == ["Berlin", "Centro"]
+    assert sorted(result.created["doctor"]) == ["Ana Souza", "Bruno Lima", "Clara Weiss"]
+    assert not result.updated
+    assert "branch: 2 created, 0 updated" in result.summary()
+
+
+def test_apply_twice_updates_without_duplicates(db):
+    first = clinic_config.apply_file(db, DATA / "test_clinic.toml")
+    before = counts(db)
+    shifts_before = rows(db, "SELECT r.name, s.weekday, s.start_min, s.end_min, s.valid_from, s.valid_until "
+                             "FROM shift s JOIN resource r ON r.id = s.resource_id ORDER BY 1, 2, 3")
+    ids_before = rows(db, "SELECT name, id FROM resource ORDER BY name")
+    second = clinic_config.apply_file(db, DATA / "test_clinic.toml")
+    assert counts(db) == before
+    assert not second.created
+    assert {k: sorted(v) for k, v in second.updated.items()} == {k: sorted(v) for k, v in first.created.items()}
+    assert rows(db, "SELECT name, id FROM resource ORDER BY name") == ids_before   # updated in place
+    assert rows(db, "SELECT r.name, s.weekday, s.start_min, s.end_min, s.valid_from, s.valid_until "
+                    "FROM shift s JOIN resource r ON r.id = s.resource_id ORDER BY 1, 2, 3") == shifts_before
+    assert "0 created" in second.summary()
+
+
+def test_changed_file_replaces_hours_and_shifts(db):
+    data = tomllib.loads((DATA / "test_clinic.toml").read_text())
+    clinic_config.apply(db, data)
+    changed = copy.deepcopy(data)
+    centro = next(b for b in changed["branch"] if b["name"] == "Centro")
+    centro["hours"] = {"mon": ["09:00-17:00"]}
+    bruno = next(d for d in changed["doctor"] if d["name"] == "Bruno Lima")
+    bruno["shifts"] = [{"branch": "Centro", "days": ["thu"], "hours": ["09:00-11:00"]}]
+    next(s for s in changed["service"] if s["name"] == "Abdominal ultrasound")["duration"] = 45
+    clinic_config.apply(db, changed)
+    assert rows(db, "SELECT weekday, start_min, end_min FROM opening_hours o JOIN branch b ON b.id = o.branch_id "
+                    "WHERE b.name = 'Centro'") == [(0, 540, 1020)]
+    assert rows(db, "SELECT weekday, start_min, end_min FROM shift s JOIN resource r ON r.id = s.resource_id "
+                    "WHERE r.name = 'Bruno Lima'") == [(3, 540, 660)]
+    assert rows(db, "SELECT duration_min FROM service WHERE name = 'Abdominal ultrasound'") == [(45,)]
+    # Nothing the file does not mention is deleted: a file with only a room keeps everything else.
+    before = counts(db)
+    clinic_config.apply(db, {"room": [{"name": "Imaging 3", "branch": "Centro", "kind": "imaging"}]})
+    after = counts(db)
+    assert after == dict(before, resource=before["resource"] + 1)
+
+
+def bad(db, data: dict, field: str, exc=ValidationError) -> ValidationError:
+    """Apply ``data`` on top of the test clinic and check it fails naming ``field`` and writes nothing."""
+    clinic_config.apply_file(db, DATA / "test_clinic.toml")
+    before = counts(db)
+    snapshot = rows(db, "SELECT name, timezone FROM branch ORDER BY name")
+    with pytest.raises(exc) as info:
+        clinic_config.apply(db, data)
+    assert info.value.field == field, str(info.value)
+    assert str(info.value).startswith(f"{field}: ")
+    assert counts(db) == before
+    assert rows(db, "SELECT name, timezone FROM branch ORDER BY name") == snapshot
+    return info.value
+
+
+# A valid branch first, so a failure later in the file proves the whole file is one transaction.
+GOOD_BRANCH = {"name": "Norte", "timezone": "America/Manaus", "hours": {"mon": ["08:00-12:00"]}}
+
+
+def test_unknown_section(db):
+    bad(db, {"branches": [GOOD_BRANCH]}, "branches")
+
+
+def test_unknown_key(db):
+    bad(db, {"branch": [dict(GOOD_BRANCH, colour="red")]}, "branch 'Norte'.colour")
+
+
+def test_unknown_key_in_a_shift(db):
+    doctor = {"name": "Dora", "specialty": "radiology",
+              "shifts": [{"branch": "Centro", "days": ["mon"], "hours": ["08:00-09:00"], "every": 2}]}
+    bad(db, {"doctor": [doctor]}, "doctor 'Dora'.shifts[0].every")
+
+
+def test_missing_field(db):
+    bad(db, {"branch": [GOOD_BRANCH], "room": [{"name": "R", "branch": "Norte"}]}, "room 'R'.kind")
+    bad(db, {"service": [{"duration": 15}]}, "service[0].name")
+
+
+def test_bad_timezone(db):
+    err = bad(db, {"branch": [GOOD_BRANCH, {"name": "Mars", "timezone": "Mars/Olympus_Mons"}]},
+              "branch 'Mars'.timezone")
+    assert err.value == "Mars/Olympus_Mons"
+
+
+def test_timezone_changed_to_a_bad_one_keeps_the_old(db):
+    bad(db, {"branch": [{"name": "Centro", "timezone": "Not/AZone"}]}, "branch 'Centro'.timezone")
+
+
+@pytest.mark.parametrize("hours", ["25:00-26:00", "08:00-08:00", "8-12", "08:60-09:00", "24:00-02:00"])
+def test_bad_hours(db, hours):
+    err = bad(db, {"branch": [dict(GOOD_BRANCH, hours={"mon": ["08:00-12:00"], "tue": [hours]})]},
+              "branch 'Norte'.hours.tue")
+    assert err.value == hours
+
+
+def test_bad_day_name(db):
+    bad(db, {"branch": [dict(GOOD_BRANCH, hours={"funday": ["08:00-12:00"]})]}, "branch 'Norte'.hours")
+
+
+def test_bad_shift_hours(db):
+    doctor = {"name": "Dora", "specialty": "radiology",
+              "shifts": [{"branch": "Centro", "days": ["mon"], "hours": ["25:00-26:00"]}]}
+    bad(db, {"doctor": [doctor]}, "doctor 'Dora'.shifts[0].hours")
+
+
+def test_unknown_branch_in_a_shift(db):
+    doctor = {"name": "Dora", "specialty": "radiology",
+              "shifts": [{"branch": "Centro", "days": ["mon"], "hours": ["08:00-09:00"]},
+                         {"branch": "Atlantis", "days": ["tue"], "hours": ["08:00-09:00"]}]}
+    err = bad(db, {"branch": [GOOD_BRANCH], "doctor": [doctor]}, "doctor 'Dora'.shifts[1].branch")
+    assert err.value == "Atlantis"
+
+
+def test_unknown_branch_of_a_room_and_a_holiday(db):
+    bad(db, {"room": [{"name": "R9", "branch": "Atlantis", "kind": "imaging"}]}, "room 'R9'.branch")
+    bad(db, {"holiday": [{"branch": "Atlantis", "date": "2027-01-01", "name": "New year"}]},
+        "holiday 'New year'.branch")
+
+
+def test_bad_service_values(db):
+    bad(db, {"service": [{"name": "S", "duration": 20}]}, "service 'S'.duration")
+    bad(db, {"service": [{"name": "S", "duration": 15, "buffer_after": -5}]}, "service 'S'.buffer_after")
+    bad(db, {"service": [{"name": "S", "duration": 15, "needs": {"nurse": "x"}}]}, "service 'S'.needs.nurse")
+
+
+def test_bad_time_off(db):
+    bad(db, {"time_off": [{"resource": "Nobody", "from": "2027-01-01T00:00:00Z", "until": "2027-01-02T00:00:00Z"}]},
+        "time_off 'Nobody'.resource")
+    bad(db, {"time_off": [{"resource": "Ana Souza", "from": "2027-01-01T00:00:00",
+                           "until": "2027-01-02T00:00:00Z"}]}, "time_off 'Ana Souza'.from")
+    bad(db, {"time_off": [{"resource": "Ana Souza", "from": "2027-01-02T00:00:00Z",
+                           "until": "2027-01-01T00:00:00Z"}]}, "time_off 'Ana Souza'.until")
+
+
+def test_name_used_by_another_kind(db):
+    bad(db, {"room": [{"name": "Ana Souza", "branch": "Centro", "kind": "imaging"}]}, "room.name")
+
+
+def test_missing_and_invalid_files(db, tmp_path):
+    with pytest.raises(ValidationError) as info:
+        clinic_config.apply_file(db, tmp_path / "nope.toml")
+    assert info.value.field == "file"
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[[branch]\nname = ")
+    with pytest.raises(ValidationError, match="not valid TOML") as info:
+        clinic_config.apply_file(db, broken)
+    assert info.value.field == "file"
+    assert counts(db) == dict.fromkeys(TABLES, 0)
+
+
+EXAMPLE = """
+# One branch, its weekly hours (branch-local wall clock; a day not listed is closed).
+[[branch]]
+name = "Centro"
+timezone = "America/Sao_Paulo"
+hours = { mon = ["07:00-12:00", "13:00-19:00"], tue = ["07:00-19:00"], sat = ["00:00-24:00"], sun = ["00:00-24:00"] }
+
+[[doctor]]
+name = "Ana Souza"
+specialty = "radiology"
+login = "ana"
+shifts = [
+  { branch = "Centro", days = ["mon", "tue"], hours = ["08:00-12:00"] },
+  { branch = "Centro", days = ["sat"], hours = ["22:00-06:00"], from = "2027-01-01", until = "2027-06-30" },
+]
+
+[[room]]
+name = "Imaging 1"
+branch = "Centro"
+kind = "imaging"
+
+[[equipment]]
+name = "Ultrasound A"
+branch = "Centro"
+kind = "ultrasound"
+
+[[service]]
+name = "Abdominal ultrasound"
+duration = 30
+buffer_after = 10
+min_notice = 60
+horizon = 365
+needs = { doctor = "radiology", room = "imaging", equipment = "ultrasound" }
+
+[[holiday]]
+branch = "Centro"
+date = 2027-12-25
+name = "Christmas"
+
+[[time_off]]
+resource = "Ana Souza"
+from = 2027-03-01T00:00:00-03:00
+until = "2027-03-08T00:00:00-03:00"
+reason = "leave"
+"""
+
+
+def test_full_example_with_an_overnight_shift_applies(db, tmp_path):
+    path = tmp_path / "clinic.toml"
+    path.write_text(EXAMPLE, encoding="utf-8")
+    result = clinic_config.apply_file(db, path)
+    assert result.summary() == ("branch: 1 created, 0 updated; doctor: 1 created, 0 updated; room: 1 created, "
+                                "0 updated; equipment: 1 created, 0 updated; service: 1 created, 0 updated; "
+                                "holiday: 1 created, 0 updated; time_off: 1 created, 0 updated")
+    assert rows(db, "SELECT weekday, start_min, end_min FROM opening_hours ORDER BY 1, 2") == [
+        (0, 420, 720), (0, 780, 1140), (1, 420, 1140), (5, 0, 1440), (6, 0, 1440)]
+    assert rows(db, "SELECT weekday, start_min, end_min, valid_from, valid_until FROM shift ORDER BY 1") == [
+        (0, 480, 720, None, None), (1, 480, 720, None, None), (5, 1320, 360, date(2027, 1, 1), date(2027, 6, 30))]
+    assert rows(db, "SELECT login_role FROM resource WHERE name = 'Ana Souza'") == [("ana",)]
+    assert rows(db, "SELECT local_date FROM holiday") == [(date(2027, 12, 25),)]
+    sp = timezone(timedelta(hours=-3))
+    assert rows(db, "SELECT lower(period), upper(period), reason FROM time_off") == [
+        (datetime(2027, 3, 1, tzinfo=sp), datetime(2027, 3, 8, tzinfo=sp), "leave")]
+    # The overnight Saturday shift offers slots on both sides of local midnight.
+    offers = scheduling.find_slots(db, branch="Centro", service="Abdominal ultrasound", local_date="2027-01-09",
+                                   days=2, now=datetime(2027, 1, 1, tzinfo=UTC))
+    local = [o.start.astimezone(sp) for o in offers]
+    assert local[0] == datetime(2027, 1, 9, 22, 0, tzinfo=sp)
+    assert local[-1] == datetime(2027, 1, 10, 5, 15, tzinfo=sp)   # + 40 occupied minutes = 05:55 < 06:00
+    assert any(t.date() == date(2027, 1, 10) for t in local)
+    # Applying it again changes nothing.
+    before = counts(db)
+    again = clinic_config.apply_file(db, path)
+    assert not again.created and counts(db) == before
+
+
+def readme_example() -> str:
+    """The TOML block of README.md's "Clinic configuration file" section."""
+    section = README.read_text(encoding="utf-8").split("## Clinic configuration file", 1)[1]
+    return section.split("```toml\n", 1)[1].split("```", 1)[0]
+
+
+def test_readme_example_applies(db, tmp_path):
+    path = tmp_path / "readme.toml"
+    path.write_text(readme_example(), encoding="utf-8")
+    result = clinic_config.apply_file(db, path)
+    assert {k: len(v) for k, v in result.created.items()} == {
+        "branch": 1, "doctor": 1, "room": 1, "equipment": 1, "service": 1, "holiday": 1, "time_off": 1}
+    assert rows(db, "SELECT weekday, start_min, end_min FROM opening_hours ORDER BY 1, 2") == [
+        (0, 420, 720), (0, 780, 1140), (1, 420, 1140)]
+    # Two shift lines: mon+tue 08-12, and the overnight Friday 22:00-06:00 with its validity dates.
+    assert rows(db, "SELECT weekday, start_min, end_min, valid_from, valid_until FROM shift ORDER BY 1") == [
+        (0, 480, 720, None, None), (1, 480, 720, None, None),
+        (4, 1320, 360, date(2027, 1, 1), date(2027, 6, 30))]
+    assert rows(db, "SELECT name, duration_min, buffer_before_min, buffer_after_min, min_notice_min, horizon_days, "
+                    "doctor_specialty, room_kind, equipment_kind FROM service") == [
+        ("Abdominal ultrasound", 30, 0, 10, 60, 365, "radiology", "imaging", "ultrasound")]
+    assert rows(db, "SELECT local_date, name FROM holiday") == [(date(2027, 12, 25), "Christmas")]
+    assert len(rows(db, "SELECT id FROM time_off")) == 1
+    offers = scheduling.find_slots(db, branch="Centro", service="Abdominal ultrasound", local_date="2027-01-04",
+                                   now=datetime(2027, 1, 1, tzinfo=UTC))
+    assert len(offers) == 14
+    before = counts(db)
+    assert not clinic_config.apply_file(db, path).created
+    assert counts(db) == before

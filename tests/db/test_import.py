@@ -1,0 +1,475 @@
+"""The no-show CSV importer against a real PostgreSQL (services/importer.py).
+
+The sample (tests/data/noshow_sample.csv, described in tests/data/README.md)
+has 986 real records and 9 rejects at known lines; expectations below are
+computed from the CSV itself wherever possible, not copied from the importer.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from psycopg import sql
+from sqlalchemy import text
+
+from reception_app.domain.errors import ValidationError
+from reception_app.services.importer import (
+    CLOSE_MIN,
+    OPEN_MIN,
+    SERVICE_NAME,
+    branch_name,
+    import_noshow_csv,
+    pseudonym,
+)
+from reception_app.store.database import Database
+from tests.conftest import DATA, _admin, url_for
+
+SAMPLE = DATA / "noshow_sample.csv"
+SP = ZoneInfo("America/Sao_Paulo")
+
+EXPECTED_PROBLEMS = {
+    57: "PatientId '93779.52927' is not a whole number",
+    988: "has 5 fields, expected 14",
+    989: "ScheduledDay '2016-13-45 10:00:00'",
+    990: "AppointmentDay '09/05/2016'",
+    991: "No_show 'Maybe' is not Yes or No",
+    992: "Gender is empty",
+    993: "Age '-1.0' is negative",
+    995: "No_show 'No\\nYes' is not Yes or No",
+    997: "AppointmentID 5549661 already appears on line 2",
+}
+
+
+def good_rows(path: Path = SAMPLE) -> list[dict[str, str]]:
+    """The records of ``path`` the importer must accept (those not in EXPECTED_PROBLEMS)."""
+    out = []
+    with path.open(newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        line = 2
+        for rec in reader:
+            start, line = line, reader.line_num + 1
+            if start not in EXPECTED_PROBLEMS and rec.get("No_show") in ("Yes", "No"):
+                out.append(rec)
+    return out
+
+
+GOOD = good_rows()
+
+
+def counts(db: Database) -> dict[str, int]:
+    tables = ("appointment", "booking", "patient", "reminder", "branch", "resource", "shift", "opening_hours",
+              "service", "audit_log")
+    return db.read(lambda c: {tb: c.execute(text(f"SELECT count(*) FROM {tb}")).scalar_one()
+                              for tb in tables})
+
+
+@pytest.fixture
+def other_db(pg_admin_url: str, template_db: str) -> Iterator[Database]:
+    """A second fresh database (same template as ``db``), to compare two imports."""
+    name = f"clinic_import_other_{uuid.uuid4().hex[:12]}"
+    _admin(pg_admin_url, sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name),
+                                                                         sql.Identifier(template_db)))
+    database = Database(url_for(pg_admin_url, name))
+    yield database
+    database.dispose()
+    _admin(pg_admin_url, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def imported(db: Database) -> Database:
+    result = import_noshow_csv(db, SAMPLE)
+    assert result.imported == len(GOOD)
+    return db
+
+
+# -- counts, problems, idempotence ------------------------------------------------------
+def test_counts_and_problems(db: Database) -> None:
+    result = import_noshow_csv(db, SAMPLE)
+    assert len(GOOD) == 985
+    assert (result.read, result.imported, result.already_present, result.rejected) == (994, 985, 0, 9)
+    assert [line for line, _ in result.problems] == sorted(EXPECTED_PROBLEMS)
+    for line, reason in result.problems:
+        assert EXPECTED_PROBLEMS[line] in reason, (line, reason)
+    assert result.summary() == "994 rows read, 985 imported, 0 already present, 9 rejected"
+    js = result.to_json()
+    assert js["problems"][0] == {"line": 57, "reason": result.problems[0][1]}
+    assert js["created"] == {"branches": 8, "doctors": result.created["doctors"],
+                             "rooms": result.created["rooms"], "patients": 880, "bookings": 1970,
+                             "reminders": 189}
+    c = counts(db)
+    assert (c["appointment"], c["booking"], c["patient"], c["reminder"], c["branch"]) == \
+        (985, 1970, 880, 189, 8)
+
+
+def test_second_run_changes_nothing(imported: Database) -> None:
+    before = counts(imported)
+    fingerprint = "SELECT md5(string_agg(a::text, '|' ORDER BY a.id)) FROM appointment a"
+    fp = imported.read(lambda c: c.execute(text(fingerprint)).scalar_one())
+    again = import_noshow_csv(imported, SAMPLE)
+    assert (again.read, again.imported, again.already_present, again.rejected) == (994, 0, 985, 9)
+    assert [line for line, _ in again.problems] == sorted(EXPECTED_PROBLEMS)
+    assert set(again.created.values()) == {0}
+    assert counts(imported) == before
+    assert imported.read(lambda c: c.execute(text(fingerprint)).scalar_one()) == fp
+
+
+def test_audit_rows_carry_the_reason(imported: Database) -> None:
+    rows = imported.read(lambda c: c.execute(text(
+        "SELECT table_name, count(*), min(reason), max(reason) FROM audit_log GROUP BY table_name")).all())
+    by = {r[0]: r[1:] for r in rows}
+    why = "import noshow-csv noshow_sample.csv"
+    assert by["appointment"] == (985, why, why)
+    assert by["booking"][0] == 1970
+
+
+# -- what the rows became ------------------------------------------------------------------
+def test_statuses_refs_ages_and_flags(imported: Database) -> None:
+    rows = imported.read(lambda c: c.execute(text(
+        "SELECT a.external_ref, a.status, a.source, a.time_assigned_by_import, a.patient_age_years, "
+        "a.ends_at - a.starts_at AS length, b.name AS branch, s.name AS service, p.source_ref "
+        "FROM appointment a JOIN branch b ON b.id = a.branch_id JOIN service s ON s.id = a.service_id "
+        "JOIN patient p ON p.id = a.patient_id")).all())
+    got = {r.external_ref: r for r in rows}
+    assert set(got) == {f"vitoria:{rec['AppointmentID']}" for rec in GOOD}
+    for rec in GOOD:
+        r = got[f"vitoria:{rec['AppointmentID']}"]
+        assert r.status == ("no_show" if rec["No_show"] == "Yes" else "completed")
+        assert (r.source, r.time_assigned_by_import, r.service) == ("import", True, SERVICE_NAME)
+        assert r.patient_age_years == int(float(rec["Age"]))
+        assert r.length == timedelta(minutes=15)
+        assert r.branch == branch_name(rec["Neighbourhood"])
+        assert r.source_ref == f"vitoria:{int(float(rec['PatientId']))}"
+    assert Counter(r.status for r in rows) == {"completed": 764, "no_show": 221}
+    names = {r.branch for r in rows}
+    assert {"Resistência", "Jardim da Penha", "Ilha do Príncipe", "Joana D´Arc", "De Lourdes"} <= names
+
+
+def test_patients_are_pseudonymous(imported: Database) -> None:
+    pats = imported.read(lambda c: c.execute(text(
+        "SELECT display_name, gender, source, source_ref, attributes FROM patient")).all())
+    first: dict[str, dict[str, str]] = {}
+    for rec in sorted(GOOD, key=lambda r: (r["ScheduledDay"], int(r["AppointmentID"]))):
+        first.setdefault(f"vitoria:{int(float(rec['PatientId']))}", rec)
+    assert {p.source_ref for p in pats} == set(first)
+    for p in pats:
+        rec = first[p.source_ref]
+        raw_id = p.source_ref.split(":")[1]
+        assert re.fullmatch(r"Paciente [0-9A-F]{4} [0-9A-F]{4}", p.display_name)
+        assert p.display_name == pseudonym(p.source_ref) and raw_id not in p.display_name
+        assert (p.gender, p.source) == (rec["Gender"], "import")
+        assert p.attributes == {"Scholarship": int(rec["Scholarship"]),
+                                "Hipertension": int(rec["Hipertension"]), "Diabetes": int(rec["Diabetes"]),
+                                "Alcoholism": int(rec["Alcoholism"]), "Handcap": int(rec["Handcap"]),
+                                "Neighbourhood": rec["Neighbourhood"]}
+
+
+def test_times_on_the_day_grid_and_booked_at_is_local(imported: Database) -> None:
+    rows = imported.read(lambda c: c.execute(text(
+        "SELECT a.external_ref, a.starts_at, a.ends_at, a.booked_at, b.timezone FROM appointment a "
+        "JOIN branch b ON b.id = a.branch_id")).all())
+    by_ref = {f"vitoria:{rec['AppointmentID']}": rec for rec in GOOD}
+    negative = 0
+    for r in rows:
+        rec = by_ref[r.external_ref]
+        assert r.timezone == "America/Sao_Paulo"
+        local = r.starts_at.astimezone(SP)
+        assert local.date() == date.fromisoformat(rec["AppointmentDay"])
+        minute = local.hour * 60 + local.minute
+        assert OPEN_MIN <= minute <= CLOSE_MIN - 15 and minute % 15 == 0 and local.second == 0
+        assert r.ends_at - r.starts_at == timedelta(minutes=15)
+        # ScheduledDay is local wall-clock time in the branch zone
+        assert r.booked_at.astimezone(SP).replace(tzinfo=None) == datetime.fromisoformat(rec["ScheduledDay"])
+        negative += local.date() < r.booked_at.astimezone(SP).date()
+    assert negative == 1  # line 653, AppointmentID 5679978: imported, not rejected
+
+
+def test_earliest_free_slot_in_scheduled_order(imported: Database) -> None:
+    """With k doctors and k rooms at a branch and nothing booked before, the j-th appointment of a
+    day (ScheduledDay order, then AppointmentID) starts at quarter hour j // k after 07:00."""
+    rows = imported.read(lambda c: c.execute(text(
+        "SELECT b.name, a.starts_at, a.booked_at, a.external_ref FROM appointment a "
+        "JOIN branch b ON b.id = a.branch_id")).all())
+    doctors = dict(imported.read(lambda c: c.execute(text(
+        "SELECT b.name, count(DISTINCT s.resource_id) FROM shift s JOIN branch b ON b.id = s.branch_id "
+        "GROUP BY b.name")).all()))
+    rooms = dict(imported.read(lambda c: c.execute(text(
+        "SELECT b.name, count(*) FROM resource r JOIN branch b ON b.id = r.branch_id WHERE r.kind = 'room' "
+        "GROUP BY b.name")).all()))
+    days: dict[tuple[str, date], list] = defaultdict(list)
+    for r in rows:
+        days[(r.name, r.starts_at.astimezone(SP).date())].append(r)
+    busiest: dict[str, int] = defaultdict(int)
+    for (branch, _), appts in days.items():
+        busiest[branch] = max(busiest[branch], len(appts))
+    for branch, n in busiest.items():
+        assert doctors[branch] == rooms[branch] == math.ceil(n / 48), branch
+    assert doctors["Resistência"] == 3
+    for (branch, day), appts in days.items():
+        k = doctors[branch]
+        appts.sort(key=lambda r: (r.booked_at, int(r.external_ref.split(":")[1])))
+        for j, r in enumerate(appts):
+            local = r.starts_at.astimezone(SP)
+            assert (local.hour * 60 + local.minute - OPEN_MIN) // 15 == j // k, (branch, day, j)
+
+
+def test_bookings_one_doctor_one_room_no_overlap(imported: Database) -> None:
+    def q(sql_text: str) -> list:
+        return imported.read(lambda c: c.execute(text(sql_text)).all())
+
+    per = q("SELECT a.id, count(*), count(*) FILTER (WHERE r.kind = 'doctor'), "
+            "count(*) FILTER (WHERE r.kind = 'room'), bool_and(bk.live), "
+            "bool_and(bk.period = tstzrange(a.starts_at, a.ends_at, '[)')), "
+            "bool_and(r.kind = 'doctor' OR r.branch_id = a.branch_id) "
+            "FROM appointment a JOIN booking bk ON bk.appointment_id = a.id "
+            "JOIN resource r ON r.id = bk.resource_id GROUP BY a.id")
+    assert len(per) == 985
+    assert all(tuple(p[1:]) == (2, 1, 1, True, True, True) for p in per)
+    overlaps = q("SELECT count(*) FROM booking x JOIN booking y ON x.resource_id = y.resource_id "
+                 "AND x.id < y.id AND x.period && y.period WHERE x.live AND y.live")
+    assert overlaps[0][0] == 0
+    # doctors have shifts at the branch of their appointments, and the service needs their categories
+    bad = q("SELECT count(*) FROM booking bk JOIN resource r ON r.id = bk.resource_id "
+            "JOIN appointment a ON a.id = bk.appointment_id JOIN service s ON s.id = a.service_id "
+            "WHERE (r.kind = 'doctor' AND (r.category <> s.doctor_specialty OR NOT EXISTS "
+            "(SELECT 1 FROM shift sh WHERE sh.resource_id = r.id AND sh.branch_id = a.branch_id))) "
+            "OR (r.kind = 'room' AND r.category <> s.room_kind)")
+    assert bad[0][0] == 0
+    names = [n for (n,) in q("SELECT name FROM resource ORDER BY name")]
+    assert "Resistência · GP 1" in names and "Resistência · Room 3" in names
+
+
+def test_sms_reminders(imported: Database) -> None:
+    rows = imported.read(lambda c: c.execute(text(
+        "SELECT a.external_ref, a.starts_at, a.booked_at, r.channel, r.purpose, r.status, r.due_at, "
+        "r.sent_at, r.attempts FROM reminder r JOIN appointment a ON a.id = r.appointment_id")).all())
+    want = {f"vitoria:{rec['AppointmentID']}" for rec in GOOD if rec["SMS_received"] == "1"}
+    assert len(want) == 189
+    assert {r.external_ref for r in rows} == want and len(rows) == len(want)
+    for r in rows:
+        assert (r.channel, r.purpose, r.status, r.attempts) == ("sms", "reminder", "sent", 1)
+        assert r.sent_at == r.due_at
+        start = r.starts_at.astimezone(SP)
+        day_before = (start - timedelta(days=1)).replace(tzinfo=None)  # wall clock; no DST in 2016-05
+        expected = max(day_before.replace(tzinfo=SP), r.booked_at)
+        assert r.due_at == expected
+        assert r.booked_at <= r.due_at < r.starts_at
+
+
+# -- variants and options ----------------------------------------------------------------------
+def _write(path: Path, header: list[str], rows: list[list[str]]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(header)
+        w.writerows(rows)
+    return path
+
+
+def _to_original(rec: dict[str, str]) -> list[str]:
+    return [str(int(float(rec["PatientId"]))), rec["AppointmentID"], rec["Gender"],
+            rec["ScheduledDay"].replace(" ", "T") + "Z", rec["AppointmentDay"] + "T00:00:00Z",
+            str(int(float(rec["Age"]))), rec["Neighbourhood"], rec["Scholarship"], rec["Hipertension"],
+            rec["Diabetes"], rec["Alcoholism"], rec["Handcap"], rec["SMS_received"], rec["No_show"]]
+
+
+ORIGINAL_HEADER = ["PatientId", "AppointmentID", "Gender", "ScheduledDay", "AppointmentDay", "Age",
+                   "Neighbourhood", "Scholarship", "Hipertension", "Diabetes", "Alcoholism", "Handcap",
+                   "SMS_received", "No-show"]
+EXTRACT_HEADER = [*ORIGINAL_HEADER[:-1], "No_show"]
+
+
+def _to_extract(rec: dict[str, str]) -> list[str]:
+    return [rec[h] for h in EXTRACT_HEADER]
+
+_PROJECTION = """
+SELECT a.external_ref, a.status, a.starts_at, a.ends_at, a.booked_at, a.patient_age_years, b.name AS branch,
+       p.source_ref, p.display_name, p.gender, p.attributes::text AS attributes,
+       (SELECT string_agg(r.channel || r.status || r.due_at::text, ',') FROM reminder r
+         WHERE r.appointment_id = a.id) AS reminders,
+       (SELECT string_agg(x.name, ',' ORDER BY x.name) FROM booking bk
+          JOIN resource x ON x.id = bk.resource_id WHERE bk.appointment_id = a.id) AS resources
+  FROM appointment a JOIN branch b ON b.id = a.branch_id JOIN patient p ON p.id = a.patient_id
+ ORDER BY a.external_ref
+"""
+
+
+def test_original_kaggle_format_imports_the_same(db: Database, other_db: Database, tmp_path: Path) -> None:
+    # a few rows: SMS and not, a no-show, a patient seen twice, the anomaly row
+    res = [r for r in GOOD if r["Neighbourhood"] == "RESISTÊNCIA"]
+    twice = Counter((r["PatientId"], r["AppointmentDay"]) for r in res).most_common(1)[0][0]
+    picks = [r for r in res if r["SMS_received"] == "1"][:15]
+    picks += [r for r in res if r["SMS_received"] == "0"][:15]
+    picks += [r for r in res if r not in picks
+              and (r["AppointmentID"] == "5679978" or (r["PatientId"], r["AppointmentDay"]) == twice)]
+    assert {r["SMS_received"] for r in picks} == {"0", "1"} and {r["No_show"] for r in picks} == {"Yes", "No"}
+    extract = _write(tmp_path / "extract.csv", EXTRACT_HEADER, [_to_extract(r) for r in picks])
+    original = _write(tmp_path / "KaggleV2-May-2016.csv", ORIGINAL_HEADER, [_to_original(r) for r in picks])
+    assert "T00:00:00Z" in original.read_text() and ".0," not in original.read_text()
+    a = import_noshow_csv(db, extract)
+    b = import_noshow_csv(other_db, original)
+    assert (a.read, a.imported, a.rejected) == (b.read, b.imported, b.rejected) == (len(picks), len(picks), 0)
+    pa = db.read(lambda c: [tuple(r) for r in c.execute(text(_PROJECTION))])
+    pb = other_db.read(lambda c: [tuple(r) for r in c.execute(text(_PROJECTION))])
+    assert pa == pb and len(pa) == len(picks)
+    # and the same records in the other form are recognised as already present
+    again = import_noshow_csv(db, original)
+    assert (again.imported, again.already_present) == (0, len(picks))
+
+
+def test_new_rows_fill_free_slots_and_add_resources(db: Database, tmp_path: Path) -> None:
+    day_rows = [r for r in GOOD
+                if r["Neighbourhood"] == "RESISTÊNCIA" and r["AppointmentDay"] == "2016-05-09"]
+    assert len(day_rows) == 141
+    first = _write(tmp_path / "part.csv", EXTRACT_HEADER, [_to_extract(r) for r in day_rows[:48]])
+    assert import_noshow_csv(db, first).imported == 48
+    before = db.read(lambda c: dict(c.execute(text("SELECT external_ref, starts_at FROM appointment")).all()))
+    assert len(set(before.values())) == 48  # one doctor, one room: 07:00 .. 18:45
+
+    # The room is off 07:00-09:00 on the next day, which also has imported rows in the full sample.
+    def block(conn):
+        conn.execute(text(
+            "INSERT INTO time_off (resource_id, period, reason) SELECT id, tstzrange(:a, :b), 'repairs' "
+            "FROM resource WHERE name = 'Resistência · Room 1'"),
+            {"a": datetime(2016, 5, 10, 7, tzinfo=SP), "b": datetime(2016, 5, 10, 9, tzinfo=SP)})
+    db.write(block)
+
+    result = import_noshow_csv(db, SAMPLE)
+    assert (result.imported, result.already_present, result.rejected) == (985 - 48, 48, 9)
+    after = db.read(lambda c: dict(c.execute(text("SELECT external_ref, starts_at FROM appointment")).all()))
+    assert {k: after[k] for k in before} == before  # earlier appointments untouched
+    n_doctors = db.read(lambda c: c.execute(text(
+        "SELECT count(*) FROM resource WHERE name LIKE 'Resistência · GP %'")).scalar_one())
+    assert n_doctors == 3  # 141 on one day: 48 + 48 + 45
+    overlaps = db.read(lambda c: c.execute(text(
+        "SELECT count(*) FROM booking x JOIN booking y ON x.resource_id = y.resource_id AND x.id < y.id "
+        "AND x.period && y.period")).scalar_one())
+    assert overlaps == 0
+    in_time_off = db.read(lambda c: c.execute(text(
+        "SELECT count(*) FROM booking bk JOIN time_off o ON o.resource_id = bk.resource_id "
+        "AND o.period && bk.period")).scalar_one())
+    assert in_time_off == 0
+    day = [v.astimezone(SP) for k, v in after.items()
+           if k in {f"vitoria:{r['AppointmentID']}" for r in day_rows}]
+    assert len(day) == 141 and all(d.date() == date(2016, 5, 9) for d in day)
+
+
+def test_timezone_option_and_bad_timezone(db: Database, tmp_path: Path) -> None:
+    with pytest.raises(ValidationError) as err:
+        import_noshow_csv(db, SAMPLE, timezone="Mars/Olympus_Mons")
+    assert err.value.field == "timezone"
+    assert counts(db)["appointment"] == 0
+
+    picks = [r for r in GOOD if r["Neighbourhood"] == "DE LOURDES"][:5]
+    f = _write(tmp_path / "berlin.csv", EXTRACT_HEADER, [_to_extract(r) for r in picks])
+    assert import_noshow_csv(db, f, timezone="Europe/Berlin").imported == 5
+    rows = db.read(lambda c: c.execute(text(
+        "SELECT a.external_ref, a.starts_at, a.booked_at, b.timezone FROM appointment a "
+        "JOIN branch b ON b.id = a.branch_id")).all())
+    berlin = ZoneInfo("Europe/Berlin")
+    by_ref = {f"vitoria:{r['AppointmentID']}": r for r in picks}
+    for r in rows:
+        assert r.timezone == "Europe/Berlin"
+        assert r.booked_at.astimezone(berlin).replace(tzinfo=None) == \
+            datetime.fromisoformat(by_ref[r.external_ref]["ScheduledDay"])
+        assert r.starts_at.astimezone(berlin).hour >= 7
+
+
+def test_dst_days_use_the_local_wall_clock(db: Database, tmp_path: Path) -> None:
+    """Europe/Berlin 2016: clocks jump 02:00 -> 03:00 on 27 March and go back 03:00 -> 02:00 on
+    30 October. Grid and reminders follow local dates, not 24-hour steps."""
+    utc = ZoneInfo("UTC")
+
+    def rec(aid: str, scheduled: str, day: str, sms: str) -> list[str]:
+        return ["11.0", aid, "F", scheduled, day, "40.0", "CENTRO", "0", "0", "0", "0", "0", sms, "No"]
+
+    rows = [
+        rec("1", "2016-03-20 10:00:00", "2016-03-27", "1"),  # first that day: 07:00 CEST = 05:00Z
+        rec("2", "2016-03-27 02:30:00", "2016-03-27", "0"),  # 02:30 does not exist: read as 02:30 CET
+        rec("3", "2016-10-30 02:30:00", "2016-10-30", "0"),  # 02:30 happens twice: the first (CEST)
+    ]
+    dst = _write(tmp_path / "dst.csv", EXTRACT_HEADER, rows)
+    result = import_noshow_csv(db, dst, timezone="Europe/Berlin")
+    assert (result.imported, result.rejected) == (3, 0)
+    got = {r.external_ref: r for r in db.read(lambda c: c.execute(text(
+        "SELECT a.external_ref, a.starts_at, a.booked_at, r.due_at FROM appointment a "
+        "LEFT JOIN reminder r ON r.appointment_id = a.id")).all())}
+
+    def z(*args: int) -> datetime:
+        return datetime(*args, tzinfo=utc)
+
+    assert got["vitoria:1"].starts_at == z(2016, 3, 27, 5, 0)
+    assert got["vitoria:1"].due_at == z(2016, 3, 26, 6, 0)  # 07:00 CET the day before: 23 h earlier
+    assert got["vitoria:2"].starts_at == z(2016, 3, 27, 5, 15)
+    assert got["vitoria:2"].booked_at == z(2016, 3, 27, 1, 30)
+    assert got["vitoria:3"].starts_at == z(2016, 10, 30, 6, 0)  # 07:00 CET
+    assert got["vitoria:3"].booked_at == z(2016, 10, 30, 0, 30)
+
+
+def test_bad_files(db: Database, tmp_path: Path) -> None:
+    with pytest.raises(ValidationError) as err:
+        import_noshow_csv(db, tmp_path / "missing.csv")
+    assert err.value.field == "file"
+    no_column = _write(tmp_path / "nocol.csv", EXTRACT_HEADER[:-1], [])
+    with pytest.raises(ValidationError, match="No_show"):
+        import_noshow_csv(db, no_column)
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(ValidationError, match="empty"):
+        import_noshow_csv(db, empty)
+    only_header = _write(tmp_path / "header.csv", EXTRACT_HEADER, [])
+    summary = import_noshow_csv(db, only_header).summary()
+    assert summary == "0 rows read, 0 imported, 0 already present, 0 rejected"
+    assert counts(db)["service"] == 0  # nothing created for nothing
+
+
+def test_more_rejects(db: Database, tmp_path: Path) -> None:
+    base = [GOOD[0][h] for h in EXTRACT_HEADER]
+
+    def variant(**changes: str) -> list[str]:
+        row = list(base)
+        for k, v in changes.items():
+            row[EXTRACT_HEADER.index(k)] = v
+        return row
+
+    rows = [
+        variant(AppointmentID="123.5"),
+        variant(AppointmentID="77", Gender="X"),
+        variant(AppointmentID="78", Age="12.5"),
+        variant(AppointmentID="79", Age="131"),
+        variant(AppointmentID="80", Handcap="5"),
+        variant(AppointmentID="81", SMS_received="2"),
+        variant(AppointmentID="82", AppointmentDay="2016-05-09T10:00:00Z"),
+        variant(AppointmentID="83", PatientId="-5"),
+        variant(AppointmentID="84", ScheduledDay="2016-05-09"),
+        variant(AppointmentID="85", Age="0.0", No_show="yes"),  # accepted: a baby, case-insensitive outcome
+    ]
+    result = import_noshow_csv(db, _write(tmp_path / "more.csv", EXTRACT_HEADER, rows))
+    reasons = dict(result.problems)
+    assert (result.read, result.imported, result.rejected) == (10, 1, 9)
+    assert "AppointmentID '123.5'" in reasons[2]
+    assert "Gender 'X'" in reasons[3]
+    assert "Age '12.5' is not a whole number" in reasons[4]
+    assert "Age '131' is over" in reasons[5]
+    assert "Handcap '5'" in reasons[6]
+    assert "SMS_received '2'" in reasons[7]
+    assert "has a time of day" in reasons[8]
+    assert "PatientId '-5'" in reasons[9]
+    assert "ScheduledDay '2016-05-09' has no time of day" in reasons[10]
+    status, age = db.read(lambda c: c.execute(text(
+        "SELECT status, patient_age_years FROM appointment")).one())
+    assert (status, age) == ("no_show", 0)
+
+
+def test_branch_name() -> None:
+    assert branch_name("JARDIM DA PENHA") == "Jardim da Penha"
+    assert branch_name("DE LOURDES") == "De Lourdes"
+    assert branch_name("  ILHA  DO PRÍNCIPE ") == "Ilha do Príncipe"
+    assert branch_name("RESISTÊNCIA") == "Resistência"
