@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import insert, text, update
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.dialects.postgresql import Range
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection
@@ -223,10 +223,7 @@ def book(db: Database, *, branch: str, service: str, start: datetime, patient_id
             if kind not in s.spec.needs:
                 raise ValidationError(kind, {"doctor": doctor, "room": room, "equipment": equipment}[kind],
                                       f"the service {s.name!r} does not need a {kind}")
-        patient_name = conn.execute(text("SELECT display_name FROM patient WHERE id = :p"),
-                                    {"p": patient_id}).scalar()
-        if patient_name is None:
-            raise NotFound("patient", patient_id)
+        # The patient is checked by the foreign key on insert (no extra round trip); see below.
         spec = s.spec
         occupied = (start_utc - timedelta(minutes=spec.buffer_before_min),
                     start_utc + timedelta(minutes=spec.duration_min + spec.buffer_after_min))
@@ -240,11 +237,12 @@ def book(db: Database, *, branch: str, service: str, start: datetime, patient_id
                 return int(existing)
             raise _explain_unavailable(conn, b, s, start_utc, now, only, names)
         chosen = option.first_combination()
-        new_id = _insert_appointment(conn, b.id, s, patient_id, option.start, option.end, chosen,
-                                     status=status, source=source, client_id=cid)
-        if new_id is None:  # this client id booked already (a retried commit)
+        inserted = _insert_appointment(conn, b.id, s, patient_id, option.start, option.end, chosen,
+                                       status=status, source=source, client_id=cid)
+        if inserted is None:  # this client id booked already (a retried commit)
             return int(conn.execute(text("SELECT id FROM appointment WHERE client_id = :c"), {"c": cid}).scalar_one())
         # Built from what this transaction wrote: no second round trip to read it back.
+        new_id, patient_name = inserted
         return AppointmentView(
             id=new_id, client_id=str(cid), branch_id=b.id, branch=b.name, service_id=s.id, service=s.name,
             patient_id=patient_id, patient=patient_name, status=status, start=option.start, end=option.end,
@@ -254,28 +252,36 @@ def book(db: Database, *, branch: str, service: str, start: datetime, patient_id
         result = db.write(work, reason=reason or "booked")
     except SlotTaken as exc:
         raise _name_conflict(db, exc, start) from exc
+    except ValidationError as exc:
+        if exc.field == "appointment_patient_id_fkey":
+            raise NotFound("patient", patient_id) from exc
+        raise
     return result if isinstance(result, AppointmentView) else get_appointment(db, result)
 
 
 def _insert_appointment(conn: Connection, branch_id: int, s: ServiceInfo, patient_id: int, start: datetime,
                         end: datetime, chosen: dict[str, int], *, status: str, source: str,
-                        client_id: uuid.UUID) -> int | None:
+                        client_id: uuid.UUID) -> tuple[int, str] | None:
     """Insert the appointment and one booking per chosen resource (period with buffers).
 
-    Returns the new id, or None when ``client_id`` exists already (nothing written).
+    Returns (new id, patient's name), or None when ``client_id`` exists already
+    (nothing written). An unknown patient fails the foreign key
+    ``appointment_patient_id_fkey`` (ValidationError from the runner).
     """
     spec = s.spec
-    appointment_id = conn.execute(pg_insert(t.appointment).values(
+    patient_name = select(t.patient.c.display_name).where(t.patient.c.id == patient_id).scalar_subquery()
+    row = conn.execute(pg_insert(t.appointment).values(
         client_id=client_id, patient_id=patient_id, service_id=s.id, branch_id=branch_id, status=status,
         starts_at=start, ends_at=end, source=source).on_conflict_do_nothing(index_elements=["client_id"])
-        .returning(t.appointment.c.id)).scalar()
-    if appointment_id is None:
+        .returning(t.appointment.c.id, patient_name)).first()
+    if row is None:
         return None
+    appointment_id = row[0]
     period = Range(start - timedelta(minutes=spec.buffer_before_min),
                    end + timedelta(minutes=spec.buffer_after_min), bounds="[)")
     conn.execute(insert(t.booking).values(  # one multi-row INSERT
         [{"appointment_id": appointment_id, "resource_id": rid, "period": period} for rid in chosen.values()]))
-    return int(appointment_id)
+    return int(appointment_id), str(row[1])
 
 
 def _name_conflict(db: Database, exc: SlotTaken, start: datetime) -> SlotTaken:

@@ -1,0 +1,259 @@
+"""Read model of the day grid: one branch, one local date, its resources and appointments.
+
+Plain values in, plain values out, one short READ ONLY transaction per call
+(DESIGN.md "Transactions": reads for grids). The window draws exactly what
+:func:`load_day` returns; nothing here knows about Qt.
+
+Time: every instant is an aware UTC ``datetime``; the grid's rows are the
+15-minute *local* wall-clock lines of the branch's day (``wallclock.grid_starts``),
+so a fall-back day has two rows labelled ``01:00`` (see :func:`row_labels`) and a
+spring-forward day has none for the skipped hour.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from ..domain.slots import KINDS, ResourceSpec, WeeklyRule, resource_availability
+from ..domain.wallclock import GRID_STEP_MIN, UTC, day_bounds_utc, grid_starts, local_to_utc
+from ..store.database import Database
+from . import catalog
+from .scheduling import AppointmentView, appointments_on
+
+Interval = tuple[datetime, datetime]
+
+#: Local wall-clock range shown on a day the branch does not open and nobody works (minutes from midnight).
+DEFAULT_RANGE_MIN: tuple[int, int] = (7 * 60, 19 * 60)
+
+
+@dataclass(frozen=True)
+class BranchSummary:
+    """A branch for selectors: ``id``, ``name`` and its IANA ``timezone``."""
+
+    id: int
+    name: str
+    timezone: str
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The branch's ``ZoneInfo``."""
+        return ZoneInfo(self.timezone)
+
+
+@dataclass(frozen=True)
+class ServiceSummary:
+    """An active service for pickers. ``duration_min`` in minutes; ``needs``: kind -> category
+    (specialty for doctors, room kind, equipment kind), only the kinds it needs."""
+
+    id: int
+    name: str
+    duration_min: int
+    needs: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TimeOffView:
+    """A resource's time off overlapping the day: UTC ``[start, end)`` clipped to the day, and why."""
+
+    start: datetime
+    end: datetime
+    reason: str
+
+
+@dataclass(frozen=True)
+class GridResource:
+    """One column of the grid.
+
+    ``kind``: one of ``KINDS``; ``category``: specialty / room kind / equipment kind.
+    ``availability``: UTC windows within the local day during which the resource
+    works (doctors: their shifts at this branch; rooms and equipment: the
+    branch's opening hours), holidays removed, time off *not* removed.
+    ``time_off``: the resource's absences overlapping the day.
+    """
+
+    id: int
+    name: str
+    kind: str
+    category: str
+    availability: tuple[Interval, ...] = ()
+    time_off: tuple[TimeOffView, ...] = ()
+
+    def is_available(self, start: datetime, end: datetime) -> bool:
+        """Whether ``[start, end)`` (UTC) lies inside one availability window."""
+        return any(a <= start and end <= b for a, b in self.availability)
+
+    def time_off_at(self, start: datetime, end: datetime) -> TimeOffView | None:
+        """The time off overlapping ``[start, end)`` (UTC), if any."""
+        return next((o for o in self.time_off if o.start < end and start < o.end), None)
+
+
+@dataclass(frozen=True)
+class DayView:
+    """Everything the day grid shows for one branch on one local date.
+
+    ``rows``: UTC instants of the 15-minute local grid lines shown, ascending;
+    each row covers ``[rows[i], rows[i] + step_min)``. They span the branch's
+    opening hours, the resources' shifts and the day's appointments; on a day
+    with none of these, :data:`DEFAULT_RANGE_MIN` local time.
+    ``opening``: the branch's open windows that day (UTC; empty = closed).
+    ``holiday``: the holiday's name, or ``None``.
+    ``resources``: doctors (with a shift at the branch), rooms, equipment, in
+    ``KINDS`` order then by name, plus any other resource booked that day.
+    ``appointments``: the day's live appointments (cancelled/rescheduled left
+    out), by start.
+    """
+
+    branch: BranchSummary
+    local_date: date
+    rows: tuple[datetime, ...]
+    opening: tuple[Interval, ...]
+    holiday: str | None
+    resources: tuple[GridResource, ...]
+    appointments: tuple[AppointmentView, ...]
+    step_min: int = GRID_STEP_MIN
+
+    @property
+    def closed(self) -> bool:
+        """True when the branch does not open on this local date (no hours, or a holiday)."""
+        return not self.opening
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The branch's ``ZoneInfo``."""
+        return self.branch.tz
+
+
+# -- lists for selectors ------------------------------------------------------------
+def list_branches(db: Database) -> list[BranchSummary]:
+    """Every branch, by name (empty on a fresh database)."""
+    return db.read(lambda conn: [BranchSummary(r.id, r.name, r.timezone) for r in conn.execute(
+        text("SELECT id, name, timezone FROM branch ORDER BY name"))])
+
+
+def list_services(db: Database) -> list[ServiceSummary]:
+    """Every active service, by name, with the resource categories it needs."""
+    def work(conn: Connection) -> list[ServiceSummary]:
+        out = []
+        for r in conn.execute(text("SELECT id, name, duration_min, doctor_specialty, room_kind, equipment_kind "
+                                   "FROM service WHERE active ORDER BY name")):
+            needs = {k: v for k, v in (("doctor", r.doctor_specialty), ("room", r.room_kind),
+                                       ("equipment", r.equipment_kind)) if v}
+            out.append(ServiceSummary(r.id, r.name, r.duration_min, needs))
+        return out
+    return db.read(work)
+
+
+# -- the day -------------------------------------------------------------------------
+_RESOURCES_SQL = """
+SELECT r.id, r.name, r.kind, r.category FROM resource r
+ WHERE (r.active AND ((r.kind <> 'doctor' AND r.branch_id = :b)
+                      OR (r.kind = 'doctor' AND EXISTS (SELECT 1 FROM shift s
+                                                         WHERE s.resource_id = r.id AND s.branch_id = :b))))
+    OR r.id = ANY(:extra)
+"""
+
+
+def load_day(db: Database, branch: str | int, local_date: date) -> DayView:
+    """The grid of ``branch`` (name or id) on branch-local ``local_date``, read in one transaction.
+
+    Raises ``NotFound("branch", …)`` for an unknown branch, ``DatabaseUnavailable``.
+    """
+    return db.read(lambda conn: _load_day(conn, branch, local_date))
+
+
+def _load_day(conn: Connection, branch_key: str | int, local_date: date) -> DayView:
+    branch = catalog.load_branch(conn, branch_key, local_date - timedelta(days=1), local_date + timedelta(days=2))
+    tz = branch.tz
+    day_lo, day_hi = day_bounds_utc(local_date, tz)
+    appointments = appointments_on(conn, branch, local_date, include_released=False)
+    booked_ids = sorted({rid for a in appointments for rid in a.resource_ids.values()})
+
+    rows = conn.execute(text(_RESOURCES_SQL), {"b": branch.id, "extra": booked_ids}).all()
+    shifts: dict[int, list[WeeklyRule]] = defaultdict(list)
+    for s in conn.execute(text("SELECT resource_id, weekday, start_min, end_min, valid_from, valid_until "
+                               "FROM shift WHERE branch_id = :b ORDER BY resource_id, weekday, start_min"),
+                          {"b": branch.id}):
+        shifts[s.resource_id].append(WeeklyRule(s.weekday, s.start_min, s.end_min, s.valid_from, s.valid_until))
+    absences: dict[int, list[TimeOffView]] = defaultdict(list)
+    for o in conn.execute(text("SELECT resource_id, lower(period) AS lo, upper(period) AS hi, reason FROM time_off "
+                               "WHERE resource_id = ANY(:ids) AND period && tstzrange(:lo, :hi) "
+                               "ORDER BY lower(period)"),
+                          {"ids": [r.id for r in rows], "lo": day_lo, "hi": day_hi}):
+        # An unbounded end of the range reads as the day's edge.
+        absences[o.resource_id].append(TimeOffView(max(o.lo or day_lo, day_lo).astimezone(UTC),
+                                                   min(o.hi or day_hi, day_hi).astimezone(UTC), o.reason))
+    holiday = conn.execute(text("SELECT name FROM holiday WHERE branch_id = :b AND local_date = :d LIMIT 1"),
+                           {"b": branch.id, "d": local_date}).scalar()
+
+    resources = []
+    for r in sorted(rows, key=lambda r: (KINDS.index(r.kind) if r.kind in KINDS else len(KINDS), r.name)):
+        spec = ResourceSpec(id=r.id, name=r.name, kind=r.kind, category=r.category,
+                            rules=tuple(shifts.get(r.id, ())))
+        resources.append(GridResource(r.id, r.name, r.kind, r.category,
+                                      tuple(resource_availability(branch.spec, spec, local_date)),
+                                      tuple(absences.get(r.id, ()))))
+    # The branch's own hours: what a room of the branch would be open for.
+    opening = tuple(resource_availability(
+        branch.spec, ResourceSpec(id=0, name="", kind="room", category=""), local_date))
+
+    summary = BranchSummary(branch.id, branch.name, branch.timezone)
+    return DayView(branch=summary, local_date=local_date,
+                   rows=tuple(_rows(local_date, tz, opening, resources, appointments)),
+                   opening=opening, holiday=holiday, resources=tuple(resources),
+                   appointments=tuple(appointments))
+
+
+def _rows(local_date: date, tz: ZoneInfo, opening: tuple[Interval, ...], resources: list[GridResource],
+          appointments: list[AppointmentView]) -> list[datetime]:
+    """The grid lines to show: the span of hours, shifts and appointments, or the default range."""
+    spans: list[Interval] = list(opening)
+    spans += [w for r in resources for w in r.availability]
+    spans += [(a.start, a.end) for a in appointments]
+    grid = grid_starts(local_date, tz, GRID_STEP_MIN)
+    if spans:
+        lo, hi = min(s for s, _ in spans), max(e for _, e in spans)
+    else:
+        lo = local_to_utc(local_date, DEFAULT_RANGE_MIN[0], tz)
+        hi = local_to_utc(local_date, DEFAULT_RANGE_MIN[1], tz, latest=True)
+    step = timedelta(minutes=GRID_STEP_MIN)
+    shown = [g for g in grid if g + step > lo and g < hi]
+    return shown or grid
+
+
+def row_labels(rows: tuple[datetime, ...] | list[datetime], tz: ZoneInfo) -> list[str]:
+    """Local ``HH:MM`` labels of grid rows (UTC instants) in zone ``tz``.
+
+    A local time that occurs a second time on the same day (DST fall-back)
+    is labelled ``"01:00 (2nd)"``, so every label is unique and readable.
+    """
+    seen: set[str] = set()
+    out = []
+    for instant in rows:
+        label = instant.astimezone(tz).strftime("%H:%M")
+        out.append(f"{label} (2nd)" if label in seen else label)
+        seen.add(label)
+    return out
+
+
+def local_time_text(instant: datetime, tz: ZoneInfo, *, with_offset: bool = False) -> str:
+    """``HH:MM`` of ``instant`` (aware) on the branch's wall clock; ``with_offset`` adds e.g. ``UTC-03:00``."""
+    local = instant.astimezone(tz)
+    if not with_offset:
+        return local.strftime("%H:%M")
+    return f"{local:%H:%M} {utc_offset_text(local)}"
+
+
+def utc_offset_text(local: datetime) -> str:
+    """``"UTC-03:00"`` for an aware local datetime (``"UTC"`` for offset zero)."""
+    offset = local.utcoffset() or timedelta(0)
+    if not offset:
+        return "UTC"
+    minutes = int(offset.total_seconds() // 60)
+    sign = "+" if minutes >= 0 else "-"
+    return f"UTC{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"

@@ -1,0 +1,560 @@
+"""The booking dialog: find or add the patient, pick service and day, pick a free start, book.
+
+Every database call goes through the shared :class:`~.runner.Runner`; the
+dialog validates, runs the change in the background, shows expected errors
+inline in plain words and closes only on success (Anki's dialog pattern).
+The slot list comes from the slot engine (``scheduling.find_slots``); the
+booking itself is decided by the database (``scheduling.book``), so a start
+another workstation took in the meantime gives ``SlotTaken``: its message is
+shown and the list is refreshed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+
+from PySide6.QtCore import QDate, Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDateEdit,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QFrame,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..domain.errors import ClinicError, SlotTaken, ValidationError
+from ..domain.slots import KINDS
+from ..domain.wallclock import day_bounds_utc
+from ..services import patients, scheduling
+from ..services.dayview import BranchSummary, GridResource, ServiceSummary, list_services, local_time_text
+from ..services.patients import PatientView
+from ..services.scheduling import AppointmentView, SlotOffer
+from ..store.database import Database
+from .runner import Runner
+
+Clock = Callable[[], datetime]
+
+#: Minimum characters before the patient search runs.
+MIN_SEARCH_CHARS = 2
+
+_FIELD_LABELS = {"name": "Name", "birth_date": "Birth date", "phone": "Phone", "email": "E-mail"}
+
+
+def _qdate(d: date) -> QDate:
+    return QDate(d.year, d.month, d.day)
+
+
+def _pydate(d: QDate) -> date:
+    return date(d.year(), d.month(), d.day())
+
+
+def _error_label() -> QLabel:
+    label = QLabel()
+    label.setObjectName("fieldError")
+    label.setStyleSheet("color: #b3261e;")
+    label.setWordWrap(True)
+    label.hide()
+    return label
+
+
+class BookingDialog(QDialog):
+    """Book one appointment at ``branch``.
+
+    ``local_date``: the branch-local day preselected (the grid's day).
+    ``pin``: a resource to prefer (e.g. the column double-clicked); it
+    restricts the search only for services that need its kind and category.
+    ``start_hint``: a UTC instant (e.g. the row double-clicked); the free start
+    at exactly that instant is preselected when listed.
+    ``services``: the active services if the caller has them (else loaded).
+    ``clock``: returns the current aware time (tests pass a fixed one).
+    ``search_delay_ms``: debounce of the patient search while typing.
+
+    Signals:
+        appointment_booked(object): the booking committed: its ``AppointmentView``.
+        patient_added(object): a new patient was created: its ``PatientView``.
+        patients_listed(int): patient search results arrived (how many).
+        slots_listed(int): the list of free starts was (re)loaded (how many).
+        services_loaded(int): the service picker was filled (how many).
+    """
+
+    appointment_booked = Signal(object)
+    patient_added = Signal(object)
+    patients_listed = Signal(int)
+    slots_listed = Signal(int)
+    services_loaded = Signal(int)
+
+    def __init__(self, db: Database, runner: Runner, *, branch: BranchSummary, local_date: date,
+                 clock: Clock | None = None, pin: GridResource | None = None, start_hint: datetime | None = None,
+                 services: list[ServiceSummary] | None = None, search_delay_ms: int = 250,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._db = db
+        self._runner = runner
+        self._branch = branch
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._pin = pin
+        self._start_hint = start_hint
+        self._services: list[ServiceSummary] = []
+        self._patient: PatientView | None = None
+        self._offers: list[SlotOffer] = []
+        self._booking = False
+        self._attempt: tuple[tuple[object, ...], uuid.UUID] | None = None
+        self._keys = {k: f"{k}-{id(self)}" for k in ("patients", "slots")}
+
+        self.setWindowTitle(f"New appointment — {branch.name}")
+        self.setObjectName("bookingDialog")
+        self.setModal(True)
+        self.resize(760, 720)
+
+        self._search_timer = QTimer(self)
+        self._search_timer.setSingleShot(True)
+        self._search_timer.setInterval(search_delay_ms)
+        self._search_timer.timeout.connect(self._on_search_timer_timeout)
+
+        layout = QVBoxLayout(self)
+        layout.setSpacing(10)
+        layout.addWidget(self._build_patient_box())
+        layout.addWidget(self._build_appointment_box(local_date), 1)
+
+        self.message_label = QLabel()
+        self.message_label.setObjectName("bookingMessage")
+        self.message_label.setWordWrap(True)
+        self.message_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.message_label.hide()
+        layout.addWidget(self.message_label)
+
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.book_button = self.buttons.addButton("Book", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.book_button.setObjectName("bookButton")
+        self.book_button.setDefault(True)
+        self.buttons.accepted.connect(self._on_book_clicked)
+        self.buttons.rejected.connect(self.reject)
+        layout.addWidget(self.buttons)
+
+        if services is None:
+            self._runner.run(lambda: list_services(self._db), on_success=self._on_services_loaded,
+                             on_failure=self._show_failure, label="list services")
+        else:
+            self._on_services_loaded(services)
+        self._update_book_button()
+        self.search_edit.setFocus()
+
+    # -- construction ------------------------------------------------------------------
+    def _build_patient_box(self) -> QGroupBox:
+        box = QGroupBox("Patient")
+        v = QVBoxLayout(box)
+        row = QHBoxLayout()
+        self.search_edit = QLineEdit()
+        self.search_edit.setObjectName("patientSearch")
+        self.search_edit.setPlaceholderText("Search by name, phone or birth date (YYYY-MM-DD)")
+        self.search_edit.setClearButtonEnabled(True)
+        self.search_edit.textEdited.connect(self._on_search_text_edited)
+        self.search_edit.returnPressed.connect(self.search_now)
+        row.addWidget(self.search_edit, 1)
+        self.new_patient_button = QPushButton("New patient…")
+        self.new_patient_button.setObjectName("newPatientButton")
+        self.new_patient_button.setCheckable(True)
+        self.new_patient_button.toggled.connect(self._on_new_patient_toggled)
+        row.addWidget(self.new_patient_button)
+        v.addLayout(row)
+
+        self.patient_list = QListWidget()
+        self.patient_list.setObjectName("patientList")
+        self.patient_list.setMaximumHeight(120)
+        self.patient_list.setAlternatingRowColors(True)
+        self.patient_list.currentItemChanged.connect(self._on_patient_current_changed)
+        v.addWidget(self.patient_list)
+
+        self.new_patient_form = QFrame()
+        self.new_patient_form.setObjectName("newPatientForm")
+        self.new_patient_form.setFrameShape(QFrame.Shape.StyledPanel)
+        form = QFormLayout(self.new_patient_form)
+        self.name_edit = QLineEdit()
+        self.birth_edit = QLineEdit()
+        self.birth_edit.setPlaceholderText("YYYY-MM-DD")
+        self.phone_edit = QLineEdit()
+        self.phone_edit.setPlaceholderText("+5527999990000")
+        self.email_edit = QLineEdit()
+        self.email_edit.setPlaceholderText("optional")
+        self.field_errors: dict[str, QLabel] = {}
+        for field, edit in (("name", self.name_edit), ("birth_date", self.birth_edit),
+                            ("phone", self.phone_edit), ("email", self.email_edit)):
+            edit.setObjectName(f"{field}Edit")
+            error = _error_label()
+            self.field_errors[field] = error
+            cell = QVBoxLayout()
+            cell.setSpacing(2)
+            cell.addWidget(edit)
+            cell.addWidget(error)
+            form.addRow(_FIELD_LABELS[field], cell)
+        self.add_patient_button = QPushButton("Add patient")
+        self.add_patient_button.setObjectName("addPatientButton")
+        self.add_patient_button.clicked.connect(self._on_add_patient_clicked)
+        self.form_error = _error_label()
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.form_error, 1)
+        buttons.addWidget(self.add_patient_button)
+        form.addRow(buttons)
+        self.new_patient_form.hide()
+        v.addWidget(self.new_patient_form)
+
+        self.patient_label = QLabel("No patient chosen yet.")
+        self.patient_label.setObjectName("chosenPatient")
+        v.addWidget(self.patient_label)
+        return box
+
+    def _build_appointment_box(self, local_date: date) -> QGroupBox:
+        box = QGroupBox("Appointment")
+        v = QVBoxLayout(box)
+        form = QFormLayout()
+        self.service_combo = QComboBox()
+        self.service_combo.setObjectName("serviceCombo")
+        self.service_combo.currentIndexChanged.connect(self._on_service_index_changed)
+        form.addRow("Service", self.service_combo)
+        date_row = QHBoxLayout()
+        self.date_edit = QDateEdit(_qdate(local_date))
+        self.date_edit.setObjectName("dateEdit")
+        self.date_edit.setCalendarPopup(True)
+        self.date_edit.setDisplayFormat("ddd d MMM yyyy")
+        self.date_edit.dateChanged.connect(self._on_date_changed)
+        date_row.addWidget(self.date_edit)
+        self.pin_label = QLabel()
+        self.pin_label.setObjectName("pinLabel")
+        date_row.addWidget(self.pin_label, 1)
+        form.addRow("Day", date_row)
+        v.addLayout(form)
+
+        self.slot_tree = QTreeWidget()
+        self.slot_tree.setObjectName("slotList")
+        self.slot_tree.setHeaderLabels(["Time", "Doctor", "Room", "Equipment"])
+        self.slot_tree.setRootIsDecorated(False)
+        self.slot_tree.setUniformRowHeights(True)
+        self.slot_tree.setAlternatingRowColors(True)
+        self.slot_tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.slot_tree.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.slot_tree.header().setStretchLastSection(True)
+        self.slot_tree.currentItemChanged.connect(self._on_slot_current_changed)
+        self.slot_tree.itemDoubleClicked.connect(self._on_slot_double_clicked)
+        v.addWidget(self.slot_tree, 1)
+        self.slot_status = QLabel()
+        self.slot_status.setObjectName("slotStatus")
+        self.slot_status.setStyleSheet("color: #4a5563;")
+        v.addWidget(self.slot_status)
+        return box
+
+    # -- public --------------------------------------------------------------------------
+    @property
+    def patient(self) -> PatientView | None:
+        """The patient chosen (found or just added), or ``None``."""
+        return self._patient
+
+    @property
+    def services(self) -> list[ServiceSummary]:
+        """The services in the picker."""
+        return list(self._services)
+
+    @property
+    def offers(self) -> list[SlotOffer]:
+        """The free starts listed, in list order."""
+        return list(self._offers)
+
+    @property
+    def local_date(self) -> date:
+        """The branch-local day searched."""
+        return _pydate(self.date_edit.date())
+
+    def selected_service(self) -> ServiceSummary | None:
+        """The service chosen in the picker."""
+        i = self.service_combo.currentIndex()
+        return self._services[i] if 0 <= i < len(self._services) else None
+
+    def selected_offer(self) -> SlotOffer | None:
+        """The free start selected in the list."""
+        item = self.slot_tree.currentItem()
+        return item.data(0, Qt.ItemDataRole.UserRole) if item is not None else None
+
+    def search_now(self) -> None:
+        """Run the patient search for the current text at once (Enter does this too)."""
+        self._search_timer.stop()
+        query = self.search_edit.text().strip()
+        if len(query) < MIN_SEARCH_CHARS:
+            return
+        self._runner.run(lambda: patients.find_patients(self._db, query), on_success=self._on_patients_found,
+                         on_failure=self._show_failure, key=self._keys["patients"], label="find patients")
+
+    def refresh_slots(self) -> None:
+        """Reload the free starts for the chosen service and day."""
+        service = self.selected_service()
+        if service is None:
+            return
+        pins = self._pins_for(service)
+        day = self.local_date
+        branch = self._branch.name
+        now = self._clock()
+        self.slot_status.setText("Looking for free times…")
+        self._runner.run(
+            lambda: scheduling.find_slots(self._db, branch=branch, service=service.name, local_date=day,
+                                          now=now, **pins),
+            on_success=self._on_slots_found, on_failure=self._on_slots_failed,
+            key=self._keys["slots"], label="find slots")
+
+    # -- patients --------------------------------------------------------------------------
+    def _on_search_text_edited(self, _text: str) -> None:
+        self._search_timer.start()
+
+    def _on_search_timer_timeout(self) -> None:
+        self.search_now()
+
+    def _on_patients_found(self, found: list[PatientView]) -> None:
+        self.patient_list.clear()
+        for p in found:
+            details = [f"born {p.birth_date:%Y-%m-%d}" if p.birth_date else "", p.phone or "", p.email or ""]
+            item = QListWidgetItem(" — ".join([p.name, *[d for d in details if d]]))
+            item.setData(Qt.ItemDataRole.UserRole, p)
+            self.patient_list.addItem(item)
+        if not found:
+            item = QListWidgetItem("No patient found — use “New patient…” to add one.")
+            item.setFlags(Qt.ItemFlag.NoItemFlags)
+            self.patient_list.addItem(item)
+        self.patients_listed.emit(len(found))
+
+    def _on_patient_current_changed(self, current: QListWidgetItem | None, _previous: object) -> None:
+        patient = current.data(Qt.ItemDataRole.UserRole) if current is not None else None
+        if patient is not None:
+            self._choose_patient(patient)
+
+    def _choose_patient(self, patient: PatientView) -> None:
+        self._patient = patient
+        born = f", born {patient.birth_date:%d %b %Y}" if patient.birth_date else ""
+        self.patient_label.setText(f"Patient: <b>{_html(patient.name)}</b>{born}")
+        self._update_book_button()
+
+    def _on_new_patient_toggled(self, shown: bool) -> None:
+        self.new_patient_form.setVisible(shown)
+        if shown:
+            if not self.name_edit.text() and not _looks_like_contact(self.search_edit.text()):
+                self.name_edit.setText(self.search_edit.text().strip())
+            self.name_edit.setFocus()
+
+    def _on_add_patient_clicked(self) -> None:
+        for label in [*self.field_errors.values(), self.form_error]:
+            label.hide()
+        values = {"name": self.name_edit.text(), "birth_date": self.birth_edit.text().strip(),
+                  "phone": self.phone_edit.text().strip() or None, "email": self.email_edit.text().strip() or None}
+        self.add_patient_button.setEnabled(False)
+        self._runner.run(lambda: patients.add_patient(self._db, **values), on_success=self._on_patient_added,
+                         on_failure=self._on_add_patient_failed,
+                         on_finished=lambda: self.add_patient_button.setEnabled(True), label="add patient")
+
+    def _on_patient_added(self, patient: PatientView) -> None:
+        self.new_patient_button.setChecked(False)
+        for edit in (self.name_edit, self.birth_edit, self.phone_edit, self.email_edit):
+            edit.clear()
+        self.patient_list.clear()
+        item = QListWidgetItem(f"{patient.name} — new")
+        item.setData(Qt.ItemDataRole.UserRole, patient)
+        self.patient_list.addItem(item)
+        self.patient_list.setCurrentItem(item)
+        self._choose_patient(patient)
+        self.patient_added.emit(patient)
+
+    def _on_add_patient_failed(self, error: ClinicError) -> None:
+        if isinstance(error, ValidationError) and error.field in self.field_errors:
+            label = self.field_errors[error.field]
+            label.setText(f"{_FIELD_LABELS[error.field]} {error.problem}.")
+            label.show()
+            {"name": self.name_edit, "birth_date": self.birth_edit, "phone": self.phone_edit,
+             "email": self.email_edit}[error.field].setFocus()
+        else:
+            self.form_error.setText(str(error))
+            self.form_error.show()
+
+    # -- service, day, slots -----------------------------------------------------------------
+    def _on_services_loaded(self, services: list[ServiceSummary]) -> None:
+        self._services = list(services)
+        self.service_combo.blockSignals(True)
+        self.service_combo.clear()
+        for s in self._services:
+            self.service_combo.addItem(f"{s.name}  ({s.duration_min} min)")
+        preferred = 0
+        if self._pin is not None:
+            preferred = next((i for i, s in enumerate(self._services) if self._pin_applies(s)), 0)
+        self.service_combo.setCurrentIndex(preferred if self._services else -1)
+        self.service_combo.blockSignals(False)
+        self.services_loaded.emit(len(self._services))
+        self._on_service_index_changed(self.service_combo.currentIndex())
+
+    def _pin_applies(self, service: ServiceSummary) -> bool:
+        pin = self._pin
+        return pin is not None and service.needs.get(pin.kind) == pin.category
+
+    def _pins_for(self, service: ServiceSummary) -> dict[str, str]:
+        return {self._pin.kind: self._pin.name} if self._pin is not None and self._pin_applies(service) else {}
+
+    def _on_service_index_changed(self, _index: int) -> None:
+        service = self.selected_service()
+        if self._pin is not None and service is not None:
+            if self._pin_applies(service):
+                self.pin_label.setText(f"only with <b>{_html(self._pin.name)}</b>")
+            else:
+                self.pin_label.setText(f"<i>{_html(self._pin.name)} does not do this service</i>")
+        self.refresh_slots()
+
+    def _on_date_changed(self, _date: QDate) -> None:
+        self.refresh_slots()
+
+    def _on_slots_found(self, offers: list[SlotOffer]) -> None:
+        previous = self.selected_offer()
+        self._offers = list(offers)
+        service = self.selected_service()
+        needs = service.needs if service else {}
+        tz = self._branch.tz
+        lo, hi = day_bounds_utc(self.local_date, tz)
+        dst_day = lo.astimezone(tz).utcoffset() != hi.astimezone(tz).utcoffset()
+        self.slot_tree.blockSignals(True)
+        self.slot_tree.clear()
+        for column, kind in enumerate(KINDS, start=1):
+            self.slot_tree.setColumnHidden(column, kind not in needs)
+        keep: QTreeWidgetItem | None = None
+        for offer in self._offers:
+            cells = [f"{local_time_text(offer.start, tz, with_offset=dst_day)}–{local_time_text(offer.end, tz)}"]
+            for kind in KINDS:
+                name = offer.resources.get(kind, "")
+                others = len(offer.choices.get(kind, ())) - 1
+                cells.append(f"{name}  (+{others} more)" if others > 0 else name)
+            item = QTreeWidgetItem(cells)
+            item.setData(0, Qt.ItemDataRole.UserRole, offer)
+            alternatives = [
+                f"{kind}: " + ", ".join(n for _, n in offer.choices.get(kind, ()))
+                for kind in KINDS if offer.choices.get(kind)]
+            item.setToolTip(0, "\n".join(alternatives))
+            self.slot_tree.addTopLevelItem(item)
+            same_as_before = previous is not None and (offer.start, offer.resources) == (previous.start,
+                                                                                          previous.resources)
+            hinted = previous is None and keep is None and offer.start == self._start_hint
+            if same_as_before or hinted:
+                keep = item
+        if keep is not None:
+            self.slot_tree.setCurrentItem(keep)
+            self.slot_tree.scrollToItem(keep)
+        self.slot_tree.blockSignals(False)
+        when = self.date_edit.date().toString("dddd d MMMM")
+        if self._offers:
+            self.slot_status.setText(f"{len(self._offers)} free start{'s' if len(self._offers) != 1 else ''} "
+                                     f"on {when} (times in {self._branch.timezone}).")
+        else:
+            self.slot_status.setText(f"No free time for this service on {when}.")
+        self._update_book_button()
+        self.slots_listed.emit(len(self._offers))
+
+    def _on_slots_failed(self, error: ClinicError) -> None:
+        self._offers = []
+        self.slot_tree.clear()
+        self.slot_status.setText("")
+        self._show_failure(error)
+        self._update_book_button()
+        self.slots_listed.emit(0)
+
+    def _on_slot_current_changed(self, _current: object, _previous: object) -> None:
+        self._update_book_button()
+
+    def _on_slot_double_clicked(self, _item: object, _column: int) -> None:
+        if self.book_button.isEnabled():
+            self._on_book_clicked()
+
+    # -- booking ---------------------------------------------------------------------------------
+    def _update_book_button(self) -> None:
+        ready = self._patient is not None and self.selected_offer() is not None and not self._booking
+        self.book_button.setEnabled(ready)
+
+    def _on_book_clicked(self) -> None:
+        offer, service, patient = self.selected_offer(), self.selected_service(), self._patient
+        if self._booking:
+            return
+        if patient is None:
+            self._show_message("Choose the patient first: search above or add a new one.")
+            return
+        if service is None or offer is None:
+            self._show_message("Choose a free time from the list.")
+            return
+        # The same attempt keeps its client id, so a retry after a lost connection cannot book twice.
+        attempt = (patient.id, service.name, offer.start, tuple(sorted(offer.resources.items())))
+        if self._attempt is None or self._attempt[0] != attempt:
+            self._attempt = (attempt, uuid.uuid4())
+        client_id = self._attempt[1]
+        branch, now = self._branch.name, self._clock()
+        pins = {kind: offer.resources[kind] for kind in KINDS if kind in offer.resources}
+        self._booking = True
+        self._update_book_button()
+        self._show_message("Booking…", error=False)
+        self._runner.run(
+            lambda: scheduling.book(self._db, branch=branch, service=service.name, start=offer.start,
+                                    patient_id=patient.id, client_id=client_id, now=now,
+                                    reason="booked at the front desk", **pins),
+            on_success=self._on_booked, on_failure=self._on_book_failed, on_finished=self._on_book_finished,
+            label="book")
+
+    def _on_booked(self, appointment: AppointmentView) -> None:
+        self._attempt = None
+        self.appointment_booked.emit(appointment)
+        self.accept()
+
+    def _on_book_failed(self, error: ClinicError) -> None:
+        if isinstance(error, SlotTaken):
+            self._attempt = None
+            self._show_message(f"{error} The list of free times has been refreshed; please pick another.")
+            self.refresh_slots()
+        else:
+            self._show_message(str(error))
+
+    def _on_book_finished(self) -> None:
+        self._booking = False
+        if self.message_label.text() == "Booking…":
+            self.message_label.hide()
+        self._update_book_button()
+
+    # -- messages ------------------------------------------------------------------------------------
+    def _show_failure(self, error: ClinicError) -> None:
+        self._show_message(str(error))
+
+    def _show_message(self, text: str, *, error: bool = True) -> None:
+        self.message_label.setText(text)
+        self.message_label.setStyleSheet(
+            "QLabel { color: #8c1d18; background: #fdecea; border: 1px solid #f2b8b5; border-radius: 4px;"
+            " padding: 6px; }" if error else "QLabel { color: #1b1f24; padding: 6px; }")
+        self.message_label.show()
+
+    def done(self, result: int) -> None:
+        """Close; searches still running finish, but their results are dropped.
+
+        A booking already sent is not dropped: if it commits, ``appointment_booked`` is still emitted.
+        """
+        self._search_timer.stop()
+        self._runner.discard(*self._keys.values())
+        super().done(result)
+
+
+def _html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _looks_like_contact(text: str) -> bool:
+    t = text.strip()
+    return bool(t) and (t[0] in "+0123456789" or "@" in t)
+

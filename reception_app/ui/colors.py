@@ -1,0 +1,80 @@
+"""Colors of the day grid: appointment statuses and resource availability.
+
+Each status has a light fill, a strong accent (the block's left bar and
+border) and a text color; fills are light enough for dark text to keep a
+contrast ratio above 7:1 (WCAG AAA), accents are distinct in hue *and*
+lightness so neighbouring statuses stay apart for color-blind readers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtGui import QColor
+
+from ..domain.status import LABELS, STATUSES
+
+
+@dataclass(frozen=True)
+class StatusColors:
+    """``fill``, ``accent`` and ``text`` colors of one status, as ``#rrggbb``."""
+
+    fill: str
+    accent: str
+    text: str = "#1b1f24"
+
+    @property
+    def fill_color(self) -> QColor:
+        """The block's fill as a ``QColor``."""
+        return QColor(self.fill)
+
+    @property
+    def accent_color(self) -> QColor:
+        """The block's accent bar/border as a ``QColor``."""
+        return QColor(self.accent)
+
+    @property
+    def text_color(self) -> QColor:
+        """The block's text as a ``QColor``."""
+        return QColor(self.text)
+
+
+STATUS_COLORS: dict[str, StatusColors] = {
+    "requested": StatusColors("#ece6f7", "#7e57c2"),
+    "held": StatusColors("#fde9cf", "#e07b00"),
+    "confirmed": StatusColors("#d7e8fb", "#1f6fd1"),
+    "payment_pending": StatusColors("#fcf1c2", "#b58900"),
+    "checked_in": StatusColors("#d6f0da", "#2e8b3e"),
+    "in_progress": StatusColors("#cdeeea", "#00796b"),
+    "completed": StatusColors("#e3e7eb", "#5f6f7f"),
+    "no_show": StatusColors("#fbdcdc", "#c62828"),
+    "cancelled": StatusColors("#f3f3f3", "#9e9e9e", "#5a5a5a"),
+    "rescheduled": StatusColors("#f3f3f3", "#9e9e9e", "#5a5a5a"),
+}
+assert set(STATUS_COLORS) == set(STATUSES)
+
+#: Statuses shown in the legend: those that occupy time on the grid, in lifecycle order.
+LEGEND_STATUSES: tuple[str, ...] = ("requested", "held", "confirmed", "payment_pending", "checked_in",
+                                    "in_progress", "completed", "no_show")
+
+#: A working (open) cell.
+OPEN = QColor("#ffffff")
+#: A cell outside opening hours or the resource's shift, or on a holiday.
+CLOSED = QColor("#eceef1")
+#: A cell during the resource's time off.
+TIME_OFF = QColor("#f6e7e7")
+#: Grid lines: quarter hours and full hours.
+LINE = QColor("#e2e5e9")
+HOUR_LINE = QColor("#b9bfc7")
+#: The current-time line.
+NOW_LINE = QColor("#d93025")
+
+
+def status_colors(status: str) -> StatusColors:
+    """The colors of ``status`` (an unknown status gets the neutral ones of ``completed``)."""
+    return STATUS_COLORS.get(status, STATUS_COLORS["completed"])
+
+
+def status_label(status: str) -> str:
+    """The human label of ``status`` (``LABELS``), or the raw name if unknown."""
+    return LABELS.get(status, status)

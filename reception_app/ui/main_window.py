@@ -1,0 +1,532 @@
+"""The main window: one branch's day as a grid of resources, with navigation and booking.
+
+Everything it shows comes from the read model (``services.dayview``) loaded
+through the shared :class:`~.runner.Runner`; the window never waits for the
+database. Dependencies are injected (database, runner, clock, first day) so
+tests run it against a test database at a fixed time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from PySide6.QtCore import QDate, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QColor, QKeySequence, QPainter, QPaintEvent, QPen
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QComboBox,
+    QDateEdit,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QProgressBar,
+    QSizePolicy,
+    QToolBar,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..domain.errors import ClinicError
+from ..domain.wallclock import day_bounds_utc
+from ..services.dayview import (
+    BranchSummary,
+    DayView,
+    GridResource,
+    ServiceSummary,
+    list_branches,
+    load_day,
+    utc_offset_text,
+)
+from ..services.scheduling import AppointmentView
+from ..store.database import Database
+from . import colors
+from .booking_dialog import BookingDialog
+from .day_model import DayGridModel
+from .day_view import DayGridView
+from .messages import show_crash, show_error
+from .runner import Runner
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+FirstRun = Callable[[Database], str]
+
+#: Show the busy indicator only for work that lasts longer than this (Anki: ~600 ms).
+PROGRESS_DELAY_MS = 600
+
+_SETS = (("all", "All"), ("doctor", "Doctors"), ("room", "Rooms"), ("equipment", "Equipment"))
+
+
+class _Swatch(QWidget):
+    """A small colored square with an accent border, for the legend."""
+
+    def __init__(self, fill: QColor, accent: QColor, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._fill, self._accent = fill, accent
+        self.setFixedSize(QSize(14, 14))
+
+    def paintEvent(self, _event: QPaintEvent) -> None:
+        """Fill and border."""
+        p = QPainter(self)
+        p.fillRect(self.rect(), self._fill)
+        p.fillRect(0, 0, 3, self.height(), self._accent)
+        p.setPen(QPen(self._accent, 1))
+        p.drawRect(self.rect().adjusted(0, 0, -1, -1))
+        p.end()
+
+
+def legend_widget(parent: QWidget | None = None) -> QWidget:
+    """A row explaining the grid's colors: every status on the grid, closed time, time off."""
+    w = QWidget(parent)
+    w.setObjectName("legend")
+    h = QHBoxLayout(w)
+    h.setContentsMargins(4, 2, 4, 2)
+    h.setSpacing(6)
+    entries = [(colors.status_colors(s).fill_color, colors.status_colors(s).accent_color, colors.status_label(s))
+               for s in colors.LEGEND_STATUSES]
+    entries += [(colors.CLOSED, colors.HOUR_LINE, "Closed / not on shift"),
+                (colors.TIME_OFF, QColor("#e3b5b5"), "Time off")]
+    for fill, accent, text in entries:
+        h.addWidget(_Swatch(fill, accent, w))
+        label = QLabel(text, w)
+        label.setStyleSheet("color: #3b4450;")
+        h.addWidget(label)
+        h.addSpacing(8)
+    h.addStretch(1)
+    return w
+
+
+class MainWindow(QMainWindow):
+    """The reception desk's main window.
+
+    ``db``: the clinic database (the window never touches SQL; it hands
+    service calls to ``runner``). ``runner``: the shared background runner
+    (made, owned and shut down by the window if not given). ``clock``: the
+    current aware time (default: real UTC now). ``day``: the branch-local date
+    to show first (default: today in the branch's zone). ``branch``: the branch
+    name to show first (default: the first by name). ``database_label``: what
+    the status bar says about the database ("Built-in database", "Server
+    db1/clinic"). ``log_path``: named in crash messages. ``first_run``: called
+    in the background when the database has no branch yet (the app passes
+    the demo loader); it returns a summary line. ``refresh_ms``: periodic
+    reload of the day shown (0 = off), the back-up for live notifications.
+
+    Signals:
+        branches_loaded(int): the branch list was (re)loaded: how many.
+        day_loaded(object): a ``DayView`` arrived and is shown.
+        appointment_booked(object): a booking made from this window committed:
+            its ``AppointmentView``.
+        booking_dialog_opened(object): the booking dialog was opened (the dialog).
+    """
+
+    branches_loaded = Signal(int)
+    day_loaded = Signal(object)
+    appointment_booked = Signal(object)
+    booking_dialog_opened = Signal(object)
+
+    def __init__(self, db: Database, *, runner: Runner | None = None, clock: Clock | None = None,
+                 day: date | None = None, branch: str | None = None, database_label: str = "Database server",
+                 log_path: Path | str | None = None, first_run: FirstRun | None = None,
+                 refresh_ms: int = 60_000, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._db = db
+        self._owns_runner = runner is None
+        self.runner = runner or Runner(self, log_path=log_path)
+        self._clock: Clock = clock or (lambda: datetime.now(UTC))
+        self._day: date | None = day
+        self._wanted_branch = branch
+        self._first_run = first_run
+        self._branches: list[BranchSummary] = []
+        self._branch: BranchSummary | None = None
+        self._services: list[ServiceSummary] | None = None
+        self._dialog: BookingDialog | None = None
+        self._scroll_pending = True
+
+        self.setWindowTitle("Clinic Reception")
+        self.setObjectName("mainWindow")
+        self.resize(1280, 820)
+
+        self.model = DayGridModel(self)
+        self.grid = DayGridView()
+        self.grid.setObjectName("dayGrid")
+        self.grid.setModel(self.model)
+        self.grid.booking_requested.connect(self._on_grid_booking_requested)
+        self.grid.appointment_activated.connect(self._on_grid_appointment_activated)
+
+        self._build_toolbar()
+        central = QWidget()
+        v = QVBoxLayout(central)
+        v.setContentsMargins(10, 8, 10, 6)
+        v.setSpacing(6)
+        title_row = QHBoxLayout()
+        self.title_label = QLabel("Loading…")
+        self.title_label.setObjectName("dayTitle")
+        self.title_label.setStyleSheet("font-size: 17px; font-weight: 600; color: #1b1f24;")
+        title_row.addWidget(self.title_label)
+        self.day_note = QLabel()
+        self.day_note.setObjectName("dayNote")
+        self.day_note.setStyleSheet("QLabel { background: #fff4ce; color: #5c4400; border: 1px solid #e8d48b;"
+                                    " border-radius: 9px; padding: 1px 10px; font-weight: 600; }")
+        self.day_note.hide()
+        title_row.addWidget(self.day_note)
+        title_row.addStretch(1)
+        self.summary_label = QLabel()
+        self.summary_label.setObjectName("daySummary")
+        self.summary_label.setStyleSheet("color: #4a5563;")
+        title_row.addWidget(self.summary_label)
+        v.addLayout(title_row)
+        v.addWidget(self.grid, 1)
+        v.addWidget(legend_widget())
+        self.setCentralWidget(central)
+        self._build_status_bar(database_label)
+
+        self.runner.failed.connect(self._on_runner_failed)
+        self.runner.crashed.connect(self._on_runner_crashed)
+        self.runner.busy_changed.connect(self._on_runner_busy_changed)
+
+        self._refresh_timer = QTimer(self)
+        self._refresh_timer.timeout.connect(self._on_refresh_timer_timeout)
+        if refresh_ms > 0:
+            self._refresh_timer.start(refresh_ms)
+        self._set_controls_enabled(False)
+        self.reload_branches()
+
+    # -- construction -----------------------------------------------------------------------
+    def _build_toolbar(self) -> None:
+        bar = QToolBar("Day")
+        bar.setObjectName("dayToolbar")
+        bar.setMovable(False)
+        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.addToolBar(bar)
+
+        bar.addWidget(QLabel(" Branch "))
+        self.branch_combo = QComboBox()
+        self.branch_combo.setObjectName("branchCombo")
+        self.branch_combo.setMinimumWidth(140)
+        self.branch_combo.currentIndexChanged.connect(self._on_branch_index_changed)
+        bar.addWidget(self.branch_combo)
+        bar.addSeparator()
+
+        self.prev_action = QAction("◀  Previous", self)
+        self.prev_action.setShortcut(QKeySequence(Qt.Modifier.ALT | Qt.Key.Key_Left))
+        self.prev_action.setToolTip("Previous day (Alt+Left)")
+        self.prev_action.triggered.connect(lambda: self._step_day(-1))
+        self.today_action = QAction("Today", self)
+        self.today_action.setShortcut(QKeySequence(Qt.Modifier.CTRL | Qt.Key.Key_T))
+        self.today_action.setToolTip("Today in the branch's time zone (Ctrl+T)")
+        self.today_action.triggered.connect(self.go_today)
+        self.next_action = QAction("Next  ▶", self)
+        self.next_action.setShortcut(QKeySequence(Qt.Modifier.ALT | Qt.Key.Key_Right))
+        self.next_action.setToolTip("Next day (Alt+Right)")
+        self.next_action.triggered.connect(lambda: self._step_day(1))
+        for action in (self.prev_action, self.today_action, self.next_action):
+            bar.addAction(action)
+        self.date_edit = QDateEdit()
+        self.date_edit.setObjectName("dayPicker")
+        self.date_edit.setCalendarPopup(True)
+        self.date_edit.setDisplayFormat("ddd d MMM yyyy")
+        self.date_edit.setMinimumWidth(150)
+        self.date_edit.dateChanged.connect(self._on_date_picker_changed)
+        bar.addWidget(self.date_edit)
+        bar.addSeparator()
+
+        bar.addWidget(QLabel(" Show "))
+        self.set_buttons = QButtonGroup(self)
+        self.set_buttons.setExclusive(True)
+        for i, (key, text) in enumerate(_SETS):
+            button = QToolButton()
+            button.setText(text)
+            button.setCheckable(True)
+            button.setObjectName(f"show_{key}")
+            button.setChecked(key == "all")
+            self.set_buttons.addButton(button, i)
+            bar.addWidget(button)
+        self.set_buttons.idClicked.connect(self._on_resource_set_clicked)
+
+        spacer = QWidget()
+        spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        bar.addWidget(spacer)
+        self.refresh_action = QAction("Refresh", self)
+        self.refresh_action.setShortcut(QKeySequence.StandardKey.Refresh)
+        self.refresh_action.triggered.connect(self.reload_day)
+        bar.addAction(self.refresh_action)
+        self.book_action = QAction("New appointment…", self)
+        self.book_action.setObjectName("newAppointment")
+        self.book_action.setShortcut(QKeySequence.StandardKey.New)
+        self.book_action.triggered.connect(lambda: self.open_booking_dialog())
+        bar.addAction(self.book_action)
+        book_button = bar.widgetForAction(self.book_action)
+        if book_button is not None:
+            book_button.setObjectName("newAppointmentButton")
+
+    def _build_status_bar(self, database_label: str) -> None:
+        status = self.statusBar()
+        self.busy_label = QLabel()
+        self.busy_bar = QProgressBar()
+        self.busy_bar.setRange(0, 0)
+        self.busy_bar.setMaximumWidth(120)
+        self.busy_bar.setMaximumHeight(14)
+        self.busy_bar.setTextVisible(False)
+        self.busy_label.hide()
+        self.busy_bar.hide()
+        status.addWidget(self.busy_label)
+        status.addWidget(self.busy_bar)
+        self.database_label = QLabel(database_label)
+        self.database_label.setObjectName("databaseLabel")
+        self.zone_label = QLabel()
+        self.zone_label.setObjectName("zoneLabel")
+        status.addPermanentWidget(self.database_label)
+        status.addPermanentWidget(self.zone_label)
+        self._busy_timer = QTimer(self)
+        self._busy_timer.setSingleShot(True)
+        self._busy_timer.setInterval(PROGRESS_DELAY_MS)
+        self._busy_timer.timeout.connect(self._on_busy_timer_timeout)
+        self._busy_text = "Working…"
+
+    # -- state ---------------------------------------------------------------------------------
+    @property
+    def branch(self) -> BranchSummary | None:
+        """The branch shown."""
+        return self._branch
+
+    @property
+    def day(self) -> date | None:
+        """The branch-local date shown (or about to be)."""
+        return self._day
+
+    @property
+    def branches(self) -> list[BranchSummary]:
+        """The branches in the selector."""
+        return list(self._branches)
+
+    def set_day(self, local_date: date) -> None:
+        """Show branch-local ``local_date`` (loads in the background)."""
+        if local_date == self._day and self.model.day is not None and self.model.day.local_date == local_date:
+            return
+        self._day = local_date
+        self._scroll_pending = True
+        self.date_edit.blockSignals(True)
+        self.date_edit.setDate(QDate(local_date.year, local_date.month, local_date.day))
+        self.date_edit.blockSignals(False)
+        self.reload_day()
+
+    def set_branch(self, name: str) -> None:
+        """Show the branch called ``name``. Raises ``KeyError`` if it is not in the selector."""
+        for i, b in enumerate(self._branches):
+            if b.name == name:
+                self.branch_combo.setCurrentIndex(i)
+                return
+        raise KeyError(name)
+
+    def set_resource_set(self, resource_set: str) -> None:
+        """Show ``"all"`` resources or one kind (``"doctor"``, ``"room"``, ``"equipment"``)."""
+        keys = [k for k, _ in _SETS]
+        self.set_buttons.button(keys.index(resource_set)).setChecked(True)
+        self.model.set_resource_set(resource_set)
+
+    def go_today(self) -> None:
+        """Show today in the branch's time zone."""
+        if self._branch is not None:
+            self.set_day(self._clock().astimezone(self._branch.tz).date())
+
+    def _step_day(self, days: int) -> None:
+        if self._day is not None:
+            self.set_day(self._day + timedelta(days=days))  # local *dates*: no DST arithmetic involved
+
+    # -- loading ------------------------------------------------------------------------------------
+    def reload_branches(self) -> None:
+        """Load the branch list (and, on a database without branches, run the first-run set-up)."""
+        self._busy_text = "Connecting…"
+        self.runner.run(lambda: list_branches(self._db), on_success=self._on_branches_listed,
+                        key="branches", label="list branches")
+
+    def _on_branches_listed(self, branches: list[BranchSummary]) -> None:
+        if not branches and self._first_run is not None:
+            first_run, self._first_run = self._first_run, None
+            self.title_label.setText("Setting up the demo clinic…")
+            self._busy_text = "Loading the demo clinic (first run; this takes a minute)…"
+            self._busy_timer.start(0)
+            self.runner.run(lambda: first_run(self._db), on_success=self._on_first_run_done,
+                            on_failure=self._on_first_run_failed, label="first run")
+            return
+        self._branches = list(branches)
+        self.branch_combo.blockSignals(True)
+        self.branch_combo.clear()
+        for b in self._branches:
+            self.branch_combo.addItem(b.name)
+        self.branch_combo.blockSignals(False)
+        self.branches_loaded.emit(len(self._branches))
+        if not self._branches:
+            self.title_label.setText("No branches yet")
+            self.summary_label.setText("Apply a clinic configuration: clinic config apply <file.toml>")
+            return
+        names = [b.name for b in self._branches]
+        wanted = self._wanted_branch if self._wanted_branch in names else names[0]
+        self._set_controls_enabled(True)
+        self.branch_combo.setCurrentIndex(names.index(wanted))
+        if self._branch is None or self._branch.name != wanted:
+            self._on_branch_index_changed(names.index(wanted))
+
+    def _on_first_run_done(self, summary: str) -> None:
+        log.info("first run: %s", summary)
+        self.statusBar().showMessage(summary, 15_000)
+        self.reload_branches()
+
+    def _on_first_run_failed(self, error: ClinicError) -> None:
+        show_error(self, f"The demo clinic could not be loaded: {error}")
+        self.reload_branches()
+
+    def reload_day(self) -> None:
+        """Reload the day shown from the database (in the background)."""
+        if self._branch is None or self._day is None:
+            return
+        branch_id, day = self._branch.id, self._day
+        self._busy_text = "Loading the day…"
+        self.runner.run(lambda: load_day(self._db, branch_id, day), on_success=self._on_day_loaded,
+                        key="day", label="load day")
+
+    def _on_day_loaded(self, view: DayView) -> None:
+        if self._branch is None or view.branch.id != self._branch.id or view.local_date != self._day:
+            return  # the user moved on meanwhile
+        self.model.set_day(view)
+        self._update_titles(view)
+        self.grid.set_now(self._clock())
+        if self._scroll_pending:
+            self._scroll_pending = False
+            now = self._clock()
+            target = now if self.model.row_of(now) is not None else (view.opening[0][0] if view.opening else None)
+            if target is not None:
+                # Today: keep the last hour in sight (who has arrived), then what comes next.
+                self.grid.scroll_to_instant(target - timedelta(hours=1) if target == now else target)
+            else:
+                self.grid.scrollToTop()
+        self.day_loaded.emit(view)
+
+    def _update_titles(self, view: DayView) -> None:
+        d = view.local_date
+        self.title_label.setText(f"{d:%A}, {d.day} {d:%B %Y} · {view.branch.name}")
+        notes = []
+        if view.holiday:
+            notes.append(f"Holiday: {view.holiday} — closed")
+        elif view.closed:
+            notes.append("Closed")
+        first, last = day_bounds_utc(d, view.tz)
+        hours = (last - first) / timedelta(hours=1)
+        if hours != 24:
+            before, after = utc_offset_text(first.astimezone(view.tz)), utc_offset_text(last.astimezone(view.tz))
+            notes.append(f"Clocks change today: {hours:g}-hour day ({before} → {after})")
+        self.day_note.setText(" · ".join(notes))
+        self.day_note.setVisible(bool(notes))
+        count = len(view.appointments)
+        self.summary_label.setText(f"{count} appointment{'s' if count != 1 else ''}")
+        noon = datetime(d.year, d.month, d.day, 12, tzinfo=view.tz)
+        self.zone_label.setText(f"Time zone: {view.branch.timezone} ({utc_offset_text(noon)})")
+
+    # -- reactions ------------------------------------------------------------------------------------
+    def _on_branch_index_changed(self, index: int) -> None:
+        if not 0 <= index < len(self._branches):
+            return
+        self._branch = self._branches[index]
+        self._wanted_branch = self._branch.name
+        self.zone_label.setText(f"Time zone: {self._branch.timezone}")
+        if self._day is None:
+            self._day = self._clock().astimezone(self._branch.tz).date()
+        self.model.set_day(None)
+        self._scroll_pending = True
+        day = self._day
+        self._day = None  # force set_day to load
+        self.set_day(day)
+
+    def _on_date_picker_changed(self, qdate: QDate) -> None:
+        self.set_day(date(qdate.year(), qdate.month(), qdate.day()))
+
+    def _on_resource_set_clicked(self, button_id: int) -> None:
+        self.model.set_resource_set(_SETS[button_id][0])
+
+    def _on_grid_booking_requested(self, instant: datetime, resource: GridResource) -> None:
+        self.open_booking_dialog(pin=resource, start_hint=instant)
+
+    def _on_grid_appointment_activated(self, appointment: AppointmentView) -> None:
+        tz = self._branch.tz if self._branch else UTC
+        self.statusBar().showMessage(
+            f"{appointment.patient} — {appointment.service}, {appointment.start.astimezone(tz):%H:%M}, "
+            f"{colors.status_label(appointment.status)}", 10_000)
+
+    def _on_refresh_timer_timeout(self) -> None:
+        self.grid.set_now(self._clock())
+        if self._dialog is None or not self._dialog.isVisible():
+            self.reload_day()
+
+    def _on_runner_failed(self, message: str) -> None:
+        show_error(self, message)
+
+    def _on_runner_crashed(self, message: str) -> None:
+        show_crash(self, message)
+
+    def _on_runner_busy_changed(self, busy: bool) -> None:
+        if busy:
+            self._busy_timer.start()
+        else:
+            self._busy_timer.stop()
+            self.busy_label.hide()
+            self.busy_bar.hide()
+
+    def _on_busy_timer_timeout(self) -> None:
+        if self.runner.busy:
+            self.busy_label.setText(self._busy_text)
+            self.busy_label.show()
+            self.busy_bar.show()
+
+    def _set_controls_enabled(self, enabled: bool) -> None:
+        for w in (self.branch_combo, self.date_edit):
+            w.setEnabled(enabled)
+        for a in (self.prev_action, self.next_action, self.today_action, self.book_action, self.refresh_action):
+            a.setEnabled(enabled)
+
+    # -- booking ---------------------------------------------------------------------------------------
+    def open_booking_dialog(self, *, pin: GridResource | None = None,
+                            start_hint: datetime | None = None) -> BookingDialog | None:
+        """Open the booking dialog for the branch and day shown (one at a time); returns it.
+
+        ``pin``: the resource to prefer; ``start_hint``: the UTC start to preselect if free.
+        """
+        if self._branch is None or self._day is None:
+            return None
+        if self._dialog is not None and self._dialog.isVisible():
+            self._dialog.raise_()
+            self._dialog.activateWindow()
+            return self._dialog
+        dialog = BookingDialog(self._db, self.runner, branch=self._branch, local_date=self._day,
+                               clock=self._clock, pin=pin, start_hint=start_hint, services=self._services,
+                               parent=self)
+        dialog.services_loaded.connect(lambda _n: self._remember_services(dialog))
+        dialog.appointment_booked.connect(self._on_dialog_appointment_booked)
+        self._dialog = dialog
+        dialog.open()
+        self.booking_dialog_opened.emit(dialog)
+        return dialog
+
+    def _remember_services(self, dialog: BookingDialog) -> None:
+        self._services = dialog.services
+
+    def _on_dialog_appointment_booked(self, appointment: AppointmentView) -> None:
+        tz = self._branch.tz if self._branch else UTC
+        self.statusBar().showMessage(
+            f"Booked: {appointment.patient} — {appointment.service} on "
+            f"{appointment.start.astimezone(tz):%a %d %b %H:%M}", 15_000)
+        self.appointment_booked.emit(appointment)
+        if self._branch is not None and appointment.branch_id == self._branch.id:
+            self.reload_day()
+
+    # -- closing -----------------------------------------------------------------------------------------
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Stop the timers and, if the window owns the runner, wait for running work."""
+        self._refresh_timer.stop()
+        self._busy_timer.stop()
+        if self._owns_runner:
+            self.runner.shutdown()
+        super().closeEvent(event)

@@ -1,0 +1,87 @@
+"""Fixtures for the window tests (pytest-qt, offscreen).
+
+Everything runs against a real test database (``clinic_db``: the clinic of
+tests/data/test_clinic.toml) at a fixed time: ``NOW`` is 2027-01-01 00:00 UTC
+(still 2026-12-31 in the Centro branch, America/Sao_Paulo, UTC-03:00), and the
+day shown is ``DAY``, Monday 2027-01-04.
+
+Qt warnings fail these tests (as in qutebrowser's suite), and nothing sleeps:
+tests wait for signals or conditions with ``qtbot``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from reception_app.services import patients, scheduling
+from reception_app.services.dayview import BranchSummary, list_branches
+from reception_app.store.database import Database
+from reception_app.ui.runner import Runner
+
+NOW = datetime(2027, 1, 1, tzinfo=UTC)
+DAY = date(2027, 1, 4)  # a Monday
+LOCAL = timezone(timedelta(hours=-3))  # America/Sao_Paulo in January 2027 (no DST since 2019)
+HERE = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Any Qt warning (or worse) during a window test fails it, except the offscreen
+    platform's notes that it cannot resize windows to their size hints or raise them."""
+    for item in items:
+        if HERE in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.qt_log_level_fail("WARNING"))
+            item.add_marker(pytest.mark.qt_log_ignore(r"This plugin does not support (propagateSizeHints|raise)\(\)"))
+
+
+def at(hour: int, minute: int = 0, day: date = DAY) -> datetime:
+    """A Centro wall-clock time on ``day`` as an aware datetime."""
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=LOCAL)
+
+
+@dataclass(frozen=True)
+class Booked:
+    """What the ``booked_db`` fixture put into the database."""
+
+    db: Database
+    maria: int
+    joao: int
+    ana_clara: int
+    first: scheduling.AppointmentView  # 08:00 confirmed
+    second: scheduling.AppointmentView  # 09:00 checked in
+    cancelled: scheduling.AppointmentView  # 10:00 cancelled: not on the grid
+
+
+@pytest.fixture
+def booked(clinic_db: Database) -> Booked:
+    """The test clinic with three patients and three ultrasound bookings on DAY at Centro."""
+    maria = patients.add_patient(clinic_db, name="Maria Silva", birth_date="1980-05-17", phone="+5527999990001").id
+    joao = patients.add_patient(clinic_db, name="João Pereira", birth_date="1975-11-02",
+                                email="joao@example.com").id
+    ana_clara = patients.add_patient(clinic_db, name="Ana Clara Souza", birth_date="2001-01-30").id
+    common = {"branch": "Centro", "service": "Abdominal ultrasound", "now": NOW}
+    first = scheduling.book(clinic_db, start=at(8), patient_id=maria, **common)
+    second = scheduling.book(clinic_db, start=at(9), patient_id=joao, **common)
+    second = scheduling.set_status(clinic_db, second.id, "checked_in")
+    cancelled = scheduling.book(clinic_db, start=at(10), patient_id=ana_clara, **common)
+    cancelled = scheduling.cancel(clinic_db, cancelled.id, reason="patient called", now=NOW)
+    return Booked(clinic_db, maria, joao, ana_clara, first, second, cancelled)
+
+
+@pytest.fixture
+def centro(clinic_db: Database) -> BranchSummary:
+    """The Centro branch's summary."""
+    return next(b for b in list_branches(clinic_db) if b.name == "Centro")
+
+
+@pytest.fixture
+def runner(qtbot, db: Database) -> Iterator[Runner]:
+    """A background runner; set up after ``db``, so it is shut down (waiting for its
+    work) before the database is disposed."""
+    r = Runner(log_path="/tmp/clinic-test.log")
+    yield r
+    r.shutdown()

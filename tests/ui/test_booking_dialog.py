@@ -1,0 +1,148 @@
+"""The booking dialog, driven like a receptionist would, against the test database."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from sqlalchemy import text
+
+from reception_app.services import scheduling
+from reception_app.services.dayview import BranchSummary, GridResource
+from reception_app.store.database import Database
+from reception_app.ui.booking_dialog import BookingDialog
+from reception_app.ui.runner import Runner
+
+from .conftest import DAY, NOW, Booked, at
+
+
+def _dialog(qtbot, db: Database, runner: Runner, branch: BranchSummary, **kwargs) -> BookingDialog:
+    dialog = BookingDialog(db, runner, branch=branch, local_date=DAY, clock=lambda: NOW, search_delay_ms=0,
+                           **kwargs)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitUntil(lambda: dialog.service_combo.count() > 0)
+    return dialog
+
+
+def _choose_service(qtbot, dialog: BookingDialog, name: str) -> None:
+    index = next(i for i, s in enumerate(dialog.services) if s.name == name)
+    if dialog.service_combo.currentIndex() == index:
+        return
+    with qtbot.waitSignal(dialog.slots_listed):
+        dialog.service_combo.setCurrentIndex(index)
+
+
+def _find_patient(qtbot, dialog: BookingDialog, query: str) -> None:
+    with qtbot.waitSignal(dialog.patients_listed):
+        qtbot.keyClicks(dialog.search_edit, query)
+    dialog.patient_list.setCurrentRow(0)
+
+
+def _count(db: Database, sql: str) -> int:
+    return db.read(lambda c: c.execute(text(sql)).scalar())
+
+
+def test_find_patient_pick_service_and_slot_then_book(qtbot, booked: Booked, runner: Runner,
+                                                       centro: BranchSummary) -> None:
+    dialog = _dialog(qtbot, booked.db, runner, centro)
+    _find_patient(qtbot, dialog, "joao")  # accents and case do not matter
+    assert dialog.patient is not None and dialog.patient.id == booked.joao
+    assert "João Pereira" in dialog.patient_label.text()
+    _choose_service(qtbot, dialog, "Abdominal ultrasound")
+    qtbot.waitUntil(lambda: dialog.slot_tree.topLevelItemCount() > 0)
+    assert dialog.local_date == DAY
+    # Free starts in local time with their resources: 08:00 and 09:00 are taken (the only ultrasound).
+    times = [dialog.slot_tree.topLevelItem(i).text(0)[:5] for i in range(dialog.slot_tree.topLevelItemCount())]
+    assert "08:00" not in times and "09:00" not in times and "10:00" in times  # the 10:00 booking was cancelled
+    row = times.index("10:00")
+    item = dialog.slot_tree.topLevelItem(row)
+    assert item.text(0) == "10:00–10:30"
+    assert item.text(1).startswith("Ana Souza") and item.text(2).startswith("Imaging 1")
+    assert item.text(3) == "Ultrasound A"
+    assert not dialog.book_button.isEnabled()
+    dialog.slot_tree.setCurrentItem(item)
+    assert dialog.book_button.isEnabled()
+
+    with qtbot.waitSignal(dialog.appointment_booked, timeout=10_000) as blocker:
+        qtbot.mouseClick(dialog.book_button, Qt.MouseButton.LeftButton)
+    booked_view = blocker.args[0]
+    assert booked_view.start == at(10)
+    assert not dialog.isVisible()  # closed on success
+    day = scheduling.list_appointments(booked.db, branch="Centro", local_date=DAY)
+    mine = next(a for a in day if a.id == booked_view.id)
+    assert (mine.patient_id, mine.service, mine.status) == (booked.joao, "Abdominal ultrasound", "confirmed")
+    assert mine.resources == {"doctor": "Ana Souza", "room": "Imaging 1", "equipment": "Ultrasound A"}
+
+
+def test_new_patient_with_an_invalid_phone_shows_the_field_error_and_writes_nothing(
+        qtbot, booked: Booked, runner: Runner, centro: BranchSummary) -> None:
+    dialog = _dialog(qtbot, booked.db, runner, centro)
+    before = _count(booked.db, "SELECT count(*) FROM patient")
+    qtbot.mouseClick(dialog.new_patient_button, Qt.MouseButton.LeftButton)
+    assert dialog.new_patient_form.isVisible()
+    dialog.name_edit.setText("Lúcia Ramos")  # QTest types ASCII only
+    qtbot.keyClicks(dialog.birth_edit, "1990-02-03")
+    qtbot.keyClicks(dialog.phone_edit, "12-not-a-phone")
+    with qtbot.assertNotEmitted(dialog.patient_added):
+        qtbot.mouseClick(dialog.add_patient_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: dialog.field_errors["phone"].isVisible())
+    assert dialog.field_errors["phone"].text().startswith("Phone is not")
+    assert not dialog.field_errors["name"].isVisible()
+    assert dialog.patient is None
+    assert _count(booked.db, "SELECT count(*) FROM patient") == before
+
+    # Fixing the phone adds the patient and chooses them.
+    dialog.phone_edit.setText("+5527999990042")
+    with qtbot.waitSignal(dialog.patient_added) as blocker:
+        qtbot.mouseClick(dialog.add_patient_button, Qt.MouseButton.LeftButton)
+    assert blocker.args[0].name == "Lúcia Ramos" and blocker.args[0].phone == "+5527999990042"
+    assert dialog.patient == blocker.args[0]
+    assert not dialog.field_errors["phone"].isVisible() and not dialog.new_patient_form.isVisible()
+    assert _count(booked.db, "SELECT count(*) FROM patient") == before + 1
+
+
+def test_a_slot_taken_meanwhile_shows_the_message_and_refreshes_the_list(
+        qtbot, booked: Booked, runner: Runner, centro: BranchSummary) -> None:
+    dialog = _dialog(qtbot, booked.db, runner, centro)
+    _find_patient(qtbot, dialog, "Maria")
+    _choose_service(qtbot, dialog, "Abdominal ultrasound")
+    qtbot.waitUntil(lambda: dialog.slot_tree.topLevelItemCount() > 0)
+    dialog.slot_tree.setCurrentItem(dialog.slot_tree.topLevelItem(0))
+    offer = dialog.selected_offer()
+    assert offer is not None
+
+    # Another workstation books the same start (the only ultrasound) before we click Book.
+    scheduling.book(booked.db, branch="Centro", service="Abdominal ultrasound", start=offer.start,
+                    patient_id=booked.ana_clara, now=NOW)
+
+    with (qtbot.assertNotEmitted(dialog.appointment_booked), qtbot.assertNotEmitted(runner.crashed),
+          qtbot.waitSignal(dialog.slots_listed, timeout=10_000)):
+        qtbot.mouseClick(dialog.book_button, Qt.MouseButton.LeftButton)
+    message = dialog.message_label.text()
+    assert dialog.message_label.isVisible() and dialog.isVisible()
+    assert "already booked" in message and "refreshed" in message and "Traceback" not in message
+    assert all(o.start != offer.start for o in dialog.offers)
+    assert dialog.selected_offer() is None and not dialog.book_button.isEnabled()
+    mine = [a for a in scheduling.list_appointments(booked.db, branch="Centro", local_date=DAY)
+            if a.patient_id == booked.maria]
+    assert [a.start for a in mine] == [booked.first.start]  # nothing new for Maria
+
+
+def test_pinned_resource_limits_the_slots_to_it(qtbot, booked: Booked, runner: Runner,
+                                                centro: BranchSummary) -> None:
+    bruno = GridResource(id=0, name="Bruno Lima", kind="doctor", category="radiology")
+    dialog = _dialog(qtbot, booked.db, runner, centro, pin=bruno)
+    assert dialog.selected_service().name == "Abdominal ultrasound"  # the first service Bruno can do
+    qtbot.waitUntil(lambda: dialog.slot_tree.topLevelItemCount() > 0)
+    assert {o.resources["doctor"] for o in dialog.offers} == {"Bruno Lima"}
+    assert "Bruno Lima" in dialog.pin_label.text()
+
+
+def test_a_day_without_free_time_says_so(qtbot, booked: Booked, runner: Runner,
+                                         centro: BranchSummary) -> None:
+    dialog = _dialog(qtbot, booked.db, runner, centro)
+    _choose_service(qtbot, dialog, "Abdominal ultrasound")
+    qtbot.waitUntil(lambda: dialog.slot_tree.topLevelItemCount() > 0)
+    with qtbot.waitSignal(dialog.slots_listed) as blocker:
+        dialog.date_edit.setDate(dialog.date_edit.date().addDays(-1))  # Sunday: closed
+    assert blocker.args == [0]
+    assert dialog.slot_status.text().startswith("No free time")
