@@ -90,17 +90,24 @@ def cmd_patient_find(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_slots(args: argparse.Namespace) -> int:
-    from .services.scheduling import find_slots
+def _local(instant: datetime, tz: Any) -> str:
+    """Branch-local wall clock for people: ``2027-01-04 08:00 -03``."""
+    return instant.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
 
-    offers = find_slots(_db(args), branch=args.branch, service=args.service, local_date=args.date,
+
+def cmd_slots(args: argparse.Namespace) -> int:
+    from .services.scheduling import branch_zone, find_slots
+
+    db = _db(args)
+    offers = find_slots(db, branch=args.branch, service=args.service, local_date=args.date,
                         doctor=args.doctor, room=args.room, equipment=args.equipment, days=args.days)
     if args.json:
         _print_json([o.to_json() for o in offers])
     else:
+        tz = branch_zone(db, args.branch)
         for o in offers:
             names = ", ".join(o.resources.values())
-            print(f"{o.start.isoformat()}  {names}")
+            print(f"{_local(o.start, tz)}  {names}")
         if not offers:
             print("no free slot")
     return 0
@@ -120,7 +127,8 @@ def cmd_book(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(appt.to_json())
     else:
-        print(f"appointment {appt.id}: {appt.service} for {appt.patient} at {appt.start.isoformat()} "
+        print(f"appointment {appt.id}: {appt.service} for {appt.patient} at "
+              f"{start.astimezone(start.tzinfo).strftime('%Y-%m-%d %H:%M %z')} "
               f"with {', '.join(appt.resources.values())}")
     return 0
 
@@ -137,14 +145,16 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 
 def cmd_appointments(args: argparse.Namespace) -> int:
-    from .services.scheduling import list_appointments
+    from .services.scheduling import branch_zone, list_appointments
 
-    rows = list_appointments(_db(args), branch=args.branch, local_date=args.date)
+    db = _db(args)
+    rows = list_appointments(db, branch=args.branch, local_date=args.date)
     if args.json:
         _print_json([a.to_json() for a in rows])
     else:
+        tz = branch_zone(db, args.branch)
         for a in rows:
-            print(f"{a.id:>8}  {a.start.isoformat()}  {a.status:<12} {a.patient:<28} {a.service}  "
+            print(f"{a.id:>8}  {_local(a.start, tz)}  {a.status:<12} {a.patient:<28} {a.service}  "
                   f"[{', '.join(a.resources.values())}]")
         if not rows:
             print("no appointments")

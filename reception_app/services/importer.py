@@ -53,8 +53,9 @@ What one row becomes
   ``fold=0``); ``time_assigned_by_import = true``. The source has no time of
   day, so the appointment gets the earliest free 15-minute grid start of its
   AppointmentDay (local) at which some imported doctor AND some imported room
-  of the branch are free, rows taken in ScheduledDay order (then
-  AppointmentID). One booking row per resource (doctor, room) with period
+  of the branch are free and the same patient has no appointment placed
+  yet (a patient with several appointments that day gets them one after the
+  other), rows taken in ScheduledDay order (then AppointmentID). One booking row per resource (doctor, room) with period
   ``[start, start + 15 min)``; the exclusion constraint and triggers apply.
 * **Reminder** — when SMS_received is 1: channel ``sms``, purpose
   ``reminder``, status ``sent``, one attempt, ``due_at = sent_at`` = the same
@@ -453,21 +454,37 @@ def _day_slots(day: date, tz: ZoneInfo) -> list[datetime]:
 def _plan_day(rows: list[_Row], slots: list[datetime], doctors: _Pool, rooms: _Pool,
               busy: dict[tuple[str, int], set[int]]) -> list[tuple[_Row, int, int, int]]:
     """Place ``rows`` (already in ScheduledDay order) on the earliest slot with a free doctor and
-    room; returns (row, slot index, doctor number, room number). ``busy[(kind, number)]`` holds
-    the slot indices taken, and is updated. Adds doctors/rooms to the pools when the day is full."""
+    room that does not clash with the same patient's earlier appointment that day (a patient
+    with two appointments on one day gets them one after the other, not in two rooms at once);
+    returns (row, slot index, doctor number, room number). ``busy[(kind, number)]`` holds the
+    slot indices taken, and is updated. Adds doctors/rooms to the pools when the day is full."""
     out: list[tuple[_Row, int, int, int]] = []
-    k = 0
     n_slots = len(slots)
+    patient_slots: dict[int, set[int]] = {}
+
+    def free_pair(k: int) -> tuple[int | None, int | None]:
+        d = next((n for n in doctors.numbers if k not in busy[("doctor", n)]), None)
+        r = next((n for n in rooms.numbers if k not in busy[("room", n)]), None) if d is not None else None
+        return d, r
+
+    k0 = 0  # slots before k0 have no free doctor-and-room pair left
     for row in rows:
+        mine = patient_slots.setdefault(row.patient_id, set())
         while True:
+            while k0 < n_slots and None in free_pair(k0):
+                k0 += 1
+            k, d, r = k0, None, None
             while k < n_slots:
-                d = next((n for n in doctors.numbers if k not in busy[("doctor", n)]), None)
-                r = (next((n for n in rooms.numbers if k not in busy[("room", n)]), None)
-                     if d is not None else None)
-                if d is not None and r is not None:
-                    break
+                if k not in mine:
+                    d, r = free_pair(k)
+                    if d is not None and r is not None:
+                        break
                 k += 1
             if k < n_slots:
+                break
+            if k0 < n_slots:  # only this patient's own appointments are in the way: place in parallel
+                k = k0
+                d, r = free_pair(k)
                 break
             # The day is full: add what is missing, then search again from its first slot.
             free_d = {i for i in range(n_slots) if any(i not in busy[("doctor", n)] for n in doctors.numbers)}
@@ -476,9 +493,11 @@ def _plan_day(rows: list[_Row], slots: list[datetime], doctors: _Pool, rooms: _P
                 doctors.add()
             if not free_r or free_d:
                 rooms.add()
-            k = 0
+            k0 = 0
+        assert d is not None and r is not None
         busy[("doctor", d)].add(k)
         busy[("room", r)].add(k)
+        mine.add(k)
         out.append((row, k, d, r))
     return out
 

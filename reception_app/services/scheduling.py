@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.dialects.postgresql import Range
@@ -410,6 +411,11 @@ def list_appointments(db: Database, *, branch: str, local_date: date | str) -> l
 
     d = parse_date(local_date, "date")
     return db.read(lambda conn: appointments_on(conn, catalog.load_branch(conn, branch), d))
+
+
+def branch_zone(db: Database, branch: str) -> ZoneInfo:
+    """The IANA zone of a branch (by name), for showing times in branch-local wall clock."""
+    return db.read(lambda conn: catalog.load_branch(conn, branch).tz)
 
 
 def kinds_needed(service: ServiceInfo) -> list[str]:

@@ -8,6 +8,7 @@ computed from the CSV itself wherever possible, not copied from the importer.
 from __future__ import annotations
 
 import csv
+import itertools
 import math
 import re
 import uuid
@@ -193,10 +194,11 @@ def test_times_on_the_day_grid_and_booked_at_is_local(imported: Database) -> Non
 
 
 def test_earliest_free_slot_in_scheduled_order(imported: Database) -> None:
-    """With k doctors and k rooms at a branch and nothing booked before, the j-th appointment of a
-    day (ScheduledDay order, then AppointmentID) starts at quarter hour j // k after 07:00."""
+    """With k doctors and k rooms at a branch and nothing booked before, each appointment of a day
+    (ScheduledDay order, then AppointmentID) takes the earliest quarter hour after 07:00 that has
+    fewer than k appointments and no earlier appointment of the same patient."""
     rows = imported.read(lambda c: c.execute(text(
-        "SELECT b.name, a.starts_at, a.booked_at, a.external_ref FROM appointment a "
+        "SELECT b.name, a.starts_at, a.booked_at, a.external_ref, a.patient_id FROM appointment a "
         "JOIN branch b ON b.id = a.branch_id")).all())
     doctors = dict(imported.read(lambda c: c.execute(text(
         "SELECT b.name, count(DISTINCT s.resource_id) FROM shift s JOIN branch b ON b.id = s.branch_id "
@@ -216,9 +218,26 @@ def test_earliest_free_slot_in_scheduled_order(imported: Database) -> None:
     for (branch, day), appts in days.items():
         k = doctors[branch]
         appts.sort(key=lambda r: (r.booked_at, int(r.external_ref.split(":")[1])))
+        taken: dict[int, int] = defaultdict(int)
+        patient_at: set[tuple[int, int]] = set()
         for j, r in enumerate(appts):
+            expected = next(q for q in itertools.count() if taken[q] < k and (r.patient_id, q) not in patient_at)
+            taken[expected] += 1
+            patient_at.add((r.patient_id, expected))
             local = r.starts_at.astimezone(SP)
-            assert (local.hour * 60 + local.minute - OPEN_MIN) // 15 == j // k, (branch, day, j)
+            assert (local.hour * 60 + local.minute - OPEN_MIN) // 15 == expected, (branch, day, j)
+
+
+def test_a_patient_is_never_in_two_places_at_once(imported: Database) -> None:
+    """Same-day appointments of one patient (the source has many) are placed one after the other."""
+    clashes = imported.read(lambda c: c.execute(text(
+        "SELECT count(*) FROM appointment a JOIN appointment b ON a.patient_id = b.patient_id AND a.id < b.id "
+        "AND tstzrange(a.starts_at, a.ends_at) && tstzrange(b.starts_at, b.ends_at)")).scalar())
+    same_day = imported.read(lambda c: c.execute(text(
+        "SELECT count(*) FROM appointment a JOIN appointment b ON a.patient_id = b.patient_id AND a.id < b.id "
+        "AND a.starts_at::date = b.starts_at::date")).scalar())
+    assert same_day > 0      # the sample has same-day pairs
+    assert clashes == 0
 
 
 def test_bookings_one_doctor_one_room_no_overlap(imported: Database) -> None:
