@@ -19,6 +19,7 @@ from typing import Any
 
 from .domain.errors import ClinicError
 from .logsetup import log_file, setup_logging
+from .runtime import tune_gc
 
 log = logging.getLogger("reception_app.cli")
 
@@ -115,21 +116,21 @@ def cmd_slots(args: argparse.Namespace) -> int:
 
 def cmd_book(args: argparse.Namespace) -> int:
     from .domain.wallclock import parse_instant
-    from .services.scheduling import book
+    from .services.scheduling import book, branch_zone
 
     parse_instant(args.start, "start")  # ISO-8601 with an offset, or a one-line error naming the field
     # Keep the offset as written (parse_instant converts to UTC): book() needs it to refuse a
     # wall-clock time that does not exist in the branch's zone (DST gap).
     start = datetime.fromisoformat(args.start.strip())
-    appt = book(_db(args), branch=args.branch, service=args.service, start=start, patient_id=args.patient,
+    db = _db(args)
+    appt = book(db, branch=args.branch, service=args.service, start=start, patient_id=args.patient,
                 doctor=args.doctor, room=args.room, equipment=args.equipment, source=args.source,
                 client_id=args.client_id, reason=args.reason)
     if args.json:
         _print_json(appt.to_json())
     else:
         print(f"appointment {appt.id}: {appt.service} for {appt.patient} at "
-              f"{start.astimezone(start.tzinfo).strftime('%Y-%m-%d %H:%M %z')} "
-              f"with {', '.join(appt.resources.values())}")
+              f"{_local(appt.start, branch_zone(db, args.branch))} with {', '.join(appt.resources.values())}")
     return 0
 
 
@@ -293,6 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging()
+    tune_gc()
     try:
         return int(args.func(args) or 0)
     except ClinicError as exc:

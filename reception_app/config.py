@@ -5,7 +5,7 @@ Precedence for the database connection, first match wins:
 1. a command-line option (``--database``), passed in as ``cli_url``;
 2. the environment variable ``CLINIC_DATABASE_URL``;
 3. the settings file ``settings.toml`` in the user config directory
-   (key ``database_url``; the window's settings dialog writes it);
+   (key ``database_url``);
 4. the embedded default: an embedded PostgreSQL whose data directory lives in
    the user data directory (``CLINIC_DATA_DIR`` overrides it, for tests and
    side-by-side installs).
@@ -13,7 +13,8 @@ Precedence for the database connection, first match wins:
 Connection strings are libpq's, URI or key=value, several hosts allowed
 (``host=a,b target_session_attrs=read-write`` fails over to a promoted standby).
 Passwords are never read from these files: libpq's own sources (PGPASSWORD,
-~/.pgpass) or the OS keyring (``keyring``) supply them.
+~/.pgpass) supply them. ``KEYRING_SERVICE`` names the OS keyring entry the
+sign-in prompt will use.
 """
 
 from __future__ import annotations

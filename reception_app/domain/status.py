@@ -45,11 +45,6 @@ LABELS: dict[str, str] = {
 }
 
 
-def is_live(status: str) -> bool:
-    """True when an appointment in ``status`` occupies its resources."""
-    return status not in RELEASED
-
-
 def check_transition(old: str, new: str) -> None:
     """Raise ``InvalidTransition`` unless ``old`` → ``new`` is allowed."""
     if new not in TRANSITIONS.get(old, ()):

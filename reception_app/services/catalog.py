@@ -45,6 +45,9 @@ class ServiceInfo:
 
 @dataclass(frozen=True)
 class ResourceInfo:
+    """A doctor, room or piece of equipment; ``category`` is the specialty or kind;
+    ``branch_id`` is None for doctors (they work shifts at any branch)."""
+
     id: int
     name: str
     kind: str
@@ -112,22 +115,6 @@ def _service_info(row: dict) -> ServiceInfo:
         horizon_days=row["horizon_days"], needs=needs))
 
 
-def load_service_by_id(conn: Connection, service_id: int) -> ServiceInfo:
-    row = conn.execute(text("SELECT * FROM service WHERE id = :i"), {"i": service_id}).mappings().first()
-    if row is None:
-        raise NotFound("service", service_id)
-    return _service_info(dict(row))
-
-
-def load_resource(conn: Connection, name: str, field: str) -> ResourceInfo:
-    """A resource by name; ``field`` ("doctor", "room", "equipment" or "resource") names the
-    input in errors and, unless it is "resource", must match the resource's kind."""
-    row = _lookup(conn, "resource", field, name)
-    if field in KINDS and row["kind"] != field:
-        raise NotFound(field, name)
-    return ResourceInfo(row["id"], row["name"], row["kind"], row["category"], row["branch_id"])
-
-
 def load_resources(conn: Connection, names: dict[str, str]) -> dict[str, ResourceInfo]:
     """Several resources by name in one query: ``{field: name}`` → ``{field: ResourceInfo}``.
 
@@ -182,37 +169,18 @@ def candidate_resources(conn: Connection, branch: BranchInfo, service: ServiceIn
             for k in KINDS if k in needs for rid in by_kind[k]]
 
 
-def busy_intervals(conn: Connection, resource_ids: list[int], start: datetime, end: datetime,
-                   *, exclude_appointment: int | None = None) -> dict[int, list[tuple[datetime, datetime]]]:
-    """UTC intervals in which each resource is taken, overlapping [start, end):
-    live bookings (buffers included) and time off."""
-    busy: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
-    if not resource_ids:
-        return busy
-    params = {"ids": resource_ids, "s": start, "e": end, "x": exclude_appointment or 0}
-    # One index probe per resource (unnest join): GiST cannot use "resource_id = ANY(array)", which would
-    # scan every resource's bookings in the window — slower, and a far wider SERIALIZABLE read footprint.
-    rows = conn.execute(text(
-        "SELECT b.resource_id, lower(b.period), upper(b.period) "
-        "FROM unnest(CAST(:ids AS integer[])) AS r(id) "
-        "JOIN booking b ON b.resource_id = r.id AND b.live AND b.period && tstzrange(:s, :e) "
-        "WHERE b.appointment_id <> :x "
-        "UNION ALL "
-        "SELECT o.resource_id, lower(o.period), upper(o.period) "
-        "FROM unnest(CAST(:ids AS integer[])) AS r(id) "
-        "JOIN time_off o ON o.resource_id = r.id AND o.period && tstzrange(:s, :e)"), params).all()
-    for rid, lo, hi in rows:
-        busy[rid].append((lo, hi))
-    return busy
-
-
 def busy_seconds(conn: Connection, resource_ids: list[int], start: datetime, end: datetime,
                  *, exclude_appointment: int | None = None) -> dict[int, list[tuple[int, int]]]:
-    """Like :func:`busy_intervals`, as whole epoch seconds: the slot search's hot path.
+    """UTC intervals in which each resource is taken, overlapping [start, end): live
+    bookings (buffers included) and time off, as whole epoch seconds
+    ``{resource_id: [(start_s, end_s), ...]}`` — the slot search's hot path.
 
-    Fetched over psycopg's binary protocol as integers, which is several times
-    cheaper than building datetimes for thousands of rows (see ``make bench``).
-    Upper bounds are rounded up, lower bounds down, so nothing shrinks.
+    One index probe per resource (an unnest join: GiST cannot use
+    ``resource_id = ANY(array)``, which would scan every resource's bookings in
+    the window — slower, and a far wider SERIALIZABLE read footprint).
+    Fetched over psycopg's binary protocol as integers, several times cheaper
+    than building datetimes for thousands of rows (``make bench``). Lower
+    bounds are rounded down and upper bounds up, so nothing shrinks.
     """
     busy: dict[int, list[tuple[int, int]]] = defaultdict(list)
     if not resource_ids:

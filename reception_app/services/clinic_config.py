@@ -25,7 +25,7 @@ from sqlalchemy.engine import Connection
 
 from ..domain.errors import NotFound, ValidationError
 from ..domain.validation import clean_name, parse_date
-from ..domain.wallclock import parse_hhmm_range, parse_instant
+from ..domain.wallclock import MINUTES_PER_DAY, parse_hhmm_range, parse_instant
 from ..store.database import Database
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -128,7 +128,8 @@ def _days(where: str, value: Any) -> list[int]:
 def _ranges(where: str, value: Any) -> list[tuple[int, int]]:
     if not isinstance(value, list):
         raise ValidationError(where, value, "must be a list like [\"08:00-12:00\"]")
-    return [parse_hhmm_range(str(v), where) for v in value]
+    # An end of "00:00" is midnight at the end of the day: stored as 1440 (24:00).
+    return [(start, end or MINUTES_PER_DAY) for start, end in (parse_hhmm_range(str(v), where) for v in value)]
 
 
 def _upsert(conn: Connection, sql: str, params: dict) -> tuple[int, bool]:

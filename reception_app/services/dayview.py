@@ -171,7 +171,7 @@ def _load_day(conn: Connection, branch_key: str | int, local_date: date) -> DayV
     branch = catalog.load_branch(conn, branch_key, local_date - timedelta(days=1), local_date + timedelta(days=2))
     tz = branch.tz
     day_lo, day_hi = day_bounds_utc(local_date, tz)
-    appointments = appointments_on(conn, branch, local_date, include_released=False)
+    appointments = appointments_on(conn, branch, local_date, include_released=False, overlapping=True)
     booked_ids = sorted({rid for a in appointments for rid in a.resource_ids.values()})
 
     rows = conn.execute(text(_RESOURCES_SQL), {"b": branch.id, "extra": booked_ids}).all()

@@ -9,7 +9,7 @@ Bookings go through ``scheduling.book`` like any other, so they obey every rule.
 from __future__ import annotations
 
 import random
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from zoneinfo import ZoneInfo
 
@@ -40,7 +40,7 @@ def load_demo(db: Database, *, days: int = 10, per_day: int = 40, seed: int = 7,
     if have:
         return f"demo clinic up to date ({result.summary()}); {have} demo patients already present"
     rng = random.Random(seed)
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
 
     def add_patients(conn) -> list[int]:
         rows = []

@@ -325,7 +325,7 @@ def _parse_row(values: list[str], order: tuple[int, ...], line: int) -> _Row:
     Raises _Reject with the reason."""
     vals = [values[i].strip() for i in order]
     if not all(vals):
-        raise _Reject(f"{next(c for c, v in zip(_COLUMNS, vals) if not v)} is empty")
+        raise _Reject(f"{next(c for c, v in zip(_COLUMNS, vals, strict=True) if not v)} is empty")
     pid, aid, gender, sched, day, age, hood, sch, hip, dia, alc, hcp, sms, outcome = vals
     gender_up = gender.upper()
     if gender_up not in ("F", "M"):

@@ -107,13 +107,3 @@ def find_patients(db: Database, query: str, *, limit: int = 20) -> list[PatientV
     return db.read(work)
 
 
-def get_patient(db: Database, patient_id: int) -> PatientView:
-    from ..domain.errors import NotFound
-
-    def work(conn: Connection) -> PatientView:
-        row = conn.execute(text("SELECT * FROM patient WHERE id = :i"), {"i": patient_id}).first()
-        if row is None:
-            raise NotFound("patient", patient_id)
-        return _view(row)
-
-    return db.read(work)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,13 +24,13 @@ from ..domain.errors import NotFound, PermissionDenied, SlotTaken, ValidationErr
 from ..domain.slots import KINDS
 from ..domain.status import check_transition
 from ..domain.validation import SOURCES, clean_name
-from ..domain.wallclock import is_on_grid
+from ..domain.wallclock import check_local_time_exists, day_bounds_utc, is_on_grid
 from ..store import schema as t
 from ..store.database import Database
 from . import catalog
 from .catalog import BranchInfo, ServiceInfo
 
-UTC = timezone.utc
+UTC = UTC
 
 
 @dataclass(frozen=True)
@@ -139,17 +139,15 @@ def find_slots(db: Database, *, branch: str, service: str, local_date: date | st
 
 # -- booking ---------------------------------------------------------------------
 def _check_start(start: datetime, branch: BranchInfo) -> datetime:
+    """The requested start as UTC, or ValidationError("start", …): no offset, a local time the
+    branch's clocks skip (written with an offset that is neither UTC nor the branch's), off the grid."""
     if start.tzinfo is None or start.utcoffset() is None:
         raise ValidationError("start", start.isoformat(), "needs a UTC offset, e.g. 2027-01-04T08:00:00-03:00")
     tz = branch.tz
     given = start.utcoffset()
     if given != timedelta(0) and given != start.astimezone(tz).utcoffset():
         # The wall-clock time written with this offset: does it exist in the branch's zone?
-        wall = start.replace(tzinfo=None)
-        round_trip = wall.replace(tzinfo=tz).astimezone(UTC).astimezone(tz).replace(tzinfo=None)
-        if round_trip != wall:
-            raise ValidationError("start", start.isoformat(),
-                                  f"does not exist in {branch.timezone}: the clocks skip it (DST change)")
+        check_local_time_exists(start.replace(tzinfo=None), tz, "start")
     if not is_on_grid(start, tz):
         raise ValidationError("start", start.isoformat(), "is not on the 15-minute grid")
     return start.astimezone(UTC)
@@ -233,15 +231,17 @@ def book(db: Database, *, branch: str, service: str, start: datetime, patient_id
         if option is None:
             # A retry after a commit whose outcome was unknown finds its own booking in the way:
             # the client id says it is ours (checked only here, off the hot path).
-            existing = conn.execute(text("SELECT id FROM appointment WHERE client_id = :c"), {"c": cid}).scalar()
+            existing = _booked_by_client(conn, cid, patient_id, s.id, start_utc)
             if existing is not None:
-                return int(existing)
+                return existing
             raise _explain_unavailable(conn, b, s, start_utc, now, only, names)
         chosen = option.first_combination()
         inserted = _insert_appointment(conn, b.id, s, patient_id, option.start, option.end, chosen,
                                        status=status, source=source, client_id=cid)
         if inserted is None:  # this client id booked already (a retried commit)
-            return int(conn.execute(text("SELECT id FROM appointment WHERE client_id = :c"), {"c": cid}).scalar_one())
+            existing = _booked_by_client(conn, cid, patient_id, s.id, start_utc)
+            assert existing is not None  # the insert conflicted on exactly this client id
+            return existing
         # Built from what this transaction wrote: no second round trip to read it back.
         new_id, patient_name = inserted
         return AppointmentView(
@@ -252,12 +252,28 @@ def book(db: Database, *, branch: str, service: str, start: datetime, patient_id
     try:
         result = db.write(work, reason=reason or "booked")
     except SlotTaken as exc:
-        raise _name_conflict(db, exc, start) from exc
+        raise _name_conflict(db, exc, start, branch) from exc
     except ValidationError as exc:
         if exc.field == "appointment_patient_id_fkey":
             raise NotFound("patient", patient_id) from exc
         raise
     return result if isinstance(result, AppointmentView) else get_appointment(db, result)
+
+
+def _booked_by_client(conn: Connection, client_id: uuid.UUID, patient_id: int, service_id: int,
+                      start: datetime) -> int | None:
+    """The appointment an earlier attempt with this client id made, or None.
+
+    The same id with a different patient, service or start is a caller's
+    mistake, never a retry: ``ValidationError("client_id", …)``.
+    """
+    row = conn.execute(text("SELECT id, patient_id, service_id, starts_at FROM appointment WHERE client_id = :c"),
+                       {"c": client_id}).first()
+    if row is None:
+        return None
+    if (row.patient_id, row.service_id, row.starts_at) != (patient_id, service_id, start):
+        raise ValidationError("client_id", str(client_id), f"was already used for appointment {row.id}")
+    return int(row.id)
 
 
 def _insert_appointment(conn: Connection, branch_id: int, s: ServiceInfo, patient_id: int, start: datetime,
@@ -285,13 +301,17 @@ def _insert_appointment(conn: Connection, branch_id: int, s: ServiceInfo, patien
     return int(appointment_id), str(row[1])
 
 
-def _name_conflict(db: Database, exc: SlotTaken, start: datetime) -> SlotTaken:
-    """Give a SlotTaken from the exclusion constraint the resource's name and the time."""
+def _name_conflict(db: Database, exc: SlotTaken, start: datetime, branch: str) -> SlotTaken:
+    """Give a SlotTaken from the exclusion constraint the resource's name and the branch-local time."""
     if exc.resource or exc.resource_id is None:
         return exc
-    name = db.read(lambda c: c.execute(text("SELECT name FROM resource WHERE id = :i"),
-                                       {"i": exc.resource_id}).scalar())
-    when = start.isoformat(timespec="minutes")
+
+    def work(conn: Connection) -> tuple[str, ZoneInfo]:
+        name = conn.execute(text("SELECT name FROM resource WHERE id = :i"), {"i": exc.resource_id}).scalar()
+        return str(name), catalog.load_branch(conn, branch).tz
+
+    name, tz = db.read(work)
+    when = start.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
     return SlotTaken(f"{name} was booked by someone else at {when} just now.", resource=name, when=when,
                      resource_id=exc.resource_id)
 
@@ -392,13 +412,20 @@ def get_appointment(db: Database, appointment_id: int) -> AppointmentView:
     return db.read(work)
 
 
-def appointments_on(conn: Connection, branch: BranchInfo, local_date: date,
-                    *, include_released: bool = True) -> list[AppointmentView]:
-    """Appointments of ``branch`` starting on ``local_date`` (branch-local), by start."""
-    from ..domain.wallclock import day_bounds_utc
+def appointments_on(conn: Connection, branch: BranchInfo, local_date: date, *, include_released: bool = True,
+                    overlapping: bool = False) -> list[AppointmentView]:
+    """Appointments of ``branch`` starting on ``local_date`` (branch-local), by start.
 
+    ``overlapping=True`` also returns those that started the evening before and
+    run into the day (the grid shows them; a list of the day's appointments
+    does not).
+    """
     lo, hi = day_bounds_utc(local_date, branch.tz)
-    q = _APPOINTMENT_SQL + " WHERE a.branch_id = :b AND a.starts_at >= :lo AND a.starts_at < :hi"
+    if overlapping:  # the lower bound on starts_at keeps the (branch_id, starts_at) index usable
+        q = _APPOINTMENT_SQL + (" WHERE a.branch_id = :b AND a.starts_at < :hi AND a.ends_at > :lo "
+                                "AND a.starts_at >= CAST(:lo AS timestamptz) - interval '1 day'")
+    else:
+        q = _APPOINTMENT_SQL + " WHERE a.branch_id = :b AND a.starts_at >= :lo AND a.starts_at < :hi"
     if not include_released:
         q += " AND clinic_status_is_live(a.status)"
     q += " GROUP BY a.id, br.name, s.name, p.display_name ORDER BY a.starts_at, a.id"
@@ -418,5 +445,3 @@ def branch_zone(db: Database, branch: str) -> ZoneInfo:
     return db.read(lambda conn: catalog.load_branch(conn, branch).tz)
 
 
-def kinds_needed(service: ServiceInfo) -> list[str]:
-    return [k for k in KINDS if k in service.spec.needs]

@@ -48,7 +48,10 @@ def add_user(db: Database, name: str, role: str, *, password: str | None = None,
         exists = conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :n"), {"n": name}).scalar()
         stmt = psql.SQL("ALTER ROLE {} LOGIN" if exists else "CREATE ROLE {} LOGIN").format(ident)
         if password:
-            stmt = psql.SQL("{} PASSWORD {}").format(stmt, psql.Literal(password))
+            # Send libpq's SCRAM verifier, never the password: a failed or logged
+            # statement must not put the cleartext into the server log.
+            verifier = raw.pgconn.encrypt_password(password.encode(), name.encode(), b"scram-sha-256").decode()
+            stmt = psql.SQL("{} PASSWORD {}").format(stmt, psql.Literal(verifier))
         with raw.cursor() as cur:  # DDL with identifiers: psycopg composes and quotes them
             cur.execute(stmt)
             cur.execute(psql.SQL("GRANT {} TO {}").format(psql.Identifier(group), ident))

@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 
 from ..config import ConnectionChoice, choose_connection
+from . import migrate
 from .database import Database
 from .embedded import start_embedded
-from . import migrate
 
 log = logging.getLogger(__name__)
 

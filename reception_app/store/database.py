@@ -100,7 +100,7 @@ class Database:
                         if reason:
                             conn.execute(text("SELECT set_config('clinic.reason', :r, true)"), {"r": reason})
                         return work(conn)
-            except DBAPIError as exc:
+            except (DBAPIError, psycopg.Error) as exc:  # raw cursors (busy_seconds, COPY, DDL) raise psycopg's
                 state = _sqlstate(exc)
                 if state in RETRYABLE:
                     last = exc
@@ -127,7 +127,7 @@ class Database:
                     conn = conn.execution_options(postgresql_readonly=True)
                 with conn.begin():
                     return work(conn)
-        except DBAPIError as exc:
+        except (DBAPIError, psycopg.Error) as exc:
             raise translate(exc) from exc
 
     def admin(self, work: Callable[[Connection], T]) -> T:
@@ -135,7 +135,7 @@ class Database:
         try:
             with self._connect() as conn, conn.begin():
                 return work(conn)
-        except DBAPIError as exc:
+        except (DBAPIError, psycopg.Error) as exc:
             raise translate(exc) from exc
 
     def _connect(self) -> Connection:
@@ -153,7 +153,7 @@ def _first_line(exc: object) -> str:
     return (str(exc).strip().splitlines() or ["unknown error"])[0]
 
 
-def translate(exc: DBAPIError) -> Exception:
+def translate(exc: DBAPIError | psycopg.Error) -> Exception:
     """Map a database error to the domain error a user can be shown (or return it unchanged)."""
     state = _sqlstate(exc) or ""
     orig = getattr(exc, "orig", exc)
@@ -168,9 +168,11 @@ def translate(exc: DBAPIError) -> Exception:
         return InvalidTransition(diag.message_primary if diag else str(orig))
     if state == "42501":
         return PermissionDenied(f"Your database role may not do this: {_first_line(orig)}")
-    if state in ("23514", "23505", "23503", "22007", "22008", "22P02"):
-        constraint = (diag.constraint_name if diag else None) or "value"
+    if state.startswith(("22", "23")):  # data exceptions and the remaining integrity violations
+        constraint = (diag.constraint_name if diag else None) or (diag.column_name if diag else None) or "value"
         return ValidationError(constraint, _first_line(orig), "the database refused this value")
-    if state.startswith("08") or isinstance(exc, OperationalError):
+    if state == "25006":  # read-only transaction: connected to a standby
+        return DatabaseUnavailable("The clinic database is read-only right now (a standby); try again shortly.")
+    if state.startswith("08") or isinstance(exc, (OperationalError, psycopg.OperationalError)):
         return DatabaseUnavailable(f"Lost the connection to the clinic database: {_first_line(orig)}")
     return exc

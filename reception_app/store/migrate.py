@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from importlib import resources
 
+import psycopg
 from alembic.command import upgrade as alembic_upgrade
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -75,7 +76,7 @@ def upgrade(db: Database) -> tuple[str | None, str]:
                 conn.rollback()  # leave a failed migration's transaction, or the unlock fails too
                 conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK})
                 conn.commit()
-    except DBAPIError as exc:
+    except (DBAPIError, psycopg.Error) as exc:
         raise translate(exc) from exc
 
 

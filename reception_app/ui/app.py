@@ -22,6 +22,7 @@ from PySide6.QtWidgets import QApplication, QLabel, QMessageBox, QProgressBar, Q
 from ..config import APP_AUTHOR, APP_NAME, ConnectionChoice, choose_connection
 from ..domain.errors import ClinicError
 from ..logsetup import setup_logging
+from ..runtime import tune_gc
 from ..store.database import Database
 from .main_window import MainWindow
 from .messages import APP_TITLE, install_excepthook
@@ -147,6 +148,7 @@ class ClinicApp(QObject):
         self.window = MainWindow(db, runner=self.runner, database_label=describe_database(self.choice),
                                  log_path=self.log_path, first_run=first_run)
         self.window.show()
+        tune_gc()  # start-up is over: freeze what exists (see reception_app.runtime)
         self.window_shown.emit(self.window)
 
     def _on_database_failed(self, error: ClinicError) -> None:

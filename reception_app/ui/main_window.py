@@ -500,6 +500,8 @@ class MainWindow(QMainWindow):
             self._dialog.raise_()
             self._dialog.activateWindow()
             return self._dialog
+        if self._dialog is not None:  # the previous, closed dialog: release it (one lives at a time)
+            self._dialog.deleteLater()
         dialog = BookingDialog(self._db, self.runner, branch=self._branch, local_date=self._day,
                                clock=self._clock, pin=pin, start_hint=start_hint, services=self._services,
                                parent=self)

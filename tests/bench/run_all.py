@@ -21,21 +21,22 @@ The dataset lives in an embedded server under ``$CLINIC_BENCH_DIR`` (default
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import re
-import statistics
 import subprocess
 import sys
 import time
 import uuid
 import warnings
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from reception_app.runtime import tune_gc
 from reception_app.services import clinic_config, scheduling
 from reception_app.store import migrate
 from reception_app.store.database import Database
@@ -47,7 +48,7 @@ BRANCHES = 12                    # 12 branches x 40 doctors x 6 appointments x 3
 DAYS_BEFORE, DAYS_AFTER = 390, 17
 PER_DOCTOR_DAY = 6
 TARGET_APPOINTMENTS = 1_000_000
-NOW = datetime(2027, 3, 1, 12, 0, tzinfo=timezone.utc)   # fixed "now": figures do not drift with the calendar
+NOW = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)   # fixed "now": figures do not drift with the calendar
 BOOKING_SECONDS = float(os.environ.get("CLINIC_BENCH_SECONDS", "15"))
 
 
@@ -201,9 +202,10 @@ def bench_slot_search(url: str, rounds: int = 60) -> dict:
 
 # -- 2. booking -----------------------------------------------------------------------------
 def _booking_client(url: str, k: int, clients: int, base: datetime, stop_at: float,
-                    out: "multiprocessing.Queue") -> None:
+                    out: multiprocessing.Queue) -> None:
     """One workstation (its own process and connection): books slot k, k + clients, … until stop_at."""
     db = Database(url, pool_size=1)
+    tune_gc()  # as the app does after start-up
     latencies, errors, n = [], [], k
     while time.time() < stop_at:
         start = base + timedelta(minutes=45 * n)
@@ -222,8 +224,6 @@ def _booking_client(url: str, k: int, clients: int, base: datetime, stop_at: flo
 
 
 def bench_booking(url: str, clients: int = 4) -> dict:
-    import multiprocessing
-
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("CREATE SEQUENCE IF NOT EXISTS bench_slot_seq")
         ids = conn.execute("SELECT (SELECT id FROM branch WHERE name = 'Bench Booking'), "
@@ -308,6 +308,7 @@ def main() -> int:
     bench_dir = Path(os.environ.get("CLINIC_BENCH_DIR", ROOT / ".bench"))
     srv = server(bench_dir)
     admin = srv.get_uri("postgres")
+    tune_gc()  # as the app and the `clinic` command do after start-up
     only = set(sys.argv[1:])
     results: dict = {"machine": {"cores": os.cpu_count(), "python": sys.version.split()[0]}}
     if not only or "import" in only:

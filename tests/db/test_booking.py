@@ -9,7 +9,7 @@ Centro (America/Sao_Paulo, UTC-3 in January): "Abdominal ultrasound" (30 min,
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import text
@@ -17,7 +17,7 @@ from sqlalchemy import text
 from reception_app.domain.errors import NotFound, SlotTaken, ValidationError
 from reception_app.services import catalog, clinic_config, patients, scheduling
 
-UTC = timezone.utc
+UTC = UTC
 SP = timezone(timedelta(hours=-3))      # Sao Paulo in 2027 (no DST)
 NOW = datetime(2027, 1, 1, tzinfo=UTC)
 MONDAY = date(2027, 1, 4)
@@ -247,10 +247,12 @@ def test_constraint_decides_even_when_the_engine_is_fooled(clinic_db, patient, m
     constraint still refuses, the error names the resource, and nothing is half-written."""
     book(clinic_db, patient)
     before = counts(clinic_db)
-    monkeypatch.setattr(catalog, "busy_intervals", lambda *a, **k: {})
+    monkeypatch.setattr(catalog, "busy_seconds", lambda *a, **k: {})
     with pytest.raises(SlotTaken) as info:
         book(clinic_db, patient, doctor="Bruno Lima", room="Imaging 2")
     assert info.value.resource == "Ultrasound A"
+    # The constraint's path (not the engine's explanation), in the branch's local time:
+    assert str(info.value) == "Ultrasound A was booked by someone else at 2027-01-04 08:00 -03 just now."
     assert counts(clinic_db) == before
 
 
@@ -266,6 +268,16 @@ def test_client_id_makes_a_retry_safe(clinic_db, patient):
     # Without a client id, the same request is a second booking attempt (and the slot is taken).
     with pytest.raises(SlotTaken):
         book(clinic_db, patient)
+
+
+def test_a_client_id_reused_for_another_booking_is_refused(clinic_db, patient):
+    cid = uuid.uuid4()
+    first = book(clinic_db, patient, client_id=cid)
+    before = counts(clinic_db)
+    with pytest.raises(ValidationError) as info:
+        book(clinic_db, patient, client_id=cid, start=T0 + timedelta(hours=1))
+    assert info.value.field == "client_id" and f"appointment {first.id}" in str(info.value)
+    assert counts(clinic_db) == before
 
 
 def test_nothing_is_written_by_failed_bookings(clinic_db, patient):

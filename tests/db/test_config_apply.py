@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import tomllib
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -16,7 +16,7 @@ from reception_app.services import clinic_config, scheduling
 DATA = Path(__file__).resolve().parents[1] / "data"
 README = Path(__file__).resolve().parents[2] / "README.md"
 TABLES = ("branch", "opening_hours", "resource", "shift", "service", "holiday", "time_off")
-UTC = timezone.utc
+UTC = UTC
 
 
 def counts(db) -> dict[str, int]:
@@ -289,3 +289,13 @@ def test_readme_example_applies(db, tmp_path):
     before = counts(db)
     assert not clinic_config.apply_file(db, path).created
     assert counts(db) == before
+
+
+def test_an_end_of_midnight_is_stored_as_24_00(db):
+    clinic_config.apply(db, {
+        "branch": [{"name": "Late", "timezone": "Europe/Lisbon", "hours": {"fri": ["18:00-00:00"]}}],
+        "doctor": [{"name": "Night Doctor", "specialty": "gp",
+                    "shifts": [{"branch": "Late", "days": ["fri"], "hours": ["20:00-00:00"]}]}],
+    })
+    assert rows(db, "SELECT start_min, end_min FROM opening_hours") == [(1080, 1440)]
+    assert rows(db, "SELECT start_min, end_min FROM shift") == [(1200, 1440)]

@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import psycopg
@@ -26,7 +26,7 @@ from reception_app.domain.errors import SlotTaken, ValidationError
 from reception_app.services import patients, scheduling
 from reception_app.store.database import Database
 
-UTC = timezone.utc
+UTC = UTC
 SP = timezone(timedelta(hours=-3))
 NOW = datetime(2027, 1, 1, tzinfo=UTC)
 T0 = datetime(2027, 1, 4, 8, 0, tzinfo=SP)  # Monday 08:00 Sao Paulo
@@ -298,6 +298,30 @@ def test_write_retries_serialization_failures_then_succeeds(db, state):
 
     assert db.write(work, attempts=5) == "done"
     assert len(calls) == 3
+
+
+@pytest.mark.parametrize("state", ["40001", "40P01"])
+def test_errors_from_raw_driver_cursors_are_retried_too(db, state):
+    """The slot search's hot path and the importer's COPY use psycopg directly; their
+    serialization failures must be retried like SQLAlchemy's, not reach the user as a crash."""
+    calls = []
+
+    def work(conn):
+        calls.append(1)
+        if len(calls) < 3:
+            conn.connection.driver_connection.execute(str(_fail_with(state)))
+        return "done"
+
+    assert db.write(work, attempts=5) == "done"
+    assert len(calls) == 3
+
+
+def test_a_raw_driver_overlap_is_slot_taken(db):
+    def work(conn):
+        conn.connection.driver_connection.execute(str(_fail_with("23P01")))
+
+    with pytest.raises(SlotTaken):
+        db.write(work)
 
 
 def test_a_conflict_that_outlives_the_retries_is_slot_taken(db):

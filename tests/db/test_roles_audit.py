@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import psycopg
 import pytest
@@ -18,12 +18,12 @@ from psycopg import sql as psql
 from psycopg.conninfo import make_conninfo
 from sqlalchemy import text
 
-from reception_app.domain.errors import PermissionDenied, ValidationError
+from reception_app.domain.errors import PermissionDenied, SlotTaken, ValidationError
 from reception_app.services import clinic_config, patients, scheduling
 from reception_app.services.users import add_user
 from reception_app.store.database import Database
 
-UTC = timezone.utc
+UTC = UTC
 SP = timezone(timedelta(hours=-3))
 NOW = datetime(2027, 1, 1, tzinfo=UTC)
 T0 = datetime(2027, 1, 4, 8, 0, tzinfo=SP)
@@ -83,6 +83,14 @@ def test_add_user_creates_a_login_role_in_its_group(clinic_db, login):
     # Adding an existing login to a group again is fine (and idempotent).
     assert add_user(clinic_db, name, "reception") == "clinic_reception"
     assert db.read(lambda c: c.execute(text("SELECT session_user")).scalar_one()) == name
+
+
+def test_add_user_stores_a_scram_verifier_never_the_password(clinic_db, login):
+    name, _ = login("reception")
+    add_user(clinic_db, name, "reception", password="TopSecret-123")
+    stored = clinic_db.read(lambda c: c.execute(text("SELECT rolpassword FROM pg_authid WHERE rolname = :n"),
+                                                {"n": name}).scalar_one())
+    assert stored.startswith("SCRAM-SHA-256$") and "TopSecret" not in stored
 
 
 @pytest.mark.parametrize("name, role, field", [
@@ -254,6 +262,6 @@ def test_failed_writes_leave_no_audit_rows(login, patient, clinic_db):
     _, desk = login("reception")
     book(desk, patient)
     n = clinic_db.read(lambda c: c.execute(text("SELECT count(*) FROM audit_log")).scalar_one())
-    with pytest.raises(Exception):
+    with pytest.raises(SlotTaken):
         book(desk, patient)
     assert clinic_db.read(lambda c: c.execute(text("SELECT count(*) FROM audit_log")).scalar_one()) == n

@@ -7,17 +7,17 @@ engine is not involved except where a test says so (notifications, set_status).
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import psycopg
 import pytest
 from psycopg import errors as pgerr
 
-from reception_app.domain.errors import InvalidTransition, NotFound
+from reception_app.domain.errors import InvalidTransition, NotFound, SlotTaken
 from reception_app.domain.status import STATUSES, TRANSITIONS
 from reception_app.services import patients, scheduling
 
-UTC = timezone.utc
+UTC = UTC
 NOW = datetime(2027, 1, 1, tzinfo=UTC)
 # Monday 2027-01-04 08:00 in Sao Paulo (UTC-3).
 T0 = datetime(2027, 1, 4, 11, 0, tzinfo=UTC)
@@ -160,7 +160,7 @@ def test_booking_inside_time_off_is_refused_like_an_overlap(sql):
     with pytest.raises(pgerr.ExclusionViolation) as info:
         sql.book(a, "Ana Souza", start, start + 2 * M15)
     assert info.value.diag.constraint_name == "booking_time_off"
-    assert "Key (resource_id, period)=(%d, " % sql.res["Ana Souza"] in info.value.diag.message_detail
+    assert f"Key (resource_id, period)=({sql.res['Ana Souza']}, " in info.value.diag.message_detail
     sql.book(a, "Bruno Lima", start, start + 2 * M15)  # another doctor is fine
     # A released (cancelled) booking may sit in time off: it occupies nothing.
     c = sql.appt(start, start + 2 * M15, status="cancelled")
@@ -326,9 +326,71 @@ def test_a_failed_booking_notifies_nothing(clinic_db, db_url):
     kw = dict(branch="Centro", service="Abdominal ultrasound", start=T0, patient_id=p.id, now=NOW)
     scheduling.book(clinic_db, **kw)
     with _listen(db_url) as listener:
-        with pytest.raises(Exception):
+        with pytest.raises(SlotTaken):
             scheduling.book(clinic_db, **kw)
         # Sentinel: a notification sent after the failed attempt is the first one to arrive.
         listener.execute("NOTIFY clinic_schedule, 'sentinel'")
         got = list(listener.notifies(timeout=10, stop_after=1))
     assert [n.payload for n in got] == ["sentinel"]
+
+
+# -- appointments stay with their bookings; ids never change -------------------------
+def test_an_appointment_cannot_move_away_from_its_bookings(sql):
+    a = sql.appt_with_booking("Ana Souza", T0, T0 + 2 * M15)
+    sql.appt_with_booking("Ana Souza", T0 + 4 * M15, T0 + 6 * M15)
+    # A raw move of the appointment alone would double-book Ana at the other one's time.
+    with pytest.raises(pgerr.CheckViolation, match="no longer cover"):
+        sql.conn.execute("UPDATE appointment SET starts_at = starts_at + interval '1 hour', "
+                         "ends_at = ends_at + interval '1 hour' WHERE id = %s", (a,))
+    # A room stays in its branch (doctors belong to none, so their bookings allow a branch change).
+    in_room = sql.appt_with_booking("Imaging 1", T0 + 8 * M15, T0 + 10 * M15)
+    with pytest.raises(pgerr.CheckViolation, match="no longer cover"):
+        sql.conn.execute("UPDATE appointment SET branch_id = %s WHERE id = %s", (sql.branch["Berlin"], in_room))
+    # Moving the appointment and its booking together in one transaction is fine (the check is deferred),
+    # and the exclusion constraint still guards the new time.
+    with sql.conn.transaction():
+        sql.conn.execute("UPDATE appointment SET starts_at = starts_at + interval '30 minutes', "
+                         "ends_at = ends_at + interval '30 minutes' WHERE id = %s", (a,))
+        sql.conn.execute("UPDATE booking SET period = tstzrange(lower(period) + interval '30 minutes', "
+                         "upper(period) + interval '30 minutes') WHERE appointment_id = %s", (a,))
+    with pytest.raises(pgerr.ExclusionViolation):
+        with sql.conn.transaction():
+            sql.conn.execute("UPDATE appointment SET starts_at = starts_at + interval '30 minutes', "
+                             "ends_at = ends_at + interval '30 minutes' WHERE id = %s", (a,))
+            sql.conn.execute("UPDATE booking SET period = tstzrange(lower(period) + interval '30 minutes', "
+                             "upper(period) + interval '30 minutes') WHERE appointment_id = %s", (a,))
+    assert sql.overlapping_live_pairs() == 0
+
+
+@pytest.mark.parametrize("table", ["appointment", "booking"])
+def test_row_ids_never_change_so_the_audit_trail_cannot_be_dodged(sql, table):
+    a = sql.appt_with_booking("Ana Souza", T0, T0 + 2 * M15)
+    row = a if table == "appointment" else sql.conn.execute(
+        "SELECT id FROM booking WHERE appointment_id = %s", (a,)).fetchone()[0]
+    with pytest.raises(pgerr.CheckViolation, match="id cannot change"):
+        sql.conn.execute(f"UPDATE {table} SET id = 999999 WHERE id = %s", (row,))
+
+
+def test_a_change_to_bookings_alone_notifies_the_appointments_day(clinic_db, db_url, sql):
+    a = sql.appt_with_booking("Ana Souza", T0, T0 + 2 * M15)
+    with _listen(db_url) as listener:
+        sql.conn.execute("UPDATE booking SET resource_id = %s WHERE appointment_id = %s",
+                         (sql.res["Bruno Lima"], a))
+        got = list(listener.notifies(timeout=10, stop_after=1))
+    assert [json.loads(n.payload) for n in got] == [{"branch": sql.branch["Centro"], "day": "2027-01-04"}]
+
+
+def test_the_grid_read_includes_appointments_running_over_midnight(clinic_db, sql):
+    from reception_app.services import catalog
+
+    # Friday 2027-01-08 23:45 -> Saturday 00:15 in Sao Paulo (UTC-3).
+    start = datetime(2027, 1, 9, 2, 45, tzinfo=UTC)
+    a = sql.appt_with_booking("Ana Souza", start, start + 2 * M15)
+
+    def on(day, overlapping):
+        return clinic_db.read(lambda c: [v.id for v in scheduling.appointments_on(
+            c, catalog.load_branch(c, "Centro"), day, overlapping=overlapping)])
+
+    saturday, friday = datetime(2027, 1, 9).date(), datetime(2027, 1, 8).date()
+    assert on(friday, False) == [a] and on(saturday, False) == []   # "appointments on a day": by start
+    assert on(saturday, True) == [a] and on(friday, True) == [a]    # the grid: whatever touches the day

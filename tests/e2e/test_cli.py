@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -191,9 +191,9 @@ INVALID_PATIENTS = [
 def test_patient_add_invalid_input(env, url):
     commands = []
     for args, _ in INVALID_PATIENTS:
-        opts = {"--name": "Bad Input", "--birth-date": "1985-04-12", **dict(zip(args[::2], args[1::2]))}
+        opts = {"--name": "Bad Input", "--birth-date": "1985-04-12", **dict(zip(args[::2], args[1::2], strict=True))}
         commands.append(["patient", "add", *[x for kv in opts.items() for x in kv], "--json"])
-    for run, (args, field) in zip(clinic_many(env, url, commands), INVALID_PATIENTS):
+    for run, (_, field) in zip(clinic_many(env, url, commands), INVALID_PATIENTS, strict=True):
         assert_one_line_error(run, 2, f"{field}:")
         assert run.out == ""
     assert clinic(env, url, "patient", "find", "Bad Input", "--json").json() == []
@@ -208,7 +208,7 @@ def test_slots_json(env, url):
     assert len(slots) == 14   # 08:00 .. 11:15 local (30 minutes + 10 minutes buffer inside 08-12)
     assert [s["start"] for s in slots] == sorted(s["start"] for s in slots)
     first_local = datetime(day.year, day.month, day.day, 8, 0, tzinfo=SAO_PAULO)
-    assert slots[0]["start"] == first_local.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert slots[0]["start"] == first_local.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     for s in slots:
         assert set(s) == {"start", "end", "resources"}
         assert ISO_UTC.match(s["start"]) and ISO_UTC.match(s["end"])
@@ -234,7 +234,7 @@ def test_book_cancel_and_list(env, url, patient_id):
     appt = run.json()
     assert {"id", "start", "end", "status", "resources"} <= set(appt)
     assert appt["status"] == "confirmed"
-    assert appt["start"] == start.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert appt["start"] == start.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     assert ISO_UTC.match(appt["end"])
     assert appt["resources"] == {"doctor": "Ana Souza", "room": "Imaging 1", "equipment": "Ultrasound A"}
 
@@ -304,7 +304,7 @@ def test_book_errors(env, url, patient_id):
         opts.update(override)
         opts["--start"] = starts.get(opts["--start"], opts["--start"])
         commands.append(["book", *[x for kv in opts.items() for x in kv], "--json"])
-    for run, (override, code, words) in zip(clinic_many(env, url, commands), BOOK_ERRORS):
+    for run, (override, code, words) in zip(clinic_many(env, url, commands), BOOK_ERRORS, strict=True):
         assert_one_line_error(run, code, *words)
         assert run.out == "", override
     # Nothing was booked by any of them.
