@@ -297,7 +297,7 @@ def test_find_slots_shape_and_order(clinic_db):
     assert [d["start"] for d in data] == [f"2027-01-04T{11 + m // 60:02d}:{m % 60:02d}:00Z"
                                           for m in range(0, 210, 15)]
     assert all(set(d) == {"start", "end", "resources"} for d in data)
-    for o, d in zip(offers, data):
+    for o, d in zip(offers, data, strict=True):
         assert o.end - o.start == timedelta(minutes=30)
         assert d["end"].endswith("Z")
         assert set(d["resources"]) == {"doctor", "room", "equipment"}
