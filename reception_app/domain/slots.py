@@ -569,6 +569,7 @@ def find_slots(
     now: datetime,
     *,
     only: Mapping[str, Collection[int]] | None = None,
+    _at: datetime | None = None,
 ) -> list[SlotOption]:
     """Every start to offer for ``service`` at ``branch`` on the given local dates.
 
@@ -616,6 +617,10 @@ def find_slots(
         i = bisect_left(secs, earliest)
         cand.extend(secs[i:])
         cand_dt.extend(starts[i:])
+    if _at is not None:  # find_slot_at: judge this one start only (windows get clipped to it below)
+        at = _floor_secs(_at, "start")
+        keep = [i for i, c in enumerate(cand) if c == at]
+        cand, cand_dt = [cand[i] for i in keep], [cand_dt[i] for i in keep]
     if not cand:
         return []
 
@@ -717,15 +722,14 @@ def find_slot_at(
 ) -> SlotOption | None:
     """The :class:`SlotOption` for exactly ``start`` (aware), or ``None`` if it is not offered.
 
-    Same rules as :func:`find_slots` over ``start``'s local date; useful to
-    re-check a start a receptionist picked (e.g. from a stale grid) before
-    writing. ``None`` also when ``start`` is off the local 15-minute grid.
+    Same rules as :func:`find_slots` over ``start``'s local date, computed for
+    that one start only (the booking transaction's check, a fraction of a
+    day's search); useful to re-check a start a receptionist picked (e.g. from
+    a stale grid) before writing. ``None`` also when ``start`` is off the local 15-minute grid.
     Raises as :func:`find_slots`, and ``ValueError`` for a naive ``start``.
     """
     if start.tzinfo is None or start.utcoffset() is None:
         raise ValueError(f"start must be an aware datetime, got naive {start!r}")
     local_date = start.astimezone(branch.zone).date()
-    for option in find_slots(branch, service, resources, busy, [local_date], now, only=only):
-        if option.start == start:
-            return option
-    return None
+    found = find_slots(branch, service, resources, busy, [local_date], now, only=only, _at=start)
+    return found[0] if found else None

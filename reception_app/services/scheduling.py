@@ -87,16 +87,12 @@ def _resolve_only(conn: Connection, pins: dict[str, str | None]) -> dict[str, li
 
 
 def _search(conn: Connection, branch: BranchInfo, service: ServiceInfo, dates: list[date], now: datetime,
-            only: dict[str, list[int]], exclude_appointment: int | None = None,
-            window: tuple[datetime, datetime] | None = None) -> tuple[list[engine.SlotOption], dict[int, str]]:
-    """Run the slot engine over ``dates``. ``window`` limits the bookings read to the UTC interval that
-    can matter (booking one start reads only around it: a smaller SERIALIZABLE read set, fewer conflicts)."""
+            only: dict[str, list[int]]) -> tuple[list[engine.SlotOption], dict[int, str]]:
+    """Run the slot engine over ``dates``; returns the options and resource names by id."""
     resources = catalog.candidate_resources(conn, branch, service)
-    lo, hi = window or catalog.search_window(branch, service, min(dates), max(dates))
-    busy = catalog.busy_seconds(conn, [r.id for r in resources], lo, hi, exclude_appointment=exclude_appointment)
+    lo, hi = catalog.search_window(branch, service, min(dates), max(dates))
+    busy = catalog.busy_seconds(conn, [r.id for r in resources], lo, hi)
     options = engine.find_slots(branch.spec, service.spec, resources, busy, dates, now, only=only or None)
-    if window is not None:  # starts away from the window were judged without their bookings: drop them
-        options = [o for o in options if o.occupied_start >= lo and o.occupied_end <= hi]
     return options, {r.id: r.name for r in resources}
 
 
@@ -215,7 +211,6 @@ def book(db: Database, *, branch: str, service: str, start: datetime, patient_id
     def work(conn: Connection) -> AppointmentView | int:
         b = catalog.load_branch(conn, branch)
         start_utc = _check_start(start, b)
-        local_date = start_utc.astimezone(b.tz).date()
         s = catalog.load_service(conn, service)
         only = _resolve_only(conn, {"doctor": doctor, "room": room, "equipment": equipment})
         for kind in only:
@@ -226,8 +221,11 @@ def book(db: Database, *, branch: str, service: str, start: datetime, patient_id
         spec = s.spec
         occupied = (start_utc - timedelta(minutes=spec.buffer_before_min),
                     start_utc + timedelta(minutes=spec.duration_min + spec.buffer_after_min))
-        options, names = _search(conn, b, s, [local_date], now, only, window=occupied)
-        option = next((o for o in options if o.start == start_utc), None)
+        # Judge this one start, reading only the bookings around it (a small SERIALIZABLE read set).
+        resources = catalog.candidate_resources(conn, b, s)
+        names = {r.id: r.name for r in resources}
+        busy = catalog.busy_seconds(conn, list(names), *occupied)
+        option = engine.find_slot_at(b.spec, spec, resources, busy, start_utc, now, only=only or None)
         if option is None:
             # A retry after a commit whose outcome was unknown finds its own booking in the way:
             # the client id says it is ours (checked only here, off the hot path).

@@ -74,8 +74,9 @@ class Database:
         def connect() -> psycopg.Connection:
             return psycopg.connect(conninfo, application_name=application_name, connect_timeout=10)
 
-        kwargs: dict = {"pool_pre_ping": True, "pool_size": pool_size, "max_overflow": 8} if pool else {
-            "poolclass": NullPool}
+        # No pre-ping (a round trip per transaction, a third of a booking's time): a pooled
+        # connection found dead is replaced and the transaction re-run instead (see _run).
+        kwargs: dict = {"pool_size": pool_size, "max_overflow": 8} if pool else {"poolclass": NullPool}
         self.engine: Engine = create_engine("postgresql+psycopg://", creator=connect, **kwargs)
 
     # -- runners ---------------------------------------------------------------
@@ -83,60 +84,91 @@ class Database:
               attempts: int = DEFAULT_ATTEMPTS) -> T:
         """Run ``work(conn)`` in one SERIALIZABLE transaction and commit it.
 
-        ``work`` may be called several times (after a serialization failure),
+        ``work`` may be called several times (after a serialization failure,
+        or when the connection turned out dead before anything was committed),
         so it must do nothing outside the database that cannot be repeated.
         ``reason`` is recorded in the audit trail of every row it changes
         (``SET LOCAL clinic.reason``).
 
-        Raises the domain errors in the module docstring; anything else
+        Raises the domain errors in the module docstring; a connection lost
+        during COMMIT raises ``DatabaseUnavailable`` saying the outcome is
+        unknown (callers with a client id may retry safely). Anything else
         propagates unchanged (a bug).
         """
         last: BaseException | None = None
         for attempt in range(attempts):
             try:
-                with self._connect() as conn:
-                    conn = conn.execution_options(isolation_level="SERIALIZABLE")
-                    with conn.begin():
-                        if reason:
-                            conn.execute(text("SELECT set_config('clinic.reason', :r, true)"), {"r": reason})
-                        return work(conn)
-            except (DBAPIError, psycopg.Error) as exc:  # raw cursors (busy_seconds, COPY, DDL) raise psycopg's
-                state = _sqlstate(exc)
+                return self._run(work, reason=reason, isolation="SERIALIZABLE")
+            except _Retry as retry:
+                last = retry.error
+                state = _sqlstate(retry.error)
                 if state in RETRYABLE:
-                    last = exc
                     delay = min(0.5, 0.005 * (2 ** attempt)) * (0.5 + random.random())
                     log.info("serialization conflict (%s), retry %d in %.0f ms", state, attempt + 1, delay * 1e3)
                     time.sleep(delay)
-                    continue
-                raise translate(exc) from exc
         log.warning("conflict outlived %d attempts: %s", attempts, last)
+        if last is not None and _sqlstate(last) not in RETRYABLE:
+            raise DatabaseUnavailable(f"Lost the connection to the clinic database: {_first_line(last)}") from last
         raise SlotTaken("Someone else changed this time just now; please pick the slot again.") from last
 
     def read(self, work: Callable[[Connection], T], *, snapshot: bool = False) -> T:
-        """Run ``work(conn)`` in a short read-only transaction.
+        """Run ``work(conn)`` in a short read-only transaction (re-run once on a dead connection).
 
         ``snapshot=True`` gives a consistent snapshot for reports:
         SERIALIZABLE READ ONLY DEFERRABLE (waits, never fails with 40001).
         """
-        try:
-            with self._connect() as conn:
-                if snapshot:
-                    conn = conn.execution_options(isolation_level="SERIALIZABLE", postgresql_readonly=True,
-                                                  postgresql_deferrable=True)
-                else:
-                    conn = conn.execution_options(postgresql_readonly=True)
-                with conn.begin():
-                    return work(conn)
-        except (DBAPIError, psycopg.Error) as exc:
-            raise translate(exc) from exc
+        for _ in range(2):
+            try:
+                return self._run(work, read_only=True, isolation="SERIALIZABLE" if snapshot else None,
+                                 deferrable=snapshot)
+            except _Retry as retry:
+                last = retry.error
+        raise DatabaseUnavailable(f"Lost the connection to the clinic database: {_first_line(last)}") from last
 
     def admin(self, work: Callable[[Connection], T]) -> T:
         """Run ``work(conn)`` in one ordinary transaction (role and schema management only)."""
         try:
-            with self._connect() as conn, conn.begin():
-                return work(conn)
-        except (DBAPIError, psycopg.Error) as exc:
-            raise translate(exc) from exc
+            return self._run(work)
+        except _Retry as retry:
+            raise translate(retry.error) from retry.error
+
+    def _run(self, work: Callable[[Connection], T], *, reason: str | None = None, isolation: str | None = None,
+             read_only: bool = False, deferrable: bool = False) -> T:
+        """One transaction. Raises ``_Retry`` for a serialization failure or deadlock, and for a
+        connection found dead before COMMIT (it is invalidated, so the next try reconnects); other
+        database errors are translated; a connection lost during COMMIT is an unknown outcome."""
+        committing = False
+        with self._connect() as conn:
+            try:
+                options: dict = {}
+                if isolation:
+                    options["isolation_level"] = isolation
+                if read_only:
+                    options["postgresql_readonly"] = True
+                if deferrable:
+                    options["postgresql_deferrable"] = True
+                if options:
+                    conn = conn.execution_options(**options)
+                with conn.begin():
+                    if reason:
+                        conn.execute(text("SELECT set_config('clinic.reason', :r, true)"), {"r": reason})
+                    result = work(conn)
+                    committing = True
+                return result
+            except (DBAPIError, psycopg.Error) as exc:  # raw cursors (busy_seconds, COPY, DDL) raise psycopg's
+                if _sqlstate(exc) in RETRYABLE:
+                    raise _Retry(exc) from exc
+                if _is_disconnect(exc):
+                    if not conn.invalidated:
+                        conn.invalidate()
+                    if committing and not read_only:
+                        log.warning("connection lost during COMMIT: %s", exc)
+                        raise DatabaseUnavailable(
+                            "The connection to the clinic database was lost while saving, so it is not known "
+                            "whether the change was saved. Check before trying again.") from exc
+                    log.info("connection found dead, reconnecting: %s", _first_line(exc))
+                    raise _Retry(exc) from exc
+                raise translate(exc) from exc
 
     def _connect(self) -> Connection:
         try:
@@ -147,6 +179,26 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+class _Retry(Exception):
+    """Internal: the transaction may be run again (``error`` says why)."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _is_disconnect(exc: BaseException) -> bool:
+    """The connection is dead (server restart, failover, network): SQLAlchemy said so, or psycopg's
+    connection is closed/broken, or the SQLSTATE is a connection exception (08xxx) or admin shutdown (57P0x)."""
+    if getattr(exc, "connection_invalidated", False):
+        return True
+    state = _sqlstate(exc) or ""
+    if state.startswith("08") or state in ("57P01", "57P02", "57P03"):
+        return True
+    orig = getattr(exc, "orig", exc)
+    return isinstance(orig, psycopg.OperationalError) and state == ""
 
 
 def _first_line(exc: object) -> str:

@@ -53,6 +53,8 @@ BOOKING_SECONDS = float(os.environ.get("CLINIC_BENCH_SECONDS", "15"))
 
 
 def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
     values = sorted(values)
     k = (len(values) - 1) * p
     lo, hi = int(k), min(int(k) + 1, len(values) - 1)
@@ -228,9 +230,11 @@ def bench_booking(url: str, clients: int = 4) -> dict:
         conn.execute("CREATE SEQUENCE IF NOT EXISTS bench_slot_seq")
         ids = conn.execute("SELECT (SELECT id FROM branch WHERE name = 'Bench Booking'), "
                            "(SELECT id FROM service WHERE name = 'Booking ultrasound')").fetchone()
-        last_end = conn.execute("SELECT coalesce(max(ends_at), now()) FROM appointment a "
-                                "WHERE branch_id = %s AND source = 'phone'", (ids[0],)).fetchone()[0]
-    base = (max(last_end, NOW) + timedelta(days=1)).replace(hour=3, minute=0, second=0, microsecond=0)
+        # Each run starts from an empty booking branch, so runs are comparable and stay in the horizon.
+        conn.execute("DELETE FROM appointment WHERE branch_id = %s", (ids[0],))
+        conn.execute("ALTER SEQUENCE bench_slot_seq RESTART")
+        conn.execute("VACUUM ANALYZE appointment, booking")
+    base = (NOW + timedelta(days=1)).replace(hour=3, minute=0, second=0, microsecond=0)
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
     stop_at = time.time() + 3 + BOOKING_SECONDS          # 3 s for the processes to start

@@ -644,3 +644,22 @@ def test_busy_as_epoch_seconds_gives_the_same_slots() -> None:
     with_s = search(branch("07:00-19:00"), svc, docs + rooms, [MONDAY], busy_s)
     assert with_dt == with_s
     assert any(s.free["doctor"] == (2, 3) for s in with_dt)  # doctor 1 is busy 09:00-10:30 for some starts
+
+
+@pytest.mark.parametrize("day", [MONDAY, date(2027, 3, 28), date(2027, 10, 31)])  # ordinary, spring, autumn
+def test_find_slot_at_agrees_with_the_day_search_for_every_start(day: date) -> None:
+    from reception_app.domain.slots import find_slot_at
+    from reception_app.domain.wallclock import grid_starts
+
+    docs = [doctor(1, "07:00-19:00"), doctor(2, "00:00-24:00")]
+    rooms = [room(100), room(101)]
+    svc = service(30, 5, 10, doctor="gp", room="exam")
+    busy = {1: [(berlin(day, 9), berlin(day, 10, 30))], 100: [(berlin(day, 8, 15), berlin(day, 9, 5))],
+            101: [(berlin(day, 2), berlin(day, 4))]}
+    now = berlin(day - timedelta(days=1), 12)
+    whole_day = {s.start: s for s in search(branch("00:00-24:00"), svc, docs + rooms, [day], busy, now=now)}
+    zone = ZoneInfo(BERLIN)
+    for start in grid_starts(day, zone):
+        one = find_slot_at(branch("00:00-24:00"), svc, docs + rooms, busy, start, now)
+        assert one == whole_day.get(start), start
+    assert whole_day  # the comparison covered offered starts too
