@@ -14,9 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, select, text, update
-from sqlalchemy.dialects.postgresql import Range
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import text, update
 from sqlalchemy.engine import Connection
 
 from ..domain import slots as engine
@@ -284,19 +282,23 @@ def _insert_appointment(conn: Connection, branch_id: int, s: ServiceInfo, patien
     ``appointment_patient_id_fkey`` (ValidationError from the runner).
     """
     spec = s.spec
-    patient_name = select(t.patient.c.display_name).where(t.patient.c.id == patient_id).scalar_subquery()
-    row = conn.execute(pg_insert(t.appointment).values(
-        client_id=client_id, patient_id=patient_id, service_id=s.id, branch_id=branch_id, status=status,
-        starts_at=start, ends_at=end, source=source).on_conflict_do_nothing(index_elements=["client_id"])
-        .returning(t.appointment.c.id, patient_name)).first()
-    if row is None:
+    row = catalog.fetch(conn,
+        "INSERT INTO appointment (client_id, patient_id, service_id, branch_id, status, starts_at, ends_at, source) "
+        "VALUES (%(c)s, %(p)s, %(s)s, %(b)s, %(st)s, %(start)s, %(end)s, %(src)s) "
+        "ON CONFLICT (client_id) DO NOTHING "
+        "RETURNING id, (SELECT display_name FROM patient WHERE id = %(p)s)",
+        {"c": client_id, "p": patient_id, "s": s.id, "b": branch_id, "st": status, "start": start, "end": end,
+         "src": source})
+    if not row:
         return None
-    appointment_id = row[0]
-    period = Range(start - timedelta(minutes=spec.buffer_before_min),
-                   end + timedelta(minutes=spec.buffer_after_min), bounds="[)")
-    conn.execute(insert(t.booking).values(  # one multi-row INSERT
-        [{"appointment_id": appointment_id, "resource_id": rid, "period": period} for rid in chosen.values()]))
-    return int(appointment_id), str(row[1])
+    appointment_id, patient_name = row[0]
+    lo = start - timedelta(minutes=spec.buffer_before_min)
+    hi = end + timedelta(minutes=spec.buffer_after_min)
+    catalog.fetch(conn,  # one multi-row INSERT
+        "INSERT INTO booking (appointment_id, resource_id, period) "
+        "SELECT %(a)s, r, tstzrange(%(lo)s, %(hi)s) FROM unnest(%(r)s::integer[]) AS r RETURNING id",
+        {"a": appointment_id, "r": list(chosen.values()), "lo": lo, "hi": hi})
+    return int(appointment_id), str(patient_name)
 
 
 def _name_conflict(db: Database, exc: SlotTaken, start: datetime, branch: str) -> SlotTaken:
