@@ -38,7 +38,7 @@ def load_demo(db: Database, *, days: int = 10, per_day: int = 40, seed: int = 7,
     result = clinic_config.apply_file(db, demo_config_path())
     have = db.read(lambda c: c.execute(text("SELECT count(*) FROM patient WHERE source = 'demo'")).scalar())
     if have:
-        return f"demo clinic up to date ({result.summary()}); {have} demo patients already present"
+        return f"Demo clinic up to date ({have} demo patients)."
     rng = random.Random(seed)
     now = now or datetime.now(UTC)
 
@@ -81,4 +81,6 @@ def load_demo(db: Database, *, days: int = 10, per_day: int = 40, seed: int = 7,
                     booked += 1
                 except ClinicError:
                     continue
-    return f"demo clinic loaded ({result.summary()}); {len(patient_ids)} patients, {booked} appointments booked"
+    return (f"Demo clinic loaded: {len(result.created.get('branch', []))} branches, "
+            f"{len(result.created.get('doctor', []))} doctors, {len(patient_ids)} patients, "
+            f"{booked} upcoming appointments.")
