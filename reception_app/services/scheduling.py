@@ -28,7 +28,8 @@ from ..store.database import Database
 from . import catalog
 from .catalog import BranchInfo, ServiceInfo
 
-UTC = UTC
+#: Statuses a new appointment may start in (the lifecycle issue adds holds and approvals on top).
+BOOKABLE_STATUSES = ("confirmed", "requested", "held", "payment_pending")
 
 
 @dataclass(frozen=True)
@@ -197,12 +198,16 @@ def book(db: Database, *, branch: str, service: str, start: datetime, patient_id
     commit outcome safe: a second call with the same id returns the
     appointment the first one made.
 
+    ``status`` is the new appointment's status, one of ``BOOKABLE_STATUSES``.
+
     Raises ``ValidationError`` (bad start, unknown names, outside hours, too
-    soon or too far), ``SlotTaken`` (a resource is booked or off then, also
+    soon or too far, a client id already used for another booking), ``SlotTaken`` (a resource is booked or off then, also
     when another workstation won the race), ``DatabaseUnavailable``.
     """
     if source not in SOURCES:
         raise ValidationError("source", source, f"must be one of {', '.join(SOURCES)}")
+    if status not in BOOKABLE_STATUSES:
+        raise ValidationError("status", status, f"a new booking must be one of {', '.join(BOOKABLE_STATUSES)}")
     now = now or datetime.now(UTC)
     cid = uuid.UUID(str(client_id)) if client_id else uuid.uuid4()
 
@@ -350,13 +355,18 @@ def cancel(db: Database, appointment_id: int, *, reason: str, now: datetime | No
     """Cancel an appointment (its resources are released at once).
 
     ``reason`` is required and goes to the appointment and the audit trail.
+    Cancelling an appointment that is already cancelled changes nothing and
+    succeeds (a retry after a lost connection must not report an error).
     Raises ``NotFound``, ``ValidationError`` (empty reason), ``InvalidTransition``,
     ``PermissionDenied`` (e.g. a doctor and another doctor's appointment).
     """
     why = clean_name(reason, "reason")
 
     def work(conn: Connection) -> None:
-        check_transition(_lock_status(conn, appointment_id), "cancelled")
+        current = _lock_status(conn, appointment_id)
+        if current == "cancelled":
+            return
+        check_transition(current, "cancelled")
         _change_status(conn, appointment_id, "cancelled", why)
 
     db.write(work, reason=f"cancelled: {why}")

@@ -17,7 +17,6 @@ from sqlalchemy import text
 from reception_app.domain.errors import NotFound, SlotTaken, ValidationError
 from reception_app.services import catalog, clinic_config, patients, scheduling
 
-UTC = UTC
 SP = timezone(timedelta(hours=-3))      # Sao Paulo in 2027 (no DST)
 NOW = datetime(2027, 1, 1, tzinfo=UTC)
 MONDAY = date(2027, 1, 4)
@@ -374,3 +373,18 @@ def test_time_off_removes_the_doctor(clinic_db):
 def test_slots_need_both_branch_hours_and_a_shift(clinic_db):
     # Fridays: the branch is open 07-19 but the only radiologist shift is 22:00-06:00.
     assert scheduling.find_slots(clinic_db, branch="Centro", service=US, local_date="2027-01-08", now=NOW) == []
+
+
+def test_cancelling_twice_is_a_harmless_retry(clinic_db, patient):
+    appt = book(clinic_db, patient)
+    first = scheduling.cancel(clinic_db, appt.id, reason="patient called")
+    audit_rows = clinic_db.read(lambda c: c.execute(text("SELECT count(*) FROM audit_log")).scalar_one())
+    again = scheduling.cancel(clinic_db, appt.id, reason="patient called")
+    assert first.status == again.status == "cancelled"
+    assert clinic_db.read(lambda c: c.execute(text("SELECT count(*) FROM audit_log")).scalar_one()) == audit_rows
+
+
+def test_a_new_booking_cannot_start_completed(clinic_db, patient):
+    with pytest.raises(ValidationError) as info:
+        book(clinic_db, patient, status="completed")
+    assert info.value.field == "status"

@@ -16,7 +16,6 @@ from reception_app.services import clinic_config, scheduling
 DATA = Path(__file__).resolve().parents[1] / "data"
 README = Path(__file__).resolve().parents[2] / "README.md"
 TABLES = ("branch", "opening_hours", "resource", "shift", "service", "holiday", "time_off")
-UTC = UTC
 
 
 def counts(db) -> dict[str, int]:

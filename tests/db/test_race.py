@@ -26,7 +26,6 @@ from reception_app.domain.errors import SlotTaken, ValidationError
 from reception_app.services import patients, scheduling
 from reception_app.store.database import Database
 
-UTC = UTC
 SP = timezone(timedelta(hours=-3))
 NOW = datetime(2027, 1, 1, tzinfo=UTC)
 T0 = datetime(2027, 1, 4, 8, 0, tzinfo=SP)  # Monday 08:00 Sao Paulo

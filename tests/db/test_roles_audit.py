@@ -23,7 +23,6 @@ from reception_app.services import clinic_config, patients, scheduling
 from reception_app.services.users import add_user
 from reception_app.store.database import Database
 
-UTC = UTC
 SP = timezone(timedelta(hours=-3))
 NOW = datetime(2027, 1, 1, tzinfo=UTC)
 T0 = datetime(2027, 1, 4, 8, 0, tzinfo=SP)
