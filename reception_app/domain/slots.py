@@ -75,7 +75,7 @@ from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
-from typing import TypeVar
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from reception_app.domain.wallclock import (
@@ -448,8 +448,9 @@ def _busy_spans(intervals: Iterable[tuple[datetime, datetime]] | Iterable[tuple[
     """
     epoch, second = _EPOCH, _SECOND
     spans: list[_Span] = []
+    pairs: Iterable[tuple[Any, Any]] = intervals
     try:
-        for start, end in intervals:
+        for start, end in pairs:
             if type(start) is int:
                 a, b = start, end
             else:

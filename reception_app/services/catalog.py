@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 from ..domain.errors import NotFound
 from ..domain.slots import KINDS, BranchSpec, ResourceSpec, ServiceSpec, WeeklyRule
 from ..domain.wallclock import day_bounds_utc
+from ..store.database import driver
 
 
 @dataclass(frozen=True)
@@ -68,12 +69,9 @@ def fetch(conn: Connection, sql: str, params: dict | None = None, *, dicts: bool
     """
     from psycopg.rows import dict_row, tuple_row
 
-    cur = conn.connection.driver_connection.cursor(row_factory=dict_row if dicts else tuple_row)
-    try:
+    with driver(conn).cursor(row_factory=dict_row if dicts else tuple_row) as cur:  # type: ignore[call-overload]
         cur.execute(sql, params)
         return cur.fetchall()
-    finally:
-        cur.close()
 
 
 def _pick(rows: list, field: str, name: str) -> dict:

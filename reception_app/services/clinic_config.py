@@ -170,7 +170,7 @@ def _apply(conn: Connection, data: dict[str, Any]) -> ApplyResult:
         hours = b.get("hours", {})
         if not isinstance(hours, dict):
             raise ValidationError(f"branch {name!r}.hours", hours, "must be a table like { mon = [\"08:00-12:00\"] }")
-        rows = []
+        rows: list[dict[str, Any]] = []
         for day, ranges in hours.items():
             wd = _days(f"branch {name!r}.hours", [day])[0]
             rows += [{"b": bid, "w": wd, "s": s, "e": e} for s, e in _ranges(f"branch {name!r}.hours.{day}", ranges)]
@@ -244,16 +244,16 @@ def _apply(conn: Connection, data: dict[str, Any]) -> ApplyResult:
     for h in data.get("holiday", []):
         where = f"holiday {h.get('name')!r}"
         bid = _branch_id(conn, str(h["branch"]), f"{where}.branch")
-        day: date = parse_date(h["date"], f"{where}.date")
+        holiday_date: date = parse_date(h["date"], f"{where}.date")
         _, ins = _upsert(conn, "INSERT INTO holiday (branch_id, local_date, name) VALUES (:b, :d, :n) "
                                "ON CONFLICT (branch_id, local_date) DO UPDATE SET name = EXCLUDED.name",
-                         {"b": bid, "d": day, "n": clean_name(h["name"], f"{where}.name")})
-        result.note("holiday", f"{h['branch']} {day}", ins)
+                         {"b": bid, "d": holiday_date, "n": clean_name(h["name"], f"{where}.name")})
+        result.note("holiday", f"{h['branch']} {holiday_date}", ins)
 
     for o in data.get("time_off", []):
         where = f"time_off {o.get('resource')!r}"
-        rid = conn.execute(text("SELECT id FROM resource WHERE name = :n"), {"n": o["resource"]}).scalar()
-        if rid is None:
+        off_id = conn.execute(text("SELECT id FROM resource WHERE name = :n"), {"n": o["resource"]}).scalar()
+        if off_id is None:
             raise ValidationError(f"{where}.resource", o["resource"], "no doctor, room or equipment of that name")
         lo: datetime = parse_instant(_iso(o["from"]), f"{where}.from")
         hi: datetime = parse_instant(_iso(o["until"]), f"{where}.until")
@@ -261,7 +261,7 @@ def _apply(conn: Connection, data: dict[str, Any]) -> ApplyResult:
             raise ValidationError(f"{where}.until", o["until"], "is not after 'from'")
         _, ins = _upsert(conn, "INSERT INTO time_off (resource_id, period, reason) VALUES (:r, tstzrange(:lo, :hi), :why) "
                                "ON CONFLICT (resource_id, period) DO UPDATE SET reason = EXCLUDED.reason",
-                         {"r": rid, "lo": lo, "hi": hi, "why": str(o.get("reason", ""))})
+                         {"r": off_id, "lo": lo, "hi": hi, "why": str(o.get("reason", ""))})
         result.note("time_off", f"{o['resource']} {lo.isoformat()}", ins)
     return result
 

@@ -58,7 +58,7 @@ def load_demo(db: Database, *, days: int = 10, per_day: int = 40, seed: int = 7,
                 ("ECG with cardiologist", 1), ("Physiotherapy session", 2)]
     weighted = [name for name, w in services for _ in range(w)]
     booked = 0
-    zones = db.read(lambda c: dict(c.execute(text("SELECT name, timezone FROM branch")).all()))
+    zones: dict[str, str] = db.read(lambda c: dict(c.execute(text("SELECT name, timezone FROM branch")).all()))
     for branch in ("Centro", "Norte"):
         today = now.astimezone(ZoneInfo(zones[branch])).date()
         for offset in range(days):

@@ -115,7 +115,7 @@ from sqlalchemy.engine import Connection
 
 from ..domain.errors import ValidationError
 from ..domain.wallclock import grid_starts, local_to_utc
-from ..store.database import Database
+from ..store.database import Database, driver
 
 __all__ = [
     "ImportResult",
@@ -739,7 +739,7 @@ def _import_rows(conn: Connection, rows: list[_Row], zone_name: str,
                 placed.append((row, b, sl[k], dn, rn))
     _new_resources(conn, pools, {b: v[0] for b, v in branches.items()}, created)
 
-    raw = conn.connection.driver_connection
+    raw = driver(conn)
 
     # Patients: one per PatientId, from its first row (ScheduledDay order).
     placed_lines = {row.line for row, *_ in placed}
@@ -798,8 +798,8 @@ def _import_rows(conn: Connection, rows: list[_Row], zone_name: str,
         if reminders:
             with cur.copy("COPY reminder (appointment_id, channel, purpose, due_at, status, sent_at, "
                           "attempts, idempotency_key) FROM STDIN") as cp:
-                for aid, due, key in reminders:
-                    cp.write_row((aid, "sms", "reminder", due, "sent", due, 1, key))
+                for aid, due_text, key in reminders:
+                    cp.write_row((aid, "sms", "reminder", due_text, "sent", due_text, 1, key))
     created["bookings"] += len(bookings)
     created["reminders"] += len(reminders)
     # Fresh planner statistics for what reports join on, so a report right after a bulk load gets

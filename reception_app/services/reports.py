@@ -16,6 +16,7 @@ millions of appointments; Python only labels and orders the groups.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -197,7 +198,7 @@ def _label(group: str, row: Any) -> str:
     return str(row.branch)
 
 
-def _shape(rows: list[Any]) -> dict[str, Any]:
+def _shape(rows: Sequence[Any]) -> dict[str, Any]:
     counts: dict[str, dict[str, tuple[int, int]]] = {g: {} for g in _GROUPS}
     total = (0, 0)
     for r in rows:

@@ -171,7 +171,7 @@ def _explain_unavailable(conn: Connection, branch: BranchInfo, service: ServiceI
     occupied = (start - timedelta(minutes=spec.buffer_before_min),
                 start + timedelta(minutes=spec.duration_min + spec.buffer_after_min))
     ids = [r.id for r in resources if r.kind in spec.needs and (r.kind not in only or r.id in only[r.kind])]
-    blocked = dict(conn.execute(text(
+    blocked: dict[int, str] = dict(conn.execute(text(
         "SELECT b.resource_id, r.name FROM booking b JOIN resource r ON r.id = b.resource_id "
         "WHERE b.live AND b.resource_id = ANY(:ids) AND b.period && tstzrange(:s, :e) "
         "UNION SELECT o.resource_id, r.name FROM time_off o JOIN resource r ON r.id = o.resource_id "

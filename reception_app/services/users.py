@@ -16,7 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from ..domain.errors import ValidationError
-from ..store.database import Database
+from ..store.database import Database, driver
 
 GROUPS = {"reception": "clinic_reception", "doctor": "clinic_doctor", "manager": "clinic_manager",
           "admin": "clinic_admin"}
@@ -43,7 +43,7 @@ def add_user(db: Database, name: str, role: str, *, password: str | None = None,
     group = GROUPS[role]
 
     def work(conn: Connection) -> str:
-        raw = conn.connection.dbapi_connection
+        raw = driver(conn)
         ident = psql.Identifier(name)
         exists = conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :n"), {"n": name}).scalar()
         stmt = psql.SQL("ALTER ROLE {} LOGIN" if exists else "CREATE ROLE {} LOGIN").format(ident)

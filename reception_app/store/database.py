@@ -181,10 +181,22 @@ class Database:
         self.engine.dispose()
 
 
+def driver(conn: Connection) -> psycopg.Connection:
+    """The psycopg connection under a SQLAlchemy ``Connection`` (same transaction).
+
+    For what SQLAlchemy cannot express or does too slowly: COPY, binary or
+    hot-path reads, role DDL with quoted identifiers. Errors it raises are
+    psycopg's; the runners map them like SQLAlchemy's.
+    """
+    raw = conn.connection.driver_connection
+    assert isinstance(raw, psycopg.Connection)
+    return raw
+
+
 class _Retry(Exception):
     """Internal: the transaction may be run again (``error`` says why)."""
 
-    def __init__(self, error: BaseException) -> None:
+    def __init__(self, error: DBAPIError | psycopg.Error) -> None:
         super().__init__(str(error))
         self.error = error
 
