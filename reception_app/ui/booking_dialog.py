@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from PySide6.QtCore import QDate, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
@@ -53,6 +53,9 @@ Clock = Callable[[], datetime]
 #: Minimum characters before the patient search runs.
 MIN_SEARCH_CHARS = 2
 
+#: How many local days after a day without free time are searched for the next free start.
+NEXT_FREE_DAYS = 14
+
 _FIELD_LABELS = {"name": "Name", "birth_date": "Birth date", "phone": "Phone", "email": "E-mail"}
 
 
@@ -91,6 +94,8 @@ class BookingDialog(QDialog):
         patients_listed(int): patient search results arrived (how many).
         slots_listed(int): the list of free starts was (re)loaded (how many).
         services_loaded(int): the service picker was filled (how many).
+        next_free_listed(object): after a day without free time, the search of the
+            ``NEXT_FREE_DAYS`` days after it answered: the first free ``SlotOffer``, or ``None``.
     """
 
     appointment_booked = Signal(object)
@@ -98,6 +103,7 @@ class BookingDialog(QDialog):
     patients_listed = Signal(int)
     slots_listed = Signal(int)
     services_loaded = Signal(int)
+    next_free_listed = Signal(object)
 
     def __init__(self, db: Database, runner: Runner, *, branch: BranchSummary, local_date: date,
                  clock: Clock | None = None, pin: GridResource | None = None, start_hint: datetime | None = None,
@@ -115,7 +121,8 @@ class BookingDialog(QDialog):
         self._offers: list[SlotOffer] = []
         self._booking = False
         self._attempt: tuple[tuple[object, ...], uuid.UUID] | None = None
-        self._keys = {k: f"{k}-{id(self)}" for k in ("patients", "slots")}
+        self._next_free_date: date | None = None
+        self._keys = {k: f"{k}-{id(self)}" for k in ("patients", "slots", "next_free")}
 
         self.setWindowTitle(f"New appointment — {branch.name}")
         self.setObjectName("bookingDialog")
@@ -252,10 +259,20 @@ class BookingDialog(QDialog):
         self.slot_tree.currentItemChanged.connect(self._on_slot_current_changed)
         self.slot_tree.itemDoubleClicked.connect(self._on_slot_double_clicked)
         v.addWidget(self.slot_tree, 1)
+        status_row = QHBoxLayout()
         self.slot_status = QLabel()
         self.slot_status.setObjectName("slotStatus")
         self.slot_status.setStyleSheet("color: #4a5563;")
-        v.addWidget(self.slot_status)
+        self.slot_status.setWordWrap(True)
+        status_row.addWidget(self.slot_status, 1)
+        self.next_free_button = QPushButton()
+        self.next_free_button.setObjectName("nextFreeButton")
+        self.next_free_button.setAccessibleDescription("Sets the day to the next day with free time")
+        self.next_free_button.setAutoDefault(False)  # Enter in the dialog still means Book
+        self.next_free_button.clicked.connect(self._on_next_free_clicked)
+        self.next_free_button.hide()
+        status_row.addWidget(self.next_free_button)
+        v.addLayout(status_row)
         return box
 
     # -- public --------------------------------------------------------------------------
@@ -298,8 +315,14 @@ class BookingDialog(QDialog):
         self._runner.run(lambda: patients.find_patients(self._db, query), on_success=self._on_patients_found,
                          on_failure=self._show_failure, key=self._keys["patients"], label="find patients")
 
+    @property
+    def next_free_date(self) -> date | None:
+        """The branch-local day the "Show …" button moves to, while it is shown."""
+        return self._next_free_date
+
     def refresh_slots(self) -> None:
         """Reload the free starts for the chosen service and day."""
+        self._clear_next_free()
         service = self.selected_service()
         if service is None:
             return
@@ -459,9 +482,59 @@ class BookingDialog(QDialog):
             self.slot_status.setText(f"{len(self._offers)} free start{'s' if len(self._offers) != 1 else ''} "
                                      f"on {when} (times in {self._branch.timezone}).")
         else:
-            self.slot_status.setText(f"No free time for this service on {when}.")
+            self.slot_status.setText(f"No free time on {when}. Looking for the next free day…")
+            self._find_next_free()
         self._update_book_button()
         self.slots_listed.emit(len(self._offers))
+
+    def _find_next_free(self) -> None:
+        """Search the ``NEXT_FREE_DAYS`` local days after the (empty) day shown, in the background."""
+        service = self.selected_service()
+        if service is None:
+            return
+        pins = self._pins_for(service)
+        first = self.local_date + timedelta(days=1)
+        branch = self._branch.name
+        now = self._clock()
+        self._runner.run(
+            lambda: scheduling.find_slots(self._db, branch=branch, service=service.name, local_date=first,
+                                          days=NEXT_FREE_DAYS, now=now, **pins),
+            on_success=self._on_next_free_found, on_failure=self._on_next_free_failed,
+            key=self._keys["next_free"], label="find next free day")
+
+    def _on_next_free_found(self, offers: list[SlotOffer]) -> None:
+        when = self.date_edit.date().toString("dddd d MMMM")
+        first = offers[0] if offers else None
+        if first is None:
+            self.slot_status.setText(f"No free time on {when}. No free time in the next {NEXT_FREE_DAYS} days.")
+        else:
+            local = first.start.astimezone(self._branch.tz)
+            self._next_free_date = local.date()
+            day_text = _qdate(local.date()).toString("dddd d MMMM")
+            self.slot_status.setText(f"No free time on {when}. Next free: {day_text} "
+                                     f"{local_time_text(first.start, self._branch.tz)}")
+            self.next_free_button.setText(f"Show {day_text}")
+            self.next_free_button.setAccessibleName(f"Show {day_text}")
+            self.next_free_button.show()
+        self.next_free_listed.emit(first)
+
+    def _on_next_free_failed(self, error: ClinicError) -> None:
+        when = self.date_edit.date().toString("dddd d MMMM")
+        self.slot_status.setText(f"No free time on {when}.")
+        self._show_failure(error)
+
+    def _on_next_free_clicked(self) -> None:
+        target = self._next_free_date
+        if target is None:
+            return
+        self.date_edit.setDate(_qdate(target))  # the day search runs on dateChanged
+        self.slot_tree.setFocus()  # the button hides; keep the keyboard where the times will be
+
+    def _clear_next_free(self) -> None:
+        """Hide the "Show …" button and drop the answer of a next-free search still running."""
+        self._runner.discard(self._keys["next_free"])
+        self._next_free_date = None
+        self.next_free_button.hide()
 
     def _on_slots_failed(self, error: ClinicError) -> None:
         self._offers = []

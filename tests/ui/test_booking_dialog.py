@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from PySide6.QtCore import Qt
 from sqlalchemy import text
 
-from reception_app.services import scheduling
+from reception_app.services import clinic_config, scheduling
 from reception_app.services.dayview import BranchSummary, GridResource
 from reception_app.store.database import Database
-from reception_app.ui.booking_dialog import BookingDialog
+from reception_app.ui.booking_dialog import NEXT_FREE_DAYS, BookingDialog
 from reception_app.ui.runner import Runner
 
 from .conftest import DAY, NOW, Booked, at
@@ -146,3 +148,77 @@ def test_a_day_without_free_time_says_so(qtbot, booked: Booked, runner: Runner,
         dialog.date_edit.setDate(dialog.date_edit.date().addDays(-1))  # Sunday: closed
     assert blocker.args == [0]
     assert dialog.slot_status.text().startswith("No free time")
+
+
+SATURDAY = DAY - timedelta(days=2)  # 2027-01-02: Centro is closed
+
+
+def test_a_closed_day_offers_the_next_free_day_and_its_button_shows_it(
+        qtbot, booked: Booked, runner: Runner, centro: BranchSummary) -> None:
+    dialog = _dialog(qtbot, booked.db, runner, centro)
+    _choose_service(qtbot, dialog, "Abdominal ultrasound")
+    with qtbot.waitSignal(dialog.next_free_listed, timeout=10_000) as blocker:
+        dialog.date_edit.setDate(dialog.date_edit.date().addDays(-2))
+    assert dialog.local_date == SATURDAY and dialog.offers == []
+    # Monday's first free start: 08:00 and 09:00 are booked on the only ultrasound (10 min buffer after).
+    assert blocker.args[0].start == at(9, 45)
+    assert dialog.slot_status.text() == "No free time on Saturday 2 January. Next free: Monday 4 January 09:45"
+    button = dialog.next_free_button
+    assert button.isVisible() and button.text() == "Show Monday 4 January"
+    assert button.accessibleName() == "Show Monday 4 January"
+    assert button.focusPolicy() & Qt.FocusPolicy.TabFocus
+    assert dialog.next_free_date == DAY
+
+    with qtbot.waitSignal(dialog.slots_listed, timeout=10_000) as listed:
+        qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    assert dialog.local_date == DAY and listed.args[0] > 0
+    assert dialog.offers[0].start == at(9, 45)
+    assert dialog.slot_status.text().startswith(f"{listed.args[0]} free starts on Monday 4 January")
+    assert not button.isVisible() and dialog.next_free_date is None
+
+
+def test_the_next_free_button_works_from_the_keyboard(qtbot, booked: Booked, runner: Runner,
+                                                      centro: BranchSummary) -> None:
+    dialog = _dialog(qtbot, booked.db, runner, centro)
+    _choose_service(qtbot, dialog, "Abdominal ultrasound")
+    with qtbot.waitSignal(dialog.next_free_listed, timeout=10_000):
+        dialog.date_edit.setDate(dialog.date_edit.date().addDays(-2))
+    # Tab reaches the button from the day picker (it sits in the focus chain after it).
+    chain, widget = [], dialog.date_edit.nextInFocusChain()
+    while widget is not dialog.date_edit and len(chain) < 100:
+        chain.append(widget)
+        widget = widget.nextInFocusChain()
+    assert dialog.next_free_button in chain
+    with qtbot.waitSignal(dialog.slots_listed, timeout=10_000):
+        qtbot.keyClick(dialog.next_free_button, Qt.Key.Key_Space)
+    assert dialog.local_date == DAY and dialog.offers
+
+
+def test_nothing_free_in_the_next_days_says_so(qtbot, clinic_db: Database, runner: Runner,
+                                               centro: BranchSummary) -> None:
+    clinic_config.apply(clinic_db, {
+        "doctor": [{"name": "Davi Rocha", "specialty": "dermatology"}],  # no shifts at all
+        "service": [{"name": "Skin check", "duration": 15, "needs": {"doctor": "dermatology"}}],
+    })
+    dialog = _dialog(qtbot, clinic_db, runner, centro)
+    with (qtbot.waitSignal(dialog.next_free_listed, timeout=10_000) as blocker,
+          qtbot.assertNotEmitted(runner.crashed)):
+        _choose_service(qtbot, dialog, "Skin check")
+    assert blocker.args == [None]
+    assert dialog.slot_status.text() == (f"No free time on Monday 4 January. "
+                                         f"No free time in the next {NEXT_FREE_DAYS} days.")
+    assert not dialog.next_free_button.isVisible() and not dialog.message_label.isVisible()
+
+
+def test_a_next_free_answer_for_a_day_no_longer_shown_is_dropped(qtbot, booked: Booked, runner: Runner,
+                                                                 centro: BranchSummary) -> None:
+    dialog = _dialog(qtbot, booked.db, runner, centro)
+    _choose_service(qtbot, dialog, "Abdominal ultrasound")
+    with qtbot.waitSignal(dialog.slots_listed, timeout=10_000):
+        dialog.date_edit.setDate(dialog.date_edit.date().addDays(-2))  # Saturday: the next-free search starts
+    with qtbot.assertNotEmitted(dialog.next_free_listed):
+        with qtbot.waitSignal(dialog.slots_listed, timeout=10_000) as listed:
+            dialog.date_edit.setDate(dialog.date_edit.date().addDays(2))  # back to Monday before it answers
+        qtbot.waitUntil(lambda: not runner.busy, timeout=10_000)
+    assert listed.args[0] > 0 and dialog.slot_status.text().startswith(f"{listed.args[0]} free starts")
+    assert not dialog.next_free_button.isVisible() and dialog.next_free_date is None
