@@ -96,6 +96,8 @@ class BookingDialog(QDialog):
         services_loaded(int): the service picker was filled (how many).
         next_free_listed(object): after a day without free time, the search of the
             ``NEXT_FREE_DAYS`` days after it answered: the first free ``SlotOffer``, or ``None``.
+        slot_taken(str): booking failed because another workstation took the time
+            first: the message shown (the grid behind should reload).
     """
 
     appointment_booked = Signal(object)
@@ -104,6 +106,7 @@ class BookingDialog(QDialog):
     slots_listed = Signal(int)
     services_loaded = Signal(int)
     next_free_listed = Signal(object)
+    slot_taken = Signal(str)
 
     def __init__(self, db: Database, runner: Runner, *, branch: BranchSummary, local_date: date,
                  clock: Clock | None = None, pin: GridResource | None = None, start_hint: datetime | None = None,
@@ -593,6 +596,7 @@ class BookingDialog(QDialog):
             self._attempt = None
             self._show_message(f"{error} The list of free times has been refreshed; please pick another.")
             self.refresh_slots()
+            self.slot_taken.emit(str(error))
         else:
             self._show_message(str(error))
 

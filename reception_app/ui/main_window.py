@@ -507,6 +507,7 @@ class MainWindow(QMainWindow):
                                parent=self)
         dialog.services_loaded.connect(lambda _n: self._remember_services(dialog))
         dialog.appointment_booked.connect(self._on_dialog_appointment_booked)
+        dialog.slot_taken.connect(self._on_dialog_slot_taken)
         self._dialog = dialog
         dialog.open()
         self.booking_dialog_opened.emit(dialog)
@@ -514,6 +515,10 @@ class MainWindow(QMainWindow):
 
     def _remember_services(self, dialog: BookingDialog) -> None:
         self._services = dialog.services
+
+    def _on_dialog_slot_taken(self, _message: str) -> None:
+        """Another workstation won the time: show the grid as it is now."""
+        self.reload_day()
 
     def _on_dialog_appointment_booked(self, appointment: AppointmentView) -> None:
         tz = self._branch.tz if self._branch else UTC

@@ -9,7 +9,7 @@ import pytest
 from PySide6.QtCore import QDate, Qt
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from reception_app.services import clinic_config
+from reception_app.services import clinic_config, scheduling
 from reception_app.store.database import Database
 from reception_app.ui.booking_dialog import BookingDialog
 from reception_app.ui.day_model import APPOINTMENT_ROLE, CELL_STATE_ROLE
@@ -136,6 +136,35 @@ def test_double_click_on_an_empty_cell_books_there_and_refreshes_the_grid(
     assert new is not None and new.patient == "Ana Clara Souza" and new.resources["doctor"] == "Bruno Lima"
     assert window.summary_label.text() == "3 appointments"
     assert "Booked: Ana Clara Souza" in window.statusBar().currentMessage()
+
+
+def test_a_slot_taken_by_another_workstation_refreshes_the_grid(
+        qtbot, window: MainWindow, booked: Booked) -> None:
+    qtbot.waitExposed(window)
+    dialog = window.open_booking_dialog()
+    assert dialog is not None
+    with qtbot.waitSignal(dialog.patients_listed):
+        qtbot.keyClicks(dialog.search_edit, "Ana Clara")
+    dialog.patient_list.setCurrentRow(0)
+    qtbot.waitUntil(lambda: dialog.slot_tree.topLevelItemCount() > 0)
+    dialog.slot_tree.setCurrentItem(dialog.slot_tree.topLevelItem(0))
+    offer = dialog.selected_offer()
+    assert offer is not None
+    # Another workstation takes that start with the same resources before Book is clicked.
+    other = scheduling.book(booked.db, branch="Centro", service=offer_service(dialog), start=offer.start,
+                            patient_id=booked.maria, now=NOW, **{k: v for k, v in offer.resources.items()})
+    with qtbot.waitSignal(dialog.slot_taken, timeout=10_000), qtbot.waitSignal(window.day_loaded, timeout=10_000):
+        qtbot.mouseClick(dialog.book_button, Qt.MouseButton.LeftButton)
+    shown = [window.model.index(r, c).data(APPOINTMENT_ROLE) for r in range(window.model.rowCount())
+             for c in range(window.model.columnCount())]
+    assert other.id in {a.id for a in shown if a is not None}   # the winner's booking is on the grid now
+    assert dialog.isVisible()
+
+
+def offer_service(dialog: BookingDialog) -> str:
+    service = dialog.selected_service()
+    assert service is not None
+    return service.name
 
 
 def test_only_one_booking_dialog_at_a_time(qtbot, window: MainWindow) -> None:
