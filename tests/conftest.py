@@ -32,6 +32,14 @@ HERE = Path(__file__).parent
 DATA = HERE / "data"
 _counter = itertools.count()
 
+# Nothing a test runs (in process or as a subprocess) may touch the user's own settings,
+# logs or built-in database: point the XDG directories and the data dir at a scratch folder.
+_SCRATCH = Path(tempfile.mkdtemp(prefix="clinic-test-home-"))
+for _var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
+    os.environ[_var] = str(_SCRATCH / _var.lower())
+os.environ["CLINIC_DATA_DIR"] = str(_SCRATCH / "data")
+os.environ.pop("CLINIC_DATABASE_URL", None)
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:

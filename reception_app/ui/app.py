@@ -24,6 +24,7 @@ from ..domain.errors import ClinicError
 from ..logsetup import setup_logging
 from ..runtime import tune_gc
 from ..store.database import Database
+from .live import LiveSchedule
 from .main_window import MainWindow
 from .messages import APP_TITLE, install_excepthook
 from .runner import Runner
@@ -115,6 +116,7 @@ class ClinicApp(QObject):
         self.runner = Runner(self, log_path=log_path)
         self.db: Database | None = None
         self.window: MainWindow | None = None
+        self.live: LiveSchedule | None = None
         self._startup = StartupWindow("Starting the built-in clinic database…" if choice.embedded
                                       else "Connecting to the clinic database…")
         self.runner.crashed.connect(self._on_runner_crashed)
@@ -134,6 +136,8 @@ class ClinicApp(QObject):
         if self.window is not None:
             self.window.close()
         self.runner.shutdown()
+        if self.live is not None:
+            self.live.stop()
         if self.db is not None:
             self.db.dispose()
 
@@ -145,8 +149,10 @@ class ClinicApp(QObject):
             from ..services.demo import load_demo
 
             first_run = load_demo
+        self.live = LiveSchedule(db.conninfo, self)
+        self.live.start()
         self.window = MainWindow(db, runner=self.runner, database_label=describe_database(self.choice),
-                                 log_path=self.log_path, first_run=first_run)
+                                 log_path=self.log_path, first_run=first_run, live=self.live)
         self.window.show()
         tune_gc()  # start-up is over: freeze what exists (see reception_app.runtime)
         self.window_shown.emit(self.window)

@@ -47,6 +47,7 @@ from . import colors
 from .booking_dialog import BookingDialog
 from .day_model import DayGridModel
 from .day_view import DayGridView
+from .live import LiveSchedule
 from .messages import show_crash, show_error
 from .runner import Runner
 
@@ -100,6 +101,10 @@ def legend_widget(parent: QWidget | None = None) -> QWidget:
     return w
 
 
+#: Milliseconds to wait after a live notification before reloading (coalesces bursts).
+LIVE_DEBOUNCE_MS = 150
+
+
 class MainWindow(QMainWindow):
     """The reception desk's main window.
 
@@ -114,6 +119,9 @@ class MainWindow(QMainWindow):
     in the background when the database has no branch yet (the app passes
     the demo loader); it returns a summary line. ``refresh_ms``: periodic
     reload of the day shown (0 = off), the back-up for live notifications.
+    ``live``: the LISTEN bridge (``ui.live.LiveSchedule``); when given, a change
+    committed by any workstation to the branch and day shown reloads the grid
+    (debounced by ``LIVE_DEBOUNCE_MS``), and so does a reconnection of the listener.
 
     Signals:
         branches_loaded(int): the branch list was (re)loaded: how many.
@@ -131,7 +139,8 @@ class MainWindow(QMainWindow):
     def __init__(self, db: Database, *, runner: Runner | None = None, clock: Clock | None = None,
                  day: date | None = None, branch: str | None = None, database_label: str = "Database server",
                  log_path: Path | str | None = None, first_run: FirstRun | None = None,
-                 refresh_ms: int = 60_000, parent: QWidget | None = None) -> None:
+                 refresh_ms: int = 60_000, live: LiveSchedule | None = None,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._db = db
         self._owns_runner = runner is None
@@ -192,6 +201,15 @@ class MainWindow(QMainWindow):
         self._refresh_timer.timeout.connect(self._on_refresh_timer_timeout)
         if refresh_ms > 0:
             self._refresh_timer.start(refresh_ms)
+        # Live refresh: bursts of notifications (one per statement) become one reload.
+        self._live_timer = QTimer(self)
+        self._live_timer.setSingleShot(True)
+        self._live_timer.setInterval(LIVE_DEBOUNCE_MS)
+        self._live_timer.timeout.connect(self.reload_day)
+        self._live = live
+        if live is not None:
+            live.schedule_changed.connect(self._on_live_schedule_changed)
+            live.reconnected.connect(self._live_timer.start)
         self._set_controls_enabled(False)
         self.reload_branches()
 
@@ -530,8 +548,14 @@ class MainWindow(QMainWindow):
             self.reload_day()
 
     # -- closing -----------------------------------------------------------------------------------------
+    def _on_live_schedule_changed(self, branch_id: int, day: date) -> None:
+        """Another workstation (or this one) committed a change: reload if it is what is shown."""
+        if self._branch is not None and branch_id == self._branch.id and day == self._day:
+            self._live_timer.start()
+
     def closeEvent(self, event: QCloseEvent) -> None:
         """Stop the timers and, if the window owns the runner, wait for running work."""
+        self._live_timer.stop()
         self._refresh_timer.stop()
         self._busy_timer.stop()
         if self._owns_runner:
