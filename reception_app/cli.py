@@ -134,6 +134,27 @@ def cmd_book(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_move(args: argparse.Namespace) -> int:
+    from .domain.wallclock import parse_instant
+    from .services.scheduling import branch_zone, move
+
+    start = None
+    if args.start:
+        parse_instant(args.start, "start")  # one-line error naming the field
+        start = datetime.fromisoformat(args.start.strip())  # keep the offset for the DST-gap check
+    db = _db(args)
+    result = move(db, args.id, start=start, doctor=args.doctor, room=args.room, equipment=args.equipment,
+                  reason=args.reason)
+    if args.json:
+        _print_json(result.after.to_json())
+    else:
+        tz = branch_zone(db, result.after.branch)
+        print(f"appointment {result.after.id} moved from {_local(result.before.start, tz)} "
+              f"[{', '.join(result.before.resources.values())}] to {_local(result.after.start, tz)} "
+              f"[{', '.join(result.after.resources.values())}]")
+    return 0
+
+
 def cmd_cancel(args: argparse.Namespace) -> int:
     from .services.scheduling import cancel
 
@@ -255,6 +276,16 @@ def build_parser() -> argparse.ArgumentParser:
     bk.add_argument("--reason", help="recorded in the audit trail")
     bk.add_argument("--json", action="store_true")
     bk.set_defaults(func=cmd_book)
+
+    mv = sub.add_parser("move", help="move an appointment to another time and/or resources")
+    mv.add_argument("id", type=int)
+    mv.add_argument("--start", metavar="ISO-8601", help="new start with offset (default: keep the time)")
+    mv.add_argument("--doctor")
+    mv.add_argument("--room")
+    mv.add_argument("--equipment")
+    mv.add_argument("--reason", help="recorded in the audit trail")
+    mv.add_argument("--json", action="store_true")
+    mv.set_defaults(func=cmd_move)
 
     cn = sub.add_parser("cancel", help="cancel an appointment")
     cn.add_argument("id", type=int)

@@ -18,9 +18,9 @@ from sqlalchemy import text, update
 from sqlalchemy.engine import Connection
 
 from ..domain import slots as engine
-from ..domain.errors import NotFound, PermissionDenied, SlotTaken, ValidationError
+from ..domain.errors import InvalidTransition, NotFound, PermissionDenied, SlotTaken, ValidationError
 from ..domain.slots import KINDS
-from ..domain.status import check_transition
+from ..domain.status import LABELS, check_transition
 from ..domain.validation import SOURCES, clean_name
 from ..domain.wallclock import check_local_time_exists, day_bounds_utc, is_on_grid
 from ..store import schema as t
@@ -149,8 +149,10 @@ def _check_start(start: datetime, branch: BranchInfo) -> datetime:
 
 
 def _explain_unavailable(conn: Connection, branch: BranchInfo, service: ServiceInfo, start: datetime,
-                         now: datetime, only: dict[str, list[int]], names: dict[int, str]) -> Exception:
-    """Why ``start`` was not offered: bad input (ValidationError) or taken (SlotTaken)."""
+                         now: datetime, only: dict[str, list[int]], names: dict[int, str],
+                         exclude_appointment: int = 0) -> Exception:
+    """Why ``start`` was not offered: bad input (ValidationError) or taken (SlotTaken).
+    ``exclude_appointment``: an appointment being moved does not block itself."""
     spec = service.spec
     local = start.astimezone(branch.tz)
     when = local.strftime("%Y-%m-%d %H:%M %Z")
@@ -174,9 +176,10 @@ def _explain_unavailable(conn: Connection, branch: BranchInfo, service: ServiceI
     blocked: dict[int, str] = dict(conn.execute(text(
         "SELECT b.resource_id, r.name FROM booking b JOIN resource r ON r.id = b.resource_id "
         "WHERE b.live AND b.resource_id = ANY(:ids) AND b.period && tstzrange(:s, :e) "
+        "AND b.appointment_id <> :x "
         "UNION SELECT o.resource_id, r.name FROM time_off o JOIN resource r ON r.id = o.resource_id "
         "WHERE o.resource_id = ANY(:ids) AND o.period && tstzrange(:s, :e)"),
-        {"ids": ids, "s": occupied[0], "e": occupied[1]}).all())
+        {"ids": ids, "s": occupied[0], "e": occupied[1], "x": exclude_appointment}).all())
     # Name the kind for which nothing is left: every suitable resource of it is taken.
     for kind in KINDS:
         of_kind = [r for r in resources if r.kind == kind and r.id in ids]
@@ -322,6 +325,88 @@ def _name_conflict(db: Database, exc: SlotTaken, start: datetime, branch: str) -
 
 
 # -- changes -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class MoveResult:
+    """A moved appointment: ``before`` and ``after`` (times in UTC), so screens refresh only
+    the days and resources that changed."""
+
+    before: AppointmentView
+    after: AppointmentView
+
+
+#: Statuses whose time and resources may still change (the patient has not arrived).
+MOVABLE_STATUSES = ("requested", "held", "confirmed", "payment_pending")
+
+
+def move(db: Database, appointment_id: int, *, start: datetime | None = None, doctor: str | None = None,
+         room: str | None = None, equipment: str | None = None, reason: str | None = None,
+         now: datetime | None = None) -> MoveResult:
+    """Move an appointment to another start (aware datetime) and/or other resources, in one
+    SERIALIZABLE transaction — the grid's drag and drop and the CLI's ``clinic move``.
+
+    ``start`` defaults to the current start; ``doctor``/``room``/``equipment``
+    pin those kinds by name. A kind not pinned keeps its current resource when
+    that is free at the new time, else takes the first free one. The new time
+    obeys every booking rule (grid, hours and shifts, notice, horizon,
+    holidays, time off), the appointment's own bookings aside. The bookings are
+    rewritten in the same transaction; the exclusion constraint and the
+    deferred "bookings cover their appointment" trigger guard the result.
+
+    Raises ``NotFound``, ``InvalidTransition`` (the patient has arrived, or it is
+    cancelled), ``ValidationError`` (bad start or names), ``SlotTaken`` (naming
+    what is in the way), ``PermissionDenied``.
+    """
+    now = now or datetime.now(UTC)
+    before = get_appointment(db, appointment_id)
+
+    def work(conn: Connection) -> None:
+        status = _lock_status(conn, appointment_id)
+        if status not in MOVABLE_STATUSES:
+            raise InvalidTransition(f"An appointment that is {LABELS.get(status, status).lower()} cannot be moved.")
+        row = conn.execute(text("SELECT a.branch_id, a.starts_at, s.name AS service FROM appointment a "
+                                "JOIN service s ON s.id = a.service_id WHERE a.id = :i"),
+                           {"i": appointment_id}).one()
+        b = catalog.load_branch(conn, int(row.branch_id))
+        s = catalog.load_service(conn, row.service)
+        start_utc = _check_start(start, b) if start is not None else row.starts_at.astimezone(UTC)
+        pinned = _resolve_only(conn, {"doctor": doctor, "room": room, "equipment": equipment})
+        for kind in pinned:
+            if kind not in s.spec.needs:
+                raise ValidationError(kind, {"doctor": doctor, "room": room, "equipment": equipment}[kind],
+                                      f"the service {s.name!r} does not need a {kind}")
+        current = dict(catalog.fetch(conn, "SELECT r.kind, r.id FROM booking b JOIN resource r "
+                                           "ON r.id = b.resource_id WHERE b.appointment_id = %(a)s",
+                                     {"a": appointment_id}))
+        spec = s.spec
+        occupied = (start_utc - timedelta(minutes=spec.buffer_before_min),
+                    start_utc + timedelta(minutes=spec.duration_min + spec.buffer_after_min))
+        resources = catalog.candidate_resources(conn, b, s)
+        names = {r.id: r.name for r in resources}
+        busy = catalog.busy_seconds(conn, list(names), *occupied, exclude_appointment=appointment_id)
+        keep = {k: [current[k]] for k in spec.needs if k in current and k not in pinned}
+        option = (engine.find_slot_at(b.spec, spec, resources, busy, start_utc, now, only=pinned | keep)
+                  if keep else None)
+        option = option or engine.find_slot_at(b.spec, spec, resources, busy, start_utc, now,
+                                               only=pinned or None)
+        if option is None:
+            raise _explain_unavailable(conn, b, s, start_utc, now, pinned, names, exclude_appointment=appointment_id)
+        chosen = option.first_combination()
+        conn.execute(update(t.appointment).where(t.appointment.c.id == appointment_id)
+                     .values(starts_at=option.start, ends_at=option.end, updated_at=datetime.now(UTC)))
+        conn.execute(t.booking.delete().where(t.booking.c.appointment_id == appointment_id))
+        catalog.fetch(conn,
+            "INSERT INTO booking (appointment_id, resource_id, period) "
+            "SELECT %(a)s, r, tstzrange(%(lo)s, %(hi)s) FROM unnest(%(r)s::integer[]) AS r RETURNING id",
+            {"a": appointment_id, "r": list(chosen.values()), "lo": option.occupied_start,
+             "hi": option.occupied_end})
+
+    try:
+        db.write(work, reason=reason or "moved")
+    except SlotTaken as exc:
+        raise _name_conflict(db, exc, start or before.start, before.branch) from exc
+    return MoveResult(before=before, after=get_appointment(db, appointment_id))
+
+
 def _not_yours(appointment_id: int) -> PermissionDenied:
     return PermissionDenied(f"Your database role may not change appointment {appointment_id} "
                             "(a doctor may change only their own appointments).")

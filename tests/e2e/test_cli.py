@@ -369,3 +369,24 @@ def test_environment_variable_is_used_when_no_option(env, url):
     # An option wins over the environment.
     assert_one_line_error(clinic(with_env, "host=/nonexistent port=1", "appointments", "--branch", "Centro",
                                  "--date", "2020-01-06"), 4)
+
+
+# -- move -------------------------------------------------------------------------------------
+def test_move_changes_time_and_doctor_and_refuses_a_taken_slot(env, url, patient_id):
+    day = next_monday(4)
+    at = lambda h: datetime(day.year, day.month, day.day, h, 0, tzinfo=SAO_PAULO).isoformat()  # noqa: E731
+    first = clinic(env, url, "book", "--branch", "Centro", "--service", US, "--start", at(8), "--patient",
+                   str(patient_id), "--json")
+    second = clinic(env, url, "book", "--branch", "Centro", "--service", US, "--start", at(10), "--patient",
+                    str(patient_id), "--json")
+    assert first.code == 0 and second.code == 0, (first.err, second.err)
+    moved = clinic(env, url, "move", str(first.json()["id"]), "--start", at(9), "--doctor", "Bruno Lima",
+                   "--reason", "patient asked", "--json")
+    assert moved.code == 0, moved.err
+    data = moved.json()
+    assert data["id"] == first.json()["id"] and data["resources"]["doctor"] == "Bruno Lima"
+    assert data["start"] == datetime.fromisoformat(at(9)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    text_out = clinic(env, url, "move", str(first.json()["id"]), "--start", at(11))
+    assert text_out.code == 0 and "moved from" in text_out.out and " 09:00 " in text_out.out
+    assert_one_line_error(clinic(env, url, "move", str(first.json()["id"]), "--start", at(10)), 3, "Ultrasound A")
+    assert_one_line_error(clinic(env, url, "move", "999999", "--start", at(9)), 2, "appointment")
