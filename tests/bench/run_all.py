@@ -13,6 +13,9 @@
    failures up to 10 times as our runner does (``--max-tries=10``).
 3. import — ``clinic import noshow-csv`` of the full shared file into a fresh
    database: seconds, first run and the idempotent second run.
+4. grid — opening a day of 60 resources with 1,500 appointments in the
+   reception calendar: database fetch plus model build (p50/p95 ms), and one
+   full repaint of the grid (offscreen, 1600x1000).
 
 The dataset lives in an embedded server under ``$CLINIC_BENCH_DIR`` (default
 ``.bench/``) and is built once (about a minute) then reused.
@@ -50,6 +53,7 @@ PER_DOCTOR_DAY = 6
 TARGET_APPOINTMENTS = 1_000_000
 NOW = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)   # fixed "now": figures do not drift with the calendar
 BOOKING_SECONDS = float(os.environ.get("CLINIC_BENCH_SECONDS", "15"))
+GRID_RESOURCES, GRID_APPOINTMENTS = 60, 1500
 
 
 def pct(values: list[float], p: float) -> float:
@@ -105,7 +109,15 @@ def bench_config() -> dict:
                                           "hours": ["00:00-24:00"]}]})
         cfg["room"].append({"name": f"Booking Room {k}", "branch": "Bench Booking", "kind": "sonography"})
         cfg["equipment"].append({"name": f"Booking US {k}", "branch": "Bench Booking", "kind": "sonography"})
+    # The grid benchmark's branch: 60 doctors, one day of 1,500 quarter-hour visits.
+    cfg["branch"].append({"name": "Bench Grid", "timezone": TZ,
+                          "hours": {d: ["07:00-19:00"] for d in clinic_config.WEEKDAYS}})
+    for k in range(GRID_RESOURCES):
+        cfg["doctor"].append({"name": f"Grid Dr {k:02d}", "specialty": "grid",
+                              "shifts": [{"branch": "Bench Grid", "days": list(clinic_config.WEEKDAYS),
+                                          "hours": ["07:00-19:00"]}]})
     cfg["service"] = [
+        {"name": "Grid visit", "duration": 15, "min_notice": 0, "horizon": 3650, "needs": {"doctor": "grid"}},
         {"name": "Bench ultrasound", "duration": 30, "buffer_after": 10, "min_notice": 60, "horizon": 365,
          "needs": {"doctor": "radiology", "room": "imaging", "equipment": "ultrasound"}},
         {"name": "Booking ultrasound", "duration": 30, "buffer_after": 10, "min_notice": 0, "horizon": 100000,
@@ -158,6 +170,9 @@ def ensure_dataset(admin_url: str) -> tuple[str, dict]:
         with psycopg.connect(url) as conn:
             n = conn.execute("SELECT count(*) FROM appointment").fetchone()[0]
         if n >= TARGET_APPOINTMENTS:
+            db = Database(url, pool=False)
+            clinic_config.apply(db, bench_config(), source="bench")  # idempotent: picks up new bench branches
+            db.dispose()
             return url, {"appointments": n, "built_s": None}
     except psycopg.Error:
         pass
@@ -283,6 +298,67 @@ def run_pgbench(url: str, clients: int, base: datetime, ids: tuple[int, int]) ->
             "failed": int(failed.group(1)) if failed else 0}
 
 
+# -- 4. the day grid (reception calendar) -----------------------------------------------------
+GRID_DAY_SQL = """
+DELETE FROM appointment WHERE branch_id = (SELECT id FROM branch WHERE name = 'Bench Grid');
+CREATE TEMP TABLE grid_plan ON COMMIT DROP AS
+WITH d AS (SELECT r.id, (row_number() OVER (ORDER BY r.name) - 1)::int AS k
+             FROM resource r WHERE r.name LIKE 'Grid Dr %%')
+SELECT d.id AS doc, ((%(day)s::date + time '07:00') AT TIME ZONE %(tz)s)
+         + make_interval(mins => 15 * ((n * 7 + d.k) %% 48)) AS s,
+       nextval(pg_get_serial_sequence('appointment', 'id')) AS appt
+  FROM d CROSS JOIN generate_series(0, %(per)s - 1) AS n;
+INSERT INTO appointment (id, patient_id, service_id, branch_id, status, starts_at, ends_at, source)
+SELECT appt, 1 + appt %% 50000, (SELECT id FROM service WHERE name = 'Grid visit'),
+       (SELECT id FROM branch WHERE name = 'Bench Grid'), 'confirmed', s, s + interval '15 minutes', 'phone'
+  FROM grid_plan;
+INSERT INTO booking (appointment_id, resource_id, period)
+SELECT appt, doc, tstzrange(s, s + interval '15 minutes') FROM grid_plan;
+"""
+
+
+def bench_grid(url: str, rounds: int = 40) -> dict:
+    """Open a day of 60 resources with 1,500 appointments: fetch + model build; one full repaint."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtWidgets import QApplication
+
+    from reception_app.services.dayview import load_day
+    from reception_app.ui.day_model import DayGridModel
+    from reception_app.ui.day_view import DayGridView
+
+    day = NOW.astimezone(ZoneInfo(TZ)).date() + timedelta(days=3)
+    with psycopg.connect(url) as conn:
+        conn.execute(GRID_DAY_SQL % {"day": f"'{day}'", "tz": f"'{TZ}'", "per": GRID_APPOINTMENTS // GRID_RESOURCES})
+        conn.commit()
+    app = QApplication.instance() or QApplication([])
+    db = Database(url)
+    model = DayGridModel()
+    view = DayGridView()
+    view.setModel(model)
+    view.resize(1600, 1000)
+    view.show()
+    opened: list[float] = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        model.set_day(load_day(db, "Bench Grid", day))
+        opened.append((time.perf_counter() - t0) * 1e3)
+    shown = model.day
+    assert shown is not None
+    appointments = len(shown.appointments)
+    app.processEvents()
+    paints: list[float] = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        view.viewport().repaint()
+        paints.append((time.perf_counter() - t0) * 1e3)
+    db.dispose()
+    return {"resources": model.columnCount(), "rows": model.rowCount(), "appointments": appointments,
+            "open_day_ms": {"p50": round(pct(opened, .5), 1), "p95": round(pct(opened, .95), 1)},
+            "full_repaint_ms": {"p50": round(pct(paints, .5), 1), "p95": round(pct(paints, .95), 1)},
+            "viewport_px": [view.viewport().width(), view.viewport().height()],
+            "goals": {"open_day_p95_ms": 100, "repaint_ms": 16}}
+
+
 # -- 3. import ------------------------------------------------------------------------------
 def bench_import(admin_url: str) -> dict:
     if not SHARED_CSV.exists():
@@ -318,7 +394,7 @@ def main() -> int:
     if not only or "import" in only:
         results["import"] = bench_import(admin)
         print(json.dumps({"import": results["import"]}), file=sys.stderr, flush=True)
-    if not only or only & {"slots", "booking"}:
+    if not only or only & {"slots", "booking", "grid"}:
         url, info = ensure_dataset(admin)
         results["dataset"] = info
         print(json.dumps({"dataset": info}), file=sys.stderr, flush=True)
@@ -327,6 +403,8 @@ def main() -> int:
             print(json.dumps({"slot_search": results["slot_search"]}), file=sys.stderr, flush=True)
         if not only or "booking" in only:
             results["booking"] = bench_booking(url)
+        if not only or "grid" in only:
+            results["grid"] = bench_grid(url)
     print(json.dumps(results, indent=2))
     return 0
 
