@@ -3,7 +3,8 @@
 Only display: the delegate paints open/closed shading, quarter-hour and hour
 lines, and appointment blocks (status fill, accent bar, patient, service,
 local time); the view spans each block over its rows, draws the current-time
-line, and turns double-clicks into requests.
+line, and turns double-clicks and context-menu gestures into requests (the
+window decides what to do with them).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, QRect, QS
 from PySide6.QtGui import (
     QBrush,
     QColor,
+    QContextMenuEvent,
     QFont,
     QFontMetrics,
     QKeyEvent,
@@ -139,10 +141,16 @@ class DayGridView(QTableView):
             (``datetime``) and the column's ``GridResource``.
         appointment_activated(object): an appointment block was double-clicked:
             its ``AppointmentView``.
+        appointment_menu_requested(object, object): a context menu was asked
+            for on an appointment block (right click on it, or the Menu key /
+            Shift+F10 on the current cell, which a right click also makes
+            current): its ``AppointmentView`` and the global ``QPoint`` to show
+            the menu at.
     """
 
     booking_requested = Signal(object, object)
     appointment_activated = Signal(object)
+    appointment_menu_requested = Signal(object, object)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -242,12 +250,47 @@ class DayGridView(QTableView):
         self._request(index)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
-        """Enter/Return on a cell acts like a double-click."""
+        """Enter/Return on a cell acts like a double-click; the Menu key and Shift+F10 open the
+        current cell's context menu (handled here: not every platform turns them into a context
+        menu event)."""
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.currentIndex().isValid():
             self._request(self.currentIndex())
             event.accept()
             return
+        shift_f10 = event.key() == Qt.Key.Key_F10 and event.modifiers() == Qt.KeyboardModifier.ShiftModifier
+        if event.key() == Qt.Key.Key_Menu or shift_f10:
+            self._request_menu_at_current()
+            event.accept()
+            return
         super().keyPressEvent(event)
+
+    def contextMenuEvent(self, event: QContextMenuEvent) -> None:
+        """Right click on a block makes it current and asks for its menu; a keyboard context
+        menu event acts on the current cell."""
+        if event.reason() != QContextMenuEvent.Reason.Mouse:
+            self._request_menu_at_current()
+            event.accept()
+            return
+        index = self.indexAt(event.pos())  # delivered through the viewport: viewport coordinates
+        model = self.grid_model()
+        appt = model.appointment_at(index) if model is not None and index.isValid() else None
+        if appt is None:
+            event.ignore()
+            return
+        self.setCurrentIndex(index)
+        self.appointment_menu_requested.emit(appt, event.globalPos())
+        event.accept()
+
+    def _request_menu_at_current(self) -> None:
+        model = self.grid_model()
+        index = self.currentIndex()
+        appt = model.appointment_at(index) if model is not None and index.isValid() else None
+        if appt is None:
+            return
+        self.scrollTo(index)
+        rect = self.visualRect(index).intersected(self.viewport().rect())
+        where = rect.center() if not rect.isEmpty() else self.viewport().rect().center()
+        self.appointment_menu_requested.emit(appt, self.viewport().mapToGlobal(where))
 
     def _request(self, index: QModelIndex) -> None:
         model = self.grid_model()

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from PySide6.QtCore import QDate, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QDate, QModelIndex, QPoint, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QColor, QKeySequence, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMainWindow,
+    QMenu,
     QProgressBar,
     QSizePolicy,
     QToolBar,
@@ -32,6 +33,7 @@ from PySide6.QtWidgets import (
 
 from ..domain.errors import ClinicError
 from ..domain.wallclock import day_bounds_utc
+from ..services import scheduling
 from ..services.dayview import (
     BranchSummary,
     DayView,
@@ -43,7 +45,8 @@ from ..services.dayview import (
 )
 from ..services.scheduling import AppointmentView
 from ..store.database import Database
-from . import colors
+from . import appointment_actions, colors
+from .appointment_actions import ACTIONS, AppointmentAction, is_allowed
 from .booking_dialog import BookingDialog
 from .day_model import DayGridModel
 from .day_view import DayGridView
@@ -123,18 +126,29 @@ class MainWindow(QMainWindow):
     committed by any workstation to the branch and day shown reloads the grid
     (debounced by ``LIVE_DEBOUNCE_MS``), and so does a reconnection of the listener.
 
+    Status actions (``appointment_actions``: check in, start, complete,
+    no-show, cancel) act on the current grid cell's appointment; they are in
+    the "Appointment" toolbar menu, the block's context menu and on their
+    shortcuts, enabled only when the lifecycle allows them.
+
     Signals:
         branches_loaded(int): the branch list was (re)loaded: how many.
         day_loaded(object): a ``DayView`` arrived and is shown.
         appointment_booked(object): a booking made from this window committed:
             its ``AppointmentView``.
         booking_dialog_opened(object): the booking dialog was opened (the dialog).
+        appointment_changed(object): a status change made from this window
+            committed: the appointment's new ``AppointmentView``.
+        appointment_menu_opened(object): the context menu of a block was
+            opened (the ``QMenu``).
     """
 
     branches_loaded = Signal(int)
     day_loaded = Signal(object)
     appointment_booked = Signal(object)
     booking_dialog_opened = Signal(object)
+    appointment_changed = Signal(object)
+    appointment_menu_opened = Signal(object)
 
     def __init__(self, db: Database, *, runner: Runner | None = None, clock: Clock | None = None,
                  day: date | None = None, branch: str | None = None, database_label: str = "Database server",
@@ -154,6 +168,9 @@ class MainWindow(QMainWindow):
         self._services: list[ServiceSummary] | None = None
         self._dialog: BookingDialog | None = None
         self._scroll_pending = True
+        self._controls_enabled = False
+        self._status_change_pending = False
+        self._menu: QMenu | None = None
 
         self.setWindowTitle("Clinic Reception")
         self.setObjectName("mainWindow")
@@ -165,6 +182,9 @@ class MainWindow(QMainWindow):
         self.grid.setModel(self.model)
         self.grid.booking_requested.connect(self._on_grid_booking_requested)
         self.grid.appointment_activated.connect(self._on_grid_appointment_activated)
+        self.grid.appointment_menu_requested.connect(self._on_grid_appointment_menu_requested)
+        self.grid.selectionModel().currentChanged.connect(self._on_grid_current_changed)
+        self.model.modelReset.connect(self._update_appointment_actions)  # resets clear the current cell silently
 
         self._build_toolbar()
         central = QWidget()
@@ -280,6 +300,37 @@ class MainWindow(QMainWindow):
         book_button = bar.widgetForAction(self.book_action)
         if book_button is not None:
             book_button.setObjectName("newAppointmentButton")
+        self._build_appointment_actions(bar)
+
+    def _build_appointment_actions(self, bar: QToolBar) -> None:
+        """One window action per ``appointment_actions.ACTIONS`` entry (shortcuts work window-wide),
+        shown in the "Appointment" toolbar menu and, the same objects, in the blocks' context menu."""
+        self.status_actions: dict[str, QAction] = {}
+        for spec in ACTIONS:
+            action = QAction(spec.label, self)
+            action.setObjectName(f"appointment_{spec.key}")
+            action.setShortcut(QKeySequence(spec.shortcut))
+            shortcut_text = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+            action.setToolTip(f"{spec.label.rstrip('…')} the selected appointment ({shortcut_text})")
+            action.setStatusTip(f"{spec.label.rstrip('…')} the selected appointment")
+            action.setEnabled(False)
+            action.triggered.connect(lambda _checked=False, spec=spec: self._on_appointment_action_triggered(spec))
+            self.addAction(action)  # shortcuts fire wherever the focus is in the window
+            self.status_actions[spec.key] = action
+        self.appointment_menu = QMenu("Appointment", self)
+        self.appointment_menu.setObjectName("appointmentMenu")
+        self.appointment_menu.setAccessibleName("Appointment actions")
+        self.appointment_menu.addActions(list(self.status_actions.values()))
+        button = QToolButton()
+        button.setObjectName("appointmentMenuButton")
+        button.setText("Appointment ▾")
+        # The style's own indicator is drawn over the text of a text-only tool button: use the ▾ instead.
+        button.setStyleSheet("QToolButton::menu-indicator { image: none; width: 0px; }")
+        button.setAccessibleName("Appointment actions")
+        button.setToolTip("Status actions for the selected appointment")
+        button.setMenu(self.appointment_menu)
+        button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        bar.addWidget(button)
 
     def _build_status_bar(self, database_label: str) -> None:
         status = self.statusBar()
@@ -410,7 +461,16 @@ class MainWindow(QMainWindow):
     def _on_day_loaded(self, view: DayView) -> None:
         if self._branch is None or view.branch.id != self._branch.id or view.local_date != self._day:
             return  # the user moved on meanwhile
+        old, current = self.model.day, self.grid.currentIndex()
+        keep = (current.row(), current.column()) if current.isValid() else None
         self.model.set_day(view)
+        if keep is not None and old is not None and old.branch.id == view.branch.id \
+                and old.local_date == view.local_date:
+            # A reload of the same day (after a change, live or periodic): stay on the same cell.
+            index = self.model.index(*keep)
+            if index.isValid():
+                self.grid.setCurrentIndex(index)
+        self._update_appointment_actions()
         self._update_titles(view)
         self.grid.set_now(self._clock())
         if self._scroll_pending:
@@ -500,10 +560,105 @@ class MainWindow(QMainWindow):
             self.busy_bar.show()
 
     def _set_controls_enabled(self, enabled: bool) -> None:
+        self._controls_enabled = enabled
         for w in (self.branch_combo, self.date_edit):
             w.setEnabled(enabled)
         for a in (self.prev_action, self.next_action, self.today_action, self.book_action, self.refresh_action):
             a.setEnabled(enabled)
+        self._update_appointment_actions()
+
+    # -- appointment status actions ---------------------------------------------------------------------
+    def current_appointment(self) -> AppointmentView | None:
+        """The appointment of the grid's current cell (as last loaded), or ``None``."""
+        index = self.grid.currentIndex()
+        return self.model.appointment_at(index) if index.isValid() else None
+
+    def _update_appointment_actions(self) -> None:
+        """Enable each status action iff the current cell's appointment may take it (and no change
+        is on its way)."""
+        appt = self.current_appointment()
+        status = appt.status if appt is not None and self._controls_enabled \
+            and not self._status_change_pending else None
+        for spec in ACTIONS:
+            self.status_actions[spec.key].setEnabled(is_allowed(spec, status))
+
+    def _describe(self, appointment: AppointmentView) -> str:
+        """``"Maria Silva 08:00"``: the patient and the branch-local start."""
+        tz = self._branch.tz if self._branch else UTC
+        return f"{appointment.patient} {appointment.start.astimezone(tz):%H:%M}"
+
+    def _on_grid_current_changed(self, _current: QModelIndex, _previous: QModelIndex) -> None:
+        self._update_appointment_actions()
+
+    def _on_grid_appointment_menu_requested(self, appointment: AppointmentView, where: QPoint) -> None:
+        """Show the block's menu: a title line, then the window's status actions (the grid has
+        made the block current, so their enabled state is this block's)."""
+        self._update_appointment_actions()
+        if self._menu is not None:
+            self._menu.close()
+            self._menu.deleteLater()
+        menu = QMenu(self)
+        menu.setObjectName("appointmentContextMenu")
+        about = self._describe(appointment)
+        menu.setAccessibleName(f"Appointment actions for {about}")
+        title = menu.addAction(f"{about} · {colors.status_label(appointment.status)}")
+        title.setObjectName("appointmentMenuTitle")
+        title.setEnabled(False)  # a heading, not a command
+        heading = menu.font()
+        heading.setBold(True)
+        title.setFont(heading)
+        menu.addSeparator()
+        menu.addActions(list(self.status_actions.values()))
+        self._menu = menu
+        menu.popup(where)
+        self.appointment_menu_opened.emit(menu)
+
+    def _on_appointment_action_triggered(self, spec: AppointmentAction) -> None:
+        appt = self.current_appointment()
+        if appt is None or self._status_change_pending or not is_allowed(spec, appt.status):
+            return  # a shortcut pressed while the action was being disabled
+        if spec.asks_reason:
+            appointment_actions.ask_cancel_reason(
+                self, self._describe(appt), lambda reason: self._change_status(spec, appt, reason))
+        else:
+            self._change_status(spec, appt, None)
+
+    def _change_status(self, spec: AppointmentAction, appointment: AppointmentView, reason: str | None) -> None:
+        """Run the status change in the background; then say what happened and reload the day."""
+        reason = reason.strip() if reason is not None else None
+        if spec.asks_reason and not reason:
+            return  # the reason is required: no reason, no change
+        db, appointment_id, target = self._db, appointment.id, spec.target
+        if spec.target == "cancelled":
+            why = reason or ""
+
+            def work() -> AppointmentView:
+                return scheduling.cancel(db, appointment_id, reason=why)
+        else:
+            def work() -> AppointmentView:
+                return scheduling.set_status(db, appointment_id, target)
+        self._status_change_pending = True
+        self._update_appointment_actions()
+        self._busy_text = f"{spec.label.rstrip('…')}…"
+        about = self._describe(appointment)
+        self.runner.run(work, on_success=lambda view: self._on_status_changed(spec, view),
+                        on_failure=lambda error: self._on_status_change_failed(spec, about, error),
+                        on_finished=self._on_status_change_finished, label=f"set status {target}")
+
+    def _on_status_changed(self, spec: AppointmentAction, appointment: AppointmentView) -> None:
+        self.statusBar().showMessage(f"{spec.done}: {self._describe(appointment)}", 15_000)
+        self.appointment_changed.emit(appointment)
+        self.reload_day()
+
+    def _on_status_change_failed(self, spec: AppointmentAction, about: str, error: ClinicError) -> None:
+        """Say why in plain words (e.g. another workstation changed it first) and show the day as it is."""
+        self.statusBar().showMessage(f"Could not {spec.verb} {about}", 15_000)
+        show_error(self, f"Could not {spec.verb} {about}. {error}")
+        self.reload_day()
+
+    def _on_status_change_finished(self) -> None:
+        self._status_change_pending = False
+        self._update_appointment_actions()
 
     # -- booking ---------------------------------------------------------------------------------------
     def open_booking_dialog(self, *, pin: GridResource | None = None,

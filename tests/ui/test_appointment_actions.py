@@ -1,0 +1,258 @@
+"""Status actions on a grid block: the shared definitions, the window actions and shortcuts, the
+context menu, the cancellation reason, and a change another workstation made first."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtGui import QAction, QContextMenuEvent
+from PySide6.QtWidgets import QApplication, QMenu, QMessageBox
+
+from reception_app.domain.status import STATUSES, TRANSITIONS
+from reception_app.services import scheduling
+from reception_app.services.scheduling import AppointmentView
+from reception_app.ui import appointment_actions
+from reception_app.ui.appointment_actions import ACTIONS, CancelReasonDialog, allowed_actions
+from reception_app.ui.day_model import APPOINTMENT_ROLE
+from reception_app.ui.main_window import MainWindow
+from reception_app.ui.runner import Runner
+
+from .conftest import Booked
+from .test_main_window import _window
+
+#: Menus grab the keyboard when they pop up, which the offscreen platform notes; the conftest's
+#: other offscreen notes are repeated because pytest-qt reads only the closest ``qt_log_ignore`` mark.
+popup_notes = pytest.mark.qt_log_ignore(
+    r"This plugin does not support (propagateSizeHints|raise|grabbing the keyboard)")
+
+
+@pytest.fixture
+def window(qtbot, booked: Booked, runner: Runner) -> MainWindow:
+    w = _window(qtbot, booked.db, runner)
+    with qtbot.waitSignal(w.day_loaded, timeout=10_000):
+        w.show()
+    qtbot.waitExposed(w)
+    return w
+
+
+def _select(window: MainWindow, appointment: AppointmentView):
+    """Make the block of ``appointment`` (its doctor's column) the grid's current cell; return the index."""
+    model = window.model
+    col = next(c for c, r in enumerate(model.columns) if r.id == appointment.resource_ids["doctor"])
+    index = model.index(model.row_of(appointment.start), col)
+    assert model.appointment_at(index).id == appointment.id
+    window.grid.setFocus()
+    window.grid.setCurrentIndex(index)
+    window.grid.scrollTo(index)
+    return index
+
+
+def _enabled(window: MainWindow) -> set[str]:
+    return {key for key, action in window.status_actions.items() if action.isEnabled()}
+
+
+def _status_on_grid(window: MainWindow, appointment: AppointmentView) -> str:
+    index = window.grid.currentIndex()
+    shown = index.data(APPOINTMENT_ROLE)
+    assert shown is not None and shown.id == appointment.id
+    return shown.status
+
+
+def _error_box() -> QMessageBox:
+    return next(w for w in QApplication.topLevelWidgets() if isinstance(w, QMessageBox) and w.isVisible())
+
+
+# -- the shared definitions ------------------------------------------------------------------------------
+@pytest.mark.parametrize("status", STATUSES)
+def test_allowed_actions_follow_the_lifecycle(status: str) -> None:
+    offered = {a.target for a in ACTIONS}
+    assert {a.target for a in allowed_actions(status)} == set(TRANSITIONS[status]) & offered
+    assert list(allowed_actions(status)) == [a for a in ACTIONS if a in allowed_actions(status)]  # menu order
+
+
+def test_unknown_or_final_statuses_allow_nothing() -> None:
+    for status in ("cancelled", "completed", "rescheduled", "no_such_status", None):
+        assert allowed_actions(status) == ()
+
+
+def test_no_two_window_actions_share_a_shortcut(window: MainWindow) -> None:
+    keys = [a.shortcut().toString() for a in window.findChildren(QAction) if not a.shortcut().isEmpty()]
+    assert len(keys) == len(set(keys)), keys
+    assert len({a.key for a in ACTIONS}) == len(ACTIONS)
+
+
+# -- window actions ---------------------------------------------------------------------------------------
+def test_actions_are_disabled_without_an_appointment(window: MainWindow) -> None:
+    assert window.appointment_menu.actions() == list(window.status_actions.values())  # one set of actions
+    assert [a.text() for a in window.appointment_menu.actions()] == [a.label for a in ACTIONS]
+    assert _enabled(window) == set()
+    window.grid.setCurrentIndex(window.model.index(0, 0))  # 07:00, free
+    assert _enabled(window) == set()
+
+
+def test_actions_follow_the_current_cell_through_model_resets(window: MainWindow, booked: Booked) -> None:
+    _select(window, booked.first)
+    assert _enabled(window) == {"check_in", "no_show", "cancel"}
+    window.set_resource_set("room")  # a reset: no current cell any more
+    assert window.current_appointment() is None
+    assert _enabled(window) == set()
+
+
+def test_check_in_with_the_shortcut(qtbot, window: MainWindow, booked: Booked) -> None:
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
+    _select(window, booked.first)  # 08:00 confirmed
+    assert _enabled(window) == {"check_in", "no_show", "cancel"}
+    with qtbot.waitSignal(window.appointment_changed, timeout=10_000) as changed, \
+            qtbot.waitSignal(window.day_loaded, timeout=10_000):
+        qtbot.keyClick(window.grid, Qt.Key.Key_I, Qt.KeyboardModifier.ControlModifier)
+    assert changed.args[0].status == "checked_in"
+    assert _status_on_grid(window, booked.first) == "checked_in"  # the same cell stays current
+    assert scheduling.get_appointment(booked.db, booked.first.id).status == "checked_in"
+    assert window.statusBar().currentMessage() == "Checked in: Maria Silva 08:00"
+    assert _enabled(window) == {"start", "complete", "cancel"}
+    with qtbot.waitSignal(window.day_loaded, timeout=10_000):
+        window.status_actions["start"].trigger()
+    assert _status_on_grid(window, booked.first) == "in_progress"
+    assert window.statusBar().currentMessage() == "Started: Maria Silva 08:00"
+
+
+# -- context menu ------------------------------------------------------------------------------------------
+def _menu_state(menu: QMenu) -> dict[str, bool]:
+    return {a.text(): a.isEnabled() for a in menu.actions() if a.objectName().startswith("appointment_")}
+
+
+@popup_notes
+def test_right_click_on_a_block_opens_its_menu(qtbot, window: MainWindow, booked: Booked) -> None:
+    model = window.model
+    index = _select(window, booked.second)  # 09:00 checked in
+    window.grid.setCurrentIndex(model.index(0, 0))  # the right click itself must make the block current
+    where = window.grid.visualRect(index).center()
+    event = QContextMenuEvent(QContextMenuEvent.Reason.Mouse, where, window.grid.viewport().mapToGlobal(where))
+    with qtbot.waitSignal(window.appointment_menu_opened) as opened:
+        QApplication.sendEvent(window.grid.viewport(), event)
+    menu: QMenu = opened.args[0]
+    assert window.grid.currentIndex().data(APPOINTMENT_ROLE).id == booked.second.id
+    assert menu.isVisible()
+    assert menu.accessibleName() == "Appointment actions for João Pereira 09:00"
+    assert menu.actions()[0].text() == "João Pereira 09:00 · Checked in"
+    assert _menu_state(menu) == {"Check in": False, "Start": True, "Complete": True, "No-show": False,
+                                 "Cancel…": True}
+    menu.close()
+
+
+@popup_notes
+@pytest.mark.parametrize("key, modifier", [(Qt.Key.Key_Menu, Qt.KeyboardModifier.NoModifier),
+                                           (Qt.Key.Key_F10, Qt.KeyboardModifier.ShiftModifier)])
+def test_the_menu_key_opens_the_menu_of_the_current_block(
+        qtbot, window: MainWindow, booked: Booked, key: Qt.Key, modifier: Qt.KeyboardModifier) -> None:
+    _select(window, booked.first)
+    with qtbot.waitSignal(window.appointment_menu_opened) as opened:
+        qtbot.keyClick(window.grid, key, modifier)
+    menu: QMenu = opened.args[0]
+    assert _menu_state(menu) == {"Check in": True, "Start": False, "Complete": False, "No-show": True,
+                                 "Cancel…": True}
+    menu.close()
+
+
+@popup_notes
+def test_nothing_is_allowed_on_a_completed_appointment(qtbot, window: MainWindow, booked: Booked) -> None:
+    scheduling.set_status(booked.db, booked.second.id, "completed")
+    with qtbot.waitSignal(window.day_loaded):
+        window.reload_day()
+    _select(window, booked.second)
+    with qtbot.waitSignal(window.appointment_menu_opened) as opened:
+        qtbot.keyClick(window.grid, Qt.Key.Key_Menu)
+    assert set(_menu_state(opened.args[0]).values()) == {False}
+    assert _enabled(window) == set()
+    opened.args[0].close()
+
+
+def test_no_menu_on_a_free_cell(qtbot, window: MainWindow) -> None:
+    window.grid.setFocus()
+    window.grid.setCurrentIndex(window.model.index(0, 0))
+    with qtbot.assertNotEmitted(window.appointment_menu_opened):
+        qtbot.keyClick(window.grid, Qt.Key.Key_Menu)
+
+
+# -- cancelling --------------------------------------------------------------------------------------------
+def test_cancel_with_a_reason(qtbot, window: MainWindow, booked: Booked, monkeypatch) -> None:
+    asked: list[str] = []
+
+    def give_reason(parent, about, on_reason):
+        asked.append(about)
+        on_reason("  Patient called to cancel ")
+
+    monkeypatch.setattr(appointment_actions, "ask_cancel_reason", give_reason)
+    _select(window, booked.first)
+    with qtbot.waitSignal(window.day_loaded, timeout=10_000):
+        window.status_actions["cancel"].trigger()
+    assert asked == ["Maria Silva 08:00"]
+    assert scheduling.get_appointment(booked.db, booked.first.id).status == "cancelled"
+    assert window.model.appointment_at(window.grid.currentIndex()) is None  # released: no longer on the grid
+    assert window.summary_label.text() == "1 appointment"
+    assert window.statusBar().currentMessage() == "Cancelled: Maria Silva 08:00"
+
+
+def test_cancel_with_an_empty_reason_changes_nothing(qtbot, window: MainWindow, booked: Booked,
+                                                    monkeypatch) -> None:
+    monkeypatch.setattr(appointment_actions, "ask_cancel_reason", lambda parent, about, on_reason: on_reason("  "))
+    _select(window, booked.first)
+    with qtbot.assertNotEmitted(window.appointment_changed):
+        window.status_actions["cancel"].trigger()
+        assert not window.runner.busy  # nothing was started
+    assert scheduling.get_appointment(booked.db, booked.first.id).status == "confirmed"
+
+
+def test_the_reason_prompt_needs_a_reason_and_esc_changes_nothing(qtbot, window: MainWindow,
+                                                                   booked: Booked) -> None:
+    _select(window, booked.first)
+    window.status_actions["cancel"].trigger()
+    dialog = window.findChild(CancelReasonDialog)
+    assert dialog is not None and dialog.isVisible()
+    assert not dialog.ok_button.isEnabled()
+    qtbot.keyClicks(dialog.reason_edit, "   ")
+    assert not dialog.ok_button.isEnabled()
+    with qtbot.assertNotEmitted(window.appointment_changed):
+        qtbot.keyClick(dialog.reason_edit, Qt.Key.Key_Escape)
+        assert not dialog.isVisible()
+        assert not window.runner.busy
+    assert scheduling.get_appointment(booked.db, booked.first.id).status == "confirmed"
+
+    window.status_actions["cancel"].trigger()  # a fresh prompt; the closed one deletes itself
+    qtbot.waitUntil(lambda: any(d.isVisible() for d in window.findChildren(CancelReasonDialog)))
+    dialog = next(d for d in window.findChildren(CancelReasonDialog) if d.isVisible())
+    qtbot.keyClicks(dialog.reason_edit, "Patient is travelling")
+    with qtbot.waitSignal(window.appointment_changed, timeout=10_000) as changed:
+        qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
+    assert changed.args[0].status == "cancelled"
+
+
+# -- conflicts ---------------------------------------------------------------------------------------------
+def test_a_change_made_meanwhile_elsewhere_is_explained(qtbot, window: MainWindow, booked: Booked) -> None:
+    _select(window, booked.first)
+    assert window.status_actions["check_in"].isEnabled()
+    scheduling.set_status(booked.db, booked.first.id, "checked_in")  # another workstation, first
+    with qtbot.assertNotEmitted(window.appointment_changed), \
+            qtbot.waitSignal(window.day_loaded, timeout=10_000):
+        window.status_actions["check_in"].trigger()
+    box = _error_box()
+    assert box.text() == ("Could not check in Maria Silva 08:00. "
+                          "An appointment that is checked in cannot become checked in.")
+    assert box.icon() == QMessageBox.Icon.Warning
+    box.close()
+    assert _status_on_grid(window, booked.first) == "checked_in"  # the grid now shows what happened
+    assert _enabled(window) == {"start", "complete", "cancel"}
+
+
+@popup_notes
+def test_the_menu_follows_the_grid_point(qtbot, window: MainWindow, booked: Booked) -> None:
+    """A keyboard menu opens over the current block, inside the grid."""
+    index = _select(window, booked.first)
+    with qtbot.waitSignal(window.appointment_menu_opened) as opened:
+        qtbot.keyClick(window.grid, Qt.Key.Key_Menu)
+    menu: QMenu = opened.args[0]
+    block = window.grid.visualRect(index)
+    top_left = window.grid.viewport().mapToGlobal(block.topLeft())
+    assert menu.pos().y() >= top_left.y() - 1 and menu.pos() != QPoint(0, 0)
+    menu.close()
