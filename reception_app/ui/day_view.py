@@ -3,12 +3,13 @@
 Only display: the delegate paints open/closed shading, quarter-hour and hour
 lines, and appointment blocks (status fill, accent bar, patient, service,
 local time); the view spans each block over its rows, draws the current-time
-line, and turns double-clicks and context-menu gestures into requests (the
-window decides what to do with them).
+line, and turns double-clicks, context-menu gestures and drags of a block into
+requests (the window decides what to do with them).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, QRect, QSize, Qt, Signal
@@ -19,6 +20,7 @@ from PySide6.QtGui import (
     QFont,
     QFontMetrics,
     QKeyEvent,
+    QMouseEvent,
     QPainter,
     QPainterPath,
     QPaintEvent,
@@ -26,6 +28,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QApplication,
     QHeaderView,
     QStyle,
     QStyledItemDelegate,
@@ -34,7 +37,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..services.dayview import local_time_text
+from ..services.dayview import GridResource, local_time_text
+from ..services.scheduling import MOVABLE_STATUSES, AppointmentView
 from . import colors
 from .day_model import APPOINTMENT_ROLE, CELL_STATE_ROLE, SPAN_ROLE, DayGridModel
 
@@ -42,6 +46,24 @@ _Index = QModelIndex | QPersistentModelIndex
 
 ROW_HEIGHT = 24
 MIN_COLUMN_WIDTH = 150
+
+
+@dataclass
+class _BlockDrag:
+    """A left-button press on a movable block, and (once past the drag distance) its drag.
+
+    ``grabbed_at``: UTC start of the row the block was grabbed at (the grab offset is
+    ``grabbed_at - appointment.start``); ``offset_rows``: the grabbed row's place in the
+    block (0 = its first row); ``rows``: rows the block spans; ``target``:
+    (row, column) under the mouse while dragging, or ``None`` off the cells."""
+
+    appointment: AppointmentView
+    press_pos: QPoint
+    grabbed_at: datetime
+    offset_rows: int
+    rows: int
+    dragging: bool = False
+    target: tuple[int, int] | None = None
 
 
 class DayGridDelegate(QStyledItemDelegate):
@@ -146,15 +168,26 @@ class DayGridView(QTableView):
             Shift+F10 on the current cell, which a right click also makes
             current): its ``AppointmentView`` and the global ``QPoint`` to show
             the menu at.
+        move_requested(object, object, object): a block of a movable status
+            (``scheduling.MOVABLE_STATUSES``) was dragged with the left button
+            and dropped on a cell: its ``AppointmentView``, the new UTC start
+            (``datetime``; the block's top lands on the drop row, keeping the
+            row it was grabbed at under the mouse) and the drop column's
+            ``GridResource`` when that is not already one of the appointment's
+            resources, else ``None``. The resource may be of a kind the
+            appointment does not use (the outline was red): the receiver refuses
+            it. Not emitted for a drop where the block already is, nor after Esc.
     """
 
     booking_requested = Signal(object, object)
     appointment_activated = Signal(object)
     appointment_menu_requested = Signal(object, object)
+    move_requested = Signal(object, object, object)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._now: datetime | None = None
+        self._drag: _BlockDrag | None = None
         self.setItemDelegate(DayGridDelegate(self))
         self.setShowGrid(False)
         self.setWordWrap(False)
@@ -198,6 +231,9 @@ class DayGridView(QTableView):
     def _on_model_reset(self) -> None:
         self.clearSpans()
         model = self.grid_model()
+        if self._drag is not None and (model is None or model.day is None
+                                       or model.row_of(self._drag.grabbed_at) is None):
+            self.cancel_drag()  # another day (or none) is shown now: the grab means nothing there
         if model is None:
             return
         for row, col, rows in model.spans():
@@ -232,8 +268,9 @@ class DayGridView(QTableView):
             self.scrollTo(model.index(row, 0), QAbstractItemView.ScrollHint.PositionAtTop)
 
     def paintEvent(self, event: QPaintEvent) -> None:
-        """The cells, then the current-time line on top."""
+        """The cells, the outline of a block being dragged, then the current-time line on top."""
         super().paintEvent(event)
+        self._paint_drop_outline()
         y = self.now_line_y()
         if y is None:
             return
@@ -245,14 +282,49 @@ class DayGridView(QTableView):
         painter.drawEllipse(QPoint(3, y), 4, 4)
         painter.end()
 
+    def _paint_drop_outline(self) -> None:
+        """Where the dragged block would land: an outline over its rows in the target column
+        (blue, or red on a column of a kind the appointment does not use) with the new local start."""
+        model = self.grid_model()
+        drag = self._drag
+        if model is None or drag is None or not drag.dragging or drag.target is None:
+            return
+        row, col = drag.target
+        top = row - drag.offset_rows
+        first, last = max(0, top), min(model.rowCount() - 1, top + drag.rows - 1)
+        if last < first:
+            return
+        y0 = self.rowViewportPosition(first)
+        y1 = self.rowViewportPosition(last) + self.rowHeight(last)
+        rect = QRect(self.columnViewportPosition(col), y0, self.columnWidth(col), y1 - y0).adjusted(2, 1, -3, -2)
+        ok = self.drop_resource_kind_allowed(drag.appointment, model.columns[col])
+        color = QColor(self.palette().highlight().color()) if ok else QColor("#c62828")
+        painter = QPainter(self.viewport())
+        fill = QColor(color)
+        fill.setAlpha(45)
+        painter.fillRect(rect, fill)
+        painter.setPen(QPen(color, 2, Qt.PenStyle.DashLine))
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawRect(rect)
+        new_start = self._drop_start(drag, row)
+        if model.day is not None and new_start is not None:
+            painter.setPen(color)
+            painter.drawText(rect.adjusted(8, 2, -4, -2), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop,
+                             local_time_text(new_start, model.day.tz))
+        painter.end()
+
     # -- requests ------------------------------------------------------------------------
     def _on_cell_double_clicked(self, index: QModelIndex) -> None:
         self._request(index)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
-        """Enter/Return on a cell acts like a double-click; the Menu key and Shift+F10 open the
-        current cell's context menu (handled here: not every platform turns them into a context
-        menu event)."""
+        """Esc cancels a block being dragged; Enter/Return on a cell acts like a double-click; the
+        Menu key and Shift+F10 open the current cell's context menu (handled here: not every
+        platform turns them into a context menu event)."""
+        if event.key() == Qt.Key.Key_Escape and self._drag is not None:
+            self.cancel_drag()
+            event.accept()
+            return
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.currentIndex().isValid():
             self._request(self.currentIndex())
             event.accept()
@@ -301,3 +373,95 @@ class DayGridView(QTableView):
             self.appointment_activated.emit(appt)
         else:
             self.booking_requested.emit(model.instant_at(index.row()), model.columns[index.column()])
+
+    # -- dragging a block ----------------------------------------------------------------------
+    @staticmethod
+    def drop_resource_kind_allowed(appointment: AppointmentView, resource: GridResource) -> bool:
+        """Whether ``appointment`` may be dropped on ``resource``'s column: its service books
+        a resource of that kind."""
+        return resource.kind in appointment.resources
+
+    def is_dragging(self) -> bool:
+        """Whether a block is being dragged (the left button went past the drag distance)."""
+        return self._drag is not None and self._drag.dragging
+
+    def cancel_drag(self) -> None:
+        """Forget the block being pressed or dragged (no request); the block stays where it is."""
+        if self._drag is None:
+            return
+        self._drag = None
+        self.viewport().unsetCursor()
+        self.viewport().update()
+
+    def _drop_start(self, drag: _BlockDrag, row: int) -> datetime | None:
+        """The UTC start that puts the grabbed row of the block on ``row``."""
+        model = self.grid_model()
+        if model is None or not 0 <= row < model.rowCount():
+            return None
+        return model.instant_at(row) - (drag.grabbed_at - drag.appointment.start)
+
+    def _block_rows(self, appointment: AppointmentView, row: int, col: int) -> tuple[int, int]:
+        """(first row, rows) of the block covering (``row``, ``col``) in this column."""
+        model = self.grid_model()
+        assert model is not None
+        first = row
+        while first > 0 and (a := model.appointment_at(model.index(first - 1, col))) is not None \
+                and a.id == appointment.id:
+            first -= 1
+        return first, max(1, self.rowSpan(first, col))
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        """A left press on a movable block may start a drag (selection works as usual)."""
+        self.cancel_drag()
+        super().mousePressEvent(event)
+        model = self.grid_model()
+        if model is None or event.button() != Qt.MouseButton.LeftButton:
+            return
+        pos = event.position().toPoint()
+        index = self.indexAt(pos)
+        appt = model.appointment_at(index) if index.isValid() else None
+        if appt is None or appt.status not in MOVABLE_STATUSES:
+            return  # an arrived patient's block (or a free cell) does not move
+        # indexAt gives the anchor of a spanned block; the row under the mouse is the grab row.
+        row = self.rowAt(pos.y())
+        first, rows = self._block_rows(appt, index.row(), index.column())
+        row = min(max(row, first), first + rows - 1)
+        self._drag = _BlockDrag(appt, pos, model.instant_at(row), row - first, rows)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        """Past the drag distance, the pressed block follows the mouse as a drop outline."""
+        drag = self._drag
+        if drag is None:
+            super().mouseMoveEvent(event)
+            return
+        pos = event.position().toPoint()
+        if not drag.dragging:
+            if (pos - drag.press_pos).manhattanLength() < QApplication.startDragDistance():
+                super().mouseMoveEvent(event)
+                return
+            drag.dragging = True
+            self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
+        row, col = self.rowAt(pos.y()), self.columnAt(pos.x())
+        target = (row, col) if row >= 0 and col >= 0 else None
+        if target != drag.target:
+            drag.target = target
+            self.viewport().update()
+        event.accept()  # no drag-selection of cells meanwhile
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        """Dropping a dragged block asks for the move (``move_requested``)."""
+        drag, model = self._drag, self.grid_model()
+        self.cancel_drag()
+        super().mouseReleaseEvent(event)
+        if drag is None or not drag.dragging or model is None or event.button() != Qt.MouseButton.LeftButton:
+            return
+        pos = event.position().toPoint()
+        row, col = self.rowAt(pos.y()), self.columnAt(pos.x())
+        new_start = self._drop_start(drag, row)
+        if new_start is None or not 0 <= col < model.columnCount():
+            return  # dropped off the cells
+        resource = model.columns[col]
+        target = None if resource.id in drag.appointment.resource_ids.values() else resource
+        if new_start == drag.appointment.start and target is None:
+            return  # back where it was
+        self.move_requested.emit(drag.appointment, new_start, target)

@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..domain.errors import ClinicError
+from ..domain.slots import KINDS
 from ..domain.wallclock import day_bounds_utc
 from ..services import scheduling
 from ..services.dayview import (
@@ -61,6 +62,9 @@ FirstRun = Callable[[Database], str]
 
 #: Show the busy indicator only for work that lasts longer than this (Anki: ~600 ms).
 PROGRESS_DELAY_MS = 600
+
+#: "… does not use a room": resource kinds in a sentence.
+_KIND_WITH_ARTICLE = {"doctor": "a doctor", "room": "a room", "equipment": "equipment"}
 
 _SETS = (("all", "All"), ("doctor", "Doctors"), ("room", "Rooms"), ("equipment", "Equipment"))
 
@@ -131,14 +135,20 @@ class MainWindow(QMainWindow):
     the "Appointment" toolbar menu, the block's context menu and on their
     shortcuts, enabled only when the lifecycle allows them.
 
+    Dragging a block to another cell moves it (``scheduling.move``, in the
+    background): to the drop row's time, and to the drop column's resource when
+    that is of a kind the service books (other kinds are refused here, with a
+    status message). The outcome is told in the status bar; the day is reloaded
+    either way, so a refused move leaves the block where it was.
+
     Signals:
         branches_loaded(int): the branch list was (re)loaded: how many.
         day_loaded(object): a ``DayView`` arrived and is shown.
         appointment_booked(object): a booking made from this window committed:
             its ``AppointmentView``.
         booking_dialog_opened(object): the booking dialog was opened (the dialog).
-        appointment_changed(object): a status change made from this window
-            committed: the appointment's new ``AppointmentView``.
+        appointment_changed(object): a status change or move made from this
+            window committed: the appointment's new ``AppointmentView``.
         appointment_menu_opened(object): the context menu of a block was
             opened (the ``QMenu``).
     """
@@ -183,6 +193,7 @@ class MainWindow(QMainWindow):
         self.grid.booking_requested.connect(self._on_grid_booking_requested)
         self.grid.appointment_activated.connect(self._on_grid_appointment_activated)
         self.grid.appointment_menu_requested.connect(self._on_grid_appointment_menu_requested)
+        self.grid.move_requested.connect(self._on_grid_move_requested)
         self.grid.selectionModel().currentChanged.connect(self._on_grid_current_changed)
         self.model.modelReset.connect(self._update_appointment_actions)  # resets clear the current cell silently
 
@@ -659,6 +670,55 @@ class MainWindow(QMainWindow):
     def _on_status_change_finished(self) -> None:
         self._status_change_pending = False
         self._update_appointment_actions()
+
+    # -- moving on the grid ------------------------------------------------------------------------------
+    def _on_grid_move_requested(self, appointment: AppointmentView, start: datetime,
+                                resource: GridResource | None) -> None:
+        """A block was dropped: move it to ``start`` (UTC) and, if given, onto ``resource``."""
+        about = self._describe(appointment)
+        if resource is not None and not DayGridView.drop_resource_kind_allowed(appointment, resource):
+            self.statusBar().showMessage(
+                f"Cannot move {about} to {resource.name}: {appointment.service} does not use "
+                f"{_KIND_WITH_ARTICLE.get(resource.kind, resource.kind)}.", 15_000)
+            return
+        if appointment.status not in scheduling.MOVABLE_STATUSES:
+            self.statusBar().showMessage(
+                f"Cannot move {about}: it is {colors.status_label(appointment.status).lower()}.", 15_000)
+            return
+        if self._status_change_pending:
+            self.statusBar().showMessage(f"Cannot move {about} yet: another change is on its way.", 15_000)
+            return
+        db, appointment_id, now = self._db, appointment.id, self._clock()
+        pins = {resource.kind: resource.name} if resource is not None else {}
+
+        def work() -> scheduling.MoveResult:
+            return scheduling.move(db, appointment_id, start=start, reason="moved on the grid", now=now, **pins)
+
+        self._status_change_pending = True
+        self._update_appointment_actions()
+        self._busy_text = f"Moving {about}…"
+        self.runner.run(work, on_success=self._on_appointment_moved,
+                        on_failure=lambda error: self._on_move_failed(about, error),
+                        on_finished=self._on_status_change_finished, label="move appointment")
+
+    def _on_appointment_moved(self, result: scheduling.MoveResult) -> None:
+        """``"Moved: Maria Silva 08:00 → 10:00 (Bruno Lima)"``: the resources that changed, else
+        the doctor."""
+        before, after = result.before, result.after
+        tz = self._branch.tz if self._branch else UTC
+        changed = [after.resources[k] for k in KINDS
+                   if k in after.resources and after.resources[k] != before.resources.get(k)]
+        shown = changed or ([after.resources["doctor"]] if "doctor" in after.resources else [])
+        where = f" ({', '.join(shown)})" if shown else ""
+        self.statusBar().showMessage(
+            f"Moved: {self._describe(before)} → {after.start.astimezone(tz):%H:%M}{where}", 15_000)
+        self.appointment_changed.emit(after)
+        self.reload_day()
+
+    def _on_move_failed(self, about: str, error: ClinicError) -> None:
+        """Say what is in the way (the service's words) and show the day as it is."""
+        self.statusBar().showMessage(f"Could not move {about}: {error}", 30_000)
+        self.reload_day()
 
     # -- booking ---------------------------------------------------------------------------------------
     def open_booking_dialog(self, *, pin: GridResource | None = None,

@@ -1,0 +1,143 @@
+"""Moving a block by dragging it on the grid: the drop outline, the new time and resource, what is
+refused (another service's kind of column, an arrived patient, Esc) and a time that is taken."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from PySide6.QtCore import QPoint, Qt
+
+from reception_app.services import scheduling
+from reception_app.services.scheduling import AppointmentView
+from reception_app.ui.main_window import MainWindow
+from reception_app.ui.runner import Runner
+
+from .conftest import Booked, at
+from .test_main_window import _window
+
+LEFT = Qt.MouseButton.LeftButton
+
+
+@pytest.fixture
+def window(qtbot, booked: Booked, runner: Runner) -> MainWindow:
+    w = _window(qtbot, booked.db, runner)
+    with qtbot.waitSignal(w.day_loaded, timeout=10_000):
+        w.show()
+    qtbot.waitExposed(w)
+    return w
+
+
+def _column(window: MainWindow, name: str) -> int:
+    return next(c for c, r in enumerate(window.model.columns) if r.name == name)
+
+
+def _cell_center(window: MainWindow, when: datetime, column: str) -> QPoint:
+    """Viewport point at the middle of the *row* of ``when`` (not of a block's spanned rect)."""
+    grid, row = window.grid, window.model.row_of(when)
+    assert row is not None
+    col = _column(window, column)
+    point = QPoint(grid.columnViewportPosition(col) + grid.columnWidth(col) // 2,
+                   grid.rowViewportPosition(row) + grid.rowHeight(row) // 2)
+    assert grid.viewport().rect().contains(point)
+    return point
+
+
+def _drag(qtbot, window: MainWindow, start: QPoint, end: QPoint, *, release: bool = True) -> None:
+    viewport = window.grid.viewport()
+    qtbot.mousePress(viewport, LEFT, pos=start)
+    qtbot.mouseMove(viewport, pos=end)
+    if release:
+        qtbot.mouseRelease(viewport, LEFT, pos=end)
+
+
+def _on_grid(window: MainWindow, appointment: AppointmentView, column: str) -> datetime | None:
+    """The start of ``appointment``'s block in ``column`` as the grid shows it, or ``None``."""
+    col = _column(window, column)
+    for row in range(window.model.rowCount()):
+        shown = window.model.appointment_at(window.model.index(row, col))
+        if shown is not None and shown.id == appointment.id:
+            return shown.start
+    return None
+
+
+def test_drag_to_another_time_in_the_same_column(qtbot, window: MainWindow, booked: Booked) -> None:
+    with qtbot.waitSignal(window.grid.move_requested) as requested, \
+            qtbot.waitSignal(window.day_loaded, timeout=10_000):
+        _drag(qtbot, window, _cell_center(window, at(8), "Ana Souza"), _cell_center(window, at(10), "Ana Souza"))
+    appointment, start, resource = requested.args
+    assert appointment.id == booked.first.id and start == at(10) and resource is None
+    assert _on_grid(window, booked.first, "Ana Souza") == at(10)
+    moved = scheduling.get_appointment(booked.db, booked.first.id)
+    assert moved.start == at(10) and moved.resources["doctor"] == "Ana Souza"
+    assert window.statusBar().currentMessage() == "Moved: Maria Silva 08:00 → 10:00 (Ana Souza)"
+
+
+def test_drag_to_another_doctor_pins_that_doctor(qtbot, window: MainWindow, booked: Booked) -> None:
+    with qtbot.waitSignal(window.grid.move_requested) as requested, \
+            qtbot.waitSignal(window.day_loaded, timeout=10_000):
+        _drag(qtbot, window, _cell_center(window, at(8), "Ana Souza"), _cell_center(window, at(8), "Bruno Lima"))
+    assert requested.args[1] == at(8) and requested.args[2].name == "Bruno Lima"
+    moved = scheduling.get_appointment(booked.db, booked.first.id)
+    assert moved.start == at(8) and moved.resources["doctor"] == "Bruno Lima"
+    assert moved.resources["room"] == booked.first.resources["room"]  # kept: still free
+    assert _on_grid(window, booked.first, "Bruno Lima") == at(8)
+    assert _on_grid(window, booked.first, "Ana Souza") is None
+    assert window.statusBar().currentMessage() == "Moved: Maria Silva 08:00 → 08:00 (Bruno Lima)"
+
+
+def test_drop_on_a_taken_time_says_what_is_in_the_way(qtbot, window: MainWindow, booked: Booked) -> None:
+    with qtbot.waitSignal(window.day_loaded, timeout=10_000):
+        _drag(qtbot, window, _cell_center(window, at(8), "Ana Souza"), _cell_center(window, at(9), "Ana Souza"))
+    message = window.statusBar().currentMessage()
+    assert message.startswith("Could not move Maria Silva 08:00: ")
+    # Bruno Lima and Imaging 2 are free at 09:00; the only ultrasound machine is what is in the way.
+    assert "Ultrasound A is already booked at 2027-01-04 09:00" in message
+    assert scheduling.get_appointment(booked.db, booked.first.id).start == at(8)
+    assert _on_grid(window, booked.first, "Ana Souza") == at(8)
+
+
+def test_grab_offset_is_kept(qtbot, window: MainWindow, booked: Booked) -> None:
+    """Grabbed at its second row (08:15) and dropped on 10:00: the block's top goes to 09:45."""
+    with qtbot.waitSignal(window.grid.move_requested) as requested, \
+            qtbot.waitSignal(window.day_loaded, timeout=10_000):
+        _drag(qtbot, window, _cell_center(window, at(8, 15), "Ana Souza"),
+              _cell_center(window, at(10), "Ana Souza"))
+    assert requested.args[1] == at(9, 45)
+    assert scheduling.get_appointment(booked.db, booked.first.id).start == at(9, 45)
+
+
+def test_checked_in_block_does_not_drag(qtbot, window: MainWindow, booked: Booked) -> None:
+    with qtbot.assertNotEmitted(window.grid.move_requested), qtbot.assertNotEmitted(window.appointment_changed):
+        _drag(qtbot, window, _cell_center(window, at(9), "Ana Souza"), _cell_center(window, at(11), "Ana Souza"))
+        assert not window.grid.is_dragging()
+    assert scheduling.get_appointment(booked.db, booked.first.id).start == at(8)
+    assert scheduling.get_appointment(booked.db, booked.second.id).start == at(9)
+
+
+def test_escape_cancels_a_drag(qtbot, window: MainWindow, booked: Booked) -> None:
+    with qtbot.assertNotEmitted(window.grid.move_requested):
+        _drag(qtbot, window, _cell_center(window, at(8), "Ana Souza"), _cell_center(window, at(10), "Ana Souza"),
+              release=False)
+        assert window.grid.is_dragging()
+        assert not window.grid.viewport().grab().isNull()  # paints the drop outline
+        qtbot.keyClick(window.grid, Qt.Key.Key_Escape)
+        assert not window.grid.is_dragging()
+        qtbot.mouseRelease(window.grid.viewport(), LEFT, pos=_cell_center(window, at(10), "Ana Souza"))
+    assert scheduling.get_appointment(booked.db, booked.first.id).start == at(8)
+
+
+def test_a_column_of_another_kind_is_refused_here(qtbot, window: MainWindow, booked: Booked,
+                                                 monkeypatch) -> None:
+    """Consultation needs no equipment: dropping it on the ultrasound column never reaches the service."""
+    calls = []
+    monkeypatch.setattr(scheduling, "move", lambda *a, **k: calls.append((a, k)))
+    ultrasound = window.model.columns[_column(window, "Ultrasound A")]
+    consultation = AppointmentView(**{**booked.first.__dict__, "service": "Consultation",
+                                      "resources": {"doctor": "Ana Souza", "room": "Imaging 1"},
+                                      "resource_ids": {k: v for k, v in booked.first.resource_ids.items()
+                                                       if k != "equipment"}})
+    window.grid.move_requested.emit(consultation, at(10), ultrasound)
+    assert calls == []
+    assert window.statusBar().currentMessage() == (
+        "Cannot move Maria Silva 08:00 to Ultrasound A: Consultation does not use equipment.")
