@@ -48,6 +48,9 @@ CELL_STATE_ROLE = Qt.ItemDataRole.UserRole + 4
 INSTANT_ROLE = Qt.ItemDataRole.UserRole + 5
 #: ``GridResource`` of the cell's column.
 RESOURCE_ROLE = Qt.ItemDataRole.UserRole + 6
+#: Everything the delegate paints a cell from, in one call (a full repaint asks for hundreds of
+#: cells): ``(cell_state, background QColor, span, AppointmentView or None, is_hour_row)``.
+PAINT_ROLE = Qt.ItemDataRole.UserRole + 7
 
 #: Resource sets the grid can show: all, or one kind.
 RESOURCE_SETS: tuple[str, ...] = ("all", *KINDS)
@@ -80,6 +83,7 @@ class DayGridModel(QAbstractTableModel):
         self._step = timedelta(minutes=15)
         # (row, col) -> (appointment, anchor row, rows spanned)
         self._cells: dict[tuple[int, int], tuple[AppointmentView, int, int]] = {}
+        self._paint_cache: dict[tuple[int, int], tuple[str, QColor, int, AppointmentView | None, bool]] = {}
         self._spans: list[tuple[int, int, int]] = []
 
     # -- filling -------------------------------------------------------------------
@@ -105,6 +109,7 @@ class DayGridModel(QAbstractTableModel):
         self.endResetModel()
 
     def _rebuild(self) -> None:
+        self._paint_cache = {}
         view = self._view
         self._cells.clear()
         self._spans.clear()
@@ -180,6 +185,21 @@ class DayGridModel(QAbstractTableModel):
             return False
         return self._view.rows[row].astimezone(self._view.tz).minute == 0
 
+    def _paint_info(self, row: int, col: int,
+                    cell: tuple | None) -> tuple[str, QColor, int, AppointmentView | None, bool]:
+        """PAINT_ROLE for a cell, computed once per day shown (cleared by ``_rebuild``)."""
+        got = self._paint_cache.get((row, col))
+        if got is None:
+            appt = cell[0] if cell else None
+            state = self.cell_state(row, col)
+            if appt is not None:
+                background = colors.status_colors(appt.status).fill_color
+            else:
+                background = {"open": colors.OPEN, "closed": colors.CLOSED, "off": colors.TIME_OFF}[state]
+            span = cell[2] if cell and cell[1] == row else 0
+            got = self._paint_cache[(row, col)] = (state, background, span, appt, self.is_hour_row(row))
+        return got
+
     def cell_state(self, row: int, column: int) -> str:
         """``"appointment"``, ``"open"``, ``"closed"`` or ``"off"`` (see ``CELL_STATE_ROLE``)."""
         if (row, column) in self._cells:
@@ -223,6 +243,8 @@ class DayGridModel(QAbstractTableModel):
             if cell and cell[1] == row:
                 return f"{appt.patient}\n{appt.service}"  # type: ignore[union-attr]
             return None
+        if role == PAINT_ROLE:
+            return self._paint_info(row, col, cell)
         if role == APPOINTMENT_ROLE:
             return appt
         if role == STATUS_ROLE:
