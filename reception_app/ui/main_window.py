@@ -54,6 +54,7 @@ from .day_view import DayGridView
 from .live import LiveSchedule
 from .messages import show_crash, show_error
 from .runner import Runner
+from .shortcuts_dialog import ShortcutSheet
 
 log = logging.getLogger(__name__)
 
@@ -312,6 +313,27 @@ class MainWindow(QMainWindow):
         if book_button is not None:
             book_button.setObjectName("newAppointmentButton")
         self._build_appointment_actions(bar)
+        self.help_action = QAction("Keyboard shortcuts", self)
+        self.help_action.setObjectName("keyboardShortcuts")
+        self.help_action.setShortcut(QKeySequence.StandardKey.HelpContents)
+        self.help_action.triggered.connect(self.show_shortcuts)
+        self.addAction(self.help_action)
+        self._shortcut_sheet: ShortcutSheet | None = None
+
+    def show_shortcuts(self) -> ShortcutSheet:
+        """Show the keyboard sheet (F1), built from this window's actions; one at a time."""
+        if self._shortcut_sheet is None:
+            actions = [a for a in self.findChildren(QAction) if a is not self.help_action]
+            self._shortcut_sheet = ShortcutSheet([*actions, self.help_action], self)
+            self._shortcut_sheet.finished.connect(self._on_shortcut_sheet_finished)
+        self._shortcut_sheet.show()
+        self._shortcut_sheet.raise_()
+        return self._shortcut_sheet
+
+    def _on_shortcut_sheet_finished(self, _result: int) -> None:
+        if self._shortcut_sheet is not None:
+            self._shortcut_sheet.deleteLater()
+            self._shortcut_sheet = None
 
     def _build_appointment_actions(self, bar: QToolBar) -> None:
         """One window action per ``appointment_actions.ACTIONS`` entry (shortcuts work window-wide),
