@@ -1,4 +1,4 @@
-"""Patients: add and find.
+"""Patients: add, find, and spot likely duplicates before adding.
 
 Phones are stored in E.164, e-mail addresses normalised (``domain.validation``).
 Search folds accents and case (``clinic_fold`` = lower(unaccent(...)) in
@@ -107,3 +107,44 @@ def find_patients(db: Database, query: str, *, limit: int = 20) -> list[PatientV
     return db.read(work)
 
 
+
+
+#: At most this many likely duplicates are returned.
+DUPLICATE_LIMIT = 5
+
+
+def likely_duplicates(db: Database, *, name: str, birth_date: str | date,
+                      phone: str | None = None) -> list[PatientView]:
+    """Existing patients a new one with these details probably duplicates.
+
+    The rule: a patient matches when
+      - it has the same phone (the input normalised to E.164 with ``parse_phone``), or
+      - it has the same name, compared with ``clinic_fold`` (case and accents
+        ignored, white space folded), AND the same date of birth.
+
+    Best match first: phone and name+birth both matching, then name+birth only,
+    then phone only (a shared phone is often a relative's); ties by name and id.
+    At most ``DUPLICATE_LIMIT``, read in one transaction; nothing is written.
+
+    Raises ``ValidationError`` naming the field (``name``, ``birth_date``,
+    ``phone``) for invalid input, with the same checks as ``add_patient``.
+    """
+    clean = clean_name(name, "name")
+    born = parse_birth_date(birth_date)
+    e164 = parse_phone(phone)
+    sql = text(
+        "SELECT * FROM ("
+        "  SELECT *, COALESCE(phone = CAST(:p AS text), false) AS phone_match,"
+        "         (birth_date = :d AND clinic_fold(regexp_replace(btrim(display_name), '\\s+', ' ', 'g'))"
+        "                              = clinic_fold(CAST(:n AS text))) AS person_match"
+        "  FROM patient"
+        "  WHERE (CAST(:p AS text) IS NOT NULL AND phone = CAST(:p AS text)) OR birth_date = :d"
+        ") m WHERE phone_match OR person_match "
+        "ORDER BY (phone_match AND person_match) DESC, person_match DESC, display_name, id "
+        "LIMIT :l")
+
+    def work(conn: Connection) -> list[PatientView]:
+        rows = conn.execute(sql, {"p": e164, "d": born, "n": clean, "l": DUPLICATE_LIMIT})
+        return [_view(r) for r in rows]
+
+    return db.read(work)

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
+import phonenumbers
 from PySide6.QtCore import QDate, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -91,6 +92,10 @@ class BookingDialog(QDialog):
     Signals:
         appointment_booked(object): the booking committed: its ``AppointmentView``.
         patient_added(object): a new patient was created: its ``PatientView``.
+        duplicates_listed(int): "Add patient" was pressed and the check for likely
+            duplicates answered (how many; 0 means the patient is being added).
+        existing_patient_used(object): "Use this patient" chose an existing record
+            instead of adding a new one (nothing written): its ``PatientView``.
         patients_listed(int): patient search results arrived (how many).
         slots_listed(int): the list of free starts was (re)loaded (how many).
         services_loaded(int): the service picker was filled (how many).
@@ -102,6 +107,8 @@ class BookingDialog(QDialog):
 
     appointment_booked = Signal(object)
     patient_added = Signal(object)
+    duplicates_listed = Signal(int)
+    existing_patient_used = Signal(object)
     patients_listed = Signal(int)
     slots_listed = Signal(int)
     services_loaded = Signal(int)
@@ -125,7 +132,9 @@ class BookingDialog(QDialog):
         self._booking = False
         self._attempt: tuple[tuple[object, ...], uuid.UUID] | None = None
         self._next_free_date: date | None = None
-        self._keys = {k: f"{k}-{id(self)}" for k in ("patients", "slots", "next_free")}
+        self._keys = {k: f"{k}-{id(self)}" for k in ("patients", "slots", "next_free", "duplicates")}
+        self._adding_patient = False
+        self._pending_patient: dict[str, str | None] | None = None
 
         self.setWindowTitle(f"New appointment — {branch.name}")
         self.setObjectName("bookingDialog")
@@ -194,7 +203,11 @@ class BookingDialog(QDialog):
         self.new_patient_form = QFrame()
         self.new_patient_form.setObjectName("newPatientForm")
         self.new_patient_form.setFrameShape(QFrame.Shape.StyledPanel)
-        form = QFormLayout(self.new_patient_form)
+        outer = QVBoxLayout(self.new_patient_form)
+        fields = QWidget()
+        form = QFormLayout(fields)
+        form.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(fields)
         self.name_edit = QLineEdit()
         self.birth_edit = QLineEdit()
         self.birth_edit.setPlaceholderText("YYYY-MM-DD")
@@ -221,6 +234,10 @@ class BookingDialog(QDialog):
         buttons.addWidget(self.form_error, 1)
         buttons.addWidget(self.add_patient_button)
         form.addRow(buttons)
+        # Not a QFormLayout row: a form layout does not make room when a row's widget is shown later.
+        outer.addWidget(self._build_duplicate_panel())
+        for edit in (self.name_edit, self.birth_edit, self.phone_edit, self.email_edit):
+            edit.textEdited.connect(self._hide_duplicates)  # the warning was for the old details
         self.new_patient_form.hide()
         v.addWidget(self.new_patient_form)
 
@@ -228,6 +245,43 @@ class BookingDialog(QDialog):
         self.patient_label.setObjectName("chosenPatient")
         v.addWidget(self.patient_label)
         return box
+
+    def _build_duplicate_panel(self) -> QFrame:
+        """The likely-duplicate warning shown in the new-patient form (hidden until needed)."""
+        self.duplicate_panel = QFrame()
+        self.duplicate_panel.setObjectName("duplicatePanel")
+        self.duplicate_panel.setAccessibleName("Possible duplicate patient")
+        self.duplicate_panel.setStyleSheet(
+            "QFrame#duplicatePanel { background: #fff4e5; border: 1px solid #f0c36d; border-radius: 4px; }")
+        v = QVBoxLayout(self.duplicate_panel)
+        self.duplicate_label = QLabel()
+        self.duplicate_label.setObjectName("duplicateMessage")
+        self.duplicate_label.setWordWrap(True)
+        v.addWidget(self.duplicate_label)
+        self.duplicate_list = QListWidget()
+        self.duplicate_list.setObjectName("duplicateList")
+        self.duplicate_list.setAccessibleName("Patients already registered with these details")
+        self.duplicate_list.setMaximumHeight(90)
+        self.duplicate_list.itemActivated.connect(self._on_duplicate_activated)
+        v.addWidget(self.duplicate_list)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        self.use_existing_button = QPushButton("Use this patient")
+        self.use_existing_button.setObjectName("useExistingButton")
+        self.use_existing_button.setAccessibleName("Use this patient")
+        self.use_existing_button.setAccessibleDescription(
+            "Chooses the selected registered patient; nothing new is added")
+        self.use_existing_button.clicked.connect(self._on_use_existing_clicked)
+        row.addWidget(self.use_existing_button)
+        self.add_anyway_button = QPushButton("Add anyway")
+        self.add_anyway_button.setObjectName("addAnywayButton")
+        self.add_anyway_button.setAccessibleName("Add anyway")
+        self.add_anyway_button.setAccessibleDescription("Adds the new patient although a similar one exists")
+        self.add_anyway_button.clicked.connect(self._on_add_anyway_clicked)
+        row.addWidget(self.add_anyway_button)
+        v.addLayout(row)
+        self.duplicate_panel.hide()
+        return self.duplicate_panel
 
     def _build_appointment_box(self, local_date: date) -> QGroupBox:
         box = QGroupBox("Appointment")
@@ -373,26 +427,99 @@ class BookingDialog(QDialog):
 
     def _on_new_patient_toggled(self, shown: bool) -> None:
         self.new_patient_form.setVisible(shown)
+        if not shown:
+            self._hide_duplicates()
         if shown:
             if not self.name_edit.text() and not _looks_like_contact(self.search_edit.text()):
                 self.name_edit.setText(self.search_edit.text().strip())
             self.name_edit.setFocus()
 
     def _on_add_patient_clicked(self) -> None:
+        """Check for likely duplicates in the background first; add at once only if there are none."""
         for label in [*self.field_errors.values(), self.form_error]:
             label.hide()
-        values = {"name": self.name_edit.text(), "birth_date": self.birth_edit.text().strip(),
-                  "phone": self.phone_edit.text().strip() or None, "email": self.email_edit.text().strip() or None}
+        self._hide_duplicates()
+        values: dict[str, str | None] = {
+            "name": self.name_edit.text(), "birth_date": self.birth_edit.text().strip(),
+            "phone": self.phone_edit.text().strip() or None, "email": self.email_edit.text().strip() or None}
+        check = {k: values[k] for k in ("name", "birth_date", "phone")}
         self.add_patient_button.setEnabled(False)
-        self._runner.run(lambda: patients.add_patient(self._db, **values), on_success=self._on_patient_added,
-                         on_failure=self._on_add_patient_failed,
-                         on_finished=lambda: self.add_patient_button.setEnabled(True), label="add patient")
+        self._runner.run(lambda: patients.likely_duplicates(self._db, **check),  # type: ignore[arg-type]
+                         on_success=lambda found: self._on_duplicates_checked(values, found),
+                         on_failure=self._on_add_patient_failed, on_finished=self._on_patient_step_finished,
+                         key=self._keys["duplicates"], label="check duplicate patients")
 
-    def _on_patient_added(self, patient: PatientView) -> None:
+    def _on_duplicates_checked(self, values: dict[str, str | None], found: list[PatientView]) -> None:
+        self.duplicates_listed.emit(len(found))
+        if not found:
+            self._add_patient(values)
+            return
+        self._pending_patient = values
+        self.duplicate_list.clear()
+        for p in found:
+            item = QListWidgetItem(_duplicate_text(p))
+            item.setData(Qt.ItemDataRole.UserRole, p)
+            self.duplicate_list.addItem(item)
+        self.duplicate_list.setCurrentRow(0)
+        self.duplicate_label.setText(
+            "This patient may already be registered (same phone, or same name and birth date):"
+            if len(found) == 1 else
+            f"{len(found)} registered patients look the same (same phone, or same name and birth date):")
+        self.duplicate_panel.show()
+        self.use_existing_button.setFocus()
+
+    def _hide_duplicates(self, *_args: object) -> None:
+        self._pending_patient = None
+        self.duplicate_panel.hide()
+        self.duplicate_list.clear()
+
+    def _on_duplicate_activated(self, _item: QListWidgetItem) -> None:
+        self._on_use_existing_clicked()
+
+    def _on_use_existing_clicked(self) -> None:
+        item = self.duplicate_list.currentItem() or self.duplicate_list.item(0)
+        patient = item.data(Qt.ItemDataRole.UserRole) if item is not None else None
+        if patient is None:
+            return
+        self._close_new_patient_form()
+        item = QListWidgetItem(f"{patient.name} — already registered")
+        item.setData(Qt.ItemDataRole.UserRole, patient)
+        self.patient_list.addItem(item)
+        self.patient_list.setCurrentItem(item)
+        self._choose_patient(patient)
+        self.existing_patient_used.emit(patient)
+
+    def _on_add_anyway_clicked(self) -> None:
+        values = self._pending_patient
+        if values is None:
+            return
+        self._hide_duplicates()
+        self._add_patient(values)
+
+    def _add_patient(self, values: dict[str, str | None]) -> None:
+        self._adding_patient = True
+        self.add_patient_button.setEnabled(False)
+        self._runner.run(lambda: patients.add_patient(self._db, **values),  # type: ignore[arg-type]
+                         on_success=self._on_patient_added, on_failure=self._on_add_patient_failed,
+                         on_finished=self._on_add_finished, label="add patient")
+
+    def _on_add_finished(self) -> None:
+        self._adding_patient = False
+        self._on_patient_step_finished()
+
+    def _on_patient_step_finished(self) -> None:
+        if not self._adding_patient:
+            self.add_patient_button.setEnabled(True)
+
+    def _close_new_patient_form(self) -> None:
+        self._hide_duplicates()
         self.new_patient_button.setChecked(False)
         for edit in (self.name_edit, self.birth_edit, self.phone_edit, self.email_edit):
             edit.clear()
         self.patient_list.clear()
+
+    def _on_patient_added(self, patient: PatientView) -> None:
+        self._close_new_patient_form()
         item = QListWidgetItem(f"{patient.name} — new")
         item.setData(Qt.ItemDataRole.UserRole, patient)
         self.patient_list.addItem(item)
@@ -629,6 +756,27 @@ class BookingDialog(QDialog):
 
 def _html(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _phone_text(phone: str) -> str:
+    """An E.164 number the way people write it (``+55 27 99999-0001``)."""
+    try:
+        return phonenumbers.format_number(phonenumbers.parse(phone, None),
+                                          phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    except phonenumbers.NumberParseException:
+        return phone
+
+
+def _duplicate_text(p: PatientView) -> str:
+    """``Maria Silva, born 17 May 1980, +55 27 99999-0001 — already registered``."""
+    parts = [p.name]
+    if p.birth_date:
+        parts.append(f"born {p.birth_date.day} {p.birth_date:%B %Y}")
+    if p.phone:
+        parts.append(_phone_text(p.phone))
+    if p.email:
+        parts.append(p.email)
+    return ", ".join(parts) + " — already registered"
 
 
 def _looks_like_contact(text: str) -> bool:

@@ -85,8 +85,11 @@ def test_threads_booking_the_same_slot_one_wins(clinic_db, db_url, patient, n):
     assert len(lost) == n - 1, results
     # Each loser is told which of the winner's resources was in its way (the ultrasound when
     # the slot search saw the winner's booking; the first conflicting row when the constraint did).
+    # Under heavy load a loser's conflict may also outlive the retries: then it is the generic
+    # "someone else changed this time" SlotTaken, which names no resource (also correct).
     winner = set(won[0].resources.values())
-    assert all(e.resource in winner for e in lost), [str(e) for e in lost]
+    assert all(e.resource in winner or (e.resource is None and "Someone else changed" in str(e))
+               for e in lost), [str(e) for e in lost]
     assert live_count(db_url) == (1, 3)
     assert overlapping_live_pairs(db_url) == 0
 

@@ -222,3 +222,90 @@ def test_a_next_free_answer_for_a_day_no_longer_shown_is_dropped(qtbot, booked: 
         qtbot.waitUntil(lambda: not runner.busy, timeout=10_000)
     assert listed.args[0] > 0 and dialog.slot_status.text().startswith(f"{listed.args[0]} free starts")
     assert not dialog.next_free_button.isVisible() and dialog.next_free_date is None
+
+
+def _fill_new_patient(qtbot, dialog: BookingDialog, name: str, born: str, phone: str = "") -> None:
+    qtbot.mouseClick(dialog.new_patient_button, Qt.MouseButton.LeftButton)
+    assert dialog.new_patient_form.isVisible()
+    qtbot.keyClicks(dialog.name_edit, name)
+    qtbot.keyClicks(dialog.birth_edit, born)
+    if phone:
+        qtbot.keyClicks(dialog.phone_edit, phone)
+
+
+def test_a_likely_duplicate_is_shown_and_use_this_patient_chooses_it_without_writing(
+        qtbot, booked: Booked, runner: Runner, centro: BranchSummary) -> None:
+    dialog = _dialog(qtbot, booked.db, runner, centro)
+    before = _count(booked.db, "SELECT count(*) FROM patient")
+    _fill_new_patient(qtbot, dialog, "Maria Silva", "1980-05-17")
+    with qtbot.assertNotEmitted(dialog.patient_added), qtbot.waitSignal(dialog.duplicates_listed) as blocker:
+        qtbot.mouseClick(dialog.add_patient_button, Qt.MouseButton.LeftButton)
+    assert blocker.args == [1]
+    assert dialog.duplicate_panel.isVisible() and dialog.duplicate_list.count() == 1
+    assert dialog.duplicate_list.item(0).text() == ("Maria Silva, born 17 May 1980, +55 27 99999-0001"
+                                                    " — already registered")
+    assert dialog.patient is None
+    for widget in (dialog.duplicate_panel, dialog.duplicate_list, dialog.use_existing_button,
+                   dialog.add_anyway_button):
+        assert widget.accessibleName()
+    # Keyboard: the warning takes the focus to "Use this patient"; Tab reaches "Add anyway".
+    qtbot.waitUntil(lambda: dialog.use_existing_button.hasFocus())
+    assert dialog.add_anyway_button.focusPolicy() & Qt.FocusPolicy.TabFocus
+    qtbot.waitUntil(lambda: not runner.busy)
+    assert _count(booked.db, "SELECT count(*) FROM patient") == before
+
+    with qtbot.assertNotEmitted(dialog.patient_added), qtbot.waitSignal(dialog.existing_patient_used) as used:
+        qtbot.keyClick(dialog.use_existing_button, Qt.Key.Key_Space)
+    assert used.args[0].id == booked.maria
+    assert dialog.patient is not None and dialog.patient.id == booked.maria
+    assert "Maria Silva" in dialog.patient_label.text()
+    assert not dialog.new_patient_form.isVisible() and not dialog.duplicate_panel.isVisible()
+    assert dialog.name_edit.text() == ""
+    qtbot.waitUntil(lambda: not runner.busy)
+    assert _count(booked.db, "SELECT count(*) FROM patient") == before
+
+
+def test_add_anyway_adds_a_second_patient_with_the_same_details(
+        qtbot, booked: Booked, runner: Runner, centro: BranchSummary) -> None:
+    dialog = _dialog(qtbot, booked.db, runner, centro)
+    before = _count(booked.db, "SELECT count(*) FROM patient")
+    _fill_new_patient(qtbot, dialog, "maria  silva", "1980-05-17")
+    with qtbot.waitSignal(dialog.duplicates_listed) as blocker:
+        qtbot.mouseClick(dialog.add_patient_button, Qt.MouseButton.LeftButton)
+    assert blocker.args == [1] and dialog.duplicate_panel.isVisible()
+
+    qtbot.waitUntil(lambda: dialog.add_anyway_button.height() > 0)  # laid out, so a click lands on it
+    with qtbot.waitSignal(dialog.patient_added) as added:
+        qtbot.mouseClick(dialog.add_anyway_button, Qt.MouseButton.LeftButton)
+    new = added.args[0]
+    assert new.id != booked.maria and new.name == "maria silva"
+    assert dialog.patient == new
+    assert not dialog.new_patient_form.isVisible() and not dialog.duplicate_panel.isVisible()
+    qtbot.waitUntil(lambda: dialog.add_patient_button.isEnabled())
+    assert _count(booked.db, "SELECT count(*) FROM patient") == before + 1
+
+
+def test_a_same_phone_in_another_format_is_a_likely_duplicate_and_editing_hides_the_warning(
+        qtbot, booked: Booked, runner: Runner, centro: BranchSummary) -> None:
+    dialog = _dialog(qtbot, booked.db, runner, centro)
+    _fill_new_patient(qtbot, dialog, "Pedro Silva", "2010-03-04", "+55 27 99999-0001")
+    with qtbot.waitSignal(dialog.duplicates_listed) as blocker:
+        qtbot.mouseClick(dialog.add_patient_button, Qt.MouseButton.LeftButton)
+    assert blocker.args == [1]
+    assert dialog.duplicate_list.item(0).data(Qt.ItemDataRole.UserRole).id == booked.maria
+    qtbot.keyClicks(dialog.phone_edit, "9")  # the details changed: the warning no longer applies
+    assert not dialog.duplicate_panel.isVisible()
+    qtbot.waitUntil(lambda: dialog.add_patient_button.isEnabled())
+
+
+def test_a_new_patient_without_a_likely_duplicate_is_added_directly(
+        qtbot, booked: Booked, runner: Runner, centro: BranchSummary) -> None:
+    dialog = _dialog(qtbot, booked.db, runner, centro)
+    before = _count(booked.db, "SELECT count(*) FROM patient")
+    _fill_new_patient(qtbot, dialog, "Maria Silva", "1980-05-18")  # another birth date
+    with qtbot.waitSignal(dialog.duplicates_listed) as listed, qtbot.waitSignal(dialog.patient_added) as added:
+        qtbot.mouseClick(dialog.add_patient_button, Qt.MouseButton.LeftButton)
+    assert listed.args == [0] and added.args[0].id != booked.maria
+    assert not dialog.duplicate_panel.isVisible()
+    qtbot.waitUntil(lambda: dialog.add_patient_button.isEnabled())
+    assert _count(booked.db, "SELECT count(*) FROM patient") == before + 1
