@@ -85,3 +85,25 @@ def runner(qtbot, db: Database) -> Iterator[Runner]:
     r = Runner(log_path="/tmp/clinic-test.log")
     yield r
     r.shutdown()
+
+
+def make_window(qtbot, db: Database, runner: Runner, **kwargs):
+    """A ``MainWindow`` on ``db`` at Centro on ``DAY`` with a fixed clock, no periodic reload."""
+    from reception_app.ui.main_window import MainWindow
+
+    kwargs.setdefault("day", DAY)
+    kwargs.setdefault("branch", "Centro")
+    window = MainWindow(db, runner=runner, clock=lambda: NOW, refresh_ms=0, database_label="Database: test",
+                        log_path="/tmp/clinic-test.log", **kwargs)
+    qtbot.addWidget(window)
+    return window
+
+
+@pytest.fixture
+def window(qtbot, booked: Booked, runner: Runner):
+    """The main window on the ``booked`` clinic, shown, with its day loaded."""
+    w = make_window(qtbot, booked.db, runner)
+    with qtbot.waitSignal(w.day_loaded, timeout=10_000):
+        w.show()
+    qtbot.waitExposed(w)
+    return w

@@ -15,10 +15,8 @@ from reception_app.ui import appointment_actions
 from reception_app.ui.appointment_actions import ACTIONS, CancelReasonDialog, allowed_actions
 from reception_app.ui.day_model import APPOINTMENT_ROLE
 from reception_app.ui.main_window import MainWindow
-from reception_app.ui.runner import Runner
 
 from .conftest import Booked
-from .test_main_window import _window
 
 #: Menus grab the keyboard when they pop up, which the offscreen platform notes; the conftest's
 #: other offscreen notes are repeated because pytest-qt reads only the closest ``qt_log_ignore`` mark.
@@ -26,13 +24,6 @@ popup_notes = pytest.mark.qt_log_ignore(
     r"This plugin does not support (propagateSizeHints|raise|grabbing the keyboard)")
 
 
-@pytest.fixture
-def window(qtbot, booked: Booked, runner: Runner) -> MainWindow:
-    w = _window(qtbot, booked.db, runner)
-    with qtbot.waitSignal(w.day_loaded, timeout=10_000):
-        w.show()
-    qtbot.waitExposed(w)
-    return w
 
 
 def _select(window: MainWindow, appointment: AppointmentView):

@@ -5,27 +5,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import pytest
 from PySide6.QtCore import QPoint, Qt
 
 from reception_app.services import scheduling
 from reception_app.services.scheduling import AppointmentView
 from reception_app.ui.main_window import MainWindow
-from reception_app.ui.runner import Runner
 
 from .conftest import Booked, at
-from .test_main_window import _window
 
 LEFT = Qt.MouseButton.LeftButton
 
 
-@pytest.fixture
-def window(qtbot, booked: Booked, runner: Runner) -> MainWindow:
-    w = _window(qtbot, booked.db, runner)
-    with qtbot.waitSignal(w.day_loaded, timeout=10_000):
-        w.show()
-    qtbot.waitExposed(w)
-    return w
 
 
 def _column(window: MainWindow, name: str) -> int:

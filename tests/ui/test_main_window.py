@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import date, timedelta
 from pathlib import Path
 
-import pytest
 from PySide6.QtCore import QDate, Qt
 from PySide6.QtWidgets import QApplication, QMessageBox
 
@@ -16,26 +15,11 @@ from reception_app.ui.day_model import APPOINTMENT_ROLE, CELL_STATE_ROLE
 from reception_app.ui.main_window import MainWindow
 from reception_app.ui.runner import Runner
 
-from .conftest import DAY, NOW, Booked, at
+from .conftest import DAY, NOW, Booked, at, make_window
 
 DATA = Path(__file__).parents[1] / "data"
 
 
-def _window(qtbot, db: Database, runner: Runner, **kwargs) -> MainWindow:
-    kwargs.setdefault("day", DAY)
-    kwargs.setdefault("branch", "Centro")
-    window = MainWindow(db, runner=runner, clock=lambda: NOW, refresh_ms=0, database_label="Database: test",
-                        log_path="/tmp/clinic-test.log", **kwargs)
-    qtbot.addWidget(window)
-    return window
-
-
-@pytest.fixture
-def window(qtbot, booked: Booked, runner: Runner) -> MainWindow:
-    w = _window(qtbot, booked.db, runner)
-    with qtbot.waitSignal(w.day_loaded, timeout=10_000):
-        w.show()
-    return w
 
 
 def test_opens_on_the_day_with_the_grid(window: MainWindow, booked: Booked) -> None:
@@ -181,7 +165,7 @@ def test_first_run_sets_up_an_empty_database(qtbot, db: Database, runner: Runner
         calls.append("setup")
         return str(clinic_config.apply_file(database, DATA / "test_clinic.toml").summary())
 
-    w = _window(qtbot, db, runner, first_run=first_run)
+    w = make_window(qtbot, db, runner, first_run=first_run)
     with qtbot.waitSignal(w.day_loaded, timeout=20_000) as blocker:
         w.show()
     assert calls == ["setup"]
@@ -189,7 +173,7 @@ def test_first_run_sets_up_an_empty_database(qtbot, db: Database, runner: Runner
 
 
 def test_no_branches_and_no_first_run_says_what_to_do(qtbot, db: Database, runner: Runner) -> None:
-    w = _window(qtbot, db, runner)
+    w = make_window(qtbot, db, runner)
     with qtbot.waitSignal(w.branches_loaded) as blocker:
         w.show()
     assert blocker.args == [0]

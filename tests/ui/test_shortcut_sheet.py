@@ -2,23 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
 from PySide6.QtCore import Qt
 
 from reception_app.ui.main_window import MainWindow
-from reception_app.ui.runner import Runner
-
-from .conftest import DAY, NOW, Booked
-
-
-@pytest.fixture
-def window(qtbot, booked: Booked, runner: Runner) -> MainWindow:
-    w = MainWindow(booked.db, runner=runner, clock=lambda: NOW, refresh_ms=0, day=DAY, branch="Centro",
-                   database_label="Database: test")
-    qtbot.addWidget(w)
-    with qtbot.waitSignal(w.day_loaded, timeout=10_000):
-        w.show()
-    return w
 
 
 def test_f1_lists_the_shortcuts_that_really_work(qtbot, window: MainWindow) -> None:
