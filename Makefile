@@ -27,7 +27,7 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(PY) -m ruff check reception_app tests
-	$(PY) -m mypy --ignore-missing-imports reception_app/domain reception_app/services
+	$(PY) -m mypy --ignore-missing-imports reception_app
 
 clean:
 	rm -rf $(VENV) build *.egg-info

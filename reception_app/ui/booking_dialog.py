@@ -390,7 +390,8 @@ class BookingDialog(QDialog):
         self.slot_status.setText("Looking for free times…")
         self._runner.run(
             lambda: scheduling.find_slots(self._db, branch=branch, service=service.name, local_date=day,
-                                          now=now, **pins),
+                                          now=now, doctor=pins.get("doctor"), room=pins.get("room"),
+                                          equipment=pins.get("equipment")),
             on_success=self._on_slots_found, on_failure=self._on_slots_failed,
             key=self._keys["slots"], label="find slots")
 

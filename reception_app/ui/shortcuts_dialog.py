@@ -57,5 +57,5 @@ class ShortcutSheet(QDialog):
 
     def rows(self) -> list[tuple[str, str]]:
         """What the sheet lists, as ``(keys, action)`` pairs (tests, screen readers)."""
-        return [(self.tree.topLevelItem(i).text(0), self.tree.topLevelItem(i).text(1))
-                for i in range(self.tree.topLevelItemCount())]
+        items = (self.tree.topLevelItem(i) for i in range(self.tree.topLevelItemCount()))
+        return [(item.text(0), item.text(1)) for item in items if item is not None]
