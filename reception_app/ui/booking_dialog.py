@@ -482,12 +482,7 @@ class BookingDialog(QDialog):
         patient = item.data(Qt.ItemDataRole.UserRole) if item is not None else None
         if patient is None:
             return
-        self._close_new_patient_form()
-        item = QListWidgetItem(f"{patient.name} — already registered")
-        item.setData(Qt.ItemDataRole.UserRole, patient)
-        self.patient_list.addItem(item)
-        self.patient_list.setCurrentItem(item)
-        self._choose_patient(patient)
+        self._show_chosen_patient(patient, "already registered")
         self.existing_patient_used.emit(patient)
 
     def _on_add_anyway_clicked(self) -> None:
@@ -520,13 +515,17 @@ class BookingDialog(QDialog):
         self.patient_list.clear()
 
     def _on_patient_added(self, patient: PatientView) -> None:
+        self._show_chosen_patient(patient, "new")
+        self.patient_added.emit(patient)
+
+    def _show_chosen_patient(self, patient: PatientView, note: str) -> None:
+        """Close the new-patient form and show ``patient`` (labelled with ``note``) as the one chosen."""
         self._close_new_patient_form()
-        item = QListWidgetItem(f"{patient.name} — new")
+        item = QListWidgetItem(f"{patient.name} — {note}")
         item.setData(Qt.ItemDataRole.UserRole, patient)
         self.patient_list.addItem(item)
         self.patient_list.setCurrentItem(item)
         self._choose_patient(patient)
-        self.patient_added.emit(patient)
 
     def _on_add_patient_failed(self, error: ClinicError) -> None:
         if isinstance(error, ValidationError) and error.field in self.field_errors:
