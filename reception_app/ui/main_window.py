@@ -165,9 +165,10 @@ class MainWindow(QMainWindow):
                  day: date | None = None, branch: str | None = None, database_label: str = "Database server",
                  log_path: Path | str | None = None, first_run: FirstRun | None = None,
                  refresh_ms: int = 60_000, live: LiveSchedule | None = None,
-                 parent: QWidget | None = None) -> None:
+                 session: object | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._db = db
+        self.session = session
         self._owns_runner = runner is None
         self.runner = runner or Runner(self, log_path=log_path)
         self._clock: Clock = clock or (lambda: datetime.now(UTC))
