@@ -17,8 +17,9 @@ from __future__ import annotations
 import itertools
 import os
 import tempfile
+import uuid
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -26,6 +27,7 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
+from reception_app.services.users import add_user
 from reception_app.store.database import Database
 
 HERE = Path(__file__).parent
@@ -111,3 +113,33 @@ def clinic_db(db: Database) -> Database:
 
     clinic_config.apply_file(db, DATA / "test_clinic.toml")
     return db
+
+
+@pytest.fixture
+def login(clinic_db: Database, db_url: str) -> Iterator[Callable[..., tuple[str, Database]]]:
+    """``login(role, doctor=None)`` -> (name, Database connected as that new login role).
+
+    The embedded test server trusts local connections, so a test connects as any
+    role by naming it. Roles are cluster-wide: names get a random suffix and are
+    dropped (with what they own) after the test."""
+    created: list[str] = []
+    opened: list[Database] = []
+
+    def make(role: str, *, doctor: str | None = None) -> tuple[str, Database]:
+        name = f"t_{role}_{uuid.uuid4().hex[:10]}"
+        created.append(name)
+        assert add_user(clinic_db, name, role, doctor=doctor) == f"clinic_{role}"
+        db = Database(make_conninfo(db_url, user=name))
+        opened.append(db)
+        return name, db
+
+    yield make
+    for db in opened:
+        db.dispose()
+    clinic_db.dispose()
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        for name in created:
+            ident = sql.Identifier(name)
+            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", (name,))
+            conn.execute(sql.SQL("DROP OWNED BY {}").format(ident))
+            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(ident))

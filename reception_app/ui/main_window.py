@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..domain.errors import ClinicError
+from ..domain.roles import Capabilities, capabilities
 from ..domain.slots import KINDS
 from ..domain.wallclock import day_bounds_utc
 from ..services import scheduling
@@ -169,6 +170,7 @@ class MainWindow(QMainWindow):
         super().__init__(parent)
         self._db = db
         self.session = session
+        self.capabilities: Capabilities = capabilities(getattr(session, "role", None))
         self._owns_runner = runner is None
         self.runner = runner or Runner(self, log_path=log_path)
         self._clock: Clock = clock or (lambda: datetime.now(UTC))
@@ -184,7 +186,9 @@ class MainWindow(QMainWindow):
         self._status_change_pending = False
         self._menu: QMenu | None = None
 
-        self.setWindowTitle("Clinic Reception")
+        login = getattr(session, "login", None)
+        self.setWindowTitle(f"Clinic Reception — {login} ({getattr(session, 'role', '')})" if login
+                            else "Clinic Reception")
         self.setObjectName("mainWindow")
         self.resize(1280, 820)
 
@@ -560,7 +564,8 @@ class MainWindow(QMainWindow):
         self.model.set_resource_set(_SETS[button_id][0])
 
     def _on_grid_booking_requested(self, instant: datetime, resource: GridResource) -> None:
-        self.open_booking_dialog(pin=resource, start_hint=instant)
+        if self.capabilities.book:
+            self.open_booking_dialog(pin=resource, start_hint=instant)
 
     def _on_grid_appointment_activated(self, appointment: AppointmentView) -> None:
         tz = self._branch.tz if self._branch else UTC
@@ -597,8 +602,10 @@ class MainWindow(QMainWindow):
         self._controls_enabled = enabled
         for w in (self.branch_combo, self.date_edit):
             w.setEnabled(enabled)
-        for a in (self.prev_action, self.next_action, self.today_action, self.book_action, self.refresh_action):
+        for a in (self.prev_action, self.next_action, self.today_action, self.refresh_action):
             a.setEnabled(enabled)
+        self.book_action.setEnabled(enabled and self.capabilities.book)
+        self.book_action.setVisible(self.capabilities.book)
         self._update_appointment_actions()
 
     # -- appointment status actions ---------------------------------------------------------------------
@@ -612,9 +619,18 @@ class MainWindow(QMainWindow):
         is on its way)."""
         appt = self.current_appointment()
         status = appt.status if appt is not None and self._controls_enabled \
-            and not self._status_change_pending else None
+            and not self._status_change_pending and self._may_change(appt) else None
         for spec in ACTIONS:
-            self.status_actions[spec.key].setEnabled(is_allowed(spec, status))
+            self.status_actions[spec.key].setEnabled(is_allowed(spec, status)
+                                                     and self.capabilities.allows_status(spec.key))
+
+    def _may_change(self, appointment: AppointmentView) -> bool:
+        """Whether the signed-in user is offered changes to ``appointment``: a doctor only their own
+        (booked on their doctor resource; the server's row-level security says the same)."""
+        if not self.capabilities.own_only:
+            return True
+        own = getattr(self.session, "doctor_resource_id", None)
+        return own is not None and appointment.resource_ids.get("doctor") == own
 
     def _describe(self, appointment: AppointmentView) -> str:
         """``"Maria Silva 08:00"``: the patient and the branch-local start."""
@@ -649,7 +665,8 @@ class MainWindow(QMainWindow):
 
     def _on_appointment_action_triggered(self, spec: AppointmentAction) -> None:
         appt = self.current_appointment()
-        if appt is None or self._status_change_pending or not is_allowed(spec, appt.status):
+        if appt is None or self._status_change_pending or not is_allowed(spec, appt.status) \
+                or not self.capabilities.allows_status(spec.key) or not self._may_change(appt):
             return  # a shortcut pressed while the action was being disabled
         if spec.asks_reason:
             appointment_actions.ask_cancel_reason(
@@ -699,6 +716,9 @@ class MainWindow(QMainWindow):
                                 resource: GridResource | None) -> None:
         """A block was dropped: move it to ``start`` (UTC) and, if given, onto ``resource``."""
         about = self._describe(appointment)
+        if not self.capabilities.move or not self._may_change(appointment):
+            self.statusBar().showMessage(f"Cannot move {about}: your sign-in does not move appointments.", 15_000)
+            return
         if resource is not None and not DayGridView.drop_resource_kind_allowed(appointment, resource):
             self.statusBar().showMessage(
                 f"Cannot move {about} to {resource.name}: {appointment.service} does not use "
@@ -750,7 +770,7 @@ class MainWindow(QMainWindow):
 
         ``pin``: the resource to prefer; ``start_hint``: the UTC start to preselect if free.
         """
-        if self._branch is None or self._day is None:
+        if self._branch is None or self._day is None or not self.capabilities.book:
             return None
         if self._dialog is not None and self._dialog.isVisible():
             self._dialog.raise_()

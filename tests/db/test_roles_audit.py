@@ -9,13 +9,9 @@ after the test.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta, timezone
 
-import psycopg
 import pytest
-from psycopg import sql as psql
-from psycopg.conninfo import make_conninfo
 from sqlalchemy import text
 
 from reception_app.domain.errors import PermissionDenied, SlotTaken, ValidationError
@@ -27,32 +23,6 @@ SP = timezone(timedelta(hours=-3))
 NOW = datetime(2027, 1, 1, tzinfo=UTC)
 T0 = datetime(2027, 1, 4, 8, 0, tzinfo=SP)
 US = "Abdominal ultrasound"
-
-
-@pytest.fixture
-def login(clinic_db: Database, db_url: str) -> Iterator[Callable[..., tuple[str, Database]]]:
-    """``login(role, doctor=None)`` -> (name, Database connected as that new login role)."""
-    created: list[str] = []
-    opened: list[Database] = []
-
-    def make(role: str, *, doctor: str | None = None) -> tuple[str, Database]:
-        name = f"t_{role}_{uuid.uuid4().hex[:10]}"
-        created.append(name)
-        assert add_user(clinic_db, name, role, doctor=doctor) == f"clinic_{role}"
-        db = Database(make_conninfo(db_url, user=name))
-        opened.append(db)
-        return name, db
-
-    yield make
-    for db in opened:
-        db.dispose()
-    clinic_db.dispose()
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        for name in created:
-            ident = psql.Identifier(name)
-            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", (name,))
-            conn.execute(psql.SQL("DROP OWNED BY {}").format(ident))
-            conn.execute(psql.SQL("DROP ROLE IF EXISTS {}").format(ident))
 
 
 @pytest.fixture

@@ -107,3 +107,15 @@ def window(qtbot, booked: Booked, runner: Runner):
         w.show()
     qtbot.waitExposed(w)
     return w
+
+
+def select_block(window, appointment: scheduling.AppointmentView):
+    """Make the block of ``appointment`` (its doctor's column) the grid's current cell; return the index."""
+    model = window.model
+    col = next(c for c, r in enumerate(model.columns) if r.id == appointment.resource_ids["doctor"])
+    index = model.index(model.row_of(appointment.start), col)
+    assert model.appointment_at(index).id == appointment.id
+    window.grid.setFocus()
+    window.grid.setCurrentIndex(index)
+    window.grid.scrollTo(index)
+    return index

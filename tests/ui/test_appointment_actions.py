@@ -16,7 +16,7 @@ from reception_app.ui.appointment_actions import ACTIONS, CancelReasonDialog, al
 from reception_app.ui.day_model import APPOINTMENT_ROLE
 from reception_app.ui.main_window import MainWindow
 
-from .conftest import Booked
+from .conftest import Booked, select_block
 
 #: Menus grab the keyboard when they pop up, which the offscreen platform notes; the conftest's
 #: other offscreen notes are repeated because pytest-qt reads only the closest ``qt_log_ignore`` mark.
@@ -26,16 +26,7 @@ popup_notes = pytest.mark.qt_log_ignore(
 
 
 
-def _select(window: MainWindow, appointment: AppointmentView):
-    """Make the block of ``appointment`` (its doctor's column) the grid's current cell; return the index."""
-    model = window.model
-    col = next(c for c, r in enumerate(model.columns) if r.id == appointment.resource_ids["doctor"])
-    index = model.index(model.row_of(appointment.start), col)
-    assert model.appointment_at(index).id == appointment.id
-    window.grid.setFocus()
-    window.grid.setCurrentIndex(index)
-    window.grid.scrollTo(index)
-    return index
+_select = select_block
 
 
 def _enabled(window: MainWindow) -> set[str]:
