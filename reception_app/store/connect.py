@@ -3,25 +3,110 @@
 The embedded default is started on demand and migrated automatically; a shared
 server is only checked: its schema must be exactly the one this program knows,
 otherwise ``SchemaMismatch`` says what to run.
+
+Against a server, each person signs in as their own login role: ``user`` and
+``password`` are added to the connection string (the password only in memory,
+never logged), and a refused login raises ``AuthenticationFailed`` with one
+plain sentence instead of libpq's text.
 """
 
 from __future__ import annotations
 
 import logging
 
+import psycopg
+from psycopg.conninfo import make_conninfo
+
 from ..config import ConnectionChoice, choose_connection
+from ..domain.errors import DatabaseUnavailable
 from . import migrate
 from .database import Database
 from .embedded import start_embedded
 
 log = logging.getLogger(__name__)
 
+WRONG_LOGIN = "Sign-in failed: wrong user name or password."
+PASSWORD_NEEDED = "Please enter your password."
+_AUTH_STATES = {"28P01", "28000"}
+_AUTH_TEXTS = ("password authentication failed", "no password supplied", "scram authentication")
+
+
+class AuthenticationFailed(DatabaseUnavailable):
+    """The server refused the login: wrong user name or password (SQLSTATE 28P01, or a
+    role that does not exist), or no password was given where one is needed
+    (``password_missing``). ``str()`` is the sentence to show; it never says which
+    of name or password was wrong."""
+
+    def __init__(self, message: str = WRONG_LOGIN, *, password_missing: bool = False) -> None:
+        super().__init__(message)
+        self.password_missing = password_missing
+
+
+def with_login(conninfo: str, user: str | None = None, password: str | None = None) -> str:
+    """``conninfo`` with ``user`` and ``password`` set (each only when given, non-empty for
+    the user); a libpq key=value string. Raises ``psycopg.ProgrammingError`` for a malformed
+    ``conninfo``."""
+    extra: dict[str, str] = {}
+    if user:
+        extra["user"] = user
+    if password is not None:
+        extra["password"] = password
+    return make_conninfo(conninfo, **extra) if extra else conninfo
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or ["unknown error"])[0]
+
+
+def _refusal(exc: psycopg.OperationalError) -> AuthenticationFailed | None:
+    """The ``AuthenticationFailed`` that a failed connection attempt means, or None
+    (unreachable, pg_hba refusal, database missing …)."""
+    text = str(exc).lower()
+    if "no password supplied" in text:
+        return AuthenticationFailed(PASSWORD_NEEDED, password_missing=True)
+    if getattr(exc, "sqlstate", None) == "28P01" or any(t in text for t in _AUTH_TEXTS):
+        return AuthenticationFailed()
+    if ('role "' in text and "does not exist" in text) and (getattr(exc, "sqlstate", None) in (None, *_AUTH_STATES)):
+        return AuthenticationFailed()  # an unknown user is reported like a wrong password
+    return None
+
+
+def verify_login(conninfo: str, *, user: str | None = None, password: str | None = None,
+                 connect_timeout: int = 10) -> None:
+    """Open (and close) one connection to ``conninfo`` as ``user`` with ``password``.
+
+    Used at sign-in and to unlock the window. Blocks up to ``connect_timeout``
+    seconds per host: call it on a worker thread. Raises ``AuthenticationFailed``
+    when the server refuses the login, ``DatabaseUnavailable`` when it cannot be
+    reached (libpq's first line, never the password).
+    """
+    try:
+        target = with_login(conninfo, user, password)
+    except psycopg.Error as exc:
+        raise DatabaseUnavailable(f"The connection settings are not valid: {_first_line(exc)}") from exc
+    try:
+        with psycopg.connect(target, connect_timeout=connect_timeout, application_name="clinic-reception sign-in"):
+            pass
+    except psycopg.OperationalError as exc:
+        refused = _refusal(exc)
+        if refused is not None:
+            log.info("sign-in refused for %s", user or "(default user)")
+            raise refused from exc
+        log.warning("cannot connect: %s", _first_line(exc))
+        detail = _first_line(exc).removeprefix("connection is bad: ").removeprefix("connection failed: ")
+        raise DatabaseUnavailable(f"Cannot reach the clinic database: {detail}") from exc
+
 
 def open_database(cli_url: str | None = None, *, check: bool = True, application_name: str = "clinic-reception",
-                  choice: ConnectionChoice | None = None) -> Database:
+                  choice: ConnectionChoice | None = None, user: str | None = None,
+                  password: str | None = None) -> Database:
     """Connect per the precedence in ``config``; migrate the embedded default; check the schema.
 
-    Raises ``DatabaseUnavailable`` or ``SchemaMismatch``.
+    ``user``/``password``: the login to sign in with on a server (added to the
+    connection string; ignored for the embedded default, which needs no login).
+    With them, the login is tried first, so a refusal raises ``AuthenticationFailed``.
+
+    Raises ``AuthenticationFailed``, ``DatabaseUnavailable`` or ``SchemaMismatch``.
     """
     choice = choice or choose_connection(cli_url)
     if choice.embedded:
@@ -30,7 +115,15 @@ def open_database(cli_url: str | None = None, *, check: bool = True, application
         if before != after:
             log.info("embedded database migrated from %s to %s", before, after)
         return db
-    db = Database(choice.conninfo or "", application_name=application_name)
+    conninfo = choice.conninfo or ""
+    if user or password is not None:
+        verify_login(conninfo, user=user, password=password)
+        conninfo = with_login(conninfo, user, password)
+    db = Database(conninfo, application_name=application_name)
     if check:
-        migrate.check_schema(db)
+        try:
+            migrate.check_schema(db)
+        except BaseException:
+            db.dispose()
+            raise
     return db
