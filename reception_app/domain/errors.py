@@ -74,6 +74,16 @@ class DatabaseUnavailable(ClinicError):
     exit_code = 4
 
 
+class CommitOutcomeUnknown(DatabaseUnavailable):
+    """The connection was lost during COMMIT: the change may or may not have been saved.
+
+    Raised by the write runner only then. A caller that gave the change a
+    client-generated id (e.g. ``book(client_id=…)``) may retry with the same id
+    once the connection is back: the retry returns what the first attempt saved,
+    or saves it now, never twice (DESIGN.md, "Transactions").
+    """
+
+
 class SchemaMismatch(ClinicError):
     """The database schema is older or newer than this program knows.
 

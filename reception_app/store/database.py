@@ -13,7 +13,7 @@ SQLSTATE    raised as
 CL001       ``InvalidTransition`` (status trigger)
 23514/23505 ``ValidationError`` naming the constraint
 42501       ``PermissionDenied``
-08xxx, lost ``DatabaseUnavailable``
+08xxx, lost ``DatabaseUnavailable`` (``CommitOutcomeUnknown`` when lost during COMMIT)
 ==========  ==============================================================
 
 Reads use short READ ONLY transactions (:meth:`Database.read`); reports ask
@@ -38,6 +38,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import NullPool
 
 from ..domain.errors import (
+    CommitOutcomeUnknown,
     DatabaseUnavailable,
     InvalidTransition,
     PermissionDenied,
@@ -91,9 +92,9 @@ class Database:
         (``SET LOCAL clinic.reason``).
 
         Raises the domain errors in the module docstring; a connection lost
-        during COMMIT raises ``DatabaseUnavailable`` saying the outcome is
-        unknown (callers with a client id may retry safely). Anything else
-        propagates unchanged (a bug).
+        during COMMIT raises ``CommitOutcomeUnknown`` (a ``DatabaseUnavailable``:
+        callers with a client id may retry safely). Anything else propagates
+        unchanged (a bug).
         """
         last: BaseException | None = None
         for attempt in range(attempts):
@@ -124,6 +125,15 @@ class Database:
             except _Retry as retry:
                 last = retry.error
         raise DatabaseUnavailable(f"Lost the connection to the clinic database: {_first_line(last)}") from last
+
+    def ping(self) -> None:
+        """One trivial round trip (``SELECT 1`` in a read transaction): is the database reachable?
+
+        A dead pooled connection is replaced on the way (see :meth:`read`), so a
+        success means new work will run. Raises ``DatabaseUnavailable``. Blocks up
+        to the connect timeout (10 s): call it off the GUI thread.
+        """
+        self.read(lambda conn: conn.exec_driver_sql("SELECT 1").scalar())
 
     def admin(self, work: Callable[[Connection], T]) -> T:
         """Run ``work(conn)`` in one ordinary transaction (role and schema management only)."""
@@ -163,7 +173,7 @@ class Database:
                         conn.invalidate()
                     if committing and not read_only:
                         log.warning("connection lost during COMMIT: %s", exc)
-                        raise DatabaseUnavailable(
+                        raise CommitOutcomeUnknown(
                             "The connection to the clinic database was lost while saving, so it is not known "
                             "whether the change was saved. Check before trying again.") from exc
                     log.info("connection found dead, reconnecting: %s", _first_line(exc))

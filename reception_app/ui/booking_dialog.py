@@ -7,12 +7,21 @@ The slot list comes from the slot engine (``scheduling.find_slots``); the
 booking itself is decided by the database (``scheduling.book``), so a start
 another workstation took in the meantime gives ``SlotTaken``: its message is
 shown and the list is refreshed.
+
+A lost connection never loses what was typed: the dialog stays open, Book
+waits for the connection (``Runner.offline``) and failed searches run again
+when it is back (``Runner.connection_restored``). A booking whose commit
+outcome is unknown (``CommitOutcomeUnknown``: the connection died during
+COMMIT) is checked once the connection is back — is an appointment with this
+attempt's client id there? — and otherwise booked again with the *same*
+client id, so it is never doubled; the dialog then says what happened.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import phonenumbers
@@ -39,7 +48,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..domain.errors import ClinicError, SlotTaken, ValidationError
+from ..domain.errors import ClinicError, CommitOutcomeUnknown, DatabaseUnavailable, SlotTaken, ValidationError
 from ..domain.slots import KINDS
 from ..domain.wallclock import day_bounds_utc
 from ..services import patients, scheduling
@@ -56,6 +65,17 @@ MIN_SEARCH_CHARS = 2
 
 #: How many local days after a day without free time are searched for the next free start.
 NEXT_FREE_DAYS = 14
+
+#: Shown when the connection died during COMMIT (the booking may or may not be saved).
+CHECKING_TEXT = "The connection dropped while saving. Checking whether the booking was saved…"
+#: The check found the booking the lost COMMIT had saved.
+SAVED_BEFORE_TEXT = "Booked — it had been saved before the connection dropped."
+#: The check found nothing, and booking again (same client id) succeeded.
+BOOKED_TEXT = "Booked."
+#: The check found nothing, and the time had been taken by someone else meanwhile.
+TAKEN_MEANWHILE_TEXT = "That time was taken meanwhile; nothing was booked."
+#: A search or booking failed for want of a connection.
+OFFLINE_TEXT = "No connection to the clinic database. What you entered is kept"
 
 _FIELD_LABELS = {"name": "Name", "birth_date": "Birth date", "phone": "Phone", "email": "E-mail"}
 
@@ -75,6 +95,20 @@ def _error_label() -> QLabel:
     label.setWordWrap(True)
     label.hide()
     return label
+
+
+@dataclass(frozen=True)
+class _Unsure:
+    """A booking sent whose commit outcome is unknown: what is needed to check it and send it again."""
+
+    branch: str
+    service: str
+    start: datetime
+    local_date: date
+    patient_id: int
+    client_id: uuid.UUID
+    pins: dict[str, str]
+    now: datetime
 
 
 class BookingDialog(QDialog):
@@ -103,6 +137,10 @@ class BookingDialog(QDialog):
             ``NEXT_FREE_DAYS`` days after it answered: the first free ``SlotOffer``, or ``None``.
         slot_taken(str): booking failed because another workstation took the time
             first: the message shown (the grid behind should reload).
+        outcome_resolved(str): a booking whose commit outcome was unknown has
+            been checked: the message shown (``SAVED_BEFORE_TEXT``, ``BOOKED_TEXT``
+            or ``TAKEN_MEANWHILE_TEXT`` first). When booked, ``appointment_booked``
+            was emitted just before and the dialog stays open to show this.
     """
 
     appointment_booked = Signal(object)
@@ -114,6 +152,7 @@ class BookingDialog(QDialog):
     services_loaded = Signal(int)
     next_free_listed = Signal(object)
     slot_taken = Signal(str)
+    outcome_resolved = Signal(str)
 
     def __init__(self, db: Database, runner: Runner, *, branch: BranchSummary, local_date: date,
                  clock: Clock | None = None, pin: GridResource | None = None, start_hint: datetime | None = None,
@@ -135,6 +174,11 @@ class BookingDialog(QDialog):
         self._keys = {k: f"{k}-{id(self)}" for k in ("patients", "slots", "next_free", "duplicates")}
         self._adding_patient = False
         self._pending_patient: dict[str, str | None] | None = None
+        self._unsure: _Unsure | None = None
+        self._resolved = False  # an unsure booking was found saved: nothing more to book here
+        self._rerun_on_restore: set[str] = set()  # "slots", "patients": failed for want of a connection
+        runner.connection_restored.connect(self._on_connection_restored)
+        runner.connection_lost.connect(self._on_connection_lost)
 
         self.setWindowTitle(f"New appointment — {branch.name}")
         self.setObjectName("bookingDialog")
@@ -370,7 +414,7 @@ class BookingDialog(QDialog):
         if len(query) < MIN_SEARCH_CHARS:
             return
         self._runner.run(lambda: patients.find_patients(self._db, query), on_success=self._on_patients_found,
-                         on_failure=self._show_failure, key=self._keys["patients"], label="find patients")
+                         on_failure=self._on_patients_failed, key=self._keys["patients"], label="find patients")
 
     @property
     def next_free_date(self) -> date | None:
@@ -414,6 +458,11 @@ class BookingDialog(QDialog):
             item.setFlags(Qt.ItemFlag.NoItemFlags)
             self.patient_list.addItem(item)
         self.patients_listed.emit(len(found))
+
+    def _on_patients_failed(self, error: ClinicError) -> None:
+        if isinstance(error, DatabaseUnavailable):
+            self._rerun_on_restore.add("patients")
+        self._show_failure(error)
 
     def _on_patient_current_changed(self, current: QListWidgetItem | None, _previous: object) -> None:
         patient = current.data(Qt.ItemDataRole.UserRole) if current is not None else None
@@ -667,6 +716,8 @@ class BookingDialog(QDialog):
         self.next_free_button.hide()
 
     def _on_slots_failed(self, error: ClinicError) -> None:
+        if isinstance(error, DatabaseUnavailable):
+            self._rerun_on_restore.add("slots")
         self._offers = []
         self.slot_tree.clear()
         self.slot_status.setText("")
@@ -682,13 +733,27 @@ class BookingDialog(QDialog):
             self._on_book_clicked()
 
     # -- booking ---------------------------------------------------------------------------------
+    @property
+    def outcome_unknown(self) -> bool:
+        """Whether a booking was sent whose commit outcome is not known yet (being checked, or
+        waiting for the connection to check it)."""
+        return self._unsure is not None
+
     def _update_book_button(self) -> None:
-        ready = self._patient is not None and self.selected_offer() is not None and not self._booking
-        self.book_button.setEnabled(ready)
+        ready = (self._patient is not None and self.selected_offer() is not None and not self._booking
+                 and not self._runner.offline and not self._resolved)
+        self.book_button.setEnabled(ready or (self._unsure is not None and not self._booking
+                                              and not self._runner.offline))
 
     def _on_book_clicked(self) -> None:
         offer, service, patient = self.selected_offer(), self.selected_service(), self._patient
-        if self._booking:
+        if self._booking or self._resolved:
+            return
+        if self._unsure is not None:  # settle the first attempt before anything else is booked
+            self._check_unsure()
+            return
+        if self._runner.offline:
+            self._show_message(f"{OFFLINE_TEXT}; Book works again when the connection is back.")
             return
         if patient is None:
             self._show_message("Choose the patient first: search above or add a new one.")
@@ -706,26 +771,112 @@ class BookingDialog(QDialog):
         self._booking = True
         self._update_book_button()
         self._show_message("Booking…", error=False)
+        unsure = _Unsure(branch=branch, service=service.name, start=offer.start,
+                         local_date=offer.start.astimezone(self._branch.tz).date(), patient_id=patient.id,
+                         client_id=client_id, pins=pins, now=now)
         self._runner.run(
             lambda: scheduling.book(self._db, branch=branch, service=service.name, start=offer.start,
                                     patient_id=patient.id, client_id=client_id, now=now,
                                     reason="booked at the front desk", **pins),
-            on_success=self._on_booked, on_failure=self._on_book_failed, on_finished=self._on_book_finished,
-            label="book")
+            on_success=self._on_booked, on_failure=lambda error: self._on_book_failed(error, unsure),
+            on_finished=self._on_book_finished, label="book")
 
     def _on_booked(self, appointment: AppointmentView) -> None:
         self._attempt = None
         self.appointment_booked.emit(appointment)
         self.accept()
 
-    def _on_book_failed(self, error: ClinicError) -> None:
-        if isinstance(error, SlotTaken):
+    def _on_book_failed(self, error: ClinicError, unsure: _Unsure | None = None) -> None:
+        if isinstance(error, CommitOutcomeUnknown) and unsure is not None:
+            # Keep everything (and the client id): check once the connection is back.
+            self._unsure = unsure
+            if self._runner.offline:
+                self._show_message(f"{CHECKING_TEXT} (waiting for the connection to come back)", error=False)
+            else:  # nobody watches the connection: check at once (Book checks again if this fails)
+                QTimer.singleShot(0, self._check_unsure)
+                self._show_message(CHECKING_TEXT, error=False)
+        elif isinstance(error, SlotTaken):
             self._attempt = None
             self._show_message(f"{error} The list of free times has been refreshed; please pick another.")
             self.refresh_slots()
             self.slot_taken.emit(str(error))
+        elif isinstance(error, DatabaseUnavailable):  # lost before COMMIT, or never reached: nothing saved
+            self._show_message("No connection to the clinic database, so nothing was booked. What you entered "
+                               "is kept; press Book again when the connection is back.")
         else:
             self._show_message(str(error))
+
+    def _check_unsure(self) -> None:
+        """Find out what became of the booking whose COMMIT outcome is unknown: look for its client
+        id on its day; if absent, book again with the same client id (never twice: the id is unique)."""
+        unsure = self._unsure
+        if unsure is None or self._booking:
+            return
+        self._booking = True
+        self._update_book_button()
+        self._show_message(CHECKING_TEXT, error=False)
+        db = self._db
+
+        def work() -> tuple[AppointmentView, bool]:
+            saved = [a for a in scheduling.list_appointments(db, branch=unsure.branch, local_date=unsure.local_date)
+                     if a.client_id == str(unsure.client_id)]
+            if saved:
+                return saved[0], True
+            booked = scheduling.book(db, branch=unsure.branch, service=unsure.service, start=unsure.start,
+                                     patient_id=unsure.patient_id, client_id=unsure.client_id, now=unsure.now,
+                                     reason="booked at the front desk", **unsure.pins)
+            return booked, False
+
+        self._runner.run(work, on_success=self._on_unsure_settled, on_failure=self._on_unsure_check_failed,
+                         on_finished=self._on_book_finished, label="check a booking with an unknown outcome")
+
+    def _on_unsure_settled(self, outcome: tuple[AppointmentView, bool]) -> None:
+        appointment, saved_before = outcome
+        self._unsure = None
+        self._attempt = None
+        self._resolved = True
+        tz = self._branch.tz
+        text = (f"{SAVED_BEFORE_TEXT if saved_before else BOOKED_TEXT} {appointment.patient}, "
+                f"{appointment.service}, {appointment.start.astimezone(tz):%a %d %b %H:%M}.")
+        self._show_message(text, success=True)
+        self.buttons.button(QDialogButtonBox.StandardButton.Cancel).setText("Close")
+        self.appointment_booked.emit(appointment)
+        self.outcome_resolved.emit(text)
+
+    def _on_unsure_check_failed(self, error: ClinicError) -> None:
+        if isinstance(error, DatabaseUnavailable):  # still (or again) no connection: stay unsure
+            self._show_message(f"{CHECKING_TEXT} The connection dropped again; the booking will be checked "
+                               f"when it is back.", error=False)
+            return
+        self._unsure = None
+        self._attempt = None
+        if isinstance(error, SlotTaken):
+            text = f"{TAKEN_MEANWHILE_TEXT} {error} The list of free times has been refreshed; please pick another."
+            self._show_message(text)
+            self.refresh_slots()
+            self.slot_taken.emit(str(error))
+        else:
+            text = f"The booking was not saved: {error}"
+            self._show_message(text)
+        self.outcome_resolved.emit(text)
+
+    def _on_connection_lost(self, _message: str) -> None:
+        self._update_book_button()
+
+    def _on_connection_restored(self) -> None:
+        """The connection is back: settle an unsure booking, re-run searches that failed, allow Book."""
+        if not self.isVisible():
+            return
+        if self._unsure is not None:
+            self._check_unsure()
+        rerun, self._rerun_on_restore = self._rerun_on_restore, set()
+        if "slots" in rerun:
+            self.refresh_slots()
+        if "patients" in rerun:
+            self.search_now()
+        if self.message_label.text().startswith("No connection to the clinic database"):
+            self.message_label.hide()  # what it said is over: Book and the searches work again
+        self._update_book_button()
 
     def _on_book_finished(self) -> None:
         self._booking = False
@@ -735,13 +886,23 @@ class BookingDialog(QDialog):
 
     # -- messages ------------------------------------------------------------------------------------
     def _show_failure(self, error: ClinicError) -> None:
-        self._show_message(str(error))
+        if isinstance(error, DatabaseUnavailable):
+            self._show_message(f"{OFFLINE_TEXT}; this is tried again when the connection is back."
+                               if self._runner.connection_watched else f"{OFFLINE_TEXT}: {error}")
+        else:
+            self._show_message(str(error))
 
-    def _show_message(self, text: str, *, error: bool = True) -> None:
+    def _show_message(self, text: str, *, error: bool = True, success: bool = False) -> None:
         self.message_label.setText(text)
-        self.message_label.setStyleSheet(
-            "QLabel { color: #8c1d18; background: #fdecea; border: 1px solid #f2b8b5; border-radius: 4px;"
-            " padding: 6px; }" if error else "QLabel { color: #1b1f24; padding: 6px; }")
+        if success:
+            style = ("QLabel { color: #1e4620; background: #e3f4e1; border: 1px solid #8cc084; border-radius: 4px;"
+                     " padding: 6px; }")
+        elif error:
+            style = ("QLabel { color: #8c1d18; background: #fdecea; border: 1px solid #f2b8b5; border-radius: 4px;"
+                     " padding: 6px; }")
+        else:
+            style = "QLabel { color: #1b1f24; padding: 6px; }"
+        self.message_label.setStyleSheet(style)
         self.message_label.show()
 
     def done(self, result: int) -> None:

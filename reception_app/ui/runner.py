@@ -20,6 +20,15 @@ Errors:
   thread (``logging.exception``) and announced with :attr:`Runner.crashed`
   carrying a short message that names the log file — never a stack trace.
 
+Connection state: an operation that fails with ``DatabaseUnavailable`` is
+also announced with :attr:`Runner.connection_lost` (before its callbacks run).
+When a ``ConnectionMonitor`` watches the runner (:meth:`Runner.watch_connection`),
+the runner is :attr:`~Runner.offline` from that failure until the monitor's
+probe succeeds (:meth:`Runner.mark_connection_restored`, which emits
+:attr:`Runner.connection_restored`), and connection failures of operations
+without ``on_failure`` are not announced with ``failed``: the banner says it
+once instead of a box per failure.
+
 Superseded work: operations started with the same ``key`` (e.g. ``"day"``)
 replace each other; only the newest one's callbacks run, so a slow answer for
 yesterday never overwrites the grid of today.
@@ -36,7 +45,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal, Slot
 
-from ..domain.errors import ClinicError
+from ..domain.errors import ClinicError, DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -110,11 +119,18 @@ class Runner(QObject):
             had no ``on_failure``: its user-readable message.
         crashed(str): an unexpected exception: the short message to show
             (the traceback is in the log file).
+        connection_lost(str): an operation failed with ``DatabaseUnavailable``
+            (its message); emitted before the operation's callbacks, also for
+            superseded operations.
+        connection_restored(): the watching monitor found the database
+            reachable again after a loss (see :meth:`mark_connection_restored`).
     """
 
     busy_changed = Signal(bool)
     failed = Signal(str)
     crashed = Signal(str)
+    connection_lost = Signal(str)
+    connection_restored = Signal()
 
     def __init__(self, parent: QObject | None = None, *, log_path: Path | str | None = None,
                  max_threads: int = 4) -> None:
@@ -126,6 +142,8 @@ class Runner(QObject):
         self._pending: dict[int, _Pending] = {}
         self._latest: dict[str, int] = {}
         self._closed = False
+        self._watched = False
+        self._offline = False
 
     # -- public API ----------------------------------------------------------------
     def run(self, work: Callable[[], Any], *, on_success: Callable[[Any], None] | None = None,
@@ -174,6 +192,32 @@ class Runner(QObject):
             if key in self._latest:
                 self._latest[key] = 0  # no operation has id 0: every pending one is now superseded
 
+    # -- connection state -------------------------------------------------------------
+    def watch_connection(self) -> None:
+        """Say that a monitor watches the connection (``ConnectionMonitor`` calls this).
+
+        From now on a ``DatabaseUnavailable`` makes the runner :attr:`offline`
+        until :meth:`mark_connection_restored`, and such failures of operations
+        without ``on_failure`` are not announced with ``failed``.
+        """
+        self._watched = True
+
+    @property
+    def connection_watched(self) -> bool:
+        """Whether a monitor watches the connection (see :meth:`watch_connection`)."""
+        return self._watched
+
+    @property
+    def offline(self) -> bool:
+        """Whether the connection is known lost and not yet found back (only while watched)."""
+        return self._offline
+
+    def mark_connection_restored(self) -> None:
+        """The database answers again: leave :attr:`offline`, emitting ``connection_restored`` if it was."""
+        if self._offline:
+            self._offline = False
+            self.connection_restored.emit()
+
     def shutdown(self, timeout_ms: int = 30_000) -> bool:
         """Refuse new work, wait up to ``timeout_ms`` for running work, drop undelivered outcomes.
 
@@ -195,6 +239,10 @@ class Runner(QObject):
         if pending.key is not None and not superseded:
             del self._latest[pending.key]
         try:
+            if not ok and isinstance(outcome, DatabaseUnavailable):
+                if self._watched:
+                    self._offline = True
+                self.connection_lost.emit(str(outcome))
             if not ok and not isinstance(outcome, ClinicError):
                 self.crashed.emit(crash_message(self.log_path))  # already logged on the worker
                 if not superseded and pending.on_finished is not None:
@@ -212,6 +260,8 @@ class Runner(QObject):
                 callbacks.append(lambda: pending.on_success(outcome))  # type: ignore[misc]
         elif pending.on_failure is not None:
             callbacks.append(lambda: pending.on_failure(outcome))  # type: ignore[misc]
+        elif self._watched and isinstance(outcome, DatabaseUnavailable):
+            pass  # the connection banner tells it (connection_lost was emitted)
         else:
             callbacks.append(lambda: self.failed.emit(str(outcome)))
         if pending.on_finished is not None:
