@@ -460,7 +460,8 @@ def day_list_pdf(view: DayView, *, printed_by: str, printed_at: datetime,
 
 def _doctor_summary(view: DayView, appointments: Sequence[AppointmentView], st: Mapping[str, Any],
                     width: float) -> list[Flowable]:
-    """"By doctor": a line per doctor with a shift or an appointment that day."""
+    """"By doctor": a line per doctor working or booked that day (working hours, count, booked
+    time, first start, last end)."""
     tz = view.tz
     doctors = [r for r in view.resources if r.kind == "doctor"]
     groups: dict[int | None, list[AppointmentView]] = {d.id: [] for d in doctors}
@@ -469,9 +470,9 @@ def _doctor_summary(view: DayView, appointments: Sequence[AppointmentView], st: 
     data: list[list[Any]] = []
     names = {d.id: d.name for d in doctors}
     for key, items in groups.items():
-        if key is None and not items:
-            continue
         doctor = next((d for d in doctors if d.id == key), None)
+        if not items and (doctor is None or not doctor.availability):
+            continue  # no shift here today and nothing booked
         booked = sum(_minutes(a.start, a.end) for a in items)
         data.append([
             cell(names.get(key, "No doctor") if key is not None else "No doctor", st["cell_bold"]),
@@ -484,7 +485,8 @@ def _doctor_summary(view: DayView, appointments: Sequence[AppointmentView], st: 
     if not data:
         return []
     widths = [150, 190, 80, 80, 60, 60]
-    table = data_table(["By doctor", "Working hours", "Appointments", "Booked", "First", "Last"], data, widths,
-                       header_style=st["head"])
+    header = ["By doctor", "Working hours", *(cell(h, st["head_right"]) for h in
+                                              ("Appointments", "Booked", "First", "Last"))]
+    table = data_table(header, data, widths, header_style=st["head"])
     return [CondPageBreak(20 * mm + 14 * len(data)), table,
             Paragraph(f"Times are local ({_esc(view.branch.timezone)}).", st["note"])]

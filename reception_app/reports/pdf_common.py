@@ -122,7 +122,7 @@ def styles(base_size: float = 9.5) -> dict[str, ParagraphStyle]:
     """Paragraph styles for table cells and text around tables, scaled from ``base_size`` (points).
 
     Keys: ``cell``, ``cell_bold``, ``cell_small`` (muted, smaller), ``cell_right``,
-    ``head`` (table header), ``body``, ``heading``, ``note`` (muted, smaller).
+    ``head`` / ``head_right`` (table header), ``body``, ``heading``, ``note`` (muted, smaller).
     """
     leading = base_size * 1.22
     small = base_size - 1.5
@@ -136,6 +136,8 @@ def styles(base_size: float = 9.5) -> dict[str, ParagraphStyle]:
                                      textColor=TEXT, alignment=TA_RIGHT),
         "head": ParagraphStyle("head", fontName=_BOLD, fontSize=base_size - 0.5, leading=leading,
                                textColor=TEXT),
+        "head_right": ParagraphStyle("head_right", fontName=_BOLD, fontSize=base_size - 0.5, leading=leading,
+                                     textColor=TEXT, alignment=TA_RIGHT),
         "body": ParagraphStyle("body", fontName=_FONT, fontSize=base_size + 0.5, leading=(base_size + 0.5) * 1.3,
                                textColor=TEXT),
         "heading": ParagraphStyle("heading", fontName=_BOLD, fontSize=base_size + 3, leading=(base_size + 3) * 1.25,
@@ -162,17 +164,17 @@ def cell(text: str | None, style: ParagraphStyle, *, small: str | None = None,
     return Paragraph(markup, style)
 
 
-def data_table(header: Sequence[str], rows: Sequence[Sequence[Any]], col_widths: Sequence[float], *,
+def data_table(header: Sequence[str | Paragraph], rows: Sequence[Sequence[Any]], col_widths: Sequence[float], *,
                header_style: ParagraphStyle, row_styles: Sequence[tuple[Any, ...]] = (), zebra: bool = True,
                padding: float = 3.5) -> Table:
     """A table whose header row repeats on every page it spans and which splits only between rows.
 
-    ``header``: column titles (plain text); ``rows``: cells, usually :func:`cell`
+    ``header``: column titles (plain text in ``header_style``, or ready paragraphs); ``rows``: cells, usually :func:`cell`
     paragraphs; ``col_widths`` in points (their sum is the table's width);
     ``row_styles``: extra ``TableStyle`` commands (row indices count the header
     as row 0). ``zebra`` shades every other data row.
     """
-    data = [[cell(h, header_style) for h in header], *[list(r) for r in rows]]
+    data = [[h if isinstance(h, Paragraph) else cell(h, header_style) for h in header], *[list(r) for r in rows]]
     table = Table(data, colWidths=list(col_widths), repeatRows=1, splitByRow=1, hAlign="LEFT")
     commands: list[tuple[Any, ...]] = [
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
