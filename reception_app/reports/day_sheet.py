@@ -23,8 +23,10 @@ live appointments (they free their time, and the doctor will not see them).
 Patients' birth dates and phones are not part of ``DayView``; pass them as
 ``patients`` (``{patient_id: PatientView-like}``) to print age and phone,
 otherwise those cells stay empty. Free-text notes per appointment (``notes``:
-``{appointment_id: text}``) print in the notes column above the markers the
-sheet derives itself (walk-in, outside the shift, during time off, …).
+``{appointment_id: text}``) print in the notes column above the markers: the
+view's own (``DayView.markers``, when present: first visit, reminder failed)
+and those the sheet derives itself (walk-in, outside the shift, during time
+off, began the day before, …).
 """
 
 from __future__ import annotations
@@ -69,6 +71,9 @@ _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
            "October", "November", "December")
 _SOURCE_MARKERS = {"walk_in": "Walk-in", "online": "Booked online", "import": "Imported"}
+#: Labels of the day view's appointment markers (``DayView.markers``, where the view has them);
+#: ``payment_pending`` is left out: the status column says it.
+_VIEW_MARKERS = {"first_visit": "First visit", "reminder_failed": "Reminder failed"}
 #: Time off is shaded like the grid's time-off cells.
 _TIME_OFF_FILL = "#f6e7e7"
 #: Free time shorter than this (minutes) is not listed as a gap row.
@@ -186,6 +191,8 @@ def _markers(a: AppointmentView, view: DayView, resource: GridResource | None, n
     out = []
     if notes.get(a.id):
         out.append(notes[a.id].strip())
+    view_markers: Mapping[int, frozenset[str]] = getattr(view, "markers", None) or {}
+    out += [label for kind, label in _VIEW_MARKERS.items() if kind in view_markers.get(a.id, ())]
     if a.source in _SOURCE_MARKERS:
         out.append(_SOURCE_MARKERS[a.source])
     lo, hi = day_bounds_utc(view.local_date, view.tz)

@@ -250,3 +250,22 @@ def test_text_helpers() -> None:
     assert age_text(None, DAY) == "" and age_text(date(2028, 1, 1), DAY) == ""
     assert phone_text("+5527999990001") == "+55 27 99999-0001"
     assert phone_text("not a phone") == "not a phone" and phone_text(None) == ""
+
+
+def test_notes_and_markers(small_day: DayView) -> None:
+    # Day views may carry markers per appointment (first visit, failed reminder).
+    object.__setattr__(small_day, "markers", {1: frozenset({"first_visit", "payment_pending"}),
+                                              4: frozenset({"reminder_failed"})})
+    pdf = doctor_day_sheet_pdf(small_day, ANA, printed_by="maria", printed_at=PRINTED_AT,
+                               notes={1: "Bring previous exams"})
+    text = " ".join(pages(pdf)[0].split())
+    assert "Bring previous exams First visit" in text and "Reminder failed" in text
+    assert "Payment pending" not in text  # the status column says it
+    listing = " ".join(pages(day_list_pdf(small_day, printed_by="maria", printed_at=PRINTED_AT))[0].split())
+    assert "First visit" in listing and "Reminder failed" in listing
+
+
+def test_appointment_outside_the_shift_is_marked() -> None:
+    view = day_view([appointment(1, local(DAY, 13), 30, "Late Patient")], ana_hours=((8, 12),))
+    text = " ".join(pages(doctor_day_sheet_pdf(view, ANA, printed_by="maria", printed_at=PRINTED_AT))[0].split())
+    assert "Outside the shift" in text
