@@ -13,6 +13,7 @@ spring-forward day has none for the skipped hour.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -20,13 +21,22 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from ..domain.slots import KINDS, ResourceSpec, WeeklyRule, resource_availability
+from ..domain.slots import KINDS, BranchSpec, ResourceSpec, WeeklyRule, resource_availability
 from ..domain.wallclock import GRID_STEP_MIN, UTC, day_bounds_utc, grid_starts, local_to_utc
 from ..store.database import Database
 from . import catalog
+from .catalog import BranchInfo
 from .scheduling import AppointmentView, appointments_on
 
 Interval = tuple[datetime, datetime]
+
+#: Appointment markers (:attr:`DayView.markers`), in the order the grid shows them:
+#:
+#: * ``"first_visit"`` -- the patient has no earlier appointment (any branch, any service) that was
+#:   not cancelled or rescheduled: a no-show or a completed visit before it counts as earlier.
+#: * ``"payment_pending"`` -- the appointment's status is ``payment_pending``.
+#: * ``"reminder_failed"`` -- a row of table ``reminder`` for the appointment has status ``failed``.
+MARKER_KINDS: tuple[str, ...] = ("first_visit", "payment_pending", "reminder_failed")
 
 #: Local wall-clock range shown on a day the branch does not open and nobody works (minutes from midnight).
 DEFAULT_RANGE_MIN: tuple[int, int] = (7 * 60, 19 * 60)
@@ -107,6 +117,8 @@ class DayView:
     ``KINDS`` order then by name, plus any other resource booked that day.
     ``appointments``: the day's live appointments (cancelled/rescheduled left
     out), by start.
+    ``markers``: appointment id -> its markers (a subset of :data:`MARKER_KINDS`);
+    appointments without any marker are left out.
     """
 
     branch: BranchSummary
@@ -117,6 +129,7 @@ class DayView:
     resources: tuple[GridResource, ...]
     appointments: tuple[AppointmentView, ...]
     step_min: int = GRID_STEP_MIN
+    markers: dict[int, frozenset[str]] = field(default_factory=dict)
 
     @property
     def closed(self) -> bool:
@@ -167,19 +180,22 @@ def load_day(db: Database, branch: str | int, local_date: date) -> DayView:
     return db.read(lambda conn: _load_day(conn, branch, local_date))
 
 
-def _load_day(conn: Connection, branch_key: str | int, local_date: date) -> DayView:
-    branch = catalog.load_branch(conn, branch_key, local_date - timedelta(days=1), local_date + timedelta(days=2))
+def _load_day(conn: Connection, branch_key: str | int, local_date: date, *,
+              branch: BranchInfo | None = None,
+              shifts: dict[int, list[WeeklyRule]] | None = None) -> DayView:
+    """One day; ``branch`` (its holidays loaded around ``local_date``) and ``shifts`` may be given
+    by a caller that reads several days of one branch (:func:`load_week`)."""
+    if branch is None:
+        branch = catalog.load_branch(conn, branch_key, local_date - timedelta(days=1),
+                                     local_date + timedelta(days=2))
     tz = branch.tz
     day_lo, day_hi = day_bounds_utc(local_date, tz)
     appointments = appointments_on(conn, branch, local_date, include_released=False, overlapping=True)
     booked_ids = sorted({rid for a in appointments for rid in a.resource_ids.values()})
 
     rows = conn.execute(text(_RESOURCES_SQL), {"b": branch.id, "extra": booked_ids}).all()
-    shifts: dict[int, list[WeeklyRule]] = defaultdict(list)
-    for s in conn.execute(text("SELECT resource_id, weekday, start_min, end_min, valid_from, valid_until "
-                               "FROM shift WHERE branch_id = :b ORDER BY resource_id, weekday, start_min"),
-                          {"b": branch.id}):
-        shifts[s.resource_id].append(WeeklyRule(s.weekday, s.start_min, s.end_min, s.valid_from, s.valid_until))
+    if shifts is None:
+        shifts = _shifts(conn, branch.id)
     absences: dict[int, list[TimeOffView]] = defaultdict(list)
     for o in conn.execute(text("SELECT resource_id, lower(period) AS lo, upper(period) AS hi, reason FROM time_off "
                                "WHERE resource_id = ANY(:ids) AND period && tstzrange(:lo, :hi) "
@@ -198,15 +214,171 @@ def _load_day(conn: Connection, branch_key: str | int, local_date: date) -> DayV
         resources.append(GridResource(r.id, r.name, r.kind, r.category,
                                       tuple(resource_availability(branch.spec, spec, local_date)),
                                       tuple(absences.get(r.id, ()))))
-    # The branch's own hours: what a room of the branch would be open for.
-    opening = tuple(resource_availability(
-        branch.spec, ResourceSpec(id=0, name="", kind="room", category=""), local_date))
+    opening = _opening(branch.spec, local_date)
 
     summary = BranchSummary(branch.id, branch.name, branch.timezone)
     return DayView(branch=summary, local_date=local_date,
                    rows=tuple(_rows(local_date, tz, opening, resources, appointments)),
                    opening=opening, holiday=holiday, resources=tuple(resources),
-                   appointments=tuple(appointments))
+                   appointments=tuple(appointments), markers=_markers(conn, appointments))
+
+
+def _shifts(conn: Connection, branch_id: int) -> dict[int, list[WeeklyRule]]:
+    """Every shift at the branch, by resource id."""
+    shifts: dict[int, list[WeeklyRule]] = defaultdict(list)
+    for s in conn.execute(text("SELECT resource_id, weekday, start_min, end_min, valid_from, valid_until "
+                               "FROM shift WHERE branch_id = :b ORDER BY resource_id, weekday, start_min"),
+                          {"b": branch_id}):
+        shifts[s.resource_id].append(WeeklyRule(s.weekday, s.start_min, s.end_min, s.valid_from, s.valid_until))
+    return shifts
+
+
+def _opening(spec: BranchSpec, local_date: date) -> tuple[Interval, ...]:
+    """The branch's own hours on ``local_date`` (UTC): what a room of the branch would be open for."""
+    return tuple(resource_availability(spec, ResourceSpec(id=0, name="", kind="room", category=""), local_date))
+
+
+# One query for all the day's appointments. "Earlier" is an earlier start; a no-show or a completed
+# visit counts, a cancelled or rescheduled one does not (clinic_status_is_live, as the bookings).
+_MARKERS_SQL = """
+SELECT a.id,
+       NOT EXISTS (SELECT 1 FROM appointment e
+                    WHERE e.patient_id = a.patient_id AND e.starts_at < a.starts_at
+                      AND clinic_status_is_live(e.status)) AS first_visit,
+       EXISTS (SELECT 1 FROM reminder m WHERE m.appointment_id = a.id AND m.status = 'failed') AS reminder_failed
+  FROM appointment a
+ WHERE a.id = ANY(:ids)
+"""
+
+
+def _markers(conn: Connection, appointments: Iterable[AppointmentView]) -> dict[int, frozenset[str]]:
+    """Markers (:data:`MARKER_KINDS`) of ``appointments``, by id; those without any are left out."""
+    by_id = {a.id: a for a in appointments}
+    if not by_id:
+        return {}
+    out: dict[int, frozenset[str]] = {}
+    for r in conn.execute(text(_MARKERS_SQL), {"ids": list(by_id)}):
+        found = [kind for kind, on in (("first_visit", r.first_visit),
+                                       ("payment_pending", by_id[r.id].status == "payment_pending"),
+                                       ("reminder_failed", r.reminder_failed)) if on]
+        if found:
+            out[r.id] = frozenset(found)
+    return out
+
+
+# -- the week ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class WeekView:
+    """Monday to Sunday of one branch: ``days`` are the seven :class:`DayView` (as :func:`load_day`
+    would give each, read in one transaction), ``days[0].local_date`` the Monday."""
+
+    branch: BranchSummary
+    days: tuple[DayView, ...]
+
+    @property
+    def monday(self) -> date:
+        """The week's first local date (a Monday)."""
+        return self.days[0].local_date
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The branch's ``ZoneInfo``."""
+        return self.branch.tz
+
+    @property
+    def appointments(self) -> tuple[AppointmentView, ...]:
+        """The week's appointments, each once (one that runs past midnight is in two days), by start."""
+        seen: dict[int, AppointmentView] = {}
+        for day in self.days:
+            for a in day.appointments:
+                seen.setdefault(a.id, a)
+        return tuple(sorted(seen.values(), key=lambda a: (a.start, a.id)))
+
+
+def week_start(local_date: date) -> date:
+    """The Monday of ``local_date``'s week (local dates: no DST arithmetic involved)."""
+    return local_date - timedelta(days=local_date.weekday())
+
+
+def load_week(db: Database, branch: str | int, monday: date) -> WeekView:
+    """The seven days, Monday to Sunday, of the week containing ``monday`` (normally the Monday
+    itself; any date of the week gives the same week) at ``branch`` (name or id), in one
+    READ ONLY transaction.
+
+    Raises ``NotFound("branch", …)`` for an unknown branch, ``DatabaseUnavailable``.
+    """
+    first = week_start(monday)
+    dates = [first + timedelta(days=i) for i in range(7)]
+
+    def work(conn: Connection) -> WeekView:
+        info = catalog.load_branch(conn, branch, first - timedelta(days=1), first + timedelta(days=8))
+        shifts = _shifts(conn, info.id)
+        days = tuple(_load_day(conn, info.id, d, branch=info, shifts=shifts) for d in dates)
+        return WeekView(days[0].branch, days)
+
+    return db.read(work)
+
+
+# -- the month (the side calendar) ------------------------------------------------------
+@dataclass(frozen=True)
+class MonthOverview:
+    """What the month calendar marks for one branch and month.
+
+    ``counts``: local date -> live appointments starting that day (dates without any left out).
+    ``closed``: local date -> why the branch is closed all day: ``"Holiday: <name>"`` or
+    ``"Closed"`` (no opening hours that weekday). Dates are branch-local.
+    """
+
+    branch_id: int
+    year: int
+    month: int
+    counts: dict[date, int]
+    closed: dict[date, str]
+
+
+def _month_dates(year: int, month: int) -> list[date]:
+    first = date(year, month, 1)
+    after = date(year + month // 12, month % 12 + 1, 1)
+    return [first + timedelta(days=i) for i in range((after - first).days)]
+
+
+def _month_counts(conn: Connection, branch: BranchInfo, dates: list[date]) -> dict[date, int]:
+    lo, hi = day_bounds_utc(dates[0], branch.tz)[0], day_bounds_utc(dates[-1], branch.tz)[1]
+    rows = conn.execute(text("SELECT (starts_at AT TIME ZONE :tz)::date AS d, count(*) AS n FROM appointment "
+                             "WHERE branch_id = :b AND starts_at >= :lo AND starts_at < :hi "
+                             "AND clinic_status_is_live(status) GROUP BY 1"),
+                        {"tz": branch.timezone, "b": branch.id, "lo": lo, "hi": hi})
+    return {r.d: r.n for r in rows}
+
+
+def month_load(db: Database, branch_id: int, year: int, month: int) -> dict[date, int]:
+    """Live appointments (cancelled/rescheduled left out) starting on each branch-local date of
+    ``year``-``month`` at branch ``branch_id``; dates without any are left out. One READ ONLY
+    transaction. Raises ``NotFound("branch", …)``, ``ValueError`` for a bad month."""
+    dates = _month_dates(year, month)
+    return db.read(lambda conn: _month_counts(conn, catalog.load_branch(conn, branch_id), dates))
+
+
+def month_overview(db: Database, branch_id: int, year: int, month: int) -> MonthOverview:
+    """:func:`month_load`'s counts and the days the branch is closed (holidays, no opening
+    hours), in one READ ONLY transaction: what ``ui.month_calendar.MonthCalendar`` shows.
+    Raises ``NotFound("branch", …)``, ``ValueError`` for a bad month."""
+    dates = _month_dates(year, month)
+
+    def work(conn: Connection) -> MonthOverview:
+        branch = catalog.load_branch(conn, branch_id, dates[0] - timedelta(days=1), dates[-1] + timedelta(days=2))
+        names: dict[date, str] = dict(conn.execute(text("SELECT local_date, min(name) FROM holiday WHERE branch_id = :b "
+                                       "AND local_date BETWEEN :f AND :u GROUP BY local_date"),
+                                  {"b": branch.id, "f": dates[0], "u": dates[-1]}).all())
+        closed = {}
+        for d in dates:
+            if d in names:
+                closed[d] = f"Holiday: {names[d]}"
+            elif not _opening(branch.spec, d):
+                closed[d] = "Closed"
+        return MonthOverview(branch.id, year, month, _month_counts(conn, branch, dates), closed)
+
+    return db.read(work)
 
 
 def _rows(local_date: date, tz: ZoneInfo, opening: tuple[Interval, ...], resources: list[GridResource],

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from PySide6.QtGui import QColor
 
 from ..domain.status import LABELS, STATUSES
+from ..services.dayview import MARKER_KINDS
 
 
 @dataclass(frozen=True)
@@ -61,8 +62,13 @@ LEGEND_STATUSES: tuple[str, ...] = ("requested", "held", "confirmed", "payment_p
 OPEN = QColor("#ffffff")
 #: A cell outside opening hours or the resource's shift, or on a holiday.
 CLOSED = QColor("#eceef1")
-#: A cell during the resource's time off.
+#: A cell during the resource's time off (painted with a hatch of ``TIME_OFF_HATCH`` on top).
 TIME_OFF = QColor("#f6e7e7")
+TIME_OFF_HATCH = QColor("#e3b5b5")
+#: A wall-clock time that does not exist on that day (clocks go forward) in the week view.
+MISSING = QColor("#dfe2e6")
+#: The vertical line between two days of the week view.
+DAY_LINE = QColor("#7d8590")
 #: Grid lines: quarter hours and full hours.
 LINE = QColor("#e2e5e9")
 HOUR_LINE = QColor("#b9bfc7")
@@ -78,3 +84,48 @@ def status_colors(status: str) -> StatusColors:
 def status_label(status: str) -> str:
     """The human label of ``status`` (``LABELS``), or the raw name if unknown."""
     return LABELS.get(status, status)
+
+
+@dataclass(frozen=True)
+class Marker:
+    """How an appointment marker (``dayview.MARKER_KINDS``) is shown: ``glyph`` on the block,
+    ``label`` in the legend and tooltips, ``color`` (``#rrggbb``) of the glyph."""
+
+    key: str
+    glyph: str
+    label: str
+    color: str
+
+    @property
+    def qcolor(self) -> QColor:
+        """``color`` as a ``QColor``."""
+        return QColor(self.color)
+
+
+#: The markers in the order blocks, tooltips and the legend show them. For the legend: one entry
+#: per marker, e.g. ``QLabel(f"{m.glyph} {m.label}")`` with the glyph in ``m.color``.
+MARKERS: tuple[Marker, ...] = (
+    Marker("first_visit", "★", "First visit", "#9a6700"),
+    Marker("payment_pending", "$", "Payment pending", "#1b6e3a"),
+    Marker("reminder_failed", "✉✗", "Reminder failed", "#c62828"),
+)
+assert tuple(m.key for m in MARKERS) == MARKER_KINDS
+_MARKER_BY_KEY = {m.key: m for m in MARKERS}
+
+
+def markers_of(keys: frozenset[str] | set[str] | None) -> tuple[Marker, ...]:
+    """The ``Marker`` of each key in ``keys``, in ``MARKERS`` order (unknown keys are left out)."""
+    if not keys:
+        return ()
+    return tuple(m for m in MARKERS if m.key in keys)
+
+
+def marker_text(keys: frozenset[str] | set[str] | None) -> str:
+    """Markers in words for tooltips: ``"First visit · Payment pending"`` (``""`` for none)."""
+    return " · ".join(m.label for m in markers_of(keys))
+
+
+def legend_html() -> str:
+    """The markers' legend as one rich-text line (glyphs in their colors), for a ``QLabel``."""
+    return " &nbsp; ".join(f'<span style="color:{m.color}; font-weight:600">{m.glyph}</span> {m.label}'
+                           for m in MARKERS)

@@ -1,16 +1,17 @@
-"""The day grid widget: a ``QTableView`` over :class:`~.day_model.DayGridModel` and its delegate.
+"""The grid widget: a ``QTableView`` over a :class:`~.day_model.ScheduleGridModel` (the day
+model, or the week model of ``ui.week_model``) and its delegate.
 
 Only display: the delegate paints open/closed shading, quarter-hour and hour
 lines, and appointment blocks (status fill, accent bar, patient, service,
-local time); the view spans each block over its rows, draws the current-time
-line, and turns double-clicks, context-menu gestures and drags of a block into
-requests (the window decides what to do with them).
+local time, marker glyphs); the view spans each block over its rows, draws the
+current-time line, and turns double-clicks, context-menu gestures, drags of a
+block and typing into requests (the window decides what to do with them).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, QPoint, QRect, QSize, Qt, Signal
 from PySide6.QtGui import (
@@ -40,7 +41,7 @@ from PySide6.QtWidgets import (
 from ..services.dayview import GridResource, local_time_text
 from ..services.scheduling import MOVABLE_STATUSES, AppointmentView
 from . import colors
-from .day_model import PAINT_ROLE, DayGridModel
+from .day_model import PAINT_ROLE, ScheduleGridModel
 
 _Index = QModelIndex | QPersistentModelIndex
 
@@ -67,18 +68,23 @@ class _BlockDrag:
 
 
 class DayGridDelegate(QStyledItemDelegate):
-    """Paints one cell of the day grid (a block's anchor cell covers all its rows).
+    """Paints one cell of the grid (a block's anchor cell covers all its rows).
 
-    Fonts and their metrics are made once per base font, not per block: a full
-    repaint of a busy day paints hundreds of blocks (``make bench``, grid).
+    Everything comes from the model's ``PAINT_ROLE`` (one call per cell, cached there).
+    Fonts, their metrics and the layout of marker glyphs are made once per base font, not
+    per block: a full repaint of a busy day paints hundreds of blocks (``make bench``, grid).
     """
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._fonts: dict[str, tuple[QFont, QFont, QFontMetrics, QFontMetrics]] = {}
+        self._marker_layouts: dict[tuple[str, tuple[colors.Marker, ...]],
+                                   tuple[int, tuple[tuple[int, int, str, QColor], ...]]] = {}
         self._line_pen = QPen(colors.LINE, 1)
         self._hour_pen = QPen(colors.HOUR_LINE, 1)
-        self._off_brush = QBrush(QColor("#e3b5b5"), Qt.BrushStyle.BDiagPattern)
+        self._day_pen = QPen(colors.DAY_LINE, 1)
+        self._off_brush = QBrush(colors.TIME_OFF_HATCH, Qt.BrushStyle.BDiagPattern)
+        self._missing_brush = QBrush(colors.HOUR_LINE, Qt.BrushStyle.Dense6Pattern)
 
     def _fonts_for(self, base: QFont) -> tuple[QFont, QFont, QFontMetrics, QFontMetrics]:
         key = base.key()
@@ -90,11 +96,24 @@ class DayGridDelegate(QStyledItemDelegate):
             got = self._fonts[key] = (font, bold, QFontMetrics(font), QFontMetrics(bold))
         return got
 
+    def _marker_layout(self, base: QFont, markers: tuple[colors.Marker, ...],
+                       fm_bold: QFontMetrics) -> tuple[int, tuple[tuple[int, int, str, QColor], ...]]:
+        """(total width, ((x offset, width, glyph, color), …)) of a block's marker glyphs."""
+        key = (base.key(), markers)
+        got = self._marker_layouts.get(key)
+        if got is None:
+            parts, x = [], 0
+            for m in markers:
+                w = fm_bold.horizontalAdvance(m.glyph)
+                parts.append((x, w, m.glyph, m.qcolor))
+                x += w + 3
+            got = self._marker_layouts[key] = (max(0, x - 3), tuple(parts))
+        return got
+
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: _Index) -> None:
         """Shading, grid lines, the block if any, and the selection."""
-        model = index.model()
         rect: QRect = option.rect  # type: ignore[attr-defined]
-        state, background, span, appt, hour_row = index.data(PAINT_ROLE)
+        state, background, span, appt, hour_row, markers, day_end = index.data(PAINT_ROLE)
         painter.save()
         if state == "appointment":
             painter.fillRect(rect, colors.OPEN)
@@ -102,15 +121,23 @@ class DayGridDelegate(QStyledItemDelegate):
             painter.fillRect(rect, background or colors.OPEN)
             if state == "off":
                 painter.fillRect(rect, self._off_brush)
-        # Grid lines: light right and bottom edges, a darker top edge on full hours.
-        painter.setPen(self._line_pen)
-        painter.drawLine(rect.topRight(), rect.bottomRight())
+            elif state == "missing":
+                painter.fillRect(rect, self._missing_brush)
+        # Grid lines: light right and bottom edges, a darker top edge on full hours, a dark right
+        # edge after the last column of a day (week view).
+        if day_end:
+            painter.setPen(self._day_pen)
+            painter.drawLine(rect.topRight(), rect.bottomRight())
+            painter.setPen(self._line_pen)
+        else:
+            painter.setPen(self._line_pen)
+            painter.drawLine(rect.topRight(), rect.bottomRight())
         painter.drawLine(rect.bottomLeft(), rect.bottomRight())
         if hour_row:
             painter.setPen(self._hour_pen)
             painter.drawLine(rect.topLeft(), rect.topRight())
         if state == "appointment" and span:
-            self._paint_block(painter, option, appt, model)
+            self._paint_block(painter, option, appt, markers, index.model())
         if option.state & QStyle.StateFlag.State_Selected:  # type: ignore[attr-defined]
             highlight = QColor(option.palette.highlight().color())  # type: ignore[attr-defined]
             highlight.setAlpha(40)
@@ -122,7 +149,7 @@ class DayGridDelegate(QStyledItemDelegate):
         painter.restore()
 
     def _paint_block(self, painter: QPainter, option: QStyleOptionViewItem, appt: AppointmentView,
-                     model: object) -> None:
+                     markers: tuple[colors.Marker, ...], model: object) -> None:
         tint = colors.status_colors(appt.status)
         block = QRect(option.rect).adjusted(3, 2, -3, -2)  # type: ignore[attr-defined]
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
@@ -137,31 +164,48 @@ class DayGridDelegate(QStyledItemDelegate):
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
 
         text_rect = block.adjusted(9, 2, -5, -1)
-        font, bold, fm, fm_bold = self._fonts_for(option.font)  # type: ignore[attr-defined]
-        painter.setPen(tint.text_color)
+        base: QFont = option.font  # type: ignore[attr-defined]
+        font, bold, fm, fm_bold = self._fonts_for(base)
         line_h = fm.height()
-        if text_rect.height() < 2 * line_h:
+        one_line = text_rect.height() < 2 * line_h
+        first_w = text_rect.width()
+        if markers:
+            # Marker glyphs at the right end of the first line; the name gives way to them.
+            marks_w, parts = self._marker_layout(base, markers, fm_bold)
+            if marks_w + 24 <= text_rect.width():
+                first_w -= marks_w + 4
+                x0 = text_rect.right() + 1 - marks_w
+                y = text_rect.top() if not one_line else text_rect.top() + (text_rect.height() - line_h) // 2
+                painter.setFont(bold)
+                for dx, w, glyph, color in parts:
+                    painter.setPen(color)
+                    painter.drawText(QRect(x0 + dx, y, w + 1, line_h),
+                                     Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, glyph)
+        painter.setPen(tint.text_color)
+        if one_line:
             # One line: "Patient · Service"
             painter.setFont(bold)
-            name = fm_bold.elidedText(appt.patient, Qt.TextElideMode.ElideRight, text_rect.width())
-            painter.drawText(text_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, name)
-            rest = text_rect.width() - fm_bold.horizontalAdvance(name)
+            name = fm_bold.elidedText(appt.patient, Qt.TextElideMode.ElideRight, first_w)
+            painter.drawText(QRect(text_rect.left(), text_rect.top(), first_w, text_rect.height()),
+                             Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, name)
+            rest = first_w - fm_bold.horizontalAdvance(name)
             if rest > 30:
                 painter.setFont(font)
                 service = fm.elidedText(f" · {appt.service}", Qt.TextElideMode.ElideRight, rest)
-                painter.drawText(text_rect.adjusted(text_rect.width() - rest, 0, 0, 0),
+                painter.drawText(QRect(text_rect.left() + first_w - rest, text_rect.top(), rest, text_rect.height()),
                                  Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, service)
             return
-        lines = [(bold, fm_bold, appt.patient), (font, fm, appt.service)]
+        lines = [(bold, fm_bold, appt.patient, first_w), (font, fm, appt.service, text_rect.width())]
         if text_rect.height() >= 3 * line_h:  # tall enough for the times too
-            day = model.day if isinstance(model, DayGridModel) else None
-            if day is not None:
-                lines.append((font, fm, f"{local_time_text(appt.start, day.tz)}–{local_time_text(appt.end, day.tz)}"))
+            tz = model.tz if isinstance(model, ScheduleGridModel) else None
+            if tz is not None:
+                lines.append((font, fm, f"{local_time_text(appt.start, tz)}–{local_time_text(appt.end, tz)}",
+                              text_rect.width()))
         y = text_rect.top()
-        for f, metrics, content in lines:
+        for f, metrics, content, width in lines:
             painter.setFont(f)
-            shown = metrics.elidedText(content, Qt.TextElideMode.ElideRight, text_rect.width())
-            painter.drawText(QRect(text_rect.left(), y, text_rect.width(), line_h),
+            shown = metrics.elidedText(content, Qt.TextElideMode.ElideRight, width)
+            painter.drawText(QRect(text_rect.left(), y, width, line_h),
                              Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, shown)
             y += line_h
 
@@ -171,12 +215,17 @@ class DayGridDelegate(QStyledItemDelegate):
 
 
 class DayGridView(QTableView):
-    """The day grid: blocks spanned over their rows, closed time shaded, the current time marked.
+    """The grid of a day or a week: blocks spanned over their rows, closed time shaded, the
+    current time marked. Works on any :class:`~.day_model.ScheduleGridModel`: switch between
+    the day and the week by ``setModel`` (the view keeps its signals; the selection model is
+    new, so listen to ``current_cell_changed`` rather than ``selectionModel().currentChanged``).
 
     Signals:
         booking_requested(object, object): a free or closed cell was
-            double-clicked (or Enter pressed on it): the row's UTC start
-            (``datetime``) and the column's ``GridResource``.
+            double-clicked (or Enter pressed on it): the cell's UTC start
+            (``datetime``) and the column's ``GridResource`` (of that column's day;
+            the week model's ``date_of_column`` gives the local date). Not emitted
+            for a wall-clock time that does not exist that day (DST).
         appointment_activated(object): an appointment block was double-clicked:
             its ``AppointmentView``.
         appointment_menu_requested(object, object): a context menu was asked
@@ -193,12 +242,20 @@ class DayGridView(QTableView):
             resources, else ``None``. The resource may be of a kind the
             appointment does not use (the outline was red): the receiver refuses
             it. Not emitted for a drop where the block already is, nor after Esc.
+            In the week view the new start may be on another day.
+        search_typed(str): a letter, a digit or ``+`` was typed on the grid
+            (without Ctrl, Alt or Meta): the character, to start a patient
+            search with.
+        current_cell_changed(object, object): the current cell changed (also
+            across ``setModel``): the new and the previous ``QModelIndex``.
     """
 
     booking_requested = Signal(object, object)
     appointment_activated = Signal(object)
     appointment_menu_requested = Signal(object, object)
     move_requested = Signal(object, object, object)
+    search_typed = Signal(str)
+    current_cell_changed = Signal(object, object)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -229,25 +286,36 @@ class DayGridView(QTableView):
         self.doubleClicked.connect(self._on_cell_double_clicked)
 
     # -- model -----------------------------------------------------------------------
-    def setModel(self, model: DayGridModel | None) -> None:  # type: ignore[override]
-        """Attach ``model`` and keep the block spans in step with its resets."""
+    def setModel(self, model: ScheduleGridModel | None) -> None:  # type: ignore[override]
+        """Attach ``model`` (a day or week model) and keep the block spans in step with its resets."""
         old = self.model()
-        if isinstance(old, DayGridModel):
+        if old is model and model is not None:
+            return
+        if isinstance(old, ScheduleGridModel):
             old.modelReset.disconnect(self._on_model_reset)
+        self.cancel_drag()
         super().setModel(model)
         if model is not None:
             model.modelReset.connect(self._on_model_reset)
+            self.horizontalHeader().setMinimumSectionSize(model.MIN_COLUMN_WIDTH)
+            self.horizontalHeader().setDefaultSectionSize(model.MIN_COLUMN_WIDTH)
+        selection = self.selectionModel()
+        if selection is not None:
+            selection.currentChanged.connect(self._on_current_changed)
         self._on_model_reset()
 
-    def grid_model(self) -> DayGridModel | None:
-        """The ``DayGridModel`` shown, if any."""
+    def _on_current_changed(self, current: QModelIndex, previous: QModelIndex) -> None:
+        self.current_cell_changed.emit(current, previous)
+
+    def grid_model(self) -> ScheduleGridModel | None:
+        """The day or week model shown, if any."""
         model = self.model()
-        return model if isinstance(model, DayGridModel) else None
+        return model if isinstance(model, ScheduleGridModel) else None
 
     def _on_model_reset(self) -> None:
         self.clearSpans()
         model = self.grid_model()
-        if self._drag is not None and (model is None or model.day is None
+        if self._drag is not None and (model is None or model.rowCount() == 0
                                        or model.row_of(self._drag.grabbed_at) is None):
             self.cancel_drag()  # another day (or none) is shown now: the grab means nothing there
         if model is None:
@@ -263,39 +331,56 @@ class DayGridView(QTableView):
         self._now = now
         self.viewport().update()
 
-    def now_line_y(self) -> int | None:
-        """Viewport y of the current-time line, or ``None`` when now is not on the grid."""
+    def now_line(self) -> tuple[int, int, int] | None:
+        """Viewport ``(y, x from, x to)`` of the current-time line (across the day's columns: all
+        of them in the day view, today's in the week view), or ``None`` when now is not on the grid."""
         model = self.grid_model()
         if model is None or self._now is None:
             return None
-        row = model.row_of(self._now)
-        if row is None:
+        cols = model.now_columns(self._now)
+        if cols is None:
             return None
-        start = model.instant_at(row)
-        step = (model.instant_at(row + 1) - start) if row + 1 < model.rowCount() else None
-        fraction = ((self._now - start) / step) if step else 0.0
-        return self.rowViewportPosition(row) + int(fraction * self.rowHeight(row))
+        row = model.row_of(self._now, cols[0])
+        start = model.cell_instant(row, cols[0]) if row is not None else None
+        if row is None or start is None:
+            return None
+        fraction = min(1.0, (self._now - start) / timedelta(minutes=15))
+        y = self.rowViewportPosition(row) + int(fraction * self.rowHeight(row))
+        x0 = self.columnViewportPosition(cols[0])
+        x1 = self.columnViewportPosition(cols[1]) + self.columnWidth(cols[1])
+        return y, x0, x1
+
+    def now_line_y(self) -> int | None:
+        """Viewport y of the current-time line, or ``None`` when now is not on the grid."""
+        line = self.now_line()
+        return line[0] if line is not None else None
 
     def scroll_to_instant(self, instant: datetime) -> None:
-        """Scroll so the row containing ``instant`` is near the top (no-op if not shown)."""
+        """Scroll so the row containing ``instant`` is near the top (no-op if not shown); in the
+        week view, also bring that day's first column into sight."""
         model = self.grid_model()
-        row = model.row_of(instant) if model else None
-        if row is not None and model is not None and model.columnCount():
-            self.scrollTo(model.index(row, 0), QAbstractItemView.ScrollHint.PositionAtTop)
+        if model is None or not model.columnCount():
+            return
+        cols = model.now_columns(instant)
+        col = cols[0] if cols is not None else 0
+        row = model.row_of(instant, col)
+        if row is not None:
+            self.scrollTo(model.index(row, col), QAbstractItemView.ScrollHint.PositionAtTop)
 
     def paintEvent(self, event: QPaintEvent) -> None:
         """The cells, the outline of a block being dragged, then the current-time line on top."""
         super().paintEvent(event)
         self._paint_drop_outline()
-        y = self.now_line_y()
-        if y is None:
+        line = self.now_line()
+        if line is None:
             return
+        y, x0, x1 = line
         painter = QPainter(self.viewport())
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         painter.setPen(QPen(colors.NOW_LINE, 2))
-        painter.drawLine(QPoint(0, y), QPoint(self.viewport().width(), y))
+        painter.drawLine(QPoint(x0, y), QPoint(x1, y))
         painter.setBrush(colors.NOW_LINE)
-        painter.drawEllipse(QPoint(3, y), 4, 4)
+        painter.drawEllipse(QPoint(x0 + 3, y), 4, 4)
         painter.end()
 
     def _paint_drop_outline(self) -> None:
@@ -322,11 +407,12 @@ class DayGridView(QTableView):
         painter.setPen(QPen(color, 2, Qt.PenStyle.DashLine))
         painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawRect(rect)
-        new_start = self._drop_start(drag, row)
-        if model.day is not None and new_start is not None:
+        new_start = self._drop_start(drag, row, col)
+        tz = model.tz
+        if tz is not None and new_start is not None:
             painter.setPen(color)
             painter.drawText(rect.adjusted(8, 2, -4, -2), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop,
-                             local_time_text(new_start, model.day.tz))
+                             local_time_text(new_start, tz))
         painter.end()
 
     # -- requests ------------------------------------------------------------------------
@@ -336,7 +422,15 @@ class DayGridView(QTableView):
     def keyPressEvent(self, event: QKeyEvent) -> None:
         """Esc cancels a block being dragged; Enter/Return on a cell acts like a double-click; the
         Menu key and Shift+F10 open the current cell's context menu (handled here: not every
-        platform turns them into a context menu event)."""
+        platform turns them into a context menu event); a letter, digit or ``+`` typed without
+        Ctrl/Alt/Meta asks for a patient search (``search_typed``)."""
+        typed = event.text()
+        if len(typed) == 1 and (typed.isalnum() or typed == "+") and not (
+                event.modifiers() & (Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.AltModifier
+                                     | Qt.KeyboardModifier.MetaModifier)):
+            self.search_typed.emit(typed)
+            event.accept()
+            return
         if event.key() == Qt.Key.Key_Escape and self._drag is not None:
             self.cancel_drag()
             event.accept()
@@ -387,8 +481,10 @@ class DayGridView(QTableView):
         appt = model.appointment_at(index)
         if appt is not None:
             self.appointment_activated.emit(appt)
-        else:
-            self.booking_requested.emit(model.instant_at(index.row()), model.columns[index.column()])
+            return
+        instant = model.cell_instant(index.row(), index.column())
+        if instant is not None:  # a wall-clock time the clocks skip that day books nothing
+            self.booking_requested.emit(instant, model.columns[index.column()])
 
     # -- dragging a block ----------------------------------------------------------------------
     @staticmethod
@@ -409,12 +505,16 @@ class DayGridView(QTableView):
         self.viewport().unsetCursor()
         self.viewport().update()
 
-    def _drop_start(self, drag: _BlockDrag, row: int) -> datetime | None:
-        """The UTC start that puts the grabbed row of the block on ``row``."""
+    def _drop_start(self, drag: _BlockDrag, row: int, col: int) -> datetime | None:
+        """The UTC start that puts the grabbed row of the block on cell (``row``, ``col``), or
+        ``None`` off the cells or on a wall-clock time that does not exist that day."""
         model = self.grid_model()
-        if model is None or not 0 <= row < model.rowCount():
+        if model is None or not 0 <= row < model.rowCount() or not 0 <= col < model.columnCount():
             return None
-        return model.instant_at(row) - (drag.grabbed_at - drag.appointment.start)
+        instant = model.cell_instant(row, col)
+        if instant is None:
+            return None
+        return instant - (drag.grabbed_at - drag.appointment.start)
 
     def _block_rows(self, appointment: AppointmentView, row: int, col: int) -> tuple[int, int]:
         """(first row, rows) of the block covering (``row``, ``col``) in this column."""
@@ -442,7 +542,10 @@ class DayGridView(QTableView):
         row = self.rowAt(pos.y())
         first, rows = self._block_rows(appt, index.row(), index.column())
         row = min(max(row, first), first + rows - 1)
-        self._drag = _BlockDrag(appt, pos, model.instant_at(row), row - first, rows)
+        grabbed_at = model.cell_instant(row, index.column())
+        if grabbed_at is None:  # a row the clocks skip inside the block (week view): grab its top
+            row, grabbed_at = first, appt.start
+        self._drag = _BlockDrag(appt, pos, grabbed_at, row - first, rows)
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
         """Past the drag distance, the pressed block follows the mouse as a drop outline."""
@@ -473,8 +576,8 @@ class DayGridView(QTableView):
             return
         pos = event.position().toPoint()
         row, col = self.rowAt(pos.y()), self.columnAt(pos.x())
-        new_start = self._drop_start(drag, row)
-        if new_start is None or not 0 <= col < model.columnCount():
+        new_start = self._drop_start(drag, row, col)
+        if new_start is None:
             return  # dropped off the cells
         resource = model.columns[col]
         target = None if resource.id in drag.appointment.resource_ids.values() else resource
