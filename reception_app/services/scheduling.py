@@ -9,7 +9,7 @@ constraint decides what *commits* (DESIGN.md, "The one rule").
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,7 +22,7 @@ from ..domain.errors import InvalidTransition, NotFound, PermissionDenied, SlotT
 from ..domain.slots import KINDS
 from ..domain.status import LABELS, check_transition
 from ..domain.validation import SOURCES, clean_name
-from ..domain.wallclock import check_local_time_exists, day_bounds_utc, is_on_grid
+from ..domain.wallclock import GRID_STEP_MIN, check_local_time_exists, day_bounds_utc, is_on_grid
 from ..store import schema as t
 from ..store.database import Database
 from . import catalog
@@ -407,6 +407,226 @@ def move(db: Database, appointment_id: int, *, start: datetime | None = None, do
     return MoveResult(before=before, after=get_appointment(db, appointment_id))
 
 
+# -- rescheduling ------------------------------------------------------------------------
+#: Local days searched per read while looking for the next free starts (one busy-time query each).
+_SEARCH_CHUNK_DAYS = 14
+
+
+def _offer_preferring(option: engine.SlotOption, names: dict[int, str], prefer: dict[str, int]) -> SlotOffer:
+    """A ``SlotOffer`` whose resources are ``prefer[kind]`` where that one is free, else the first free one."""
+    chosen = {kind: (prefer[kind] if prefer.get(kind) in ids else ids[0]) for kind, ids in option.free.items()}
+    return SlotOffer(
+        start=option.start, end=option.end,
+        resources={k: names[v] for k, v in chosen.items()}, resource_ids=chosen,
+        choices={k: [(i, names[i]) for i in ids] for k, ids in option.free.items()},
+    )
+
+
+def next_free_starts(db: Database, appointment_id: int, *, now: datetime, count: int = 8,
+                     from_local_date: date | str | None = None, same_doctor: bool = False) -> list[SlotOffer]:
+    """The next ``count`` free starts an appointment could be moved to, earliest first.
+
+    Same service, same branch, every booking rule (grid, hours and shifts,
+    minimum notice, holidays, time off). The appointment's own bookings do not
+    block (so 15 minutes later is offered even though it overlaps itself), and
+    its current start is never offered. Each offer keeps the appointment's
+    current doctor, room and equipment when they are free at that start, and
+    otherwise names the first free fitting one; ``same_doctor=True`` lists only
+    starts at which the current doctor is free.
+
+    The search runs forward from the branch-local ``from_local_date`` (default
+    and earliest: today at the branch, from ``now``) day by day up to today +
+    the service's horizon, in one read-only transaction. ``now``: aware.
+    Returns ``SlotOffer`` s (UTC times; ``resources`` = the combination to pass
+    to :func:`move`); fewer than ``count`` (maybe none) when the horizon is
+    reached.
+
+    Raises ``NotFound`` (appointment), ``InvalidTransition`` (not in
+    ``MOVABLE_STATUSES``: the patient has arrived, or it is cancelled),
+    ``ValidationError`` (``count`` outside 1..100, a bad date).
+    """
+    from ..domain.validation import parse_date
+
+    if not 1 <= count <= 100:
+        raise ValidationError("count", count, "must be between 1 and 100")
+    first_wanted = parse_date(from_local_date, "from_local_date") if from_local_date is not None else None
+
+    def work(conn: Connection) -> list[SlotOffer]:
+        row = conn.execute(text("SELECT a.status, a.branch_id, a.starts_at, s.name AS service FROM appointment a "
+                                "JOIN service s ON s.id = a.service_id WHERE a.id = :i"),
+                           {"i": appointment_id}).first()
+        if row is None:
+            raise NotFound("appointment", appointment_id)
+        if row.status not in MOVABLE_STATUSES:
+            raise InvalidTransition(f"An appointment that is {LABELS.get(row.status, row.status).lower()} "
+                                    "cannot be moved.")
+        b = catalog.load_branch(conn, int(row.branch_id))
+        s = catalog.load_service(conn, row.service)
+        own_start = row.starts_at.astimezone(UTC)
+        current = dict(catalog.fetch(conn, "SELECT r.kind, r.id FROM booking b JOIN resource r "
+                                           "ON r.id = b.resource_id WHERE b.appointment_id = %(a)s",
+                                     {"a": appointment_id}))
+        only = {"doctor": [current["doctor"]]} if same_doctor and "doctor" in current else None
+        today = now.astimezone(b.tz).date()
+        last = today + timedelta(days=s.spec.horizon_days)
+        day = max(first_wanted or today, today)
+        resources = catalog.candidate_resources(conn, b, s)
+        names = {r.id: r.name for r in resources}
+        offers: list[SlotOffer] = []
+        while day <= last and len(offers) < count:
+            chunk = [day + timedelta(days=i) for i in range(_SEARCH_CHUNK_DAYS)
+                     if day + timedelta(days=i) <= last]
+            lo, hi = catalog.search_window(b, s, chunk[0], chunk[-1])
+            busy = catalog.busy_seconds(conn, list(names), lo, hi, exclude_appointment=appointment_id)
+            for option in engine.find_slots(b.spec, s.spec, resources, busy, chunk, now, only=only):
+                if option.start == own_start:
+                    continue
+                offers.append(_offer_preferring(option, names, current))
+                if len(offers) == count:
+                    break
+            day = chunk[-1] + timedelta(days=1)
+        return offers
+
+    return db.read(work)
+
+
+# -- walk-ins ------------------------------------------------------------------------------
+def _floor_to_grid(instant: datetime, tz: ZoneInfo) -> datetime:
+    """The branch-local quarter hour ``instant`` falls in, as UTC (10:07 → 10:00)."""
+    local = instant.astimezone(tz)
+    return local.replace(minute=local.minute - local.minute % GRID_STEP_MIN, second=0,
+                         microsecond=0).astimezone(UTC)
+
+
+def _plan_walk_in(conn: Connection, b: BranchInfo, s: ServiceInfo, now: datetime,
+                  only: dict[str, list[int]]) -> tuple[engine.SlotOption, dict[int, str]]:
+    """The walk-in's time and resources (see :func:`walk_in`), or ``SlotTaken`` saying what is missing."""
+    tz = b.tz
+    today = now.astimezone(tz).date()
+    here_now = replace(s.spec, min_notice_min=0)  # the patient is here: no notice to give
+    floor = _floor_to_grid(now, tz)
+    resources = catalog.candidate_resources(conn, b, s)
+    names = {r.id: r.name for r in resources}
+    lo, hi = catalog.search_window(b, s, today, today)
+    busy = catalog.busy_seconds(conn, list(names), lo - timedelta(minutes=GRID_STEP_MIN),
+                                hi + timedelta(minutes=GRID_STEP_MIN))
+    if floor < now:
+        # The quarter hour already begun, booked until the quarter hour after the service's real end.
+        longer = replace(here_now, duration_min=here_now.duration_min + GRID_STEP_MIN)
+        option = engine.find_slot_at(b.spec, longer, resources, busy, floor, floor, only=only or None)
+        if option is not None:
+            return option, names
+    options = engine.find_slots(b.spec, here_now, resources, busy, [today], now, only=only or None)
+    if options:
+        return options[0], names
+    raise _walk_in_refusal(b, s, here_now, resources, busy, today, now, only, names)
+
+
+def _walk_in_refusal(b: BranchInfo, s: ServiceInfo, spec: engine.ServiceSpec,
+                     resources: list[engine.ResourceSpec], busy: dict[int, list[tuple[int, int]]],
+                     today: date, now: datetime, only: dict[str, list[int]], names: dict[int, str]) -> SlotTaken:
+    """Name what is missing: the pinned doctor, the first kind of which nothing is free, or the combination."""
+    where = f"before closing today ({b.name})"
+    if "doctor" in only:
+        who = names.get(only["doctor"][0], "The doctor chosen")
+        return SlotTaken(f"{who} is not free for {s.name} {where}.", resource=who)
+    for kind in KINDS:
+        if kind not in spec.needs:
+            continue
+        alone = replace(spec, needs={kind: spec.needs[kind]})
+        if not engine.find_slots(b.spec, alone, resources, busy, [today], now):
+            what = {"doctor": "No doctor", "room": "No room", "equipment": "No equipment"}[kind]
+            return SlotTaken(f"{what} is free for {s.name} {where}.")
+    wanted = [{"doctor": "a doctor", "room": "a room", "equipment": "equipment"}[k] for k in KINDS if k in spec.needs]
+    together = ", ".join(wanted[:-1]) + " and " + wanted[-1] if len(wanted) > 1 else "".join(wanted) or "time"
+    return SlotTaken(f"No start {where} has {together} free together for {s.name}.")
+
+
+def walk_in_preview(db: Database, *, branch: str, service: str, now: datetime,
+                    doctor: str | None = None) -> SlotOffer:
+    """The start and resources :func:`walk_in` would take if it ran at ``now`` (read only, nothing held).
+
+    Raises as :func:`walk_in` (``SlotTaken`` when nothing is free today).
+    """
+
+    def work(conn: Connection) -> SlotOffer:
+        b, s, only = _walk_in_inputs(conn, branch, service, doctor, now)
+        option, names = _plan_walk_in(conn, b, s, now, only)
+        return _offer(option, names)
+
+    return db.read(work)
+
+
+def _walk_in_inputs(conn: Connection, branch: str, service: str, doctor: str | None,
+                    now: datetime) -> tuple[BranchInfo, ServiceInfo, dict[str, list[int]]]:
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValidationError("now", now.isoformat(), "needs a UTC offset")
+    b = catalog.load_branch(conn, branch)
+    s = catalog.load_service(conn, service)
+    only = _resolve_only(conn, {"doctor": doctor})
+    if only and "doctor" not in s.spec.needs:
+        raise ValidationError("doctor", doctor, f"the service {s.name!r} does not need a doctor")
+    return b, s, only
+
+
+def walk_in(db: Database, *, branch: str, service: str, patient_id: int, now: datetime,
+            client_id: uuid.UUID | str | None = None, doctor: str | None = None,
+            reason: str | None = None) -> AppointmentView:
+    """Book a patient who is at the desk now, on the first free resources, and check them in —
+    one SERIALIZABLE transaction (``source='walk_in'``, status ``checked_in``, ``checked_in_at = now``).
+
+    The time: the patient is here, so the service's minimum notice does not
+    apply. Starts must sit on the branch's 15-minute grid (the database checks
+    it), so ``now`` is floored to its quarter hour: a patient arriving at 10:07
+    takes 10:00 when the resources are free from 10:00 until the quarter hour
+    after the service's real end (10:07 + 30 min → booked 10:00–10:45 for a
+    30-minute service, buffers around that), so the grid shows the time really
+    used and nothing booked later is overrun. Otherwise the earliest free start
+    at or after ``now`` today (10:15, 10:30, …) with the service's own
+    duration. An arrival exactly on a quarter hour needs no widening.
+
+    Resources: for each kind the service needs, the first free one (by name),
+    or the ``doctor`` named. ``client_id`` makes a retry after an unknown
+    commit outcome safe (the same id returns the appointment made, when it is
+    for the same patient and service).
+
+    Raises ``SlotTaken`` when nothing is free today ("No doctor is free for
+    Consultation before closing today (Centro)."; it names the pinned doctor,
+    or the kind that has nothing free), ``NotFound`` (branch, service, doctor,
+    patient), ``ValidationError`` (a doctor for a service without one, a client
+    id used for something else).
+    """
+    cid = uuid.UUID(str(client_id)) if client_id else uuid.uuid4()
+
+    def work(conn: Connection) -> int:
+        earlier = conn.execute(text("SELECT id, patient_id, service_id FROM appointment WHERE client_id = :c"),
+                               {"c": cid}).first()
+        b, s, only = _walk_in_inputs(conn, branch, service, doctor, now)
+        if earlier is not None:  # a retried commit: it is done already
+            if (earlier.patient_id, earlier.service_id) != (patient_id, s.id):
+                raise ValidationError("client_id", str(cid), f"was already used for appointment {earlier.id}")
+            return int(earlier.id)
+        option, _names = _plan_walk_in(conn, b, s, now, only)
+        inserted = _insert_appointment(conn, b.id, s, patient_id, option.start, option.end,
+                                       option.first_combination(), status="confirmed", source="walk_in",
+                                       client_id=cid)
+        assert inserted is not None  # the client id was checked above, in this transaction
+        new_id = inserted[0]
+        conn.execute(update(t.appointment).where(t.appointment.c.id == new_id)
+                     .values(status="checked_in", checked_in_at=now))
+        return new_id
+
+    try:
+        new_id = db.write(work, reason=reason or "walk-in: booked and checked in")
+    except SlotTaken as exc:
+        raise _name_conflict(db, exc, _floor_to_grid(now, branch_zone(db, branch)), branch) from exc
+    except ValidationError as exc:
+        if exc.field == "appointment_patient_id_fkey":
+            raise NotFound("patient", patient_id) from exc
+        raise
+    return get_appointment(db, new_id)
+
+
 def _not_yours(appointment_id: int) -> PermissionDenied:
     return PermissionDenied(f"Your database role may not change appointment {appointment_id} "
                             "(a doctor may change only their own appointments).")
@@ -525,6 +745,13 @@ def appointments_on(conn: Connection, branch: BranchInfo, local_date: date, *, i
         q += " AND clinic_status_is_live(a.status)"
     q += " GROUP BY a.id, br.name, s.name, p.display_name ORDER BY a.starts_at, a.id"
     return [_view(r) for r in conn.execute(text(q), {"b": branch.id, "lo": lo, "hi": hi})]
+
+
+def patient_appointments(conn: Connection, patient_id: int) -> list[AppointmentView]:
+    """Every appointment of a patient (any branch, cancelled ones included), by start."""
+    q = _APPOINTMENT_SQL + (" WHERE a.patient_id = :p GROUP BY a.id, br.name, s.name, p.display_name "
+                            "ORDER BY a.starts_at, a.id")
+    return [_view(r) for r in conn.execute(text(q), {"p": patient_id})]
 
 
 def list_appointments(db: Database, *, branch: str, local_date: date | str) -> list[AppointmentView]:

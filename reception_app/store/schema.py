@@ -132,6 +132,7 @@ appointment = Table(
     Column("created_at", TZ),
     Column("created_by", Text),
     Column("updated_at", TZ),
+    Column("checked_in_at", TZ),  # 0002: when it first became checked_in (set by a trigger)
 )
 
 booking = Table(

@@ -59,8 +59,8 @@ def schema_fingerprint(db: Database) -> tuple:
 
 
 def test_head_is_the_only_known_revision():
-    assert migrate.head_revision() == "0001"
-    assert migrate.known_revisions() == {"0001"}
+    assert migrate.head_revision() == "0002"
+    assert migrate.known_revisions() == {"0001", "0002"}
 
 
 def test_check_schema_passes_on_a_migrated_database(db):
@@ -93,11 +93,11 @@ def test_upgrade_refuses_a_newer_schema_with_the_same_advice(db):
 
 
 def test_upgrade_from_empty_then_again_is_a_no_op(empty_db):
-    assert migrate.upgrade(empty_db) == (None, "0001")
+    assert migrate.upgrade(empty_db) == (None, "0002")
     assert {"appointment", "booking", "audit_log", "alembic_version"} <= tables(empty_db)
-    assert migrate.check_schema(empty_db) == "0001"
+    assert migrate.check_schema(empty_db) == "0002"
     fingerprint = schema_fingerprint(empty_db)
-    assert migrate.upgrade(empty_db) == ("0001", "0001")
+    assert migrate.upgrade(empty_db) == ("0002", "0002")
     assert schema_fingerprint(empty_db) == fingerprint
     # The group roles exist (cluster-wide) and carry the grants.
     groups = set(empty_db.read(lambda c: c.execute(text(
@@ -122,8 +122,8 @@ def test_two_workstations_upgrading_at_once(empty_url):
     try:
         with ThreadPoolExecutor(2) as pool:
             results = sorted(pool.map(run, dbs), key=str)
-        assert results == sorted([(None, "0001"), ("0001", "0001")], key=str)
-        assert migrate.check_schema(dbs[0]) == "0001"
+        assert results == sorted([(None, "0002"), ("0002", "0002")], key=str)
+        assert migrate.check_schema(dbs[0]) == "0002"
         assert dbs[0].read(lambda c: c.execute(text("SELECT count(*) FROM alembic_version")).scalar_one()) == 1
     finally:
         for db in dbs:
@@ -140,8 +140,8 @@ def test_downgrade_removes_the_schema_and_upgrade_restores_it(empty_db):
         downgrade(cfg, "base")
         conn.commit()
     assert tables(empty_db) <= {"alembic_version"}
-    assert migrate.upgrade(empty_db) == (None, "0001")
-    assert migrate.check_schema(empty_db) == "0001"
+    assert migrate.upgrade(empty_db) == (None, "0002")
+    assert migrate.check_schema(empty_db) == "0002"
 
 
 def test_open_database_with_an_explicit_url_checks_but_does_not_migrate(empty_url, db_url):
@@ -159,7 +159,7 @@ def test_open_database_with_an_explicit_url_checks_but_does_not_migrate(empty_ur
         probe.dispose()
     ok = open_database(db_url)
     try:
-        assert migrate.check_schema(ok) == "0001"
+        assert migrate.check_schema(ok) == "0002"
     finally:
         ok.dispose()
 
@@ -191,7 +191,7 @@ def test_upgrade_by_a_role_that_may_not_create_tables_is_permission_denied(empty
             migrate.upgrade(nobody)
         assert tables(owner) == set()
         # The advisory lock was given back: the owner can migrate at once.
-        assert migrate.upgrade(owner) == (None, "0001")
+        assert migrate.upgrade(owner) == (None, "0002")
     finally:
         nobody.dispose()
         owner.dispose()
@@ -212,7 +212,7 @@ def test_upgrade_of_an_unreachable_server_is_database_unavailable(tmp_path):
 
 def test_check_schema_on_an_older_known_revision_says_to_upgrade(db, monkeypatch):
     db.admin(lambda c: c.execute(text("UPDATE alembic_version SET version_num = '0000_older'")))
-    monkeypatch.setattr(migrate, "known_revisions", lambda: {"0000_older", "0001"})
+    monkeypatch.setattr(migrate, "known_revisions", lambda: {"0000_older", "0001", "0002"})
     with pytest.raises(SchemaMismatch) as info:
         migrate.check_schema(db)
     assert "older" in str(info.value) and "clinic db upgrade" in str(info.value)
