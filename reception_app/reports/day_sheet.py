@@ -365,8 +365,9 @@ def _sheet_row(a: AppointmentView, view: DayView, resource: GridResource,
         cell(phone, st["cell"]),
         cell(a.service, st["cell"], small=" · ".join(where) or None, small_style=st["cell_small"]),
         cell(LABELS.get(a.status, a.status), st["cell"]),
-        # An empty line under the markers keeps room to write in every row.
-        [cell(marks, st["cell_small"]), Spacer(0, 4 * mm)],
+        # Room to write in every row: at least about two lines of height, however few the markers.
+        [cell(marks, st["cell_small"]),
+         Spacer(0, max(0.0, 4 * mm - marks.count("\n") * st["cell_small"].leading))],
     ]
 
 
