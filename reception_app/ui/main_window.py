@@ -8,13 +8,14 @@ tests run it against a test database at a fixed time.
 
 from __future__ import annotations
 
+import getpass
 import logging
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from PySide6.QtCore import QDate, QModelIndex, QPoint, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QColor, QKeySequence, QPainter, QPaintEvent, QPen
+from PySide6.QtGui import QAction, QCloseEvent, QColor, QFont, QKeySequence, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -35,6 +36,7 @@ from ..domain.errors import ClinicError
 from ..domain.roles import Capabilities, capabilities
 from ..domain.slots import KINDS
 from ..domain.wallclock import day_bounds_utc
+from ..reports import day_sheet
 from ..services import scheduling
 from ..services.dayview import (
     BranchSummary,
@@ -47,7 +49,7 @@ from ..services.dayview import (
 )
 from ..services.scheduling import AppointmentView
 from ..store.database import Database
-from . import appointment_actions, colors
+from . import appointment_actions, colors, print_preview
 from .appointment_actions import ACTIONS, AppointmentAction, is_allowed
 from .booking_dialog import BookingDialog
 from .day_model import DayGridModel
@@ -185,6 +187,7 @@ class MainWindow(QMainWindow):
         self._controls_enabled = False
         self._status_change_pending = False
         self._menu: QMenu | None = None
+        self.print_preview: QWidget | None = None
 
         login = getattr(session, "login", None)
         self.setWindowTitle(f"Clinic Reception — {login} ({getattr(session, 'role', '')})" if login
@@ -211,7 +214,11 @@ class MainWindow(QMainWindow):
         title_row = QHBoxLayout()
         self.title_label = QLabel("Loading…")
         self.title_label.setObjectName("dayTitle")
-        self.title_label.setStyleSheet("font-size: 17px; font-weight: 600; color: #1b1f24;")
+        title_font = QFont(self.title_label.font())  # scaled from the system font size, never fixed pixels
+        title_font.setPointSizeF(title_font.pointSizeF() * 1.3)
+        title_font.setWeight(QFont.Weight.DemiBold)
+        self.title_label.setFont(title_font)
+        self.title_label.setStyleSheet("color: #1b1f24;")
         title_row.addWidget(self.title_label)
         self.day_note = QLabel()
         self.day_note.setObjectName("dayNote")
@@ -318,12 +325,41 @@ class MainWindow(QMainWindow):
         if book_button is not None:
             book_button.setObjectName("newAppointmentButton")
         self._build_appointment_actions(bar)
+        self._build_print_actions(bar)
         self.help_action = QAction("Keyboard shortcuts", self)
         self.help_action.setObjectName("keyboardShortcuts")
         self.help_action.setShortcut(QKeySequence.StandardKey.HelpContents)
         self.help_action.triggered.connect(self.show_shortcuts)
         self.addAction(self.help_action)
         self._shortcut_sheet: ShortcutSheet | None = None
+
+    def _build_print_actions(self, bar: QToolBar) -> None:
+        """"Print ▾": the doctor's day sheet (Ctrl+P) and the branch's day list (Ctrl+Shift+P),
+        both as PDF through the print preview (``reports.day_sheet``, ``ui.print_preview``)."""
+        self.print_sheet_action = QAction("Print doctor's day sheet…", self)
+        self.print_sheet_action.setObjectName("printDaySheet")
+        self.print_sheet_action.setShortcut(QKeySequence.StandardKey.Print)
+        self.print_sheet_action.setStatusTip("Print the day sheet of the selected column's doctor")
+        self.print_sheet_action.triggered.connect(lambda: self.print_day_sheet())
+        self.print_list_action = QAction("Print day list…", self)
+        self.print_list_action.setObjectName("printDayList")
+        self.print_list_action.setShortcut(QKeySequence(Qt.Modifier.CTRL | Qt.Modifier.SHIFT | Qt.Key.Key_P))
+        self.print_list_action.setStatusTip("Print every appointment of the branch's day")
+        self.print_list_action.triggered.connect(self.print_day_list)
+        for action in (self.print_sheet_action, self.print_list_action):
+            self.addAction(action)
+        menu = QMenu("Print", self)
+        menu.setObjectName("printMenu")
+        menu.addActions([self.print_sheet_action, self.print_list_action])
+        button = QToolButton()
+        button.setObjectName("printMenuButton")
+        button.setText("Print ▾")
+        button.setStyleSheet("QToolButton::menu-indicator { image: none; width: 0px; }")
+        button.setAccessibleName("Print")
+        button.setToolTip("Print the day sheet or the day list")
+        button.setMenu(menu)
+        button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        bar.addWidget(button)
 
     def show_shortcuts(self) -> ShortcutSheet:
         """Show the keyboard sheet (F1), built from this window's actions; one at a time."""
@@ -710,6 +746,59 @@ class MainWindow(QMainWindow):
     def _on_status_change_finished(self) -> None:
         self._status_change_pending = False
         self._update_appointment_actions()
+
+    # -- printing ----------------------------------------------------------------------------------------
+    def _sheet_doctor(self) -> GridResource | None:
+        """The doctor whose day sheet Ctrl+P prints: the current cell's column if it is a doctor,
+        else the signed-in doctor, else the only doctor of the day."""
+        view = self.model.day
+        if view is None:
+            return None
+        doctors = [r for r in view.resources if r.kind == "doctor"]
+        index = self.grid.currentIndex()
+        if index.isValid():
+            column = self.model.resource_at(index) if hasattr(self.model, "resource_at") \
+                else self.model.columns[index.column()]
+            if column is not None and column.kind == "doctor":
+                return column
+        own = getattr(self.session, "doctor_resource_id", None)
+        mine = [r for r in doctors if r.id == own]
+        if mine:
+            return mine[0]
+        return doctors[0] if len(doctors) == 1 else None
+
+    def print_day_sheet(self, doctor: GridResource | None = None) -> None:
+        """Build the doctor's day sheet of the day shown in the background, then preview it.
+
+        ``doctor``: default :meth:`_sheet_doctor`; without one the status bar says to select a
+        doctor's column."""
+        view = self.model.day
+        doctor = doctor or self._sheet_doctor()
+        if view is None:
+            return
+        if doctor is None:
+            self.statusBar().showMessage("Select a cell in a doctor's column to print that doctor's day sheet.",
+                                         15_000)
+            return
+        self._print(lambda by, at: day_sheet.doctor_day_sheet_pdf(view, doctor.id, printed_by=by, printed_at=at),
+                    f"Day sheet — {doctor.name}, {view.local_date:%d %b %Y}")
+
+    def print_day_list(self) -> None:
+        """Build the branch's day list of the day shown in the background, then preview it."""
+        view = self.model.day
+        if view is not None:
+            self._print(lambda by, at: day_sheet.day_list_pdf(view, printed_by=by, printed_at=at),
+                        f"Day list — {view.branch.name}, {view.local_date:%d %b %Y}")
+
+    def _print(self, build: Callable[[str, datetime], bytes], title: str) -> None:
+        printed_by = str(getattr(self.session, "login", None) or getpass.getuser())
+        now = self._clock()
+        self._busy_text = "Preparing the printout…"
+        self.runner.run(lambda: build(printed_by, now), on_success=lambda pdf: self._show_print_preview(pdf, title),
+                        label="print")
+
+    def _show_print_preview(self, pdf: bytes, title: str) -> None:
+        self.print_preview = print_preview.preview_pdf(self, pdf, title)
 
     # -- moving on the grid ------------------------------------------------------------------------------
     def _on_grid_move_requested(self, appointment: AppointmentView, start: datetime,
