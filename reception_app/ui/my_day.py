@@ -190,10 +190,13 @@ class MyDayPanel(QWidget):
         item = self.tree.currentItem()
         return item.data(0, Qt.ItemDataRole.UserRole) if item is not None else None
 
+    def _items(self) -> list[QTreeWidgetItem]:
+        items = (self.tree.topLevelItem(i) for i in range(self.tree.topLevelItemCount()))
+        return [item for item in items if item is not None]
+
     def select_appointment(self, appointment_id: int) -> bool:
         """Select the row of ``appointment_id``; whether it is listed."""
-        for i in range(self.tree.topLevelItemCount()):
-            item = self.tree.topLevelItem(i)
+        for item in self._items():
             if item.data(0, Qt.ItemDataRole.UserRole).appointment_id == appointment_id:
                 self.tree.setCurrentItem(item)
                 return True
@@ -201,8 +204,7 @@ class MyDayPanel(QWidget):
 
     def waiting_text(self, appointment_id: int) -> str:
         """The waiting column's text of one appointment's row ("" when not listed or not waiting)."""
-        for i in range(self.tree.topLevelItemCount()):
-            item = self.tree.topLevelItem(i)
+        for item in self._items():
             if item.data(0, Qt.ItemDataRole.UserRole).appointment_id == appointment_id:
                 return item.text(WAITING_COLUMN)
         return ""
@@ -210,8 +212,7 @@ class MyDayPanel(QWidget):
     def tick(self) -> None:
         """Recompute the waiting minutes from the clock (no database call)."""
         now = self._clock()
-        for i in range(self.tree.topLevelItemCount()):
-            item = self.tree.topLevelItem(i)
+        for item in self._items():
             row: MyDayRow = item.data(0, Qt.ItemDataRole.UserRole)
             minutes = row.waiting_at(now)
             item.setText(WAITING_COLUMN, _waiting_text(minutes))

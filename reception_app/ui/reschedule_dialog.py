@@ -232,8 +232,10 @@ class RescheduleDialog(QDialog):
             self.offer_tree.addTopLevelItem(item)
             if previous is not None and (offer.start, offer.resources) == (previous.start, previous.resources):
                 keep = item
+        first = keep or self.offer_tree.topLevelItem(0)
+        if first is not None:
+            self.offer_tree.setCurrentItem(first)
         if self._offers:
-            self.offer_tree.setCurrentItem(keep or self.offer_tree.topLevelItem(0))
             n = len(self._offers)
             self.status_label.setText(f"The next {n} free start{'s' if n != 1 else ''} "
                                       f"(times in {self._tz.key}). Enter moves to the one selected.")

@@ -1,0 +1,438 @@
+"""Patient search and the patient's record.
+
+``PatientSearchDialog``: type a name (accents and typos forgiven), a phone in
+any format or a date of birth (dd/mm/yyyy or yyyy-mm-dd); results arrive as
+you type (debounced, in the background); Enter or a double-click opens the
+record. ``PatientRecordDialog``: the patient's details, contact details
+editable with validation (``patients.update_patient``, one write), upcoming
+and past appointments, and "Book for this patient".
+
+Every database call goes through the shared :class:`~.runner.Runner`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..domain.errors import ClinicError, ValidationError
+from ..domain.status import LABELS
+from ..domain.validation import CHANNELS
+from ..services import patients
+from ..services.patients import PatientRecord, PatientView
+from ..services.scheduling import AppointmentView
+from ..store.database import Database
+from .runner import Runner
+
+Clock = Callable[[], datetime]
+
+_FIELD_LABELS = {"name": "Name", "birth_date": "Birth date", "phone": "Phone", "email": "E-mail",
+                 "channels": "Consent"}
+_ERROR_STYLE = "color: #b3261e;"
+
+
+def patient_line(p: PatientView) -> str:
+    """``Maria Silva — born 17/05/1980 — +5527999990001 — m@x.com``: one result line."""
+    parts = [p.name]
+    if p.birth_date:
+        parts.append(f"born {p.birth_date:%d/%m/%Y}")
+    parts += [x for x in (p.phone, p.email) if x]
+    return " — ".join(parts)
+
+
+class PatientSearchDialog(QDialog):
+    """Find a patient and open their record.
+
+    ``query``: text to start with (e.g. the letter typed on the grid); the
+    search runs at once when it is not empty. ``search_delay_ms``: debounce
+    while typing. ``clock``: handed to the record dialog.
+
+    Keys: typing searches; Down moves into the results; Enter opens the record
+    of the selected (or first) patient; Esc closes.
+
+    Signals:
+        patients_listed(int): results arrived (how many).
+        record_opened(object): a ``PatientRecordDialog`` was opened (the dialog).
+        book_requested(object): "Book for this patient" in a record opened from
+            here: the ``PatientView`` (this dialog closes too).
+    """
+
+    patients_listed = Signal(int)
+    record_opened = Signal(object)
+    book_requested = Signal(object)
+
+    def __init__(self, db: Database, runner: Runner, *, query: str = "", clock: Clock | None = None,
+                 search_delay_ms: int = 250, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._db = db
+        self._runner = runner
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._key = f"patient-search-{id(self)}"
+        self._record: PatientRecordDialog | None = None
+        self.setObjectName("patientSearchDialog")
+        self.setWindowTitle("Find patient")
+        self.setAccessibleName("Find patient")
+        self.resize(560, 420)
+
+        v = QVBoxLayout(self)
+        self.search_edit = QLineEdit(query)
+        self.search_edit.setObjectName("patientSearchQuery")
+        self.search_edit.setAccessibleName("Search patients")
+        self.search_edit.setPlaceholderText("Name, phone, or birth date (dd/mm/yyyy)")
+        self.search_edit.setClearButtonEnabled(True)
+        self.search_edit.textEdited.connect(self._on_text_edited)
+        self.search_edit.returnPressed.connect(self.open_selected)
+        self.search_edit.installEventFilter(self)
+        v.addWidget(self.search_edit)
+        self.result_list = QListWidget()
+        self.result_list.setObjectName("patientResults")
+        self.result_list.setAccessibleName("Patients found")
+        self.result_list.setAlternatingRowColors(True)
+        self.result_list.itemActivated.connect(lambda _item: self.open_selected())
+        v.addWidget(self.result_list, 1)
+        self.status_label = QLabel()
+        self.status_label.setObjectName("patientSearchStatus")
+        self.status_label.setWordWrap(True)
+        v.addWidget(self.status_label)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        self.open_button = buttons.addButton("Open record", QDialogButtonBox.ButtonRole.ActionRole)
+        self.open_button.setObjectName("openRecordButton")
+        self.open_button.setAutoDefault(False)
+        self.open_button.clicked.connect(self.open_selected)
+        buttons.rejected.connect(self.reject)
+        v.addWidget(buttons)
+
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(search_delay_ms)
+        self._timer.timeout.connect(self.search_now)
+        self.search_edit.setFocus()
+        self.search_edit.setCursorPosition(len(query))
+        if query.strip():
+            self.search_now()
+
+    # -- public -------------------------------------------------------------------------------
+    def results(self) -> list[PatientView]:
+        """The patients listed, in order."""
+        found = [self.result_list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.result_list.count())]
+        return [p for p in found if p is not None]
+
+    def selected_patient(self) -> PatientView | None:
+        """The patient selected, else the first listed, else None."""
+        item = self.result_list.currentItem() or self.result_list.item(0)
+        return item.data(Qt.ItemDataRole.UserRole) if item is not None else None
+
+    def search_now(self) -> None:
+        """Search for the current text now (typing does this after the debounce)."""
+        self._timer.stop()
+        query = self.search_edit.text().strip()
+        if not query:
+            self.result_list.clear()
+            self.status_label.setText("")
+            return
+        self._runner.run(lambda: patients.find_patients(self._db, query), on_success=self._on_found,
+                         on_failure=self._on_failed, key=self._key, label="find patients")
+
+    def open_selected(self) -> PatientRecordDialog | None:
+        """Open the record of the selected patient (Enter); returns the record dialog."""
+        patient = self.selected_patient()
+        if patient is None:
+            self.search_now()
+            return None
+        if self._record is not None:
+            self._record.deleteLater()
+        record = PatientRecordDialog(self._db, self._runner, patient_id=patient.id, clock=self._clock,
+                                     parent=self)
+        record.book_requested.connect(self._on_book_requested)
+        self._record = record
+        record.open()
+        self.record_opened.emit(record)
+        return record
+
+    # -- reactions -----------------------------------------------------------------------------
+    def eventFilter(self, watched: object, event: object) -> bool:
+        """Down in the search field moves into the results."""
+        from PySide6.QtCore import QEvent
+        from PySide6.QtGui import QKeyEvent
+
+        if (watched is self.search_edit and isinstance(event, QKeyEvent)
+                and event.type() == QEvent.Type.KeyPress and event.key() == Qt.Key.Key_Down
+                and self.result_list.count()):
+            self.result_list.setFocus()
+            if self.result_list.currentRow() < 0:
+                self.result_list.setCurrentRow(0)
+            return True
+        return super().eventFilter(watched, event)  # type: ignore[arg-type]
+
+    def _on_text_edited(self, _text: str) -> None:
+        self._timer.start()
+
+    def _on_found(self, found: list[PatientView]) -> None:
+        self.result_list.clear()
+        for p in found:
+            item = QListWidgetItem(patient_line(p))
+            item.setData(Qt.ItemDataRole.UserRole, p)
+            self.result_list.addItem(item)
+        if found:
+            self.result_list.setCurrentRow(0)
+        n = len(found)
+        self.status_label.setText(f"{n} patient{'s' if n != 1 else ''} found. Enter opens the record."
+                                  if n else "No patient found.")
+        self.patients_listed.emit(n)
+
+    def _on_failed(self, error: ClinicError) -> None:
+        self.result_list.clear()
+        self.status_label.setText(str(error))
+        self.patients_listed.emit(0)
+
+    def _on_book_requested(self, patient: PatientView) -> None:
+        self.book_requested.emit(patient)
+        self.accept()
+
+    def done(self, result: int) -> None:
+        """Close; a search still running is dropped."""
+        self._timer.stop()
+        self._runner.discard(self._key)
+        super().done(result)
+
+
+class PatientRecordDialog(QDialog):
+    """One patient's record: details (contact details editable), appointments, "Book for this patient".
+
+    ``patient_id``: whose record. ``clock``: "upcoming" means not over at this time.
+
+    Signals:
+        record_loaded(object): the ``PatientRecord`` arrived and is shown.
+        patient_updated(object): "Save" committed: the new ``PatientView``.
+        book_requested(object): "Book for this patient": the ``PatientView`` (the dialog closes).
+    """
+
+    record_loaded = Signal(object)
+    patient_updated = Signal(object)
+    book_requested = Signal(object)
+
+    def __init__(self, db: Database, runner: Runner, *, patient_id: int, clock: Clock | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._db = db
+        self._runner = runner
+        self._patient_id = patient_id
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._record: PatientRecord | None = None
+        self._saving = False
+        self.setObjectName("patientRecordDialog")
+        self.setWindowTitle("Patient")
+        self.setAccessibleName("Patient record")
+        self.resize(640, 560)
+
+        v = QVBoxLayout(self)
+        form = QFormLayout()
+        self.edits: dict[str, QLineEdit] = {}
+        self.field_errors: dict[str, QLabel] = {}
+        for field, placeholder in (("name", ""), ("birth_date", "YYYY-MM-DD"), ("phone", "+5527999990000"),
+                                   ("email", "optional")):
+            edit = QLineEdit()
+            edit.setObjectName(f"record_{field}")
+            edit.setAccessibleName(_FIELD_LABELS[field])
+            edit.setPlaceholderText(placeholder)
+            edit.textEdited.connect(self._on_edited)
+            self.edits[field] = edit
+            form.addRow(_FIELD_LABELS[field], self._with_error(field, edit))
+        channels = QHBoxLayout()
+        self.channel_boxes: dict[str, QCheckBox] = {}
+        for ch in CHANNELS:
+            box = QCheckBox({"email": "E-mail", "sms": "SMS", "whatsapp": "WhatsApp"}[ch])
+            box.setObjectName(f"consent_{ch}")
+            box.setAccessibleName(f"Consents to {box.text()} messages")
+            box.toggled.connect(self._on_edited)
+            self.channel_boxes[ch] = box
+            channels.addWidget(box)
+        channels.addStretch(1)
+        holder = QWidget()
+        holder.setLayout(channels)
+        form.addRow("Consent", self._with_error("channels", holder))
+        v.addLayout(form)
+
+        row = QHBoxLayout()
+        self.save_message = QLabel()
+        self.save_message.setObjectName("recordMessage")
+        self.save_message.setWordWrap(True)
+        row.addWidget(self.save_message, 1)
+        self.save_button = QPushButton("Save details")
+        self.save_button.setObjectName("saveRecordButton")
+        self.save_button.setAutoDefault(False)
+        self.save_button.setEnabled(False)
+        self.save_button.clicked.connect(self.save)
+        row.addWidget(self.save_button)
+        v.addLayout(row)
+
+        self.appointment_tree = QTreeWidget()
+        self.appointment_tree.setObjectName("recordAppointments")
+        self.appointment_tree.setAccessibleName("Appointments")
+        self.appointment_tree.setHeaderLabels(["Date", "Time", "Service", "Branch", "Status"])
+        self.appointment_tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.appointment_tree.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.upcoming_item = QTreeWidgetItem(["Upcoming"])
+        self.past_item = QTreeWidgetItem(["Past"])
+        for top in (self.upcoming_item, self.past_item):
+            top.setFirstColumnSpanned(True)
+            self.appointment_tree.addTopLevelItem(top)
+        v.addWidget(self.appointment_tree, 1)
+
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        self.book_button = buttons.addButton("Book for this patient", QDialogButtonBox.ButtonRole.ActionRole)
+        self.book_button.setObjectName("bookForPatientButton")
+        self.book_button.setEnabled(False)
+        self.book_button.clicked.connect(self._on_book_clicked)
+        buttons.rejected.connect(self.reject)
+        v.addWidget(buttons)
+        self.reload()
+
+    def _with_error(self, field: str, widget: QWidget) -> QWidget:
+        cell = QWidget()
+        lay = QVBoxLayout(cell)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(2)
+        lay.addWidget(widget)
+        error = QLabel()
+        error.setObjectName(f"error_{field}")
+        error.setStyleSheet(_ERROR_STYLE)
+        error.setWordWrap(True)
+        error.hide()
+        lay.addWidget(error)
+        self.field_errors[field] = error
+        return cell
+
+    # -- public ------------------------------------------------------------------------------
+    @property
+    def record(self) -> PatientRecord | None:
+        """The record shown (as last loaded or saved)."""
+        return self._record
+
+    def reload(self) -> None:
+        """Load the patient and their appointments in the background."""
+        now = self._clock()
+        self._runner.run(lambda: patients.patient_record(self._db, self._patient_id, now=now),
+                         on_success=self._on_loaded, on_failure=self._show_error,
+                         key=f"record-{id(self)}", label="patient record")
+
+    def save(self) -> None:
+        """Write the changed details (one transaction); errors are shown next to their field."""
+        if self._record is None or self._saving:
+            return
+        for label in self.field_errors.values():
+            label.hide()
+        before = self._record.patient
+        changes: dict[str, object] = {}
+        text = {f: e.text().strip() for f, e in self.edits.items()}
+        if text["name"] != before.name:
+            changes["name"] = text["name"]
+        if text["birth_date"] != (before.birth_date.isoformat() if before.birth_date else ""):
+            changes["birth_date"] = text["birth_date"]
+        if text["phone"] != (before.phone or ""):
+            changes["phone"] = text["phone"] or None
+        if text["email"] != (before.email or ""):
+            changes["email"] = text["email"] or None
+        chosen = [ch for ch in CHANNELS if self.channel_boxes[ch].isChecked()]
+        if set(chosen) != set(before.channels):
+            changes["channels"] = chosen
+        if not changes:
+            return
+        self._saving = True
+        self.save_button.setEnabled(False)
+        self.save_message.setText("Saving…")
+        pid = self._patient_id
+        self._runner.run(lambda: patients.update_patient(self._db, pid, **changes),  # type: ignore[arg-type]
+                         on_success=self._on_saved, on_failure=self._on_save_failed,
+                         on_finished=self._on_save_finished, label="update patient")
+
+    # -- reactions -----------------------------------------------------------------------------------
+    def _on_loaded(self, record: PatientRecord) -> None:
+        self._record = record
+        self._show_patient(record.patient)
+        for top, rows in ((self.upcoming_item, record.upcoming), (self.past_item, record.past)):
+            top.takeChildren()
+            for a in rows:
+                top.addChild(self._appointment_item(a, record.zones))
+            top.setText(0, f"{'Upcoming' if top is self.upcoming_item else 'Past'} ({len(rows)})")
+            top.setExpanded(True)
+        self.book_button.setEnabled(True)
+        self.record_loaded.emit(record)
+
+    def _appointment_item(self, a: AppointmentView, zones: dict[int, str]) -> QTreeWidgetItem:
+        tz = ZoneInfo(zones.get(a.branch_id, "UTC"))
+        start, end = a.start.astimezone(tz), a.end.astimezone(tz)
+        item = QTreeWidgetItem([f"{start:%a %d/%m/%Y}", f"{start:%H:%M}–{end:%H:%M}", a.service, a.branch,
+                                LABELS.get(a.status, a.status)])
+        item.setData(0, Qt.ItemDataRole.UserRole, a)
+        return item
+
+    def _show_patient(self, p: PatientView) -> None:
+        self.setWindowTitle(f"Patient — {p.name}")
+        values = {"name": p.name, "birth_date": p.birth_date.isoformat() if p.birth_date else "",
+                  "phone": p.phone or "", "email": p.email or ""}
+        for field, value in values.items():
+            self.edits[field].setText(value)
+        for ch, box in self.channel_boxes.items():
+            box.blockSignals(True)
+            box.setChecked(ch in p.channels)
+            box.blockSignals(False)
+        self.save_button.setEnabled(False)
+
+    def _on_edited(self, *_args: object) -> None:
+        self.save_button.setEnabled(self._record is not None and not self._saving)
+        self.save_message.setText("")
+
+    def _on_saved(self, patient: PatientView) -> None:
+        if self._record is not None:
+            self._record = PatientRecord(patient, self._record.upcoming, self._record.past, self._record.zones)
+        self._show_patient(patient)
+        self.save_message.setStyleSheet("")
+        self.save_message.setText("Saved.")
+        self.patient_updated.emit(patient)
+
+    def _on_save_failed(self, error: ClinicError) -> None:
+        self.save_message.setText("")
+        if isinstance(error, ValidationError) and error.field in self.field_errors:
+            label = self.field_errors[error.field]
+            label.setText(f"{_FIELD_LABELS[error.field]}: {error.problem}.")
+            label.show()
+            if error.field in self.edits:
+                self.edits[error.field].setFocus()
+        else:
+            self._show_error(error)
+
+    def _on_save_finished(self) -> None:
+        self._saving = False
+        if self.save_message.text() != "Saved.":
+            self.save_button.setEnabled(True)
+
+    def _show_error(self, error: ClinicError) -> None:
+        self.save_message.setText(str(error))
+        self.save_message.setStyleSheet(_ERROR_STYLE)
+
+    def _on_book_clicked(self) -> None:
+        if self._record is not None:
+            self.book_requested.emit(self._record.patient)
+            self.accept()
