@@ -188,3 +188,29 @@ def test_spring_forward_day_has_23_hours_of_rows(booked: Booked) -> None:
     labels = [model.headerData(r, Qt.Orientation.Vertical) for r in range(model.rowCount())]
     assert model.rowCount() == 92
     assert "02:00" not in labels and labels[labels.index("01:45") + 1] == "03:00"
+
+
+def test_blocks_carry_markers_in_paint_data_and_tooltips(booked: Booked) -> None:
+    from sqlalchemy import text
+
+    from reception_app.services import scheduling
+    from reception_app.ui.day_model import MARKERS_ROLE, PAINT_ROLE
+
+    pending = scheduling.book(booked.db, branch="Centro", service="Abdominal ultrasound", start=at(11),
+                              patient_id=booked.maria, now=NOW, status="payment_pending")
+    booked.db.write(lambda c: c.execute(text(
+        "INSERT INTO reminder (appointment_id, channel, purpose, due_at, status) "
+        "VALUES (:a, 'sms', 'reminder', now(), 'failed')"), {"a": pending.id}))
+    model = _model(booked)
+    first = model.index(_row(model, 8), 0)  # Maria's first visit
+    later = model.index(_row(model, 11), 0)  # Maria again: payment pending, reminder failed
+    assert first.data(MARKERS_ROLE) == {"first_visit"}
+    assert later.data(MARKERS_ROLE) == {"payment_pending", "reminder_failed"}
+    assert model.index(_row(model, 11) + 1, 0).data(MARKERS_ROLE) == {"payment_pending", "reminder_failed"}
+    assert [m.glyph for m in later.data(PAINT_ROLE)[5]] == [colors.MARKERS[1].glyph, colors.MARKERS[2].glyph]
+    assert model.index(_row(model, 11) + 1, 0).data(PAINT_ROLE)[5] == ()  # drawn once, at the anchor
+    assert "Payment pending · Reminder failed" in later.data(Qt.ItemDataRole.ToolTipRole)
+    assert "First visit" in first.data(Qt.ItemDataRole.ToolTipRole)
+    assert model.index(_row(model, 9), 0).data(MARKERS_ROLE) == {"first_visit"}  # João's first visit too
+    assert colors.marker_text(frozenset({"reminder_failed", "first_visit"})) == "First visit · Reminder failed"
+    assert "Reminder failed" in colors.legend_html()
