@@ -16,6 +16,12 @@
 4. grid — opening a day of 60 resources with 1,500 appointments in the
    reception calendar: database fetch plus model build (p50/p95 ms), and one
    full repaint of the grid (offscreen, 1600x1000).
+5. live — live refresh: from COMMIT in a writer process to this process's
+   grid model (a real window with its listener) holding the change, p50/p95 ms
+   over 200 changes (tests/bench/live_refresh.py).
+6. startup — cold start of a fresh process to a usable window (first day
+   loaded) with the embedded server already running, seconds over 5 runs
+   (tests/bench/cold_start.py).
 
 The dataset lives in an embedded server under ``$CLINIC_BENCH_DIR`` (default
 ``.bench/``) and is built once (about a minute) then reused.
@@ -32,7 +38,7 @@ import sys
 import time
 import uuid
 import warnings
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -317,6 +323,15 @@ SELECT appt, doc, tstzrange(s, s + interval '15 minutes') FROM grid_plan;
 """
 
 
+def prepare_grid_day(url: str) -> date:
+    """(Re)fill the "Bench Grid" day with its 1,500 appointments; returns that branch-local day."""
+    day = NOW.astimezone(ZoneInfo(TZ)).date() + timedelta(days=3)
+    with psycopg.connect(url) as conn:
+        conn.execute(GRID_DAY_SQL % {"day": f"'{day}'", "tz": f"'{TZ}'", "per": GRID_APPOINTMENTS // GRID_RESOURCES})
+        conn.commit()
+    return day
+
+
 def bench_grid(url: str, rounds: int = 40) -> dict:
     """Open a day of 60 resources with 1,500 appointments: fetch + model build; one full repaint."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -326,10 +341,7 @@ def bench_grid(url: str, rounds: int = 40) -> dict:
     from reception_app.ui.day_model import DayGridModel
     from reception_app.ui.day_view import DayGridView
 
-    day = NOW.astimezone(ZoneInfo(TZ)).date() + timedelta(days=3)
-    with psycopg.connect(url) as conn:
-        conn.execute(GRID_DAY_SQL % {"day": f"'{day}'", "tz": f"'{TZ}'", "per": GRID_APPOINTMENTS // GRID_RESOURCES})
-        conn.commit()
+    day = prepare_grid_day(url)
     app = QApplication.instance() or QApplication([])
     db = Database(url)
     model = DayGridModel()
@@ -405,6 +417,17 @@ def main() -> int:
             results["booking"] = bench_booking(url)
         if not only or "grid" in only:
             results["grid"] = bench_grid(url)
+    if not only or "live" in only:
+        from .live_refresh import bench_live_refresh
+
+        url, _info = ensure_dataset(admin)
+        day = prepare_grid_day(url)
+        results["live"] = bench_live_refresh(url, day, NOW.isoformat())
+        print(json.dumps({"live": results["live"]}), file=sys.stderr, flush=True)
+    if not only or "startup" in only:
+        from .cold_start import bench_cold_start
+
+        results["startup"] = bench_cold_start(bench_dir)
     print(json.dumps(results, indent=2))
     return 0
 
