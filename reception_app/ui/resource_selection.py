@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from PySide6.QtCore import QSettings, Qt, Signal
@@ -180,26 +180,28 @@ class ResourceSelectionDialog(QDialog):
         layout.addWidget(buttons)
         self.resize(380, 460)
 
-    def chosen_ids(self) -> frozenset[int]:
-        """The ids of the resources checked."""
-        ids = set()
+    def _resource_items(self) -> Iterator[QTreeWidgetItem]:
+        """The resource rows (not the kind headings)."""
         for g in range(self.tree.topLevelItemCount()):
             group = self.tree.topLevelItem(g)
+            if group is None:
+                continue
             for c in range(group.childCount()):
                 item = group.child(c)
-                if item.checkState(0) == Qt.CheckState.Checked:
-                    ids.add(int(item.data(0, _ID_ROLE)))
-        return frozenset(ids)
+                if item is not None:
+                    yield item
+
+    def chosen_ids(self) -> frozenset[int]:
+        """The ids of the resources checked."""
+        return frozenset(int(item.data(0, _ID_ROLE)) for item in self._resource_items()
+                         if item.checkState(0) == Qt.CheckState.Checked)
 
     def set_checked(self, resource_id: int, checked: bool = True) -> None:
         """Check (or uncheck) the resource ``resource_id``'s row. Raises ``KeyError`` if not listed."""
-        for g in range(self.tree.topLevelItemCount()):
-            group = self.tree.topLevelItem(g)
-            for c in range(group.childCount()):
-                item = group.child(c)
-                if item.data(0, _ID_ROLE) == resource_id:
-                    item.setCheckState(0, Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
-                    return
+        for item in self._resource_items():
+            if item.data(0, _ID_ROLE) == resource_id:
+                item.setCheckState(0, Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
+                return
         raise KeyError(resource_id)
 
     def _say(self, text: str) -> None:
