@@ -54,6 +54,7 @@ from .appointment_actions import ACTIONS, AppointmentAction, is_allowed
 from .booking_dialog import BookingDialog
 from .day_model import DayGridModel
 from .day_view import DayGridView
+from .idle_lock import IdleLock
 from .live import LiveSchedule
 from .messages import show_crash, show_error
 from .runner import Runner
@@ -155,6 +156,8 @@ class MainWindow(QMainWindow):
             window committed: the appointment's new ``AppointmentView``.
         appointment_menu_opened(object): the context menu of a block was
             opened (the ``QMenu``).
+        settings_requested(): the user chose "Settings…" (the app opens the
+            connection and lock settings).
     """
 
     branches_loaded = Signal(int)
@@ -163,6 +166,7 @@ class MainWindow(QMainWindow):
     booking_dialog_opened = Signal(object)
     appointment_changed = Signal(object)
     appointment_menu_opened = Signal(object)
+    settings_requested = Signal()
 
     def __init__(self, db: Database, *, runner: Runner | None = None, clock: Clock | None = None,
                  day: date | None = None, branch: str | None = None, database_label: str = "Database server",
@@ -207,6 +211,7 @@ class MainWindow(QMainWindow):
         self.model.modelReset.connect(self._update_appointment_actions)  # resets clear the current cell silently
 
         self._build_toolbar()
+        self._build_menus()
         central = QWidget()
         v = QVBoxLayout(central)
         v.setContentsMargins(10, 8, 10, 6)
@@ -360,6 +365,47 @@ class MainWindow(QMainWindow):
         button.setMenu(menu)
         button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         bar.addWidget(button)
+
+    def _build_menus(self) -> None:
+        """The menu bar: every window action in one place, with its shortcut shown (Alt opens it)."""
+        bar = self.menuBar()
+        self.file_menu = bar.addMenu("&File")
+        self.file_menu.setObjectName("fileMenu")
+        self.file_menu.addActions([self.print_sheet_action, self.print_list_action])
+        self.file_menu.addSeparator()
+        self.settings_action = QAction("&Settings…", self)
+        self.settings_action.setObjectName("settingsAction")
+        self.settings_action.setShortcut(QKeySequence.StandardKey.Preferences)
+        self.settings_action.setStatusTip("Connection and idle-lock settings")
+        self.settings_action.triggered.connect(self.settings_requested)
+        self.file_menu.addAction(self.settings_action)
+        self.file_menu.addSeparator()
+        self.quit_action = QAction("&Quit", self)
+        self.quit_action.setObjectName("quitAction")
+        self.quit_action.setShortcut(QKeySequence(Qt.Modifier.CTRL | Qt.Key.Key_Q))
+        self.quit_action.triggered.connect(self.close)
+        self.addAction(self.quit_action)
+        self.file_menu.addAction(self.quit_action)
+
+        self.view_menu = bar.addMenu("&View")
+        self.view_menu.setObjectName("viewMenu")
+        self.view_menu.addActions([self.prev_action, self.today_action, self.next_action, self.refresh_action])
+
+        self.appointment_bar_menu = bar.addMenu("&Appointment")
+        self.appointment_bar_menu.setObjectName("appointmentBarMenu")
+        self.appointment_bar_menu.addAction(self.book_action)
+        self.appointment_bar_menu.addSeparator()
+        self.appointment_bar_menu.addActions(list(self.status_actions.values()))
+
+        self.help_menu = bar.addMenu("&Help")
+        self.help_menu.setObjectName("helpMenu")
+        self.help_menu.addAction(self.help_action)
+
+    def set_idle_lock(self, lock: IdleLock) -> None:
+        """Offer the idle lock's "Lock" action (Ctrl+L) in the window (``ui.app`` calls this)."""
+        self.lock_action = lock.create_action(self)
+        self.addAction(self.lock_action)
+        self.file_menu.insertAction(self.settings_action, self.lock_action)
 
     def show_shortcuts(self) -> ShortcutSheet:
         """Show the keyboard sheet (F1), built from this window's actions; one at a time."""
