@@ -241,13 +241,15 @@ def _opening(spec: BranchSpec, local_date: date) -> tuple[Interval, ...]:
 # One query for all the day's appointments. "Earlier" is an earlier start; a no-show or a completed
 # visit counts, a cancelled or rescheduled one does not (clinic_status_is_live, as the bookings).
 _MARKERS_SQL = """
-SELECT a.id,
-       NOT EXISTS (SELECT 1 FROM appointment e
-                    WHERE e.patient_id = a.patient_id AND e.starts_at < a.starts_at
-                      AND clinic_status_is_live(e.status)) AS first_visit,
-       EXISTS (SELECT 1 FROM reminder m WHERE m.appointment_id = a.id AND m.status = 'failed') AS reminder_failed
-  FROM appointment a
- WHERE a.id = ANY(:ids)
+SELECT id, first_visit, reminder_failed FROM (
+  SELECT a.id,
+         NOT EXISTS (SELECT 1 FROM appointment e
+                      WHERE e.patient_id = a.patient_id AND e.starts_at < a.starts_at
+                        AND clinic_status_is_live(e.status)) AS first_visit,
+         EXISTS (SELECT 1 FROM reminder m WHERE m.appointment_id = a.id AND m.status = 'failed') AS reminder_failed
+    FROM appointment a
+   WHERE a.id = ANY(:ids)) marked
+ WHERE first_visit OR reminder_failed
 """
 
 
@@ -256,14 +258,14 @@ def _markers(conn: Connection, appointments: Iterable[AppointmentView]) -> dict[
     by_id = {a.id: a for a in appointments}
     if not by_id:
         return {}
-    out: dict[int, frozenset[str]] = {}
+    found: dict[int, set[str]] = {a.id: {"payment_pending"} for a in by_id.values() if a.status == "payment_pending"}
     for r in conn.execute(text(_MARKERS_SQL), {"ids": list(by_id)}):
-        found = [kind for kind, on in (("first_visit", r.first_visit),
-                                       ("payment_pending", by_id[r.id].status == "payment_pending"),
-                                       ("reminder_failed", r.reminder_failed)) if on]
-        if found:
-            out[r.id] = frozenset(found)
-    return out
+        keys = found.setdefault(r.id, set())
+        if r.first_visit:
+            keys.add("first_visit")
+        if r.reminder_failed:
+            keys.add("reminder_failed")
+    return {i: frozenset(keys) for i, keys in found.items()}
 
 
 # -- the week ------------------------------------------------------------------------
