@@ -148,10 +148,10 @@ class RescheduleDialog(QDialog):
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.move_button = self.buttons.addButton("Move", QDialogButtonBox.ButtonRole.AcceptRole)
         self.move_button.setObjectName("moveButton")
-        self.move_button.setDefault(True)
         self.buttons.accepted.connect(self.move_selected)
         self.buttons.rejected.connect(self.reject)
         v.addWidget(self.buttons)
+        self.move_button.setDefault(True)  # after the box is in the dialog, or the dialog does not know it
 
         if appointment.status not in scheduling.MOVABLE_STATUSES:
             self._show_message(f"This appointment is {LABELS.get(appointment.status, appointment.status).lower()}"
