@@ -30,6 +30,7 @@ CHANGES = int(os.environ.get("CLINIC_BENCH_LIVE_CHANGES", "200"))
 WRITER = r"""
 import sys, time
 from datetime import datetime, date
+from reception_app.domain.errors import NotFound
 from reception_app.runtime import tune_gc
 from reception_app.services import scheduling
 from reception_app.store.database import Database
@@ -44,13 +45,16 @@ print("ready", flush=True)
 for line in sys.stdin:
     if line.strip() != "go":
         break
+    if last is not None:
+        try:
+            scheduling.cancel(db, last, reason="live bench", now=now)
+            kind = "cancelled"
+        except NotFound:  # another bench refilled the Bench Grid day meanwhile: book again instead
+            last = None
     if last is None:
         last = scheduling.book(db, branch="Bench Grid", service="Grid visit", start=offer.start,
                                patient_id=1, now=now, doctor=doctor, reason="live bench").id
         kind = "booked"
-    else:
-        scheduling.cancel(db, last, reason="live bench", now=now)
-        kind = "cancelled"
     committed = time.monotonic()
     print(kind, last, repr(committed), flush=True)
     if kind == "cancelled":
