@@ -69,9 +69,19 @@ class InvalidTransition(ClinicError):
 
 
 class DatabaseUnavailable(ClinicError):
-    """The database server cannot be reached (or the connection was lost)."""
+    """The database server cannot be reached (or the connection was lost).
+
+    ``connection_lost`` is False for a subclass that means the server answered
+    and refused (a wrong password): no connection banner, no reconnect loop."""
 
     exit_code = 4
+    connection_lost: bool = True
+
+
+def is_connection_loss(error: object) -> bool:
+    """Whether ``error`` means the database cannot be reached now (banner and reconnect), as
+    opposed to a refusal or any other error."""
+    return isinstance(error, DatabaseUnavailable) and error.connection_lost
 
 
 class CommitOutcomeUnknown(DatabaseUnavailable):

@@ -41,6 +41,8 @@ class AuthenticationFailed(DatabaseUnavailable):
         super().__init__(message)
         self.password_missing = password_missing
 
+    connection_lost = False  # the server answered: nothing to reconnect to
+
 
 def with_login(conninfo: str, user: str | None = None, password: str | None = None) -> str:
     """``conninfo`` with ``user`` and ``password`` set (each only when given, non-empty for

@@ -563,6 +563,10 @@ class BookingDialog(QDialog):
             edit.clear()
         self.patient_list.clear()
 
+    def set_patient(self, patient: PatientView) -> None:
+        """Book for ``patient`` (chosen elsewhere, e.g. "Book for this patient" in a patient record)."""
+        self._show_chosen_patient(patient, "chosen")
+
     def _on_patient_added(self, patient: PatientView) -> None:
         self._show_chosen_patient(patient, "new")
         self.patient_added.emit(patient)

@@ -4,7 +4,7 @@
 learns that the connection is lost from two places:
 
 * the :class:`~.runner.Runner`: any operation failing with
-  ``DatabaseUnavailable`` (``Runner.connection_lost``);
+  ``DatabaseUnavailable`` meaning a lost connection (``Runner.connection_lost``);
 * the live-refresh listener (``LiveSchedule.disconnected``).
 
 While lost it probes the database in the background through the runner
@@ -29,7 +29,7 @@ import time
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
 
-from ..domain.errors import ClinicError, DatabaseUnavailable
+from ..domain.errors import ClinicError, is_connection_loss
 from ..store.database import Database
 from .live import LiveSchedule
 from .runner import Runner
@@ -120,7 +120,7 @@ class ConnectionMonitor(QObject):
     @staticmethod
     def absorbs(error: ClinicError) -> bool:
         """Whether ``error`` is a lost connection, which the banner reports (no box needed)."""
-        return isinstance(error, DatabaseUnavailable)
+        return is_connection_loss(error)
 
     # -- actions -------------------------------------------------------------------------
     def report_lost(self, reason: str = "") -> None:
@@ -140,7 +140,7 @@ class ConnectionMonitor(QObject):
     def try_now(self) -> None:
         """Probe the database at once (the "Try now" button; also the timer). No-op if connected
         or a probe is already running."""
-        if not self._lost or self._probe_running:
+        if not self._lost or self._probe_running or self._runner.closed:
             return
         self._timer.stop()
         self._next_try_at = None
@@ -148,6 +148,11 @@ class ConnectionMonitor(QObject):
         self.probing.emit(self._attempt)
         self._runner.run(self._db.ping, on_success=self._on_probe_succeeded, on_failure=self._on_probe_failed,
                          on_finished=self._on_probe_finished, label="connection probe")
+
+    def stop(self) -> None:
+        """Stop probing (the window is closing); a later loss report starts again."""
+        self._timer.stop()
+        self._next_try_at = None
 
     # -- internals ----------------------------------------------------------------------
     def _schedule(self) -> None:
@@ -171,7 +176,7 @@ class ConnectionMonitor(QObject):
         self.restored.emit()
 
     def _on_probe_failed(self, error: ClinicError) -> None:
-        if not isinstance(error, DatabaseUnavailable):
+        if not is_connection_loss(error):
             # It answered, only refused this harmless query (a role without rights?): reachable.
             self._on_probe_succeeded(None)
             return

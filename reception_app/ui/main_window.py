@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
     QDateEdit,
+    QDockWidget,
     QHBoxLayout,
     QLabel,
     QMainWindow,
@@ -42,23 +43,34 @@ from ..services.dayview import (
     BranchSummary,
     DayView,
     GridResource,
+    MonthOverview,
     ServiceSummary,
+    WeekView,
     list_branches,
     load_day,
+    load_week,
+    month_overview,
     utc_offset_text,
+    week_start,
 )
+from ..services.patients import PatientView
 from ..services.scheduling import AppointmentView
 from ..store.database import Database
 from . import appointment_actions, colors, print_preview
 from .appointment_actions import ACTIONS, AppointmentAction, is_allowed
 from .booking_dialog import BookingDialog
-from .day_model import DayGridModel
+from .connection_banner import ConnectionBanner, ConnectionMonitor
+from .day_model import DayGridModel, ScheduleGridModel
 from .day_view import DayGridView
 from .idle_lock import IdleLock
 from .live import LiveSchedule
 from .messages import show_crash, show_error
+from .month_calendar import MonthCalendar
+from .patient_dialog import PatientRecordDialog, PatientSearchDialog
+from .resource_selection import ResourceSelection, ResourceSelectionDialog, SelectionStore
 from .runner import Runner
 from .shortcuts_dialog import ShortcutSheet
+from .week_model import WeekGridModel
 
 log = logging.getLogger(__name__)
 
@@ -102,19 +114,23 @@ def legend_widget(parent: QWidget | None = None) -> QWidget:
     entries = [(colors.status_colors(s).fill_color, colors.status_colors(s).accent_color, colors.status_label(s))
                for s in colors.LEGEND_STATUSES]
     entries += [(colors.CLOSED, colors.HOUR_LINE, "Closed / not on shift"),
-                (colors.TIME_OFF, QColor("#e3b5b5"), "Time off")]
+                (colors.TIME_OFF, QColor("#e3b5b5"), "Time off"),
+                (colors.MISSING, colors.HOUR_LINE, "No such time (clock change)")]
     for fill, accent, text in entries:
         h.addWidget(_Swatch(fill, accent, w))
         label = QLabel(text, w)
         label.setStyleSheet("color: #3b4450;")
         h.addWidget(label)
         h.addSpacing(8)
+    markers = QLabel(colors.legend_html(), w)
+    markers.setObjectName("markerLegend")
+    h.addWidget(markers)
     h.addStretch(1)
     return w
 
 
 #: Milliseconds to wait after a live notification before reloading (coalesces bursts).
-LIVE_DEBOUNCE_MS = 150
+LIVE_DEBOUNCE_MS = 60
 
 
 class MainWindow(QMainWindow):
@@ -148,7 +164,8 @@ class MainWindow(QMainWindow):
 
     Signals:
         branches_loaded(int): the branch list was (re)loaded: how many.
-        day_loaded(object): a ``DayView`` arrived and is shown.
+        day_loaded(object): a ``DayView`` arrived and is shown (day mode).
+        week_loaded(object): a ``WeekView`` arrived and is shown (week mode).
         appointment_booked(object): a booking made from this window committed:
             its ``AppointmentView``.
         booking_dialog_opened(object): the booking dialog was opened (the dialog).
@@ -158,24 +175,31 @@ class MainWindow(QMainWindow):
             opened (the ``QMenu``).
         settings_requested(): the user chose "Settings…" (the app opens the
             connection and lock settings).
+        patient_search_opened(object) / patient_record_opened(object): the
+            patient search or a patient's record was opened (the dialog).
     """
 
     branches_loaded = Signal(int)
     day_loaded = Signal(object)
+    week_loaded = Signal(object)
     appointment_booked = Signal(object)
     booking_dialog_opened = Signal(object)
     appointment_changed = Signal(object)
     appointment_menu_opened = Signal(object)
     settings_requested = Signal()
+    patient_search_opened = Signal(object)
+    patient_record_opened = Signal(object)
 
     def __init__(self, db: Database, *, runner: Runner | None = None, clock: Clock | None = None,
                  day: date | None = None, branch: str | None = None, database_label: str = "Database server",
                  log_path: Path | str | None = None, first_run: FirstRun | None = None,
                  refresh_ms: int = 60_000, live: LiveSchedule | None = None,
-                 session: object | None = None, parent: QWidget | None = None) -> None:
+                 session: object | None = None, selection_store: SelectionStore | None = None,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._db = db
         self.session = session
+        self.selection_store = selection_store or SelectionStore()
         self.capabilities: Capabilities = capabilities(getattr(session, "role", None))
         self._owns_runner = runner is None
         self.runner = runner or Runner(self, log_path=log_path)
@@ -192,6 +216,7 @@ class MainWindow(QMainWindow):
         self._status_change_pending = False
         self._menu: QMenu | None = None
         self.print_preview: QWidget | None = None
+        self._patient_search: PatientSearchDialog | None = None
 
         login = getattr(session, "login", None)
         self.setWindowTitle(f"Clinic Reception — {login} ({getattr(session, 'role', '')})" if login
@@ -200,6 +225,9 @@ class MainWindow(QMainWindow):
         self.resize(1280, 820)
 
         self.model = DayGridModel(self)
+        self.week_model = WeekGridModel(self)
+        self._mode = "day"
+        self._week: date | None = None  # the Monday of the week shown in week mode
         self.grid = DayGridView()
         self.grid.setObjectName("dayGrid")
         self.grid.setModel(self.model)
@@ -207,10 +235,13 @@ class MainWindow(QMainWindow):
         self.grid.appointment_activated.connect(self._on_grid_appointment_activated)
         self.grid.appointment_menu_requested.connect(self._on_grid_appointment_menu_requested)
         self.grid.move_requested.connect(self._on_grid_move_requested)
-        self.grid.selectionModel().currentChanged.connect(self._on_grid_current_changed)
-        self.model.modelReset.connect(self._update_appointment_actions)  # resets clear the current cell silently
+        self.grid.search_typed.connect(self._on_grid_search_typed)
+        self.grid.current_cell_changed.connect(self._on_grid_current_changed)
+        for m in (self.model, self.week_model):
+            m.modelReset.connect(self._update_appointment_actions)  # resets clear the current cell silently
 
         self._build_toolbar()
+        self._build_calendar_dock()
         self._build_menus()
         central = QWidget()
         v = QVBoxLayout(central)
@@ -236,6 +267,10 @@ class MainWindow(QMainWindow):
         self.summary_label.setObjectName("daySummary")
         self.summary_label.setStyleSheet("color: #4a5563;")
         title_row.addWidget(self.summary_label)
+        self.connection_monitor = ConnectionMonitor(db, self.runner, live, parent=self)
+        self.connection_banner = ConnectionBanner(self.connection_monitor, central)
+        self.connection_monitor.restored.connect(self.reload_day)
+        v.addWidget(self.connection_banner)
         v.addLayout(title_row)
         v.addWidget(self.grid, 1)
         v.addWidget(legend_widget())
@@ -313,6 +348,21 @@ class MainWindow(QMainWindow):
             self.set_buttons.addButton(button, i)
             bar.addWidget(button)
         self.set_buttons.idClicked.connect(self._on_resource_set_clicked)
+        self._build_selection_menu(bar)
+        bar.addSeparator()
+        self.day_mode_action = QAction("Day", self)
+        self.day_mode_action.setObjectName("dayMode")
+        self.day_mode_action.setShortcut(QKeySequence(Qt.Modifier.CTRL | Qt.Key.Key_1))
+        self.day_mode_action.setToolTip("Show one day (Ctrl+1)")
+        self.week_mode_action = QAction("Week", self)
+        self.week_mode_action.setObjectName("weekMode")
+        self.week_mode_action.setShortcut(QKeySequence(Qt.Modifier.CTRL | Qt.Key.Key_2))
+        self.week_mode_action.setToolTip("Show Monday to Sunday (Ctrl+2)")
+        for action, mode in ((self.day_mode_action, "day"), (self.week_mode_action, "week")):
+            action.setCheckable(True)
+            action.triggered.connect(lambda _checked=False, mode=mode: self.set_mode(mode))
+            bar.addAction(action)
+        self.day_mode_action.setChecked(True)
 
         spacer = QWidget()
         spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
@@ -329,6 +379,18 @@ class MainWindow(QMainWindow):
         book_button = bar.widgetForAction(self.book_action)
         if book_button is not None:
             book_button.setObjectName("newAppointmentButton")
+        self.find_patient_action = QAction("Find patient…", self)
+        self.find_patient_action.setObjectName("findPatient")
+        self.find_patient_action.setShortcut(QKeySequence.StandardKey.Find)
+        self.find_patient_action.setStatusTip("Find a patient by name, phone or date of birth (or just type)")
+        self.find_patient_action.triggered.connect(lambda: self.find_patient())
+        bar.addAction(self.find_patient_action)
+        self.open_patient_action = QAction("Open patient", self)
+        self.open_patient_action.setObjectName("openPatient")
+        self.open_patient_action.setShortcut(QKeySequence.StandardKey.Open)
+        self.open_patient_action.setStatusTip("Open the selected appointment's patient record")
+        self.open_patient_action.triggered.connect(lambda: self.open_patient())
+        self.addAction(self.open_patient_action)
         self._build_appointment_actions(bar)
         self._build_print_actions(bar)
         self.help_action = QAction("Keyboard shortcuts", self)
@@ -337,6 +399,69 @@ class MainWindow(QMainWindow):
         self.help_action.triggered.connect(self.show_shortcuts)
         self.addAction(self.help_action)
         self._shortcut_sheet: ShortcutSheet | None = None
+
+    def _build_selection_menu(self, bar: QToolBar) -> None:
+        """"Selections ▾": the branch's saved resource selections (``ui.resource_selection``), one
+        click to show only those columns; "New selection…" and "Edit this selection…"."""
+        self.selection_menu = QMenu("Selections", self)
+        self.selection_menu.setObjectName("selectionMenu")
+        self.selection_menu.aboutToShow.connect(self._fill_selection_menu)
+        self.new_selection_action = QAction("New selection…", self)
+        self.new_selection_action.setObjectName("newSelection")
+        self.new_selection_action.triggered.connect(lambda: self.edit_selection(None))
+        button = QToolButton()
+        button.setObjectName("selectionMenuButton")
+        button.setText("Selections ▾")
+        button.setStyleSheet("QToolButton::menu-indicator { image: none; width: 0px; }")
+        button.setAccessibleName("Saved resource selections")
+        button.setToolTip("Show a saved selection of doctors, rooms and equipment")
+        button.setMenu(self.selection_menu)
+        button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        bar.addWidget(button)
+        self._selection: ResourceSelection | None = None
+
+    def _fill_selection_menu(self) -> None:
+        menu = self.selection_menu
+        menu.clear()
+        if self._branch is not None:
+            for sel in self.selection_store.list(self._branch.id):
+                action = menu.addAction(sel.name)
+                action.setCheckable(True)
+                action.setChecked(self._selection is not None and self._selection.name == sel.name)
+                action.triggered.connect(lambda _checked=False, sel=sel: self.apply_selection(sel))
+            menu.addSeparator()
+        menu.addAction(self.new_selection_action)
+        if self._selection is not None:
+            edit = menu.addAction(f"Edit “{self._selection.name}”…")
+            edit.triggered.connect(lambda: self.edit_selection(self._selection))
+
+    def apply_selection(self, selection: ResourceSelection | None) -> None:
+        """Show only ``selection``'s resources (both day and week); ``None`` goes back to the
+        kind buttons (All, Doctors, Rooms, Equipment)."""
+        self._selection = selection
+        ids = selection.resource_ids if selection is not None else None
+        self.set_buttons.setExclusive(False)
+        for button in self.set_buttons.buttons():
+            button.setChecked(False)
+        self.set_buttons.setExclusive(True)
+        if selection is None:
+            key = self.model.resource_set
+            self.set_buttons.button([k for k, _ in _SETS].index(key)).setChecked(True)
+        for m in (self.model, self.week_model):
+            m.set_resource_filter(ids)
+
+    def edit_selection(self, selection: ResourceSelection | None) -> ResourceSelectionDialog | None:
+        """Open the dialog that creates (``None``) or edits a saved selection of this branch."""
+        view = self.model.day or (self.week_model.week.days[0] if self.week_model.week else None)
+        if self._branch is None or view is None:
+            return None
+        dialog = ResourceSelectionDialog(self.selection_store, self._branch.id, view.resources,
+                                         selection=selection, parent=self)
+        dialog.selection_saved.connect(self.apply_selection)
+        dialog.selection_deleted.connect(lambda _name: self.apply_selection(None))
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
+        return dialog
 
     def _build_print_actions(self, bar: QToolBar) -> None:
         """"Print ▾": the doctor's day sheet (Ctrl+P) and the branch's day list (Ctrl+Shift+P),
@@ -366,6 +491,48 @@ class MainWindow(QMainWindow):
         button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         bar.addWidget(button)
 
+    def _build_calendar_dock(self) -> None:
+        """The month calendar on the left: a click jumps there; bold days have appointments,
+        grey days are closed (``dayview.month_overview``, loaded per month shown)."""
+        self.month_calendar = MonthCalendar()
+        self.month_calendar.setAccessibleName("Month calendar: jump to a day")
+        self.month_calendar.date_chosen.connect(self.set_day)
+        self.month_calendar.month_shown.connect(self._load_month)
+        self.calendar_dock = QDockWidget("Calendar", self)
+        self.calendar_dock.setObjectName("calendarDock")
+        self.calendar_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetClosable
+                                       | QDockWidget.DockWidgetFeature.DockWidgetMovable)
+        holder = QWidget()
+        column = QVBoxLayout(holder)
+        column.setContentsMargins(4, 4, 4, 4)
+        column.addWidget(self.month_calendar)
+        column.addStretch(1)
+        self.calendar_dock.setWidget(holder)
+        self.calendar_dock.toggleViewAction().setShortcut(QKeySequence(Qt.Modifier.CTRL | Qt.Modifier.SHIFT
+                                                                       | Qt.Key.Key_C))
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.calendar_dock)
+
+    def _month_calendar_show(self) -> None:
+        """Tint the day or week shown on the month calendar (turning its page loads that month)."""
+        if self._day is None:
+            return
+        if self._mode == "week":
+            monday = week_start(self._day)
+            self.month_calendar.set_shown(monday, monday + timedelta(days=6))
+        else:
+            self.month_calendar.set_shown(self._day)
+
+    def _load_month(self, year: int, month: int) -> None:
+        if self._branch is None:
+            return
+        db, branch_id = self._db, self._branch.id
+        self.runner.run(lambda: month_overview(db, branch_id, year, month), on_success=self._on_month_loaded,
+                        key="month", label="load month")
+
+    def _on_month_loaded(self, overview: MonthOverview) -> None:
+        if self._branch is not None and overview.branch_id == self._branch.id:
+            self.month_calendar.set_overview(overview)
+
     def _build_menus(self) -> None:
         """The menu bar: every window action in one place, with its shortcut shown (Alt opens it)."""
         bar = self.menuBar()
@@ -389,13 +556,21 @@ class MainWindow(QMainWindow):
 
         self.view_menu = bar.addMenu("&View")
         self.view_menu.setObjectName("viewMenu")
+        self.view_menu.addActions([self.day_mode_action, self.week_mode_action])
+        self.view_menu.addSeparator()
         self.view_menu.addActions([self.prev_action, self.today_action, self.next_action, self.refresh_action])
+        self.view_menu.addSeparator()
+        self.view_menu.addAction(self.calendar_dock.toggleViewAction())
 
         self.appointment_bar_menu = bar.addMenu("&Appointment")
         self.appointment_bar_menu.setObjectName("appointmentBarMenu")
         self.appointment_bar_menu.addAction(self.book_action)
         self.appointment_bar_menu.addSeparator()
         self.appointment_bar_menu.addActions(list(self.status_actions.values()))
+
+        self.patient_menu = bar.addMenu("&Patient")
+        self.patient_menu.setObjectName("patientMenu")
+        self.patient_menu.addActions([self.find_patient_action, self.open_patient_action])
 
         self.help_menu = bar.addMenu("&Help")
         self.help_menu.setObjectName("helpMenu")
@@ -494,13 +669,45 @@ class MainWindow(QMainWindow):
 
     def set_day(self, local_date: date) -> None:
         """Show branch-local ``local_date`` (loads in the background)."""
-        if local_date == self._day and self.model.day is not None and self.model.day.local_date == local_date:
+        if local_date == self._day and self._shows(local_date):
             return
         self._day = local_date
         self._scroll_pending = True
         self.date_edit.blockSignals(True)
         self.date_edit.setDate(QDate(local_date.year, local_date.month, local_date.day))
         self.date_edit.blockSignals(False)
+        self.reload_day()
+
+    def _shows(self, local_date: date) -> bool:
+        """Whether the active model already holds ``local_date`` (the day, or a day of the week)."""
+        if self._mode == "week":
+            week = self.week_model.week
+            return week is not None and week.monday == week_start(local_date)
+        return self.model.day is not None and self.model.day.local_date == local_date
+
+    @property
+    def mode(self) -> str:
+        """``"day"`` or ``"week"``: what the grid shows."""
+        return self._mode
+
+    @property
+    def grid_model(self) -> ScheduleGridModel:
+        """The model the grid shows: :attr:`model` (a day) or :attr:`week_model` (a week)."""
+        return self.week_model if self._mode == "week" else self.model
+
+    def set_mode(self, mode: str) -> None:
+        """Show the ``"day"`` or the ``"week"`` (Monday to Sunday of the day shown); loads in
+        the background. Raises ``ValueError`` for another mode."""
+        if mode not in ("day", "week"):
+            raise ValueError(f"mode must be 'day' or 'week', not {mode!r}")
+        self.day_mode_action.setChecked(mode == "day")
+        self.week_mode_action.setChecked(mode == "week")
+        if mode == self._mode:
+            return
+        self._mode = mode
+        self.grid.setModel(self.grid_model)
+        self._scroll_pending = True
+        self._update_appointment_actions()
         self.reload_day()
 
     def set_branch(self, name: str) -> None:
@@ -515,7 +722,8 @@ class MainWindow(QMainWindow):
         """Show ``"all"`` resources or one kind (``"doctor"``, ``"room"``, ``"equipment"``)."""
         keys = [k for k, _ in _SETS]
         self.set_buttons.button(keys.index(resource_set)).setChecked(True)
-        self.model.set_resource_set(resource_set)
+        for m in (self.model, self.week_model):
+            m.set_resource_set(resource_set)
 
     def go_today(self) -> None:
         """Show today in the branch's time zone."""
@@ -523,8 +731,10 @@ class MainWindow(QMainWindow):
             self.set_day(self._clock().astimezone(self._branch.tz).date())
 
     def _step_day(self, days: int) -> None:
+        """Previous/next: a day in day mode, a week in week mode."""
         if self._day is not None:
-            self.set_day(self._day + timedelta(days=days))  # local *dates*: no DST arithmetic involved
+            step = days * (7 if self._mode == "week" else 1)
+            self.set_day(self._day + timedelta(days=step))  # local *dates*: no DST arithmetic involved
 
     # -- loading ------------------------------------------------------------------------------------
     def reload_branches(self) -> None:
@@ -574,35 +784,70 @@ class MainWindow(QMainWindow):
         if self._branch is None or self._day is None:
             return
         branch_id, day = self._branch.id, self._day
+        if self._mode == "week":
+            self._busy_text = "Loading the week…"
+            self.runner.run(lambda: load_week(self._db, branch_id, week_start(day)), on_success=self._on_week_loaded,
+                            key="day", label="load week")
+            return
         self._busy_text = "Loading the day…"
         self.runner.run(lambda: load_day(self._db, branch_id, day), on_success=self._on_day_loaded,
                         key="day", label="load day")
 
     def _on_day_loaded(self, view: DayView) -> None:
-        if self._branch is None or view.branch.id != self._branch.id or view.local_date != self._day:
+        if self._mode != "day" or self._branch is None or view.branch.id != self._branch.id \
+                or view.local_date != self._day:
             return  # the user moved on meanwhile
-        old, current = self.model.day, self.grid.currentIndex()
+        old = self.model.day
+        same = old is not None and old.branch.id == view.branch.id and old.local_date == view.local_date
+        self._show_loaded(lambda: self.model.set_day(view), same, view.opening)
+        self._update_titles(view)
+        self._month_calendar_show()
+        self.day_loaded.emit(view)
+
+    def _on_week_loaded(self, view: WeekView) -> None:
+        if self._mode != "week" or self._branch is None or self._day is None \
+                or view.branch.id != self._branch.id or view.monday != week_start(self._day):
+            return  # the user moved on meanwhile
+        old = self.week_model.week
+        same = old is not None and old.branch.id == view.branch.id and old.monday == view.monday
+        self._show_loaded(lambda: self.week_model.set_week(view), same,
+                          tuple(w for d in view.days for w in d.opening))
+        self._update_week_titles(view)
+        self._month_calendar_show()
+        self.week_loaded.emit(view)
+
+    def _show_loaded(self, fill: Callable[[], None], same: bool, opening: tuple) -> None:
+        """Put a loaded day or week into the active model; on a reload of the same day or week
+        (after a change, live or periodic) stay on the same cell; else scroll to now or opening."""
+        current = self.grid.currentIndex()
         keep = (current.row(), current.column()) if current.isValid() else None
-        self.model.set_day(view)
-        if keep is not None and old is not None and old.branch.id == view.branch.id \
-                and old.local_date == view.local_date:
-            # A reload of the same day (after a change, live or periodic): stay on the same cell.
-            index = self.model.index(*keep)
+        fill()
+        model = self.grid_model
+        if keep is not None and same:
+            index = model.index(*keep)
             if index.isValid():
                 self.grid.setCurrentIndex(index)
         self._update_appointment_actions()
-        self._update_titles(view)
-        self.grid.set_now(self._clock())
+        now = self._clock()
+        self.grid.set_now(now)
         if self._scroll_pending:
             self._scroll_pending = False
-            now = self._clock()
-            target = now if self.model.row_of(now) is not None else (view.opening[0][0] if view.opening else None)
+            target = now if model.row_of(now) is not None else (min(opening)[0] if opening else None)
             if target is not None:
                 # Today: keep the last hour in sight (who has arrived), then what comes next.
                 self.grid.scroll_to_instant(target - timedelta(hours=1) if target == now else target)
             else:
                 self.grid.scrollToTop()
-        self.day_loaded.emit(view)
+
+    def _update_week_titles(self, view: WeekView) -> None:
+        first, last = view.monday, view.days[-1].local_date
+        span = f"{first.day} {first:%b}" + (f" {first.year}" if first.year != last.year else "")
+        self.title_label.setText(f"Week of {span} – {last.day} {last:%b %Y} · {view.branch.name}")
+        notes = [f"{d.local_date:%a}: holiday ({d.holiday})" for d in view.days if d.holiday]
+        self.day_note.setText(" · ".join(notes))
+        self.day_note.setVisible(bool(notes))
+        count = len(view.appointments)
+        self.summary_label.setText(f"{count} appointment{'s' if count != 1 else ''} this week")
 
     def _update_titles(self, view: DayView) -> None:
         d = view.local_date
@@ -634,6 +879,11 @@ class MainWindow(QMainWindow):
         if self._day is None:
             self._day = self._clock().astimezone(self._branch.tz).date()
         self.model.set_day(None)
+        self.week_model.set_week(None)
+        self.month_calendar.clear_overview()
+        if self._selection is not None:
+            self.apply_selection(None)  # selections are per branch
+        self._load_month(self._day.year, self._day.month)
         self._scroll_pending = True
         day = self._day
         self._day = None  # force set_day to load
@@ -643,7 +893,53 @@ class MainWindow(QMainWindow):
         self.set_day(date(qdate.year(), qdate.month(), qdate.day()))
 
     def _on_resource_set_clicked(self, button_id: int) -> None:
-        self.model.set_resource_set(_SETS[button_id][0])
+        for m in (self.model, self.week_model):
+            m.set_resource_filter(None)
+            m.set_resource_set(_SETS[button_id][0])
+
+    # -- patients ----------------------------------------------------------------------------------------
+    def find_patient(self, query: str = "") -> PatientSearchDialog:
+        """Open the patient search (Ctrl+F, or typing on the grid) with ``query`` typed in; one at a time."""
+        if self._patient_search is not None and self._patient_search.isVisible():
+            self._patient_search.search_edit.setText(self._patient_search.search_edit.text() + query)
+            self._patient_search.raise_()
+            self._patient_search.activateWindow()
+            return self._patient_search
+        dialog = PatientSearchDialog(self._db, self.runner, query=query, clock=self._clock, parent=self)
+        dialog.book_requested.connect(self.book_for_patient)
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.destroyed.connect(lambda: setattr(self, "_patient_search", None))
+        self._patient_search = dialog
+        dialog.open()
+        self.patient_search_opened.emit(dialog)
+        return dialog
+
+    def open_patient(self, patient_id: int | None = None) -> PatientRecordDialog | None:
+        """Open the record of ``patient_id`` (default: the selected appointment's patient; Ctrl+O)."""
+        if patient_id is None:
+            appt = self.current_appointment()
+            if appt is None:
+                self.statusBar().showMessage("Select an appointment to open its patient, or press Ctrl+F to "
+                                             "find one.", 10_000)
+                return None
+            patient_id = appt.patient_id
+        dialog = PatientRecordDialog(self._db, self.runner, patient_id=patient_id, clock=self._clock, parent=self)
+        dialog.book_requested.connect(self.book_for_patient)
+        dialog.patient_updated.connect(lambda _p: self.reload_day())
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
+        self.patient_record_opened.emit(dialog)
+        return dialog
+
+    def book_for_patient(self, patient: PatientView) -> BookingDialog | None:
+        """Open the booking dialog with ``patient`` chosen ("Book for this patient")."""
+        dialog = self.open_booking_dialog()
+        if dialog is not None:
+            dialog.set_patient(patient)
+        return dialog
+
+    def _on_grid_search_typed(self, text: str) -> None:
+        self.find_patient(text)
 
     def _on_grid_booking_requested(self, instant: datetime, resource: GridResource) -> None:
         if self.capabilities.book:
@@ -657,6 +953,8 @@ class MainWindow(QMainWindow):
 
     def _on_refresh_timer_timeout(self) -> None:
         self.grid.set_now(self._clock())
+        if self.runner.offline:
+            return  # the connection monitor reloads when the database is back
         if self._dialog is None or not self._dialog.isVisible():
             self.reload_day()
 
@@ -694,7 +992,7 @@ class MainWindow(QMainWindow):
     def current_appointment(self) -> AppointmentView | None:
         """The appointment of the grid's current cell (as last loaded), or ``None``."""
         index = self.grid.currentIndex()
-        return self.model.appointment_at(index) if index.isValid() else None
+        return self.grid_model.appointment_at(index) if index.isValid() else None
 
     def _update_appointment_actions(self) -> None:
         """Enable each status action iff the current cell's appointment may take it (and no change
@@ -785,8 +1083,9 @@ class MainWindow(QMainWindow):
 
     def _on_status_change_failed(self, spec: AppointmentAction, about: str, error: ClinicError) -> None:
         """Say why in plain words (e.g. another workstation changed it first) and show the day as it is."""
-        self.statusBar().showMessage(f"Could not {spec.verb} {about}", 15_000)
-        show_error(self, f"Could not {spec.verb} {about}. {error}")
+        self.statusBar().showMessage(f"Could not {spec.verb} {about}. {error}", 15_000)
+        if not ConnectionMonitor.absorbs(error):  # a lost connection is told by the banner
+            show_error(self, f"Could not {spec.verb} {about}. {error}")
         self.reload_day()
 
     def _on_status_change_finished(self) -> None:
@@ -797,15 +1096,14 @@ class MainWindow(QMainWindow):
     def _sheet_doctor(self) -> GridResource | None:
         """The doctor whose day sheet Ctrl+P prints: the current cell's column if it is a doctor,
         else the signed-in doctor, else the only doctor of the day."""
-        view = self.model.day
+        view = self._printed_day()
         if view is None:
             return None
         doctors = [r for r in view.resources if r.kind == "doctor"]
         index = self.grid.currentIndex()
         if index.isValid():
-            column = self.model.resource_at(index) if hasattr(self.model, "resource_at") \
-                else self.model.columns[index.column()]
-            if column is not None and column.kind == "doctor":
+            column = self.grid_model.columns[index.column()]
+            if column.kind == "doctor":
                 return column
         own = getattr(self.session, "doctor_resource_id", None)
         mine = [r for r in doctors if r.id == own]
@@ -813,12 +1111,24 @@ class MainWindow(QMainWindow):
             return mine[0]
         return doctors[0] if len(doctors) == 1 else None
 
+    def _printed_day(self) -> DayView | None:
+        """The day the print actions print: the day shown, or in week mode the current cell's day
+        (else the day the week was opened on)."""
+        if self._mode == "day":
+            return self.model.day
+        week, index = self.week_model.week, self.grid.currentIndex()
+        if week is None:
+            return None
+        if index.isValid():
+            return self.week_model.day_of_column(index.column())
+        return next((d for d in week.days if d.local_date == self._day), week.days[0])
+
     def print_day_sheet(self, doctor: GridResource | None = None) -> None:
         """Build the doctor's day sheet of the day shown in the background, then preview it.
 
         ``doctor``: default :meth:`_sheet_doctor`; without one the status bar says to select a
         doctor's column."""
-        view = self.model.day
+        view = self._printed_day()
         doctor = doctor or self._sheet_doctor()
         if view is None:
             return
@@ -831,7 +1141,7 @@ class MainWindow(QMainWindow):
 
     def print_day_list(self) -> None:
         """Build the branch's day list of the day shown in the background, then preview it."""
-        view = self.model.day
+        view = self._printed_day()
         if view is not None:
             self._print(lambda by, at: day_sheet.day_list_pdf(view, printed_by=by, printed_at=at),
                         f"Day list — {view.branch.name}, {view.local_date:%d %b %Y}")
@@ -913,7 +1223,8 @@ class MainWindow(QMainWindow):
             return self._dialog
         if self._dialog is not None:  # the previous, closed dialog: release it (one lives at a time)
             self._dialog.deleteLater()
-        dialog = BookingDialog(self._db, self.runner, branch=self._branch, local_date=self._day,
+        local_date = start_hint.astimezone(self._branch.tz).date() if start_hint is not None else self._day
+        dialog = BookingDialog(self._db, self.runner, branch=self._branch, local_date=local_date,
                                clock=self._clock, pin=pin, start_hint=start_hint, services=self._services,
                                parent=self)
         dialog.services_loaded.connect(lambda _n: self._remember_services(dialog))
@@ -942,8 +1253,11 @@ class MainWindow(QMainWindow):
 
     # -- closing -----------------------------------------------------------------------------------------
     def _on_live_schedule_changed(self, branch_id: int, day: date) -> None:
-        """Another workstation (or this one) committed a change: reload if it is what is shown."""
-        if self._branch is not None and branch_id == self._branch.id and day == self._day:
+        """Another workstation (or this one) committed a change: reload if it is what is shown
+        (the day, or any day of the week shown)."""
+        if self._branch is None or branch_id != self._branch.id or self._day is None:
+            return
+        if day == self._day or (self._mode == "week" and week_start(day) == week_start(self._day)):
             self._live_timer.start()
 
     def closeEvent(self, event: QCloseEvent) -> None:
@@ -951,6 +1265,7 @@ class MainWindow(QMainWindow):
         self._live_timer.stop()
         self._refresh_timer.stop()
         self._busy_timer.stop()
+        self.connection_monitor.stop()
         if self._owns_runner:
             self.runner.shutdown()
         super().closeEvent(event)

@@ -45,7 +45,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal, Slot
 
-from ..domain.errors import ClinicError, DatabaseUnavailable
+from ..domain.errors import ClinicError, is_connection_loss
 
 log = logging.getLogger(__name__)
 
@@ -218,6 +218,11 @@ class Runner(QObject):
             self._offline = False
             self.connection_restored.emit()
 
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`shutdown` was called (``run`` refuses new work)."""
+        return self._closed
+
     def shutdown(self, timeout_ms: int = 30_000) -> bool:
         """Refuse new work, wait up to ``timeout_ms`` for running work, drop undelivered outcomes.
 
@@ -239,7 +244,7 @@ class Runner(QObject):
         if pending.key is not None and not superseded:
             del self._latest[pending.key]
         try:
-            if not ok and isinstance(outcome, DatabaseUnavailable):
+            if not ok and is_connection_loss(outcome):
                 if self._watched:
                     self._offline = True
                 self.connection_lost.emit(str(outcome))
@@ -260,7 +265,7 @@ class Runner(QObject):
                 callbacks.append(lambda: pending.on_success(outcome))  # type: ignore[misc]
         elif pending.on_failure is not None:
             callbacks.append(lambda: pending.on_failure(outcome))  # type: ignore[misc]
-        elif self._watched and isinstance(outcome, DatabaseUnavailable):
+        elif self._watched and is_connection_loss(outcome):
             pass  # the connection banner tells it (connection_lost was emitted)
         else:
             callbacks.append(lambda: self.failed.emit(str(outcome)))

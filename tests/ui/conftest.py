@@ -106,6 +106,7 @@ def window(qtbot, booked: Booked, runner: Runner):
     with qtbot.waitSignal(w.day_loaded, timeout=10_000):
         w.show()
     qtbot.waitExposed(w)
+    qtbot.waitUntil(lambda: not w.runner.busy, timeout=10_000)  # the month calendar's counts, too
     return w
 
 

@@ -194,13 +194,28 @@ def test_unexpected_errors_show_a_short_crash_message(qtbot, window: MainWindow)
 
 
 def test_expected_errors_are_shown_in_plain_words(qtbot, window: MainWindow) -> None:
+    from reception_app.domain.errors import NotFound
+
+    def missing() -> None:
+        raise NotFound("patient", "4711")
+
+    with qtbot.waitSignal(window.runner.failed):
+        window.runner.run(missing)
+    box = next(w for w in QApplication.topLevelWidgets() if isinstance(w, QMessageBox) and w.isVisible())
+    assert box.text() == str(NotFound("patient", "4711"))
+    box.close()
+
+
+def test_a_lost_connection_shows_the_banner_not_a_box(qtbot, window: MainWindow) -> None:
     from reception_app.domain.errors import DatabaseUnavailable
 
     def unreachable() -> None:
         raise DatabaseUnavailable("Cannot reach the clinic database: connection refused")
 
-    with qtbot.waitSignal(window.runner.failed):
+    with qtbot.assertNotEmitted(window.runner.failed), qtbot.waitSignal(window.connection_monitor.lost):
         window.runner.run(unreachable)
-    box = next(w for w in QApplication.topLevelWidgets() if isinstance(w, QMessageBox) and w.isVisible())
-    assert box.text() == "Cannot reach the clinic database: connection refused"
-    box.close()
+    qtbot.waitUntil(window.connection_banner.isVisible)
+    assert not any(isinstance(w, QMessageBox) and w.isVisible() for w in QApplication.topLevelWidgets())
+    # The database is actually fine: the next probe finds it and the banner goes.
+    with qtbot.waitSignal(window.connection_monitor.restored, timeout=10_000):
+        window.connection_monitor.try_now()
