@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from PySide6.QtCore import QDate, QModelIndex, QPoint, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QColor, QFont, QKeySequence, QPainter, QPaintEvent, QPen
@@ -53,6 +54,7 @@ from ..services.dayview import (
     utc_offset_text,
     week_start,
 )
+from ..services.my_day import MyDay, MyDayRow, my_day
 from ..services.patients import PatientView
 from ..services.scheduling import AppointmentView
 from ..store.database import Database
@@ -66,10 +68,13 @@ from .idle_lock import IdleLock
 from .live import LiveSchedule
 from .messages import show_crash, show_error
 from .month_calendar import MonthCalendar
+from .my_day import MyDayPanel
 from .patient_dialog import PatientRecordDialog, PatientSearchDialog
+from .reschedule_dialog import RescheduleDialog
 from .resource_selection import ResourceSelection, ResourceSelectionDialog, SelectionStore
 from .runner import Runner
 from .shortcuts_dialog import ShortcutSheet
+from .walk_in_dialog import WalkInDialog
 from .week_model import WeekGridModel
 
 log = logging.getLogger(__name__)
@@ -177,6 +182,8 @@ class MainWindow(QMainWindow):
             connection and lock settings).
         patient_search_opened(object) / patient_record_opened(object): the
             patient search or a patient's record was opened (the dialog).
+        my_day_loaded(object): the doctor's day list got a ``MyDay``.
+        dialog_opened(object): the reschedule or walk-in dialog was opened.
     """
 
     branches_loaded = Signal(int)
@@ -188,6 +195,8 @@ class MainWindow(QMainWindow):
     appointment_menu_opened = Signal(object)
     settings_requested = Signal()
     patient_search_opened = Signal(object)
+    my_day_loaded = Signal(object)
+    dialog_opened = Signal(object)
     patient_record_opened = Signal(object)
 
     def __init__(self, db: Database, *, runner: Runner | None = None, clock: Clock | None = None,
@@ -242,6 +251,7 @@ class MainWindow(QMainWindow):
 
         self._build_toolbar()
         self._build_calendar_dock()
+        self._build_my_day_dock()
         self._build_menus()
         central = QWidget()
         v = QVBoxLayout(central)
@@ -391,6 +401,19 @@ class MainWindow(QMainWindow):
         self.open_patient_action.setStatusTip("Open the selected appointment's patient record")
         self.open_patient_action.triggered.connect(lambda: self.open_patient())
         self.addAction(self.open_patient_action)
+        self.walk_in_action = QAction("Walk-in…", self)
+        self.walk_in_action.setObjectName("walkIn")
+        self.walk_in_action.setShortcut(QKeySequence(Qt.Modifier.CTRL | Qt.Modifier.SHIFT | Qt.Key.Key_W))
+        self.walk_in_action.setStatusTip("Book a patient who is here now on the first free doctor, and check them in")
+        self.walk_in_action.triggered.connect(lambda: self.open_walk_in_dialog())
+        bar.addAction(self.walk_in_action)
+        self.reschedule_action = QAction("Reschedule…", self)
+        self.reschedule_action.setObjectName("rescheduleAppointment")
+        self.reschedule_action.setShortcut(QKeySequence(Qt.Modifier.CTRL | Qt.Key.Key_R))
+        self.reschedule_action.setStatusTip("Move the selected appointment to one of the next free starts")
+        self.reschedule_action.setEnabled(False)
+        self.reschedule_action.triggered.connect(lambda: self.open_reschedule_dialog())
+        self.addAction(self.reschedule_action)
         self._build_appointment_actions(bar)
         self._build_print_actions(bar)
         self.help_action = QAction("Keyboard shortcuts", self)
@@ -512,6 +535,64 @@ class MainWindow(QMainWindow):
                                                                        | Qt.Key.Key_C))
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.calendar_dock)
 
+    def _build_my_day_dock(self) -> None:
+        """The doctor's day list on the right: arrivals, waiting time since check-in, the next
+        patient. Shown first for a signed-in doctor (their own day); otherwise it follows the
+        doctor of the selected column (View ▸ Doctor's day, Ctrl+Shift+D)."""
+        self._my_day_doctor: int | None = getattr(self.session, "doctor_resource_id", None)
+        self.my_day_panel = MyDayPanel(clock=self._clock)
+        self.my_day_dock = QDockWidget("Doctor's day", self)
+        self.my_day_dock.setObjectName("myDayDock")
+        self.my_day_dock.setWidget(self.my_day_panel)
+        self.my_day_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetClosable
+                                     | QDockWidget.DockWidgetFeature.DockWidgetMovable)
+        toggle = self.my_day_dock.toggleViewAction()
+        toggle.setShortcut(QKeySequence(Qt.Modifier.CTRL | Qt.Modifier.SHIFT | Qt.Key.Key_D))
+        toggle.toggled.connect(lambda shown: self.reload_my_day() if shown else None)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.my_day_dock)
+        self.my_day_dock.setVisible(self.capabilities.my_day_first)
+        for signal, key in ((self.my_day_panel.check_in_requested, "check_in"),
+                            (self.my_day_panel.start_requested, "start"),
+                            (self.my_day_panel.complete_requested, "complete"),
+                            (self.my_day_panel.no_show_requested, "no_show")):
+            signal.connect(lambda row, key=key: self._on_my_day_action(key, row))
+
+    def my_day_doctor(self) -> int | None:
+        """The doctor resource id the day list shows: the signed-in doctor, else the selected
+        column's doctor (kept when the selection moves to a non-doctor column)."""
+        own = getattr(self.session, "doctor_resource_id", None)
+        if own is not None:
+            return own
+        index = self.grid.currentIndex()
+        if index.isValid():
+            column = self.grid_model.columns[index.column()]
+            if column.kind == "doctor":
+                self._my_day_doctor = column.id
+        if self._my_day_doctor is None:
+            doctors = [r for r in self.grid_model.columns if r.kind == "doctor"]
+            self._my_day_doctor = doctors[0].id if doctors else None
+        return self._my_day_doctor
+
+    def reload_my_day(self) -> None:
+        """Reload the doctor's day list (in the background) if it is shown."""
+        doctor = self.my_day_doctor()
+        if not self.my_day_dock.isVisible() or doctor is None or self._day is None:
+            return
+        db, day, now = self._db, self._day, self._clock()
+        self.runner.run(lambda: my_day(db, resource_id=doctor, local_date=day, now=now),
+                        on_success=self._on_my_day_loaded, key="my-day", label="load doctor's day")
+
+    def _on_my_day_loaded(self, day: MyDay) -> None:
+        self.my_day_panel.set_day(day)
+        self.my_day_loaded.emit(day)
+
+    def _on_my_day_action(self, key: str, row: MyDayRow) -> None:
+        spec = next(s for s in ACTIONS if s.key == key)
+        if self._status_change_pending or not self.capabilities.allows_status(key):
+            return
+        tz = ZoneInfo(row.timezone)
+        self._change_status_of(spec, row.appointment_id, f"{row.patient} {row.start.astimezone(tz):%H:%M}", None)
+
     def _month_calendar_show(self) -> None:
         """Tint the day or week shown on the month calendar (turning its page loads that month)."""
         if self._day is None:
@@ -561,12 +642,15 @@ class MainWindow(QMainWindow):
         self.view_menu.addActions([self.prev_action, self.today_action, self.next_action, self.refresh_action])
         self.view_menu.addSeparator()
         self.view_menu.addAction(self.calendar_dock.toggleViewAction())
+        self.view_menu.addAction(self.my_day_dock.toggleViewAction())
 
         self.appointment_bar_menu = bar.addMenu("&Appointment")
         self.appointment_bar_menu.setObjectName("appointmentBarMenu")
-        self.appointment_bar_menu.addAction(self.book_action)
+        self.appointment_bar_menu.addActions([self.book_action, self.walk_in_action])
         self.appointment_bar_menu.addSeparator()
         self.appointment_bar_menu.addActions(list(self.status_actions.values()))
+        self.appointment_bar_menu.addSeparator()
+        self.appointment_bar_menu.addAction(self.reschedule_action)
 
         self.patient_menu = bar.addMenu("&Patient")
         self.patient_menu.setObjectName("patientMenu")
@@ -616,6 +700,8 @@ class MainWindow(QMainWindow):
         self.appointment_menu.setObjectName("appointmentMenu")
         self.appointment_menu.setAccessibleName("Appointment actions")
         self.appointment_menu.addActions(list(self.status_actions.values()))
+        self.appointment_menu.addSeparator()
+        self.appointment_menu.addActions([self.reschedule_action, self.open_patient_action])
         button = QToolButton()
         button.setObjectName("appointmentMenuButton")
         button.setText("Appointment ▾")
@@ -802,6 +888,7 @@ class MainWindow(QMainWindow):
         self._show_loaded(lambda: self.model.set_day(view), same, view.opening)
         self._update_titles(view)
         self._month_calendar_show()
+        self.reload_my_day()
         self.day_loaded.emit(view)
 
     def _on_week_loaded(self, view: WeekView) -> None:
@@ -814,6 +901,7 @@ class MainWindow(QMainWindow):
                           tuple(w for d in view.days for w in d.opening))
         self._update_week_titles(view)
         self._month_calendar_show()
+        self.reload_my_day()
         self.week_loaded.emit(view)
 
     def _show_loaded(self, fill: Callable[[], None], same: bool, opening: tuple) -> None:
@@ -938,6 +1026,34 @@ class MainWindow(QMainWindow):
             dialog.set_patient(patient)
         return dialog
 
+    # -- reschedule and walk-in ---------------------------------------------------------------------
+    def open_reschedule_dialog(self) -> RescheduleDialog | None:
+        """Offer the next free starts for the selected appointment (Ctrl+R); picking one moves it."""
+        appt = self.current_appointment()
+        if appt is None or self._branch is None or not self.reschedule_action.isEnabled():
+            return None
+        dialog = RescheduleDialog(self._db, self.runner, appointment=appt, timezone=self._branch.timezone,
+                                  clock=self._clock, parent=self)
+        dialog.appointment_moved.connect(self._on_appointment_moved)
+        dialog.slot_taken.connect(lambda _message: self.reload_day())
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
+        self.dialog_opened.emit(dialog)
+        return dialog
+
+    def open_walk_in_dialog(self) -> WalkInDialog | None:
+        """Book a patient who is here now on the first free fitting doctor and check them in
+        (Ctrl+Shift+W)."""
+        if self._branch is None or not self.capabilities.book:
+            return None
+        dialog = WalkInDialog(self._db, self.runner, branch=self._branch, clock=self._clock,
+                              services=self._services, parent=self)
+        dialog.appointment_booked.connect(self._on_dialog_appointment_booked)
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
+        self.dialog_opened.emit(dialog)
+        return dialog
+
     def _on_grid_search_typed(self, text: str) -> None:
         self.find_patient(text)
 
@@ -984,8 +1100,9 @@ class MainWindow(QMainWindow):
             w.setEnabled(enabled)
         for a in (self.prev_action, self.next_action, self.today_action, self.refresh_action):
             a.setEnabled(enabled)
-        self.book_action.setEnabled(enabled and self.capabilities.book)
-        self.book_action.setVisible(self.capabilities.book)
+        for action in (self.book_action, self.walk_in_action):
+            action.setEnabled(enabled and self.capabilities.book)
+            action.setVisible(self.capabilities.book)
         self._update_appointment_actions()
 
     # -- appointment status actions ---------------------------------------------------------------------
@@ -1003,6 +1120,8 @@ class MainWindow(QMainWindow):
         for spec in ACTIONS:
             self.status_actions[spec.key].setEnabled(is_allowed(spec, status)
                                                      and self.capabilities.allows_status(spec.key))
+        self.reschedule_action.setEnabled(status in scheduling.MOVABLE_STATUSES and self.capabilities.move)
+        self.open_patient_action.setEnabled(appt is not None)
 
     def _may_change(self, appointment: AppointmentView) -> bool:
         """Whether the signed-in user is offered changes to ``appointment``: a doctor only their own
@@ -1017,8 +1136,18 @@ class MainWindow(QMainWindow):
         tz = self._branch.tz if self._branch else UTC
         return f"{appointment.patient} {appointment.start.astimezone(tz):%H:%M}"
 
-    def _on_grid_current_changed(self, _current: QModelIndex, _previous: QModelIndex) -> None:
+    def _on_grid_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         self._update_appointment_actions()
+        if current.isValid() and self.my_day_dock.isVisible() and self.session_doctor is None:
+            column = self.grid_model.columns[current.column()]
+            if column.kind == "doctor" and column.id != self._my_day_doctor:
+                self._my_day_doctor = column.id
+                self.reload_my_day()
+
+    @property
+    def session_doctor(self) -> int | None:
+        """The signed-in doctor's resource id, or ``None``."""
+        return getattr(self.session, "doctor_resource_id", None)
 
     def _on_grid_appointment_menu_requested(self, appointment: AppointmentView, where: QPoint) -> None:
         """Show the block's menu: a title line, then the window's status actions (the grid has
@@ -1039,6 +1168,8 @@ class MainWindow(QMainWindow):
         title.setFont(heading)
         menu.addSeparator()
         menu.addActions(list(self.status_actions.values()))
+        menu.addSeparator()
+        menu.addActions([self.reschedule_action, self.open_patient_action])
         self._menu = menu
         menu.popup(where)
         self.appointment_menu_opened.emit(menu)
@@ -1056,10 +1187,16 @@ class MainWindow(QMainWindow):
 
     def _change_status(self, spec: AppointmentAction, appointment: AppointmentView, reason: str | None) -> None:
         """Run the status change in the background; then say what happened and reload the day."""
+        self._change_status_of(spec, appointment.id, self._describe(appointment), reason)
+
+    def _change_status_of(self, spec: AppointmentAction, appointment_id: int, about: str,
+                          reason: str | None) -> None:
+        """:meth:`_change_status` by id (the doctor's day list has rows, not grid blocks);
+        ``about``: ``"Maria Silva 08:00"`` for the messages."""
         reason = reason.strip() if reason is not None else None
         if spec.asks_reason and not reason:
             return  # the reason is required: no reason, no change
-        db, appointment_id, target = self._db, appointment.id, spec.target
+        db, target = self._db, spec.target
         if spec.target == "cancelled":
             why = reason or ""
 
@@ -1071,7 +1208,6 @@ class MainWindow(QMainWindow):
         self._status_change_pending = True
         self._update_appointment_actions()
         self._busy_text = f"{spec.label.rstrip('…')}…"
-        about = self._describe(appointment)
         self.runner.run(work, on_success=lambda view: self._on_status_changed(spec, view),
                         on_failure=lambda error: self._on_status_change_failed(spec, about, error),
                         on_finished=self._on_status_change_finished, label=f"set status {target}")

@@ -65,8 +65,12 @@ def test_no_two_window_actions_share_a_shortcut(window: MainWindow) -> None:
 
 # -- window actions ---------------------------------------------------------------------------------------
 def test_actions_are_disabled_without_an_appointment(window: MainWindow) -> None:
-    assert window.appointment_menu.actions() == list(window.status_actions.values())  # one set of actions
-    assert [a.text() for a in window.appointment_menu.actions()] == [a.label for a in ACTIONS]
+    status = [a for a in window.appointment_menu.actions() if a.objectName() in
+              {f"appointment_{spec.key}" for spec in ACTIONS}]
+    assert status == list(window.status_actions.values())  # one set of actions
+    assert [a.text() for a in status] == [a.label for a in ACTIONS]
+    assert window.reschedule_action in window.appointment_menu.actions()
+    assert not window.reschedule_action.isEnabled() and not window.open_patient_action.isEnabled()
     assert _enabled(window) == set()
     window.grid.setCurrentIndex(window.model.index(0, 0))  # 07:00, free
     assert _enabled(window) == set()
