@@ -1,0 +1,46 @@
+"""The grid's legend: what each color and marker means.
+
+One word-wrapped rich-text label, so the legend flows onto a second line in a
+narrow window instead of forcing the window wider than the screen.
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QLabel, QWidget
+
+from . import colors
+
+
+def _swatch(fill: QColor, accent: QColor, label: str) -> str:
+    """A colored square (the accent bar on the block's fill) and its label, as rich text."""
+    return (f'<span style="background-color:{fill.name()}; color:{accent.name()}">&#9612;&nbsp;&nbsp;</span>'
+            f"&nbsp;{escape(label)}")
+
+
+def legend_entries() -> list[tuple[QColor, QColor, str]]:
+    """(fill, accent, label) for every status shown on the grid, then the shadings."""
+    entries = [(colors.status_colors(s).fill_color, colors.status_colors(s).accent_color, colors.status_label(s))
+               for s in colors.LEGEND_STATUSES]
+    entries += [(colors.CLOSED, colors.HOUR_LINE, "Closed / not on shift"),
+                (colors.TIME_OFF, QColor("#e3b5b5"), "Time off"),
+                (colors.MISSING, colors.HOUR_LINE, "No such time (clock change)")]
+    return entries
+
+
+def legend_html() -> str:
+    """The whole legend as rich text: status swatches, shadings, then the markers."""
+    parts = [_swatch(fill, accent, label) for fill, accent, label in legend_entries()]
+    return " &nbsp;&nbsp; ".join([*parts, colors.legend_html()])
+
+
+def legend_widget(parent: QWidget | None = None) -> QLabel:
+    """The legend row under the grid (wraps when the window is narrow)."""
+    label = QLabel(legend_html(), parent)
+    label.setObjectName("legend")
+    label.setAccessibleName("Legend: appointment colors and markers")
+    label.setWordWrap(True)
+    label.setStyleSheet("QLabel#legend { color: #3b4450; padding: 2px 4px; }")
+    return label
