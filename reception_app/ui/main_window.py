@@ -594,7 +594,8 @@ class MainWindow(QMainWindow):
         self._change_status_of(spec, row.appointment_id, f"{row.patient} {row.start.astimezone(tz):%H:%M}", None)
 
     def _month_calendar_show(self) -> None:
-        """Tint the day or week shown on the month calendar (turning its page loads that month)."""
+        """Tint the day or week shown on the month calendar and reload its month's counts (a day
+        or week arrives after every change: the counts change with it)."""
         if self._day is None:
             return
         if self._mode == "week":
@@ -602,6 +603,7 @@ class MainWindow(QMainWindow):
             self.month_calendar.set_shown(monday, monday + timedelta(days=6))
         else:
             self.month_calendar.set_shown(self._day)
+        self._load_month(self.month_calendar.yearShown(), self.month_calendar.monthShown())
 
     def _load_month(self, year: int, month: int) -> None:
         if self._branch is None:
@@ -805,10 +807,13 @@ class MainWindow(QMainWindow):
         raise KeyError(name)
 
     def set_resource_set(self, resource_set: str) -> None:
-        """Show ``"all"`` resources or one kind (``"doctor"``, ``"room"``, ``"equipment"``)."""
+        """Show ``"all"`` resources or one kind (``"doctor"``, ``"room"``, ``"equipment"``); a saved
+        selection shown gives way to it."""
         keys = [k for k, _ in _SETS]
         self.set_buttons.button(keys.index(resource_set)).setChecked(True)
+        self._selection = None
         for m in (self.model, self.week_model):
+            m.set_resource_filter(None)
             m.set_resource_set(resource_set)
 
     def go_today(self) -> None:
@@ -981,9 +986,7 @@ class MainWindow(QMainWindow):
         self.set_day(date(qdate.year(), qdate.month(), qdate.day()))
 
     def _on_resource_set_clicked(self, button_id: int) -> None:
-        for m in (self.model, self.week_model):
-            m.set_resource_filter(None)
-            m.set_resource_set(_SETS[button_id][0])
+        self.set_resource_set(_SETS[button_id][0])
 
     # -- patients ----------------------------------------------------------------------------------------
     def find_patient(self, query: str = "") -> PatientSearchDialog:
