@@ -5,7 +5,9 @@
 Starts an embedded PostgreSQL in a temporary directory (deleted afterwards),
 migrates it, loads the demo clinic for 4-7 January 2027, gives some
 appointments other statuses, and saves the main window (all resources and
-doctors only) and the booking dialog with free starts listed.
+doctors only), the week view, a block being dragged, a doctor's own day (the
+window as a signed-in doctor sees it), a patient's record and the booking
+dialog with free starts listed.
 """
 
 from __future__ import annotations
@@ -19,11 +21,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from PySide6.QtCore import QDate, QEventLoop, QTimer, SignalInstance
+from PySide6.QtCore import QDate, QEventLoop, QPoint, Qt, QTimer, SignalInstance
+from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
+from sqlalchemy import text
 
 from reception_app.services import scheduling
 from reception_app.services.demo import load_demo
+from reception_app.services.session import SessionInfo
 from reception_app.store import migrate
 from reception_app.store.database import Database
 from reception_app.store.embedded import start_embedded
@@ -88,7 +93,49 @@ def main(out: Path) -> None:
     window.set_resource_set("doctor")
     settle()
     window.grab().save(str(out / "main_window_doctors.png"))
+
+    # A drag in progress: press on a booked block, move two rows down and one column over; grab before release.
+    grid, model = window.grid, window.model
+    appt = next(a for a in model.day.appointments if a.start > NOW and a.status == "confirmed")
+    col = next(c for c, r in enumerate(model.columns) if r.id == appt.resource_ids["doctor"])
+    row = model.row_of(appt.start)
+    grid.scrollTo(model.index(row, col))
+    settle()
+    viewport = grid.viewport()
+
+    def centre(r: int, c: int) -> QPoint:
+        return QPoint(grid.columnViewportPosition(c) + grid.columnWidth(c) // 2,
+                      grid.rowViewportPosition(r) + grid.rowHeight(r) // 2)
+
+    target_col = next(c for c, r in enumerate(model.columns) if r.kind == "doctor" and c != col)
+    QTest.mousePress(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, centre(row, col))
+    QTest.mouseMove(viewport, centre(row + 2, (col + target_col) // 2))
+    QTest.mouseMove(viewport, centre(row + 4, target_col))
+    settle()
+    window.grab().save(str(out / "drag_in_progress.png"))
+    grid.cancel_drag()
+    QTest.mouseRelease(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, centre(row + 4, target_col))
+    settle()
     window.set_resource_set("all")
+
+    window.set_mode("week")
+    wait(window.week_loaded)
+    wait_until(lambda: not window.runner.busy)
+    window.set_resource_set("doctor")
+    settle()
+    window.grab().save(str(out / "week_view.png"))
+    window.set_resource_set("all")
+    window.set_mode("day")
+    wait(window.day_loaded)
+    wait_until(lambda: not window.runner.busy)
+
+    patient_id = appt.patient_id
+    record = window.open_patient(patient_id)
+    assert record is not None
+    wait(record.record_loaded)
+    settle()
+    record.grab().save(str(out / "patient_record.png"))
+    record.reject()
 
     dialog = window.open_booking_dialog()
     assert dialog is not None
@@ -106,7 +153,20 @@ def main(out: Path) -> None:
     dialog.grab().save(str(out / "booking_dialog.png"))
     dialog.reject()
     window.close()
-    window.runner.shutdown()
+
+    # The doctor's own day: the window as Dra. Carla Mendes sees it after signing in.
+    doctor = db.read(lambda c: c.execute(text("SELECT id, name FROM resource WHERE name = 'Dra. Carla Mendes'")).one())
+    session = SessionInfo(login="carla", role="doctor", doctor_resource_id=doctor.id, doctor_name=doctor.name)
+    mine = MainWindow(db, clock=lambda: NOW, day=DAY, branch="Centro",
+                      database_label="Database: server clinic-db/clinic (settings)", refresh_ms=0, session=session)
+    mine.resize(1400, 860)
+    mine.show()
+    wait(mine.day_loaded)
+    wait_until(lambda: not mine.runner.busy)
+    mine.set_resource_set("doctor")
+    settle()
+    mine.grab().save(str(out / "doctor_day.png"))
+    mine.close()  # each window owns its runner: closing waits for its work
     db.dispose()
     print("saved to", out)
 
