@@ -548,7 +548,8 @@ class MainWindow(QMainWindow):
                                      | QDockWidget.DockWidgetFeature.DockWidgetMovable)
         toggle = self.my_day_dock.toggleViewAction()
         toggle.setShortcut(QKeySequence(Qt.Modifier.CTRL | Qt.Modifier.SHIFT | Qt.Key.Key_D))
-        toggle.toggled.connect(lambda shown: self.reload_my_day() if shown else None)
+        # Not the action's toggled: it fires before the dock is shown, when reload_my_day skips a hidden dock.
+        self.my_day_dock.visibilityChanged.connect(lambda shown: self.reload_my_day() if shown else None)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.my_day_dock)
         self.my_day_dock.setVisible(self.capabilities.my_day_first)
         for signal, key in ((self.my_day_panel.check_in_requested, "check_in"),
@@ -998,10 +999,14 @@ class MainWindow(QMainWindow):
             return self._patient_search
         dialog = PatientSearchDialog(self._db, self.runner, query=query, clock=self._clock, parent=self)
         dialog.book_requested.connect(self.book_for_patient)
+        dialog.record_opened.connect(self._on_record_opened)
         dialog.finished.connect(dialog.deleteLater)
         dialog.destroyed.connect(lambda: setattr(self, "_patient_search", None))
         self._patient_search = dialog
         dialog.open()
+        # Opening a dialog focuses its field as if by Tab, which selects the letter typed on the grid:
+        # the next key would replace it. Typing goes on after it.
+        dialog.search_edit.setCursorPosition(len(dialog.search_edit.text()))
         self.patient_search_opened.emit(dialog)
         return dialog
 
@@ -1016,11 +1021,16 @@ class MainWindow(QMainWindow):
             patient_id = appt.patient_id
         dialog = PatientRecordDialog(self._db, self.runner, patient_id=patient_id, clock=self._clock, parent=self)
         dialog.book_requested.connect(self.book_for_patient)
-        dialog.patient_updated.connect(lambda _p: self.reload_day())
         dialog.finished.connect(dialog.deleteLater)
         dialog.open()
-        self.patient_record_opened.emit(dialog)
+        self._on_record_opened(dialog)
         return dialog
+
+    def _on_record_opened(self, dialog: PatientRecordDialog) -> None:
+        """A record was opened (Ctrl+O, or from the patient search): saving it reloads the grid
+        (the blocks show the patient's name)."""
+        dialog.patient_updated.connect(lambda _p: self.reload_day())
+        self.patient_record_opened.emit(dialog)
 
     def book_for_patient(self, patient: PatientView) -> BookingDialog | None:
         """Open the booking dialog with ``patient`` chosen ("Book for this patient")."""
