@@ -15,8 +15,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from PySide6.QtCore import QDate, QModelIndex, QPoint, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QColor, QFont, QKeySequence, QPainter, QPaintEvent, QPen
+from PySide6.QtCore import QDate, QModelIndex, QPoint, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QFont, QKeySequence
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -65,6 +65,7 @@ from .connection_banner import ConnectionBanner, ConnectionMonitor
 from .day_model import DayGridModel, ScheduleGridModel
 from .day_view import DayGridView
 from .idle_lock import IdleLock
+from .legend import legend_widget
 from .live import LiveSchedule
 from .messages import show_crash, show_error
 from .month_calendar import MonthCalendar
@@ -89,49 +90,6 @@ PROGRESS_DELAY_MS = 600
 _KIND_WITH_ARTICLE = {"doctor": "a doctor", "room": "a room", "equipment": "equipment"}
 
 _SETS = (("all", "All"), ("doctor", "Doctors"), ("room", "Rooms"), ("equipment", "Equipment"))
-
-
-class _Swatch(QWidget):
-    """A small colored square with an accent border, for the legend."""
-
-    def __init__(self, fill: QColor, accent: QColor, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._fill, self._accent = fill, accent
-        self.setFixedSize(QSize(14, 14))
-
-    def paintEvent(self, _event: QPaintEvent) -> None:
-        """Fill and border."""
-        p = QPainter(self)
-        p.fillRect(self.rect(), self._fill)
-        p.fillRect(0, 0, 3, self.height(), self._accent)
-        p.setPen(QPen(self._accent, 1))
-        p.drawRect(self.rect().adjusted(0, 0, -1, -1))
-        p.end()
-
-
-def legend_widget(parent: QWidget | None = None) -> QWidget:
-    """A row explaining the grid's colors: every status on the grid, closed time, time off."""
-    w = QWidget(parent)
-    w.setObjectName("legend")
-    h = QHBoxLayout(w)
-    h.setContentsMargins(4, 2, 4, 2)
-    h.setSpacing(6)
-    entries = [(colors.status_colors(s).fill_color, colors.status_colors(s).accent_color, colors.status_label(s))
-               for s in colors.LEGEND_STATUSES]
-    entries += [(colors.CLOSED, colors.HOUR_LINE, "Closed / not on shift"),
-                (colors.TIME_OFF, QColor("#e3b5b5"), "Time off"),
-                (colors.MISSING, colors.HOUR_LINE, "No such time (clock change)")]
-    for fill, accent, text in entries:
-        h.addWidget(_Swatch(fill, accent, w))
-        label = QLabel(text, w)
-        label.setStyleSheet("color: #3b4450;")
-        h.addWidget(label)
-        h.addSpacing(8)
-    markers = QLabel(colors.legend_html(), w)
-    markers.setObjectName("markerLegend")
-    h.addWidget(markers)
-    h.addStretch(1)
-    return w
 
 
 #: Milliseconds to wait after a live notification before reloading (coalesces bursts).
@@ -544,6 +502,7 @@ class MainWindow(QMainWindow):
         self.my_day_dock = QDockWidget("Doctor's day", self)
         self.my_day_dock.setObjectName("myDayDock")
         self.my_day_dock.setWidget(self.my_day_panel)
+        self.my_day_panel.setMinimumWidth(self.fontMetrics().horizontalAdvance("0") * 52)  # time, patient, status, wait
         self.my_day_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetClosable
                                      | QDockWidget.DockWidgetFeature.DockWidgetMovable)
         toggle = self.my_day_dock.toggleViewAction()

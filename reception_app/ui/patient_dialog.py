@@ -102,7 +102,6 @@ class PatientSearchDialog(QDialog):
         self.search_edit.setPlaceholderText("Name, phone, or birth date (dd/mm/yyyy)")
         self.search_edit.setClearButtonEnabled(True)
         self.search_edit.textEdited.connect(self._on_text_edited)
-        self.search_edit.returnPressed.connect(self.open_selected)
         self.search_edit.installEventFilter(self)
         v.addWidget(self.search_edit)
         self.result_list = QListWidget()
@@ -120,6 +119,9 @@ class PatientSearchDialog(QDialog):
         self.open_button.setObjectName("openRecordButton")
         self.open_button.setAutoDefault(False)
         self.open_button.clicked.connect(self.open_selected)
+        close = buttons.button(QDialogButtonBox.StandardButton.Close)
+        close.setAutoDefault(False)  # Enter opens the record; it must not close the search as well
+        close.setDefault(False)
         buttons.rejected.connect(self.reject)
         v.addWidget(buttons)
 
@@ -176,6 +178,10 @@ class PatientSearchDialog(QDialog):
         from PySide6.QtCore import QEvent
         from PySide6.QtGui import QKeyEvent
 
+        if (watched is self.search_edit and isinstance(event, QKeyEvent) and event.type() == QEvent.Type.KeyPress
+                and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)):
+            self.open_selected()  # consumed here: the dialog itself must not see Enter (it would close)
+            return True
         if (watched is self.search_edit and isinstance(event, QKeyEvent)
                 and event.type() == QEvent.Type.KeyPress and event.key() == Qt.Key.Key_Down
                 and self.result_list.count()):

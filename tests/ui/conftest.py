@@ -93,7 +93,8 @@ def make_window(qtbot, db: Database, runner: Runner, **kwargs):
 
     kwargs.setdefault("day", DAY)
     kwargs.setdefault("branch", "Centro")
-    window = MainWindow(db, runner=runner, clock=lambda: NOW, refresh_ms=0, database_label="Database: test",
+    kwargs.setdefault("clock", lambda: NOW)
+    window = MainWindow(db, runner=runner, refresh_ms=0, database_label="Database: test",
                         log_path="/tmp/clinic-test.log", **kwargs)
     qtbot.addWidget(window)
     return window

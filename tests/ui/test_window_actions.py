@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
-import pytest
 import shiboken6
 from PySide6.QtCore import QCoreApplication, QEvent, Qt
 from sqlalchemy import text
@@ -85,9 +84,6 @@ def test_typing_on_the_grid_finds_a_patient_opens_the_record_and_books_for_her(
 
 
 
-@pytest.mark.xfail(strict=True, reason="PatientSearchDialog: its Close button is the default button, so Enter "
-                                       "opens the record and closes the search too, which (deleted on close "
-                                       "by the window) takes the record with it")
 def test_enter_in_the_search_opens_the_record_and_keeps_it(qtbot, window: MainWindow) -> None:
     search = _search_from_grid(qtbot, window)
     qtbot.waitUntil(lambda: len(search.results()) == 1, timeout=10_000)
