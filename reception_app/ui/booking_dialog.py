@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from html import escape
 
 import phonenumbers
 from PySide6.QtCore import QDate, Qt, QTimer, Signal
@@ -472,7 +473,7 @@ class BookingDialog(QDialog):
     def _choose_patient(self, patient: PatientView) -> None:
         self._patient = patient
         born = f", born {patient.birth_date:%d %b %Y}" if patient.birth_date else ""
-        self.patient_label.setText(f"Patient: <b>{_html(patient.name)}</b>{born}")
+        self.patient_label.setText(f"Patient: <b>{escape(patient.name)}</b>{born}")
         self._update_book_button()
 
     def _on_new_patient_toggled(self, shown: bool) -> None:
@@ -617,9 +618,9 @@ class BookingDialog(QDialog):
         service = self.selected_service()
         if self._pin is not None and service is not None:
             if self._pin_applies(service):
-                self.pin_label.setText(f"only with <b>{_html(self._pin.name)}</b>")
+                self.pin_label.setText(f"only with <b>{escape(self._pin.name)}</b>")
             else:
-                self.pin_label.setText(f"<i>{_html(self._pin.name)} does not do this service</i>")
+                self.pin_label.setText(f"<i>{escape(self._pin.name)} does not do this service</i>")
         self.refresh_slots()
 
     def _on_date_changed(self, _date: QDate) -> None:
@@ -919,8 +920,6 @@ class BookingDialog(QDialog):
         super().done(result)
 
 
-def _html(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _phone_text(phone: str) -> str:

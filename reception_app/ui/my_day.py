@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from html import escape
 from zoneinfo import ZoneInfo
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -175,7 +176,7 @@ class MyDayPanel(QWidget):
             n = day.next_patient
             what = "waiting since " + n.checked_in_at.astimezone(_zone(n)).strftime("%H:%M") \
                 if n.status == "checked_in" and n.checked_in_at else n.status.replace("_", " ")
-            self.next_label.setText(f"Next: <b>{_html(n.patient)}</b> — {n.time_text}, {_html(n.service)} "
+            self.next_label.setText(f"Next: <b>{escape(n.patient)}</b> — {n.time_text}, {escape(n.service)} "
                                     f"({what})")
         else:
             self.next_label.setText("No patient waiting or still expected.")
@@ -260,5 +261,3 @@ def _zone(row: MyDayRow) -> ZoneInfo:
     return ZoneInfo(row.timezone)
 
 
-def _html(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, date, datetime
+from html import escape
 from zoneinfo import ZoneInfo
 
 from PySide6.QtCore import QDate, Qt, Signal
@@ -91,8 +92,8 @@ class RescheduleDialog(QDialog):
         v = QVBoxLayout(self)
         local = appointment.start.astimezone(self._tz)
         self.about_label = QLabel(
-            f"<b>{_html(appointment.patient)}</b> — {_html(appointment.service)}, now "
-            f"{local:%a %d %b %H:%M} with {_html(appointment.resources.get('doctor', 'no doctor'))}")
+            f"<b>{escape(appointment.patient)}</b> — {escape(appointment.service)}, now "
+            f"{local:%a %d %b %H:%M} with {escape(appointment.resources.get('doctor', 'no doctor'))}")
         self.about_label.setObjectName("rescheduleAbout")
         self.about_label.setWordWrap(True)
         v.addWidget(self.about_label)
@@ -288,5 +289,3 @@ class RescheduleDialog(QDialog):
         super().done(result)
 
 
-def _html(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
