@@ -120,6 +120,8 @@ class BookingDialog(QDialog):
     restricts the search only for services that need its kind and category.
     ``start_hint``: a UTC instant (e.g. the row double-clicked); the free start
     at exactly that instant is preselected when listed.
+    ``length``: the length of the time range dragged on the grid, if any; the
+    longest service (of those ``pin`` applies to) that fits in it is preselected.
     ``services``: the active services if the caller has them (else loaded).
     ``clock``: returns the current aware time (tests pass a fixed one).
     ``search_delay_ms``: debounce of the patient search while typing.
@@ -158,7 +160,7 @@ class BookingDialog(QDialog):
     def __init__(self, db: Database, runner: Runner, *, branch: BranchSummary, local_date: date,
                  clock: Clock | None = None, pin: GridResource | None = None, start_hint: datetime | None = None,
                  services: list[ServiceSummary] | None = None, search_delay_ms: int = 250,
-                 parent: QWidget | None = None) -> None:
+                 length: timedelta | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._db = db
         self._runner = runner
@@ -166,6 +168,7 @@ class BookingDialog(QDialog):
         self._clock = clock or (lambda: datetime.now(UTC))
         self._pin = pin
         self._start_hint = start_hint
+        self._length = length
         self._services: list[ServiceSummary] = []
         self._patient: PatientView | None = None
         self._offers: list[SlotOffer] = []
@@ -602,6 +605,11 @@ class BookingDialog(QDialog):
         preferred = 0
         if self._pin is not None:
             preferred = next((i for i, s in enumerate(self._services) if self._pin_applies(s)), 0)
+        fitting = [(s.duration_min, i) for i, s in enumerate(self._services)
+                   if self._length is not None and timedelta(minutes=s.duration_min) <= self._length
+                   and (self._pin is None or self._pin_applies(s))]
+        if fitting:  # a range dragged on the grid: the longest service that fits in it
+            preferred = max(fitting, key=lambda f: (f[0], -f[1]))[1]
         self.service_combo.setCurrentIndex(preferred if self._services else -1)
         self.service_combo.blockSignals(False)
         self.services_loaded.emit(len(self._services))

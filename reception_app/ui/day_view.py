@@ -67,6 +67,23 @@ class _BlockDrag:
     target: tuple[int, int] | None = None
 
 
+@dataclass
+class _RangeDrag:
+    """A left-button press on an empty cell, and (once past the drag distance) the range of
+    free cells dragged over in its column: ``anchor`` is the pressed row, ``end`` the row
+    reached (either side of it; the range stops before a block or a skipped time)."""
+
+    column: int
+    anchor: int
+    press_pos: QPoint
+    end: int
+    dragging: bool = False
+
+    def rows(self) -> tuple[int, int]:
+        """(first, last) row of the range."""
+        return min(self.anchor, self.end), max(self.anchor, self.end)
+
+
 class DayGridDelegate(QStyledItemDelegate):
     """Paints one cell of the grid (a block's anchor cell covers all its rows).
 
@@ -222,10 +239,13 @@ class DayGridView(QTableView):
 
     Signals:
         booking_requested(object, object): a free or closed cell was
-            double-clicked (or Enter pressed on it): the cell's UTC start
-            (``datetime``) and the column's ``GridResource`` (of that column's day;
-            the week model's ``date_of_column`` gives the local date). Not emitted
-            for a wall-clock time that does not exist that day (DST).
+            double-clicked (or Enter pressed on it), or free cells were dragged
+            over in one column (press on an empty cell, drag up or down, release):
+            the UTC start of the cell (or of the range's first row) and the
+            column's ``GridResource`` (of that column's day; the week model's
+            ``date_of_column`` gives the local date). Not emitted for a wall-clock
+            time that does not exist that day (DST). :meth:`requested_length`
+            tells the length of the range dragged (``None`` for one cell).
         appointment_activated(object): an appointment block was double-clicked:
             its ``AppointmentView``.
         appointment_menu_requested(object, object): a context menu was asked
@@ -261,6 +281,8 @@ class DayGridView(QTableView):
         super().__init__(parent)
         self._now: datetime | None = None
         self._drag: _BlockDrag | None = None
+        self._range: _RangeDrag | None = None
+        self._requested_length: timedelta | None = None
         self.setItemDelegate(DayGridDelegate(self))
         self.setShowGrid(False)
         self.setWordWrap(False)
@@ -318,6 +340,8 @@ class DayGridView(QTableView):
         if self._drag is not None and (model is None or model.rowCount() == 0
                                        or model.row_of(self._drag.grabbed_at) is None):
             self.cancel_drag()  # another day (or none) is shown now: the grab means nothing there
+        if self._range is not None and not self._free(self._range.anchor, self._range.column):
+            self.cancel_drag()  # the pressed cell is gone or taken now
         if model is None:
             return
         for row, col, rows in model.spans():
@@ -368,9 +392,10 @@ class DayGridView(QTableView):
             self.scrollTo(model.index(row, col), QAbstractItemView.ScrollHint.PositionAtTop)
 
     def paintEvent(self, event: QPaintEvent) -> None:
-        """The cells, the outline of a block being dragged, then the current-time line on top."""
+        """The cells, the outline of a block (or range) being dragged, then the current-time line on top."""
         super().paintEvent(event)
         self._paint_drop_outline()
+        self._paint_range()
         line = self.now_line()
         if line is None:
             return
@@ -415,12 +440,43 @@ class DayGridView(QTableView):
                              local_time_text(new_start, tz))
         painter.end()
 
+    def _paint_range(self) -> None:
+        """The free cells being dragged over: a highlighted band with the local start and end."""
+        model, drag = self.grid_model(), self._range
+        if model is None or drag is None or not drag.dragging:
+            return
+        first, last = drag.rows()
+        col = drag.column
+        y0 = self.rowViewportPosition(first)
+        y1 = self.rowViewportPosition(last) + self.rowHeight(last)
+        rect = QRect(self.columnViewportPosition(col), y0, self.columnWidth(col), y1 - y0).adjusted(2, 1, -3, -2)
+        color = QColor(self.palette().highlight().color())
+        painter = QPainter(self.viewport())
+        fill = QColor(color)
+        fill.setAlpha(70)
+        painter.fillRect(rect, fill)
+        painter.setPen(QPen(color, 2))
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawRect(rect)
+        span = self.range_selected()
+        if span is not None and model.tz is not None:
+            start, length = span
+            painter.setPen(self.palette().text().color())
+            painter.drawText(rect.adjusted(8, 2, -4, -2), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop,
+                             f"{local_time_text(start, model.tz)}–{local_time_text(start + length, model.tz)}")
+        painter.end()
+
     # -- requests ------------------------------------------------------------------------
+    def requested_length(self) -> timedelta | None:
+        """The length of the range of free cells behind the latest ``booking_requested`` (``None``
+        when it was one cell: a click, a double-click or Enter)."""
+        return self._requested_length
+
     def _on_cell_double_clicked(self, index: QModelIndex) -> None:
         self._request(index)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
-        """Esc cancels a block being dragged; Enter/Return on a cell acts like a double-click; the
+        """Esc cancels a block (or a range of free cells) being dragged; Enter/Return on a cell acts like a double-click; the
         Menu key and Shift+F10 open the current cell's context menu (handled here: not every
         platform turns them into a context menu event); a letter, digit or ``+`` typed without
         Ctrl/Alt/Meta asks for a patient search (``search_typed``)."""
@@ -431,7 +487,7 @@ class DayGridView(QTableView):
             self.search_typed.emit(typed)
             event.accept()
             return
-        if event.key() == Qt.Key.Key_Escape and self._drag is not None:
+        if event.key() == Qt.Key.Key_Escape and (self._drag is not None or self._range is not None):
             self.cancel_drag()
             event.accept()
             return
@@ -484,7 +540,42 @@ class DayGridView(QTableView):
             return
         instant = model.cell_instant(index.row(), index.column())
         if instant is not None:  # a wall-clock time the clocks skip that day books nothing
+            self._requested_length = None
             self.booking_requested.emit(instant, model.columns[index.column()])
+
+    # -- dragging over free cells ----------------------------------------------------------------
+    def _free(self, row: int, col: int) -> bool:
+        """Whether cell (``row``, ``col``) may be part of a range: on the grid, no block, a time that exists."""
+        model = self.grid_model()
+        return (model is not None and 0 <= row < model.rowCount() and 0 <= col < model.columnCount()
+                and model.appointment_at(model.index(row, col)) is None
+                and model.cell_instant(row, col) is not None)
+
+    def is_selecting_range(self) -> bool:
+        """Whether free cells are being dragged over (the left button went past the drag distance)."""
+        return self._range is not None and self._range.dragging
+
+    def range_selected(self) -> tuple[datetime, timedelta] | None:
+        """(UTC start, length) of the free cells being dragged over, or ``None``."""
+        model, drag = self.grid_model(), self._range
+        if model is None or drag is None or not drag.dragging:
+            return None
+        first, last = drag.rows()
+        start = model.cell_instant(first, drag.column)
+        end = model.cell_instant(last, drag.column)
+        if start is None or end is None:
+            return None
+        return start, end + timedelta(minutes=15) - start
+
+    def _extend_range(self, drag: _RangeDrag, row: int) -> None:
+        """Move the range's end toward ``row``, stopping before a block or a skipped time."""
+        step = 1 if row >= drag.anchor else -1
+        end = drag.anchor
+        while end != row and self._free(end + step, drag.column):
+            end += step
+        if end != drag.end:
+            drag.end = end
+            self.viewport().update()
 
     # -- dragging a block ----------------------------------------------------------------------
     @staticmethod
@@ -494,14 +585,17 @@ class DayGridView(QTableView):
         return resource.kind in appointment.resources
 
     def is_dragging(self) -> bool:
-        """Whether a block is being dragged (the left button went past the drag distance)."""
+        """Whether a block is being dragged (the left button went past the drag distance; free
+        cells dragged over are :meth:`is_selecting_range`)."""
         return self._drag is not None and self._drag.dragging
 
     def cancel_drag(self) -> None:
-        """Forget the block being pressed or dragged (no request); the block stays where it is."""
-        if self._drag is None:
+        """Forget the block (or the free cells) being pressed or dragged (no request); the block
+        stays where it is."""
+        if self._drag is None and self._range is None:
             return
         self._drag = None
+        self._range = None
         self.viewport().unsetCursor()
         self.viewport().update()
 
@@ -527,7 +621,8 @@ class DayGridView(QTableView):
         return first, max(1, self.rowSpan(first, col))
 
     def mousePressEvent(self, event: QMouseEvent) -> None:
-        """A left press on a movable block may start a drag (selection works as usual)."""
+        """A left press on a movable block may start a drag, one on an empty cell a range of free
+        cells (selection works as usual)."""
         self.cancel_drag()
         super().mousePressEvent(event)
         model = self.grid_model()
@@ -536,6 +631,9 @@ class DayGridView(QTableView):
         pos = event.position().toPoint()
         index = self.indexAt(pos)
         appt = model.appointment_at(index) if index.isValid() else None
+        if appt is None and index.isValid() and self._free(index.row(), index.column()):
+            self._range = _RangeDrag(index.column(), index.row(), pos, index.row())
+            return
         if appt is None or appt.status not in MOVABLE_STATUSES:
             return  # an arrived patient's block (or a free cell) does not move
         # indexAt gives the anchor of a spanned block; the row under the mouse is the grab row.
@@ -548,12 +646,28 @@ class DayGridView(QTableView):
         self._drag = _BlockDrag(appt, pos, grabbed_at, row - first, rows)
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
-        """Past the drag distance, the pressed block follows the mouse as a drop outline."""
+        """Past the drag distance, the pressed block follows the mouse as a drop outline (or the
+        range of free cells grows and shrinks with it, in the pressed column)."""
+        pos = event.position().toPoint()
+        span = self._range
+        if span is not None:
+            if not span.dragging:
+                if (pos - span.press_pos).manhattanLength() < QApplication.startDragDistance():
+                    super().mouseMoveEvent(event)
+                    return
+                span.dragging = True
+                self.viewport().update()
+            row = self.rowAt(pos.y())
+            if row < 0:
+                model = self.grid_model()
+                row = 0 if pos.y() < 0 or model is None else model.rowCount() - 1
+            self._extend_range(span, row)
+            event.accept()  # the pressed cell stays current; no drag-selection of cells
+            return
         drag = self._drag
         if drag is None:
             super().mouseMoveEvent(event)
             return
-        pos = event.position().toPoint()
         if not drag.dragging:
             if (pos - drag.press_pos).manhattanLength() < QApplication.startDragDistance():
                 super().mouseMoveEvent(event)
@@ -568,10 +682,20 @@ class DayGridView(QTableView):
         event.accept()  # no drag-selection of cells meanwhile
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
-        """Dropping a dragged block asks for the move (``move_requested``)."""
+        """Dropping a dragged block asks for the move (``move_requested``); releasing a range of
+        free cells asks to book there (``booking_requested`` at its start, with
+        :meth:`requested_length`)."""
         drag, model = self._drag, self.grid_model()
+        span, selected = self._range, self.range_selected()
         self.cancel_drag()
         super().mouseReleaseEvent(event)
+        if span is not None and span.dragging and selected is not None and model is not None \
+                and event.button() == Qt.MouseButton.LeftButton:
+            start, length = selected
+            self.setCurrentIndex(model.index(span.rows()[0], span.column))
+            self._requested_length = length
+            self.booking_requested.emit(start, model.columns[span.column])
+            return
         if drag is None or not drag.dragging or model is None or event.button() != Qt.MouseButton.LeftButton:
             return
         pos = event.position().toPoint()

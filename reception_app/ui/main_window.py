@@ -1031,7 +1031,7 @@ class MainWindow(QMainWindow):
 
     def _on_grid_booking_requested(self, instant: datetime, resource: GridResource) -> None:
         if self.capabilities.book:
-            self.open_booking_dialog(pin=resource, start_hint=instant)
+            self.open_booking_dialog(pin=resource, start_hint=instant, length=self.grid.requested_length())
 
     def _on_grid_appointment_activated(self, appointment: AppointmentView) -> None:
         tz = self._branch.tz if self._branch else UTC
@@ -1318,10 +1318,12 @@ class MainWindow(QMainWindow):
 
     # -- booking ---------------------------------------------------------------------------------------
     def open_booking_dialog(self, *, pin: GridResource | None = None,
-                            start_hint: datetime | None = None) -> BookingDialog | None:
+                            start_hint: datetime | None = None,
+                            length: timedelta | None = None) -> BookingDialog | None:
         """Open the booking dialog for the branch and day shown (one at a time); returns it.
 
-        ``pin``: the resource to prefer; ``start_hint``: the UTC start to preselect if free.
+        ``pin``: the resource to prefer; ``start_hint``: the UTC start to preselect if free;
+        ``length``: the time range dragged on the grid (a service that fits it is preferred).
         """
         if self._branch is None or self._day is None or not self.capabilities.book:
             return None
@@ -1334,7 +1336,7 @@ class MainWindow(QMainWindow):
         local_date = start_hint.astimezone(self._branch.tz).date() if start_hint is not None else self._day
         dialog = BookingDialog(self._db, self.runner, branch=self._branch, local_date=local_date,
                                clock=self._clock, pin=pin, start_hint=start_hint, services=self._services,
-                               parent=self)
+                               length=length, parent=self)
         dialog.services_loaded.connect(lambda _n: self._remember_services(dialog))
         dialog.appointment_booked.connect(self._on_dialog_appointment_booked)
         dialog.slot_taken.connect(self._on_dialog_slot_taken)
