@@ -502,7 +502,6 @@ class MainWindow(QMainWindow):
         self.my_day_dock = QDockWidget("Doctor's day", self)
         self.my_day_dock.setObjectName("myDayDock")
         self.my_day_dock.setWidget(self.my_day_panel)
-        self.my_day_panel.setMinimumWidth(self.fontMetrics().horizontalAdvance("0") * 52)  # time, patient, status, wait
         self.my_day_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetClosable
                                      | QDockWidget.DockWidgetFeature.DockWidgetMovable)
         toggle = self.my_day_dock.toggleViewAction()

@@ -36,9 +36,14 @@ Clock = Callable[[], datetime]
 #: How often the waiting minutes are recomputed (milliseconds).
 TICK_MS = 30_000
 
-#: Columns of the list.
-COLUMNS = ("Time", "Patient", "Service", "Room", "Status", "Checked in", "Waiting", "Visit")
+#: Columns of the list: what a doctor looks at first (who, and who is waiting how long) on the left,
+#: in sight at the dock's default width; the rest scroll into view.
+COLUMNS = ("Time", "Patient", "Status", "Waiting", "Service", "Room", "Checked in", "Visit")
 WAITING_COLUMN = COLUMNS.index("Waiting")
+PATIENT_COLUMN = COLUMNS.index("Patient")
+#: The columns kept in sight, and the width (in digits) the patient's name gets (longer ones elide).
+VISIBLE_COLUMNS = ("Time", "Patient", "Status", "Waiting")
+PATIENT_CHARS = 16
 
 #: The row actions: key, button text, target status.
 ROW_ACTIONS: tuple[tuple[str, str, str], ...] = (
@@ -114,7 +119,12 @@ class MyDayPanel(QWidget):
         self.tree.setRootIsDecorated(False)
         self.tree.setUniformRowHeights(True)
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.tree.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.tree.setTextElideMode(Qt.TextElideMode.ElideRight)
+        header = self.tree.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(PATIENT_COLUMN, QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(PATIENT_COLUMN, self._patient_width())
         self.tree.currentItemChanged.connect(self._on_current_changed)
         self.tree.itemActivated.connect(self._on_item_activated)
         v.addWidget(self.tree, 1)
@@ -132,6 +142,8 @@ class MyDayPanel(QWidget):
         row.addStretch(1)
         v.addLayout(row)
 
+        self.setMinimumWidth(self.visible_width())
+
         self._timer = QTimer(self)
         self._timer.timeout.connect(self.tick)
         if tick_ms > 0:
@@ -139,6 +151,21 @@ class MyDayPanel(QWidget):
         self._show_empty()
 
     # -- public ----------------------------------------------------------------------------------------
+    def _patient_width(self) -> int:
+        return self.tree.fontMetrics().horizontalAdvance("0" * PATIENT_CHARS) + 12
+
+    def visible_width(self) -> int:
+        """The panel width that shows the ``VISIBLE_COLUMNS`` whole: time, patient (elided past
+        ``PATIENT_CHARS``), status and waiting time at their longest (the dock's minimum)."""
+        fm = self.tree.fontMetrics()
+        samples = {"Time": "00:00–00:00", "Status": max(LABELS.values(), key=fm.horizontalAdvance),
+                   "Waiting": "10 h 59 min"}
+        width = sum(max(fm.horizontalAdvance(samples[c]), fm.horizontalAdvance(c)) + 24
+                    for c in VISIBLE_COLUMNS if c != "Patient")
+        margins = self.layout().contentsMargins()
+        return (width + self._patient_width() + 2 * self.tree.frameWidth() + margins.left() + margins.right()
+                + self.tree.verticalScrollBar().sizeHint().width())
+
     @property
     def day(self) -> MyDay | None:
         """The day shown."""
@@ -154,10 +181,12 @@ class MyDayPanel(QWidget):
         bold = QFont(self.tree.font())
         bold.setBold(True)
         for r in day.rows:
-            cells = [r.time_text, r.patient, r.service, r.room or "", LABELS.get(r.status, r.status),
-                     r.checked_in_at.astimezone(_zone(r)).strftime("%H:%M") if r.checked_in_at else "", "",
-                     "First visit" if r.first_visit else ""]
-            item = QTreeWidgetItem(cells)
+            cells = {"Time": r.time_text, "Patient": r.patient, "Status": LABELS.get(r.status, r.status),
+                     "Waiting": "", "Service": r.service, "Room": r.room or "",
+                     "Checked in": r.checked_in_at.astimezone(_zone(r)).strftime("%H:%M") if r.checked_in_at else "",
+                     "Visit": "First visit" if r.first_visit else ""}
+            item = QTreeWidgetItem([cells[c] for c in COLUMNS])
+            item.setToolTip(PATIENT_COLUMN, r.patient)
             item.setData(0, Qt.ItemDataRole.UserRole, r)
             if r.appointment_id == next_id:
                 for column in range(len(COLUMNS)):

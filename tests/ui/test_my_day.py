@@ -9,7 +9,7 @@ from sqlalchemy import text
 
 from reception_app.services import scheduling
 from reception_app.services.my_day import my_day
-from reception_app.ui.my_day import COLUMNS, MyDayPanel
+from reception_app.ui.my_day import COLUMNS, VISIBLE_COLUMNS, MyDayPanel
 
 from .conftest import DAY, Booked, at
 
@@ -51,8 +51,8 @@ def test_shows_the_day_highlights_the_next_patient_and_the_wait_ticks(qtbot, boo
     assert tree.topLevelItemCount() == 2  # the cancelled 10:00 is not listed
     maria, joao = tree.topLevelItem(0), tree.topLevelItem(1)
     assert [maria.text(i) for i in range(len(COLUMNS))] == [
-        "08:00–08:30", "Maria Silva", "Abdominal ultrasound", "Imaging 1", "Confirmed", "", "", "First visit"]
-    assert joao.text(4) == "Checked in" and joao.text(5) == "08:50" and joao.text(6) == "15 min"
+        "08:00–08:30", "Maria Silva", "Confirmed", "", "Abdominal ultrasound", "Imaging 1", "", "First visit"]
+    assert joao.text(2) == "Checked in" and joao.text(6) == "08:50" and joao.text(3) == "15 min"
     assert joao.font(1).bold() and not maria.font(1).bold()
     assert "João Pereira" in panel.next_label.text() and "waiting since 08:50" in panel.next_label.text()
     assert panel.counts_label.text().startswith("Arrived 1 · Waiting 1 · Done 0 · No-show 0")
@@ -110,3 +110,19 @@ def test_an_empty_day(qtbot, booked: Booked):
     panel = _panel(qtbot, Clock(at(9)), tick_ms=0)
     panel.set_day(my_day(booked.db, resource_id=_ana(booked), local_date=DAY + timedelta(days=2), now=at(9)))
     assert panel.tree.topLevelItemCount() == 0 and "No appointments" in panel.next_label.text()
+
+
+def test_time_patient_status_and_waiting_are_in_sight_at_the_minimum_width(qtbot, booked: Booked):
+    clock = Clock(at(10, 7))  # João waiting 1 h 17 min
+    panel = _panel(qtbot, clock, tick_ms=0)
+    panel.resize(panel.minimumWidth(), 400)
+    with qtbot.waitSignal(panel.day_shown):
+        panel.set_day(_day(booked, clock.now))
+    qtbot.waitUntil(lambda: panel.tree.viewport().width() < panel.minimumWidth())
+    assert panel.waiting_text(booked.second.id) == "1 h 17 min"
+    header, width = panel.tree.header(), panel.tree.viewport().width()
+    for name in VISIBLE_COLUMNS:
+        column = COLUMNS.index(name)
+        assert header.sectionViewportPosition(column) + header.sectionSize(column) <= width, name
+    # The rest is there by scrolling sideways.
+    assert header.length() > width and panel.tree.horizontalScrollBar().maximum() > 0

@@ -18,6 +18,7 @@ from reception_app.services import patients, scheduling
 from reception_app.ui.booking_dialog import BookingDialog
 from reception_app.ui.day_model import APPOINTMENT_ROLE
 from reception_app.ui.main_window import MainWindow
+from reception_app.ui.my_day import COLUMNS, VISIBLE_COLUMNS, MyDayPanel
 from reception_app.ui.patient_dialog import PatientRecordDialog, PatientSearchDialog
 from reception_app.ui.reschedule_dialog import RescheduleDialog
 from reception_app.ui.runner import Runner
@@ -200,6 +201,15 @@ def test_ctrl_shift_w_books_a_walk_in_and_checks_them_in(qtbot, booked: Booked, 
     assert window.summary_label.text() == "3 appointments"
 
 
+def _assert_in_sight(panel: MyDayPanel, names: tuple[str, ...]) -> None:
+    """The list's columns ``names`` are whole inside its viewport (no scrolling needed)."""
+    header, width = panel.tree.header(), panel.tree.viewport().width()
+    for name in names:
+        column = COLUMNS.index(name)
+        assert 0 <= header.sectionViewportPosition(column)
+        assert header.sectionViewportPosition(column) + header.sectionSize(column) <= width, name
+
+
 # -- the doctor's day dock --------------------------------------------------------------------------------
 def test_a_doctor_sees_their_day_in_the_dock_and_checks_a_patient_in(qtbot, booked: Booked, runner: Runner,
                                                                      login) -> None:
@@ -224,7 +234,8 @@ def test_a_doctor_sees_their_day_in_the_dock_and_checks_a_patient_in(qtbot, book
     assert changed.args[0].status == "checked_in"
     assert scheduling.get_appointment(booked.db, booked.first.id).status == "checked_in"
     assert {r.appointment_id: r.status for r in reloaded.args[0].rows}[booked.first.id] == "checked_in"
-    assert panel.tree.topLevelItem(0).text(4) == "Checked in"
+    assert panel.tree.topLevelItem(0).text(COLUMNS.index("Status")) == "Checked in"
+    _assert_in_sight(panel, VISIBLE_COLUMNS)
     assert window.statusBar().currentMessage() == "Checked in: Maria Silva 08:00"
 
 
