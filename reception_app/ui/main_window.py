@@ -890,6 +890,19 @@ class MainWindow(QMainWindow):
                 self.grid.scroll_to_instant(target - timedelta(hours=1) if target == now else target)
             else:
                 self.grid.scrollToTop()
+            self._scroll_to_own_column()
+
+    def _scroll_to_own_column(self) -> None:
+        """A signed-in doctor's first look: bring their own column (of the day shown, in the
+        week view) into sight, keeping the rows scrolled to."""
+        model, own = self.grid_model, self.session_doctor
+        columns = [c for c, r in enumerate(model.columns) if own is not None and r.id == own]
+        if not columns:
+            return
+        if self._mode == "week":
+            columns = [c for c in columns if self.week_model.date_of_column(c) == self._day] or columns
+        top = max(0, self.grid.rowAt(0))
+        self.grid.scrollTo(model.index(top, columns[0]), DayGridView.ScrollHint.EnsureVisible)
 
     def _update_week_titles(self, view: WeekView) -> None:
         first, last = view.monday, view.days[-1].local_date

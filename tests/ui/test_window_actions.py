@@ -239,6 +239,23 @@ def test_a_doctor_sees_their_day_in_the_dock_and_checks_a_patient_in(qtbot, book
     assert window.statusBar().currentMessage() == "Checked in: Maria Silva 08:00"
 
 
+def test_a_doctor_s_own_column_is_scrolled_into_sight_on_the_first_load(qtbot, booked: Booked, runner: Runner,
+                                                                         login) -> None:
+    name, db = login("doctor", doctor="Bruno Lima")
+    session = SimpleNamespace(login=name, role="doctor", doctor_resource_id=_resource_id(booked, "Bruno Lima"),
+                              doctor_name="Bruno Lima")
+    window = make_window(qtbot, db, runner, session=session)
+    window.resize(1100, 700)  # room for about one column and a half beside the docks
+    with qtbot.waitSignal(window.day_loaded, timeout=10_000):
+        window.show()
+    grid = window.grid
+    col = next(c for c, r in enumerate(window.model.columns) if r.name == "Bruno Lima")
+    assert col > 0 and grid.columnWidth(0) + grid.columnWidth(col) > grid.viewport().width()  # not in sight at 0
+    assert grid.horizontalScrollBar().value() > 0
+    x = grid.columnViewportPosition(col)
+    assert x >= 0 and x + grid.columnWidth(col) <= grid.viewport().width()
+
+
 def test_reception_opens_the_dock_with_ctrl_shift_d_and_it_follows_the_selected_doctor(
         qtbot, window: MainWindow, booked: Booked) -> None:
     assert not window.my_day_dock.isVisible()
