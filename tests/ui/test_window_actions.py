@@ -229,7 +229,9 @@ def test_a_doctor_sees_their_day_in_the_dock_and_checks_a_patient_in(qtbot, book
     button = panel.action_buttons["check_in"]
     assert button.isEnabled()
     with qtbot.waitSignal(window.appointment_changed, timeout=10_000) as changed, \
-            qtbot.waitSignal(window.my_day_loaded, timeout=10_000) as reloaded:
+            qtbot.waitSignal(window.my_day_loaded, timeout=10_000,  # not a load still on its way from show()
+                             check_params_cb=lambda d: any(r.status == "checked_in" and r.appointment_id
+                                                           == booked.first.id for r in d.rows)) as reloaded:
         qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
     assert changed.args[0].status == "checked_in"
     assert scheduling.get_appointment(booked.db, booked.first.id).status == "checked_in"
