@@ -498,6 +498,7 @@ class MainWindow(QMainWindow):
         patient. Shown first for a signed-in doctor (their own day); otherwise it follows the
         doctor of the selected column (View ▸ Doctor's day, Ctrl+Shift+D)."""
         self._my_day_doctor: int | None = getattr(self.session, "doctor_resource_id", None)
+        self._my_day_asked: tuple[int, date] | None = None  # (doctor, day) of the latest day list asked for
         self.my_day_panel = MyDayPanel(clock=self._clock)
         self.my_day_dock = QDockWidget("Doctor's day", self)
         self.my_day_dock.setObjectName("myDayDock")
@@ -532,12 +533,24 @@ class MainWindow(QMainWindow):
             self._my_day_doctor = doctors[0].id if doctors else None
         return self._my_day_doctor
 
+    def my_day_date(self) -> date | None:
+        """The branch-local date the day list shows: the day shown, or in the week view the
+        selected column's day (else the day the week was opened on)."""
+        index = self.grid.currentIndex()
+        if self._mode == "week" and index.isValid() and self.week_model.week is not None:
+            try:
+                return self.week_model.date_of_column(index.column())
+            except IndexError:
+                pass
+        return self._day
+
     def reload_my_day(self) -> None:
         """Reload the doctor's day list (in the background) if it is shown."""
-        doctor = self.my_day_doctor()
-        if not self.my_day_dock.isVisible() or doctor is None or self._day is None:
+        doctor, day = self.my_day_doctor(), self.my_day_date()
+        if not self.my_day_dock.isVisible() or doctor is None or day is None:
             return
-        db, day, now = self._db, self._day, self._clock()
+        self._my_day_asked = (doctor, day)
+        db, now = self._db, self._clock()
         self.runner.run(lambda: my_day(db, resource_id=doctor, local_date=day, now=now),
                         on_success=self._on_my_day_loaded, key="my-day", label="load doctor's day")
 
@@ -1122,10 +1135,9 @@ class MainWindow(QMainWindow):
 
     def _on_grid_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         self._update_appointment_actions()
-        if current.isValid() and self.my_day_dock.isVisible() and self.session_doctor is None:
-            column = self.grid_model.columns[current.column()]
-            if column.kind == "doctor" and column.id != self._my_day_doctor:
-                self._my_day_doctor = column.id
+        if current.isValid() and self.my_day_dock.isVisible():
+            # Another doctor's column (reception), or in the week view another day's: that day list.
+            if self._my_day_asked != (self.my_day_doctor(), self.my_day_date()):
                 self.reload_my_day()
 
     @property

@@ -306,3 +306,27 @@ def test_another_workstations_booking_reloads_the_week(qtbot, booked: Booked, ru
     finally:
         other.dispose()
         live.stop()
+
+
+def test_the_doctor_s_day_dock_follows_the_day_of_the_selected_week_column(qtbot, window: MainWindow) -> None:
+    _to_week(qtbot, window)
+    model = window.week_model
+    with qtbot.waitSignal(window.my_day_loaded, timeout=10_000) as loaded:
+        window.my_day_dock.show()
+    assert loaded.args[0].local_date == DAY  # nothing selected yet: the day the week was opened on
+    col = _week_col(model, TUESDAY, "Bruno Lima")
+    with qtbot.waitSignal(window.my_day_loaded, timeout=10_000) as loaded:
+        _select_week_cell(window, model.row_of(at(10, day=TUESDAY), col), col)
+    assert loaded.args[0].doctor == "Bruno Lima" and loaded.args[0].local_date == TUESDAY
+    assert window.my_day_panel.title_label.text().endswith("Tue 05 Jan 2027")
+    # Another doctor on the Monday, then the same doctor on the Tuesday: each their own day's list.
+    col = _week_col(model, DAY, "Ana Souza")
+    with qtbot.waitSignal(window.my_day_loaded, timeout=10_000) as loaded:
+        _select_week_cell(window, model.row_of(at(10), col), col)
+    assert loaded.args[0].doctor == "Ana Souza" and loaded.args[0].local_date == DAY
+    assert len(loaded.args[0].rows) == 2
+    col = _week_col(model, TUESDAY, "Ana Souza")
+    with qtbot.waitSignal(window.my_day_loaded, timeout=10_000) as loaded:
+        _select_week_cell(window, model.row_of(at(10, day=TUESDAY), col), col)
+    assert loaded.args[0].doctor == "Ana Souza" and loaded.args[0].local_date == TUESDAY
+    assert loaded.args[0].rows == ()
