@@ -20,7 +20,6 @@ client id, so it is never doubled; the dialog then says what happened.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from html import escape
@@ -57,9 +56,7 @@ from ..services.dayview import BranchSummary, GridResource, ServiceSummary, list
 from ..services.patients import PatientView
 from ..services.scheduling import AppointmentView, SlotOffer
 from ..store.database import Database
-from .runner import Runner
-
-Clock = Callable[[], datetime]
+from .runner import Clock, Runner
 
 #: Minimum characters before the patient search runs.
 MIN_SEARCH_CHARS = 2

@@ -73,14 +73,13 @@ from .my_day import MyDayPanel
 from .patient_dialog import PatientRecordDialog, PatientSearchDialog
 from .reschedule_dialog import RescheduleDialog
 from .resource_selection import ResourceSelection, ResourceSelectionDialog, SelectionStore
-from .runner import Runner
+from .runner import Clock, Runner
 from .shortcuts_dialog import ShortcutSheet
 from .walk_in_dialog import WalkInDialog
 from .week_model import WeekGridModel
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
 FirstRun = Callable[[Database], str]
 
 #: Show the busy indicator only for work that lasts longer than this (Anki: ~600 ms).

@@ -9,12 +9,11 @@ are asked for by signals; the window runs them (and reloads the day).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from html import escape
 from zoneinfo import ZoneInfo
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QMargins, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -30,8 +29,7 @@ from PySide6.QtWidgets import (
 
 from ..domain.status import LABELS, TRANSITIONS
 from ..services.my_day import MyDay, MyDayRow
-
-Clock = Callable[[], datetime]
+from .runner import Clock
 
 #: How often the waiting minutes are recomputed (milliseconds).
 TICK_MS = 30_000
@@ -162,7 +160,8 @@ class MyDayPanel(QWidget):
                    "Waiting": "10 h 59 min"}
         width = sum(max(fm.horizontalAdvance(samples[c]), fm.horizontalAdvance(c)) + 24
                     for c in VISIBLE_COLUMNS if c != "Patient")
-        margins = self.layout().contentsMargins()
+        layout = self.layout()
+        margins = layout.contentsMargins() if layout is not None else QMargins()
         return (width + self._patient_width() + 2 * self.tree.frameWidth() + margins.left() + margins.right()
                 + self.tree.verticalScrollBar().sizeHint().width())
 

@@ -12,7 +12,6 @@ Every database call goes through the shared :class:`~.runner.Runner`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -43,9 +42,7 @@ from ..services import patients
 from ..services.patients import PatientRecord, PatientView
 from ..services.scheduling import AppointmentView
 from ..store.database import Database
-from .runner import Runner
-
-Clock = Callable[[], datetime]
+from .runner import Clock, Runner
 
 _FIELD_LABELS = {"name": "Name", "birth_date": "Birth date", "phone": "Phone", "email": "E-mail",
                  "channels": "Consent"}

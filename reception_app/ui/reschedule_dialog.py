@@ -10,7 +10,6 @@ database call goes through the shared :class:`~.runner.Runner`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, date, datetime
 from html import escape
 from zoneinfo import ZoneInfo
@@ -37,9 +36,7 @@ from ..domain.status import LABELS
 from ..services import scheduling
 from ..services.scheduling import AppointmentView, MoveResult, SlotOffer
 from ..store.database import Database
-from .runner import Runner
-
-Clock = Callable[[], datetime]
+from .runner import Clock, Runner
 
 #: How many free starts the list shows.
 OFFER_COUNT = 8

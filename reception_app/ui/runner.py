@@ -40,6 +40,7 @@ import itertools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,9 @@ from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal, Slot
 from ..domain.errors import ClinicError, is_connection_loss
 
 log = logging.getLogger(__name__)
+
+#: The current aware time, injected into windows and dialogs (tests pass a fixed or stepping one).
+Clock = Callable[[], datetime]
 
 
 def crash_message(log_path: Path | str | None) -> str:

@@ -10,7 +10,6 @@ words. Every database call goes through the shared :class:`~.runner.Runner`.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
@@ -38,9 +37,7 @@ from ..services.patients import PatientView
 from ..services.scheduling import AppointmentView, SlotOffer
 from ..store.database import Database
 from .patient_dialog import patient_line
-from .runner import Runner
-
-Clock = Callable[[], datetime]
+from .runner import Clock, Runner
 
 _ERROR_STYLE = "color: #b3261e;"
 _MESSAGE_STYLE = ("QLabel { color: #8c1d18; background: #fdecea; border: 1px solid #f2b8b5; border-radius: 4px;"
