@@ -117,7 +117,9 @@ def clinic_db(db: Database) -> Database:
 
 @pytest.fixture
 def login(clinic_db: Database, db_url: str) -> Iterator[Callable[..., tuple[str, Database]]]:
-    """``login(role, doctor=None)`` -> (name, Database connected as that new login role).
+    """``login(*roles, doctor=None)`` -> (name, Database connected as that new login role, a member
+    of every group of ``roles``; ``doctor`` names the doctor resource of the first). With no roles
+    the login is in no clinic group.
 
     The embedded test server trusts local connections, so a test connects as any
     role by naming it. Roles are cluster-wide: names get a random suffix and are
@@ -125,10 +127,13 @@ def login(clinic_db: Database, db_url: str) -> Iterator[Callable[..., tuple[str,
     created: list[str] = []
     opened: list[Database] = []
 
-    def make(role: str, *, doctor: str | None = None) -> tuple[str, Database]:
-        name = f"t_{role}_{uuid.uuid4().hex[:10]}"
+    def make(*roles: str, doctor: str | None = None) -> tuple[str, Database]:
+        name = f"t_{roles[0] if roles else 'nobody'}_{uuid.uuid4().hex[:10]}"
         created.append(name)
-        assert add_user(clinic_db, name, role, doctor=doctor) == f"clinic_{role}"
+        for i, role in enumerate(roles):
+            assert add_user(clinic_db, name, role, doctor=doctor if i == 0 else None) == f"clinic_{role}"
+        if not roles:
+            _admin(db_url, sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(name)))
         db = Database(make_conninfo(db_url, user=name))
         opened.append(db)
         return name, db
@@ -141,5 +146,6 @@ def login(clinic_db: Database, db_url: str) -> Iterator[Callable[..., tuple[str,
         for name in created:
             ident = sql.Identifier(name)
             conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", (name,))
+            conn.execute("UPDATE resource SET login_role = NULL WHERE login_role = %s", (name,))
             conn.execute(sql.SQL("DROP OWNED BY {}").format(ident))
             conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(ident))
