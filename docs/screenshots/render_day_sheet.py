@@ -15,41 +15,19 @@ from __future__ import annotations
 import subprocess
 import sys
 import tempfile
-from datetime import UTC, date, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from demo_db import DAY, NOW, demo_database  # next to this script
 from sqlalchemy import text
 
 from reception_app.reports.day_sheet import day_list_pdf, doctor_day_sheet_pdf
-from reception_app.services import scheduling
 from reception_app.services.dayview import load_day
-from reception_app.services.demo import load_demo
 from reception_app.services.patients import PatientView
-from reception_app.store import migrate
 from reception_app.store.database import Database
-from reception_app.store.embedded import start_embedded
 
-NOW = datetime(2027, 1, 5, 13, 20, tzinfo=UTC)  # Tuesday 10:20 in Centro (America/Sao_Paulo)
-DAY = date(2027, 1, 5)
 HERE = Path(__file__).parent
-
-
-def _demo_database() -> Database:
-    url = start_embedded(Path(tempfile.mkdtemp(prefix="clinic-shots-")) / "pg", cleanup="delete")
-    db = Database(url)
-    migrate.upgrade(db)
-    print(load_demo(db, now=datetime(2027, 1, 4, 9, tzinfo=UTC), days=4))
-    day = scheduling.list_appointments(db, branch="Centro", local_date=DAY)
-    steps = {0: ["checked_in", "in_progress", "completed"], 1: ["no_show"], 2: ["checked_in", "in_progress"],
-             3: ["checked_in"], 4: ["checked_in", "completed"]}
-    for i, a in enumerate(a for a in day if a.start < NOW):
-        for status in steps[i % 5]:
-            scheduling.set_status(db, a.id, status)
-    for a in [a for a in day if a.start > NOW][::7]:
-        scheduling.set_status(db, a.id, "payment_pending")
-    return db
 
 
 def _patients(db: Database, ids: list[int]) -> dict[int, PatientView]:
@@ -61,7 +39,7 @@ def _patients(db: Database, ids: list[int]) -> dict[int, PatientView]:
 
 def main(out: Path) -> None:
     """Write the PDFs into ``out`` and the PNGs of their first pages next to this script."""
-    db = _demo_database()
+    db = demo_database()
     view = load_day(db, "Centro", DAY)
     patients = _patients(db, sorted({a.patient_id for a in view.appointments}))
     doctors = [r for r in view.resources if r.kind == "doctor"]

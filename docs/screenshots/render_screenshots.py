@@ -1,69 +1,44 @@
 """Render the screenshots in this folder from a throw-away embedded demo clinic.
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python docs/screenshots/render_screenshots.py [OUT_DIR]
+    QT_QPA_PLATFORM=offscreen .venv/bin/python docs/screenshots/render_screenshots.py --2x [OUT_DIR]
 
 Starts an embedded PostgreSQL in a temporary directory (deleted afterwards),
 migrates it, loads the demo clinic for 4-7 January 2027, gives some
 appointments other statuses, and saves the main window (all resources and
 doctors only), the week view, a block being dragged, a doctor's own day (the
 window as a signed-in doctor sees it), a patient's record and the booking
-dialog with free starts listed.
+dialog with free starts listed. With ``--2x`` it renders only the main window at
+200 % (``QT_SCALE_FACTOR=2``) on a full-HD screen, 960 × 540 logical pixels
+(``main_window_2x.png``): what a user who needs large text sees.
 """
 
 from __future__ import annotations
 
+import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, date, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from demo_db import DAY, NOW, demo_database  # next to this script
 from PySide6.QtCore import QDate, QEventLoop, QPoint, Qt, QTimer, SignalInstance
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 from sqlalchemy import text
 
-from reception_app.services import scheduling
-from reception_app.services.demo import load_demo
 from reception_app.services.session import SessionInfo
-from reception_app.store import migrate
-from reception_app.store.database import Database
-from reception_app.store.embedded import start_embedded
 from reception_app.ui.app import configure_application
 from reception_app.ui.main_window import MainWindow
 
-NOW = datetime(2027, 1, 5, 13, 20, tzinfo=UTC)  # Tuesday 10:20 in Centro (America/Sao_Paulo)
-DAY = date(2027, 1, 5)
 
-
-def _demo_database() -> Database:
-    url = start_embedded(Path(tempfile.mkdtemp(prefix="clinic-shots-")) / "pg", cleanup="delete")
-    db = Database(url)
-    migrate.upgrade(db)
-    print(load_demo(db, now=datetime(2027, 1, 4, 9, tzinfo=UTC), days=4))
-    day = scheduling.list_appointments(db, branch="Centro", local_date=DAY)
-    steps = {0: ["checked_in", "in_progress", "completed"], 1: ["no_show"], 2: ["checked_in", "in_progress"],
-             3: ["checked_in"], 4: ["checked_in", "completed"]}
-    for i, a in enumerate(a for a in day if a.start < NOW):
-        for status in steps[i % 5]:
-            scheduling.set_status(db, a.id, status)
-    for a in [a for a in day if a.start > NOW][::7]:
-        scheduling.set_status(db, a.id, "payment_pending")
-    for service, status in (("Physiotherapy session", "requested"), ("General consultation", "held"),
-                            ("Abdominal ultrasound", "requested")):
-        offers = scheduling.find_slots(db, branch="Centro", service=service, local_date=DAY, now=NOW)
-        if offers:
-            scheduling.book(db, branch="Centro", service=service, start=offers[len(offers) // 2].start,
-                            patient_id=7, now=NOW, status=status)
-    return db
-
-
-def main(out: Path) -> None:
-    """Render into ``out``."""
-    db = _demo_database()
+def main(out: Path, *, large: bool = False) -> None:
+    """Render into ``out``; ``large``: only the main window at 200 % (``main_window_2x.png``)."""
+    if large:
+        os.environ["QT_SCALE_FACTOR"] = "2"  # read when the application starts
+    db = demo_database(requests=True)
     app = QApplication.instance() or QApplication([])
     configure_application(app)
 
@@ -84,11 +59,17 @@ def main(out: Path) -> None:
 
     window = MainWindow(db, clock=lambda: NOW, day=DAY, branch="Centro",
                         database_label="Database: built-in (embedded PostgreSQL)", refresh_ms=0)
-    window.resize(1400, 860)
+    window.resize(960, 540) if large else window.resize(1400, 860)
     window.show()
     wait(window.day_loaded)
     wait_until(lambda: not window.runner.busy)
     settle()
+    if large:
+        window.grab().save(str(out / "main_window_2x.png"))
+        window.close()
+        db.dispose()
+        print("saved to", out)
+        return
     window.grab().save(str(out / "main_window.png"))
     window.set_resource_set("doctor")
     settle()
@@ -172,4 +153,5 @@ def main(out: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent)
+    args = [a for a in sys.argv[1:] if a != "--2x"]
+    main(Path(args[0]) if args else Path(__file__).parent, large="--2x" in sys.argv[1:])

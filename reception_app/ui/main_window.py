@@ -16,7 +16,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from PySide6.QtCore import QDate, QModelIndex, QPoint, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QFont, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QFont, QKeySequence, QResizeEvent
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -27,7 +27,6 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMenu,
     QProgressBar,
-    QSizePolicy,
     QToolBar,
     QToolButton,
     QVBoxLayout,
@@ -265,12 +264,22 @@ class MainWindow(QMainWindow):
         self.reload_branches()
 
     # -- construction -----------------------------------------------------------------------
-    def _build_toolbar(self) -> None:
-        bar = QToolBar("Day")
-        bar.setObjectName("dayToolbar")
+    def _add_toolbar(self, title: str, name: str) -> QToolBar:
+        bar = QToolBar(title)
+        bar.setObjectName(name)
         bar.setMovable(False)
         bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
         self.addToolBar(bar)
+        self._toolbars.append(bar)
+        return bar
+
+    def _build_toolbar(self) -> None:
+        """Three toolbars (the day, what to show, actions): side by side in a wide window, on
+        rows of their own when they do not fit (:meth:`arrange_toolbars`), so large text or a
+        narrow window never hides an action."""
+        self._toolbars: list[QToolBar] = []
+        self._toolbar_breaks: set[int] = set()
+        bar = self._add_toolbar("Day", "dayToolbar")
 
         bar.addWidget(QLabel(" Branch "))
         self.branch_combo = QComboBox()
@@ -301,8 +310,8 @@ class MainWindow(QMainWindow):
         self.date_edit.setMinimumWidth(150)
         self.date_edit.dateChanged.connect(self._on_date_picker_changed)
         bar.addWidget(self.date_edit)
-        bar.addSeparator()
 
+        bar = self._add_toolbar("Show", "showToolbar")
         bar.addWidget(QLabel(" Show "))
         self.set_buttons = QButtonGroup(self)
         self.set_buttons.setExclusive(True)
@@ -331,9 +340,7 @@ class MainWindow(QMainWindow):
             bar.addAction(action)
         self.day_mode_action.setChecked(True)
 
-        spacer = QWidget()
-        spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
-        bar.addWidget(spacer)
+        bar = self._add_toolbar("Actions", "actionsToolbar")
         self.refresh_action = QAction("Refresh", self)
         self.refresh_action.setShortcut(QKeySequence.StandardKey.Refresh)
         self.refresh_action.triggered.connect(self.reload_day)
@@ -379,6 +386,38 @@ class MainWindow(QMainWindow):
         self.help_action.triggered.connect(self.show_shortcuts)
         self.addAction(self.help_action)
         self._shortcut_sheet: ShortcutSheet | None = None
+
+    def arrange_toolbars(self) -> None:
+        """Put the toolbars side by side while they fit the window's width; a toolbar that does
+        not fit starts a row of its own."""
+        used, breaks = 0, set()
+        for i, bar in enumerate(self._toolbars):
+            need = bar.sizeHint().width()
+            if i and used + need > self.width():
+                breaks.add(i)
+                used = 0
+            used += need
+        if breaks == self._toolbar_breaks:
+            return
+        for i in self._toolbar_breaks - breaks:
+            self.removeToolBarBreak(self._toolbars[i])
+        for i in breaks - self._toolbar_breaks:
+            self.insertToolBarBreak(self._toolbars[i])
+        self._toolbar_breaks = breaks
+
+    def toolbar_rows(self) -> list[list[QToolBar]]:
+        """The toolbars as arranged, row by row."""
+        rows: list[list[QToolBar]] = []
+        for i, bar in enumerate(self._toolbars):
+            if not rows or i in self._toolbar_breaks:
+                rows.append([])
+            rows[-1].append(bar)
+        return rows
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        """Re-arrange the toolbars for the new width."""
+        super().resizeEvent(event)
+        self.arrange_toolbars()
 
     def _build_selection_menu(self, bar: QToolBar) -> None:
         """"Selections ▾": the branch's saved resource selections (``ui.resource_selection``), one

@@ -6,7 +6,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from PySide6.QtCore import QDate, Qt
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication, QMessageBox, QToolBar
 
 from reception_app.services import clinic_config, scheduling
 from reception_app.store.database import Database
@@ -219,3 +219,20 @@ def test_a_lost_connection_shows_the_banner_not_a_box(qtbot, window: MainWindow)
     # The database is actually fine: the next probe finds it and the banner goes.
     with qtbot.waitSignal(window.connection_monitor.restored, timeout=10_000):
         window.connection_monitor.try_now()
+
+
+def test_toolbars_go_on_rows_of_their_own_when_they_do_not_fit(qtbot, window: MainWindow) -> None:
+    """Large text or a narrow window: every toolbar button stays in sight (none in an overflow menu)."""
+    def in_sight() -> bool:
+        return all(bar.geometry().right() < window.width() and bar.sizeHint().width() <= bar.width()
+                   for bar in window.findChildren(QToolBar))
+
+    window.resize(2400, 820)
+    qtbot.waitUntil(lambda: len(window.toolbar_rows()) == 1)
+    qtbot.waitUntil(in_sight)
+    window.resize(700, 820)
+    qtbot.waitUntil(lambda: len(window.toolbar_rows()) == 3)
+    qtbot.waitUntil(in_sight)
+    assert [len(row) for row in window.toolbar_rows()] == [1, 1, 1]
+    window.resize(2400, 820)
+    qtbot.waitUntil(lambda: len(window.toolbar_rows()) == 1)
