@@ -3,12 +3,13 @@
 Everything it shows comes from the read model (``services.dayview``) loaded
 through the shared :class:`~.runner.Runner`; the window never waits for the
 database. Dependencies are injected (database, runner, clock, first day) so
-tests run it against a test database at a fixed time.
+tests run it against a test database at a fixed time. Its docks are in
+``window_docks`` and its print actions in ``window_printing`` (both on the
+shared state declared by ``window_base``).
 """
 
 from __future__ import annotations
 
-import getpass
 import logging
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
@@ -21,10 +22,8 @@ from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
     QDateEdit,
-    QDockWidget,
     QHBoxLayout,
     QLabel,
-    QMainWindow,
     QMenu,
     QProgressBar,
     QToolBar,
@@ -37,38 +36,33 @@ from ..domain.errors import ClinicError
 from ..domain.roles import Capabilities, capabilities
 from ..domain.slots import KINDS
 from ..domain.wallclock import day_bounds_utc
-from ..reports import day_sheet
 from ..services import scheduling
 from ..services.dayview import (
     BranchSummary,
     DayView,
     GridResource,
-    MonthOverview,
     ServiceSummary,
     WeekView,
     list_branches,
     load_day,
     load_week,
-    month_overview,
     utc_offset_text,
     week_start,
 )
-from ..services.my_day import MyDay, MyDayRow, my_day
+from ..services.my_day import MyDayRow
 from ..services.patients import PatientView
 from ..services.scheduling import AppointmentView
 from ..store.database import Database
-from . import appointment_actions, colors, print_preview
+from . import appointment_actions, colors
 from .appointment_actions import ACTIONS, AppointmentAction, is_allowed
 from .booking_dialog import BookingDialog
 from .connection_banner import ConnectionBanner, ConnectionMonitor
-from .day_model import DayGridModel, ScheduleGridModel
+from .day_model import DayGridModel
 from .day_view import DayGridView
 from .idle_lock import IdleLock
 from .legend import legend_widget
 from .live import LiveSchedule
 from .messages import show_crash, show_error
-from .month_calendar import MonthCalendar
-from .my_day import MyDayPanel
 from .patient_dialog import PatientRecordDialog, PatientSearchDialog
 from .reschedule_dialog import RescheduleDialog
 from .resource_selection import ResourceSelection, ResourceSelectionDialog, SelectionStore
@@ -76,6 +70,8 @@ from .runner import Clock, Runner
 from .shortcuts_dialog import ShortcutSheet
 from .walk_in_dialog import WalkInDialog
 from .week_model import WeekGridModel
+from .window_docks import WindowDocks
+from .window_printing import WindowPrinting
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +90,7 @@ _SETS = (("all", "All"), ("doctor", "Doctors"), ("room", "Rooms"), ("equipment",
 LIVE_DEBOUNCE_MS = 60
 
 
-class MainWindow(QMainWindow):
+class MainWindow(WindowDocks, WindowPrinting):
     """The reception desk's main window.
 
     ``db``: the clinic database (the window never touches SQL; it hands
@@ -151,7 +147,6 @@ class MainWindow(QMainWindow):
     appointment_menu_opened = Signal(object)
     settings_requested = Signal()
     patient_search_opened = Signal(object)
-    my_day_loaded = Signal(object)
     dialog_opened = Signal(object)
     patient_record_opened = Signal(object)
 
@@ -207,7 +202,13 @@ class MainWindow(QMainWindow):
 
         self._build_toolbar()
         self._build_calendar_dock()
+        self.month_calendar.date_chosen.connect(self.set_day)
         self._build_my_day_dock()
+        for signal, key in ((self.my_day_panel.check_in_requested, "check_in"),
+                            (self.my_day_panel.start_requested, "start"),
+                            (self.my_day_panel.complete_requested, "complete"),
+                            (self.my_day_panel.no_show_requested, "no_show")):
+            signal.connect(lambda row, key=key: self._on_my_day_action(key, row))
         self._build_menus()
         central = QWidget()
         v = QVBoxLayout(central)
@@ -482,149 +483,12 @@ class MainWindow(QMainWindow):
         dialog.open()
         return dialog
 
-    def _build_print_actions(self, bar: QToolBar) -> None:
-        """"Print ▾": the doctor's day sheet (Ctrl+P) and the branch's day list (Ctrl+Shift+P),
-        both as PDF through the print preview (``reports.day_sheet``, ``ui.print_preview``)."""
-        self.print_sheet_action = QAction("Print doctor's day sheet…", self)
-        self.print_sheet_action.setObjectName("printDaySheet")
-        self.print_sheet_action.setShortcut(QKeySequence.StandardKey.Print)
-        self.print_sheet_action.setStatusTip("Print the day sheet of the selected column's doctor")
-        self.print_sheet_action.triggered.connect(lambda: self.print_day_sheet())
-        self.print_list_action = QAction("Print day list…", self)
-        self.print_list_action.setObjectName("printDayList")
-        self.print_list_action.setShortcut(QKeySequence(Qt.Modifier.CTRL | Qt.Modifier.SHIFT | Qt.Key.Key_P))
-        self.print_list_action.setStatusTip("Print every appointment of the branch's day")
-        self.print_list_action.triggered.connect(self.print_day_list)
-        for action in (self.print_sheet_action, self.print_list_action):
-            self.addAction(action)
-        menu = QMenu("Print", self)
-        menu.setObjectName("printMenu")
-        menu.addActions([self.print_sheet_action, self.print_list_action])
-        button = QToolButton()
-        button.setObjectName("printMenuButton")
-        button.setText("Print ▾")
-        button.setStyleSheet("QToolButton::menu-indicator { image: none; width: 0px; }")
-        button.setAccessibleName("Print")
-        button.setToolTip("Print the day sheet or the day list")
-        button.setMenu(menu)
-        button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
-        bar.addWidget(button)
-
-    def _build_calendar_dock(self) -> None:
-        """The month calendar on the left: a click jumps there; bold days have appointments,
-        grey days are closed (``dayview.month_overview``, loaded per month shown)."""
-        self.month_calendar = MonthCalendar()
-        self.month_calendar.setAccessibleName("Month calendar: jump to a day")
-        self.month_calendar.date_chosen.connect(self.set_day)
-        self.month_calendar.month_shown.connect(self._load_month)
-        self.calendar_dock = QDockWidget("Calendar", self)
-        self.calendar_dock.setObjectName("calendarDock")
-        self.calendar_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetClosable
-                                       | QDockWidget.DockWidgetFeature.DockWidgetMovable)
-        holder = QWidget()
-        column = QVBoxLayout(holder)
-        column.setContentsMargins(4, 4, 4, 4)
-        column.addWidget(self.month_calendar)
-        column.addStretch(1)
-        self.calendar_dock.setWidget(holder)
-        self.calendar_dock.toggleViewAction().setShortcut(QKeySequence(Qt.Modifier.CTRL | Qt.Modifier.SHIFT
-                                                                       | Qt.Key.Key_C))
-        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.calendar_dock)
-
-    def _build_my_day_dock(self) -> None:
-        """The doctor's day list on the right: arrivals, waiting time since check-in, the next
-        patient. Shown first for a signed-in doctor (their own day); otherwise it follows the
-        doctor of the selected column (View ▸ Doctor's day, Ctrl+Shift+D)."""
-        self._my_day_doctor: int | None = getattr(self.session, "doctor_resource_id", None)
-        self._my_day_asked: tuple[int, date] | None = None  # (doctor, day) of the latest day list asked for
-        self.my_day_panel = MyDayPanel(clock=self._clock)
-        self.my_day_dock = QDockWidget("Doctor's day", self)
-        self.my_day_dock.setObjectName("myDayDock")
-        self.my_day_dock.setWidget(self.my_day_panel)
-        self.my_day_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetClosable
-                                     | QDockWidget.DockWidgetFeature.DockWidgetMovable)
-        toggle = self.my_day_dock.toggleViewAction()
-        toggle.setShortcut(QKeySequence(Qt.Modifier.CTRL | Qt.Modifier.SHIFT | Qt.Key.Key_D))
-        # Not the action's toggled: it fires before the dock is shown, when reload_my_day skips a hidden dock.
-        self.my_day_dock.visibilityChanged.connect(lambda shown: self.reload_my_day() if shown else None)
-        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.my_day_dock)
-        self.my_day_dock.setVisible(self.capabilities.my_day_first)
-        for signal, key in ((self.my_day_panel.check_in_requested, "check_in"),
-                            (self.my_day_panel.start_requested, "start"),
-                            (self.my_day_panel.complete_requested, "complete"),
-                            (self.my_day_panel.no_show_requested, "no_show")):
-            signal.connect(lambda row, key=key: self._on_my_day_action(key, row))
-
-    def my_day_doctor(self) -> int | None:
-        """The doctor resource id the day list shows: the signed-in doctor, else the selected
-        column's doctor (kept when the selection moves to a non-doctor column)."""
-        own = getattr(self.session, "doctor_resource_id", None)
-        if own is not None:
-            return own
-        index = self.grid.currentIndex()
-        if index.isValid():
-            column = self.grid_model.columns[index.column()]
-            if column.kind == "doctor":
-                self._my_day_doctor = column.id
-        if self._my_day_doctor is None:
-            doctors = [r for r in self.grid_model.columns if r.kind == "doctor"]
-            self._my_day_doctor = doctors[0].id if doctors else None
-        return self._my_day_doctor
-
-    def my_day_date(self) -> date | None:
-        """The branch-local date the day list shows: the day shown, or in the week view the
-        selected column's day (else the day the week was opened on)."""
-        index = self.grid.currentIndex()
-        if self._mode == "week" and index.isValid() and self.week_model.week is not None:
-            try:
-                return self.week_model.date_of_column(index.column())
-            except IndexError:
-                pass
-        return self._day
-
-    def reload_my_day(self) -> None:
-        """Reload the doctor's day list (in the background) if it is shown."""
-        doctor, day = self.my_day_doctor(), self.my_day_date()
-        if not self.my_day_dock.isVisible() or doctor is None or day is None:
-            return
-        self._my_day_asked = (doctor, day)
-        db, now = self._db, self._clock()
-        self.runner.run(lambda: my_day(db, resource_id=doctor, local_date=day, now=now),
-                        on_success=self._on_my_day_loaded, key="my-day", label="load doctor's day")
-
-    def _on_my_day_loaded(self, day: MyDay) -> None:
-        self.my_day_panel.set_day(day)
-        self.my_day_loaded.emit(day)
-
     def _on_my_day_action(self, key: str, row: MyDayRow) -> None:
         spec = next(s for s in ACTIONS if s.key == key)
         if self._status_change_pending or not self.capabilities.allows_status(key):
             return
         tz = ZoneInfo(row.timezone)
         self._change_status_of(spec, row.appointment_id, f"{row.patient} {row.start.astimezone(tz):%H:%M}", None)
-
-    def _month_calendar_show(self) -> None:
-        """Tint the day or week shown on the month calendar and reload its month's counts (a day
-        or week arrives after every change: the counts change with it)."""
-        if self._day is None:
-            return
-        if self._mode == "week":
-            monday = week_start(self._day)
-            self.month_calendar.set_shown(monday, monday + timedelta(days=6))
-        else:
-            self.month_calendar.set_shown(self._day)
-        self._load_month(self.month_calendar.yearShown(), self.month_calendar.monthShown())
-
-    def _load_month(self, year: int, month: int) -> None:
-        if self._branch is None:
-            return
-        db, branch_id = self._db, self._branch.id
-        self.runner.run(lambda: month_overview(db, branch_id, year, month), on_success=self._on_month_loaded,
-                        key="month", label="load month")
-
-    def _on_month_loaded(self, overview: MonthOverview) -> None:
-        if self._branch is not None and overview.branch_id == self._branch.id:
-            self.month_calendar.set_overview(overview)
 
     def _build_menus(self) -> None:
         """The menu bar: every window action in one place, with its shortcut shown (Alt opens it)."""
@@ -787,11 +651,6 @@ class MainWindow(QMainWindow):
     def mode(self) -> str:
         """``"day"`` or ``"week"``: what the grid shows."""
         return self._mode
-
-    @property
-    def grid_model(self) -> ScheduleGridModel:
-        """The model the grid shows: :attr:`model` (a day) or :attr:`week_model` (a week)."""
-        return self.week_model if self._mode == "week" else self.model
 
     def set_mode(self, mode: str) -> None:
         """Show the ``"day"`` or the ``"week"`` (Monday to Sunday of the day shown); loads in
@@ -1178,11 +1037,6 @@ class MainWindow(QMainWindow):
             if self._my_day_asked != (self.my_day_doctor(), self.my_day_date()):
                 self.reload_my_day()
 
-    @property
-    def session_doctor(self) -> int | None:
-        """The signed-in doctor's resource id, or ``None``."""
-        return getattr(self.session, "doctor_resource_id", None)
-
     def _on_grid_appointment_menu_requested(self, appointment: AppointmentView, where: QPoint) -> None:
         """Show the block's menu: a title line, then the window's status actions (the grid has
         made the block current, so their enabled state is this block's)."""
@@ -1261,70 +1115,6 @@ class MainWindow(QMainWindow):
     def _on_status_change_finished(self) -> None:
         self._status_change_pending = False
         self._update_appointment_actions()
-
-    # -- printing ----------------------------------------------------------------------------------------
-    def _sheet_doctor(self) -> GridResource | None:
-        """The doctor whose day sheet Ctrl+P prints: the current cell's column if it is a doctor,
-        else the signed-in doctor, else the only doctor of the day."""
-        view = self._printed_day()
-        if view is None:
-            return None
-        doctors = [r for r in view.resources if r.kind == "doctor"]
-        index = self.grid.currentIndex()
-        if index.isValid():
-            column = self.grid_model.columns[index.column()]
-            if column.kind == "doctor":
-                return column
-        own = getattr(self.session, "doctor_resource_id", None)
-        mine = [r for r in doctors if r.id == own]
-        if mine:
-            return mine[0]
-        return doctors[0] if len(doctors) == 1 else None
-
-    def _printed_day(self) -> DayView | None:
-        """The day the print actions print: the day shown, or in week mode the current cell's day
-        (else the day the week was opened on)."""
-        if self._mode == "day":
-            return self.model.day
-        week, index = self.week_model.week, self.grid.currentIndex()
-        if week is None:
-            return None
-        if index.isValid():
-            return self.week_model.day_of_column(index.column())
-        return next((d for d in week.days if d.local_date == self._day), week.days[0])
-
-    def print_day_sheet(self, doctor: GridResource | None = None) -> None:
-        """Build the doctor's day sheet of the day shown in the background, then preview it.
-
-        ``doctor``: default :meth:`_sheet_doctor`; without one the status bar says to select a
-        doctor's column."""
-        view = self._printed_day()
-        doctor = doctor or self._sheet_doctor()
-        if view is None:
-            return
-        if doctor is None:
-            self.statusBar().showMessage("Select a cell in a doctor's column to print that doctor's day sheet.",
-                                         15_000)
-            return
-        self._print(lambda by, at: day_sheet.doctor_day_sheet_pdf(view, doctor.id, printed_by=by, printed_at=at),
-                    f"Day sheet — {doctor.name}, {view.local_date:%d %b %Y}")
-
-    def print_day_list(self) -> None:
-        """Build the branch's day list of the day shown in the background, then preview it."""
-        view = self._printed_day()
-        if view is not None:
-            self._print(lambda by, at: day_sheet.day_list_pdf(view, printed_by=by, printed_at=at),
-                        f"Day list — {view.branch.name}, {view.local_date:%d %b %Y}")
-
-    def _print(self, build: Callable[[str, datetime], bytes], title: str) -> None:
-        printed_by = str(getattr(self.session, "login", None) or getpass.getuser())
-        now = self._clock()
-        self._busy_text = "Preparing the printout…"
-        self.runner.run(lambda: build(printed_by, now), on_success=lambda pdf: self._show_print_preview(pdf, title),
-                        label="print")
-
-    def _show_print_preview(self, pdf: bytes, title: str) -> None:
-        self.print_preview = print_preview.preview_pdf(self, pdf, title)
 
     # -- moving on the grid ------------------------------------------------------------------------------
     def _on_grid_move_requested(self, appointment: AppointmentView, start: datetime,
