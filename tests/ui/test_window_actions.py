@@ -210,13 +210,18 @@ def _assert_in_sight(panel: MyDayPanel, names: tuple[str, ...]) -> None:
         assert header.sectionViewportPosition(column) + header.sectionSize(column) <= width, name
 
 
+def _doctor_window(qtbot, booked: Booked, runner: Runner, login, doctor: str) -> MainWindow:
+    """The window (not shown yet) as ``doctor`` signed in sees it."""
+    name, db = login("doctor", doctor=doctor)
+    session = SimpleNamespace(login=name, role="doctor", doctor_resource_id=_resource_id(booked, doctor),
+                              doctor_name=doctor)
+    return make_window(qtbot, db, runner, session=session)
+
+
 # -- the doctor's day dock --------------------------------------------------------------------------------
 def test_a_doctor_sees_their_day_in_the_dock_and_checks_a_patient_in(qtbot, booked: Booked, runner: Runner,
                                                                      login) -> None:
-    name, db = login("doctor", doctor="Ana Souza")
-    session = SimpleNamespace(login=name, role="doctor", doctor_resource_id=_resource_id(booked, "Ana Souza"),
-                              doctor_name="Ana Souza")
-    window = make_window(qtbot, db, runner, session=session)
+    window = _doctor_window(qtbot, booked, runner, login, "Ana Souza")
     with qtbot.waitSignal(window.my_day_loaded, timeout=10_000) as loaded:
         window.show()
     day = loaded.args[0]
@@ -243,10 +248,7 @@ def test_a_doctor_sees_their_day_in_the_dock_and_checks_a_patient_in(qtbot, book
 
 def test_a_doctor_s_own_column_is_scrolled_into_sight_on_the_first_load(qtbot, booked: Booked, runner: Runner,
                                                                          login) -> None:
-    name, db = login("doctor", doctor="Bruno Lima")
-    session = SimpleNamespace(login=name, role="doctor", doctor_resource_id=_resource_id(booked, "Bruno Lima"),
-                              doctor_name="Bruno Lima")
-    window = make_window(qtbot, db, runner, session=session)
+    window = _doctor_window(qtbot, booked, runner, login, "Bruno Lima")
     window.resize(1100, 700)  # room for about one column and a half beside the docks
     with qtbot.waitSignal(window.day_loaded, timeout=10_000):
         window.show()
