@@ -25,9 +25,9 @@ RELEASED: frozenset[str] = frozenset({"cancelled", "rescheduled"})
 OUTCOMES: frozenset[str] = frozenset({"completed", "no_show"})
 
 TRANSITIONS: dict[str, tuple[str, ...]] = {
-    "requested": ("confirmed", "held", "payment_pending", "cancelled"),
+    "requested": ("confirmed", "held", "payment_pending", "cancelled", "rescheduled"),
     "held": ("confirmed", "requested", "payment_pending", "cancelled"),
-    "payment_pending": ("confirmed", "cancelled"),
+    "payment_pending": ("confirmed", "cancelled", "rescheduled", "held"),
     "confirmed": ("checked_in", "cancelled", "no_show", "rescheduled", "payment_pending"),
     "checked_in": ("in_progress", "completed", "cancelled"),
     "in_progress": ("completed",),

@@ -187,7 +187,7 @@ def candidate_resources(conn: Connection, branch: BranchInfo, service: ServiceIn
 def busy_seconds(conn: Connection, resource_ids: list[int], start: datetime, end: datetime,
                  *, exclude_appointment: int | None = None) -> dict[int, list[tuple[int, int]]]:
     """UTC intervals in which each resource is taken, overlapping [start, end): live
-    bookings (buffers included) and time off, as whole epoch seconds
+    bookings (buffers included; an expired hold is free, migration 0003) and time off, as whole epoch seconds
     ``{resource_id: [(start_s, end_s), ...]}`` — the slot search's hot path.
 
     One index probe per resource (an unnest join: GiST cannot use
@@ -205,7 +205,7 @@ def busy_seconds(conn: Connection, resource_ids: list[int], start: datetime, end
         "       ceil(extract(epoch FROM upper(b.period)))::bigint "
         "FROM unnest(%(ids)s::integer[]) AS r(id) "
         "JOIN booking b ON b.resource_id = r.id AND b.live AND b.period && tstzrange(%(s)s, %(e)s) "
-        "WHERE b.appointment_id <> %(x)s "
+        "WHERE b.appointment_id <> %(x)s AND (b.hold_until IS NULL OR b.hold_until > now()) "
         "UNION ALL "
         "SELECT o.resource_id, floor(extract(epoch FROM lower(o.period)))::bigint, "
         "       ceil(extract(epoch FROM upper(o.period)))::bigint "
@@ -225,3 +225,18 @@ def search_window(branch: BranchInfo, service: ServiceInfo, first: date, last: d
     s = service.spec
     return (lo - timedelta(minutes=s.buffer_before_min),
             hi + timedelta(minutes=s.duration_min + s.buffer_after_min))
+
+
+def release_expired_holds(conn: Connection, resource_ids: list[int] | None = None,
+                          start: datetime | None = None, end: datetime | None = None) -> int:
+    """Cancel the expired holds on ``resource_ids`` overlapping [start, end) (UTC), or every
+    expired hold when no resources are given; returns how many were released.
+
+    A booking transaction calls this for the resources and time it is about to
+    take, so an expired hold never blocks anyone (the exclusion constraint still
+    decides what commits); the reminder service's sweeper calls it with no
+    arguments. SQL function ``clinic_release_expired_holds`` (migration 0003).
+    """
+    rows = fetch(conn, "SELECT clinic_release_expired_holds(%(ids)s::integer[], %(lo)s, %(hi)s)",
+                 {"ids": resource_ids, "lo": start, "hi": end})
+    return int(rows[0][0])

@@ -240,6 +240,7 @@ def book(db: Database, *, branch: str, service: str, start: datetime, patient_id
                 return existing
             raise _explain_unavailable(conn, b, s, start_utc, now, only, names)
         chosen = option.first_combination()
+        catalog.release_expired_holds(conn, list(chosen.values()), *occupied)
         inserted = _insert_appointment(conn, b.id, s, patient_id, option.start, option.end, chosen,
                                        status=status, source=source, client_id=cid)
         if inserted is None:  # this client id booked already (a retried commit)
@@ -391,6 +392,7 @@ def move(db: Database, appointment_id: int, *, start: datetime | None = None, do
         if option is None:
             raise _explain_unavailable(conn, b, s, start_utc, now, pinned, names, exclude_appointment=appointment_id)
         chosen = option.first_combination()
+        catalog.release_expired_holds(conn, list(chosen.values()), option.occupied_start, option.occupied_end)
         conn.execute(update(t.appointment).where(t.appointment.c.id == appointment_id)
                      .values(starts_at=option.start, ends_at=option.end, updated_at=datetime.now(UTC)))
         conn.execute(t.booking.delete().where(t.booking.c.appointment_id == appointment_id))
@@ -607,9 +609,10 @@ def walk_in(db: Database, *, branch: str, service: str, patient_id: int, now: da
                 raise ValidationError("client_id", str(cid), f"was already used for appointment {earlier.id}")
             return int(earlier.id)
         option, _names = _plan_walk_in(conn, b, s, now, only)
+        chosen = option.first_combination()
+        catalog.release_expired_holds(conn, list(chosen.values()), option.occupied_start, option.occupied_end)
         inserted = _insert_appointment(conn, b.id, s, patient_id, option.start, option.end,
-                                       option.first_combination(), status="confirmed", source="walk_in",
-                                       client_id=cid)
+                                       chosen, status="confirmed", source="walk_in", client_id=cid)
         assert inserted is not None  # the client id was checked above, in this transaction
         new_id = inserted[0]
         conn.execute(update(t.appointment).where(t.appointment.c.id == new_id)

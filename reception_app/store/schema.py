@@ -19,6 +19,7 @@ from sqlalchemy import (
     SmallInteger,
     Table,
     Text,
+    Time,
     Uuid,
 )
 from sqlalchemy.dialects.postgresql import JSONB, TSTZRANGE
@@ -72,6 +73,7 @@ time_off = Table(
     Column("resource_id", ForeignKey("resource.id"), nullable=False),
     Column("period", TSTZRANGE, nullable=False),
     Column("reason", Text, nullable=False),
+    Column("kind", Text, nullable=False),  # 0003: leave | block | emergency | training | other
 )
 
 holiday = Table(
@@ -95,6 +97,10 @@ service = Table(
     Column("room_kind", Text),
     Column("equipment_kind", Text),
     Column("active", Boolean, nullable=False),
+    Column("confirmation_mode", Text, nullable=False),  # 0003: immediate | approval | hybrid
+    Column("deposit_cents", Integer, nullable=False),
+    Column("cancel_free_hours", Integer, nullable=False),
+    Column("late_cancel_fee_cents", Integer, nullable=False),
 )
 
 patient = Table(
@@ -133,6 +139,19 @@ appointment = Table(
     Column("created_by", Text),
     Column("updated_at", TZ),
     Column("checked_in_at", TZ),  # 0002: when it first became checked_in (set by a trigger)
+    # 0003: the lifecycle (stamps set by the trigger appointment_lifecycle)
+    Column("hold_expires_at", TZ),
+    Column("confirmed_at", TZ),
+    Column("cancelled_at", TZ),
+    Column("cancelled_by", Text),
+    Column("cancelled_late", Boolean),
+    Column("rescheduled_to", BigInteger),
+    Column("policy_free_hours", Integer),
+    Column("policy_late_fee_cents", Integer),
+    Column("deposit_cents", Integer),
+    Column("visit_id", BigInteger),
+    Column("series_id", BigInteger),
+    Column("series_date", Date),
 )
 
 booking = Table(
@@ -142,6 +161,7 @@ booking = Table(
     Column("resource_id", ForeignKey("resource.id"), nullable=False),
     Column("period", TSTZRANGE, nullable=False),
     Column("live", Boolean, nullable=False),
+    Column("hold_until", TZ),  # 0003: the held appointment's expiry (set by booking_check)
 )
 
 reminder = Table(
@@ -170,4 +190,122 @@ audit_log = Table(
     Column("old_row", JSONB),
     Column("new_row", JSONB),
     Column("reason", Text),
+)
+
+
+# -- 0003: the lifecycle ---------------------------------------------------------------
+clinic_setting = Table(
+    "clinic_setting", metadata,
+    Column("key", Text, primary_key=True),
+    Column("value", JSONB, nullable=False),
+)
+
+visit = Table(
+    "visit", metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("client_id", Uuid, nullable=False, unique=True),
+    Column("patient_id", ForeignKey("patient.id"), nullable=False),
+    Column("branch_id", ForeignKey("branch.id"), nullable=False),
+    Column("status", Text, nullable=False),
+    Column("note", Text, nullable=False),
+    Column("created_at", TZ),
+    Column("created_by", Text),
+)
+
+series = Table(
+    "series", metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("client_id", Uuid, nullable=False, unique=True),
+    Column("patient_id", ForeignKey("patient.id"), nullable=False),
+    Column("service_id", ForeignKey("service.id"), nullable=False),
+    Column("branch_id", ForeignKey("branch.id"), nullable=False),
+    Column("rrule", Text, nullable=False),
+    Column("first_date", Date, nullable=False),
+    Column("local_start", Time, nullable=False),
+    Column("doctor_id", ForeignKey("resource.id")),
+    Column("status", Text, nullable=False),
+    Column("created_at", TZ),
+    Column("created_by", Text),
+)
+
+payment = Table(
+    "payment", metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("client_id", Uuid, nullable=False, unique=True),
+    Column("appointment_id", ForeignKey("appointment.id"), nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("purpose", Text, nullable=False),
+    Column("method", Text, nullable=False),
+    Column("amount_cents", Integer, nullable=False),
+    Column("currency", Text, nullable=False),
+    Column("reference", Text, nullable=False),
+    Column("taken_at", TZ),
+    Column("taken_by", Text),
+)
+
+waitlist_entry = Table(
+    "waitlist_entry", metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("client_id", Uuid, nullable=False, unique=True),
+    Column("patient_id", ForeignKey("patient.id"), nullable=False),
+    Column("service_id", ForeignKey("service.id"), nullable=False),
+    Column("branch_id", ForeignKey("branch.id"), nullable=False),
+    Column("doctor_id", ForeignKey("resource.id")),
+    Column("first_date", Date, nullable=False),
+    Column("last_date", Date, nullable=False),
+    Column("earliest_min", SmallInteger, nullable=False),
+    Column("latest_min", SmallInteger, nullable=False),
+    Column("priority", SmallInteger, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("note", Text, nullable=False),
+    Column("created_at", TZ),
+    Column("created_by", Text),
+)
+
+freed_slot = Table(
+    "freed_slot", metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("appointment_id", ForeignKey("appointment.id"), nullable=False, unique=True),
+    Column("branch_id", ForeignKey("branch.id"), nullable=False),
+    Column("service_id", ForeignKey("service.id"), nullable=False),
+    Column("starts_at", TZ, nullable=False),
+    Column("ends_at", TZ, nullable=False),
+    Column("resource_ids", ARRAY(Integer), nullable=False),
+    Column("freed_at", TZ),
+    Column("state", Text, nullable=False),
+    Column("decided_at", TZ),
+)
+
+waitlist_offer = Table(
+    "waitlist_offer", metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("freed_slot_id", ForeignKey("freed_slot.id"), nullable=False),
+    Column("entry_id", ForeignKey("waitlist_entry.id"), nullable=False),
+    Column("appointment_id", ForeignKey("appointment.id"), nullable=False, unique=True),
+    Column("expires_at", TZ, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("created_at", TZ),
+    Column("decided_at", TZ),
+)
+
+shift_exception = Table(
+    "shift_exception", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("resource_id", ForeignKey("resource.id"), nullable=False),
+    Column("branch_id", ForeignKey("branch.id"), nullable=False),
+    Column("local_date", Date, nullable=False),
+    Column("start_min", SmallInteger),
+    Column("end_min", SmallInteger),
+    Column("note", Text, nullable=False),
+)
+
+override_log = Table(
+    "override_log", metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("at", TZ),
+    Column("db_user", Text),
+    Column("kind", Text, nullable=False),
+    Column("appointment_id", ForeignKey("appointment.id")),
+    Column("reason", Text, nullable=False),
+    Column("detail", JSONB, nullable=False),
 )

@@ -21,6 +21,7 @@ from reception_app.store.connect import open_database
 from reception_app.store.database import Database
 
 _n = iter(range(1_000_000))
+HEAD = "0003"
 
 
 @pytest.fixture
@@ -59,8 +60,8 @@ def schema_fingerprint(db: Database) -> tuple:
 
 
 def test_head_is_the_only_known_revision():
-    assert migrate.head_revision() == "0002"
-    assert migrate.known_revisions() == {"0001", "0002"}
+    assert migrate.head_revision() == "0003"
+    assert migrate.known_revisions() == {"0001", "0002", "0003"}
 
 
 def test_check_schema_passes_on_a_migrated_database(db):
@@ -93,11 +94,11 @@ def test_upgrade_refuses_a_newer_schema_with_the_same_advice(db):
 
 
 def test_upgrade_from_empty_then_again_is_a_no_op(empty_db):
-    assert migrate.upgrade(empty_db) == (None, "0002")
+    assert migrate.upgrade(empty_db) == (None, HEAD)
     assert {"appointment", "booking", "audit_log", "alembic_version"} <= tables(empty_db)
-    assert migrate.check_schema(empty_db) == "0002"
+    assert migrate.check_schema(empty_db) == HEAD
     fingerprint = schema_fingerprint(empty_db)
-    assert migrate.upgrade(empty_db) == ("0002", "0002")
+    assert migrate.upgrade(empty_db) == (HEAD, HEAD)
     assert schema_fingerprint(empty_db) == fingerprint
     # The group roles exist (cluster-wide) and carry the grants.
     groups = set(empty_db.read(lambda c: c.execute(text(
@@ -105,7 +106,8 @@ def test_upgrade_from_empty_then_again_is_a_no_op(empty_db):
     assert {"clinic_reception", "clinic_doctor", "clinic_manager", "clinic_admin"} <= groups
     assert empty_db.read(lambda c: c.execute(text(
         "SELECT has_table_privilege('clinic_reception', 'booking', 'INSERT') "
-        "AND NOT has_table_privilege('clinic_manager', 'booking', 'INSERT') "
+        "AND has_table_privilege('clinic_manager', 'booking', 'INSERT') "
+        "AND NOT has_table_privilege('clinic_reception', 'shift', 'INSERT') "
         "AND has_table_privilege('clinic_manager', 'audit_log', 'SELECT') "
         "AND NOT has_table_privilege('clinic_reception', 'audit_log', 'SELECT')")).scalar_one())
 
@@ -122,8 +124,8 @@ def test_two_workstations_upgrading_at_once(empty_url):
     try:
         with ThreadPoolExecutor(2) as pool:
             results = sorted(pool.map(run, dbs), key=str)
-        assert results == sorted([(None, "0002"), ("0002", "0002")], key=str)
-        assert migrate.check_schema(dbs[0]) == "0002"
+        assert results == sorted([(None, HEAD), (HEAD, HEAD)], key=str)
+        assert migrate.check_schema(dbs[0]) == HEAD
         assert dbs[0].read(lambda c: c.execute(text("SELECT count(*) FROM alembic_version")).scalar_one()) == 1
     finally:
         for db in dbs:
@@ -140,8 +142,8 @@ def test_downgrade_removes_the_schema_and_upgrade_restores_it(empty_db):
         downgrade(cfg, "base")
         conn.commit()
     assert tables(empty_db) <= {"alembic_version"}
-    assert migrate.upgrade(empty_db) == (None, "0002")
-    assert migrate.check_schema(empty_db) == "0002"
+    assert migrate.upgrade(empty_db) == (None, HEAD)
+    assert migrate.check_schema(empty_db) == HEAD
 
 
 def test_open_database_with_an_explicit_url_checks_but_does_not_migrate(empty_url, db_url):
@@ -159,7 +161,7 @@ def test_open_database_with_an_explicit_url_checks_but_does_not_migrate(empty_ur
         probe.dispose()
     ok = open_database(db_url)
     try:
-        assert migrate.check_schema(ok) == "0002"
+        assert migrate.check_schema(ok) == HEAD
     finally:
         ok.dispose()
 
@@ -191,7 +193,7 @@ def test_upgrade_by_a_role_that_may_not_create_tables_is_permission_denied(empty
             migrate.upgrade(nobody)
         assert tables(owner) == set()
         # The advisory lock was given back: the owner can migrate at once.
-        assert migrate.upgrade(owner) == (None, "0002")
+        assert migrate.upgrade(owner) == (None, HEAD)
     finally:
         nobody.dispose()
         owner.dispose()
