@@ -14,10 +14,22 @@ from PySide6.QtWidgets import QLabel, QWidget
 from . import colors
 
 
+def _unbroken(text: str) -> str:
+    """``text`` escaped for rich text with non-breaking spaces, so a wrapping legend breaks only
+    between entries, never inside one ("No such time (clock / change)")."""
+    return escape(text).replace(" ", "&nbsp;")
+
+
 def _swatch(fill: QColor, accent: QColor, label: str) -> str:
     """A colored square (the accent bar on the block's fill) and its label, as rich text."""
     return (f'<span style="background-color:{fill.name()}; color:{accent.name()}">&#9612;&nbsp;&nbsp;</span>'
-            f"&nbsp;{escape(label)}")
+            f"&nbsp;{_unbroken(label)}")
+
+
+def _marker(glyph: str, color: str, label: str) -> str:
+    """A marker glyph in its color and its label, as rich text."""
+    return f'<span style="color:{color}; font-weight:600">{escape(glyph)}</span>&nbsp;{_unbroken(label)}'
+
 
 
 def legend_entries() -> list[tuple[QColor, QColor, str]]:
@@ -33,7 +45,8 @@ def legend_entries() -> list[tuple[QColor, QColor, str]]:
 def legend_html() -> str:
     """The whole legend as rich text: status swatches, shadings, then the markers."""
     parts = [_swatch(fill, accent, label) for fill, accent, label in legend_entries()]
-    return " &nbsp;&nbsp; ".join([*parts, colors.legend_html()])
+    parts += [_marker(m.glyph, m.color, m.label) for m in colors.MARKERS]
+    return " &nbsp;&nbsp; ".join(parts)
 
 
 def legend_widget(parent: QWidget | None = None) -> QLabel:
