@@ -1,0 +1,312 @@
+"""Visits: several appointments of one patient booked together, all or nothing.
+
+A consultation, a lab test and a follow-up are one ``visit`` row (migration
+0003) and one appointment per part, each with ``visit_id``; they are written in
+one SERIALIZABLE transaction, so if any part cannot be booked nothing is
+written and the error names the part and why. Each part is then an ordinary
+appointment: ``scheduling.cancel`` / ``scheduling.move`` work on it alone, and
+when the last live one is released the database marks the visit cancelled
+(trigger ``appointment_visit_status``).
+
+``visit.client_id`` (a UUID the caller makes once per visit) makes a retry after
+an unknown commit outcome safe: the second call returns the visit the first
+one wrote, never a second one.
+
+This module also holds the small per-start booking steps that :mod:`.series`
+shares (judge one start inside the transaction, insert it linked to its
+visit or series). They reuse scheduling's internals rather than copy them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from ..domain import slots as engine
+from ..domain.errors import ClinicError, NotFound, SlotTaken, ValidationError
+from ..domain.status import TRANSITIONS, check_transition
+from ..domain.validation import SOURCES, clean_name
+from ..store.database import Database
+from . import catalog, scheduling
+from .catalog import BranchInfo, ServiceInfo
+from .scheduling import AppointmentView
+
+#: The most parts one visit may have.
+MAX_PARTS = 10
+
+#: Statuses from which an appointment may be cancelled (domain.status.TRANSITIONS).
+CANCELLABLE: tuple[str, ...] = tuple(s for s, to in TRANSITIONS.items() if "cancelled" in to)
+
+
+@dataclass(frozen=True)
+class VisitPart:
+    """One part of a visit to book: ``service`` (name), ``start`` (aware datetime, on the
+    branch's 15-minute grid), optional ``doctor``/``room``/``equipment`` names to pin."""
+
+    service: str
+    start: datetime
+    doctor: str | None = None
+    room: str | None = None
+    equipment: str | None = None
+
+
+@dataclass(frozen=True)
+class VisitView:
+    """A visit and its appointments (every part, released ones included), by start; times UTC.
+
+    ``status``: ``open`` or ``cancelled`` (the database sets it when the last live part is released).
+    """
+
+    id: int
+    client_id: str
+    patient_id: int
+    branch_id: int
+    branch: str
+    status: str
+    note: str
+    appointments: tuple[AppointmentView, ...]
+
+    @property
+    def live(self) -> tuple[AppointmentView, ...]:
+        """The parts still holding their time (not cancelled or rescheduled)."""
+        return tuple(a for a in self.appointments if a.status not in ("cancelled", "rescheduled"))
+
+
+# -- shared booking steps (visits and series) -------------------------------------------------
+def resolve_pins(conn: Connection, s: ServiceInfo, pins: dict[str, str | None],
+                 field_prefix: str = "") -> dict[str, list[int]]:
+    """Pinned resources by name → ``{kind: [id]}`` for the slot engine's ``only``.
+
+    Raises ``NotFound`` (unknown name) and ``ValidationError`` (a kind the service
+    does not need), the field prefixed with ``field_prefix`` (e.g. ``"parts[1]."``).
+    """
+    for kind, name in pins.items():
+        if name and kind not in s.spec.needs:
+            raise ValidationError(field_prefix + kind, name, f"the service {s.name!r} does not need a {kind}")
+    return scheduling._resolve_only(conn, pins)
+
+
+def judge_start(conn: Connection, b: BranchInfo, s: ServiceInfo, start_utc: datetime, now: datetime,
+                only: dict[str, list[int]]) -> tuple[engine.SlotOption | None, dict[int, str]]:
+    """Whether ``start_utc`` can be booked now, reading only the bookings around it (the booking
+    transaction's small SERIALIZABLE read set; what this transaction inserted already counts).
+
+    Returns the slot engine's option (None: not bookable) and resource names by id.
+    """
+    spec = s.spec
+    occupied = (start_utc - timedelta(minutes=spec.buffer_before_min),
+                start_utc + timedelta(minutes=spec.duration_min + spec.buffer_after_min))
+    resources = catalog.candidate_resources(conn, b, s)
+    names = {r.id: r.name for r in resources}
+    busy = catalog.busy_seconds(conn, list(names), *occupied)
+    return engine.find_slot_at(b.spec, spec, resources, busy, start_utc, now, only=only or None), names
+
+
+def insert_linked(conn: Connection, b: BranchInfo, s: ServiceInfo, option: engine.SlotOption, patient_id: int,
+                  client_id: uuid.UUID, *, source: str, link: dict[str, Any]) -> int:
+    """Book ``option`` on its first free combination (expired holds in the way released first) and
+    set the link columns ``link`` (``visit_id``, or ``series_id`` + ``series_date``) on the new
+    appointment, in the caller's transaction. Returns the appointment id.
+
+    ``client_id`` must be new (the caller derives it from its visit's or series' own id).
+    """
+    chosen = option.first_combination()
+    catalog.release_expired_holds(conn, list(chosen.values()), option.occupied_start, option.occupied_end)
+    inserted = scheduling._insert_appointment(conn, b.id, s, patient_id, option.start, option.end, chosen,
+                                              status="confirmed", source=source, client_id=client_id)
+    if inserted is None:
+        raise ValidationError("client_id", str(client_id), "was already used for another appointment")
+    appointment_id = inserted[0]
+    allowed = {"visit_id", "series_id", "series_date"}
+    assert set(link) <= allowed
+    sets = ", ".join(f"{k} = %({k})s" for k in link)
+    catalog.fetch(conn, f"UPDATE appointment SET {sets} WHERE id = %(a)s RETURNING id", {**link, "a": appointment_id})
+    return appointment_id
+
+
+def appointments_where(conn: Connection, where: str, params: dict[str, Any]) -> list[AppointmentView]:
+    """Appointments matching ``where`` (SQL over alias ``a``), by start — scheduling's read model."""
+    q = (scheduling._APPOINTMENT_SQL + f" WHERE {where} GROUP BY a.id, br.name, s.name, p.display_name "
+         "ORDER BY a.starts_at, a.id")
+    return [scheduling._view(r) for r in conn.execute(text(q), params)]
+
+
+def cancel_in(conn: Connection, appointment_ids: list[int], why: str, cancelled_by: str = "clinic") -> list[int]:
+    """Cancel each appointment still cancellable (locked first), in the caller's transaction;
+    returns the ids cancelled. Already released or finished ones are left alone."""
+    done = []
+    for appointment_id in appointment_ids:
+        current = scheduling._lock_status(conn, appointment_id)
+        if current not in CANCELLABLE:
+            continue
+        check_transition(current, "cancelled")
+        conn.execute(text("UPDATE appointment SET status = 'cancelled', status_reason = :r, cancelled_by = :by "
+                          "WHERE id = :i"), {"r": why, "by": cancelled_by, "i": appointment_id})
+        done.append(appointment_id)
+    return done
+
+
+def part_client_id(parent: uuid.UUID, key: str) -> uuid.UUID:
+    """The client id of one appointment of a visit or series: derived from the parent's id, so a
+    retried transaction writes the very same ids (``key``: ``"part-0"``, ``"2027-03-02"``)."""
+    return uuid.uuid5(parent, key)
+
+
+# -- visits -----------------------------------------------------------------------------------
+def _label(i: int, part: VisitPart, b: BranchInfo | None = None) -> str:
+    when = part.start.astimezone(b.tz) if b is not None and part.start.tzinfo is not None else part.start
+    return f"Part {i + 1} ({part.service} at {when:%Y-%m-%d %H:%M})"
+
+
+def _check_parts(parts: list[VisitPart]) -> None:
+    if not parts:
+        raise ValidationError("parts", [], "a visit needs at least one part")
+    if len(parts) > MAX_PARTS:
+        raise ValidationError("parts", len(parts), f"a visit has at most {MAX_PARTS} parts")
+    for i, part in enumerate(parts):
+        if not isinstance(part.start, datetime) or part.start.tzinfo is None or part.start.utcoffset() is None:
+            raise ValidationError(f"parts[{i}].start", part.start, "needs a date, a time and a UTC offset")
+
+
+def _check_no_overlap(parts: list[VisitPart], services: list[ServiceInfo], b: BranchInfo) -> None:
+    """The patient cannot be in two parts at once: ValidationError naming the later part."""
+    spans = sorted((p.start.astimezone(UTC), p.start.astimezone(UTC) + timedelta(minutes=s.spec.duration_min), i)
+                   for i, (p, s) in enumerate(zip(parts, services, strict=True)))
+    for (_s1, e1, i), (s2, _e2, j) in zip(spans, spans[1:], strict=False):
+        if s2 < e1:
+            raise ValidationError(f"parts[{j}].start", parts[j].start.isoformat(),
+                                  f"{_label(j, parts[j], b)} overlaps {_label(i, parts[i], b).lower()}: "
+                                  "the patient cannot be in two places at once")
+
+
+def _for_part(exc: ClinicError, i: int, part: VisitPart, b: BranchInfo | None) -> ClinicError:
+    """``exc`` said about part ``i``: the field and message name the part."""
+    label = _label(i, part, b)
+    if isinstance(exc, ValidationError):
+        return ValidationError(f"parts[{i}].{exc.field}", exc.value, f"{label}: {exc.problem}")
+    if isinstance(exc, SlotTaken):
+        return SlotTaken(f"{label}: {exc} Nothing was booked.", resource=exc.resource, when=exc.when,
+                         resource_id=exc.resource_id)
+    return exc
+
+
+def book_visit(db: Database, *, branch: str, patient_id: int, parts: list[VisitPart],
+               client_id: uuid.UUID | str | None = None, now: datetime | None = None, note: str = "",
+               source: str = "phone", reason: str | None = None) -> VisitView:
+    """Book every part of a visit for a patient at ``branch`` in one SERIALIZABLE transaction,
+    all or nothing.
+
+    Each part obeys every booking rule ``scheduling.book`` does (grid, hours and
+    shifts, notice, horizon, holidays, time off, free resources; the first free
+    resource of each kind unless pinned), judged inside the transaction, with
+    the parts booked before it counting. Parts may not overlap each other in
+    time (one patient). Appointments are ``confirmed`` with ``visit_id`` set;
+    their client ids derive from ``client_id``.
+
+    ``client_id``: made by the caller once per visit; a retry with the same id
+    returns the visit already written (same patient), whatever the parts.
+    ``now``: aware (default: the clock). Returns the :class:`VisitView`.
+
+    Raises ``ValidationError`` (no parts, more than ``MAX_PARTS``, a bad start,
+    overlapping parts, unknown names — field ``parts[i].…``, message naming
+    the part; a client id used for another patient), ``NotFound`` (branch,
+    patient), ``SlotTaken`` ("Part 2 (Lab test at 2027-01-04 10:00): … Nothing
+    was booked."), ``DatabaseUnavailable``. Nothing is written on any error.
+    """
+    _check_parts(parts)
+    if source not in SOURCES:
+        raise ValidationError("source", source, f"must be one of {', '.join(SOURCES)}")
+    now = now or datetime.now(UTC)
+    cid = uuid.UUID(str(client_id)) if client_id else uuid.uuid4()
+    progress: dict[str, Any] = {"part": None, "branch": None}
+
+    def work(conn: Connection) -> int:
+        progress["part"] = None
+        earlier = catalog.fetch(conn, "SELECT id, patient_id FROM visit WHERE client_id = %(c)s", {"c": cid})
+        if earlier:
+            if earlier[0][1] != patient_id:
+                raise ValidationError("client_id", str(cid), f"was already used for visit {earlier[0][0]}")
+            return int(earlier[0][0])  # a retried commit: it is written already
+        b = catalog.load_branch(conn, branch)
+        progress["branch"] = b
+        services: list[ServiceInfo] = []
+        for i, part in enumerate(parts):
+            try:
+                services.append(catalog.load_service(conn, part.service))
+            except ValidationError as exc:
+                raise _for_part(exc, i, part, b) from exc
+        _check_no_overlap(parts, services, b)
+        visit_id = int(catalog.fetch(conn, "INSERT INTO visit (client_id, patient_id, branch_id, note) "
+                                           "VALUES (%(c)s, %(p)s, %(b)s, %(n)s) RETURNING id",
+                                     {"c": cid, "p": patient_id, "b": b.id, "n": note.strip()})[0][0])
+        for i, (part, s) in enumerate(zip(parts, services, strict=True)):
+            progress["part"] = i
+            try:
+                start_utc = scheduling._check_start(part.start, b)
+                only = resolve_pins(conn, s, {"doctor": part.doctor, "room": part.room,
+                                              "equipment": part.equipment})
+                option, names = judge_start(conn, b, s, start_utc, now, only)
+                if option is None:
+                    raise scheduling._explain_unavailable(conn, b, s, start_utc, now, only, names)
+            except ClinicError as exc:
+                raise _for_part(exc, i, part, b) from exc
+            insert_linked(conn, b, s, option, patient_id, part_client_id(cid, f"part-{i}"), source=source,
+                          link={"visit_id": visit_id})
+        return visit_id
+
+    try:
+        visit_id = db.write(work, reason=reason or "visit booked")
+    except SlotTaken as exc:
+        i = progress["part"]
+        if i is None or exc.resource:
+            raise
+        named = scheduling._name_conflict(db, exc, parts[i].start, branch)
+        raise _for_part(named, i, parts[i], progress["branch"]) from exc
+    except ValidationError as exc:
+        if exc.field in ("appointment_patient_id_fkey", "visit_patient_id_fkey"):
+            raise NotFound("patient", patient_id) from exc
+        raise
+    return get_visit(db, visit_id)
+
+
+def _visit(conn: Connection, visit_id: int) -> VisitView:
+    rows = catalog.fetch(conn, "SELECT v.id, v.client_id, v.patient_id, v.branch_id, br.name, v.status, v.note "
+                               "FROM visit v JOIN branch br ON br.id = v.branch_id WHERE v.id = %(v)s",
+                         {"v": visit_id})
+    if not rows:
+        raise NotFound("visit", visit_id)
+    vid, cid, patient_id, branch_id, branch, status, note = rows[0]
+    return VisitView(int(vid), str(cid), int(patient_id), int(branch_id), str(branch), str(status), str(note),
+                     tuple(appointments_where(conn, "a.visit_id = :v", {"v": visit_id})))
+
+
+def get_visit(db: Database, visit_id: int) -> VisitView:
+    """A visit with all its appointments. Raises ``NotFound("visit", …)``."""
+    return db.read(lambda conn: _visit(conn, visit_id))
+
+
+def cancel_visit(db: Database, visit_id: int, *, reason: str, cancelled_by: str = "clinic") -> VisitView:
+    """Cancel every part of a visit that can still be cancelled, in one SERIALIZABLE transaction
+    (parts already released or finished are left as they are); the database then marks the
+    visit cancelled. ``cancelled_by``: ``clinic`` or ``patient`` (the late-cancellation policy).
+
+    Raises ``NotFound``, ``ValidationError`` (empty reason, bad ``cancelled_by``), ``PermissionDenied``.
+    """
+    why = clean_name(reason, "reason")
+    if cancelled_by not in ("clinic", "patient"):
+        raise ValidationError("cancelled_by", cancelled_by, "must be clinic or patient")
+
+    def work(conn: Connection) -> None:
+        if not catalog.fetch(conn, "SELECT 1 FROM visit WHERE id = %(v)s FOR UPDATE", {"v": visit_id}):
+            raise NotFound("visit", visit_id)
+        ids = [int(r[0]) for r in catalog.fetch(conn, "SELECT id FROM appointment WHERE visit_id = %(v)s "
+                                                      "ORDER BY starts_at, id", {"v": visit_id})]
+        cancel_in(conn, ids, why, cancelled_by)
+
+    db.write(work, reason=f"visit cancelled: {why}")
+    return get_visit(db, visit_id)
