@@ -97,6 +97,7 @@ __all__ = [
     "find_slot_at",
     "resource_availability",
     "free_windows",
+    "with_exceptions",
 ]
 
 #: Resource kinds, in the order used everywhere (combinations, ``free``).
@@ -204,6 +205,47 @@ class WeeklyRule:
             and (self.valid_from is None or local_date >= self.valid_from)
             and (self.valid_until is None or local_date <= self.valid_until)
         )
+
+
+def with_exceptions(
+    weekly: Iterable[WeeklyRule], exceptions: Mapping[date, Sequence[tuple[int, int]]]
+) -> tuple[WeeklyRule, ...]:
+    """A resource's weekly rules with its date exceptions applied, as plain weekly rules.
+
+    ``exceptions``: local date -> the intervals ``(start_min, end_min)`` worked that
+    day instead of the weekly pattern (minutes from local midnight, an end at or
+    before the start runs past midnight, as in :class:`WeeklyRule`); an empty
+    sequence means off that day. Rule source: migration 0003 (``shift_exception``:
+    on ``local_date`` the weekly shifts are replaced by the exception rows).
+
+    What is replaced is every occurrence that *starts* on an exception date: each
+    weekly rule's validity is split around those dates (a Friday 22:00-06:00 shift
+    suppressed on a Friday also loses its Saturday-morning part; an exception on
+    the Saturday does not touch the Friday night that spills into it). Each
+    exception interval becomes a one-date rule (``valid_from = valid_until = d``).
+    Instants are built per local date by the engine, so DST days keep their real
+    length. Returns the rules in a stable order (weekly pieces, then exception days
+    by date).
+    """
+    by_weekday: dict[int, list[date]] = {}
+    for day in sorted(exceptions):
+        by_weekday.setdefault(day.weekday(), []).append(day)
+    out: list[WeeklyRule] = []
+    for rule in weekly:
+        lo = rule.valid_from
+        for day in by_weekday.get(rule.weekday, ()):
+            if (lo is not None and day < lo) or (rule.valid_until is not None and day > rule.valid_until):
+                continue
+            before = day - timedelta(days=1)
+            if lo is None or before >= lo:
+                out.append(WeeklyRule(rule.weekday, rule.start_min, rule.end_min, lo, before))
+            lo = day + timedelta(days=1)
+        if lo is None or rule.valid_until is None or lo <= rule.valid_until:
+            out.append(WeeklyRule(rule.weekday, rule.start_min, rule.end_min, lo, rule.valid_until))
+    for day in sorted(exceptions):
+        for start_min, end_min in exceptions[day]:
+            out.append(WeeklyRule(day.weekday(), start_min, end_min, day, day))
+    return tuple(out)
 
 
 @dataclass(frozen=True)

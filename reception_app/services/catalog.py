@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.engine import Connection
 
 from ..domain.errors import NotFound
-from ..domain.slots import KINDS, BranchSpec, ResourceSpec, ServiceSpec, WeeklyRule
+from ..domain.slots import KINDS, BranchSpec, ResourceSpec, ServiceSpec, WeeklyRule, with_exceptions
 from ..domain.wallclock import day_bounds_utc
 from ..store.database import driver
 
@@ -156,32 +156,68 @@ def load_resources(conn: Connection, names: dict[str, str]) -> dict[str, Resourc
 def candidate_resources(conn: Connection, branch: BranchInfo, service: ServiceInfo) -> list[ResourceSpec]:
     """Active resources that could serve ``service`` at ``branch``, ordered by name.
 
-    Doctors of the needed specialty that have any shift at this branch (their
-    rules are those shifts); rooms and equipment of the needed kind located at
-    the branch.
+    Doctors of the needed specialty that have any shift or shift exception at
+    this branch (their rules: the weekly shifts there with the date exceptions
+    applied, see :func:`domain.slots.with_exceptions`); rooms and equipment of
+    the needed kind located at the branch. One query.
     """
     needs = service.spec.needs
     if not needs:
         return []
     rows = fetch(conn,
-        "SELECT r.id, r.name, r.kind, s.weekday, s.start_min, s.end_min, s.valid_from, s.valid_until "
+        "SELECT r.id, r.name, r.kind, 'w', s.weekday, s.start_min, s.end_min, s.valid_from, s.valid_until "
         "FROM resource r JOIN shift s ON s.resource_id = r.id AND s.branch_id = %(b)s "
         "WHERE r.kind = 'doctor' AND r.active AND r.category = %(doc)s "
         "UNION ALL "
-        "SELECT r.id, r.name, r.kind, NULL, NULL, NULL, NULL, NULL FROM resource r "
+        "SELECT r.id, r.name, r.kind, 'x', NULL, e.start_min, e.end_min, e.local_date, NULL "
+        "FROM resource r JOIN shift_exception e ON e.resource_id = r.id AND e.branch_id = %(b)s "
+        "WHERE r.kind = 'doctor' AND r.active AND r.category = %(doc)s "
+        "UNION ALL "
+        "SELECT r.id, r.name, r.kind, NULL, NULL, NULL, NULL, NULL, NULL FROM resource r "
         "WHERE r.active AND r.branch_id = %(b)s AND ((r.kind = 'room' AND r.category = %(room)s) "
         "   OR (r.kind = 'equipment' AND r.category = %(eq)s)) "
-        "ORDER BY 3, 2, 4, 5",
+        "ORDER BY 3, 2, 4, 5, 8, 6",
         {"b": branch.id, "doc": needs.get("doctor"), "room": needs.get("room"), "eq": needs.get("equipment")})
-    rules: dict[int, list[WeeklyRule]] = defaultdict(list)
     seen: dict[int, tuple[str, str]] = {}
-    for rid, name, kind, weekday, start_min, end_min, valid_from, valid_until in rows:
+    for rid, name, kind, *_ in rows:
         seen.setdefault(rid, (name, kind))
-        if weekday is not None:
-            rules[rid].append(WeeklyRule(weekday, start_min, end_min, valid_from, valid_until))
+    rules = _rules_from_rows([(rid, *rest) for rid, _name, _kind, *rest in rows])
     by_kind = {k: [rid for rid, (_, kind) in seen.items() if kind == k] for k in KINDS}
-    return [ResourceSpec(id=rid, name=seen[rid][0], kind=k, category=needs[k], rules=tuple(rules[rid]))
+    return [ResourceSpec(id=rid, name=seen[rid][0], kind=k, category=needs[k], rules=rules.get(rid, ()))
             for k in KINDS if k in needs for rid in by_kind[k]]
+
+
+def _rules_from_rows(rows: list) -> dict[int, tuple[WeeklyRule, ...]]:
+    """``(resource_id, 'w'|'x'|None, weekday, start_min, end_min, valid_from|local_date, valid_until)``
+    rows (weekly shifts ``'w'``, exception rows ``'x'`` with NULL minutes for a day off) → the
+    effective rules per resource (weekly pattern with the exceptions applied)."""
+    weekly: dict[int, list[WeeklyRule]] = defaultdict(list)
+    exceptions: dict[int, dict[date, list[tuple[int, int]]]] = defaultdict(dict)
+    for rid, src, weekday, start_min, end_min, first, until in rows:
+        if src == "w":
+            weekly[rid].append(WeeklyRule(weekday, start_min, end_min, first, until))
+        elif src == "x":
+            day = exceptions[rid].setdefault(first, [])
+            if start_min is not None:
+                day.append((start_min, end_min))
+    return {rid: with_exceptions(weekly.get(rid, ()), exceptions.get(rid, {}))
+            for rid in set(weekly) | set(exceptions)}
+
+
+def shift_rules(conn: Connection, branch_id: int,
+                resource_ids: list[int] | None = None) -> dict[int, tuple[WeeklyRule, ...]]:
+    """The effective shift rules at ``branch_id`` of every doctor (or of ``resource_ids``):
+    weekly shifts with the date exceptions of table ``shift_exception`` applied (migration 0003:
+    on a local date the exception rows replace the weekly shifts; a row without minutes is a day
+    off). Resource id → rules; resources with neither shifts nor exceptions are left out."""
+    rows = fetch(conn,
+        "SELECT resource_id, 'w', weekday, start_min, end_min, valid_from, valid_until FROM shift "
+        "WHERE branch_id = %(b)s AND (%(ids)s::integer[] IS NULL OR resource_id = ANY(%(ids)s)) "
+        "UNION ALL SELECT resource_id, 'x', NULL, start_min, end_min, local_date, NULL FROM shift_exception "
+        "WHERE branch_id = %(b)s AND (%(ids)s::integer[] IS NULL OR resource_id = ANY(%(ids)s)) "
+        "ORDER BY 1, 2, 3, 6, 4",
+        {"b": branch_id, "ids": resource_ids})
+    return _rules_from_rows(rows)
 
 
 def busy_seconds(conn: Connection, resource_ids: list[int], start: datetime, end: datetime,

@@ -69,11 +69,20 @@ class ServiceSummary:
 
 @dataclass(frozen=True)
 class TimeOffView:
-    """A resource's time off overlapping the day: UTC ``[start, end)`` clipped to the day, and why."""
+    """A resource's time off overlapping the day: UTC ``[start, end)`` clipped to the day, and why.
+
+    ``kind``: ``leave`` | ``block`` | ``emergency`` | ``training`` | ``other`` (migration 0003,
+    ``time_off.kind``; the grid may shade them differently, see :data:`TIME_OFF_KINDS`)."""
 
     start: datetime
     end: datetime
     reason: str
+    kind: str = "leave"
+
+
+#: Time-off kinds (migration 0003) and how the grid names them.
+TIME_OFF_KINDS: dict[str, str] = {"leave": "Leave", "block": "Blocked", "emergency": "Emergency",
+                                  "training": "Training", "other": "Away"}
 
 
 @dataclass(frozen=True)
@@ -85,6 +94,10 @@ class GridResource:
     works (doctors: their shifts at this branch; rooms and equipment: the
     branch's opening hours), holidays removed, time off *not* removed.
     ``time_off``: the resource's absences overlapping the day.
+    ``exception``: ``None`` when the weekly pattern applies that day; otherwise the
+    roster exception (table ``shift_exception``) that replaces it: ``"off"`` or
+    ``"extra"`` (other hours), with the exception's note after a colon when it has one
+    (``"off: sick child"``). ``availability`` already follows it.
     """
 
     id: int
@@ -93,6 +106,7 @@ class GridResource:
     category: str
     availability: tuple[Interval, ...] = ()
     time_off: tuple[TimeOffView, ...] = ()
+    exception: str | None = None
 
     def is_available(self, start: datetime, end: datetime) -> bool:
         """Whether ``[start, end)`` (UTC) lies inside one availability window."""
@@ -167,7 +181,10 @@ _RESOURCES_SQL = """
 SELECT r.id, r.name, r.kind, r.category FROM resource r
  WHERE (r.active AND ((r.kind <> 'doctor' AND r.branch_id = :b)
                       OR (r.kind = 'doctor' AND EXISTS (SELECT 1 FROM shift s
-                                                         WHERE s.resource_id = r.id AND s.branch_id = :b))))
+                                                         WHERE s.resource_id = r.id AND s.branch_id = :b)
+                                        OR EXISTS (SELECT 1 FROM shift_exception e
+                                                    WHERE e.resource_id = r.id AND e.branch_id = :b
+                                                      AND e.local_date = :d))))
     OR r.id = ANY(:extra)
 """
 
@@ -182,7 +199,7 @@ def load_day(db: Database, branch: str | int, local_date: date) -> DayView:
 
 def _load_day(conn: Connection, branch_key: str | int, local_date: date, *,
               branch: BranchInfo | None = None,
-              shifts: dict[int, list[WeeklyRule]] | None = None) -> DayView:
+              shifts: dict[int, tuple[WeeklyRule, ...]] | None = None) -> DayView:
     """One day; ``branch`` (its holidays loaded around ``local_date``) and ``shifts`` may be given
     by a caller that reads several days of one branch (:func:`load_week`)."""
     if branch is None:
@@ -193,17 +210,23 @@ def _load_day(conn: Connection, branch_key: str | int, local_date: date, *,
     appointments = appointments_on(conn, branch, local_date, include_released=False, overlapping=True)
     booked_ids = sorted({rid for a in appointments for rid in a.resource_ids.values()})
 
-    rows = conn.execute(text(_RESOURCES_SQL), {"b": branch.id, "extra": booked_ids}).all()
+    rows = conn.execute(text(_RESOURCES_SQL), {"b": branch.id, "extra": booked_ids, "d": local_date}).all()
     if shifts is None:
         shifts = _shifts(conn, branch.id)
     absences: dict[int, list[TimeOffView]] = defaultdict(list)
-    for o in conn.execute(text("SELECT resource_id, lower(period) AS lo, upper(period) AS hi, reason FROM time_off "
+    for o in conn.execute(text("SELECT resource_id, lower(period) AS lo, upper(period) AS hi, reason, kind FROM time_off "
                                "WHERE resource_id = ANY(:ids) AND period && tstzrange(:lo, :hi) "
                                "ORDER BY lower(period)"),
                           {"ids": [r.id for r in rows], "lo": day_lo, "hi": day_hi}):
         # An unbounded end of the range reads as the day's edge.
         absences[o.resource_id].append(TimeOffView(max(o.lo or day_lo, day_lo).astimezone(UTC),
-                                                   min(o.hi or day_hi, day_hi).astimezone(UTC), o.reason))
+                                                   min(o.hi or day_hi, day_hi).astimezone(UTC), o.reason, o.kind))
+    exceptions: dict[int, str] = {}
+    for e in conn.execute(text("SELECT resource_id, bool_or(start_min IS NOT NULL) AS works, "
+                               "string_agg(nullif(note, ''), '; ') AS note FROM shift_exception "
+                               "WHERE branch_id = :b AND local_date = :d GROUP BY resource_id"),
+                          {"b": branch.id, "d": local_date}):
+        exceptions[e.resource_id] = ("extra" if e.works else "off") + (f": {e.note}" if e.note else "")
     holiday = conn.execute(text("SELECT name FROM holiday WHERE branch_id = :b AND local_date = :d LIMIT 1"),
                            {"b": branch.id, "d": local_date}).scalar()
 
@@ -213,7 +236,7 @@ def _load_day(conn: Connection, branch_key: str | int, local_date: date, *,
                             rules=tuple(shifts.get(r.id, ())))
         resources.append(GridResource(r.id, r.name, r.kind, r.category,
                                       tuple(resource_availability(branch.spec, spec, local_date)),
-                                      tuple(absences.get(r.id, ()))))
+                                      tuple(absences.get(r.id, ())), exceptions.get(r.id)))
     opening = _opening(branch.spec, local_date)
 
     summary = BranchSummary(branch.id, branch.name, branch.timezone)
@@ -223,14 +246,10 @@ def _load_day(conn: Connection, branch_key: str | int, local_date: date, *,
                    appointments=tuple(appointments), markers=_markers(conn, appointments))
 
 
-def _shifts(conn: Connection, branch_id: int) -> dict[int, list[WeeklyRule]]:
-    """Every shift at the branch, by resource id."""
-    shifts: dict[int, list[WeeklyRule]] = defaultdict(list)
-    for s in conn.execute(text("SELECT resource_id, weekday, start_min, end_min, valid_from, valid_until "
-                               "FROM shift WHERE branch_id = :b ORDER BY resource_id, weekday, start_min"),
-                          {"b": branch_id}):
-        shifts[s.resource_id].append(WeeklyRule(s.weekday, s.start_min, s.end_min, s.valid_from, s.valid_until))
-    return shifts
+def _shifts(conn: Connection, branch_id: int) -> dict[int, tuple[WeeklyRule, ...]]:
+    """Every doctor's effective shift rules at the branch (weekly pattern with the date
+    exceptions applied: ``catalog.shift_rules``), by resource id."""
+    return catalog.shift_rules(conn, branch_id)
 
 
 def _opening(spec: BranchSpec, local_date: date) -> tuple[Interval, ...]:
