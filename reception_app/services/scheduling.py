@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import text, update
 from sqlalchemy.engine import Connection
 
+from ..domain import policy
 from ..domain import slots as engine
 from ..domain.errors import InvalidTransition, NotFound, PermissionDenied, SlotTaken, ValidationError
 from ..domain.slots import KINDS
@@ -25,10 +26,11 @@ from ..domain.validation import SOURCES, clean_name
 from ..domain.wallclock import GRID_STEP_MIN, check_local_time_exists, day_bounds_utc, is_on_grid
 from ..store import schema as t
 from ..store.database import Database
-from . import catalog
+from . import catalog, payments
 from .catalog import BranchInfo, ServiceInfo
 
-#: Statuses a new appointment may start in (the lifecycle issue adds holds and approvals on top).
+#: Statuses a new appointment may start in. Without a forced status, ``book`` picks one by the
+#: service's confirmation mode and deposit (``domain.policy.initial_status``).
 BOOKABLE_STATUSES = ("confirmed", "requested", "held", "payment_pending")
 
 
@@ -66,6 +68,8 @@ class AppointmentView:
     source: str
     resources: dict[str, str] = field(default_factory=dict)
     resource_ids: dict[str, int] = field(default_factory=dict)
+    #: UTC end of a hold (status ``held``), else None.
+    hold_expires_at: datetime | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "start": iso_utc(self.start), "end": iso_utc(self.end), "status": self.status,
@@ -193,7 +197,7 @@ def _explain_unavailable(conn: Connection, branch: BranchInfo, service: ServiceI
 def book(db: Database, *, branch: str, service: str, start: datetime, patient_id: int,
          doctor: str | None = None, room: str | None = None, equipment: str | None = None,
          source: str = "phone", client_id: uuid.UUID | str | None = None, reason: str | None = None,
-         now: datetime | None = None, status: str = "confirmed") -> AppointmentView:
+         now: datetime | None = None, status: str | None = None) -> AppointmentView:
     """Book ``service`` for a patient at ``start`` (an aware datetime) in one SERIALIZABLE transaction.
 
     Picks the first free resource of each needed kind unless pinned by name.
@@ -201,7 +205,12 @@ def book(db: Database, *, branch: str, service: str, start: datetime, patient_id
     commit outcome safe: a second call with the same id returns the
     appointment the first one made.
 
-    ``status`` is the new appointment's status, one of ``BOOKABLE_STATUSES``.
+    ``status`` forces the new appointment's status (one of ``BOOKABLE_STATUSES``).
+    Without it the service's rules decide, read in the same transaction
+    (``domain.policy.initial_status``): ``requested`` when its confirmation mode
+    asks for approval (``approval``; ``hybrid`` for a patient without an
+    earlier completed appointment), else ``payment_pending`` when it requires a
+    deposit, else ``confirmed``.
 
     Raises ``ValidationError`` (bad start, unknown names, outside hours, too
     soon or too far, a client id already used for another booking), ``SlotTaken`` (a resource is booked or off then, also
@@ -209,7 +218,7 @@ def book(db: Database, *, branch: str, service: str, start: datetime, patient_id
     """
     if source not in SOURCES:
         raise ValidationError("source", source, f"must be one of {', '.join(SOURCES)}")
-    if status not in BOOKABLE_STATUSES:
+    if status is not None and status not in BOOKABLE_STATUSES:
         raise ValidationError("status", status, f"a new booking must be one of {', '.join(BOOKABLE_STATUSES)}")
     now = now or datetime.now(UTC)
     cid = uuid.UUID(str(client_id)) if client_id else uuid.uuid4()
@@ -218,20 +227,10 @@ def book(db: Database, *, branch: str, service: str, start: datetime, patient_id
         b = catalog.load_branch(conn, branch)
         start_utc = _check_start(start, b)
         s = catalog.load_service(conn, service)
-        only = _resolve_only(conn, {"doctor": doctor, "room": room, "equipment": equipment})
-        for kind in only:
-            if kind not in s.spec.needs:
-                raise ValidationError(kind, {"doctor": doctor, "room": room, "equipment": equipment}[kind],
-                                      f"the service {s.name!r} does not need a {kind}")
+        only = _pins_for(conn, s, doctor, room, equipment)
         # The patient is checked by the foreign key on insert (no extra round trip); see below.
-        spec = s.spec
-        occupied = (start_utc - timedelta(minutes=spec.buffer_before_min),
-                    start_utc + timedelta(minutes=spec.duration_min + spec.buffer_after_min))
         # Judge this one start, reading only the bookings around it (a small SERIALIZABLE read set).
-        resources = catalog.candidate_resources(conn, b, s)
-        names = {r.id: r.name for r in resources}
-        busy = catalog.busy_seconds(conn, list(names), *occupied)
-        option = engine.find_slot_at(b.spec, spec, resources, busy, start_utc, now, only=only or None)
+        option, names = _place(conn, b, s, start_utc, now, only)
         if option is None:
             # A retry after a commit whose outcome was unknown finds its own booking in the way:
             # the client id says it is ours (checked only here, off the hot path).
@@ -240,19 +239,21 @@ def book(db: Database, *, branch: str, service: str, start: datetime, patient_id
                 return existing
             raise _explain_unavailable(conn, b, s, start_utc, now, only, names)
         chosen = option.first_combination()
-        catalog.release_expired_holds(conn, list(chosen.values()), *occupied)
+        catalog.release_expired_holds(conn, list(chosen.values()), option.occupied_start, option.occupied_end)
+        new_status = status or _initial_status(conn, s.id, patient_id)
         inserted = _insert_appointment(conn, b.id, s, patient_id, option.start, option.end, chosen,
-                                       status=status, source=source, client_id=cid)
+                                       status=new_status, source=source, client_id=cid)
         if inserted is None:  # this client id booked already (a retried commit)
             existing = _booked_by_client(conn, cid, patient_id, s.id, start_utc)
             assert existing is not None  # the insert conflicted on exactly this client id
             return existing
         # Built from what this transaction wrote: no second round trip to read it back.
-        new_id, patient_name = inserted
+        new_id, patient_name, hold_expires_at = inserted
         return AppointmentView(
             id=new_id, client_id=str(cid), branch_id=b.id, branch=b.name, service_id=s.id, service=s.name,
-            patient_id=patient_id, patient=patient_name, status=status, start=option.start, end=option.end,
-            source=source, resources={k: names[v] for k, v in chosen.items()}, resource_ids=dict(chosen))
+            patient_id=patient_id, patient=patient_name, status=new_status, start=option.start, end=option.end,
+            source=source, resources={k: names[v] for k, v in chosen.items()}, resource_ids=dict(chosen),
+            hold_expires_at=hold_expires_at)
 
     try:
         result = db.write(work, reason=reason or "booked")
@@ -263,6 +264,63 @@ def book(db: Database, *, branch: str, service: str, start: datetime, patient_id
             raise NotFound("patient", patient_id) from exc
         raise
     return result if isinstance(result, AppointmentView) else get_appointment(db, result)
+
+
+def _pins_for(conn: Connection, s: ServiceInfo, doctor: str | None, room: str | None,
+              equipment: str | None) -> dict[str, list[int]]:
+    """Pinned resources by name for service ``s``: ``{kind: [id]}``; ``ValidationError`` for a kind
+    the service does not need, ``NotFound`` for an unknown name."""
+    given = {"doctor": doctor, "room": room, "equipment": equipment}
+    only = _resolve_only(conn, given)
+    for kind in only:
+        if kind not in s.spec.needs:
+            raise ValidationError(kind, given[kind], f"the service {s.name!r} does not need a {kind}")
+    return only
+
+
+def _place(conn: Connection, b: BranchInfo, s: ServiceInfo, start_utc: datetime, now: datetime,
+           pinned: dict[str, list[int]], *, prefer: dict[str, int] | None = None,
+           exclude_appointment: int | None = None) -> tuple[engine.SlotOption | None, dict[int, str]]:
+    """The slot engine's verdict on one start (UTC): an option or None, and resource names by id.
+
+    Reads only the bookings around the start. ``prefer``: kind → resource id
+    kept when free (a kind not pinned); ``exclude_appointment``: its own
+    bookings do not block (a move).
+    """
+    spec = s.spec
+    occupied = (start_utc - timedelta(minutes=spec.buffer_before_min),
+                start_utc + timedelta(minutes=spec.duration_min + spec.buffer_after_min))
+    resources = catalog.candidate_resources(conn, b, s)
+    names = {r.id: r.name for r in resources}
+    busy = catalog.busy_seconds(conn, list(names), *occupied, exclude_appointment=exclude_appointment)
+    keep = {k: [v] for k, v in (prefer or {}).items() if k in spec.needs and k not in pinned}
+    option = (engine.find_slot_at(b.spec, spec, resources, busy, start_utc, now, only=pinned | keep)
+              if keep else None)
+    option = option or engine.find_slot_at(b.spec, spec, resources, busy, start_utc, now, only=pinned or None)
+    return option, names
+
+
+def _service_rules(conn: Connection, service_id: int) -> tuple[str, int]:
+    """The service's (confirmation_mode, deposit_cents) (migration 0003)."""
+    row = conn.execute(text("SELECT confirmation_mode, deposit_cents FROM service WHERE id = :s"),
+                       {"s": service_id}).one()
+    return str(row.confirmation_mode), int(row.deposit_cents)
+
+
+def _known_patient(conn: Connection, patient_id: int) -> bool:
+    """Whether the patient has a completed appointment (``hybrid`` confirms them at once)."""
+    return conn.execute(text("SELECT EXISTS (SELECT 1 FROM appointment WHERE patient_id = :p "
+                             "AND status = 'completed')"), {"p": patient_id}).scalar() is True
+
+
+def _initial_status(conn: Connection, service_id: int, patient_id: int, *, deposit_cents: int | None = None,
+                    paid_cents: int = 0) -> str:
+    """A new booking's status by its service's rules (``policy.initial_status``)."""
+    mode, deposit = _service_rules(conn, service_id)
+    if deposit_cents is not None:
+        deposit = deposit_cents
+    known = mode == "hybrid" and _known_patient(conn, patient_id)
+    return policy.initial_status(mode, deposit, known, paid_cents)
 
 
 def _booked_by_client(conn: Connection, client_id: uuid.UUID, patient_id: int, service_id: int,
@@ -283,31 +341,36 @@ def _booked_by_client(conn: Connection, client_id: uuid.UUID, patient_id: int, s
 
 def _insert_appointment(conn: Connection, branch_id: int, s: ServiceInfo, patient_id: int, start: datetime,
                         end: datetime, chosen: dict[str, int], *, status: str, source: str,
-                        client_id: uuid.UUID) -> tuple[int, str] | None:
+                        client_id: uuid.UUID, terms: tuple[int, int, int] | None = None,
+                        ) -> tuple[int, str, datetime | None] | None:
     """Insert the appointment and one booking per chosen resource (period with buffers).
 
-    Returns (new id, patient's name), or None when ``client_id`` exists already
-    (nothing written). An unknown patient fails the foreign key
-    ``appointment_patient_id_fkey`` (ValidationError from the runner).
+    ``terms``: (policy_free_hours, policy_late_fee_cents, deposit_cents) to keep
+    (a rescheduled appointment's); None: the trigger copies the service's.
+    Returns (new id, patient's name, UTC hold expiry or None), or None when
+    ``client_id`` exists already (nothing written). An unknown patient fails the
+    foreign key ``appointment_patient_id_fkey`` (ValidationError from the runner).
     """
     spec = s.spec
+    free_hours, late_fee, deposit = terms or (None, None, None)
     row = catalog.fetch(conn,
-        "INSERT INTO appointment (client_id, patient_id, service_id, branch_id, status, starts_at, ends_at, source) "
-        "VALUES (%(c)s, %(p)s, %(s)s, %(b)s, %(st)s, %(start)s, %(end)s, %(src)s) "
+        "INSERT INTO appointment (client_id, patient_id, service_id, branch_id, status, starts_at, ends_at, source, "
+        "policy_free_hours, policy_late_fee_cents, deposit_cents) "
+        "VALUES (%(c)s, %(p)s, %(s)s, %(b)s, %(st)s, %(start)s, %(end)s, %(src)s, %(fh)s, %(fee)s, %(dep)s) "
         "ON CONFLICT (client_id) DO NOTHING "
-        "RETURNING id, (SELECT display_name FROM patient WHERE id = %(p)s)",
+        "RETURNING id, (SELECT display_name FROM patient WHERE id = %(p)s), hold_expires_at",
         {"c": client_id, "p": patient_id, "s": s.id, "b": branch_id, "st": status, "start": start, "end": end,
-         "src": source})
+         "src": source, "fh": free_hours, "fee": late_fee, "dep": deposit})
     if not row:
         return None
-    appointment_id, patient_name = row[0]
+    appointment_id, patient_name, hold_expires_at = row[0]
     lo = start - timedelta(minutes=spec.buffer_before_min)
     hi = end + timedelta(minutes=spec.buffer_after_min)
     catalog.fetch(conn,  # one multi-row INSERT
         "INSERT INTO booking (appointment_id, resource_id, period) "
         "SELECT %(a)s, r, tstzrange(%(lo)s, %(hi)s) FROM unnest(%(r)s::integer[]) AS r RETURNING id",
         {"a": appointment_id, "r": list(chosen.values()), "lo": lo, "hi": hi})
-    return int(appointment_id), str(patient_name)
+    return int(appointment_id), str(patient_name), hold_expires_at.astimezone(UTC) if hold_expires_at else None
 
 
 def _name_conflict(db: Database, exc: SlotTaken, start: datetime, branch: str) -> SlotTaken:
@@ -370,25 +433,10 @@ def move(db: Database, appointment_id: int, *, start: datetime | None = None, do
         b = catalog.load_branch(conn, int(row.branch_id))
         s = catalog.load_service(conn, row.service)
         start_utc = _check_start(start, b) if start is not None else row.starts_at.astimezone(UTC)
-        pinned = _resolve_only(conn, {"doctor": doctor, "room": room, "equipment": equipment})
-        for kind in pinned:
-            if kind not in s.spec.needs:
-                raise ValidationError(kind, {"doctor": doctor, "room": room, "equipment": equipment}[kind],
-                                      f"the service {s.name!r} does not need a {kind}")
-        current = dict(catalog.fetch(conn, "SELECT r.kind, r.id FROM booking b JOIN resource r "
-                                           "ON r.id = b.resource_id WHERE b.appointment_id = %(a)s",
-                                     {"a": appointment_id}))
-        spec = s.spec
-        occupied = (start_utc - timedelta(minutes=spec.buffer_before_min),
-                    start_utc + timedelta(minutes=spec.duration_min + spec.buffer_after_min))
-        resources = catalog.candidate_resources(conn, b, s)
-        names = {r.id: r.name for r in resources}
-        busy = catalog.busy_seconds(conn, list(names), *occupied, exclude_appointment=appointment_id)
-        keep = {k: [current[k]] for k in spec.needs if k in current and k not in pinned}
-        option = (engine.find_slot_at(b.spec, spec, resources, busy, start_utc, now, only=pinned | keep)
-                  if keep else None)
-        option = option or engine.find_slot_at(b.spec, spec, resources, busy, start_utc, now,
-                                               only=pinned or None)
+        pinned = _pins_for(conn, s, doctor, room, equipment)
+        current = _current_resources(conn, appointment_id)
+        option, names = _place(conn, b, s, start_utc, now, pinned, prefer=current,
+                               exclude_appointment=appointment_id)
         if option is None:
             raise _explain_unavailable(conn, b, s, start_utc, now, pinned, names, exclude_appointment=appointment_id)
         chosen = option.first_combination()
@@ -407,6 +455,13 @@ def move(db: Database, appointment_id: int, *, start: datetime | None = None, do
     except SlotTaken as exc:
         raise _name_conflict(db, exc, start or before.start, before.branch) from exc
     return MoveResult(before=before, after=get_appointment(db, appointment_id))
+
+
+def _current_resources(conn: Connection, appointment_id: int) -> dict[str, int]:
+    """The appointment's booked resources: kind → resource id."""
+    return dict(catalog.fetch(conn, "SELECT r.kind, r.id FROM booking b JOIN resource r "
+                                    "ON r.id = b.resource_id WHERE b.appointment_id = %(a)s",
+                              {"a": appointment_id}))
 
 
 # -- rescheduling ------------------------------------------------------------------------
@@ -465,9 +520,7 @@ def next_free_starts(db: Database, appointment_id: int, *, now: datetime, count:
         b = catalog.load_branch(conn, int(row.branch_id))
         s = catalog.load_service(conn, row.service)
         own_start = row.starts_at.astimezone(UTC)
-        current = dict(catalog.fetch(conn, "SELECT r.kind, r.id FROM booking b JOIN resource r "
-                                           "ON r.id = b.resource_id WHERE b.appointment_id = %(a)s",
-                                     {"a": appointment_id}))
+        current = _current_resources(conn, appointment_id)
         only = {"doctor": [current["doctor"]]} if same_doctor and "doctor" in current else None
         today = now.astimezone(b.tz).date()
         last = today + timedelta(days=s.spec.horizon_days)
@@ -651,55 +704,237 @@ def _lock_status(conn: Connection, appointment_id: int) -> str:
     raise _not_yours(appointment_id)
 
 
-def _change_status(conn: Connection, appointment_id: int, status: str, reason: str | None) -> None:
-    """Set the status; an UPDATE that row-level security silently filters is an error, never a no-op."""
+def _change_status(conn: Connection, appointment_id: int, status: str, reason: str | None,
+                   **more: Any) -> None:
+    """Set the status (and ``more`` columns); an UPDATE that row-level security silently filters is an
+    error, never a no-op."""
     result = conn.execute(update(t.appointment).where(t.appointment.c.id == appointment_id)
-                          .values(status=status, status_reason=reason))
+                          .values(status=status, status_reason=reason, **more))
     if result.rowcount != 1:
         raise _not_yours(appointment_id)
 
 
-def cancel(db: Database, appointment_id: int, *, reason: str, now: datetime | None = None) -> AppointmentView:
+def cancel(db: Database, appointment_id: int, *, reason: str, by: str = "clinic",
+           now: datetime | None = None) -> AppointmentView:
     """Cancel an appointment (its resources are released at once).
 
     ``reason`` is required and goes to the appointment and the audit trail.
+    ``by``: ``"patient"`` or ``"clinic"`` (the default). The trigger
+    ``appointment_lifecycle`` stamps ``cancelled_at`` and ``cancelled_late``
+    (after start − the policy's free hours copied at booking); money due back
+    follows ``domain.policy.settle`` (``services.payments``).
     Cancelling an appointment that is already cancelled changes nothing and
     succeeds (a retry after a lost connection must not report an error).
-    Raises ``NotFound``, ``ValidationError`` (empty reason), ``InvalidTransition``,
+    Raises ``NotFound``, ``ValidationError`` (empty reason, ``by``), ``InvalidTransition``,
     ``PermissionDenied`` (e.g. a doctor and another doctor's appointment).
     """
     why = clean_name(reason, "reason")
+    if by not in policy.CANCELLED_BY:
+        raise ValidationError("by", by, f"must be one of {', '.join(policy.CANCELLED_BY)}")
 
     def work(conn: Connection) -> None:
         current = _lock_status(conn, appointment_id)
         if current == "cancelled":
             return
         check_transition(current, "cancelled")
-        _change_status(conn, appointment_id, "cancelled", why)
+        # "clinic" is the trigger's default: left out, so doctors (granted only the status columns) may cancel.
+        more = {"cancelled_by": by} if by != "clinic" else {}
+        _change_status(conn, appointment_id, "cancelled", why, **more)
 
     db.write(work, reason=f"cancelled: {why}")
     return get_appointment(db, appointment_id)
 
 
+def _check_deposit(conn: Connection, appointment_id: int) -> None:
+    """``ValidationError("status", "confirmed", …)`` while payments do not cover the deposit."""
+    deposit = conn.execute(text("SELECT coalesce(deposit_cents, 0) FROM appointment WHERE id = :i"),
+                           {"i": appointment_id}).scalar_one()
+    paid = payments.net_paid_cents(conn, appointment_id)
+    if policy.status_after_approval(deposit, paid) != "confirmed":
+        cur = payments.currency(conn)
+        raise ValidationError("status", "confirmed",
+                              f"the deposit of {policy.format_money(deposit, cur)} is not paid yet "
+                              f"({policy.format_money(paid, cur)} paid)")
+
+
 def set_status(db: Database, appointment_id: int, status: str, *, reason: str | None = None) -> AppointmentView:
     """Move an appointment to ``status`` if the lifecycle allows it (``InvalidTransition`` otherwise).
 
-    Raises ``NotFound`` and ``PermissionDenied`` (the role may not change this
-    appointment, e.g. a doctor and another doctor's appointment).
+    Confirming (``confirmed``) from ``requested``, ``held`` or
+    ``payment_pending`` needs the deposit paid (``ValidationError`` otherwise;
+    issue 4, "Deposits"). Raises ``NotFound`` and ``PermissionDenied`` (the role
+    may not change this appointment, e.g. a doctor and another doctor's appointment).
     """
 
     def work(conn: Connection) -> None:
-        check_transition(_lock_status(conn, appointment_id), status)
+        current = _lock_status(conn, appointment_id)
+        check_transition(current, status)
+        if status == "confirmed" and current in ("requested", "held", "payment_pending"):
+            _check_deposit(conn, appointment_id)
         _change_status(conn, appointment_id, status, reason)
 
     db.write(work, reason=reason or status)
     return get_appointment(db, appointment_id)
 
 
+# -- holds, approvals, rescheduling (issue 4) ------------------------------------------------
+def hold(db: Database, *, branch: str, service: str, start: datetime, patient_id: int,
+         doctor: str | None = None, room: str | None = None, equipment: str | None = None,
+         source: str = "phone", client_id: uuid.UUID | str | None = None, reason: str | None = None,
+         now: datetime | None = None) -> AppointmentView:
+    """"Hold this slot" while the patient is on the phone: :func:`book` with status ``held``.
+
+    The hold occupies its resources until ``hold_expires_at`` (UTC; now +
+    ``clinic_setting`` ``hold_minutes``, 5 by default, set by the trigger
+    ``appointment_lifecycle``); after that it blocks nobody (``busy_seconds``
+    ignores it and the next booking in its way cancels it). Turn it into a
+    booking with :func:`confirm_hold`. Raises as :func:`book`.
+    """
+    return book(db, branch=branch, service=service, start=start, patient_id=patient_id, doctor=doctor, room=room,
+                equipment=equipment, source=source, client_id=client_id, reason=reason or "held", now=now,
+                status="held")
+
+
+def _decide(conn: Connection, appointment_id: int, *, approved: bool) -> str:
+    """The status a held (``approved=False``) or approved request takes: the service's
+    confirmation mode (unless approved), then the deposit snapshot against what was paid."""
+    row = conn.execute(text("SELECT service_id, patient_id, coalesce(deposit_cents, 0) AS deposit "
+                            "FROM appointment WHERE id = :i"), {"i": appointment_id}).one()
+    paid = payments.net_paid_cents(conn, appointment_id)
+    if approved:
+        return policy.status_after_approval(int(row.deposit), paid)
+    return _initial_status(conn, int(row.service_id), int(row.patient_id), deposit_cents=int(row.deposit),
+                           paid_cents=paid)
+
+
+def confirm_hold(db: Database, appointment_id: int, *, reason: str | None = None) -> AppointmentView:
+    """Turn a hold into a booking with one action, in one SERIALIZABLE transaction.
+
+    The new status is what the service's rules say for a new booking
+    (``domain.policy.initial_status``): ``requested`` (approval needed),
+    ``payment_pending`` (a deposit not yet paid) or ``confirmed``. A hold past
+    its expiry can still be confirmed while nobody else has taken the time (its
+    bookings come back into force; the exclusion constraint decides a race).
+
+    Raises ``NotFound``, ``InvalidTransition`` (not held: e.g. the hold expired
+    and was released), ``PermissionDenied``.
+    """
+
+    def work(conn: Connection) -> None:
+        current = _lock_status(conn, appointment_id)
+        if current != "held":
+            raise InvalidTransition(f"Only a held appointment can be confirmed this way; this one is "
+                                    f"{LABELS.get(current, current).lower()}"
+                                    f"{' (the hold expired)' if current == 'cancelled' else ''}.")
+        target = _decide(conn, appointment_id, approved=False)
+        check_transition(current, target)
+        _change_status(conn, appointment_id, target, reason or "hold confirmed")
+
+    db.write(work, reason=reason or "hold confirmed")
+    return get_appointment(db, appointment_id)
+
+
+def approve(db: Database, appointment_id: int, *, reason: str | None = None) -> AppointmentView:
+    """A receptionist approves a ``requested`` booking: it becomes ``confirmed``, or
+    ``payment_pending`` while its deposit is not paid. One SERIALIZABLE transaction.
+
+    Raises ``NotFound``, ``InvalidTransition`` (not requested), ``PermissionDenied``.
+    """
+
+    def work(conn: Connection) -> None:
+        current = _lock_status(conn, appointment_id)
+        if current != "requested":
+            raise InvalidTransition(f"Only a requested appointment can be approved; this one is "
+                                    f"{LABELS.get(current, current).lower()}.")
+        target = _decide(conn, appointment_id, approved=True)
+        _change_status(conn, appointment_id, target, reason or "approved")
+
+    db.write(work, reason=reason or "approved")
+    return get_appointment(db, appointment_id)
+
+
+@dataclass(frozen=True)
+class RescheduleResult:
+    """``old`` (now ``rescheduled``, its resources released) and ``new`` (the booking that replaces it);
+    times UTC."""
+
+    old: AppointmentView
+    new: AppointmentView
+
+
+def reschedule(db: Database, appointment_id: int, *, start: datetime, doctor: str | None = None,
+               room: str | None = None, equipment: str | None = None, reason: str | None = None,
+               client_id: uuid.UUID | str | None = None, now: datetime | None = None) -> RescheduleResult:
+    """Rebook an appointment at ``start`` (aware) as a NEW appointment and mark the old one
+    ``rescheduled`` with ``rescheduled_to`` naming the new one — one SERIALIZABLE transaction.
+
+    (:func:`move` changes the time in place: the grid's drag and drop.) Same
+    patient, service, branch and source; the new one keeps the old one's
+    policy snapshot (free hours, late fee, deposit) and its standing: a
+    ``confirmed`` one stays confirmed, a ``requested`` one stays requested,
+    a ``payment_pending`` one is confirmed if the payments (which follow the
+    link, ``services.payments``) cover the deposit. Resources as in
+    :func:`move`: pinned by name, else the current ones when free, else the
+    first free ones. The old bookings are released first, so the new time may
+    overlap the old. ``client_id``: the new appointment's id for a safe retry
+    (a retry returns the pair made the first time).
+
+    Raises ``NotFound``, ``InvalidTransition`` (held, arrived, cancelled, already
+    rescheduled), ``ValidationError`` (bad start or names), ``SlotTaken``,
+    ``PermissionDenied``.
+    """
+    now = now or datetime.now(UTC)
+    cid = uuid.UUID(str(client_id)) if client_id else uuid.uuid4()
+
+    def work(conn: Connection) -> int:
+        current = _lock_status(conn, appointment_id)
+        row = conn.execute(text(
+            "SELECT a.branch_id, a.patient_id, a.source, a.rescheduled_to, a.policy_free_hours, "
+            "a.policy_late_fee_cents, a.deposit_cents, s.name AS service, "
+            "(SELECT n.client_id FROM appointment n WHERE n.id = a.rescheduled_to) AS new_client_id "
+            "FROM appointment a JOIN service s ON s.id = a.service_id WHERE a.id = :i"),
+            {"i": appointment_id}).one()
+        if current == "rescheduled" and row.new_client_id == cid:
+            return int(row.rescheduled_to)  # a retried commit: done already
+        check_transition(current, "rescheduled")
+        b = catalog.load_branch(conn, int(row.branch_id))
+        s = catalog.load_service(conn, row.service)
+        start_utc = _check_start(start, b)
+        pinned = _pins_for(conn, s, doctor, room, equipment)
+        prefer = _current_resources(conn, appointment_id)
+        _change_status(conn, appointment_id, "rescheduled", reason or "rescheduled")  # releases its bookings
+        option, names = _place(conn, b, s, start_utc, now, pinned, prefer=prefer, exclude_appointment=appointment_id)
+        if option is None:
+            raise _explain_unavailable(conn, b, s, start_utc, now, pinned, names, exclude_appointment=appointment_id)
+        chosen = option.first_combination()
+        catalog.release_expired_holds(conn, list(chosen.values()), option.occupied_start, option.occupied_end)
+        status = current
+        if current == "payment_pending":
+            status = policy.status_after_approval(int(row.deposit_cents or 0),
+                                                  payments.net_paid_cents(conn, appointment_id))
+        terms = (row.policy_free_hours, row.policy_late_fee_cents, row.deposit_cents)
+        inserted = _insert_appointment(conn, b.id, s, int(row.patient_id), option.start, option.end, chosen,
+                                       status=status, source=row.source, client_id=cid,
+                                       terms=terms if None not in terms else None)
+        if inserted is None:
+            raise ValidationError("client_id", str(cid), "was already used for another appointment")
+        new_id = inserted[0]
+        conn.execute(update(t.appointment).where(t.appointment.c.id == appointment_id)
+                     .values(rescheduled_to=new_id, updated_at=datetime.now(UTC)))
+        return new_id
+
+    before = get_appointment(db, appointment_id)
+    try:
+        new_id = db.write(work, reason=reason or "rescheduled")
+    except SlotTaken as exc:
+        raise _name_conflict(db, exc, start, before.branch) from exc
+    return RescheduleResult(old=get_appointment(db, appointment_id), new=get_appointment(db, new_id))
+
+
 # -- reading -----------------------------------------------------------------------
 _APPOINTMENT_SQL = """
 SELECT a.id, a.client_id, a.branch_id, br.name AS branch, a.service_id, s.name AS service, a.patient_id,
-       p.display_name AS patient, a.status, a.starts_at, a.ends_at, a.source,
+       p.display_name AS patient, a.status, a.starts_at, a.ends_at, a.source, a.hold_expires_at,
        coalesce(json_agg(json_build_array(r.kind, r.name, r.id) ORDER BY r.kind)
                 FILTER (WHERE r.id IS NOT NULL), '[]') AS res
   FROM appointment a
@@ -716,7 +951,8 @@ def _view(row: Any) -> AppointmentView:
         id=row.id, client_id=str(row.client_id), branch_id=row.branch_id, branch=row.branch,
         service_id=row.service_id, service=row.service, patient_id=row.patient_id, patient=row.patient,
         status=row.status, start=row.starts_at.astimezone(UTC), end=row.ends_at.astimezone(UTC),
-        source=row.source, resources={k: n for k, n, _ in row.res}, resource_ids={k: i for k, _, i in row.res})
+        source=row.source, resources={k: n for k, n, _ in row.res}, resource_ids={k: i for k, _, i in row.res},
+        hold_expires_at=row.hold_expires_at.astimezone(UTC) if row.hold_expires_at else None)
 
 
 def get_appointment(db: Database, appointment_id: int) -> AppointmentView:

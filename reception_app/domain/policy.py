@@ -1,0 +1,153 @@
+"""The clinic's booking policies as pure rules: confirmation, deposits, cancellations, refunds.
+
+No SQL and no Qt: the services call these inside their write transaction with
+values they have just read, and the database repeats what it can (migration
+0003: the policy snapshot on each appointment, ``cancelled_late`` stamped by
+the trigger ``appointment_lifecycle``). Money is in whole cents (``int``);
+instants are aware datetimes (any zone; compared as instants).
+
+Where the rules come from (issue 4, "Statuses, confirmation, holds, deposits"):
+
+- **Confirmation mode** per service: ``immediate`` (confirmed at once),
+  ``approval`` (``requested`` until a receptionist approves), ``hybrid``
+  (immediate for a *known* patient — one with an earlier completed appointment —
+  approval for a new one). A service with a deposit starts ``payment_pending``
+  instead of ``confirmed`` until payments cover the deposit.
+- **Cancellation**: free until ``free_hours`` before the start; later is *late*.
+  A clinic cancellation or an early one refunds everything paid; a late
+  cancellation by the patient keeps the late fee (at most what was paid; the
+  rest of the fee is still owed).
+- A **rescheduled** appointment's payments count for the appointment it was
+  rescheduled to (``appointment.rescheduled_to``), so nothing is refunded on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+from .errors import ValidationError
+
+CONFIRMATION_MODES: tuple[str, ...] = ("immediate", "approval", "hybrid")
+CANCELLED_BY: tuple[str, ...] = ("patient", "clinic")
+PAYMENT_METHODS: tuple[str, ...] = ("cash", "card_terminal", "other")
+PAYMENT_PURPOSES: tuple[str, ...] = ("deposit", "fee", "late_cancel_fee", "other")
+
+#: Labels of the payment methods for the desk's screens and receipts.
+METHOD_LABELS: dict[str, str] = {"cash": "Cash", "card_terminal": "Card terminal", "other": "Other"}
+
+
+def check_mode(mode: str) -> str:
+    """``mode`` if it is one of ``CONFIRMATION_MODES``, else ``ValidationError("confirmation", …)``."""
+    if mode not in CONFIRMATION_MODES:
+        raise ValidationError("confirmation", mode, f"must be one of {', '.join(CONFIRMATION_MODES)}")
+    return mode
+
+
+def needs_approval(mode: str, known_patient: bool) -> bool:
+    """Whether a new booking waits (``requested``) for a receptionist's approval.
+
+    ``known_patient``: the patient has an earlier completed appointment (only
+    ``hybrid`` asks). Raises ``ValidationError`` for an unknown mode.
+    """
+    check_mode(mode)
+    return mode == "approval" or (mode == "hybrid" and not known_patient)
+
+
+def status_after_approval(deposit_cents: int, paid_cents: int) -> str:
+    """The status an approved (or approval-free) booking takes: ``payment_pending`` while the
+    payments (net, cents) do not cover the deposit (cents), else ``confirmed``."""
+    return "payment_pending" if deposit_cents > 0 and paid_cents < deposit_cents else "confirmed"
+
+
+def initial_status(mode: str, deposit_cents: int, known_patient: bool, paid_cents: int = 0) -> str:
+    """The status a booking starts in when the caller does not force one.
+
+    ``requested`` when it needs approval (:func:`needs_approval`), else
+    :func:`status_after_approval`. ``paid_cents``: payments already counted for
+    it (a rescheduled appointment's carry over).
+    """
+    if needs_approval(mode, known_patient):
+        return "requested"
+    return status_after_approval(deposit_cents, paid_cents)
+
+
+def is_late(cancelled_at: datetime, starts_at: datetime, free_hours: int) -> bool:
+    """Whether a cancellation at ``cancelled_at`` is late: after ``starts_at`` − ``free_hours`` hours
+    (the same rule as the trigger's ``cancelled_late``; exactly at the limit is still free)."""
+    return cancelled_at > starts_at - timedelta(hours=free_hours)
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """What happens to the money of one appointment (cents, all ≥ 0).
+
+    ``kept_cents``: what the clinic keeps of what was paid; ``refund_due_cents``:
+    what is still to be handed back; ``owed_cents``: fees not yet covered
+    (a late fee beyond what was paid); ``deposit_outstanding_cents``: the part of
+    the deposit still to pay before the booking can be confirmed.
+    """
+
+    kept_cents: int
+    refund_due_cents: int
+    owed_cents: int
+    deposit_outstanding_cents: int
+
+
+#: Statuses in which a deposit is still being collected (before the visit).
+_COLLECTING = frozenset({"requested", "held", "payment_pending", "confirmed"})
+
+
+def settle(*, status: str, cancelled_by: str | None, cancelled_late: bool | None, late_fee_cents: int,
+           deposit_cents: int, paid_cents: int, refunded_cents: int = 0) -> Settlement:
+    """Settle an appointment's account under its own policy snapshot.
+
+    ``paid_cents``: payments taken (its own and those of appointments
+    rescheduled into it); ``refunded_cents``: refunds already handed back.
+    ``late_fee_cents``/``deposit_cents``: the snapshot on the appointment.
+
+    - ``cancelled`` by the patient and late: the late fee is kept (up to what was
+      paid); the rest of the fee is owed; the remainder is refunded.
+    - ``cancelled`` otherwise (early, or by the clinic): everything paid is refunded.
+    - ``rescheduled``: nothing here (the money counts on the new appointment).
+    - any other status: what was paid is kept; the deposit may still be outstanding.
+    """
+    net = max(0, paid_cents - refunded_cents)
+    if status == "rescheduled":
+        return Settlement(0, 0, 0, 0)
+    if status == "cancelled":
+        fee = late_fee_cents if cancelled_by == "patient" and cancelled_late else 0
+        kept_of_paid = min(fee, paid_cents)
+        due = max(0, paid_cents - kept_of_paid - refunded_cents)
+        return Settlement(kept_cents=min(kept_of_paid, net), refund_due_cents=due,
+                          owed_cents=max(0, fee - paid_cents), deposit_outstanding_cents=0)
+    outstanding = max(0, deposit_cents - net) if status in _COLLECTING else 0
+    return Settlement(kept_cents=net, refund_due_cents=0, owed_cents=0, deposit_outstanding_cents=outstanding)
+
+
+def parse_money(value: object, field: str) -> int:
+    """Money as written in a config file or typed at the desk (``"20.00"``, ``"20"``, ``20``) → cents.
+
+    Raises ``ValidationError(field, value, …)`` for anything else: negative
+    amounts, more than two decimals, floats (``20.1`` is written ``"20.10"``).
+    """
+    if isinstance(value, bool) or isinstance(value, float):
+        raise ValidationError(field, value, 'must be written as a decimal string like "20.00"')
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation as exc:
+        raise ValidationError(field, value, 'must be an amount like "20.00"') from exc
+    if not amount.is_finite() or amount < 0:
+        raise ValidationError(field, value, "must be an amount of 0 or more")
+    cents = amount * 100
+    if cents != cents.to_integral_value():
+        raise ValidationError(field, value, "has more than two decimals")
+    return int(cents)
+
+
+def format_money(cents: int, currency: str) -> str:
+    """``2050, "EUR"`` → ``"EUR 20.50"`` (a minus sign for negative amounts)."""
+    sign = "-" if cents < 0 else ""
+    whole, part = divmod(abs(cents), 100)
+    return f"{currency} {sign}{whole:,}.{part:02d}"
