@@ -6,6 +6,14 @@ optional; sections are applied in dependency order (branches, then resources,
 services, holidays, time off) in ONE serializable transaction: a bad file
 writes nothing.
 
+Services may carry the booking lifecycle's policy (issue 4): ``confirmation``
+(``"immediate"`` | ``"approval"`` | ``"hybrid"``), ``deposit`` and
+``late_cancel_fee`` (money as decimal strings, ``"20.00"``, stored in cents),
+``cancel_free_hours`` (free cancellation until N hours before the start). A
+single ``[clinic]`` table sets clinic-wide settings (``clinic_setting``):
+``hold_minutes``, ``offer_minutes`` (whole minutes ≥ 1) and ``currency``
+(ISO 4217, ``"EUR"``).
+
 Rules: a branch's weekly hours and a doctor's shifts are replaced by what the
 file says (a day missing from ``hours`` is closed); other rows are created or
 updated by name; nothing is deleted that the file does not mention.
@@ -23,6 +31,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from ..domain import policy
 from ..domain.errors import NotFound, ValidationError
 from ..domain.validation import clean_name, parse_date
 from ..domain.wallclock import MINUTES_PER_DAY, parse_hhmm_range, parse_instant
@@ -36,11 +45,14 @@ _SCHEMA: dict[str, tuple[set[str], set[str]]] = {
     "doctor": ({"name", "specialty"}, {"shifts", "login"}),
     "room": ({"name", "branch", "kind"}, set()),
     "equipment": ({"name", "branch", "kind"}, set()),
-    "service": ({"name", "duration"}, {"buffer_before", "buffer_after", "min_notice", "horizon", "needs"}),
+    "service": ({"name", "duration"}, {"buffer_before", "buffer_after", "min_notice", "horizon", "needs",
+                                       "confirmation", "deposit", "cancel_free_hours", "late_cancel_fee"}),
     "holiday": ({"branch", "date", "name"}, set()),
     "time_off": ({"resource", "from", "until"}, {"reason"}),
 }
 _SHIFT_KEYS = ({"branch", "days", "hours"}, {"from", "until"})
+#: The single ``[clinic]`` table: clinic-wide settings (``clinic_setting``, migration 0003).
+_CLINIC_KEYS = {"hold_minutes", "offer_minutes", "currency"}
 _NEEDS_KEYS = {"doctor", "room", "equipment"}
 
 
@@ -89,7 +101,9 @@ def _check_keys(where: str, item: Any, required: set[str], optional: set[str]) -
 
 def check(data: dict[str, Any]) -> None:
     """Structural check of a parsed config (keys and presence; values are checked while applying)."""
-    unknown = sorted(set(data) - set(_SCHEMA))
+    unknown = sorted(set(data) - set(_SCHEMA) - {"clinic"})
+    if "clinic" in data:
+        _check_keys("clinic", data["clinic"], set(), _CLINIC_KEYS)
     if unknown:
         raise ValidationError(unknown[0], "[[" + unknown[0] + "]]", "is not a known section")
     for section, (required, optional) in _SCHEMA.items():
@@ -155,8 +169,34 @@ def _branch_id(conn: Connection, name: str, where: str) -> int:
     return int(bid)
 
 
+def _confirmation(where: str, value: Any) -> str:
+    if value not in policy.CONFIRMATION_MODES:
+        raise ValidationError(where, value, f"must be one of {', '.join(policy.CONFIRMATION_MODES)}")
+    return str(value)
+
+
+def _apply_clinic(conn: Connection, clinic: dict[str, Any]) -> None:
+    """``[clinic]`` → ``clinic_setting`` rows (only the keys given)."""
+    import json
+
+    values: dict[str, Any] = {}
+    for key in ("hold_minutes", "offer_minutes"):
+        if key in clinic:
+            values[key] = _int(f"clinic.{key}", clinic[key], 1)
+    if "currency" in clinic:
+        cur = str(clinic["currency"])
+        if len(cur) != 3 or not cur.isascii() or not cur.isalpha() or not cur.isupper():
+            raise ValidationError("clinic.currency", clinic["currency"], 'must be an ISO 4217 code like "EUR"')
+        values["currency"] = cur
+    for key, value in values.items():
+        conn.execute(text("INSERT INTO clinic_setting (key, value) VALUES (:k, CAST(:v AS jsonb)) "
+                          "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"), {"k": key, "v": json.dumps(value)})
+
+
 def _apply(conn: Connection, data: dict[str, Any]) -> ApplyResult:
     result = ApplyResult()
+    if "clinic" in data:
+        _apply_clinic(conn, data["clinic"])
     for b in data.get("branch", []):
         name = clean_name(b["name"], "branch.name")
         tz = str(b["timezone"])
@@ -230,15 +270,24 @@ def _apply(conn: Connection, data: dict[str, Any]) -> ApplyResult:
             "mn": _int(f"{where}.min_notice", s.get("min_notice", 0)),
             "h": _int(f"{where}.horizon", s.get("horizon", 365), 1),
             "ds": needs.get("doctor"), "rk": needs.get("room"), "ek": needs.get("equipment"),
+            "cm": _confirmation(f"{where}.confirmation", s.get("confirmation", "immediate")),
+            "dep": policy.parse_money(s.get("deposit", "0"), f"{where}.deposit"),
+            "cfh": _int(f"{where}.cancel_free_hours", s.get("cancel_free_hours", 24)),
+            "fee": policy.parse_money(s.get("late_cancel_fee", "0"), f"{where}.late_cancel_fee"),
         }
         _, ins = _upsert(conn, "INSERT INTO service (name, duration_min, buffer_before_min, buffer_after_min, "
-                               "min_notice_min, horizon_days, doctor_specialty, room_kind, equipment_kind) "
-                               "VALUES (:n, :d, :bb, :ba, :mn, :h, :ds, :rk, :ek) ON CONFLICT (name) DO UPDATE SET "
+                               "min_notice_min, horizon_days, doctor_specialty, room_kind, equipment_kind, confirmation_mode, "
+                               "deposit_cents, cancel_free_hours, late_cancel_fee_cents) "
+                               "VALUES (:n, :d, :bb, :ba, :mn, :h, :ds, :rk, :ek, :cm, :dep, :cfh, :fee) "
+                               "ON CONFLICT (name) DO UPDATE SET "
                                "duration_min = EXCLUDED.duration_min, buffer_before_min = EXCLUDED.buffer_before_min,"
                                " buffer_after_min = EXCLUDED.buffer_after_min, min_notice_min = "
                                "EXCLUDED.min_notice_min, horizon_days = EXCLUDED.horizon_days, doctor_specialty = "
                                "EXCLUDED.doctor_specialty, room_kind = EXCLUDED.room_kind, equipment_kind = "
-                               "EXCLUDED.equipment_kind, active = true", params)
+                               "EXCLUDED.equipment_kind, confirmation_mode = EXCLUDED.confirmation_mode, "
+                               "deposit_cents = EXCLUDED.deposit_cents, cancel_free_hours = "
+                               "EXCLUDED.cancel_free_hours, late_cancel_fee_cents = EXCLUDED.late_cancel_fee_cents, "
+                               "active = true", params)
         result.note("service", name, ins)
 
     for h in data.get("holiday", []):

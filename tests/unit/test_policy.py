@@ -1,0 +1,90 @@
+"""domain.policy: confirmation decisions, early/late, the settlement of an account, money parsing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from reception_app.domain import policy
+from reception_app.domain.errors import ValidationError
+
+START = datetime(2027, 1, 4, 11, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("mode", "deposit", "known", "expected"), [
+    ("immediate", 0, False, "confirmed"),
+    ("immediate", 2000, True, "payment_pending"),
+    ("approval", 0, True, "requested"),
+    ("approval", 2000, True, "requested"),
+    ("hybrid", 0, True, "confirmed"),
+    ("hybrid", 0, False, "requested"),
+    ("hybrid", 500, True, "payment_pending"),
+])
+def test_initial_status_follows_mode_deposit_and_known_patient(mode, deposit, known, expected) -> None:
+    assert policy.initial_status(mode, deposit, known) == expected
+
+
+def test_a_deposit_already_paid_confirms_at_once() -> None:
+    assert policy.initial_status("immediate", 2000, False, paid_cents=2000) == "confirmed"
+    assert policy.status_after_approval(2000, 1999) == "payment_pending"
+
+
+def test_an_unknown_mode_is_refused_naming_the_field() -> None:
+    with pytest.raises(ValidationError) as info:
+        policy.needs_approval("sometimes", True)
+    assert info.value.field == "confirmation" and info.value.value == "sometimes"
+
+
+def test_late_means_after_the_free_limit() -> None:
+    assert not policy.is_late(START - timedelta(hours=24), START, 24)      # exactly at the limit: free
+    assert policy.is_late(START - timedelta(hours=23, minutes=59), START, 24)
+    assert not policy.is_late(START - timedelta(days=3), START, 48)
+
+
+def test_late_patient_cancellation_keeps_the_fee_and_refunds_the_rest() -> None:
+    s = policy.settle(status="cancelled", cancelled_by="patient", cancelled_late=True, late_fee_cents=1500,
+                      deposit_cents=2000, paid_cents=2000)
+    assert (s.kept_cents, s.refund_due_cents, s.owed_cents) == (1500, 500, 0)
+    part = policy.settle(status="cancelled", cancelled_by="patient", cancelled_late=True, late_fee_cents=1500,
+                         deposit_cents=2000, paid_cents=2000, refunded_cents=200)
+    assert part.refund_due_cents == 300
+
+
+def test_a_fee_beyond_what_was_paid_is_owed() -> None:
+    s = policy.settle(status="cancelled", cancelled_by="patient", cancelled_late=True, late_fee_cents=1500,
+                      deposit_cents=0, paid_cents=1000)
+    assert (s.kept_cents, s.refund_due_cents, s.owed_cents) == (1000, 0, 500)
+
+
+@pytest.mark.parametrize(("by", "late"), [("patient", False), ("clinic", True), ("clinic", False)])
+def test_early_or_clinic_cancellation_refunds_everything(by, late) -> None:
+    s = policy.settle(status="cancelled", cancelled_by=by, cancelled_late=late, late_fee_cents=1500,
+                      deposit_cents=2000, paid_cents=2000)
+    assert (s.kept_cents, s.refund_due_cents, s.owed_cents) == (0, 2000, 0)
+
+
+def test_live_appointments_show_the_deposit_still_to_pay_and_rescheduled_ones_nothing() -> None:
+    s = policy.settle(status="payment_pending", cancelled_by=None, cancelled_late=None, late_fee_cents=0,
+                      deposit_cents=2000, paid_cents=500)
+    assert (s.deposit_outstanding_cents, s.refund_due_cents, s.kept_cents) == (1500, 0, 500)
+    r = policy.settle(status="rescheduled", cancelled_by=None, cancelled_late=None, late_fee_cents=0,
+                      deposit_cents=2000, paid_cents=2000)
+    assert r == policy.Settlement(0, 0, 0, 0)
+
+
+@pytest.mark.parametrize(("text", "cents"), [("20.00", 2000), ("20", 2000), (20, 2000), ("0.5", 50), ("0", 0)])
+def test_money_is_parsed_to_cents(text, cents) -> None:
+    assert policy.parse_money(text, "deposit") == cents
+
+
+@pytest.mark.parametrize("bad", ["-1", "20.001", "twenty", 20.5, "NaN", True])
+def test_bad_money_is_refused_naming_field_and_value(bad) -> None:
+    with pytest.raises(ValidationError) as info:
+        policy.parse_money(bad, "service 'X'.deposit")
+    assert info.value.field == "service 'X'.deposit" and info.value.value == bad
+
+
+def test_money_is_formatted_with_its_currency() -> None:
+    assert policy.format_money(123456, "EUR") == "EUR 1,234.56"
+    assert policy.format_money(-5, "BRL") == "BRL -0.05"
