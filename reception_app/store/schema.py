@@ -33,6 +33,11 @@ branch = Table(
     Column("name", Text, nullable=False, unique=True),
     Column("timezone", Text, nullable=False),
     Column("created_at", TZ),
+    # 0004: reminders (the clinic's phone for changes, message language, quiet hours in local minutes)
+    Column("phone", Text),
+    Column("language", Text, nullable=False),
+    Column("quiet_from_min", SmallInteger, nullable=False),
+    Column("quiet_until_min", SmallInteger, nullable=False),
 )
 
 opening_hours = Table(
@@ -117,6 +122,7 @@ patient = Table(
     Column("attributes", JSONB, nullable=False),
     Column("created_at", TZ),
     Column("created_by", Text),
+    Column("language", Text),  # 0004: message language (NULL: the branch's)
 )
 
 appointment = Table(
@@ -176,6 +182,21 @@ reminder = Table(
     Column("attempts", Integer, nullable=False),
     Column("last_error", Text),
     Column("idempotency_key", Text, nullable=False),
+    Column("created_at", TZ),
+    # 0004: the queue (lease, backoff) and the message as sent; ready_at is generated
+    Column("planned_at", TZ),
+    Column("rule_id", Integer),
+    Column("next_attempt_at", TZ),
+    Column("lease_until", TZ),
+    Column("claimed_by", Text),
+    Column("language", Text),
+    Column("template", Text),
+    Column("recipient", Text),
+    Column("provider_ref", Text),
+    Column("failed_at", TZ),
+    Column("handled_at", TZ),
+    Column("handled_by", Text),
+    Column("ready_at", TZ),
 )
 
 audit_log = Table(
@@ -308,4 +329,29 @@ override_log = Table(
     Column("appointment_id", ForeignKey("appointment.id")),
     Column("reason", Text, nullable=False),
     Column("detail", JSONB, nullable=False),
+)
+
+# 0004: reminder rules per branch/service (NULL: any) and the consent history
+reminder_rule = Table(
+    "reminder_rule", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("branch_id", ForeignKey("branch.id")),
+    Column("service_id", ForeignKey("service.id")),
+    Column("purpose", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("days", SmallInteger, nullable=False),
+    Column("at_local", Time),
+    Column("minutes", Integer, nullable=False),
+    Column("active", Boolean, nullable=False),
+)
+
+consent_event = Table(
+    "consent_event", metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("patient_id", ForeignKey("patient.id"), nullable=False),
+    Column("channel", Text, nullable=False),
+    Column("granted", Boolean, nullable=False),
+    Column("at", TZ, nullable=False),
+    Column("db_user", Text, nullable=False),
+    Column("reason", Text),
 )
