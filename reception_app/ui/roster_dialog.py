@@ -334,8 +334,8 @@ class RosterDialog(QDialog):
         """The weekly table as rules (raises ``ValidationError`` naming the row's problem)."""
         rules = []
         for r in range(self.weekly_table.rowCount()):
-            cells = [(self.weekly_table.item(r, c).text().strip() if self.weekly_table.item(r, c) else "")
-                     for c in range(4)]
+            items = [self.weekly_table.item(r, c) for c in range(4)]
+            cells = [item.text().strip() if item is not None else "" for item in items]
             day = cells[0][:3].capitalize()
             if day not in WEEKDAYS:
                 raise ValidationError(f"row {r + 1} day", cells[0], "must be Mon, Tue, Wed, Thu, Fri, Sat or Sun")

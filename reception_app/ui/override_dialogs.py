@@ -1,0 +1,269 @@
+"""Overrides with a record: the "Force booking…" dialog and the "Overrides log" window.
+
+Both call ``services.overrides`` through the shared :class:`~.runner.Runner`.
+The database decides who may override (managers and admins; anyone else sees
+the refusal in plain words) and never lets two live bookings of one resource
+overlap. Times are shown and entered on the branch's wall clock.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+from PySide6.QtCore import QDate, QTime, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDateEdit,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QTimeEdit,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..domain.errors import ClinicError, ValidationError
+from ..domain.wallclock import local_to_utc
+from ..services import dayview, overrides, patients, rosters
+from ..services.overrides import OverrideEntry
+from ..services.scheduling import AppointmentView
+from ..store.database import Database
+from .runner import Clock, Runner
+
+_ERROR_STYLE = ("QLabel { color: #8c1d18; background: #fdecea; border: 1px solid #f2b8b5; border-radius: 4px;"
+                " padding: 6px; }")
+
+
+def _qdate(d: date) -> QDate:
+    return QDate(d.year, d.month, d.day)
+
+
+def _pydate(q: QDate) -> date:
+    return date(q.year(), q.month(), q.day())
+
+
+class ForceBookingDialog(QDialog):
+    """Book over a block or outside a shift, with a required reason (managers and admins).
+
+    ``branch``/``timezone``: the branch booked at and its IANA zone (the date and time are its
+    wall clock); ``clock``: the current aware time; ``day``: the date offered first.
+    The "Force booking" button stays disabled until a patient is chosen and a reason typed.
+    The dialog closes only on success.
+
+    Signals:
+        lists_loaded(): services, doctors (and the patient search) are filled in.
+        patients_found(int): a patient search finished: how many matches.
+        appointment_booked(object): the forced booking committed: its ``AppointmentView``.
+        error_shown(str): an expected error's message, shown in the dialog.
+    """
+
+    lists_loaded = Signal()
+    patients_found = Signal(int)
+    appointment_booked = Signal(object)
+    error_shown = Signal(str)
+
+    def __init__(self, db: Database, runner: Runner, *, branch: str, timezone: str, clock: Clock | None = None,
+                 day: date | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"Force booking — {branch}")
+        self._db = db
+        self._runner = runner
+        self._branch = branch
+        self._tz = ZoneInfo(timezone)
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._client_id = uuid.uuid4()  # one per dialog: a retry after a lost commit books once
+
+        layout = QVBoxLayout(self)
+        form = QFormLayout()
+        search = QHBoxLayout()
+        self.patient_query = QLineEdit()
+        self.patient_query.setAccessibleName("Patient search")
+        self.patient_query.setPlaceholderText("name, phone or date of birth")
+        self.find_button = QPushButton("Find")
+        search.addWidget(self.patient_query)
+        search.addWidget(self.find_button)
+        form.addRow("&Patient search:", search)
+        self.patient_combo = QComboBox()
+        self.patient_combo.setAccessibleName("Patient")
+        form.addRow("Patient:", self.patient_combo)
+        self.service_combo = QComboBox()
+        self.service_combo.setAccessibleName("Service")
+        form.addRow("&Service:", self.service_combo)
+        self.doctor_combo = QComboBox()
+        self.doctor_combo.setAccessibleName("Doctor")
+        form.addRow("&Doctor:", self.doctor_combo)
+        self.date_edit = QDateEdit(_qdate(day or self._clock().astimezone(self._tz).date()))
+        self.date_edit.setCalendarPopup(True)
+        self.date_edit.setDisplayFormat("yyyy-MM-dd")
+        self.time_edit = QTimeEdit(QTime(8, 0))
+        self.time_edit.setDisplayFormat("HH:mm")
+        form.addRow("Date:", self.date_edit)
+        form.addRow("&Time:", self.time_edit)
+        self.reason_edit = QLineEdit()
+        self.reason_edit.setAccessibleName("Reason for the override")
+        self.reason_edit.setPlaceholderText("required: why the rules are overridden")
+        form.addRow("&Reason:", self.reason_edit)
+        layout.addLayout(form)
+        note = QLabel("Skips the doctor's shifts, the branch's hours and holidays, blocks and leave, and the "
+                      "minimum notice; every skipped rule is logged with the reason. It never double-books.")
+        note.setWordWrap(True)
+        layout.addWidget(note)
+        self.message_label = QLabel()
+        self.message_label.setWordWrap(True)
+        self.message_label.setStyleSheet(_ERROR_STYLE)
+        self.message_label.hide()
+        layout.addWidget(self.message_label)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.book_button = self.buttons.addButton("Force booking", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.book_button.setEnabled(False)
+        self.buttons.accepted.connect(self._on_book_clicked)
+        self.buttons.rejected.connect(self.reject)
+        layout.addWidget(self.buttons)
+
+        self.find_button.clicked.connect(self._on_find_clicked)
+        self.patient_query.returnPressed.connect(self._on_find_clicked)
+        self.reason_edit.textChanged.connect(self._update_button)
+        self.patient_combo.currentIndexChanged.connect(self._update_button)
+        self._runner.run(lambda: (dayview.list_services(self._db), rosters.list_doctors(self._db)),
+                         on_success=self._on_lists_loaded, on_failure=self._show_error, key="force-lists",
+                         label="force booking lists")
+
+    def _on_lists_loaded(self, lists: tuple[list[dayview.ServiceSummary], list[tuple[int, str]]]) -> None:
+        services, doctors = lists
+        self.service_combo.addItems([s.name for s in services])
+        self.doctor_combo.addItems([name for _, name in doctors])
+        self.lists_loaded.emit()
+
+    def _on_find_clicked(self) -> None:
+        query = self.patient_query.text().strip()
+        if not query:
+            return
+        self._runner.run(lambda: patients.find_patients(self._db, query), on_success=self._on_patients_found,
+                         on_failure=self._show_error, key="force-patients", label="find patients")
+
+    def _on_patients_found(self, found: list[patients.PatientView]) -> None:
+        self.patient_combo.clear()
+        for p in found:
+            born = f", born {p.birth_date:%Y-%m-%d}" if p.birth_date else ""
+            self.patient_combo.addItem(f"{p.name}{born}", p.id)
+        self._update_button()
+        self.patients_found.emit(len(found))
+
+    def _update_button(self, *_args: object) -> None:
+        self.book_button.setEnabled(bool(self.reason_edit.text().strip()) and self.patient_combo.currentData()
+                                    is not None)
+
+    def start(self) -> datetime:
+        """The chosen start as an aware UTC instant (the branch's wall clock)."""
+        t = self.time_edit.time()
+        return local_to_utc(_pydate(self.date_edit.date()), t.hour() * 60 + t.minute(), self._tz)
+
+    def _on_book_clicked(self) -> None:
+        patient_id = self.patient_combo.currentData()
+        reason = self.reason_edit.text()
+        if patient_id is None:
+            self._show_error(ValidationError("patient", None, "choose a patient first"))
+            return
+        args = {"branch": self._branch, "service": self.service_combo.currentText(), "start": self.start(),
+                "patient_id": int(patient_id), "doctor": self.doctor_combo.currentText(), "reason": reason,
+                "now": self._clock(), "client_id": self._client_id}
+        self.book_button.setEnabled(False)
+        self._runner.run(lambda: overrides.force_book(self._db, **args), on_success=self._on_booked,
+                         on_failure=self._show_error, on_finished=self._update_button, key="force-book",
+                         label="force booking")
+
+    def _on_booked(self, appointment: AppointmentView) -> None:
+        self.appointment_booked.emit(appointment)
+        self.accept()
+
+    def _show_error(self, error: ClinicError) -> None:
+        self.message_label.setText(str(error))
+        self.message_label.show()
+        self.error_shown.emit(str(error))
+
+
+class OverridesLogWindow(QDialog):
+    """Who overrode what, when and why: the ``override_log`` between two local dates (inclusive,
+    in zone ``timezone``), newest first. Changing a date reloads.
+
+    Signals:
+        log_loaded(int): the table was (re)loaded: how many rows.
+    """
+
+    log_loaded = Signal(int)
+    COLUMNS = ("When", "Who", "What", "Patient", "Appointment", "Why")
+
+    def __init__(self, db: Database, runner: Runner, *, timezone: str, clock: Clock | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Overrides log")
+        self._db = db
+        self._runner = runner
+        self._tz = ZoneInfo(timezone)
+        today = (clock or (lambda: datetime.now(UTC)))().astimezone(self._tz).date()
+        self.entries: list[OverrideEntry] = []
+        layout = QVBoxLayout(self)
+        filters = QHBoxLayout()
+        self.from_edit = QDateEdit(_qdate(today).addDays(-30))
+        self.until_edit = QDateEdit(_qdate(today))
+        for label, edit in (("&From:", self.from_edit), ("&To:", self.until_edit)):
+            edit.setCalendarPopup(True)
+            edit.setDisplayFormat("yyyy-MM-dd")
+            edit.setAccessibleName(label.replace("&", "").rstrip(":") + " date")
+            text = QLabel(label)
+            text.setBuddy(edit)
+            filters.addWidget(text)
+            filters.addWidget(edit)
+            edit.dateChanged.connect(self.reload)
+        filters.addStretch(1)
+        layout.addLayout(filters)
+        self.table = QTableWidget(0, len(self.COLUMNS))
+        self.table.setHorizontalHeaderLabels(list(self.COLUMNS))
+        self.table.setAccessibleName("Overrides")
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        layout.addWidget(self.table)
+        self.message_label = QLabel()
+        self.message_label.setStyleSheet(_ERROR_STYLE)
+        self.message_label.hide()
+        layout.addWidget(self.message_label)
+        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        close.rejected.connect(self.reject)
+        layout.addWidget(close)
+        self.resize(820, 420)
+        self.reload()
+
+    def reload(self, *_args: object) -> None:
+        """Read the log for the dates shown again."""
+        lo, hi = overrides.day_range_utc(_pydate(self.from_edit.date()), _pydate(self.until_edit.date()), self._tz)
+        self._runner.run(lambda: overrides.overrides_log(self._db, since=lo, until=hi), on_success=self._on_loaded,
+                         on_failure=self._show_error, key="overrides-log", label="overrides log")
+
+    def _on_loaded(self, entries: list[OverrideEntry]) -> None:
+        self.entries = entries
+        self.message_label.hide()
+        self.table.setRowCount(0)
+        for e in entries:
+            r = self.table.rowCount()
+            self.table.insertRow(r)
+            values = [f"{e.at.astimezone(self._tz):%Y-%m-%d %H:%M}", e.who, e.what, e.patient or "—",
+                      str(e.appointment_id) if e.appointment_id is not None else "—", e.reason]
+            for c, value in enumerate(values):
+                self.table.setItem(r, c, QTableWidgetItem(value))
+        self.log_loaded.emit(len(entries))
+
+    def _show_error(self, error: ClinicError) -> None:
+        self.message_label.setText(str(error))
+        self.message_label.show()
