@@ -525,7 +525,7 @@ def _claim_and_offer(conn: Connection, now: datetime, only: int | None = None) -
         for (offer_id,) in fetch(conn, "SELECT id FROM waitlist_offer WHERE freed_slot_id = %(s)s "
                                        "AND status = 'open' FOR UPDATE", {"s": slot_id}):
             _release_offer(conn, offer_id, "expired", OFFER_EXPIRED_REASON, now)
-    start, end = slot["starts_at"].astimezone(UTC), slot["ends_at"].astimezone(UTC)
+    start = slot["starts_at"].astimezone(UTC)
     if start <= now:
         _close_unfilled(conn, slot_id, now)
         return slot_id, None

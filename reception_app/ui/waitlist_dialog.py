@@ -1,0 +1,516 @@
+"""The waitlist screen of a branch: entries, adding and cancelling them, and the open offers.
+
+Top: the branch's waitlist (patient, service, doctor, window, priority, status,
+age) in offer order, with "Cancel entry". Middle: "Add to waitlist" — the
+patient picker of the walk-in dialog, service, doctor (optional), dates, local
+times, priority, note. Bottom: the open offers (freed slots held for a waiting
+patient) with the time left, "Accept" and "Decline", and "Offer freed slots
+now" (the reminder service does the same on its own; see
+``services.waitlist.process_freed_slots``). Every database call goes through
+the shared :class:`~.runner.Runner`; nothing here blocks.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+
+from PySide6.QtCore import QDate, QTimer, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDateEdit,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..domain.errors import ClinicError, ValidationError
+from ..services import waitlist
+from ..services.dayview import BranchSummary, DayView, ServiceSummary, list_services, load_day
+from ..services.waitlist import DeclineResult, OfferView, WaitlistEntryView
+from ..store.database import Database
+from .runner import Clock, Runner
+from .walk_in_dialog import PatientPicker
+
+_MESSAGE_STYLE = ("QLabel { color: #8c1d18; background: #fdecea; border: 1px solid #f2b8b5; border-radius: 4px;"
+                  " padding: 6px; }")
+ENTRY_COLUMNS = ("Patient", "Service", "Doctor", "Window", "Priority", "Status", "Waiting")
+OFFER_COLUMNS = ("Patient", "Service", "Time", "With", "Time left")
+_STATUS_LABELS = {"waiting": "Waiting", "offered": "Offered", "booked": "Booked", "cancelled": "Cancelled"}
+
+
+def age_text(age: timedelta) -> str:
+    """``"3 d"``, ``"5 h"``, ``"12 min"``: how long an entry has waited, coarsely."""
+    minutes = int(age.total_seconds() // 60)
+    if minutes >= 24 * 60:
+        return f"{minutes // (24 * 60)} d"
+    if minutes >= 60:
+        return f"{minutes // 60} h"
+    return f"{minutes} min"
+
+
+def time_left_text(seconds: int) -> str:
+    """``"9:05"`` (minutes:seconds) or ``"expired"``."""
+    if seconds <= 0:
+        return "expired"
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def _qdate(d: date) -> QDate:
+    return QDate(d.year, d.month, d.day)
+
+
+def _pydate(q: QDate) -> date:
+    return date(q.year(), q.month(), q.day())
+
+
+class WaitlistDialog(QDialog):
+    """The waitlist of ``branch``: list, add and cancel entries; accept or decline open offers.
+
+    ``clock``: the current aware time (tests pass a fixed one); ages, time left,
+    expiry and the date defaults use it. ``services``: the active services if the
+    caller has them (else loaded). ``tick_ms``: how often the time left is
+    redrawn (0: never; tests call :meth:`update_time_left`). ``search_delay_ms``:
+    debounce of the patient search.
+
+    Signals:
+        entries_loaded(int): the entry list was (re)filled (how many).
+        offers_loaded(int): the offer list was (re)filled (how many).
+        entry_added(object): a new entry was written: its ``WaitlistEntryView``.
+        entry_cancelled(object): an entry was cancelled: its ``WaitlistEntryView``.
+        offer_accepted(object): an offer was accepted (booked): its ``OfferView``.
+        offer_declined(object): an offer was declined: the ``DeclineResult``.
+        slots_processed(int): "Offer freed slots now" finished (how many offers it made).
+        message_shown(str): an error or note was shown in the message line.
+    """
+
+    entries_loaded = Signal(int)
+    offers_loaded = Signal(int)
+    entry_added = Signal(object)
+    entry_cancelled = Signal(object)
+    offer_accepted = Signal(object)
+    offer_declined = Signal(object)
+    slots_processed = Signal(int)
+    message_shown = Signal(str)
+
+    def __init__(self, db: Database, runner: Runner, *, branch: BranchSummary, clock: Clock | None = None,
+                 services: list[ServiceSummary] | None = None, tick_ms: int = 1000, search_delay_ms: int = 250,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._db = db
+        self._runner = runner
+        self._branch = branch
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._services: list[ServiceSummary] = []
+        self._day: DayView | None = None
+        self._entries: list[WaitlistEntryView] = []
+        self._offers: list[OfferView] = []
+        self._adding: tuple[tuple[object, ...], uuid.UUID] | None = None
+        self._keys = (f"waitlist-entries-{id(self)}", f"waitlist-offers-{id(self)}")
+        self.setObjectName("waitlistDialog")
+        self.setWindowTitle(f"Waitlist — {branch.name}")
+        self.setAccessibleName("Waitlist")
+        self.resize(860, 760)
+        today = self._clock().astimezone(branch.tz).date()
+
+        v = QVBoxLayout(self)
+        # -- entries ----------------------------------------------------------------------------
+        box = QGroupBox("Waiting patients")
+        inner = QVBoxLayout(box)
+        self.entry_table = self._table("waitlistEntries", "Waitlist entries", ENTRY_COLUMNS)
+        self.entry_table.itemSelectionChanged.connect(self._update_buttons)
+        inner.addWidget(self.entry_table)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        self.cancel_entry_button = QPushButton("Cancel entry")
+        self.cancel_entry_button.setObjectName("waitlistCancelEntry")
+        self.cancel_entry_button.setAutoDefault(False)
+        self.cancel_entry_button.clicked.connect(self.cancel_selected_entry)
+        row.addWidget(self.cancel_entry_button)
+        inner.addLayout(row)
+        v.addWidget(box, 2)
+
+        # -- add ------------------------------------------------------------------------------------
+        add_box = QGroupBox("Add to waitlist")
+        add_layout = QVBoxLayout(add_box)
+        self.picker = PatientPicker(db, runner, search_delay_ms=search_delay_ms)
+        self.picker.patient_chosen.connect(lambda _p: self._update_buttons())
+        add_layout.addWidget(self.picker)
+        form = QFormLayout()
+        self.service_combo = QComboBox()
+        self.service_combo.setObjectName("waitlistService")
+        self.service_combo.setAccessibleName("Service")
+        self.service_combo.currentIndexChanged.connect(lambda _i: self._fill_doctors())
+        form.addRow("Service", self.service_combo)
+        self.doctor_combo = QComboBox()
+        self.doctor_combo.setObjectName("waitlistDoctor")
+        self.doctor_combo.setAccessibleName("Doctor (optional)")
+        form.addRow("Doctor", self.doctor_combo)
+        dates = QHBoxLayout()
+        self.first_date_edit = QDateEdit(_qdate(today))
+        self.last_date_edit = QDateEdit(_qdate(today + timedelta(days=14)))
+        for edit, name in ((self.first_date_edit, "First date"), (self.last_date_edit, "Last date")):
+            edit.setCalendarPopup(True)
+            edit.setDisplayFormat("yyyy-MM-dd")
+            edit.setAccessibleName(name)
+            dates.addWidget(edit)
+        self.first_date_edit.setObjectName("waitlistFirstDate")
+        self.last_date_edit.setObjectName("waitlistLastDate")
+        form.addRow("Dates (from – to)", dates)
+        times = QHBoxLayout()
+        self.earliest_edit = QLineEdit("07:00")
+        self.latest_edit = QLineEdit("19:00")
+        for time_edit, name in ((self.earliest_edit, "Earliest start"), (self.latest_edit, "Latest end")):
+            time_edit.setAccessibleName(name)
+            time_edit.setPlaceholderText("HH:MM")
+            time_edit.setMaximumWidth(80)
+            times.addWidget(time_edit)
+        times.addStretch(1)
+        self.earliest_edit.setObjectName("waitlistEarliest")
+        self.latest_edit.setObjectName("waitlistLatest")
+        form.addRow(f"Times ({branch.name} local: earliest start – latest end)", times)
+        self.priority_spin = QSpinBox()
+        self.priority_spin.setObjectName("waitlistPriority")
+        self.priority_spin.setAccessibleName("Priority (higher first)")
+        self.priority_spin.setRange(*waitlist.PRIORITY_RANGE)
+        form.addRow("Priority (higher first)", self.priority_spin)
+        self.note_edit = QLineEdit()
+        self.note_edit.setObjectName("waitlistNote")
+        self.note_edit.setAccessibleName("Note")
+        form.addRow("Note", self.note_edit)
+        add_layout.addLayout(form)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        self.add_button = QPushButton("Add to waitlist")
+        self.add_button.setObjectName("waitlistAdd")
+        self.add_button.setAutoDefault(False)
+        self.add_button.clicked.connect(self.add_entry)
+        row.addWidget(self.add_button)
+        add_layout.addLayout(row)
+        v.addWidget(add_box, 3)
+
+        # -- offers ---------------------------------------------------------------------------------
+        offer_box = QGroupBox("Open offers (held for the patient until they answer or the time runs out)")
+        offer_layout = QVBoxLayout(offer_box)
+        self.offer_table = self._table("waitlistOffers", "Open offers", OFFER_COLUMNS)
+        self.offer_table.itemSelectionChanged.connect(self._update_buttons)
+        offer_layout.addWidget(self.offer_table)
+        row = QHBoxLayout()
+        self.process_button = QPushButton("Offer freed slots now")
+        self.process_button.setObjectName("waitlistProcess")
+        self.process_button.setAutoDefault(False)
+        self.process_button.clicked.connect(self.process_now)
+        row.addWidget(self.process_button)
+        row.addStretch(1)
+        self.accept_button = QPushButton("Accept (book)")
+        self.accept_button.setObjectName("waitlistAccept")
+        self.accept_button.setAutoDefault(False)
+        self.accept_button.clicked.connect(self.accept_selected_offer)
+        self.decline_button = QPushButton("Decline")
+        self.decline_button.setObjectName("waitlistDecline")
+        self.decline_button.setAutoDefault(False)
+        self.decline_button.clicked.connect(self.decline_selected_offer)
+        row.addWidget(self.accept_button)
+        row.addWidget(self.decline_button)
+        offer_layout.addLayout(row)
+        v.addWidget(offer_box, 2)
+
+        self.message_label = QLabel()
+        self.message_label.setObjectName("waitlistMessage")
+        self.message_label.setWordWrap(True)
+        self.message_label.setStyleSheet(_MESSAGE_STYLE)
+        self.message_label.hide()
+        v.addWidget(self.message_label)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        v.addWidget(buttons)
+
+        self._tick = QTimer(self)
+        self._tick.setInterval(tick_ms)
+        self._tick.timeout.connect(self.update_time_left)
+        if tick_ms > 0:
+            self._tick.start()
+        self._runner.run(lambda: load_day(db, branch.id, today), on_success=self._on_day_loaded,
+                         on_failure=self._show_failure, label="waitlist: doctors")
+        if services is None:
+            self._runner.run(lambda: list_services(db), on_success=self._on_services_loaded,
+                             on_failure=self._show_failure, label="list services")
+        else:
+            self._on_services_loaded(services)
+        self.refresh()
+        self._update_buttons()
+
+    # -- public -----------------------------------------------------------------------------------
+    @property
+    def entries(self) -> list[WaitlistEntryView]:
+        """The entries shown, in the table's order."""
+        return list(self._entries)
+
+    @property
+    def offers(self) -> list[OfferView]:
+        """The open offers shown, in the table's order."""
+        return list(self._offers)
+
+    def selected_entry(self) -> WaitlistEntryView | None:
+        """The entry of the table's current row, or None."""
+        rows = self.entry_table.selectionModel().selectedRows()
+        return self._entries[rows[0].row()] if rows and rows[0].row() < len(self._entries) else None
+
+    def selected_offer(self) -> OfferView | None:
+        """The offer of the table's current row, or None."""
+        rows = self.offer_table.selectionModel().selectedRows()
+        return self._offers[rows[0].row()] if rows and rows[0].row() < len(self._offers) else None
+
+    def selected_service(self) -> ServiceSummary | None:
+        """The service chosen for a new entry."""
+        i = self.service_combo.currentIndex()
+        return self._services[i] if 0 <= i < len(self._services) else None
+
+    def refresh(self) -> None:
+        """Reload the entries and the open offers of the branch (in the background)."""
+        db, branch = self._db, self._branch.id
+        self._runner.run(lambda: waitlist.list_entries(db, branch=branch), on_success=self._on_entries,
+                         on_failure=self._show_failure, key=self._keys[0], label="waitlist entries")
+        self._runner.run(lambda: waitlist.list_offers(db, branch=branch), on_success=self._on_offers,
+                         on_failure=self._show_failure, key=self._keys[1], label="waitlist offers")
+
+    def add_entry(self) -> None:
+        """Put the chosen patient on the waitlist with the form's values (in the background)."""
+        patient, service = self.picker.patient, self.selected_service()
+        if patient is None:
+            self._show_message("Choose the patient first: search above or add a new one.")
+            return
+        if service is None:
+            self._show_message("Choose the service.")
+            return
+        values = {"patient_id": patient.id, "service": service.name, "branch": self._branch.name,
+                  "first_date": _pydate(self.first_date_edit.date()), "last_date": _pydate(self.last_date_edit.date()),
+                  "earliest": self.earliest_edit.text().strip(), "latest": self.latest_edit.text().strip(),
+                  "doctor": self.doctor_combo.currentData() or None, "priority": self.priority_spin.value(),
+                  "note": self.note_edit.text()}
+        attempt = tuple(values.values())
+        if self._adding is None or self._adding[0] != attempt:  # a retry of the same form reuses its id
+            self._adding = (attempt, uuid.uuid4())
+        cid, db, now = self._adding[1], self._db, self._clock()
+        self.add_button.setEnabled(False)
+        self.message_label.hide()
+        self._runner.run(lambda: waitlist.add_entry(db, client_id=cid, now=now, **values),  # type: ignore[arg-type]
+                         on_success=self._on_added, on_failure=self._on_add_failed,
+                         on_finished=self._update_buttons, label="add waitlist entry")
+
+    def cancel_selected_entry(self) -> None:
+        """Take the selected entry off the waitlist (its open offer, if any, passes on)."""
+        entry = self.selected_entry()
+        if entry is None:
+            return
+        db, now = self._db, self._clock()
+        self.cancel_entry_button.setEnabled(False)
+        self._runner.run(lambda: waitlist.cancel_entry(db, entry.id, now=now, reason="cancelled at the desk"),
+                         on_success=self._on_entry_cancelled, on_failure=self._on_change_failed,
+                         on_finished=self._update_buttons, label="cancel waitlist entry")
+
+    def accept_selected_offer(self) -> None:
+        """The patient takes the selected offer: book it."""
+        offer = self.selected_offer()
+        if offer is None:
+            return
+        db, now = self._db, self._clock()
+        self._set_offer_buttons(False)
+        self._runner.run(lambda: waitlist.accept_offer(db, offer.id, now=now), on_success=self._on_accepted,
+                         on_failure=self._on_change_failed, on_finished=self._update_buttons,
+                         label="accept waitlist offer")
+
+    def decline_selected_offer(self) -> None:
+        """The patient declines the selected offer: it passes to the next waiting patient."""
+        offer = self.selected_offer()
+        if offer is None:
+            return
+        db, now = self._db, self._clock()
+        self._set_offer_buttons(False)
+        self._runner.run(lambda: waitlist.decline_offer(db, offer.id, now=now), on_success=self._on_declined,
+                         on_failure=self._on_change_failed, on_finished=self._update_buttons,
+                         label="decline waitlist offer")
+
+    def process_now(self) -> None:
+        """Offer freed slots (and pass on expired offers) now, as the reminder service does."""
+        db, now = self._db, self._clock()
+        self.process_button.setEnabled(False)
+        self._runner.run(lambda: waitlist.process_freed_slots(db, now=now), on_success=self._on_processed,
+                         on_failure=self._on_change_failed,
+                         on_finished=lambda: self.process_button.setEnabled(True), label="offer freed slots")
+
+    def update_time_left(self) -> None:
+        """Redraw each open offer's time left from the clock (the timer calls this every second)."""
+        now = self._clock()
+        for row, offer in enumerate(self._offers):
+            item = self.offer_table.item(row, OFFER_COLUMNS.index("Time left"))
+            if item is not None:
+                item.setText(time_left_text(offer.seconds_left(now)))
+        self._update_buttons()
+
+    # -- reactions -------------------------------------------------------------------------------
+    def _on_services_loaded(self, services: list[ServiceSummary]) -> None:
+        self._services = list(services)
+        self.service_combo.blockSignals(True)
+        self.service_combo.clear()
+        for s in self._services:
+            self.service_combo.addItem(f"{s.name}  ({s.duration_min} min)")
+        self.service_combo.setCurrentIndex(0 if self._services else -1)
+        self.service_combo.blockSignals(False)
+        self._fill_doctors()
+
+    def _on_day_loaded(self, day: DayView) -> None:
+        self._day = day
+        self._fill_doctors()
+
+    def _fill_doctors(self) -> None:
+        service = self.selected_service()
+        wanted = service.needs.get("doctor") if service else None
+        current = self.doctor_combo.currentData()
+        self.doctor_combo.clear()
+        self.doctor_combo.addItem("Any doctor", None)
+        if self._day is not None and wanted:
+            for r in self._day.resources:
+                if r.kind == "doctor" and r.category == wanted:
+                    self.doctor_combo.addItem(r.name, r.name)
+        index = self.doctor_combo.findData(current) if current else 0
+        self.doctor_combo.setCurrentIndex(max(index, 0))
+        self.doctor_combo.setEnabled(bool(wanted))
+
+    def _on_entries(self, entries: list[WaitlistEntryView]) -> None:
+        keep = self.selected_entry()
+        self._entries = list(entries)
+        now = self._clock()
+        tz = self._branch.tz
+        self._fill(self.entry_table, [
+            (e.patient, e.service, e.doctor or "Any", e.window_text, str(e.priority),
+             _STATUS_LABELS.get(e.status, e.status), age_text(e.age(now))) for e in entries],
+            tooltips=[f"On the list since {e.created_at.astimezone(tz):%Y-%m-%d %H:%M}"
+                      + (f" — {e.note}" if e.note else "") for e in entries],
+            select=next((i for i, e in enumerate(entries) if keep and e.id == keep.id), None))
+        self._update_buttons()
+        self.entries_loaded.emit(len(entries))
+
+    def _on_offers(self, offers: list[OfferView]) -> None:
+        keep = self.selected_offer()
+        self._offers = list(offers)
+        tz, now = self._branch.tz, self._clock()
+        self._fill(self.offer_table, [
+            (o.patient, o.service, f"{o.start.astimezone(tz):%a %Y-%m-%d %H:%M}–{o.end.astimezone(tz):%H:%M}",
+             ", ".join(o.resources[k] for k in ("doctor", "room", "equipment") if k in o.resources),
+             time_left_text(o.seconds_left(now))) for o in offers],
+            tooltips=[f"Held until {o.expires_at.astimezone(tz):%H:%M:%S}" for o in offers],
+            select=next((i for i, o in enumerate(offers) if keep and o.id == keep.id), None))
+        self._update_buttons()
+        self.offers_loaded.emit(len(offers))
+
+    def _on_added(self, entry: WaitlistEntryView) -> None:
+        self._adding = None
+        self.note_edit.clear()
+        self._show_message(f"{entry.patient} is on the waitlist for {entry.service} ({entry.window_text}).",
+                           error=False)
+        self.entry_added.emit(entry)
+        self.refresh()
+
+    def _on_add_failed(self, error: ClinicError) -> None:
+        fields = {"earliest": self.earliest_edit, "latest": self.latest_edit, "first_date": self.first_date_edit,
+                  "last_date": self.last_date_edit, "priority": self.priority_spin, "note": self.note_edit,
+                  "doctor": self.doctor_combo}
+        self._show_message(str(error))
+        if isinstance(error, ValidationError) and error.field in fields:
+            fields[error.field].setFocus()
+
+    def _on_entry_cancelled(self, entry: WaitlistEntryView) -> None:
+        self.entry_cancelled.emit(entry)
+        self.refresh()
+
+    def _on_accepted(self, offer: OfferView) -> None:
+        start = offer.start.astimezone(self._branch.tz)
+        self._show_message(f"Booked: {offer.patient}, {offer.service} on {start:%Y-%m-%d %H:%M}.", error=False)
+        self.offer_accepted.emit(offer)
+        self.refresh()
+
+    def _on_declined(self, result: DeclineResult) -> None:
+        nxt = result.next_offer
+        self._show_message(f"Declined. Offered next to {nxt.patient}." if nxt else
+                           "Declined. Nobody else on the waitlist fits this time.", error=False)
+        self.offer_declined.emit(result)
+        self.refresh()
+
+    def _on_processed(self, made: list[OfferView]) -> None:
+        self._show_message(f"{len(made)} new offer{'s' if len(made) != 1 else ''} made.", error=False)
+        self.slots_processed.emit(len(made))
+        self.refresh()
+
+    def _on_change_failed(self, error: ClinicError) -> None:
+        self._show_message(str(error))
+        self.refresh()  # what changed meanwhile (another desk decided the offer, it expired …)
+
+    def _show_failure(self, error: ClinicError) -> None:
+        self._show_message(str(error))
+
+    # -- helpers ---------------------------------------------------------------------------------------
+    def _table(self, name: str, accessible: str, columns: tuple[str, ...]) -> QTableWidget:
+        table = QTableWidget(0, len(columns))
+        table.setObjectName(name)
+        table.setAccessibleName(accessible)
+        table.setHorizontalHeaderLabels(list(columns))
+        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        table.verticalHeader().hide()
+        table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        table.horizontalHeader().setStretchLastSection(True)
+        return table
+
+    def _fill(self, table: QTableWidget, rows: list[tuple[str, ...]], *, tooltips: list[str],
+              select: int | None) -> None:
+        table.blockSignals(True)
+        table.clearSelection()
+        table.setRowCount(len(rows))
+        for r, (values, tip) in enumerate(zip(rows, tooltips, strict=True)):
+            for c, value in enumerate(values):
+                item = QTableWidgetItem(value)
+                item.setToolTip(tip)
+                table.setItem(r, c, item)
+        table.blockSignals(False)
+        if select is not None:
+            table.selectRow(select)
+        elif rows:
+            table.selectRow(0)
+
+    def _set_offer_buttons(self, enabled: bool) -> None:
+        self.accept_button.setEnabled(enabled)
+        self.decline_button.setEnabled(enabled)
+
+    def _update_buttons(self) -> None:
+        entry, offer = self.selected_entry(), self.selected_offer()
+        self.cancel_entry_button.setEnabled(entry is not None and entry.status in ("waiting", "offered"))
+        live = offer is not None and offer.seconds_left(self._clock()) > 0
+        self._set_offer_buttons(live)
+        self.add_button.setEnabled(self.picker.patient is not None and self.selected_service() is not None)
+
+    def _show_message(self, text: str, *, error: bool = True) -> None:
+        self.message_label.setStyleSheet(_MESSAGE_STYLE if error else "QLabel { padding: 6px; }")
+        self.message_label.setText(text)
+        self.message_label.show()
+        self.message_shown.emit(text)
+
+    def done(self, result: int) -> None:
+        """Close; loads still running are dropped (a change already sent still happens)."""
+        self._tick.stop()
+        self.picker.discard()
+        self._runner.discard(*self._keys)
+        super().done(result)
