@@ -13,10 +13,8 @@ occurrence when booking. Every database call goes through the shared
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import replace
-from datetime import UTC, date, datetime, time
-from zoneinfo import ZoneInfo
+from datetime import date, datetime, time
 
 from PySide6.QtCore import QDate, Qt, QTime, Signal
 from PySide6.QtWidgets import (
@@ -24,12 +22,10 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDateEdit,
-    QDialog,
     QDialogButtonBox,
     QFormLayout,
     QHBoxLayout,
     QHeaderView,
-    QLabel,
     QPushButton,
     QRadioButton,
     QSpinBox,
@@ -43,11 +39,10 @@ from PySide6.QtWidgets import (
 from ..domain.errors import ClinicError
 from ..domain.recurrence import MAX_OCCURRENCES, Exceptions, weekly_rule
 from ..services import series
-from ..services.dayview import ServiceSummary, list_services
 from ..services.series import Occurrence, SeriesPlan, SeriesView
 from ..store.database import Database
-from .reschedule_dialog import _ERROR_STYLE as MESSAGE_STYLE
 from .runner import Clock, Runner
+from .visit_dialog import PatientBookingDialog
 
 ANY_DOCTOR = "Any doctor"
 _WEEKDAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -61,46 +56,32 @@ def _pydate(q: QDate) -> date:
     return date(q.year(), q.month(), q.day())
 
 
-class SeriesDialog(QDialog):
+class SeriesDialog(PatientBookingDialog):
     """Plan and book a recurring series for ``patient_id`` at ``branch`` (IANA ``timezone``).
 
     ``day``: the first date offered (default: today at the branch). ``clock``: the
     current aware time (tests pass a fixed one).
 
-    Signals:
-        services_loaded(int): the service list arrived (how many).
+    Signals (and ``services_loaded`` of :class:`PatientBookingDialog`):
         plan_ready(object): a ``SeriesPlan`` was listed (also after a failed check: None).
         series_booked(object): the series committed: its ``SeriesView`` (the dialog closes).
     """
 
-    services_loaded = Signal(int)
     plan_ready = Signal(object)
     series_booked = Signal(object)
 
     def __init__(self, db: Database, runner: Runner, *, branch: str, timezone: str, patient_id: int,
                  patient_name: str, day: date | None = None, clock: Clock | None = None,
                  parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._db, self._runner = db, runner
-        self._branch, self._tz = branch, ZoneInfo(timezone)
-        self._patient_id = patient_id
-        self._clock = clock or (lambda: datetime.now(UTC))
+        super().__init__(db, runner, branch=branch, timezone=timezone, patient_id=patient_id,
+                         object_name="seriesDialog", title=f"Recurring series — {patient_name}", clock=clock,
+                         parent=parent)
         self._plan: SeriesPlan | None = None
         self._exceptions = Exceptions()
-        self._client_id = uuid.uuid4()  # one per series: a retry after an unknown outcome books it once
-        self._busy = False
-        self._key = f"series-{id(self)}"
-        self.setObjectName("seriesDialog")
-        self.setWindowTitle(f"Recurring series — {patient_name}")
-        self.setAccessibleName("Recurring series")
-        self.setModal(True)
         self.resize(720, 560)
 
         v = QVBoxLayout(self)
         form = QFormLayout()
-        self.service_combo = QComboBox()
-        self.service_combo.setObjectName("seriesService")
-        self.service_combo.setAccessibleName("Service")
         self.service_combo.currentIndexChanged.connect(self._on_service_changed)
         form.addRow("&Service", self.service_combo)
         self.doctor_combo = QComboBox()
@@ -195,16 +176,7 @@ class SeriesDialog(QDialog):
         self.plan_tree.currentItemChanged.connect(self._on_current_changed)
         v.addWidget(self.plan_tree, 1)
 
-        self.status_label = QLabel()
-        self.status_label.setObjectName("seriesStatus")
-        self.status_label.setWordWrap(True)
-        v.addWidget(self.status_label)
-        self.message_label = QLabel()
-        self.message_label.setObjectName("seriesMessage")
-        self.message_label.setWordWrap(True)
-        self.message_label.setStyleSheet(MESSAGE_STYLE)
-        self.message_label.hide()
-        v.addWidget(self.message_label)
+        self._add_status_area(v)
 
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.book_free_button = self.buttons.addButton("Book &free occurrences",
@@ -220,8 +192,7 @@ class SeriesDialog(QDialog):
         weekday = first.weekday()
         self.weekday_boxes[weekday].setChecked(True)
         self._update_buttons()
-        self._runner.run(lambda: list_services(db), on_success=self._on_services, on_failure=self._on_failed,
-                         key=self._key + "-services", label="services for a series")
+        self._load_services()
 
     # -- public --------------------------------------------------------------------------------
     @property
@@ -299,13 +270,7 @@ class SeriesDialog(QDialog):
                          on_finished=self._on_book_finished, label="book a series")
 
     # -- reactions ---------------------------------------------------------------------------------
-    def _on_services(self, services: list[ServiceSummary]) -> None:
-        self.service_combo.blockSignals(True)
-        self.service_combo.clear()
-        for s in services:
-            self.service_combo.addItem(s.name, s)
-        self.service_combo.blockSignals(False)
-        self.services_loaded.emit(len(services))
+    def _after_services(self) -> None:
         self._on_service_changed(self.service_combo.currentIndex())
 
     def _on_service_changed(self, _index: int) -> None:
@@ -392,9 +357,6 @@ class SeriesDialog(QDialog):
         self._busy = False
         self._update_buttons()
 
-    def _on_failed(self, error: ClinicError) -> None:
-        self._show_message(str(error))
-
     def _update_buttons(self) -> None:
         plan = self._plan
         idle = not self._busy
@@ -404,11 +366,7 @@ class SeriesDialog(QDialog):
         self.alternative_button.setEnabled(idle and self._same_day_alternative(self.selected_occurrence()) is not None)
         self.check_button.setEnabled(idle)
 
-    def _show_message(self, text: str) -> None:
-        self.message_label.setText(text)
-        self.message_label.show()
-
     def done(self, result: int) -> None:
         """Close; searches still running are dropped (a booking already sent still reports its outcome)."""
-        self._runner.discard(self._key + "-services", self._key + "-doctors", self._key + "-plan")
+        self._discard("-doctors", "-plan")
         super().done(result)

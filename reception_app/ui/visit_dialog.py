@@ -46,45 +46,102 @@ from .reschedule_dialog import _ERROR_STYLE as MESSAGE_STYLE
 from .runner import Clock, Runner
 
 
-class VisitDialog(QDialog):
+class PatientBookingDialog(QDialog):
+    """What the visit and series dialogs share: one patient at one branch, a service picker filled in
+    the background, a status line and a message box, and a client id made once per dialog (a retry
+    after an unknown outcome books once).
+
+    Subclasses build their form around :attr:`service_combo`, call :meth:`_add_status_area` and
+    override :meth:`_after_services`.
+
+    Signals:
+        services_loaded(int): the service list arrived (how many).
+    """
+
+    services_loaded = Signal(int)
+
+    def __init__(self, db: Database, runner: Runner, *, branch: str, timezone: str, patient_id: int,
+                 object_name: str, title: str, clock: Clock | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._db, self._runner = db, runner
+        self._branch, self._tz = branch, ZoneInfo(timezone)
+        self._patient_id = patient_id
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._client_id = uuid.uuid4()
+        self._busy = False
+        self._key = f"{object_name}-{id(self)}"
+        self.setObjectName(object_name)
+        self.setWindowTitle(title)
+        self.setAccessibleName(title.split(" — ")[0])
+        self.setModal(True)
+        self.service_combo = QComboBox()
+        self.service_combo.setObjectName(f"{object_name}Service")
+        self.service_combo.setAccessibleName("Service")
+        self.status_label = QLabel()
+        self.status_label.setObjectName(f"{object_name}Status")
+        self.status_label.setWordWrap(True)
+        self.message_label = QLabel()
+        self.message_label.setObjectName(f"{object_name}Message")
+        self.message_label.setWordWrap(True)
+        self.message_label.setStyleSheet(MESSAGE_STYLE)
+        self.message_label.hide()
+
+    def _add_status_area(self, layout: QVBoxLayout) -> None:
+        layout.addWidget(self.status_label)
+        layout.addWidget(self.message_label)
+
+    def _load_services(self) -> None:
+        db = self._db
+        self._runner.run(lambda: list_services(db), on_success=self._on_services, on_failure=self._on_failed,
+                         key=self._key + "-services", label=f"services ({self.objectName()})")
+
+    def _on_services(self, services: list[ServiceSummary]) -> None:
+        self.service_combo.blockSignals(True)
+        self.service_combo.clear()
+        for s in services:
+            self.service_combo.addItem(s.name, s)
+        self.service_combo.blockSignals(False)
+        self.services_loaded.emit(len(services))
+        self._after_services()
+
+    def _after_services(self) -> None:
+        """Called once the services are listed (the first one is current)."""
+
+    def _on_failed(self, error: ClinicError) -> None:
+        self._show_message(str(error))
+
+    def _show_message(self, text: str) -> None:
+        self.message_label.setText(text)
+        self.message_label.show()
+
+    def _discard(self, *suffixes: str) -> None:
+        self._runner.discard(*(self._key + suffix for suffix in ("-services", *suffixes)))
+
+
+class VisitDialog(PatientBookingDialog):
     """Build and book a visit for ``patient_id`` at ``branch`` (IANA ``timezone``).
 
     ``day``: the day first searched (default: today at the branch). ``clock``:
     the current aware time (tests pass a fixed one).
 
-    Signals:
-        services_loaded(int): the service list arrived (how many).
+    Signals (and ``services_loaded`` of :class:`PatientBookingDialog`):
         slots_listed(int): the free starts of the chosen service and day were listed (how many).
         visit_booked(object): the visit committed: its ``VisitView`` (the dialog closes).
     """
 
-    services_loaded = Signal(int)
     slots_listed = Signal(int)
     visit_booked = Signal(object)
 
     def __init__(self, db: Database, runner: Runner, *, branch: str, timezone: str, patient_id: int,
                  patient_name: str, day: date | None = None, clock: Clock | None = None,
                  parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._db, self._runner = db, runner
-        self._branch, self._tz = branch, ZoneInfo(timezone)
-        self._patient_id = patient_id
-        self._clock = clock or (lambda: datetime.now(UTC))
+        super().__init__(db, runner, branch=branch, timezone=timezone, patient_id=patient_id,
+                         object_name="visitDialog", title=f"Book a visit — {patient_name}", clock=clock, parent=parent)
         self._parts: list[VisitPart] = []
-        self._client_id = uuid.uuid4()  # one per visit: a retry after an unknown outcome books it once
-        self._busy = False
-        self._key = f"visit-{id(self)}"
-        self.setObjectName("visitDialog")
-        self.setWindowTitle(f"Visit — {patient_name}")
-        self.setAccessibleName("Book a visit")
-        self.setModal(True)
         self.resize(640, 560)
 
         v = QVBoxLayout(self)
         form = QFormLayout()
-        self.service_combo = QComboBox()
-        self.service_combo.setObjectName("visitService")
-        self.service_combo.setAccessibleName("Service")
         self.service_combo.currentIndexChanged.connect(self._on_search_changed)
         form.addRow("&Service", self.service_combo)
         first = day or self._clock().astimezone(self._tz).date()
@@ -127,16 +184,7 @@ class VisitDialog(QDialog):
         self.part_tree.currentItemChanged.connect(self._on_selection_changed)
         v.addWidget(self.part_tree, 1)
 
-        self.status_label = QLabel()
-        self.status_label.setObjectName("visitStatus")
-        self.status_label.setWordWrap(True)
-        v.addWidget(self.status_label)
-        self.message_label = QLabel()
-        self.message_label.setObjectName("visitMessage")
-        self.message_label.setWordWrap(True)
-        self.message_label.setStyleSheet(MESSAGE_STYLE)
-        self.message_label.hide()
-        v.addWidget(self.message_label)
+        self._add_status_area(v)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.book_button = self.buttons.addButton("&Book visit", QDialogButtonBox.ButtonRole.AcceptRole)
         self.book_button.setObjectName("visitBook")
@@ -144,8 +192,7 @@ class VisitDialog(QDialog):
         self.buttons.rejected.connect(self.reject)
         v.addWidget(self.buttons)
         self._update_buttons()
-        self._runner.run(lambda: list_services(db), on_success=self._on_services, on_failure=self._on_failed,
-                         key=self._key + "-services", label="services for a visit")
+        self._load_services()
 
     # -- public --------------------------------------------------------------------------------
     @property
@@ -213,13 +260,7 @@ class VisitDialog(QDialog):
                          on_finished=self._on_book_finished, label="book a visit")
 
     # -- reactions ---------------------------------------------------------------------------------
-    def _on_services(self, services: list[ServiceSummary]) -> None:
-        self.service_combo.blockSignals(True)
-        self.service_combo.clear()
-        for s in services:
-            self.service_combo.addItem(s.name, s)
-        self.service_combo.blockSignals(False)
-        self.services_loaded.emit(len(services))
+    def _after_services(self) -> None:
         self.search()
 
     def _on_search_changed(self, *_args: object) -> None:
@@ -263,20 +304,13 @@ class VisitDialog(QDialog):
         self._busy = False
         self._update_buttons()
 
-    def _on_failed(self, error: ClinicError) -> None:
-        self._show_message(str(error))
-
     def _update_buttons(self) -> None:
         idle = not self._busy
         self.add_button.setEnabled(idle and self.selected_slot() is not None)
         self.remove_button.setEnabled(idle and self.part_tree.currentItem() is not None)
         self.book_button.setEnabled(idle and bool(self._parts))
 
-    def _show_message(self, text: str) -> None:
-        self.message_label.setText(text)
-        self.message_label.show()
-
     def done(self, result: int) -> None:
         """Close; searches still running are dropped (a booking already sent still reports its outcome)."""
-        self._runner.discard(self._key + "-services", self._key + "-slots")
+        self._discard("-slots")
         super().done(result)
