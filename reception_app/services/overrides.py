@@ -150,14 +150,12 @@ def _pick_resources(conn: Connection, b: BranchInfo, s: ServiceInfo, lo: datetim
     booking never is). ``SlotTaken`` when a kind has none free."""
     chosen = dict(pinned)
     candidates = [r for r in catalog.candidate_resources(conn, b, s) if r.kind != "doctor"]
-    busy = catalog.busy_seconds(conn, [r.id for r in candidates], lo, hi, exclude_appointment=exclude_appointment)
-    booked = {rid for rid, spans in busy.items() if spans}
-    if booked:  # busy_seconds counts time off too: only bookings make a room unusable here
-        booked = {int(r[0]) for r in fetch(conn,
-            "SELECT DISTINCT b.resource_id FROM booking b WHERE b.live AND b.resource_id = ANY(%(ids)s) "
-            "AND b.period && tstzrange(%(lo)s, %(hi)s) AND b.appointment_id <> %(x)s "
-            "AND (b.hold_until IS NULL OR b.hold_until > now())",
-            {"ids": sorted(booked), "lo": lo, "hi": hi, "x": exclude_appointment or 0})}
+    # Only live bookings (an expired hold is free) make a room unusable here: time off is overridden.
+    booked = {int(r[0]) for r in fetch(conn,
+        "SELECT DISTINCT b.resource_id FROM booking b WHERE b.live AND b.resource_id = ANY(%(ids)s) "
+        "AND b.period && tstzrange(%(lo)s, %(hi)s) AND b.appointment_id <> %(x)s "
+        "AND (b.hold_until IS NULL OR b.hold_until > now())",
+        {"ids": [r.id for r in candidates], "lo": lo, "hi": hi, "x": exclude_appointment or 0})}
     for kind in KINDS:
         if kind not in s.spec.needs or kind in chosen:
             continue

@@ -12,7 +12,7 @@ import uuid
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
-from PySide6.QtCore import QDate, QTime, Signal
+from PySide6.QtCore import QTime, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -38,18 +38,8 @@ from ..services import dayview, overrides, patients, rosters
 from ..services.overrides import OverrideEntry
 from ..services.scheduling import AppointmentView
 from ..store.database import Database
+from .roster_dialog import ERROR_STYLE, pydate, qdate
 from .runner import Clock, Runner
-
-_ERROR_STYLE = ("QLabel { color: #8c1d18; background: #fdecea; border: 1px solid #f2b8b5; border-radius: 4px;"
-                " padding: 6px; }")
-
-
-def _qdate(d: date) -> QDate:
-    return QDate(d.year, d.month, d.day)
-
-
-def _pydate(q: QDate) -> date:
-    return date(q.year(), q.month(), q.day())
 
 
 class ForceBookingDialog(QDialog):
@@ -102,7 +92,7 @@ class ForceBookingDialog(QDialog):
         self.doctor_combo = QComboBox()
         self.doctor_combo.setAccessibleName("Doctor")
         form.addRow("&Doctor:", self.doctor_combo)
-        self.date_edit = QDateEdit(_qdate(day or self._clock().astimezone(self._tz).date()))
+        self.date_edit = QDateEdit(qdate(day or self._clock().astimezone(self._tz).date()))
         self.date_edit.setCalendarPopup(True)
         self.date_edit.setDisplayFormat("yyyy-MM-dd")
         self.time_edit = QTimeEdit(QTime(8, 0))
@@ -120,7 +110,7 @@ class ForceBookingDialog(QDialog):
         layout.addWidget(note)
         self.message_label = QLabel()
         self.message_label.setWordWrap(True)
-        self.message_label.setStyleSheet(_ERROR_STYLE)
+        self.message_label.setStyleSheet(ERROR_STYLE)
         self.message_label.hide()
         layout.addWidget(self.message_label)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
@@ -166,7 +156,7 @@ class ForceBookingDialog(QDialog):
     def start(self) -> datetime:
         """The chosen start as an aware UTC instant (the branch's wall clock)."""
         t = self.time_edit.time()
-        return local_to_utc(_pydate(self.date_edit.date()), t.hour() * 60 + t.minute(), self._tz)
+        return local_to_utc(pydate(self.date_edit.date()), t.hour() * 60 + t.minute(), self._tz)
 
     def _on_book_clicked(self) -> None:
         patient_id = self.patient_combo.currentData()
@@ -174,11 +164,13 @@ class ForceBookingDialog(QDialog):
         if patient_id is None:
             self._show_error(ValidationError("patient", None, "choose a patient first"))
             return
-        args = {"branch": self._branch, "service": self.service_combo.currentText(), "start": self.start(),
-                "patient_id": int(patient_id), "doctor": self.doctor_combo.currentText(), "reason": reason,
-                "now": self._clock(), "client_id": self._client_id}
+        branch, service, doctor = self._branch, self.service_combo.currentText(), self.doctor_combo.currentText()
+        start, now, cid = self.start(), self._clock(), self._client_id
         self.book_button.setEnabled(False)
-        self._runner.run(lambda: overrides.force_book(self._db, **args), on_success=self._on_booked,
+        self._runner.run(lambda: overrides.force_book(self._db, branch=branch, service=service, start=start,
+                                                      patient_id=int(patient_id), doctor=doctor, reason=reason,
+                                                      now=now, client_id=cid),
+                         on_success=self._on_booked,
                          on_failure=self._show_error, on_finished=self._update_button, key="force-book",
                          label="force booking")
 
@@ -214,8 +206,8 @@ class OverridesLogWindow(QDialog):
         self.entries: list[OverrideEntry] = []
         layout = QVBoxLayout(self)
         filters = QHBoxLayout()
-        self.from_edit = QDateEdit(_qdate(today).addDays(-30))
-        self.until_edit = QDateEdit(_qdate(today))
+        self.from_edit = QDateEdit(qdate(today).addDays(-30))
+        self.until_edit = QDateEdit(qdate(today))
         for label, edit in (("&From:", self.from_edit), ("&To:", self.until_edit)):
             edit.setCalendarPopup(True)
             edit.setDisplayFormat("yyyy-MM-dd")
@@ -236,7 +228,7 @@ class OverridesLogWindow(QDialog):
         self.table.horizontalHeader().setStretchLastSection(True)
         layout.addWidget(self.table)
         self.message_label = QLabel()
-        self.message_label.setStyleSheet(_ERROR_STYLE)
+        self.message_label.setStyleSheet(ERROR_STYLE)
         self.message_label.hide()
         layout.addWidget(self.message_label)
         close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
@@ -247,7 +239,7 @@ class OverridesLogWindow(QDialog):
 
     def reload(self, *_args: object) -> None:
         """Read the log for the dates shown again."""
-        lo, hi = overrides.day_range_utc(_pydate(self.from_edit.date()), _pydate(self.until_edit.date()), self._tz)
+        lo, hi = overrides.day_range_utc(pydate(self.from_edit.date()), pydate(self.until_edit.date()), self._tz)
         self._runner.run(lambda: overrides.overrides_log(self._db, since=lo, until=hi), on_success=self._on_loaded,
                          on_failure=self._show_error, key="overrides-log", label="overrides log")
 

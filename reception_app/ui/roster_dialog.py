@@ -59,15 +59,17 @@ from ..store.database import Database
 from .runner import Clock, Runner
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_ERROR_STYLE = ("QLabel { color: #8c1d18; background: #fdecea; border: 1px solid #f2b8b5; border-radius: 4px;"
+ERROR_STYLE = ("QLabel { color: #8c1d18; background: #fdecea; border: 1px solid #f2b8b5; border-radius: 4px;"
                 " padding: 6px; }")
 
 
-def _qdate(d: date) -> QDate:
+def qdate(d: date) -> QDate:
+    """A ``QDate`` of a local date."""
     return QDate(d.year, d.month, d.day)
 
 
-def _pydate(q: QDate) -> date:
+def pydate(q: QDate) -> date:
+    """The local date of a ``QDate``."""
     return date(q.year(), q.month(), q.day())
 
 
@@ -164,7 +166,7 @@ class RosterDialog(QDialog):
         layout.addLayout(pick)
         self.message_label = QLabel()
         self.message_label.setWordWrap(True)
-        self.message_label.setStyleSheet(_ERROR_STYLE)
+        self.message_label.setStyleSheet(ERROR_STYLE)
         self.message_label.hide()
         layout.addWidget(self.message_label)
         self.tabs = QTabWidget()
@@ -287,8 +289,8 @@ class RosterDialog(QDialog):
             combo.blockSignals(False)
         today = self._clock().date()
         for edit in (self.exception_date, self.holiday_date):
-            edit.setDate(_qdate(today))
-        start = QDateTime(_qdate(today), QTime(8, 0))
+            edit.setDate(qdate(today))
+        start = QDateTime(qdate(today), QTime(8, 0))
         self.time_off_from.setDateTime(start)
         self.time_off_until.setDateTime(start.addSecs(3600))
         self.reload()
@@ -350,7 +352,7 @@ class RosterDialog(QDialog):
     def _local(self, edit: QDateTimeEdit) -> datetime:
         assert self.roster is not None
         q = edit.dateTime()
-        return local_to_utc(_pydate(q.date()), q.time().hour() * 60 + q.time().minute(),
+        return local_to_utc(pydate(q.date()), q.time().hour() * 60 + q.time().minute(),
                             ZoneInfo(self.roster.timezone))
 
     def _selected_row(self, table: QTableWidget, what: str) -> int:
@@ -375,12 +377,12 @@ class RosterDialog(QDialog):
         self._propose(lambda r: WeeklyPattern(r.doctor, r.branch, self.weekly_rules()))
 
     def _on_set_exception_clicked(self) -> None:
-        self._propose(lambda r: DayException(r.doctor, r.branch, _pydate(self.exception_date.date()),
+        self._propose(lambda r: DayException(r.doctor, r.branch, pydate(self.exception_date.date()),
                                              parse_intervals(self.exception_hours.text()),
                                              self.exception_note.text()))
 
     def _on_clear_exception_clicked(self) -> None:
-        self._propose(lambda r: ClearException(r.doctor, r.branch, _pydate(self.exception_date.date())))
+        self._propose(lambda r: ClearException(r.doctor, r.branch, pydate(self.exception_date.date())))
 
     def _on_add_time_off_clicked(self) -> None:
         self._propose(lambda r: AddTimeOff(r.doctor, self._local(self.time_off_from),
@@ -392,7 +394,7 @@ class RosterDialog(QDialog):
             r.time_off[self._selected_row(self.time_off_table, "time off")].id))
 
     def _on_add_holiday_clicked(self) -> None:
-        self._propose(lambda r: AddHoliday(r.branch, _pydate(self.holiday_date.date()), self.holiday_name.text()))
+        self._propose(lambda r: AddHoliday(r.branch, pydate(self.holiday_date.date()), self.holiday_name.text()))
 
     def _on_remove_holiday_clicked(self) -> None:
         self._propose(lambda r: RemoveHoliday(
