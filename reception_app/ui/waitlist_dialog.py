@@ -13,6 +13,7 @@ the shared :class:`~.runner.Runner`; nothing here blocks.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
 from PySide6.QtCore import QDate, QTimer, Signal
@@ -66,6 +67,15 @@ def time_left_text(seconds: int) -> str:
     if seconds <= 0:
         return "expired"
     return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def _button(label: str, name: str, slot: Callable[[], None]) -> QPushButton:
+    """A push button that is never the dialog's default (Enter in the form does not press it)."""
+    button = QPushButton(label)
+    button.setObjectName(name)
+    button.setAutoDefault(False)
+    button.clicked.connect(slot)
+    return button
 
 
 def _qdate(d: date) -> QDate:
@@ -134,10 +144,7 @@ class WaitlistDialog(QDialog):
         inner.addWidget(self.entry_table)
         row = QHBoxLayout()
         row.addStretch(1)
-        self.cancel_entry_button = QPushButton("Cancel entry")
-        self.cancel_entry_button.setObjectName("waitlistCancelEntry")
-        self.cancel_entry_button.setAutoDefault(False)
-        self.cancel_entry_button.clicked.connect(self.cancel_selected_entry)
+        self.cancel_entry_button = _button("Cancel entry", "waitlistCancelEntry", self.cancel_selected_entry)
         row.addWidget(self.cancel_entry_button)
         inner.addLayout(row)
         v.addWidget(box, 2)
@@ -193,10 +200,7 @@ class WaitlistDialog(QDialog):
         add_layout.addLayout(form)
         row = QHBoxLayout()
         row.addStretch(1)
-        self.add_button = QPushButton("Add to waitlist")
-        self.add_button.setObjectName("waitlistAdd")
-        self.add_button.setAutoDefault(False)
-        self.add_button.clicked.connect(self.add_entry)
+        self.add_button = _button("Add to waitlist", "waitlistAdd", self.add_entry)
         row.addWidget(self.add_button)
         add_layout.addLayout(row)
         v.addWidget(add_box, 3)
@@ -208,20 +212,11 @@ class WaitlistDialog(QDialog):
         self.offer_table.itemSelectionChanged.connect(self._update_buttons)
         offer_layout.addWidget(self.offer_table)
         row = QHBoxLayout()
-        self.process_button = QPushButton("Offer freed slots now")
-        self.process_button.setObjectName("waitlistProcess")
-        self.process_button.setAutoDefault(False)
-        self.process_button.clicked.connect(self.process_now)
+        self.process_button = _button("Offer freed slots now", "waitlistProcess", self.process_now)
         row.addWidget(self.process_button)
         row.addStretch(1)
-        self.accept_button = QPushButton("Accept (book)")
-        self.accept_button.setObjectName("waitlistAccept")
-        self.accept_button.setAutoDefault(False)
-        self.accept_button.clicked.connect(self.accept_selected_offer)
-        self.decline_button = QPushButton("Decline")
-        self.decline_button.setObjectName("waitlistDecline")
-        self.decline_button.setAutoDefault(False)
-        self.decline_button.clicked.connect(self.decline_selected_offer)
+        self.accept_button = _button("Accept (book)", "waitlistAccept", self.accept_selected_offer)
+        self.decline_button = _button("Decline", "waitlistDecline", self.decline_selected_offer)
         row.addWidget(self.accept_button)
         row.addWidget(self.decline_button)
         offer_layout.addLayout(row)
