@@ -1,0 +1,109 @@
+"""The payment dialog against the test database: deposit shown, a payment confirms, a double click
+records once, a refund after a cancellation, the receipt as a PDF."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtPrintSupport import QPrintPreviewWidget
+from sqlalchemy import text
+
+from reception_app.services import payments, scheduling
+from reception_app.ui.payment_dialog import PaymentDialog
+from reception_app.ui.runner import Runner
+from tests.unit.test_day_sheet import pages
+
+from .conftest import NOW, Booked
+
+
+def _with_deposit(booked: Booked, cents: int = 2000) -> int:
+    """Give Maria's appointment a deposit to pay: payment_pending with ``cents`` due."""
+    appointment_id = booked.first.id
+    booked.db.write(lambda c: c.execute(text(
+        "UPDATE appointment SET deposit_cents = :d, status = 'payment_pending' WHERE id = :i"),
+        {"d": cents, "i": appointment_id}))
+    return appointment_id
+
+
+def _shown(qtbot, booked: Booked, runner: Runner, appointment_id: int) -> PaymentDialog:
+    dialog = PaymentDialog(booked.db, runner, appointment_id=appointment_id, clinic="Clínica Teste",
+                           printed_by="maria", clock=lambda: NOW)
+    qtbot.addWidget(dialog)
+    with qtbot.waitSignal(dialog.account_loaded, timeout=10_000):
+        dialog.show()
+    return dialog
+
+
+def test_shows_the_deposit_and_a_payment_confirms_the_appointment(qtbot, booked: Booked, runner: Runner):
+    appointment_id = _with_deposit(booked)
+    dialog = _shown(qtbot, booked, runner, appointment_id)
+    assert "Deposit required: <b>EUR 20.00</b>" in dialog.summary_label.text()
+    assert "Deposit still to pay: <b>EUR 20.00</b>" in dialog.summary_label.text()
+    assert dialog.amount_edit.text() == "20.00"          # the outstanding deposit is proposed
+    assert dialog.purpose_combo.currentData() == "deposit"
+    assert not dialog.refund_button.isEnabled()
+    dialog.method_combo.setCurrentIndex(dialog.method_combo.findData("card_terminal"))
+    qtbot.keyClicks(dialog.reference_edit, "slip 77")
+    with qtbot.waitSignal(dialog.payment_recorded, timeout=10_000) as recorded:
+        qtbot.keyClick(dialog.amount_edit, Qt.Key.Key_Return)   # Enter: the default button
+    assert recorded.args[0].account.status == "confirmed"
+    assert "now confirmed" in dialog.status_label.text()
+    assert scheduling.get_appointment(booked.db, appointment_id).status == "confirmed"
+    assert dialog.lines_tree.topLevelItemCount() == 1
+    assert dialog.lines_tree.topLevelItem(0).text(4) == "slip 77"
+
+
+def test_a_double_click_records_one_payment(qtbot, booked: Booked, runner: Runner):
+    appointment_id = _with_deposit(booked)
+    dialog = _shown(qtbot, booked, runner, appointment_id)
+    with qtbot.waitSignal(dialog.payment_recorded, timeout=10_000):
+        dialog.pay_button.click()
+        dialog.pay_button.click()      # ignored: the first one is on its way
+        dialog.take_payment()
+    qtbot.waitUntil(lambda: dialog.pay_button.isEnabled(), timeout=10_000)
+    assert len(payments.account(booked.db, appointment_id).lines) == 1
+
+
+def test_a_bad_amount_is_shown_and_nothing_is_recorded(qtbot, booked: Booked, runner: Runner):
+    dialog = _shown(qtbot, booked, runner, booked.first.id)
+    dialog.amount_edit.setText("12.345")
+    dialog.take_payment()
+    assert dialog.error_label.isVisible() and "two decimals" in dialog.error_label.text()
+    dialog.amount_edit.setText("4111111111111111")
+    qtbot.keyClicks(dialog.reference_edit, "4111 1111 1111 1111")
+    with qtbot.waitSignal(dialog.failed, timeout=10_000) as failed:
+        dialog.take_payment()
+    assert "card number" in failed.args[0]
+    assert payments.account(booked.db, booked.first.id).lines == ()
+
+
+def test_a_refund_after_a_clinic_cancellation_and_the_receipt(qtbot, booked: Booked, runner: Runner):
+    appointment_id = _with_deposit(booked)
+    payments.record_payment(booked.db, appointment_id, amount_cents=2000, method="cash")
+    scheduling.cancel(booked.db, appointment_id, reason="doctor ill")
+    dialog = _shown(qtbot, booked, runner, appointment_id)
+    assert "Refund due: <b>EUR 20.00</b>" in dialog.summary_label.text()
+    assert dialog.refund_button.isEnabled() and dialog.amount_edit.text() == "20.00"
+    with qtbot.waitSignal(dialog.payment_recorded, timeout=10_000) as recorded:
+        dialog.refund_button.click()
+    assert recorded.args[0].payment.kind == "refund"
+    assert "Refund due: <b>EUR 0.00</b>" in dialog.summary_label.text()
+    assert not dialog.refund_button.isEnabled()
+    pdf = dialog.receipt()
+    assert pdf.startswith(b"%PDF")
+    words = "\n".join(pages(pdf))
+    assert "Receipt for" in words and "EUR -20.00" in words and "Refund due" in words
+
+
+def test_print_receipt_opens_the_preview_of_the_receipt(qtbot, booked: Booked, runner: Runner):
+    from reception_app.ui.print_preview import PdfPrintJob
+
+    dialog = _shown(qtbot, booked, runner, booked.first.id)
+    preview = dialog.print_receipt()
+    assert preview is not None
+    qtbot.waitUntil(preview.isVisible)
+    assert preview.windowTitle() == "Print preview — Receipt — Maria Silva"
+    job = preview.findChild(PdfPrintJob, "pdfPrintJob")
+    assert job is not None and job.page_count == 1
+    qtbot.waitUntil(lambda: preview.findChild(QPrintPreviewWidget).pageCount() == 1)
+    # Left open: it goes with its parent at teardown (close() here crashed the offscreen process in
+    # ui.print_preview; see the report).
