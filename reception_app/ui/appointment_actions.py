@@ -9,6 +9,15 @@ The one widget here is the small prompt for a cancellation's reason: it is
 opened with ``open()``, never ``exec()`` (see ``ui.messages``), and reports a
 reason through a callback, so nothing waits on it.
 
+The booking lifecycle (issue 4) adds :data:`LIFECYCLE_ACTIONS` — confirm a
+hold, approve a request, cancel on the patient's behalf — and
+:data:`PAYMENT_ACTION` (open the payment dialog). They are a second table, not
+part of ``ACTIONS``, because each needs its own service call rather than a
+plain status change: :func:`perform` runs one of them (or any ``ACTIONS``
+entry) with the right service, so a window can dispatch every action through
+it. Shortcuts: Ctrl+Shift+H (confirm hold), Ctrl+Shift+A (approve),
+Shift+Del (cancelled by the patient), Ctrl+Shift+M (payments).
+
 Shortcut choice: the issue asked for Ctrl+T (Start) and Ctrl+N (No-show), but
 the window already binds Ctrl+T to "Today" and Ctrl+N (``QKeySequence.New``) to
 "New appointment…"; two actions on one key make Qt fire neither ("ambiguous
@@ -23,6 +32,9 @@ from dataclasses import dataclass
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QLineEdit, QVBoxLayout, QWidget
 
 from ..domain.status import TRANSITIONS
+from ..services import scheduling
+from ..services.scheduling import AppointmentView
+from ..store.database import Database
 
 
 @dataclass(frozen=True)
@@ -54,6 +66,73 @@ ACTIONS: tuple[AppointmentAction, ...] = (
     AppointmentAction("no_show", "No-show", "no_show", "Ctrl+Shift+N", "Marked as no-show", "mark as no-show"),
     AppointmentAction("cancel", "Cancel…", "cancelled", "Del", "Cancelled", "cancel", asks_reason=True),
 )
+
+
+@dataclass(frozen=True)
+class LifecycleAction:
+    """A lifecycle action that is more than a status change (issue 4).
+
+    ``key``, ``label``, ``shortcut``, ``done``, ``verb``, ``asks_reason`` as in
+    :class:`AppointmentAction`; ``sources``: the statuses it is offered in;
+    ``by``: who cancels (``cancel_by_patient``); ``opens_dialog``: it opens a
+    dialog instead of changing anything itself (payments).
+    """
+
+    key: str
+    label: str
+    shortcut: str
+    done: str
+    verb: str
+    sources: frozenset[str]
+    asks_reason: bool = False
+    by: str | None = None
+    opens_dialog: bool = False
+
+
+_CANCELLABLE = frozenset(s for s, targets in TRANSITIONS.items() if "cancelled" in targets)
+
+#: Confirm a hold (it becomes whatever the service's mode and deposit say), approve a request,
+#: cancel on the patient's behalf (late or early by the policy), in menu order.
+LIFECYCLE_ACTIONS: tuple[LifecycleAction, ...] = (
+    LifecycleAction("confirm_hold", "Confirm hold", "Ctrl+Shift+H", "Hold confirmed", "confirm the hold of",
+                    frozenset({"held"})),
+    LifecycleAction("approve", "Approve request", "Ctrl+Shift+A", "Approved", "approve",
+                    frozenset({"requested"})),
+    LifecycleAction("cancel_by_patient", "Cancelled by patient…", "Shift+Del", "Cancelled (by the patient)",
+                    "cancel", _CANCELLABLE, asks_reason=True, by="patient"),
+)
+
+#: "Payments…": the payment dialog (``ui.payment_dialog.PaymentDialog``) for the appointment.
+PAYMENT_ACTION = LifecycleAction("payments", "Payments…", "Ctrl+Shift+M", "", "take a payment for",
+                                 frozenset(TRANSITIONS) - {"rescheduled"}, opens_dialog=True)
+
+
+def lifecycle_allowed(action: LifecycleAction, status: str | None) -> bool:
+    """Whether ``action`` is offered for an appointment in ``status`` (``None``: never)."""
+    return status is not None and status in action.sources
+
+
+def perform(db: Database, action: AppointmentAction | LifecycleAction, appointment_id: int,
+            reason: str | None = None) -> AppointmentView:
+    """Run ``action`` on the appointment with the service it needs (call it through the runner).
+
+    ``confirm_hold`` → ``scheduling.confirm_hold``; ``approve`` →
+    ``scheduling.approve``; a cancellation → ``scheduling.cancel`` with
+    ``reason`` and who cancels (``by``; the plain "Cancel…" is the clinic's);
+    any other ``AppointmentAction`` → ``scheduling.set_status`` to its target.
+    Raises what those raise; ``ValueError`` for a dialog action.
+    """
+    if isinstance(action, LifecycleAction):
+        if action.opens_dialog:
+            raise ValueError(f"{action.key} opens a dialog; it changes nothing by itself")
+        if action.key == "confirm_hold":
+            return scheduling.confirm_hold(db, appointment_id)
+        if action.key == "approve":
+            return scheduling.approve(db, appointment_id)
+        return scheduling.cancel(db, appointment_id, reason=reason or "", by=action.by or "clinic")
+    if action.target == "cancelled":
+        return scheduling.cancel(db, appointment_id, reason=reason or "")
+    return scheduling.set_status(db, appointment_id, action.target)
 
 
 def is_allowed(action: AppointmentAction, status: str | None) -> bool:

@@ -107,3 +107,38 @@ def test_print_receipt_opens_the_preview_of_the_receipt(qtbot, booked: Booked, r
     qtbot.waitUntil(lambda: preview.findChild(QPrintPreviewWidget).pageCount() == 1)
     # Left open: it goes with its parent at teardown (close() here crashed the offscreen process in
     # ui.print_preview; see the report).
+
+
+# -- the lifecycle actions of the context-menu table (ui.appointment_actions) -------------------------------
+def test_lifecycle_actions_are_offered_by_status_and_perform_the_right_service(booked: Booked):
+    from datetime import timedelta
+
+    from reception_app.ui.appointment_actions import (
+        ACTIONS,
+        LIFECYCLE_ACTIONS,
+        PAYMENT_ACTION,
+        lifecycle_allowed,
+        perform,
+    )
+
+    by_key = {a.key: a for a in LIFECYCLE_ACTIONS}
+    assert lifecycle_allowed(by_key["confirm_hold"], "held") and not lifecycle_allowed(by_key["confirm_hold"],
+                                                                                        "confirmed")
+    assert lifecycle_allowed(by_key["approve"], "requested") and not lifecycle_allowed(by_key["approve"], None)
+    assert lifecycle_allowed(by_key["cancel_by_patient"], "confirmed")
+    assert not lifecycle_allowed(by_key["cancel_by_patient"], "completed")
+    assert not lifecycle_allowed(PAYMENT_ACTION, "rescheduled") and lifecycle_allowed(PAYMENT_ACTION, "cancelled")
+    shortcuts = [a.shortcut for a in (*ACTIONS, *LIFECYCLE_ACTIONS, PAYMENT_ACTION)]
+    assert len(shortcuts) == len(set(shortcuts))
+
+    common = {"branch": "Centro", "service": booked.first.service, "patient_id": booked.maria, "now": NOW}
+    held = scheduling.hold(booked.db, start=booked.first.start + timedelta(days=1), **common)
+    assert perform(booked.db, by_key["confirm_hold"], held.id).status == "confirmed"
+    cancelled = perform(booked.db, by_key["cancel_by_patient"], held.id, "patient called")
+    assert cancelled.status == "cancelled"
+    assert payments.account(booked.db, held.id).cancelled_by == "patient"
+    request = scheduling.book(booked.db, start=booked.first.start + timedelta(days=2), status="requested", **common)
+    assert perform(booked.db, by_key["approve"], request.id).status == "confirmed"
+    clinic_cancel = next(a for a in ACTIONS if a.key == "cancel")
+    assert perform(booked.db, clinic_cancel, request.id, "doctor ill").status == "cancelled"
+    assert payments.account(booked.db, request.id).cancelled_by == "clinic"
