@@ -854,6 +854,48 @@ def approve(db: Database, appointment_id: int, *, reason: str | None = None) -> 
 
 
 @dataclass(frozen=True)
+class ServiceTerms:
+    """What a service asks before and after booking (migration 0003): ``confirmation_mode``
+    (immediate | approval | hybrid), ``deposit_cents``, ``cancel_free_hours`` (hours),
+    ``late_cancel_fee_cents``, the clinic's ``currency`` and ``hold_minutes``."""
+
+    service: str
+    confirmation_mode: str
+    deposit_cents: int
+    cancel_free_hours: int
+    late_cancel_fee_cents: int
+    currency: str
+    hold_minutes: int
+
+    def describe(self) -> str:
+        """One line for the booking dialog: ``"Needs approval · Deposit EUR 20.00 · Free cancellation until
+        24 h before, then EUR 15.00"``."""
+        parts = []
+        if self.confirmation_mode == "approval":
+            parts.append("Needs approval")
+        elif self.confirmation_mode == "hybrid":
+            parts.append("Needs approval for new patients")
+        if self.deposit_cents:
+            parts.append(f"Deposit {policy.format_money(self.deposit_cents, self.currency)} before confirmation")
+        fee = (f", then {policy.format_money(self.late_cancel_fee_cents, self.currency)}"
+               if self.late_cancel_fee_cents else "")
+        parts.append(f"Free cancellation until {self.cancel_free_hours} h before{fee}")
+        return " · ".join(parts)
+
+
+def service_terms(db: Database, service: str) -> ServiceTerms:
+    """The confirmation, deposit and cancellation terms of ``service`` (by name). Raises ``NotFound``."""
+    def work(conn: Connection) -> ServiceTerms:
+        s = catalog.load_service(conn, service)
+        row = conn.execute(text("SELECT confirmation_mode, deposit_cents, cancel_free_hours, late_cancel_fee_cents, "
+                                "clinic_setting_int('hold_minutes', 5) AS hold_minutes FROM service WHERE id = :s"),
+                           {"s": s.id}).one()
+        return ServiceTerms(s.name, row.confirmation_mode, int(row.deposit_cents), int(row.cancel_free_hours),
+                            int(row.late_cancel_fee_cents), payments.currency(conn), int(row.hold_minutes))
+    return db.read(work)
+
+
+@dataclass(frozen=True)
 class RescheduleResult:
     """``old`` (now ``rescheduled``, its resources released) and ``new`` (the booking that replaces it);
     times UTC."""

@@ -15,6 +15,14 @@ outcome is unknown (``CommitOutcomeUnknown``: the connection died during
 COMMIT) is checked once the connection is back — is an appointment with this
 attempt's client id there? — and otherwise booked again with the *same*
 client id, so it is never doubled; the dialog then says what happened.
+
+"Hold slot" (next to Book) holds the chosen start while the patient is on the
+phone (``scheduling.hold``: a ``held`` appointment that blocks its resources
+for the clinic's ``hold_minutes``); the button then reads "Confirm hold", and
+one click turns the hold into the booking (``scheduling.confirm_hold``: the
+service's confirmation mode and deposit decide the status). Closing the dialog
+without confirming releases the hold. Under the slot list, the chosen
+service's terms are shown: approval, deposit, cancellation policy.
 """
 
 from __future__ import annotations
@@ -141,6 +149,9 @@ class BookingDialog(QDialog):
             been checked: the message shown (``SAVED_BEFORE_TEXT``, ``BOOKED_TEXT``
             or ``TAKEN_MEANWHILE_TEXT`` first). When booked, ``appointment_booked``
             was emitted just before and the dialog stays open to show this.
+        appointment_held(object): "Hold slot" committed: the held ``AppointmentView``
+            (the dialog stays open; "Confirm hold" books it).
+        terms_loaded(object): the chosen service's ``scheduling.ServiceTerms`` arrived.
     """
 
     appointment_booked = Signal(object)
@@ -153,6 +164,8 @@ class BookingDialog(QDialog):
     next_free_listed = Signal(object)
     slot_taken = Signal(str)
     outcome_resolved = Signal(str)
+    appointment_held = Signal(object)
+    terms_loaded = Signal(object)
 
     def __init__(self, db: Database, runner: Runner, *, branch: BranchSummary, local_date: date,
                  clock: Clock | None = None, pin: GridResource | None = None, start_hint: datetime | None = None,
@@ -178,6 +191,8 @@ class BookingDialog(QDialog):
         self._unsure: _Unsure | None = None
         self._resolved = False  # an unsure booking was found saved: nothing more to book here
         self._rerun_on_restore: set[str] = set()  # "slots", "patients": failed for want of a connection
+        self._held: AppointmentView | None = None  # a hold made here and not confirmed yet
+        self._keys["terms"] = f"terms-{id(self)}"
         runner.connection_restored.connect(self._on_connection_restored)
         runner.connection_lost.connect(self._on_connection_lost)
 
@@ -207,6 +222,11 @@ class BookingDialog(QDialog):
         self.book_button = self.buttons.addButton("Book", QDialogButtonBox.ButtonRole.AcceptRole)
         self.book_button.setObjectName("bookButton")
         self.book_button.setDefault(True)
+        self.hold_button = self.buttons.addButton("Hold slot", QDialogButtonBox.ButtonRole.ActionRole)
+        self.hold_button.setObjectName("holdButton")
+        self.hold_button.setAutoDefault(False)  # Enter still means Book
+        self.hold_button.setToolTip("Keep this time for the patient on the phone for a few minutes")
+        self.hold_button.clicked.connect(self._on_hold_clicked)
         self.buttons.accepted.connect(self._on_book_clicked)
         self.buttons.rejected.connect(self.reject)
         layout.addWidget(self.buttons)
@@ -375,6 +395,12 @@ class BookingDialog(QDialog):
         self.next_free_button.hide()
         status_row.addWidget(self.next_free_button)
         v.addLayout(status_row)
+        self.terms_label = QLabel()
+        self.terms_label.setObjectName("serviceTerms")
+        self.terms_label.setAccessibleName("Service terms")
+        self.terms_label.setWordWrap(True)
+        self.terms_label.setStyleSheet("color: #4a5563;")
+        v.addWidget(self.terms_label)
         return box
 
     # -- public --------------------------------------------------------------------------
@@ -626,7 +652,21 @@ class BookingDialog(QDialog):
                 self.pin_label.setText(f"only with <b>{escape(self._pin.name)}</b>")
             else:
                 self.pin_label.setText(f"<i>{escape(self._pin.name)} does not do this service</i>")
+        self._load_terms(service)
         self.refresh_slots()
+
+    def _load_terms(self, service: ServiceSummary | None) -> None:
+        self.terms_label.clear()
+        if service is None:
+            return
+        db, name = self._db, service.name
+        self._runner.run(lambda: scheduling.service_terms(db, name), on_success=self._on_terms_loaded,
+                         on_failure=lambda _error: None, key=self._keys["terms"], label="service terms")
+
+    def _on_terms_loaded(self, terms: scheduling.ServiceTerms) -> None:
+        self.terms_label.setText(terms.describe())
+        self.hold_button.setToolTip(f"Keep this time for the patient on the phone for {terms.hold_minutes} minutes")
+        self.terms_loaded.emit(terms)
 
     def _on_date_changed(self, _date: QDate) -> None:
         self.refresh_slots()
@@ -752,8 +792,70 @@ class BookingDialog(QDialog):
     def _update_book_button(self) -> None:
         ready = (self._patient is not None and self.selected_offer() is not None and not self._booking
                  and not self._runner.offline and not self._resolved)
-        self.book_button.setEnabled(ready or (self._unsure is not None and not self._booking
-                                              and not self._runner.offline))
+        self.book_button.setEnabled(self._held is None and (ready or (
+            self._unsure is not None and not self._booking and not self._runner.offline)))
+        self.hold_button.setEnabled(not self._booking and not self._runner.offline and self._unsure is None
+                                    and (self._held is not None or ready))
+
+    # -- holding -----------------------------------------------------------------------------------------
+    @property
+    def held(self) -> AppointmentView | None:
+        """The hold made in this dialog and not confirmed yet, or ``None``."""
+        return self._held
+
+    def _on_hold_clicked(self) -> None:
+        """Hold the chosen start, or, with a hold made, confirm it."""
+        if self._booking:
+            return
+        if self._held is not None:
+            self._confirm_hold()
+            return
+        offer, service, patient = self.selected_offer(), self.selected_service(), self._patient
+        if patient is None or service is None or offer is None:
+            self._show_message("Choose the patient and a free time first.")
+            return
+        branch, now, db = self._branch.name, self._clock(), self._db
+        pins = {kind: offer.resources[kind] for kind in KINDS if kind in offer.resources}
+        client_id = uuid.uuid4()
+        self._booking = True
+        self._update_book_button()
+        self._show_message("Holding…", error=False)
+        self._runner.run(
+            lambda: scheduling.hold(db, branch=branch, service=service.name, start=offer.start,
+                                    patient_id=patient.id, client_id=client_id, now=now,
+                                    reason="held at the front desk", **pins),
+            on_success=self._on_held, on_failure=self._on_book_failed, on_finished=self._on_book_finished,
+            label="hold")
+
+    def _on_held(self, appointment: AppointmentView) -> None:
+        self._held = appointment
+        until = (appointment.hold_expires_at or appointment.start).astimezone(self._branch.tz)
+        self.hold_button.setText("Confirm hold")
+        self._show_message(f"Held until {until:%H:%M} for {appointment.patient}: {appointment.service}, "
+                           f"{appointment.start.astimezone(self._branch.tz):%a %d %b %H:%M}. "
+                           "Confirm hold books it; Cancel releases it.", error=False)
+        self.appointment_held.emit(appointment)
+
+    def _confirm_hold(self) -> None:
+        held, db = self._held, self._db
+        assert held is not None
+        self._booking = True
+        self._update_book_button()
+        self._runner.run(lambda: scheduling.confirm_hold(db, held.id, reason="hold confirmed at the front desk"),
+                         on_success=self._on_hold_confirmed, on_failure=self._on_confirm_failed,
+                         on_finished=self._on_book_finished, label="confirm hold")
+
+    def _on_hold_confirmed(self, appointment: AppointmentView) -> None:
+        self._held = None
+        self.appointment_booked.emit(appointment)
+        self.accept()
+
+    def _on_confirm_failed(self, error: ClinicError) -> None:
+        # The hold expired and someone took the time, or it was cancelled elsewhere: start again.
+        self._held = None
+        self.hold_button.setText("Hold slot")
+        self._show_message(f"{error} Please pick a time again.")
+        self.refresh_slots()
 
     def _on_book_clicked(self) -> None:
         offer, service, patient = self.selected_offer(), self.selected_service(), self._patient
@@ -922,6 +1024,11 @@ class BookingDialog(QDialog):
         """
         self._search_timer.stop()
         self._runner.discard(*self._keys.values())
+        held, self._held = self._held, None
+        if held is not None and not self._runner.closed:  # closed without confirming: let the time go
+            db = self._db
+            self._runner.run(lambda: scheduling.cancel(db, held.id, reason="hold released at the desk"),
+                             on_failure=lambda _error: None, label="release hold")
         super().done(result)
 
 

@@ -142,3 +142,54 @@ def test_lifecycle_actions_are_offered_by_status_and_perform_the_right_service(b
     clinic_cancel = next(a for a in ACTIONS if a.key == "cancel")
     assert perform(booked.db, clinic_cancel, request.id, "doctor ill").status == "cancelled"
     assert payments.account(booked.db, request.id).cancelled_by == "clinic"
+
+
+# -- "Hold slot" in the booking dialog (ui.booking_dialog) ----------------------------------------------
+def _booking_dialog(qtbot, booked: Booked, runner: Runner, centro):
+    from reception_app.ui.booking_dialog import BookingDialog
+
+    from .conftest import DAY
+
+    dialog = BookingDialog(booked.db, runner, branch=centro, local_date=DAY, clock=lambda: NOW, search_delay_ms=0)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitUntil(lambda: dialog.service_combo.count() > 0)
+    index = next(i for i, s in enumerate(dialog.services) if s.name == "Abdominal ultrasound")
+    if dialog.service_combo.currentIndex() != index:
+        with qtbot.waitSignal(dialog.slots_listed):
+            dialog.service_combo.setCurrentIndex(index)
+    with qtbot.waitSignal(dialog.patients_listed):
+        qtbot.keyClicks(dialog.search_edit, "joao")
+    dialog.patient_list.setCurrentRow(0)
+    qtbot.waitUntil(lambda: dialog.slot_tree.topLevelItemCount() > 0)
+    dialog.slot_tree.setCurrentItem(dialog.slot_tree.topLevelItem(0))
+    return dialog
+
+
+def test_hold_slot_then_confirm_books_it_by_the_service_rules(qtbot, booked: Booked, runner: Runner, centro):
+    booked.db.write(lambda c: c.execute(text(
+        "UPDATE service SET deposit_cents = 2500, late_cancel_fee_cents = 1000 WHERE name = 'Abdominal ultrasound'")))
+    dialog = _booking_dialog(qtbot, booked, runner, centro)
+    qtbot.waitUntil(lambda: "Deposit EUR 25.00" in dialog.terms_label.text())
+    assert "then EUR 10.00" in dialog.terms_label.text()
+    assert dialog.hold_button.isEnabled() and dialog.hold_button.text() == "Hold slot"
+    with qtbot.waitSignal(dialog.appointment_held, timeout=10_000) as held:
+        qtbot.mouseClick(dialog.hold_button, Qt.MouseButton.LeftButton)
+    hold = held.args[0]
+    assert hold.status == "held" and hold.hold_expires_at is not None
+    assert scheduling.get_appointment(booked.db, hold.id).status == "held"
+    assert dialog.hold_button.text() == "Confirm hold" and not dialog.book_button.isEnabled()
+    assert "Held until" in dialog.message_label.text()
+    with qtbot.waitSignal(dialog.appointment_booked, timeout=10_000) as done:
+        qtbot.mouseClick(dialog.hold_button, Qt.MouseButton.LeftButton)
+    assert done.args[0].id == hold.id and done.args[0].status == "payment_pending"  # the deposit is due
+    assert not dialog.isVisible()
+
+
+def test_closing_the_dialog_releases_an_unconfirmed_hold(qtbot, booked: Booked, runner: Runner, centro):
+    dialog = _booking_dialog(qtbot, booked, runner, centro)
+    with qtbot.waitSignal(dialog.appointment_held, timeout=10_000) as held:
+        dialog.hold_button.click()
+    hold_id = held.args[0].id
+    dialog.reject()
+    qtbot.waitUntil(lambda: scheduling.get_appointment(booked.db, hold_id).status == "cancelled", timeout=10_000)
