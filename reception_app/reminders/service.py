@@ -1,0 +1,263 @@
+"""The reminder service loop: claim → send → mark, woken by LISTEN/NOTIFY, with sweeps.
+
+One :class:`ReminderService` is one worker; any number may run against one
+database (each claim skips rows another worker holds). The loop:
+
+1. claims a batch of due reminders (``queue.claim``: a lease, one more attempt);
+2. renders and sends each on its channel, and records the outcome at once
+   (``mark_sent`` / ``mark_failed`` with exponential backoff, ``failed`` after the
+   last attempt or a permanent refusal), so a worker killed mid-batch re-sends at
+   most the one message that was in flight when it died (after its lease ran out);
+3. sweeps expired holds (``catalog.release_expired_holds``) and waitlist offers
+   (``services.waitlist.process_freed_slots`` — when that module exists) every
+   ``sweep_seconds`` and on ``NOTIFY clinic_waitlist``;
+4. sleeps until the next reminder is due, at most ``poll_seconds``, woken early by
+   ``NOTIFY clinic_reminders`` (sent by migration 0004 when reminders are queued).
+
+A lost database connection is logged and retried with backoff (the write runner
+reconnects); the listener reconnects by itself. :meth:`ReminderService.stop`
+(the CLI calls it on SIGTERM) lets the message in flight finish and be recorded,
+gives the rest of the batch back (``queue.release``) and returns from :meth:`run`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import psycopg
+
+from ..domain.errors import ClinicError, DatabaseUnavailable
+from ..services import catalog
+from ..store.database import Database
+from . import queue
+from .channels import Channel, SendError
+from .channels.gateway import GatewayChannel
+from .channels.outbox import OutboxChannel
+from .channels.smtp import SmtpChannel
+from .config import ReminderSettings
+from .messages import Claimed, render
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+NOTIFY_CHANNELS = ("clinic_reminders", "clinic_waitlist")
+#: The waitlist module of issue 4; called when it exists (see ``ReminderService.sweep``).
+WAITLIST_MODULE = "reception_app.services.waitlist"
+
+
+def build_channels(settings: ReminderSettings) -> dict[str, Channel]:
+    """Reminder channel name (email, sms, whatsapp, file) -> the channel object that sends it.
+    ``off`` channels are left out; sms and whatsapp share one gateway object."""
+    outbox = OutboxChannel(settings.outbox_dir)
+    smtp = SmtpChannel(settings.smtp) if settings.smtp else None
+    gateway = GatewayChannel(settings.gateway) if settings.gateway else None
+    chosen: dict[str, Channel] = {"file": outbox}
+    for channel, transport in settings.transports.items():
+        if transport == "outbox":
+            chosen[channel] = outbox
+        elif transport == "smtp" and smtp is not None:
+            chosen[channel] = smtp
+        elif transport == "gateway" and gateway is not None:
+            chosen[channel] = gateway
+    return chosen
+
+
+class ReminderService:
+    """One reminder worker over ``db`` (see the module docstring).
+
+    ``conninfo``: the libpq string for the LISTEN connection (default ``db.conninfo``);
+    ``worker``: this worker's name in ``reminder.claimed_by`` (default host:pid:random).
+    Counters ``sent``, ``failed`` (attempts that failed) and ``gave_up`` are kept for
+    logs and benchmarks.
+    """
+
+    def __init__(self, db: Database, settings: ReminderSettings, *, conninfo: str | None = None,
+                 worker: str | None = None, channels: dict[str, Channel] | None = None) -> None:
+        self.db = db
+        self.settings = settings
+        self.channels = channels if channels is not None else build_channels(settings)
+        self.worker = worker or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self._conninfo = conninfo or db.conninfo
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._waitlist_due = threading.Event()
+        self._listener: threading.Thread | None = None
+        self._last_sweep = 0.0
+        self.sent = 0
+        self.failed = 0
+        self.gave_up = 0
+
+    # -- one round -------------------------------------------------------------------
+    def run_once(self) -> int:
+        """Claim one batch and send it; returns how many reminders were claimed (0: nothing due).
+        Raises ``DatabaseUnavailable`` when the claim cannot reach the database."""
+        batch = queue.claim(self.db, worker=self.worker, channels=list(self.channels),
+                            batch=self.settings.batch_size, lease_s=self.settings.lease_seconds)
+        for i, item in enumerate(batch):
+            if self._stop.is_set():
+                given_back = self._record(lambda rest=batch[i:]: queue.release(
+                    self.db, [r.reminder_id for r in rest], worker=self.worker))
+                log.info("stopping: gave back %s claimed reminders", given_back)
+                break
+            self._deliver(item)
+        return len(batch)
+
+    def _deliver(self, item: Claimed) -> None:
+        channel = self.channels[item.channel]
+        try:
+            message = render(item, default_phone=self.settings.default_phone)
+            ref = channel.send(message)
+        except SendError as exc:
+            self._failed(item, str(exc), permanent=exc.permanent)
+            return
+        except Exception as exc:  # a bug (template, channel): never retried blindly, shown to reception
+            log.exception("reminder %s could not be sent", item.reminder_id)
+            self._failed(item, f"internal error: {type(exc).__name__}: {exc}", permanent=True)
+            return
+        self._record(lambda: queue.mark_sent(self.db, item.reminder_id, worker=self.worker, provider_ref=ref))
+        self.sent += 1
+        log.debug("reminder %s sent (%s, %s)", item.reminder_id, item.channel, item.purpose)
+
+    def _failed(self, item: Claimed, error: str, *, permanent: bool) -> None:
+        s = self.settings
+        self.failed += 1
+        status = self._record(lambda: queue.mark_failed(
+            self.db, item.reminder_id, worker=self.worker, error=error, permanent=permanent,
+            max_attempts=s.max_attempts, backoff_s=s.backoff_seconds, backoff_max_s=s.backoff_max_seconds))
+        if status == "failed":
+            self.gave_up += 1
+            log.warning("reminder %s failed for good after %d attempts: %s", item.reminder_id, item.attempts, error)
+        else:
+            log.info("reminder %s attempt %d failed, will retry: %s", item.reminder_id, item.attempts, error)
+
+    def _record(self, write: Callable[[], T]) -> T | None:
+        """Run a bookkeeping write, retrying while the database is unreachable (a restart) for up to
+        the lease time: a send already happened and must not be forgotten. None if it never got through."""
+        deadline = time.monotonic() + self.settings.lease_seconds
+        delay = 0.2
+        while True:
+            try:
+                return write()
+            except DatabaseUnavailable as exc:
+                if time.monotonic() >= deadline:
+                    log.error("could not record a reminder's outcome: %s", exc)
+                    return None
+                log.info("database unreachable while recording (%s); retrying in %.1f s", exc, delay)
+                time.sleep(delay)
+                delay = min(5.0, delay * 2)
+
+    # -- sweeps ---------------------------------------------------------------------------
+    def sweep(self, now: datetime | None = None) -> dict[str, Any]:
+        """Release expired holds and process freed waitlist slots; returns what was done
+        (``holds_released``, ``waitlist_offers`` or None when the waitlist module is absent).
+        Raises ``DatabaseUnavailable``."""
+        now = now or datetime.now(UTC)
+        self._last_sweep = time.monotonic()
+        self._waitlist_due.clear()
+        released = self.db.write(lambda conn: catalog.release_expired_holds(conn), reason="expired holds released")
+        done: dict[str, Any] = {"holds_released": released, "waitlist_offers": None}
+        # HOOK (issue 4): the waitlist's backfill, when reception_app/services/waitlist.py provides
+        # process_freed_slots(db, *, now); without it the sweep only releases holds.
+        try:
+            waitlist = importlib.import_module(WAITLIST_MODULE)
+        except ImportError:
+            waitlist = None
+        process = getattr(waitlist, "process_freed_slots", None)
+        if process is not None:
+            try:
+                done["waitlist_offers"] = len(process(self.db, now=now) or [])
+            except DatabaseUnavailable:
+                raise
+            except ClinicError as exc:  # an expected refusal (a slot taken meanwhile): next sweep tries again
+                log.warning("waitlist sweep: %s", exc)
+        if released or done["waitlist_offers"]:
+            log.info("sweep: %s", done)
+        return done
+
+    # -- the loop ---------------------------------------------------------------------------
+    def start_listening(self) -> None:
+        """Start the LISTEN thread (idempotent); ``run`` calls it."""
+        if self._listener is None or not self._listener.is_alive():
+            self._listener = threading.Thread(target=self._listen, name="clinic-reminders-listen", daemon=True)
+            self._listener.start()
+
+    def _listen(self) -> None:
+        backoff = 0.5
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self._conninfo, autocommit=True, connect_timeout=10,
+                                     application_name="clinic-reminders listen", keepalives=1,
+                                     keepalives_idle=15, keepalives_interval=5, keepalives_count=3) as conn:
+                    for channel in NOTIFY_CHANNELS:
+                        conn.execute(f"LISTEN {channel}")
+                    backoff = 0.5
+                    self._wake.set()          # (re)connected: look again, something may have been missed
+                    while not self._stop.is_set():
+                        for note in conn.notifies(timeout=0.5):
+                            if note.channel == "clinic_waitlist":
+                                self._waitlist_due.set()
+                            self._wake.set()
+            except psycopg.Error as exc:
+                if self._stop.is_set():
+                    break
+                log.info("reminder listener lost its connection (%s); retrying in %.1f s",
+                         str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, backoff)
+                self._stop.wait(backoff)
+                backoff = min(15.0, backoff * 2)
+
+    def stop(self) -> None:
+        """Ask the loop to finish the message in flight and return (safe from a signal handler)."""
+        self._stop.set()
+        self._wake.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def run(self, *, until_idle: bool = False) -> None:
+        """Run until :meth:`stop` (or, with ``until_idle``, until nothing is due). Database
+        outages are waited out with backoff; never raises for them."""
+        self.start_listening()
+        s = self.settings
+        outage = 0.5
+        while not self._stop.is_set():
+            self._wake.clear()
+            try:
+                claimed = self.run_once()
+                if self._stop.is_set():
+                    break
+                if self._waitlist_due.is_set() or time.monotonic() - self._last_sweep >= s.sweep_seconds:
+                    self.sweep()
+                outage = 0.5
+                if claimed >= s.batch_size:
+                    continue                  # more may be due right now
+                if until_idle:
+                    return
+                nxt = queue.next_ready(self.db, list(self.channels))
+            except DatabaseUnavailable as exc:
+                log.warning("database unavailable (%s); retrying in %.1f s", exc, outage)
+                self._stop.wait(outage)
+                outage = min(15.0, outage * 2)
+                continue
+            timeout = s.poll_seconds
+            if nxt is not None:
+                timeout = min(timeout, max(0.0, (nxt - datetime.now(UTC)).total_seconds()) + 0.01)
+            timeout = min(timeout, max(0.0, s.sweep_seconds - (time.monotonic() - self._last_sweep)))
+            self._wake.wait(timeout)
+
+    def close(self) -> None:
+        """Stop the listener and close the channels' connections."""
+        self.stop()
+        if self._listener is not None:
+            self._listener.join(5)
+        for channel in {id(c): c for c in self.channels.values()}.values():
+            channel.close()
