@@ -4,13 +4,19 @@ Each status has a light fill, a strong accent (the block's left bar and
 border) and a text color; fills are light enough for dark text to keep a
 contrast ratio above 7:1 (WCAG AAA), accents are distinct in hue *and*
 lightness so neighbouring statuses stay apart for color-blind readers.
+
+A hold (``held``) is tentative and expires in minutes: besides its orange it
+is drawn with a dashed border (``StatusColors.dashed``, :func:`border_pen`),
+so it reads as "not booked yet" on every workstation without relying on hue.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, tzinfo
 
-from PySide6.QtGui import QColor
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QPen
 
 from ..domain.status import LABELS, STATUSES
 from ..services.dayview import MARKER_KINDS
@@ -18,11 +24,13 @@ from ..services.dayview import MARKER_KINDS
 
 @dataclass(frozen=True)
 class StatusColors:
-    """``fill``, ``accent`` and ``text`` colors of one status, as ``#rrggbb``."""
+    """``fill``, ``accent`` and ``text`` colors of one status, as ``#rrggbb``; ``dashed``: the block's
+    border is dashed (a tentative booking: a hold)."""
 
     fill: str
     accent: str
     text: str = "#1b1f24"
+    dashed: bool = False
 
     @property
     def fill_color(self) -> QColor:
@@ -42,7 +50,7 @@ class StatusColors:
 
 STATUS_COLORS: dict[str, StatusColors] = {
     "requested": StatusColors("#ece6f7", "#7e57c2"),
-    "held": StatusColors("#fde9cf", "#e07b00"),
+    "held": StatusColors("#fde9cf", "#e07b00", dashed=True),
     "confirmed": StatusColors("#d7e8fb", "#1f6fd1"),
     "payment_pending": StatusColors("#fcf1c2", "#b58900"),
     "checked_in": StatusColors("#d6f0da", "#2e8b3e"),
@@ -79,6 +87,22 @@ NOW_LINE = QColor("#d93025")
 def status_colors(status: str) -> StatusColors:
     """The colors of ``status`` (an unknown status gets the neutral ones of ``completed``)."""
     return STATUS_COLORS.get(status, STATUS_COLORS["completed"])
+
+
+def border_pen(status: str, width: int = 1) -> QPen:
+    """The pen of a block's border: the status's accent, dashed for a hold (``StatusColors.dashed``)."""
+    tint = status_colors(status)
+    pen = QPen(tint.accent_color, width)
+    if tint.dashed:
+        pen.setStyle(Qt.PenStyle.DashLine)
+    return pen
+
+
+def hold_text(hold_expires_at: datetime | None, tz: tzinfo) -> str:
+    """``"On hold until 10:05"`` on ``tz``'s wall clock for a block or tooltip (``""`` without an expiry)."""
+    if hold_expires_at is None:
+        return ""
+    return f"On hold until {hold_expires_at.astimezone(tz):%H:%M}"
 
 
 def status_label(status: str) -> str:

@@ -193,3 +193,20 @@ def test_closing_the_dialog_releases_an_unconfirmed_hold(qtbot, booked: Booked, 
     hold_id = held.args[0].id
     dialog.reject()
     qtbot.waitUntil(lambda: scheduling.get_appointment(booked.db, hold_id).status == "cancelled", timeout=10_000)
+
+
+def test_a_hold_has_a_look_of_its_own() -> None:
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from PySide6.QtCore import Qt as _Qt
+
+    from reception_app.ui import colors
+
+    assert colors.border_pen("held").style() == _Qt.PenStyle.DashLine
+    assert colors.border_pen("confirmed").style() == _Qt.PenStyle.SolidLine
+    held, pending = colors.status_colors("held"), colors.status_colors("payment_pending")
+    assert (held.fill, held.accent) != (pending.fill, pending.accent)
+    assert colors.hold_text(datetime(2027, 1, 4, 11, 5, tzinfo=UTC), ZoneInfo("America/Sao_Paulo")) == \
+        "On hold until 08:05"
+    assert colors.hold_text(None, ZoneInfo("UTC")) == ""
