@@ -7,7 +7,16 @@ Appointment.status where they exist (booked → ``confirmed`` here, arrived →
 
 Which statuses occupy their resources: every status except ``cancelled`` and
 ``rescheduled`` (SQL function ``clinic_status_is_live``). A no-show keeps its
-time: it happened, and utilization counts it as booked time.
+time: it happened, and utilization counts it as booked time. A ``held``
+appointment occupies its resources only until its ``hold_expires_at``
+(migration 0003): after that it blocks nobody, and the next booking in its
+way (or the sweeper) cancels it with the reason "hold expired".
+
+Before the visit an appointment is confirmed in steps (issue 4; the rules are
+``domain.policy``): ``requested`` (waiting for approval), ``held`` (kept for a
+few minutes while the patient is on the phone), ``payment_pending`` (the
+deposit is not paid yet) — :data:`UNCONFIRMED` — then ``confirmed``.
+A ``rescheduled`` appointment names its successor (``appointment.rescheduled_to``).
 """
 
 from __future__ import annotations
@@ -20,6 +29,9 @@ STATUSES: tuple[str, ...] = (
 )
 
 RELEASED: frozenset[str] = frozenset({"cancelled", "rescheduled"})
+
+#: Booked but not confirmed yet: confirming needs approval, the hold's confirmation or the deposit.
+UNCONFIRMED: frozenset[str] = frozenset({"requested", "held", "payment_pending"})
 
 #: Outcome is known: the statuses the no-show report counts.
 OUTCOMES: frozenset[str] = frozenset({"completed", "no_show"})

@@ -21,7 +21,7 @@ from ..domain import policy
 from ..domain import slots as engine
 from ..domain.errors import InvalidTransition, NotFound, PermissionDenied, SlotTaken, ValidationError
 from ..domain.slots import KINDS
-from ..domain.status import LABELS, check_transition
+from ..domain.status import LABELS, UNCONFIRMED, check_transition
 from ..domain.validation import SOURCES, clean_name
 from ..domain.wallclock import GRID_STEP_MIN, check_local_time_exists, day_bounds_utc, is_on_grid
 from ..store import schema as t
@@ -769,7 +769,7 @@ def set_status(db: Database, appointment_id: int, status: str, *, reason: str | 
     def work(conn: Connection) -> None:
         current = _lock_status(conn, appointment_id)
         check_transition(current, status)
-        if status == "confirmed" and current in ("requested", "held", "payment_pending"):
+        if status == "confirmed" and current in UNCONFIRMED:
             _check_deposit(conn, appointment_id)
         _change_status(conn, appointment_id, status, reason)
 
