@@ -14,7 +14,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from .domain.errors import ClinicError
@@ -197,10 +197,58 @@ def cmd_import_noshow(args: argparse.Namespace) -> int:
 
 
 def cmd_report_no_show(args: argparse.Namespace) -> int:
-    from .services.reports import no_show_report
+    if args.format is None:   # the original JSON shape (services.reports.no_show_report), kept for scripts
+        from .services.reports import no_show_report
 
-    report = no_show_report(_db(args), date_from=args.date_from, date_to=args.date_to, branch=args.branch)
-    _print_json(report)
+        report = no_show_report(_db(args), date_from=args.date_from, date_to=args.date_to, branch=args.branch)
+        _print_json(report)
+        return 0
+    return cmd_report(args)
+
+
+def _reports_db(args: argparse.Namespace):
+    """The reports connection: ``--database`` wins, then ``config.reports_connection`` (a replica)."""
+    from .config import choose_connection, reports_connection
+    from .store.connect import open_database
+
+    main_choice = choose_connection(args.database)
+    choice = main_choice if args.database else reports_connection(main_choice)
+    return open_database(choice=choice, application_name="clinic-reports")
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """``clinic report NAME --from D --to D [--branch B] --format pdf|csv|json -o FILE``."""
+    import getpass
+    from datetime import datetime
+    from pathlib import Path
+
+    from .domain.errors import ValidationError
+    from .services.report_queries import run_report
+
+    fmt = args.format or "json"
+    if fmt not in ("pdf", "csv", "json"):
+        raise ValidationError("format", fmt, "must be pdf, csv or json")
+    if fmt == "pdf" and not args.output:
+        raise ValidationError("output", None, "is required for --format pdf (-o FILE)")
+    db = _reports_db(args)
+    data = run_report(db, args.name, date_from=args.date_from, date_to=args.date_to, branch=args.branch)
+    if fmt == "json":
+        body: bytes = json.dumps(data.to_json(), ensure_ascii=False, indent=2, default=str).encode()
+    elif fmt == "csv":
+        from .reports.csv_export import report_csv
+
+        body = report_csv(data).encode("utf-8")
+    else:
+        from .reports.manager_pdf import report_pdf
+
+        now = datetime.now().astimezone()
+        body = report_pdf(data, clinic=args.clinic, printed_by=getpass.getuser(), printed_at=now,
+                          tz=now.tzinfo or UTC)
+    if args.output:
+        Path(args.output).write_bytes(body)
+        print(f"{args.name}: {args.output}")
+    else:
+        sys.stdout.write(body.decode("utf-8"))
     return 0
 
 
@@ -307,12 +355,26 @@ def build_parser() -> argparse.ArgumentParser:
     im.set_defaults(func=cmd_import_noshow)
 
     rep = sub.add_parser("report", help="manager reports").add_subparsers(dest="sub", required=True, metavar="NAME")
-    rn = rep.add_parser("no-show", help="no-show rates by weekday, lead time, reminder, age and branch")
-    rn.add_argument("--from", dest="date_from", metavar="YYYY-MM-DD")
-    rn.add_argument("--to", dest="date_to", metavar="YYYY-MM-DD")
-    rn.add_argument("--branch")
-    rn.add_argument("--json", action="store_true", help="print JSON (the only format so far)")
-    rn.set_defaults(func=cmd_report_no_show)
+    from .services.report_queries import REPORTS
+
+    for name in REPORTS:
+        rn = rep.add_parser(name, help=f"the {name} report (--format pdf|csv|json -o FILE)")
+        rn.add_argument("--from", dest="date_from", metavar="YYYY-MM-DD", required=name != "no-show",
+                        help="first local date (inclusive)")
+        rn.add_argument("--to", dest="date_to", metavar="YYYY-MM-DD", required=name != "no-show",
+                        help="last local date (inclusive)")
+        rn.add_argument("--branch")
+        rn.add_argument("--format", choices=["pdf", "csv", "json"],
+                        default=None if name == "no-show" else "json",
+                        help="output format (no-show without --format prints its original JSON)")
+        rn.add_argument("-o", "--output", metavar="FILE", help="write here instead of standard output")
+        rn.add_argument("--clinic", default="Clinic", help="the clinic's name in the PDF header")
+        rn.set_defaults(name=name)
+        if name == "no-show":
+            rn.add_argument("--json", action="store_true", help="print the original JSON (the default)")
+            rn.set_defaults(func=cmd_report_no_show)
+        else:
+            rn.set_defaults(func=cmd_report)
 
     demo = sub.add_parser("demo", help="the demo clinic").add_subparsers(dest="sub", required=True, metavar="ACTION")
     demo.add_parser("load", help="apply the demo clinic and book upcoming appointments").set_defaults(

@@ -181,3 +181,20 @@ def forget_password(user: str, conninfo: str) -> None:
     except Exception as exc:  # noqa: BLE001 - see remembered_password
         log.warning("could not delete the password from the keyring: %s: %s", type(exc).__name__, exc)
         raise KeyringUnavailable("Could not forget the password: the keyring is not available.") from exc
+
+
+ENV_REPORTS_URL = "CLINIC_REPORTS_DATABASE_URL"
+
+
+def reports_connection(main: ConnectionChoice) -> ConnectionChoice:
+    """Where reports read from: ``CLINIC_REPORTS_DATABASE_URL``, then ``reports_database_url`` in
+    ``settings.toml`` (e.g. a read replica: reports only read, in one snapshot), else ``main`` —
+    the connection everything else uses (issue 6). ``origin`` is "reports-environment",
+    "reports-settings" or main's own."""
+    env = os.environ.get(ENV_REPORTS_URL, "").strip()
+    if env:
+        return ConnectionChoice(env, "reports-environment")
+    url = str(read_settings().get("reports_database_url", "")).strip()
+    if url:
+        return ConnectionChoice(url, "reports-settings")
+    return main

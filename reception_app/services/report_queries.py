@@ -1,0 +1,856 @@
+"""The manager reports (issue 6): no-show, utilization, cancellations, load, operations.
+
+Each report is a function ``(db, *, date_from, date_to, branch=None) -> ReportData``:
+plain values out, read in one consistent snapshot (``Database.read(snapshot=True)``:
+SERIALIZABLE READ ONLY DEFERRABLE), so every table of a report agrees with the
+others. ``db`` may be the reports connection (``config.reports_connection``), e.g.
+a read replica.
+
+Dates: ``date_from``/``date_to`` are inclusive *branch-local* dates. Instead of
+converting every appointment's start to local time (``AT TIME ZONE`` per row,
+which forced ``OFFSET 0`` and a serial plan in the first no-show query), the
+queries build a small table of per-branch local days with their UTC bounds
+(``_DAYS``: branches × days rows, each bound converted once) and join the
+appointments to it by range on the ``(branch_id, starts_at)`` index; the local
+date, weekday and week then come from that row. Hours of the day still convert
+the instant, but only in the parallel-safe aggregate.
+
+What is counted is written once in ``reports/definitions.py`` (a leaf module of
+constants) and printed in each report's footnotes.
+
+Drill-down: each row of a table carries a ``drill`` key (a dict of filters, or
+None); :func:`drill_down` lists the appointments behind it.
+
+Errors: ``ValidationError`` (field ``from``/``to``/``report``) for bad dates, an
+inverted or over-long range, an unknown report; ``NotFound`` (field ``branch``) for
+an unknown branch; ``DatabaseUnavailable``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from ..domain.errors import ValidationError
+from ..reports.definitions import footnotes
+from ..store.database import Database
+from . import catalog
+from .reports import AGE_BANDS, LEAD_TIME_BANDS, WEEKDAYS, _bound, rate
+
+__all__ = ["Column", "Table", "Chart", "ReportData", "REPORTS", "run_report", "drill_down", "no_show",
+           "utilization", "cancellations", "load", "operations", "MAX_DAYS"]
+
+#: The longest period a report covers (local days), so the per-day bounds stay small.
+MAX_DAYS = 3 * 366
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a report table. ``kind``: ``text``, ``int``, ``rate`` (a fraction 0..1, printed as a
+    percentage), ``hours`` (a float, hours) or ``date`` (ISO text)."""
+
+    key: str
+    label: str
+    kind: str = "text"
+
+
+@dataclass
+class Table:
+    """A named table: ``columns`` and ``rows`` (tuples of plain values, one per column), with for each
+    row a drill-down key (a dict of filters for :func:`drill_down`, or None) in ``drill``."""
+
+    name: str
+    title: str
+    columns: list[Column]
+    rows: list[tuple[Any, ...]]
+    drill: Sequence[dict[str, Any] | None] = field(default_factory=list)
+
+    def column(self, key: str) -> list[Any]:
+        """The values of column ``key`` (``ValueError`` when there is no such column)."""
+        i = [c.key for c in self.columns].index(key)
+        return [r[i] for r in self.rows]
+
+
+@dataclass(frozen=True)
+class Chart:
+    """What to draw from a table (``reports/charts.py`` draws it): ``kind`` ``bar``, ``line`` or
+    ``heatmap``; ``table``: the table's name; ``category``: the column of the x axis (heatmap: rows);
+    ``values``: the value columns (heatmap: the cell columns); ``title``; ``value_label``: the y axis."""
+
+    kind: str
+    table: str
+    category: str
+    values: tuple[str, ...]
+    title: str
+    value_label: str = ""
+
+
+@dataclass
+class ReportData:
+    """One report's figures: ``name`` (``no-show`` …), ``title``, the period (local dates, inclusive),
+    the branch name or None for all, ``tables``, ``charts``, the definition sentences printed as
+    footnotes, and ``summary`` (headline figures: label → value)."""
+
+    name: str
+    title: str
+    date_from: date
+    date_to: date
+    branch: str | None
+    tables: list[Table]
+    charts: list[Chart]
+    definitions: list[str]
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    def table(self, name: str) -> Table:
+        """The table called ``name`` (``KeyError`` if none)."""
+        for t in self.tables:
+            if t.name == name:
+                return t
+        raise KeyError(name)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict: ``report``, ``title``, ``from``, ``to``, ``branch``, ``summary``,
+        ``definitions`` and ``tables`` (name → ``{"title", "columns": [keys], "rows": [[…]]}``)."""
+        return {"report": self.name, "title": self.title, "from": self.date_from.isoformat(),
+                "to": self.date_to.isoformat(), "branch": self.branch, "summary": self.summary,
+                "definitions": self.definitions,
+                "tables": {t.name: {"title": t.title, "columns": [c.key for c in t.columns],
+                                    "rows": [list(r) for r in t.rows]} for t in self.tables}}
+
+
+# -- shared pieces -------------------------------------------------------------------------
+def _period(date_from: str | date | None, date_to: str | date | None) -> tuple[date, date]:
+    d_from = _bound(date_from, "from")
+    d_to = _bound(date_to, "to")
+    if d_from is None:
+        raise ValidationError("from", date_from, "is required (YYYY-MM-DD)")
+    if d_to is None:
+        raise ValidationError("to", date_to, "is required (YYYY-MM-DD)")
+    if d_to < d_from:
+        raise ValidationError("to", d_to.isoformat(), f"is before from ({d_from.isoformat()})")
+    if (d_to - d_from).days + 1 > MAX_DAYS:
+        raise ValidationError("to", d_to.isoformat(), f"is more than {MAX_DAYS} days after from")
+    return d_from, d_to
+
+
+#: Per-branch local days of the period with their UTC bounds, each converted once.
+_DAYS = """
+days AS (
+    SELECT b.id AS branch_id, b.name AS branch, b.timezone AS tz, d::date AS day,
+           (d::date - date_trunc('week', d)::date) AS wd0,
+           date_trunc('week', d)::date AS week,
+           d AT TIME ZONE b.timezone AS lo, (d + interval '1 day') AT TIME ZONE b.timezone AS hi
+      FROM branch b
+     CROSS JOIN generate_series(CAST(:d_from AS timestamp), CAST(:d_to AS timestamp), interval '1 day') d
+     WHERE CAST(:branch AS integer) IS NULL OR b.id = :branch
+)"""
+
+
+def _params(conn: Connection, d_from: date, d_to: date, branch: str | None) -> tuple[dict[str, Any], str | None]:
+    if branch is None:
+        return {"d_from": d_from, "d_to": d_to, "branch": None}, None
+    info = catalog.load_branch(conn, branch)
+    return {"d_from": d_from, "d_to": d_to, "branch": info.id}, info.name
+
+
+def _read(db: Database, d_from: date, d_to: date, branch: str | None,
+          work: Callable[[Connection, dict[str, Any]], ReportData]) -> ReportData:
+    def run(conn: Connection) -> ReportData:
+        params, name = _params(conn, d_from, d_to, branch)
+        data = work(conn, params)
+        data.branch = name
+        return data
+
+    return db.read(run, snapshot=True)
+
+
+def _hours(minutes: Any) -> float:
+    return round(float(minutes or 0) / 60.0, 1)
+
+
+def _ratio(part: Any, whole: Any) -> float:
+    return rate(int(part or 0), int(whole or 0))
+
+
+# -- 1. no-show ------------------------------------------------------------------------------
+_NO_SHOW_SQL = """
+WITH sms AS (
+    SELECT DISTINCT appointment_id FROM reminder
+     WHERE channel = 'sms' AND purpose = 'reminder' AND status = 'sent'
+),
+base AS (
+    SELECT a.id, a.branch_id, a.service_id, a.source, a.status = 'no_show' AS no_show, a.patient_id,
+           a.patient_age_years, lt, lt::date AS day, (a.booked_at AT TIME ZONE b.tz)::date AS booked_day
+      FROM appointment a
+      JOIN (SELECT id, timezone AS tz, CAST(:d_from AS timestamp) AT TIME ZONE timezone AS lo,
+                   (CAST(:d_to AS timestamp) + interval '1 day') AT TIME ZONE timezone AS hi
+              FROM branch WHERE CAST(:branch AS integer) IS NULL OR id = :branch) b ON b.id = a.branch_id
+     CROSS JOIN LATERAL (SELECT a.starts_at AT TIME ZONE b.tz AS lt) l
+     WHERE a.status IN ('completed', 'no_show')
+       AND a.starts_at >= b.lo AND a.starts_at < b.hi
+       AND a.starts_at >= CAST(:d_from AS timestamp) - interval '2 days'
+       AND a.starts_at < CAST(:d_to AS timestamp) + interval '3 days'
+),
+combos AS (
+    SELECT bs.service_id, extract(isodow FROM bs.day)::int - 1 AS weekday, extract(hour FROM bs.lt)::int AS hour,
+           width_bucket(bs.day - bs.booked_day, CAST(:lead_bounds AS int[])) AS lead_band,
+           s.appointment_id IS NOT NULL AS sms,
+           width_bucket(coalesce(bs.patient_age_years,
+                                 CASE WHEN p.birth_date <= bs.day
+                                      THEN extract(year FROM age(bs.day, p.birth_date))::int END),
+                        CAST(:age_bounds AS int[])) AS age_band,
+           bs.branch_id, bs.source, date_trunc('week', bs.day)::date AS week,
+           count(*) AS n, count(*) FILTER (WHERE bs.no_show) AS ns
+      FROM base bs
+      LEFT JOIN (SELECT id, birth_date FROM patient) p ON p.id = bs.patient_id
+      LEFT JOIN sms s ON s.appointment_id = bs.id
+     GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9
+)
+SELECT GROUPING(service_id, weekday, hour, lead_band, sms, age_band, branch_id, source, week) AS g,
+       service_id, weekday, hour, lead_band, sms, age_band, branch_id, source, week,
+       sum(n)::bigint AS n, sum(ns)::bigint AS ns
+  FROM combos
+ GROUP BY GROUPING SETS ((), (service_id), (weekday), (hour), (lead_band), (sms), (age_band),
+                         (branch_id), (source), (week))
+"""
+#: No-shows by doctor: the doctor is the appointment's booking of a resource of kind doctor.
+_NO_SHOW_DOCTOR_SQL = """
+SELECT bk.resource_id AS doctor_id, count(*) AS n, count(*) FILTER (WHERE a.status = 'no_show') AS ns
+  FROM appointment a
+  JOIN (SELECT id, CAST(:d_from AS timestamp) AT TIME ZONE timezone AS lo,
+               (CAST(:d_to AS timestamp) + interval '1 day') AT TIME ZONE timezone AS hi
+          FROM branch WHERE CAST(:branch AS integer) IS NULL OR id = :branch) b ON b.id = a.branch_id
+  JOIN booking bk ON bk.appointment_id = a.id
+  JOIN resource r ON r.id = bk.resource_id AND r.kind = 'doctor'
+ WHERE a.status IN ('completed', 'no_show') AND a.starts_at >= b.lo AND a.starts_at < b.hi
+   AND a.starts_at >= CAST(:d_from AS timestamp) - interval '2 days'
+   AND a.starts_at < CAST(:d_to AS timestamp) + interval '3 days'
+ GROUP BY bk.resource_id
+"""
+_LEAD_BOUNDS = [0, 1, 3, 8, 15, 31]
+_AGE_BOUNDS = [0, 12, 18, 40, 60]
+#: The grouping-set columns of _NO_SHOW_SQL, in GROUPING() bit order (first column = highest bit).
+_NS_DIMS = ("service_id", "weekday", "hour", "lead_band", "sms", "age_band", "branch_id", "source",
+            "week")
+_NS_TITLES = {"doctor_id": ("by_doctor", "No-shows by doctor", "Doctor"),
+              "service_id": ("by_service", "No-shows by service", "Service"),
+              "weekday": ("by_weekday", "No-shows by weekday", "Weekday"),
+              "hour": ("by_hour", "No-shows by hour of day", "Hour"),
+              "lead_band": ("by_lead_time", "No-shows by lead time (days)", "Lead time"),
+              "sms": ("by_sms", "No-shows by SMS reminder", "SMS reminder"),
+              "age_band": ("by_age", "No-shows by age band", "Age band"),
+              "branch_id": ("by_branch", "No-shows by branch", "Branch"),
+              "source": ("by_source", "No-shows by booking source", "Source"),
+              "week": ("trend", "No-show trend by week", "Week of")}
+_RATE_COLUMNS = [Column("appointments", "Appointments", "int"), Column("no_shows", "No-shows", "int"),
+                 Column("rate", "No-show rate", "rate")]
+
+
+def _names(conn: Connection, table: str) -> dict[int, str]:
+    return {int(i): str(n) for i, n in conn.execute(text(f"SELECT id, name FROM {table}")).all()}  # noqa: S608
+
+
+def no_show(db: Database, *, date_from: str | date, date_to: str | date, branch: str | None = None) -> ReportData:
+    """No-show rates (definitions ``no_show``, ``lead_time``, ``sms``, ``age``) on local dates
+    ``date_from``..``date_to`` by doctor, service, weekday, hour of day, lead time, SMS reminder,
+    age band, branch and booking source, and the trend by week (Monday-based local weeks).
+
+    Tables (each ``label, appointments, no_shows, rate``; rate = no_shows / appointments rounded
+    half-up to 4 decimals): ``by_doctor``, ``by_service``, ``by_weekday`` (Monday..Sunday, all
+    listed), ``by_hour`` (0..23 local, hours with appointments), ``by_lead_time`` (all bands),
+    ``by_sms``, ``by_age`` (all bands), ``by_branch``, ``by_source``, ``trend`` (weeks with
+    appointments). Summary: ``appointments``, ``no_shows``, ``rate``.
+    Raises as the module says.
+    """
+    d_from, d_to = _period(date_from, date_to)
+
+    def work(conn: Connection, params: dict[str, Any]) -> ReportData:
+        conn.execute(text("SET LOCAL work_mem = '64MB'"))
+        rows = conn.execute(text(_NO_SHOW_SQL), params | {"lead_bounds": _LEAD_BOUNDS,
+                                                           "age_bounds": _AGE_BOUNDS}).all()
+        by_doctor = {r.doctor_id: (int(r.n), int(r.ns)) for r in conn.execute(text(_NO_SHOW_DOCTOR_SQL), params)}
+        doctors, services, branches = _names(conn, "resource"), _names(conn, "service"), _names(conn, "branch")
+        full = (1 << len(_NS_DIMS)) - 1
+        counts: dict[str, dict[Any, tuple[int, int]]] = {d: {} for d in _NS_DIMS}
+        counts["doctor_id"] = by_doctor
+        total = (0, 0)
+        for r in rows:
+            pair = (int(r.n), int(r.ns))
+            if r.g == full:
+                total = pair
+                continue
+            for i, dim in enumerate(_NS_DIMS):
+                if r.g == full & ~(1 << (len(_NS_DIMS) - 1 - i)):
+                    counts[dim][getattr(r, dim)] = pair
+        tables = []
+        for dim in ("doctor_id", *_NS_DIMS):
+            name, title, label = _NS_TITLES[dim]
+            got = counts[dim]
+            keys: list[Any]
+            if dim == "weekday":
+                keys = list(range(7))
+            elif dim == "lead_band":
+                keys = list(range(len(LEAD_TIME_BANDS)))
+            elif dim == "age_band":
+                keys = list(range(len(AGE_BANDS) + 1))
+            elif dim == "sms":
+                keys = [True, False]
+            else:
+                keys = sorted((k for k in got if k is not None), key=lambda k: (str(type(k)), k))
+                if None in got:
+                    keys.append(None)
+            rows_out: list[tuple[Any, ...]] = []
+            drill: list[dict[str, Any] | None] = []
+            merged: dict[str, tuple[int, int, dict[str, Any] | None]] = {}
+            for k in keys:
+                n, ns = got.get(k, (0, 0))
+                text_label, key = _ns_label(dim, k, doctors, services, branches)
+                if text_label in merged:   # age: negative (bucket 0) and unknown (NULL) share a label
+                    n0, ns0, key0 = merged[text_label]
+                    merged[text_label] = (n0 + n, ns0 + ns, key0)
+                else:
+                    merged[text_label] = (n, ns, key)
+            for text_label, (n, ns, merged_key) in merged.items():
+                rows_out.append((text_label, n, ns, rate(ns, n)))
+                drill.append(merged_key)
+            tables.append(Table(name, title, [Column("label", label), *_RATE_COLUMNS], rows_out, drill))
+        charts = [Chart("line", "trend", "label", ("rate",), "No-show rate by week", "No-show rate"),
+                  Chart("bar", "by_weekday", "label", ("rate",), "No-show rate by weekday", "No-show rate"),
+                  Chart("bar", "by_lead_time", "label", ("rate",), "No-show rate by lead time (days)",
+                        "No-show rate"),
+                  Chart("bar", "by_hour", "label", ("rate",), "No-show rate by hour of day", "No-show rate"),
+                  Chart("bar", "by_age", "label", ("rate",), "No-show rate by age band", "No-show rate")]
+        return ReportData("no-show", "No-show report", d_from, d_to, None, tables, charts,
+                          footnotes(["dates", "no_show", "lead_time", "sms", "age"]),
+                          {"appointments": total[0], "no_shows": total[1], "rate": rate(total[1], total[0])})
+
+    return _read(db, d_from, d_to, branch, work)
+
+
+def _ns_label(dim: str, k: Any, doctors: dict[int, str], services: dict[int, str],
+              branches: dict[int, str]) -> tuple[str, dict[str, Any]]:
+    if dim == "doctor_id":
+        return (doctors.get(k, "?") if k is not None else "(no doctor)"), {"doctor_id": k, "outcome": True}
+    if dim == "service_id":
+        return services.get(k, "?"), {"service_id": k, "outcome": True}
+    if dim == "weekday":
+        return WEEKDAYS[k], {"weekday": k, "outcome": True}
+    if dim == "hour":
+        return f"{k:02d}:00", {"hour": k, "outcome": True}
+    if dim == "lead_band":
+        return LEAD_TIME_BANDS[k], {"lead_band": k, "outcome": True}
+    if dim == "sms":
+        return ("sms" if k else "no_sms"), {"sms": bool(k), "outcome": True}
+    if dim == "age_band":
+        return (AGE_BANDS[k - 1] if k else AGE_BANDS[-1]), {"age_band": k, "outcome": True}
+    if dim == "branch_id":
+        return branches.get(k, "?"), {"branch_id": k, "outcome": True}
+    if dim == "source":
+        return str(k), {"source": k, "outcome": True}
+    return k.isoformat(), {"week": k.isoformat(), "outcome": True}
+
+
+#: The branches of the report with their period's UTC bounds (each converted once per branch).
+_BRANCHES = """
+    SELECT id, name, timezone AS tz, CAST(:d_from AS timestamp) AT TIME ZONE timezone AS lo,
+           (CAST(:d_to AS timestamp) + interval '1 day') AT TIME ZONE timezone AS hi
+      FROM branch WHERE CAST(:branch AS integer) IS NULL OR id = :branch"""
+#: The coarse UTC window (local dates widened by two days each side) that lets an index cut the scan.
+_WINDOW = """a.starts_at >= CAST(:d_from AS timestamp) - interval '2 days'
+   AND a.starts_at < CAST(:d_to AS timestamp) + interval '3 days'
+   AND a.starts_at >= b.lo AND a.starts_at < b.hi"""
+
+
+# -- 2. cancellations --------------------------------------------------------------------------
+_CANCEL_SQL = """
+SELECT GROUPING(reason, timing, who, outcome, week) AS g, reason, timing, who, outcome, week, count(*) AS n
+  FROM (SELECT coalesce(nullif(btrim(a.status_reason), ''), '(no reason given)') AS reason,
+               CASE WHEN a.status = 'rescheduled' THEN 'rescheduled'
+                    WHEN a.cancelled_late THEN 'late' ELSE 'early' END AS timing,
+               coalesce(a.cancelled_by, 'clinic') AS who,
+               CASE WHEN a.status = 'rescheduled' OR a.rescheduled_to IS NOT NULL THEN 'rescheduled'
+                    ELSE 'lost' END AS outcome,
+               date_trunc('week', (a.starts_at AT TIME ZONE b.tz)::date)::date AS week
+          FROM appointment a JOIN (""" + _BRANCHES + """) b ON b.id = a.branch_id
+         WHERE a.status IN ('cancelled', 'rescheduled') AND """ + _WINDOW + """) c
+ GROUP BY GROUPING SETS ((), (reason), (timing), (who), (outcome), (week))
+"""
+_CANCEL_DIMS = ("reason", "timing", "who", "outcome", "week")
+
+
+def cancellations(db: Database, *, date_from: str | date, date_to: str | date,
+                  branch: str | None = None) -> ReportData:
+    """Cancelled and rescheduled appointments whose start falls on local dates ``date_from``..``date_to``
+    (definitions ``late_cancellation``, ``rescheduled``).
+
+    Tables (``label, count, share``; share = count / all cancelled or rescheduled, 4 decimals):
+    ``by_reason`` (the reason given, most frequent first), ``by_timing`` (early, late, rescheduled),
+    ``by_who`` (patient, clinic), ``by_outcome`` (rescheduled, lost), ``trend`` (weeks). Summary:
+    ``cancelled_or_rescheduled``, ``late``, ``lost``. Raises as the module says.
+    """
+    d_from, d_to = _period(date_from, date_to)
+
+    def work(conn: Connection, params: dict[str, Any]) -> ReportData:
+        rows = conn.execute(text(_CANCEL_SQL), params).all()
+        full = (1 << len(_CANCEL_DIMS)) - 1
+        counts: dict[str, dict[Any, int]] = {d: {} for d in _CANCEL_DIMS}
+        total = 0
+        for r in rows:
+            if r.g == full:
+                total = int(r.n)
+                continue
+            for i, dim in enumerate(_CANCEL_DIMS):
+                if r.g == full & ~(1 << (len(_CANCEL_DIMS) - 1 - i)):
+                    counts[dim][getattr(r, dim)] = int(r.n)
+        titles = {"reason": ("by_reason", "Cancellations by reason", "Reason"),
+                  "timing": ("by_timing", "Early versus late", "Timing"),
+                  "who": ("by_who", "Who cancelled", "Cancelled by"),
+                  "outcome": ("by_outcome", "Rescheduled versus lost", "Outcome"),
+                  "week": ("trend", "Cancellations by week", "Week of")}
+        fixed = {"timing": ["early", "late", "rescheduled"], "who": ["patient", "clinic"],
+                 "outcome": ["rescheduled", "lost"]}
+        tables = []
+        for dim in _CANCEL_DIMS:
+            name, title, label = titles[dim]
+            got = counts[dim]
+            if dim in fixed:
+                keys: list[Any] = fixed[dim]
+            elif dim == "reason":
+                keys = sorted(got, key=lambda k: (-got[k], k))
+            else:
+                keys = sorted(got)
+            rows_out = [(k.isoformat() if isinstance(k, date) else k, got.get(k, 0), _ratio(got.get(k, 0), total))
+                        for k in keys]
+            drill = [{"cancel_" + dim: (k.isoformat() if isinstance(k, date) else k)} for k in keys]
+            tables.append(Table(name, title, [Column("label", label), Column("count", "Appointments", "int"),
+                                              Column("share", "Share", "rate")], rows_out, drill))
+        charts = [Chart("bar", "by_timing", "label", ("count",), "Early, late, rescheduled", "Appointments"),
+                  Chart("bar", "by_who", "label", ("count",), "Who cancelled", "Appointments"),
+                  Chart("line", "trend", "label", ("count",), "Cancellations by week", "Appointments")]
+        summary = {"cancelled_or_rescheduled": total, "late": counts["timing"].get("late", 0),
+                   "lost": counts["outcome"].get("lost", 0)}
+        return ReportData("cancellations", "Cancellations", d_from, d_to, None, tables, charts,
+                          footnotes(["dates", "late_cancellation", "rescheduled"]), summary)
+
+    return _read(db, d_from, d_to, branch, work)
+
+
+# -- 3. doctor load and branch demand -----------------------------------------------------------
+_LOAD_DOCTOR_SQL = """
+SELECT r.id, r.name, count(*) AS n, sum(extract(epoch FROM a.ends_at - a.starts_at) / 60)::bigint AS minutes,
+       count(DISTINCT (a.starts_at AT TIME ZONE b.tz)::date) AS days
+  FROM appointment a JOIN (""" + _BRANCHES + """) b ON b.id = a.branch_id
+  JOIN booking bk ON bk.appointment_id = a.id
+  JOIN resource r ON r.id = bk.resource_id AND r.kind = 'doctor'
+ WHERE a.status NOT IN ('cancelled', 'rescheduled') AND """ + _WINDOW + """
+ GROUP BY r.id, r.name ORDER BY count(*) DESC, r.name
+"""
+_LOAD_HEAT_SQL = """
+SELECT b.id AS branch_id, b.name AS branch, extract(isodow FROM lt)::int - 1 AS weekday,
+       extract(hour FROM lt)::int AS hour, count(*) AS n
+  FROM appointment a JOIN (""" + _BRANCHES + """) b ON b.id = a.branch_id
+ CROSS JOIN LATERAL (SELECT a.starts_at AT TIME ZONE b.tz AS lt) l
+ WHERE a.status NOT IN ('cancelled', 'rescheduled') AND """ + _WINDOW + """
+ GROUP BY 1, 2, 3, 4
+"""
+#: Branches drawn as heatmaps of their own (the busiest); the rest are summed into "All branches".
+MAX_HEATMAPS = 6
+
+
+def load(db: Database, *, date_from: str | date, date_to: str | date, branch: str | None = None) -> ReportData:
+    """Bookings per doctor and per hour of the week (definition ``load``) on local dates
+    ``date_from``..``date_to``.
+
+    Tables: ``by_doctor`` (doctor, bookings, booked hours, days worked, bookings per day worked);
+    ``heat_all`` and ``heat_<branch id>`` for the busiest :data:`MAX_HEATMAPS` branches: rows are
+    local hours (``HH:00``) with bookings, columns Monday..Sunday (counts). Summary: ``bookings``.
+    Raises as the module says.
+    """
+    d_from, d_to = _period(date_from, date_to)
+
+    def work(conn: Connection, params: dict[str, Any]) -> ReportData:
+        docs = conn.execute(text(_LOAD_DOCTOR_SQL), params).all()
+        heat = conn.execute(text(_LOAD_HEAT_SQL), params).all()
+        by_doctor = Table("by_doctor", "Bookings per doctor",
+                          [Column("label", "Doctor"), Column("bookings", "Bookings", "int"),
+                           Column("hours", "Booked hours", "hours"), Column("days", "Days worked", "int"),
+                           Column("per_day", "Bookings per day", "hours")],
+                          [(r.name, int(r.n), _hours(r.minutes), int(r.days),
+                            round(int(r.n) / int(r.days), 1) if r.days else 0.0) for r in docs],
+                          [{"doctor_id": int(r.id), "live": True} for r in docs])
+        totals: dict[int, int] = {}
+        names: dict[int, str] = {}
+        for r in heat:
+            totals[r.branch_id] = totals.get(r.branch_id, 0) + int(r.n)
+            names[r.branch_id] = r.branch
+        busiest = sorted(totals, key=lambda i: (-totals[i], names[i]))[:MAX_HEATMAPS]
+        tables = [by_doctor, _heat_table("heat_all", "Bookings per hour of the week — all branches", heat, None)]
+        charts = [Chart("bar", "by_doctor", "label", ("bookings",), "Bookings per doctor", "Bookings"),
+                  Chart("heatmap", "heat_all", "label", tuple(w.lower()[:3] for w in WEEKDAYS),
+                        "Bookings per hour of the week — all branches", "Bookings")]
+        if len(totals) > 1:
+            for bid in busiest:
+                t = _heat_table(f"heat_{bid}", f"Bookings per hour of the week — {names[bid]}", heat, bid)
+                tables.append(t)
+                charts.append(Chart("heatmap", t.name, "label", tuple(w.lower()[:3] for w in WEEKDAYS), t.title,
+                                    "Bookings"))
+        return ReportData("load", "Doctor load and branch demand", d_from, d_to, None, tables, charts,
+                          footnotes(["dates", "load"]), {"bookings": sum(totals.values())})
+
+    return _read(db, d_from, d_to, branch, work)
+
+
+def _heat_table(name: str, title: str, heat: Sequence[Any], branch_id: int | None) -> Table:
+    grid: dict[int, list[int]] = {}
+    for r in heat:
+        if branch_id is None or r.branch_id == branch_id:
+            grid.setdefault(int(r.hour), [0] * 7)[int(r.weekday)] += int(r.n)
+    hours = sorted(grid)
+    cols = [Column("label", "Hour")] + [Column(w.lower()[:3], w[:3], "int") for w in WEEKDAYS]
+    extra = {"branch_id": branch_id} if branch_id is not None else {}
+    return Table(name, title, cols, [(f"{h:02d}:00", *grid[h]) for h in hours],
+                 [{"hour": h, "live": True, **extra} for h in hours])
+
+
+# -- 4. operations: confirmation, follow-up, waitlist, overrides --------------------------------
+_CONFIRM_SQL = """
+SELECT s.name AS service, count(*) AS n,
+       avg(extract(epoch FROM greatest(a.confirmed_at - a.booked_at, interval '0')) / 3600) AS mean_h,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM greatest(a.confirmed_at - a.booked_at,
+                                                                              interval '0')) / 3600) AS median_h,
+       percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM greatest(a.confirmed_at - a.booked_at,
+                                                                              interval '0')) / 3600) AS p90_h,
+       s.id AS service_id
+  FROM appointment a JOIN (""" + _BRANCHES + """) b ON b.id = a.branch_id JOIN service s ON s.id = a.service_id
+ WHERE a.confirmed_at IS NOT NULL AND """ + _WINDOW + """
+ GROUP BY ROLLUP ((s.id, s.name)) ORDER BY s.name NULLS LAST
+"""
+_FOLLOW_SQL = """
+SELECT count(*) AS completed,
+       count(*) FILTER (WHERE EXISTS (SELECT 1 FROM reminder m WHERE m.appointment_id = a.id
+                                         AND m.purpose = 'follow_up')) AS with_follow_up,
+       count(*) FILTER (WHERE EXISTS (SELECT 1 FROM reminder m WHERE m.appointment_id = a.id
+                                         AND m.purpose = 'follow_up' AND m.status = 'sent')) AS follow_up_sent
+  FROM appointment a JOIN (""" + _BRANCHES + """) b ON b.id = a.branch_id
+ WHERE a.status = 'completed' AND """ + _WINDOW + """
+"""
+_WAITLIST_SQL = """
+SELECT f.state, count(*) AS n
+  FROM freed_slot f JOIN (""" + _BRANCHES + """) b ON b.id = f.branch_id
+ WHERE f.starts_at >= b.lo AND f.starts_at < b.hi
+ GROUP BY f.state
+"""
+_OVERRIDES_SQL = """
+SELECT o.id, o.at, b.tz, o.db_user, o.kind, o.appointment_id, o.reason
+  FROM override_log o
+  LEFT JOIN appointment a ON a.id = o.appointment_id
+  JOIN (""" + _BRANCHES + """) b ON b.id = a.branch_id OR (a.id IS NULL AND CAST(:branch AS integer) IS NULL
+                                                           AND b.id = (SELECT min(id) FROM branch))
+ WHERE o.at >= b.lo AND o.at < b.hi
+ ORDER BY o.at, o.id
+"""
+
+
+def operations(db: Database, *, date_from: str | date, date_to: str | date,
+               branch: str | None = None) -> ReportData:
+    """Time to confirmation, follow-up completion, waitlist fill rate and the overrides log
+    (definitions ``confirmation``, ``follow_up``, ``waitlist``, ``overrides``) for local dates
+    ``date_from``..``date_to`` (appointments by their start; overrides by when they were made).
+
+    Tables: ``confirmation`` (service, confirmed, mean/median/90th percentile hours; last row "All
+    services"), ``follow_up`` (measure, count, share), ``waitlist`` (freed-slot state, count, share),
+    ``overrides`` (when — branch-local ``YYYY-MM-DD HH:MM`` —, who, kind, appointment id, reason).
+    Summary: ``median_confirmation_h``, ``follow_up_rate``, ``waitlist_fill_rate``, ``overrides``.
+    Raises as the module says.
+    """
+    d_from, d_to = _period(date_from, date_to)
+
+    def work(conn: Connection, params: dict[str, Any]) -> ReportData:
+        conf = conn.execute(text(_CONFIRM_SQL), params).all()
+        follow = conn.execute(text(_FOLLOW_SQL), params).one()
+        wait = {r.state: int(r.n) for r in conn.execute(text(_WAITLIST_SQL), params)}
+        overrides = conn.execute(text(_OVERRIDES_SQL), params).all()
+
+        def h(v: Any) -> float:
+            return round(float(v or 0), 1)
+
+        confirmation = Table("confirmation", "Time to confirmation (hours from request to confirmation)",
+                             [Column("label", "Service"), Column("confirmed", "Confirmed", "int"),
+                              Column("mean_h", "Mean h", "hours"), Column("median_h", "Median h", "hours"),
+                              Column("p90_h", "90th pct h", "hours")],
+                             [(r.service or "All services", int(r.n), h(r.mean_h), h(r.median_h), h(r.p90_h))
+                              for r in conf],
+                             [({"service_id": r.service_id, "confirmed": True} if r.service_id else
+                               {"confirmed": True}) for r in conf])
+        done, with_fu, sent = int(follow.completed), int(follow.with_follow_up), int(follow.follow_up_sent)
+        follow_up = Table("follow_up", "Follow-up completion",
+                          [Column("label", "Measure"), Column("count", "Appointments", "int"),
+                           Column("share", "Share of completed", "rate")],
+                          [("Completed appointments", done, _ratio(done, done)),
+                           ("With a follow-up message", with_fu, _ratio(with_fu, done)),
+                           ("Follow-up sent", sent, _ratio(sent, done))],
+                          [{"status": "completed"}, {"status": "completed", "follow_up": True},
+                           {"status": "completed", "follow_up_sent": True}])
+        states = ["filled", "unfilled", "offered", "open"]
+        freed = sum(wait.values())
+        waitlist = Table("waitlist", "Freed slots and the waitlist",
+                         [Column("label", "Freed slot state"), Column("count", "Freed slots", "int"),
+                          Column("share", "Share", "rate")],
+                         [(s, wait.get(s, 0), _ratio(wait.get(s, 0), freed)) for s in states],
+                         [{"freed_state": s} for s in states])
+        decided = wait.get("filled", 0) + wait.get("unfilled", 0)
+        ov = Table("overrides", "Overrides log",
+                   [Column("label", "When (local)"), Column("who", "Who"), Column("kind", "Kind"),
+                    Column("appointment", "Appointment", "int"), Column("reason", "Reason")],
+                   [(f"{r.at.astimezone(_zone(r.tz)):%Y-%m-%d %H:%M}", r.db_user, r.kind, r.appointment_id, r.reason)
+                    for r in overrides],
+                   [({"appointment_id": int(r.appointment_id)} if r.appointment_id else None) for r in overrides])
+        median_all = next((h(r.median_h) for r in conf if r.service is None), 0.0)
+        charts = [Chart("bar", "confirmation", "label", ("median_h", "p90_h"), "Hours to confirmation by service",
+                        "Hours"),
+                  Chart("bar", "waitlist", "label", ("count",), "Freed slots by state", "Freed slots")]
+        return ReportData("operations", "Confirmation, follow-up, waitlist and overrides", d_from, d_to, None,
+                          [confirmation, follow_up, waitlist, ov], charts,
+                          footnotes(["dates", "confirmation", "follow_up", "waitlist", "overrides"]),
+                          {"median_confirmation_h": median_all, "follow_up_rate": _ratio(sent, done),
+                           "waitlist_fill_rate": _ratio(wait.get("filled", 0), decided), "overrides": len(overrides)})
+
+    return _read(db, d_from, d_to, branch, work)
+
+
+def _zone(name: str) -> Any:
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(name)
+
+
+# -- 5. utilization -----------------------------------------------------------------------------
+_UTIL_SQL = """
+WITH b AS (""" + _BRANCHES + """),
+days AS (
+    SELECT b.id AS branch_id, b.tz, d::date AS day, extract(isodow FROM d)::int - 1 AS wd
+      FROM b CROSS JOIN generate_series(CAST(:d_from AS timestamp), CAST(:d_to AS timestamp), interval '1 day') d
+     WHERE NOT EXISTS (SELECT 1 FROM holiday h WHERE h.branch_id = b.id AND h.local_date = d::date)
+),
+windows AS (
+    SELECT s.resource_id, x.branch_id, x.day, x.tz, s.start_min, s.end_min
+      FROM days x JOIN shift s ON s.branch_id = x.branch_id AND s.weekday = x.wd
+       AND (s.valid_from IS NULL OR x.day >= s.valid_from) AND (s.valid_until IS NULL OR x.day <= s.valid_until)
+     WHERE NOT EXISTS (SELECT 1 FROM shift_exception e WHERE e.resource_id = s.resource_id AND e.local_date = x.day)
+    UNION ALL
+    SELECT e.resource_id, x.branch_id, x.day, x.tz, e.start_min, e.end_min
+      FROM days x JOIN shift_exception e ON e.branch_id = x.branch_id AND e.local_date = x.day
+     WHERE e.start_min IS NOT NULL
+    UNION ALL
+    SELECT r.id, x.branch_id, x.day, x.tz, o.start_min, o.end_min
+      FROM days x JOIN opening_hours o ON o.branch_id = x.branch_id AND o.weekday = x.wd
+      JOIN resource r ON r.branch_id = x.branch_id AND r.kind IN ('room', 'equipment') AND r.active
+),
+avail AS (
+    SELECT w.resource_id, w.branch_id, w.day,
+           range_agg(tstzrange((w.day + make_interval(mins => w.start_min)) AT TIME ZONE w.tz,
+                               (w.day + make_interval(mins => CASE WHEN w.end_min <= w.start_min
+                                                                   THEN w.end_min + 1440 ELSE w.end_min END))
+                                   AT TIME ZONE w.tz)) AS mr
+      FROM windows w GROUP BY 1, 2, 3
+),
+avail_free AS (
+    SELECT v.resource_id, v.branch_id, v.day,
+           v.mr - coalesce((SELECT range_agg(t.period) FROM time_off t
+                             WHERE t.resource_id = v.resource_id AND t.period && range_merge(v.mr)),
+                           '{}'::tstzmultirange) AS mr
+      FROM avail v
+),
+booked AS (
+    SELECT bk.resource_id, a.branch_id, (a.starts_at AT TIME ZONE b.tz)::date AS day, range_agg(bk.period) AS mr
+      FROM appointment a JOIN b ON b.id = a.branch_id
+      JOIN booking bk ON bk.appointment_id = a.id AND bk.live
+     WHERE a.status NOT IN ('cancelled', 'rescheduled') AND """ + _WINDOW + """
+     GROUP BY 1, 2, 3
+),
+per AS (
+    SELECT coalesce(v.resource_id, k.resource_id) AS rid, coalesce(v.day, k.day) AS day,
+           coalesce(v.mr, '{}'::tstzmultirange) AS avail, coalesce(k.mr, '{}'::tstzmultirange) AS booked
+      FROM avail_free v FULL JOIN booked k
+        ON k.resource_id = v.resource_id AND k.day = v.day AND k.branch_id = v.branch_id
+),
+m AS (
+    SELECT p.rid, r.kind, r.name, p.day,
+           (SELECT coalesce(sum(extract(epoch FROM upper(x) - lower(x))), 0) / 60 FROM unnest(p.avail) x) AS avail_min,
+           (SELECT coalesce(sum(extract(epoch FROM upper(x) - lower(x))), 0) / 60
+              FROM unnest(p.booked * p.avail) x) AS in_min,
+           (SELECT coalesce(sum(extract(epoch FROM upper(x) - lower(x))), 0) / 60
+              FROM unnest(p.booked - p.avail) x) AS over_min,
+           (SELECT count(*) FROM unnest(p.avail - p.booked) x
+             WHERE upper(x) - lower(x) >= interval '30 minutes') AS gaps,
+           (SELECT coalesce(sum(extract(epoch FROM upper(x) - lower(x))), 0) / 60 FROM unnest(p.avail - p.booked) x
+             WHERE upper(x) - lower(x) >= interval '30 minutes') AS gap_min
+      FROM per p JOIN resource r ON r.id = p.rid
+)
+SELECT GROUPING(rid, kind, name, month, week, day) AS g, rid, kind, name, month, week, day,
+       sum(avail_min)::bigint AS avail_min, sum(in_min)::bigint AS in_min, sum(over_min)::bigint AS over_min,
+       sum(gaps)::bigint AS gaps, sum(gap_min)::bigint AS gap_min
+  FROM (SELECT m.*, date_trunc('month', m.day)::date AS month, date_trunc('week', m.day)::date AS week FROM m) q
+ GROUP BY GROUPING SETS ((rid, kind, name), (rid, kind, name, month), (kind, week), (kind, day))
+"""
+_KINDS = ("doctor", "room", "equipment")
+_UTIL_COLUMNS = [Column("available_h", "Available h", "hours"), Column("booked_h", "Booked h", "hours"),
+                 Column("utilization", "Utilization", "rate"), Column("overbooked_h", "Overbooked h", "hours"),
+                 Column("idle_gaps", "Idle gaps", "int"), Column("idle_h", "Idle h", "hours")]
+
+
+def _util_values(r: Any) -> tuple[Any, ...]:
+    return (_hours(r.avail_min), _hours(r.in_min), _ratio(r.in_min, r.avail_min), _hours(r.over_min),
+            int(r.gaps), _hours(r.gap_min))
+
+
+def utilization(db: Database, *, date_from: str | date, date_to: str | date,
+                branch: str | None = None) -> ReportData:
+    """Booked over available time of each doctor, room and piece of equipment on local dates
+    ``date_from``..``date_to`` (definitions ``available``, ``utilization``).
+
+    Tables (hours rounded to 0.1; utilization = booked minutes inside available time / available
+    minutes, 4 decimals): ``by_resource`` (resource, kind + the measures), ``by_month`` (month,
+    resource + measures), ``by_week`` and ``by_day`` (period, kind + measures, summed over the
+    resources of that kind). Summary: ``available_h``, ``booked_h``, ``utilization``,
+    ``overbooked_h``. Raises as the module says.
+    """
+    d_from, d_to = _period(date_from, date_to)
+
+    def work(conn: Connection, params: dict[str, Any]) -> ReportData:
+        conn.execute(text("SET LOCAL work_mem = '64MB'"))
+        rows = conn.execute(text(_UTIL_SQL), params).all()
+        res_rows = sorted((r for r in rows if r.g == 0b000111), key=lambda r: (_KINDS.index(r.kind), r.name))
+        month_rows = sorted((r for r in rows if r.g == 0b000011), key=lambda r: (r.month, _KINDS.index(r.kind),
+                                                                                  r.name))
+        week_rows = sorted((r for r in rows if r.g == 0b101101), key=lambda r: (r.week, _KINDS.index(r.kind)))
+        day_rows = sorted((r for r in rows if r.g == 0b101110), key=lambda r: (r.day, _KINDS.index(r.kind)))
+        by_resource = Table("by_resource", "Utilization by resource",
+                            [Column("label", "Resource"), Column("kind", "Kind"), *_UTIL_COLUMNS],
+                            [(r.name, r.kind, *_util_values(r)) for r in res_rows],
+                            [{"resource_id": int(r.rid), "live": True} for r in res_rows])
+        by_month = Table("by_month", "Utilization by month and resource",
+                         [Column("label", "Month"), Column("resource", "Resource"), *_UTIL_COLUMNS],
+                         [(f"{r.month:%Y-%m}", r.name, *_util_values(r)) for r in month_rows],
+                         [{"resource_id": int(r.rid), "month": r.month.isoformat(), "live": True} for r in month_rows])
+        by_week = Table("by_week", "Utilization by week and kind",
+                        [Column("label", "Week of"), Column("kind", "Kind"), *_UTIL_COLUMNS],
+                        [(r.week.isoformat(), r.kind, *_util_values(r)) for r in week_rows],
+                        [{"kind": r.kind, "week": r.week.isoformat(), "live": True} for r in week_rows])
+        by_day = Table("by_day", "Utilization by day and kind",
+                       [Column("label", "Day"), Column("kind", "Kind"), *_UTIL_COLUMNS],
+                       [(r.day.isoformat(), r.kind, *_util_values(r)) for r in day_rows],
+                       [{"kind": r.kind, "day": r.day.isoformat(), "live": True} for r in day_rows])
+        avail = sum(int(r.avail_min) for r in res_rows)
+        booked = sum(int(r.in_min) for r in res_rows)
+        over = sum(int(r.over_min) for r in res_rows)
+        charts = [Chart("bar", "by_resource", "label", ("utilization",), "Utilization by resource", "Utilization")]
+        return ReportData("utilization", "Utilization", d_from, d_to, None, [by_resource, by_month, by_week, by_day],
+                          charts, footnotes(["dates", "available", "utilization"]),
+                          {"available_h": _hours(avail), "booked_h": _hours(booked),
+                           "utilization": _ratio(booked, avail), "overbooked_h": _hours(over)})
+
+    return _read(db, d_from, d_to, branch, work)
+
+
+# -- registry and drill-down -----------------------------------------------------------------------
+#: Report name (as the CLI and the window name them) -> the function that computes it.
+REPORTS: dict[str, Callable[..., ReportData]] = {
+    "no-show": no_show, "utilization": utilization, "cancellations": cancellations, "load": load,
+    "operations": operations,
+}
+
+
+def run_report(db: Database, name: str, *, date_from: str | date, date_to: str | date,
+               branch: str | None = None) -> ReportData:
+    """The report called ``name`` (a key of :data:`REPORTS`); ``ValidationError`` (field ``report``)
+    for an unknown name, otherwise as the report function."""
+    if name not in REPORTS:
+        raise ValidationError("report", name, f"is not a report (one of: {', '.join(REPORTS)})")
+    return REPORTS[name](db, date_from=date_from, date_to=date_to, branch=branch)
+
+
+#: Drill-down filters: key -> SQL condition on ``a`` (appointment), ``lt`` (local start), ``day``.
+_DRILL = {
+    "branch_id": "a.branch_id = :branch_id",
+    "service_id": "a.service_id = :service_id",
+    "doctor_id": "EXISTS (SELECT 1 FROM booking k WHERE k.appointment_id = a.id AND k.resource_id = :doctor_id)",
+    "resource_id": "EXISTS (SELECT 1 FROM booking k WHERE k.appointment_id = a.id AND k.resource_id = :resource_id)",
+    "kind": "EXISTS (SELECT 1 FROM booking k JOIN resource r ON r.id = k.resource_id "
+            "WHERE k.appointment_id = a.id AND r.kind = :kind)",
+    "weekday": "extract(isodow FROM lt)::int - 1 = :weekday",
+    "hour": "extract(hour FROM lt)::int = :hour",
+    "lead_band": "width_bucket(lt::date - (a.booked_at AT TIME ZONE b.tz)::date, CAST(:lead_bounds AS int[])) "
+                 "= :lead_band",
+    "sms": "EXISTS (SELECT 1 FROM reminder m WHERE m.appointment_id = a.id AND m.channel = 'sms' "
+           "AND m.purpose = 'reminder' AND m.status = 'sent') = :sms",
+    "age_band": "coalesce(width_bucket(coalesce(a.patient_age_years, CASE WHEN p.birth_date <= lt::date THEN "
+                "extract(year FROM age(lt::date, p.birth_date))::int END), CAST(:age_bounds AS int[])), 0) "
+                "= coalesce(CAST(:age_band AS int), 0)",
+    "source": "a.source = :source",
+    "week": "date_trunc('week', lt)::date = CAST(:week AS date)",
+    "month": "date_trunc('month', lt)::date = CAST(:month AS date)",
+    "day": "lt::date = CAST(:day AS date)",
+    "outcome": "a.status IN ('completed', 'no_show')",
+    "live": "a.status NOT IN ('cancelled', 'rescheduled')",
+    "status": "a.status = :status",
+    "confirmed": "a.confirmed_at IS NOT NULL",
+    "follow_up": "EXISTS (SELECT 1 FROM reminder m WHERE m.appointment_id = a.id AND m.purpose = 'follow_up')",
+    "follow_up_sent": "EXISTS (SELECT 1 FROM reminder m WHERE m.appointment_id = a.id "
+                      "AND m.purpose = 'follow_up' AND m.status = 'sent')",
+    "freed_state": "EXISTS (SELECT 1 FROM freed_slot f WHERE f.appointment_id = a.id AND f.state = :freed_state)",
+    "appointment_id": "a.id = :appointment_id",
+    "cancel_reason": "a.status IN ('cancelled', 'rescheduled') AND coalesce(nullif(btrim(a.status_reason), ''), "
+                     "'(no reason given)') = :cancel_reason",
+    "cancel_timing": "a.status IN ('cancelled', 'rescheduled') AND CASE WHEN a.status = 'rescheduled' THEN "
+                     "'rescheduled' WHEN a.cancelled_late THEN 'late' ELSE 'early' END = :cancel_timing",
+    "cancel_who": "a.status IN ('cancelled', 'rescheduled') AND coalesce(a.cancelled_by, 'clinic') = :cancel_who",
+    "cancel_outcome": "a.status IN ('cancelled', 'rescheduled') AND CASE WHEN a.status = 'rescheduled' OR "
+                      "a.rescheduled_to IS NOT NULL THEN 'rescheduled' ELSE 'lost' END = :cancel_outcome",
+    "cancel_week": "a.status IN ('cancelled', 'rescheduled') AND date_trunc('week', lt)::date = "
+                   "CAST(:cancel_week AS date)",
+}
+#: The most appointments a drill-down lists.
+DRILL_LIMIT = 1000
+
+
+def drill_down(db: Database, key: dict[str, Any], *, date_from: str | date, date_to: str | date,
+               branch: str | None = None) -> Table:
+    """The appointments behind one figure: ``key`` is a row's ``Table.drill`` dict (filters of
+    :data:`_DRILL`), within the report's period and branch, by start, at most :data:`DRILL_LIMIT`.
+
+    Returns a table ``appointments`` (id, local start ``YYYY-MM-DD HH:MM``, branch, service,
+    patient, status, doctor). Raises ``ValidationError`` (field ``drill``) for an unknown filter,
+    otherwise as the reports.
+    """
+    d_from, d_to = _period(date_from, date_to)
+    unknown = sorted(set(key) - set(_DRILL))
+    if unknown:
+        raise ValidationError("drill", unknown[0], "is not a drill-down filter")
+    conds = [_DRILL[k] for k in key]
+    sql = ("SELECT a.id, to_char(lt, 'YYYY-MM-DD HH24:MI') AS start, b.name AS branch, s.name AS service, "
+           "p.display_name AS patient, a.status, (SELECT string_agg(r.name, ', ' ORDER BY r.name) FROM booking k "
+           "JOIN resource r ON r.id = k.resource_id WHERE k.appointment_id = a.id AND r.kind = 'doctor') AS doctor "
+           "FROM appointment a JOIN (" + _BRANCHES + ") b ON b.id = a.branch_id "
+           "CROSS JOIN LATERAL (SELECT a.starts_at AT TIME ZONE b.tz AS lt) l "
+           "JOIN service s ON s.id = a.service_id JOIN patient p ON p.id = a.patient_id "
+           "WHERE " + _WINDOW + "".join(f" AND ({c})" for c in conds) +
+           f" ORDER BY a.starts_at, a.id LIMIT {DRILL_LIMIT}")
+
+    def work(conn: Connection, params: dict[str, Any]) -> ReportData:
+        values = {k: v for k, v in key.items()} | {"lead_bounds": _LEAD_BOUNDS, "age_bounds": _AGE_BOUNDS}
+        rows = conn.execute(text(sql), params | values).all()
+        table = Table("appointments", "Appointments", [
+            Column("id", "Id", "int"), Column("start", "Start (local)"), Column("branch", "Branch"),
+            Column("service", "Service"), Column("patient", "Patient"), Column("status", "Status"),
+            Column("doctor", "Doctor")], [tuple(r) for r in rows], [{"appointment_id": int(r.id)} for r in rows])
+        return ReportData("drill", "Appointments", d_from, d_to, None, [table], [], [])
+
+    return _read(db, d_from, d_to, branch, work).tables[0]
+
+
