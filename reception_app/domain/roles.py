@@ -11,9 +11,12 @@ Roles are the PostgreSQL group roles without their ``clinic_`` prefix:
 - ``doctor`` sees their own day first and moves their own patients through the
   day (check in, start, complete, no-show) — the server refuses the same on
   other doctors' appointments;
-- ``manager`` sees every branch and day, and the reports, read-only;
+- ``manager`` has reception's rights (the group role ``clinic_manager`` is a
+  member of ``clinic_reception`` since migration 0003), sees the reports,
+  manages rosters, leave and blocks, and may override the clinic's rules with a
+  reason (a forced booking over a block or outside a shift);
 - ``admin`` configures the clinic; in the window it is offered everything
-  reception is (a superuser or the owner of the database — the embedded
+  a manager is (a superuser or the owner of the database — the embedded
   default — counts as admin).
 """
 
@@ -35,7 +38,9 @@ class Capabilities:
     ``status_actions``: the status action keys offered (``None`` = all);
     ``own_only``: status actions only on appointments booked on the user's own
     doctor resource; ``edit_patients``: change contact details; ``reports``:
-    the manager's reports; ``my_day_first``: open on the user's own day list.
+    the manager's reports; ``my_day_first``: open on the user's own day list;
+    ``rosters``: edit shifts, leave, blocks and holidays; ``overrides``: force a
+    booking or move over the clinic's rules, with a reason (logged).
     """
 
     book: bool
@@ -45,6 +50,8 @@ class Capabilities:
     edit_patients: bool
     reports: bool
     my_day_first: bool
+    rosters: bool = False
+    overrides: bool = False
 
     def allows_status(self, key: str) -> bool:
         """Whether the status action ``key`` (e.g. ``"check_in"``) is offered at all."""
@@ -56,10 +63,10 @@ _CAPABILITIES: dict[str, Capabilities] = {
                               edit_patients=True, reports=False, my_day_first=False),
     "doctor": Capabilities(book=False, move=False, status_actions=DOCTOR_STATUS_ACTIONS, own_only=True,
                            edit_patients=False, reports=False, my_day_first=True),
-    "manager": Capabilities(book=False, move=False, status_actions=frozenset(), own_only=False,
-                            edit_patients=False, reports=True, my_day_first=False),
+    "manager": Capabilities(book=True, move=True, status_actions=None, own_only=False,
+                            edit_patients=True, reports=True, my_day_first=False, rosters=True, overrides=True),
     "admin": Capabilities(book=True, move=True, status_actions=None, own_only=False,
-                          edit_patients=True, reports=True, my_day_first=False),
+                          edit_patients=True, reports=True, my_day_first=False, rosters=True, overrides=True),
 }
 
 

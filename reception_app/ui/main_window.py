@@ -70,6 +70,7 @@ from .runner import Clock, Runner
 from .shortcuts_dialog import ShortcutSheet
 from .walk_in_dialog import WalkInDialog
 from .week_model import WeekGridModel
+from .window_clinic import WindowClinic
 from .window_docks import WindowDocks
 from .window_printing import WindowPrinting
 
@@ -90,7 +91,7 @@ _SETS = (("all", "All"), ("doctor", "Doctors"), ("room", "Rooms"), ("equipment",
 LIVE_DEBOUNCE_MS = 60
 
 
-class MainWindow(WindowDocks, WindowPrinting):
+class MainWindow(WindowDocks, WindowPrinting, WindowClinic):
     """The reception desk's main window.
 
     ``db``: the clinic database (the window never touches SQL; it hands
@@ -209,6 +210,7 @@ class MainWindow(WindowDocks, WindowPrinting):
                             (self.my_day_panel.complete_requested, "complete"),
                             (self.my_day_panel.no_show_requested, "no_show")):
             signal.connect(lambda row, key=key: self._on_my_day_action(key, row))
+        self._build_clinic_actions()
         self._build_menus()
         central = QWidget()
         v = QVBoxLayout(central)
@@ -531,6 +533,8 @@ class MainWindow(WindowDocks, WindowPrinting):
         self.patient_menu = bar.addMenu("&Patient")
         self.patient_menu.setObjectName("patientMenu")
         self.patient_menu.addActions([self.find_patient_action, self.open_patient_action])
+
+        self.clinic_menu = self._add_clinic_menus(self.appointment_bar_menu)
 
         self.help_menu = bar.addMenu("&Help")
         self.help_menu.setObjectName("helpMenu")
@@ -880,6 +884,8 @@ class MainWindow(WindowDocks, WindowPrinting):
             return self._patient_search
         dialog = PatientSearchDialog(self._db, self.runner, query=query, clock=self._clock, parent=self)
         dialog.book_requested.connect(self.book_for_patient)
+        dialog.visit_requested.connect(self.open_visit_dialog)
+        dialog.series_requested.connect(self.open_series_dialog)
         dialog.record_opened.connect(self._on_record_opened)
         dialog.finished.connect(dialog.deleteLater)
         dialog.destroyed.connect(lambda: setattr(self, "_patient_search", None))
@@ -902,6 +908,8 @@ class MainWindow(WindowDocks, WindowPrinting):
             patient_id = appt.patient_id
         dialog = PatientRecordDialog(self._db, self.runner, patient_id=patient_id, clock=self._clock, parent=self)
         dialog.book_requested.connect(self.book_for_patient)
+        dialog.visit_requested.connect(self.open_visit_dialog)
+        dialog.series_requested.connect(self.open_series_dialog)
         dialog.finished.connect(dialog.deleteLater)
         dialog.open()
         self._on_record_opened(dialog)

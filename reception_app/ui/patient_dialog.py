@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal, SignalInstance
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -73,11 +73,15 @@ class PatientSearchDialog(QDialog):
         record_opened(object): a ``PatientRecordDialog`` was opened (the dialog).
         book_requested(object): "Book for this patient" in a record opened from
             here: the ``PatientView`` (this dialog closes too).
+        visit_requested(object), series_requested(object): "Book a visit…" /
+            "Book a series…" in such a record: the ``PatientView`` (this dialog closes too).
     """
 
     patients_listed = Signal(int)
     record_opened = Signal(object)
     book_requested = Signal(object)
+    visit_requested = Signal(object)
+    series_requested = Signal(object)
 
     def __init__(self, db: Database, runner: Runner, *, query: str = "", clock: Clock | None = None,
                  search_delay_ms: int = 250, parent: QWidget | None = None) -> None:
@@ -163,7 +167,10 @@ class PatientSearchDialog(QDialog):
             self._record.deleteLater()
         record = PatientRecordDialog(self._db, self._runner, patient_id=patient.id, clock=self._clock,
                                      parent=self)
-        record.book_requested.connect(self._on_book_requested)
+        for ours, theirs in ((self.book_requested, record.book_requested),
+                             (self.visit_requested, record.visit_requested),
+                             (self.series_requested, record.series_requested)):
+            theirs.connect(lambda patient, signal=ours: self._forward(signal, patient))
         self._record = record
         record.open()
         self.record_opened.emit(record)
@@ -209,8 +216,9 @@ class PatientSearchDialog(QDialog):
         self.status_label.setText(str(error))
         self.patients_listed.emit(0)
 
-    def _on_book_requested(self, patient: PatientView) -> None:
-        self.book_requested.emit(patient)
+    def _forward(self, signal: SignalInstance, patient: PatientView) -> None:
+        """A record opened from here asked to book for its patient: pass it on and close."""
+        signal.emit(patient)
         self.accept()
 
     def done(self, result: int) -> None:
@@ -229,11 +237,15 @@ class PatientRecordDialog(QDialog):
         record_loaded(object): the ``PatientRecord`` arrived and is shown.
         patient_updated(object): "Save" committed: the new ``PatientView``.
         book_requested(object): "Book for this patient": the ``PatientView`` (the dialog closes).
+        visit_requested(object): "Book a visit…" (several appointments together), the same way.
+        series_requested(object): "Book a series…" (a recurring series), the same way.
     """
 
     record_loaded = Signal(object)
     patient_updated = Signal(object)
     book_requested = Signal(object)
+    visit_requested = Signal(object)
+    series_requested = Signal(object)
 
     def __init__(self, db: Database, runner: Runner, *, patient_id: int, clock: Clock | None = None,
                  parent: QWidget | None = None) -> None:
@@ -307,7 +319,17 @@ class PatientRecordDialog(QDialog):
         self.book_button = buttons.addButton("Book for this patient", QDialogButtonBox.ButtonRole.ActionRole)
         self.book_button.setObjectName("bookForPatientButton")
         self.book_button.setEnabled(False)
-        self.book_button.clicked.connect(self._on_book_clicked)
+        self.book_button.clicked.connect(lambda: self._request(self.book_requested))
+        self.visit_button = buttons.addButton("Book a visit…", QDialogButtonBox.ButtonRole.ActionRole)
+        self.visit_button.setObjectName("bookVisitForPatientButton")
+        self.visit_button.setToolTip("Several appointments booked together (all or nothing)")
+        self.visit_button.clicked.connect(lambda: self._request(self.visit_requested))
+        self.series_button = buttons.addButton("Book a series…", QDialogButtonBox.ButtonRole.ActionRole)
+        self.series_button.setObjectName("bookSeriesForPatientButton")
+        self.series_button.setToolTip("A recurring series, e.g. every Tuesday at 10:00 for 8 weeks")
+        self.series_button.clicked.connect(lambda: self._request(self.series_requested))
+        for button in (self.book_button, self.visit_button, self.series_button):
+            button.setEnabled(False)
         buttons.rejected.connect(self.reject)
         v.addWidget(buttons)
         self.reload()
@@ -380,7 +402,8 @@ class PatientRecordDialog(QDialog):
                 top.addChild(self._appointment_item(a, record.zones))
             top.setText(0, f"{'Upcoming' if top is self.upcoming_item else 'Past'} ({len(rows)})")
             top.setExpanded(True)
-        self.book_button.setEnabled(True)
+        for button in (self.book_button, self.visit_button, self.series_button):
+            button.setEnabled(True)
         self.record_loaded.emit(record)
 
     def _appointment_item(self, a: AppointmentView, zones: dict[int, str]) -> QTreeWidgetItem:
@@ -435,7 +458,8 @@ class PatientRecordDialog(QDialog):
         self.save_message.setText(str(error))
         self.save_message.setStyleSheet(_ERROR_STYLE)
 
-    def _on_book_clicked(self) -> None:
+    def _request(self, signal: SignalInstance) -> None:
+        """Emit ``signal`` (book / visit / series) with the patient and close."""
         if self._record is not None:
-            self.book_requested.emit(self._record.patient)
+            signal.emit(self._record.patient)
             self.accept()

@@ -40,7 +40,9 @@ def test_capabilities_table_matches_the_grants():
     assert not doctor.book and not doctor.move and doctor.own_only
     assert doctor.allows_status("check_in") and not doctor.allows_status("cancel")
     manager = capabilities("manager")
-    assert manager.reports and not manager.book and not manager.allows_status("check_in")
+    assert manager.reports and manager.book and manager.allows_status("check_in")
+    assert manager.rosters and manager.overrides
+    assert not capabilities("reception").overrides and not capabilities("reception").rosters
     assert capabilities(None) == capabilities("admin")
     with pytest.raises(KeyError):
         capabilities("janitor")
@@ -74,13 +76,22 @@ def test_doctor_is_not_offered_another_doctors_appointment(qtbot, booked: Booked
     assert not any(a.isEnabled() for a in w.status_actions.values())
 
 
-def test_manager_sees_the_day_read_only(qtbot, booked: Booked, runner, login):
+def test_manager_has_receptions_actions_and_the_clinic_tools(qtbot, booked: Booked, runner, login):
     name, db = login("manager")
     w = _open(qtbot, db, runner, _session(name, "manager", booked.db))
     assert len(w.model.day.appointments) >= 2  # sees everything
     select_block(w, booked.first)
-    assert not any(a.isEnabled() for a in w.status_actions.values())
-    assert not w.book_action.isVisible()
+    assert w.status_actions["check_in"].isEnabled()
+    assert w.book_action.isEnabled()
+    assert w.rosters_action.isVisible() and w.force_book_action.isVisible() and w.overrides_log_action.isVisible()
+
+
+def test_reception_is_not_offered_rosters_or_overrides(qtbot, booked: Booked, runner, login):
+    name, db = login("reception")
+    w = _open(qtbot, db, runner, _session(name, "reception", booked.db))
+    assert w.waitlist_action.isVisible() and w.new_visit_action.isVisible()
+    assert not w.rosters_action.isVisible() and not w.force_book_action.isVisible()
+    assert w.open_rosters() is None and w.open_force_booking() is None
 
 
 def test_reception_is_offered_everything(qtbot, booked: Booked, runner, login):

@@ -9,7 +9,7 @@ from reception_app.ui.idle_lock import IdleLock
 
 def test_menus_hold_the_window_actions(window):
     titles = [a.text() for a in window.menuBar().actions()]
-    assert titles == ["&File", "&View", "&Appointment", "&Patient", "&Help"]
+    assert titles == ["&File", "&View", "&Appointment", "&Patient", "&Clinic", "&Help"]
     file_actions = [a.objectName() for a in window.file_menu.actions() if not a.isSeparator()]
     assert file_actions == ["printDaySheet", "printDayList", "settingsAction", "quitAction"]
     assert window.book_action in window.appointment_bar_menu.actions()

@@ -1,0 +1,185 @@
+"""The main window's lifecycle and clinic tools: visits, series, waitlist, rosters, overrides.
+
+Each entry opens a self-contained dialog (its own module) with the window's
+database, runner, branch and clock, offered only when the signed-in role's
+capabilities allow it (``domain.roles``; the database's grants are the real
+guard). Whatever a dialog commits makes the window reload the days shown.
+
+Shortcuts: New visit Ctrl+Shift+V, New series Ctrl+Shift+E, Waitlist
+Ctrl+Shift+L, Rosters Ctrl+Shift+R, Force booking Ctrl+Shift+F. The other
+letters are taken (see the shortcut sheet, F1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QDialog, QMenu, QWidget
+
+from ..services.patients import PatientView
+from .override_dialogs import ForceBookingDialog, OverridesLogWindow
+from .roster_dialog import RosterDialog
+from .series_dialog import SeriesDialog
+from .visit_dialog import VisitDialog
+from .waitlist_dialog import WaitlistDialog
+from .window_base import WindowBase
+
+W = TypeVar("W", bound=QWidget)
+
+
+def _shortcut(key: Qt.Key) -> QKeySequence:
+    return QKeySequence(Qt.Modifier.CTRL | Qt.Modifier.SHIFT | key)
+
+
+class WindowClinic(WindowBase):
+    """Visits, recurring series, the waitlist, rosters, forced bookings and the overrides log.
+
+    Needs from the window: ``find_patient`` (the search opened when no patient
+    is at hand), ``current_appointment``, ``reload_day`` and the
+    ``dialog_opened`` signal.
+    """
+
+    clinic_windows: list[QWidget]
+
+    def _build_clinic_actions(self) -> None:
+        """Create the actions (added to the menus by :meth:`_add_clinic_menus`)."""
+        self.clinic_windows = []
+
+        def make(text: str, name: str, tip: str, slot: Callable[[], object], key: Qt.Key | None = None) -> QAction:
+            action = QAction(text, self)
+            action.setObjectName(name)
+            action.setStatusTip(tip)
+            if key is not None:
+                action.setShortcut(_shortcut(key))
+            action.triggered.connect(lambda _checked=False: slot())
+            self.addAction(action)
+            return action
+
+        self.new_visit_action = make("New visit…", "newVisit",
+                                     "Book several appointments for one patient together (all or nothing)",
+                                     self.open_visit_dialog, Qt.Key.Key_V)
+        self.new_series_action = make("New recurring series…", "newSeries",
+                                      "Book a recurring series, e.g. every Tuesday at 10:00 for 8 weeks",
+                                      self.open_series_dialog, Qt.Key.Key_E)
+        self.waitlist_action = make("Waitlist…", "waitlist",
+                                    "Patients waiting for a freed slot, and the open offers",
+                                    self.open_waitlist, Qt.Key.Key_L)
+        self.rosters_action = make("Rosters, leave and holidays…", "rosters",
+                                   "Doctors' weekly shifts, date exceptions, leave, blocks and branch holidays",
+                                   self.open_rosters, Qt.Key.Key_R)
+        self.force_book_action = make("Force booking…", "forceBooking",
+                                      "Book over a block or outside a shift, with a reason (logged)",
+                                      self.open_force_booking, Qt.Key.Key_F)
+        self.overrides_log_action = make("Overrides log", "overridesLog",
+                                         "Who overrode the clinic's rules, when, what and why",
+                                         self.open_overrides_log)
+        caps = self.capabilities
+        for action, allowed in ((self.new_visit_action, caps.book), (self.new_series_action, caps.book),
+                                (self.waitlist_action, caps.book), (self.rosters_action, caps.rosters),
+                                (self.force_book_action, caps.overrides),
+                                (self.overrides_log_action, caps.overrides or caps.reports)):
+            action.setVisible(allowed)
+            action.setEnabled(allowed)
+
+    def _add_clinic_menus(self, appointment_menu: QMenu) -> QMenu:
+        """Add the booking entries to ``appointment_menu`` and return the new "Clinic" menu."""
+        appointment_menu.addSeparator()
+        appointment_menu.addActions([self.new_visit_action, self.new_series_action, self.force_book_action])
+        menu = self.menuBar().addMenu("&Clinic")
+        menu.setObjectName("clinicMenu")
+        menu.addActions([self.waitlist_action, self.rosters_action, self.overrides_log_action])
+        return menu
+
+    # -- patients for visits and series -------------------------------------------------------------
+    def _patient_at_hand(self) -> tuple[int, str] | None:
+        appt = self.current_appointment()  # type: ignore[attr-defined]
+        return (appt.patient_id, appt.patient) if appt is not None else None
+
+    def _ask_for_patient(self, what: str) -> None:
+        self.statusBar().showMessage(f"Find the patient, open their record and press “{what}”.", 15_000)
+        self.find_patient()  # type: ignore[attr-defined]
+
+    def _booking_args(self) -> dict | None:
+        if self._branch is None or not self.capabilities.book:
+            return None
+        return {"branch": self._branch.name, "timezone": self._branch.timezone, "day": self._day,
+                "clock": self._clock}
+
+    def open_visit_dialog(self, patient: PatientView | None = None) -> VisitDialog | None:
+        """Book several appointments together for ``patient`` (default: the selected appointment's
+        patient; with none at hand the patient search opens, whose record has "Book a visit…")."""
+        args = self._booking_args()
+        who = (patient.id, patient.name) if patient is not None else self._patient_at_hand()
+        if args is None:
+            return None
+        if who is None:
+            self._ask_for_patient("Book a visit…")
+            return None
+        dialog = VisitDialog(self._db, self.runner, patient_id=who[0], patient_name=who[1], parent=self, **args)
+        dialog.visit_booked.connect(lambda _v: self.reload_day())  # type: ignore[attr-defined]
+        return self._show(dialog)
+
+    def open_series_dialog(self, patient: PatientView | None = None) -> SeriesDialog | None:
+        """Plan and book a recurring series for ``patient`` (default as :meth:`open_visit_dialog`)."""
+        args = self._booking_args()
+        who = (patient.id, patient.name) if patient is not None else self._patient_at_hand()
+        if args is None:
+            return None
+        if who is None:
+            self._ask_for_patient("Book a series…")
+            return None
+        dialog = SeriesDialog(self._db, self.runner, patient_id=who[0], patient_name=who[1], parent=self, **args)
+        dialog.series_booked.connect(lambda _s: self.reload_day())  # type: ignore[attr-defined]
+        return self._show(dialog)
+
+    # -- clinic tools -----------------------------------------------------------------------------------
+    def open_waitlist(self) -> WaitlistDialog | None:
+        """The branch's waitlist: entries, adding one, the open offers (accept, decline)."""
+        if self._branch is None or not self.capabilities.book:
+            return None
+        dialog = WaitlistDialog(self._db, self.runner, branch=self._branch, clock=self._clock, parent=self)
+        for signal in (dialog.offer_accepted, dialog.offer_declined, dialog.entry_cancelled, dialog.slots_processed):
+            signal.connect(lambda *_: self.reload_day())  # type: ignore[attr-defined]
+        return self._show(dialog)
+
+    def open_rosters(self) -> RosterDialog | None:
+        """Shifts, exceptions, leave, blocks and holidays (managers and admins)."""
+        if not self.capabilities.rosters:
+            return None
+        dialog = RosterDialog(self._db, self.runner, clock=self._clock,
+                              branch=self._branch.name if self._branch else None, parent=self)
+        dialog.change_applied.connect(lambda _c: self.reload_day())  # type: ignore[attr-defined]
+        return self._show(dialog)
+
+    def open_force_booking(self) -> ForceBookingDialog | None:
+        """Book over a block or outside a shift with a reason (managers and admins; logged)."""
+        if self._branch is None or not self.capabilities.overrides:
+            return None
+        dialog = ForceBookingDialog(self._db, self.runner, branch=self._branch.name, timezone=self._branch.timezone,
+                                    clock=self._clock, day=self._day, parent=self)
+        dialog.appointment_booked.connect(lambda _a: self.reload_day())  # type: ignore[attr-defined]
+        return self._show(dialog)
+
+    def open_overrides_log(self) -> OverridesLogWindow | None:
+        """The overrides log: who overrode the clinic's rules, when, what and why."""
+        if not (self.capabilities.overrides or self.capabilities.reports):
+            return None
+        tz = self._branch.timezone if self._branch else "UTC"
+        return self._show(OverridesLogWindow(self._db, self.runner, timezone=tz, clock=self._clock, parent=self))
+
+    def _show(self, widget: W) -> W:
+        """Open ``widget`` without blocking (``open()``, never ``exec()``), keep a reference while it
+        lives, and announce it (``dialog_opened``)."""
+        self.clinic_windows.append(widget)
+        widget.destroyed.connect(lambda *_: self.clinic_windows.remove(widget) if widget in self.clinic_windows
+                                 else None)
+        widget.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        if isinstance(widget, QDialog):
+            widget.open()
+        else:
+            widget.show()
+        self.dialog_opened.emit(widget)  # type: ignore[attr-defined]
+        return widget

@@ -1,0 +1,78 @@
+"""The window's lifecycle and clinic tools (ui.window_clinic): a visit or a series for the selected
+appointment's patient or from a patient record, the waitlist, rosters, forced bookings and the
+overrides log — opened from the menus, offered by role, and reloading the grid after a change.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+
+from reception_app.ui.main_window import MainWindow
+from reception_app.ui.override_dialogs import ForceBookingDialog, OverridesLogWindow
+from reception_app.ui.patient_dialog import PatientSearchDialog
+from reception_app.ui.roster_dialog import RosterDialog
+from reception_app.ui.series_dialog import SeriesDialog
+from reception_app.ui.visit_dialog import VisitDialog
+from reception_app.ui.waitlist_dialog import WaitlistDialog
+
+from .conftest import Booked, select_block
+
+
+def _menu_texts(window: MainWindow, name: str) -> list[str]:
+    menu = next(a.menu() for a in window.menuBar().actions() if a.menu() and a.menu().objectName() == name)
+    return [a.text() for a in menu.actions() if not a.isSeparator()]
+
+
+def test_the_clinic_menu_sits_before_help_and_lists_the_tools(window: MainWindow) -> None:
+    titles = [a.text() for a in window.menuBar().actions()]
+    assert titles[-2:] == ["&Clinic", "&Help"]
+    assert _menu_texts(window, "clinicMenu") == ["Waitlist…", "Rosters, leave and holidays…", "Overrides log"]
+    assert {"New visit…", "New recurring series…", "Force booking…"} <= set(_menu_texts(window, "appointmentBarMenu"))
+    assert window.new_visit_action.shortcut().toString() == "Ctrl+Shift+V"
+    assert window.waitlist_action.shortcut().toString() == "Ctrl+Shift+L"
+
+
+def test_a_visit_is_for_the_selected_appointments_patient(qtbot, window: MainWindow, booked: Booked) -> None:
+    select_block(window, booked.first)
+    with qtbot.waitSignal(window.dialog_opened) as opened:
+        window.new_visit_action.trigger()
+    dialog = opened.args[0]
+    assert isinstance(dialog, VisitDialog) and dialog.isVisible()
+    assert "Maria Silva" in dialog.windowTitle()
+
+
+def test_without_a_patient_at_hand_the_search_opens_and_its_record_books_a_series(
+        qtbot, window: MainWindow, booked: Booked) -> None:
+    window.grid.setCurrentIndex(window.model.index(0, 0))   # an empty early cell: no appointment
+    assert window.current_appointment() is None
+    with qtbot.waitSignal(window.patient_search_opened) as opened:
+        window.new_series_action.trigger()
+    search: PatientSearchDialog = opened.args[0]
+    assert "Book a series" in window.statusBar().currentMessage()
+    search.search_edit.setText("João")    # (QtTest cannot type "ã")
+    search.search_now()
+    qtbot.waitUntil(lambda: len(search.results()) == 1, timeout=10_000)
+    with qtbot.waitSignal(window.patient_record_opened) as record_opened:
+        qtbot.keyClick(search.search_edit, Qt.Key.Key_Return)
+    record = record_opened.args[0]
+    qtbot.waitUntil(lambda: record.series_button.isEnabled(), timeout=10_000)
+    with qtbot.waitSignal(window.dialog_opened) as series_opened:
+        qtbot.mouseClick(record.series_button, Qt.MouseButton.LeftButton)
+    dialog = series_opened.args[0]
+    assert isinstance(dialog, SeriesDialog) and "João Pereira" in dialog.windowTitle()
+    assert not record.isVisible()
+
+
+def test_the_waitlist_rosters_force_booking_and_log_open_for_an_admin(qtbot, window: MainWindow) -> None:
+    # The embedded owner (no sign-in) counts as admin: every tool is offered.
+    for action, kind in ((window.waitlist_action, WaitlistDialog), (window.rosters_action, RosterDialog),
+                         (window.force_book_action, ForceBookingDialog),
+                         (window.overrides_log_action, OverridesLogWindow)):
+        assert action.isVisible() and action.isEnabled()
+        with qtbot.waitSignal(window.dialog_opened) as opened:
+            action.trigger()
+        widget = opened.args[0]
+        assert isinstance(widget, kind) and widget.isVisible()
+        assert widget in window.clinic_windows
+        widget.close()
+    qtbot.waitUntil(lambda: not window.runner.busy, timeout=10_000)
