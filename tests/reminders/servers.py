@@ -43,8 +43,8 @@ class SmtpSink:
 
     ``reply``: a callable(message) -> an SMTP reply string to refuse with (e.g. "451 …"), or None.
     ``hold``: an Event; while it is clear, the DATA reply waits (a send "in flight");
-    ``holding`` is set once a message is waiting. Received-but-held messages are recorded when
-    released, as a real server that already took the data would deliver them.
+    ``holding`` is set once a message is waiting. A held message is already recorded: the server
+    has taken the data and delivers it even if the client dies before hearing "250".
     """
 
     reply: object = None
@@ -55,16 +55,15 @@ class SmtpSink:
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
         msg = email.message_from_bytes(envelope.original_content or envelope.content, policy=email.policy.default)
+        refusal = self.reply(msg) if callable(self.reply) else None
+        if not refusal:
+            with self.lock:
+                self.messages.append(msg)
         if self.hold is not None and not self.hold.is_set():
             self.holding.set()
             while not self.hold.is_set():
                 await asyncio.sleep(0.02)
-        refusal = self.reply(msg) if callable(self.reply) else None
-        if refusal:
-            return refusal
-        with self.lock:
-            self.messages.append(msg)
-        return "250 OK"
+        return refusal or "250 OK"
 
     def message_ids(self) -> list[str]:
         with self.lock:
