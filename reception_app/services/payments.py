@@ -199,6 +199,14 @@ def _earlier(conn: Connection, cid: uuid.UUID, appointment_id: int, kind: str,
     return line
 
 
+def _start(conn: Connection, cid: uuid.UUID, appointment_id: int, kind: str,
+           amount_cents: int) -> tuple[Account, PaymentResult | None]:
+    """Lock and load the account; with the result of an earlier attempt of this client id, if any."""
+    before = load_account(conn, appointment_id, lock=True)
+    earlier = _earlier(conn, cid, appointment_id, kind, amount_cents)
+    return before, (PaymentResult(earlier, before, False) if earlier is not None else None)
+
+
 def record_payment(db: Database, appointment_id: int, *, amount_cents: int, method: str,
                    purpose: str = "deposit", reference: str = "", client_id: uuid.UUID | str | None = None,
                    reason: str | None = None) -> PaymentResult:
@@ -224,10 +232,9 @@ def record_payment(db: Database, appointment_id: int, *, amount_cents: int, meth
     cid = uuid.UUID(str(client_id)) if client_id else uuid.uuid4()
 
     def work(conn: Connection) -> PaymentResult:
-        before = load_account(conn, appointment_id, lock=True)
-        earlier = _earlier(conn, cid, appointment_id, "payment", amount_cents)
-        if earlier is not None:
-            return PaymentResult(earlier, before, False)
+        before, replay = _start(conn, cid, appointment_id, "payment", amount_cents)
+        if replay is not None:
+            return replay
         if before.status == "rescheduled":
             raise ValidationError("appointment", appointment_id,
                                   "was rescheduled; take the payment on the new appointment")
@@ -259,10 +266,9 @@ def record_refund(db: Database, appointment_id: int, *, amount_cents: int, metho
     cid = uuid.UUID(str(client_id)) if client_id else uuid.uuid4()
 
     def work(conn: Connection) -> PaymentResult:
-        before = load_account(conn, appointment_id, lock=True)
-        earlier = _earlier(conn, cid, appointment_id, "refund", amount_cents)
-        if earlier is not None:
-            return PaymentResult(earlier, before, False)
+        before, replay = _start(conn, cid, appointment_id, "refund", amount_cents)
+        if replay is not None:
+            return replay
         due = before.settlement.refund_due_cents
         if before.status != "cancelled":
             raise InvalidTransition("A refund is due only on a cancelled appointment.")

@@ -9,9 +9,10 @@ constraint decides what *commits* (DESIGN.md, "The one rule").
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import text, update
@@ -28,6 +29,8 @@ from ..store import schema as t
 from ..store.database import Database
 from . import catalog, payments
 from .catalog import BranchInfo, ServiceInfo
+
+_T = TypeVar("_T")
 
 #: Statuses a new appointment may start in. Without a forced status, ``book`` picks one by the
 #: service's confirmation mode and deposit (``domain.policy.initial_status``).
@@ -255,15 +258,23 @@ def book(db: Database, *, branch: str, service: str, start: datetime, patient_id
             source=source, resources={k: names[v] for k, v in chosen.items()}, resource_ids=dict(chosen),
             hold_expires_at=hold_expires_at)
 
+    result = write_booking(db, work, reason=reason or "booked", start=start, branch=branch, patient_id=patient_id)
+    return result if isinstance(result, AppointmentView) else get_appointment(db, result)
+
+
+def write_booking(db: Database, work: Callable[[Connection], _T], *, reason: str, start: datetime, branch: str,
+                  patient_id: int) -> _T:
+    """Run a transaction that inserts an appointment (``db.write``) and say its expected failures in
+    the desk's words: a ``SlotTaken`` from the exclusion constraint names the resource and the
+    branch-local ``start``; an unknown patient (the foreign key) is ``NotFound("patient", …)``."""
     try:
-        result = db.write(work, reason=reason or "booked")
+        return db.write(work, reason=reason)
     except SlotTaken as exc:
         raise _name_conflict(db, exc, start, branch) from exc
     except ValidationError as exc:
         if exc.field == "appointment_patient_id_fkey":
             raise NotFound("patient", patient_id) from exc
         raise
-    return result if isinstance(result, AppointmentView) else get_appointment(db, result)
 
 
 def _pins_for(conn: Connection, s: ServiceInfo, doctor: str | None, room: str | None,
