@@ -407,6 +407,8 @@ class ScheduleGridModel(QAbstractTableModel):
         resources = " · ".join(appt.resources[k] for k in KINDS if k in appt.resources)
         lines = [appt.patient, appt.service, self._times_text(appt, column),
                  f"Status: {colors.status_label(appt.status)}"]
+        if appt.status == "held":
+            lines.append(colors.hold_text(appt.hold_expires_at, self._column_day[column].tz))
         markers = self._markers.get(appt.id)
         if markers:
             lines.append(" · ".join(m.label for m in markers))

@@ -176,7 +176,7 @@ class DayGridDelegate(QStyledItemDelegate):
         # The status accent bar, inset past the rounded corners (no clip path: a clip per block
         # is the costliest step of a full repaint).
         painter.fillRect(QRect(block.left() + 1, block.top() + 2, 3, block.height() - 4), tint.accent_color)
-        painter.setPen(QPen(tint.accent_color, 1))
+        painter.setPen(colors.border_pen(appt.status))  # dashed for a hold
         painter.drawPath(path)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
 

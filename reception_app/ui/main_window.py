@@ -36,7 +36,7 @@ from ..domain.errors import ClinicError
 from ..domain.roles import Capabilities, capabilities
 from ..domain.slots import KINDS
 from ..domain.wallclock import day_bounds_utc
-from ..services import scheduling
+from ..services import scheduling, waitlist
 from ..services.dayview import (
     BranchSummary,
     DayView,
@@ -54,7 +54,15 @@ from ..services.patients import PatientView
 from ..services.scheduling import AppointmentView
 from ..store.database import Database
 from . import appointment_actions, colors
-from .appointment_actions import ACTIONS, AppointmentAction, is_allowed
+from .appointment_actions import (
+    ACTIONS,
+    LIFECYCLE_ACTIONS,
+    PAYMENT_ACTION,
+    AppointmentAction,
+    LifecycleAction,
+    is_allowed,
+    lifecycle_allowed,
+)
 from .booking_dialog import BookingDialog
 from .connection_banner import ConnectionBanner, ConnectionMonitor
 from .day_model import DayGridModel
@@ -64,6 +72,7 @@ from .legend import legend_widget
 from .live import LiveSchedule
 from .messages import show_crash, show_error
 from .patient_dialog import PatientRecordDialog, PatientSearchDialog
+from .payment_dialog import PaymentDialog
 from .reschedule_dialog import RescheduleDialog
 from .resource_selection import ResourceSelection, ResourceSelectionDialog, SelectionStore
 from .runner import Clock, Runner
@@ -527,6 +536,7 @@ class MainWindow(WindowDocks, WindowPrinting, WindowClinic):
         self.appointment_bar_menu.addActions([self.book_action, self.walk_in_action])
         self.appointment_bar_menu.addSeparator()
         self.appointment_bar_menu.addActions(list(self.status_actions.values()))
+        self.appointment_bar_menu.addActions(list(self.lifecycle_actions.values()))
         self.appointment_bar_menu.addSeparator()
         self.appointment_bar_menu.addAction(self.reschedule_action)
 
@@ -576,10 +586,23 @@ class MainWindow(WindowDocks, WindowPrinting, WindowClinic):
             action.triggered.connect(lambda _checked=False, spec=spec: self._on_appointment_action_triggered(spec))
             self.addAction(action)  # shortcuts fire wherever the focus is in the window
             self.status_actions[spec.key] = action
+        # Issue 4's lifecycle actions (confirm a hold, approve a request, cancel for the patient) and
+        # "Payments…": the same pattern, their own rule of when they are offered (``lifecycle_allowed``).
+        self.lifecycle_actions: dict[str, QAction] = {}
+        for life in (*LIFECYCLE_ACTIONS, PAYMENT_ACTION):
+            action = QAction(life.label, self)
+            action.setObjectName(f"appointment_{life.key}")
+            action.setShortcut(QKeySequence(life.shortcut))
+            action.setStatusTip(f"{life.label.rstrip('…')}: the selected appointment")
+            action.setEnabled(False)
+            action.triggered.connect(lambda _checked=False, life=life: self._on_lifecycle_action_triggered(life))
+            self.addAction(action)
+            self.lifecycle_actions[life.key] = action
         self.appointment_menu = QMenu("Appointment", self)
         self.appointment_menu.setObjectName("appointmentMenu")
         self.appointment_menu.setAccessibleName("Appointment actions")
         self.appointment_menu.addActions(list(self.status_actions.values()))
+        self.appointment_menu.addActions(list(self.lifecycle_actions.values()))
         self.appointment_menu.addSeparator()
         self.appointment_menu.addActions([self.reschedule_action, self.open_patient_action])
         button = QToolButton()
@@ -1022,6 +1045,10 @@ class MainWindow(WindowDocks, WindowPrinting, WindowClinic):
         for spec in ACTIONS:
             self.status_actions[spec.key].setEnabled(is_allowed(spec, status)
                                                      and self.capabilities.allows_status(spec.key))
+        for life in (*LIFECYCLE_ACTIONS, PAYMENT_ACTION):
+            allowed_role = self.capabilities.book if life.opens_dialog else self.capabilities.move
+            self.lifecycle_actions[life.key].setVisible(allowed_role)
+            self.lifecycle_actions[life.key].setEnabled(allowed_role and lifecycle_allowed(life, status))
         self.reschedule_action.setEnabled(status in scheduling.MOVABLE_STATUSES and self.capabilities.move)
         self.open_patient_action.setEnabled(appt is not None)
 
@@ -1064,6 +1091,7 @@ class MainWindow(WindowDocks, WindowPrinting, WindowClinic):
         title.setFont(heading)
         menu.addSeparator()
         menu.addActions(list(self.status_actions.values()))
+        menu.addActions([a for a in self.lifecycle_actions.values() if a.isVisible()])
         menu.addSeparator()
         menu.addActions([self.reschedule_action, self.open_patient_action])
         self._menu = menu
@@ -1081,39 +1109,80 @@ class MainWindow(WindowDocks, WindowPrinting, WindowClinic):
         else:
             self._change_status(spec, appt, None)
 
-    def _change_status(self, spec: AppointmentAction, appointment: AppointmentView, reason: str | None) -> None:
+    def _on_lifecycle_action_triggered(self, spec: LifecycleAction) -> None:
+        appt = self.current_appointment()
+        allowed_role = self.capabilities.book if spec.opens_dialog else self.capabilities.move
+        if appt is None or self._status_change_pending or not allowed_role or not lifecycle_allowed(spec, appt.status):
+            return  # a shortcut pressed while the action was being disabled
+        if spec.opens_dialog:
+            self.open_payments(appt)
+        elif spec.asks_reason:
+            appointment_actions.ask_cancel_reason(
+                self, self._describe(appt), lambda reason: self._change_status(spec, appt, reason))
+        else:
+            self._change_status(spec, appt, None)
+
+    def open_payments(self, appointment: AppointmentView | None = None) -> PaymentDialog | None:
+        """The payments of ``appointment`` (default: the selected one; Ctrl+Shift+M): deposit, paid,
+        refund due; take a payment or record a refund; print the receipt."""
+        appt = appointment or self.current_appointment()
+        if appt is None or not self.capabilities.book:
+            return None
+        dialog = PaymentDialog(self._db, self.runner, appointment_id=appt.id,
+                               clinic=self._branch.name if self._branch else "", printed_by=self.printed_by,
+                               clock=self._clock, parent=self)
+        dialog.payment_recorded.connect(lambda _p: self.reload_day())
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
+        self.dialog_opened.emit(dialog)
+        return dialog
+
+    def _change_status(self, spec: AppointmentAction | LifecycleAction, appointment: AppointmentView,
+                       reason: str | None) -> None:
         """Run the status change in the background; then say what happened and reload the day."""
         self._change_status_of(spec, appointment.id, self._describe(appointment), reason)
 
-    def _change_status_of(self, spec: AppointmentAction, appointment_id: int, about: str,
+    def _change_status_of(self, spec: AppointmentAction | LifecycleAction, appointment_id: int, about: str,
                           reason: str | None) -> None:
         """:meth:`_change_status` by id (the doctor's day list has rows, not grid blocks);
         ``about``: ``"Maria Silva 08:00"`` for the messages."""
         reason = reason.strip() if reason is not None else None
         if spec.asks_reason and not reason:
             return  # the reason is required: no reason, no change
-        db, target = self._db, spec.target
-        if spec.target == "cancelled":
-            why = reason or ""
+        db = self._db
 
-            def work() -> AppointmentView:
-                return scheduling.cancel(db, appointment_id, reason=why)
-        else:
-            def work() -> AppointmentView:
-                return scheduling.set_status(db, appointment_id, target)
+        def work() -> AppointmentView:
+            return appointment_actions.perform(db, spec, appointment_id, reason)
         self._status_change_pending = True
         self._update_appointment_actions()
         self._busy_text = f"{spec.label.rstrip('…')}…"
         self.runner.run(work, on_success=lambda view: self._on_status_changed(spec, view),
                         on_failure=lambda error: self._on_status_change_failed(spec, about, error),
-                        on_finished=self._on_status_change_finished, label=f"set status {target}")
+                        on_finished=self._on_status_change_finished, label=f"appointment {spec.key}")
 
-    def _on_status_changed(self, spec: AppointmentAction, appointment: AppointmentView) -> None:
+    def _on_status_changed(self, spec: AppointmentAction | LifecycleAction, appointment: AppointmentView) -> None:
         self.statusBar().showMessage(f"{spec.done}: {self._describe(appointment)}", 15_000)
         self.appointment_changed.emit(appointment)
         self.reload_day()
+        if appointment.status == "cancelled":
+            self._offer_freed_slots()
 
-    def _on_status_change_failed(self, spec: AppointmentAction, about: str, error: ClinicError) -> None:
+    def _offer_freed_slots(self) -> None:
+        """A cancellation freed a slot: offer it to the waitlist now (the reminder service's sweep
+        does it too, so a failure here only delays the offer)."""
+        db, now = self._db, self._clock()
+        self.runner.run(lambda: waitlist.process_freed_slots(db, now=now), on_success=self._on_offers_made,
+                        on_failure=lambda error: log.info("waitlist offers deferred: %s", error),
+                        key="waitlist-offers", label="offer freed slots")
+
+    def _on_offers_made(self, offers: list) -> None:
+        if offers:
+            self.statusBar().showMessage(
+                f"The freed time was offered to {len(offers)} patient(s) on the waitlist.", 15_000)
+            self.reload_day()
+
+    def _on_status_change_failed(self, spec: AppointmentAction | LifecycleAction, about: str,
+                                 error: ClinicError) -> None:
         """Say why in plain words (e.g. another workstation changed it first) and show the day as it is."""
         self.statusBar().showMessage(f"Could not {spec.verb} {about}. {error}", 15_000)
         if not ConnectionMonitor.absorbs(error):  # a lost connection is told by the banner
@@ -1158,8 +1227,8 @@ class MainWindow(WindowDocks, WindowPrinting, WindowClinic):
                         on_finished=self._on_status_change_finished, label="move appointment")
 
     def _on_appointment_moved(self, result: scheduling.MoveResult) -> None:
-        """``"Moved: Maria Silva 08:00 → 10:00 (Bruno Lima)"``: the resources that changed, else
-        the doctor."""
+        """``"Moved: Maria Silva 08:00 → 10:00 (Bruno Lima)"`` (``Rescheduled:`` when a new appointment
+        replaced the old one): the resources that changed, else the doctor."""
         before, after = result.before, result.after
         tz = self._branch.tz if self._branch else UTC
         changed = [after.resources[k] for k in KINDS
@@ -1167,7 +1236,8 @@ class MainWindow(WindowDocks, WindowPrinting, WindowClinic):
         shown = changed or ([after.resources["doctor"]] if "doctor" in after.resources else [])
         where = f" ({', '.join(shown)})" if shown else ""
         self.statusBar().showMessage(
-            f"Moved: {self._describe(before)} → {after.start.astimezone(tz):%H:%M}{where}", 15_000)
+            f"{'Moved' if after.id == before.id else 'Rescheduled'}: {self._describe(before)} → "
+            f"{after.start.astimezone(tz):%H:%M}{where}", 15_000)
         self.appointment_changed.emit(after)
         self.reload_day()
 
@@ -1199,6 +1269,7 @@ class MainWindow(WindowDocks, WindowPrinting, WindowClinic):
                                length=length, parent=self)
         dialog.services_loaded.connect(lambda _n: self._remember_services(dialog))
         dialog.appointment_booked.connect(self._on_dialog_appointment_booked)
+        dialog.appointment_held.connect(lambda _held: self.reload_day())  # the hold shows at once
         dialog.slot_taken.connect(self._on_dialog_slot_taken)
         self._dialog = dialog
         dialog.open()

@@ -1,15 +1,20 @@
-"""The reschedule dialog: the next free starts for an appointment, pick one, move it.
+"""The reschedule dialog: the next free starts for an appointment, pick one, rebook it there.
 
 The list comes from ``scheduling.next_free_starts`` (same service and branch,
 the appointment's own bookings not in the way, its doctor kept where free);
-the move itself is ``scheduling.move`` with the offered resources pinned, so
-the database decides: a start another workstation took meanwhile gives
+the change itself is ``scheduling.reschedule`` with the offered resources
+pinned: a NEW appointment at the chosen time, and the old one marked
+``rescheduled`` and linked to it (issue 4, so reports tell rescheduled from
+lost), in one transaction with a client id made once per dialog (a retry after
+a lost connection never rebooks twice). Dragging a block on the grid is the
+in-place correction (``scheduling.move``). The database decides: a start another workstation took meanwhile gives
 ``SlotTaken``, whose message is shown while the list is refreshed. Every
 database call goes through the shared :class:`~.runner.Runner`.
 """
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, date, datetime
 from html import escape
 from zoneinfo import ZoneInfo
@@ -45,6 +50,12 @@ _ERROR_STYLE = ("QLabel { color: #8c1d18; background: #fdecea; border: 1px solid
                 " padding: 6px; }")
 
 
+
+def _as_move(result: scheduling.RescheduleResult) -> MoveResult:
+    """A reschedule reported as the move the window shows: ``before`` the old appointment (now
+    ``rescheduled``), ``after`` the new one."""
+    return MoveResult(before=result.old, after=result.new)
+
 class RescheduleDialog(QDialog):
     """Move ``appointment`` to one of the next free starts.
 
@@ -79,6 +90,7 @@ class RescheduleDialog(QDialog):
         self._clock = clock or (lambda: datetime.now(UTC))
         self._offers: list[SlotOffer] = []
         self._moving = False
+        self._client_id = uuid.uuid4()  # one per dialog: a retried reschedule is never booked twice
         self._key = f"reschedule-{id(self)}"
         self.setObjectName("rescheduleDialog")
         self.setWindowTitle(f"Reschedule — {appointment.patient}")
@@ -202,9 +214,10 @@ class RescheduleDialog(QDialog):
         self._update_move_button()
         self.message_label.hide()
         self.status_label.setText("Moving…")
+        cid = self._client_id
         self._runner.run(
-            lambda: scheduling.move(db, appointment_id, start=offer.start, now=now,
-                                    reason="rescheduled at the front desk", **pins),
+            lambda: _as_move(scheduling.reschedule(db, appointment_id, start=offer.start, now=now, client_id=cid,
+                                                   reason="rescheduled at the front desk", **pins)),
             on_success=self._on_moved, on_failure=self._on_move_failed, on_finished=self._on_move_finished,
             label="reschedule")
 

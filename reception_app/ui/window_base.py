@@ -8,6 +8,7 @@ against it.
 
 from __future__ import annotations
 
+import getpass
 from datetime import date
 
 from PySide6.QtWidgets import QMainWindow
@@ -41,6 +42,12 @@ class WindowBase(QMainWindow):
     def grid_model(self) -> ScheduleGridModel:
         """The model the grid shows: :attr:`model` (a day) or :attr:`week_model` (a week)."""
         return self.week_model if self._mode == "week" else self.model
+
+    @property
+    def printed_by(self) -> str:
+        """Who prints or takes a payment, for printouts and receipts: the sign-in's login, else the
+        operating-system user (the embedded default has no sign-in)."""
+        return str(getattr(self.session, "login", None) or getpass.getuser())
 
     @property
     def session_doctor(self) -> int | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 from collections.abc import Callable
 from datetime import datetime
 
@@ -104,7 +103,7 @@ class WindowPrinting(WindowBase):
                         f"Day list — {view.branch.name}, {view.local_date:%d %b %Y}")
 
     def _print(self, build: Callable[[str, datetime], bytes], title: str) -> None:
-        printed_by = str(getattr(self.session, "login", None) or getpass.getuser())
+        printed_by = self.printed_by
         now = self._clock()
         self._busy_text = "Preparing the printout…"
         self.runner.run(lambda: build(printed_by, now), on_success=lambda pdf: self._show_print_preview(pdf, title),

@@ -49,7 +49,7 @@ def test_the_services_policy_is_copied_onto_the_appointment(clinic_db, patient):
     clinic_db.write(lambda c: c.execute(text(
         "UPDATE service SET cancel_free_hours = 48, late_cancel_fee_cents = 2500, deposit_cents = 1000 "
         "WHERE name = :s"), {"s": US}))
-    appt = book(clinic_db, patient)
+    appt = book(clinic_db, patient, status="confirmed")   # forced: a deposit would make it payment_pending
     clinic_db.write(lambda c: c.execute(text("UPDATE service SET cancel_free_hours = 1, late_cancel_fee_cents = 0")))
     r = row(clinic_db, "SELECT policy_free_hours, policy_late_fee_cents, deposit_cents, confirmed_at "
                        "FROM appointment WHERE id = :i", i=appt.id)

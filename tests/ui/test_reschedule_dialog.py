@@ -43,7 +43,13 @@ def test_lists_the_next_free_starts_and_enter_moves_to_the_selected_one(qtbot, b
     result = moved.args[0]
     assert result.before.start == at(8) and result.after.start == at(9, 45)
     assert not dialog.isVisible()
-    assert scheduling.get_appointment(booked.db, booked.first.id).start == at(9, 45)
+    # Rescheduled (issue 4): a new appointment at 09:45, the old one kept as "rescheduled" and linked to it.
+    old = scheduling.get_appointment(booked.db, booked.first.id)
+    assert old.status == "rescheduled" and old.start == at(8)
+    assert result.after.id != booked.first.id and result.after.status == "confirmed"
+    link = booked.db.read(lambda c: c.exec_driver_sql(
+        "SELECT rescheduled_to FROM appointment WHERE id = %s", (booked.first.id,)).scalar_one())
+    assert link == result.after.id
 
 
 def test_a_later_day_and_the_same_doctor_option_reload_the_list(qtbot, booked: Booked, runner: Runner):
@@ -75,6 +81,7 @@ def test_a_start_taken_meanwhile_says_so_and_refreshes_the_list(qtbot, booked: B
     assert "refreshed" in dialog.message_label.text() and "Traceback" not in dialog.message_label.text()
     assert at(9, 45) not in [o.start for o in dialog.offers]
     assert scheduling.get_appointment(booked.db, booked.first.id).start == at(8)
+    assert scheduling.get_appointment(booked.db, booked.first.id).status == "confirmed"
 
 
 def test_an_arrived_patient_cannot_be_rescheduled(qtbot, booked: Booked, runner: Runner):

@@ -153,12 +153,17 @@ def test_ctrl_r_lists_free_starts_and_enter_moves_the_appointment(qtbot, window:
     with qtbot.waitSignal(window.appointment_changed, timeout=10_000) as changed, \
             qtbot.waitSignal(window.day_loaded, timeout=10_000), qtbot.waitSignal(dialog.finished):
         qtbot.keyClick(dialog.offer_tree, Qt.Key.Key_Return)
-    assert changed.args[0].start == at(9, 45)
-    assert scheduling.get_appointment(booked.db, booked.first.id).start == at(9, 45)
-    assert window.statusBar().currentMessage().startswith("Moved: Maria Silva 08:00 → 09:45")
+    new = changed.args[0]
+    assert new.start == at(9, 45) and new.patient_id == booked.maria
+    assert scheduling.get_appointment(booked.db, booked.first.id).status == "rescheduled"
+    assert window.statusBar().currentMessage().startswith("Rescheduled: Maria Silva 08:00 → 09:45")
     moved = next(c for c in range(window.model.columnCount())
                  if window.model.index(window.model.row_of(at(9, 45)), c).data(APPOINTMENT_ROLE) is not None)
-    assert window.model.index(window.model.row_of(at(9, 45)), moved).data(APPOINTMENT_ROLE).id == booked.first.id
+    assert window.model.index(window.model.row_of(at(9, 45)), moved).data(APPOINTMENT_ROLE).id == new.id
+    # The old block is gone from the grid (rescheduled releases its time).
+    assert all(window.model.index(window.model.row_of(at(8)), c).data(APPOINTMENT_ROLE) is None
+               or window.model.index(window.model.row_of(at(8)), c).data(APPOINTMENT_ROLE).id != booked.first.id
+               for c in range(window.model.columnCount()))
 
 
 def test_ctrl_r_is_disabled_on_a_checked_in_appointment(qtbot, window: MainWindow, booked: Booked) -> None:

@@ -76,3 +76,72 @@ def test_the_waitlist_rosters_force_booking_and_log_open_for_an_admin(qtbot, win
         assert widget in window.clinic_windows
         widget.close()
     qtbot.waitUntil(lambda: not window.runner.busy, timeout=10_000)
+
+
+# -- lifecycle actions (issue 4) ------------------------------------------------------------------------
+def _select_appointment(window: MainWindow, appt) -> None:
+    model = window.model
+    col = next(c for c, r in enumerate(model.columns) if r.id == appt.resource_ids["doctor"])
+    window.grid.setFocus()
+    window.grid.setCurrentIndex(model.index(model.row_of(appt.start), col))
+
+
+def test_a_hold_is_confirmed_from_the_window(qtbot, window: MainWindow, booked: Booked) -> None:
+    from reception_app.services import scheduling
+
+    from .conftest import NOW, at
+
+    held = scheduling.hold(booked.db, branch="Centro", service="Abdominal ultrasound", start=at(10, 30),
+                           patient_id=booked.ana_clara, now=NOW)
+    with qtbot.waitSignal(window.day_loaded, timeout=10_000):
+        window.reload_day()
+    _select_appointment(window, held)
+    tip = window.grid.currentIndex().data(Qt.ItemDataRole.ToolTipRole)
+    assert "On hold until" in tip
+    confirm = window.lifecycle_actions["confirm_hold"]
+    assert confirm.isEnabled() and not window.lifecycle_actions["approve"].isEnabled()
+    with qtbot.waitSignal(window.appointment_changed, timeout=10_000) as changed:
+        confirm.trigger()
+    assert changed.args[0].status == "confirmed"
+    assert window.statusBar().currentMessage().startswith("Hold confirmed")
+
+
+def test_a_cancellation_by_the_patient_offers_the_time_to_the_waitlist(
+        qtbot, window: MainWindow, booked: Booked) -> None:
+    from reception_app.services import scheduling, waitlist
+    from reception_app.ui.appointment_actions import CancelReasonDialog
+
+    from .conftest import DAY
+
+    entry = waitlist.add_entry(booked.db, patient_id=booked.ana_clara, service="Abdominal ultrasound",
+                               branch="Centro", first_date=DAY, last_date=DAY, earliest="07:00", latest="12:00",
+                               now=window._clock())
+    _select_appointment(window, booked.first)
+    window.lifecycle_actions["cancel_by_patient"].trigger()
+    prompt = window.findChild(CancelReasonDialog)
+    assert prompt is not None and prompt.isVisible()
+    qtbot.keyClicks(prompt.reason_edit, "flu")
+    with qtbot.waitSignal(window.appointment_changed, timeout=10_000) as changed:
+        qtbot.mouseClick(prompt.ok_button, Qt.MouseButton.LeftButton)
+    assert changed.args[0].status == "cancelled"
+    qtbot.waitUntil(lambda: "waitlist" in window.statusBar().currentMessage(), timeout=10_000)
+    offers = waitlist.list_offers(booked.db)
+    assert [o.entry_id for o in offers] == [entry.id]
+    who = booked.db.read(lambda c: c.exec_driver_sql(
+        "SELECT cancelled_by FROM appointment WHERE id = %s", (booked.first.id,)).scalar_one())
+    assert who == "patient"
+    assert scheduling.get_appointment(booked.db, offers[0].appointment_id).status == "held"
+
+
+def test_payments_open_for_the_selected_appointment(qtbot, window: MainWindow, booked: Booked) -> None:
+    from reception_app.ui.payment_dialog import PaymentDialog
+
+    _select_appointment(window, booked.first)
+    action = window.lifecycle_actions["payments"]
+    assert action.isEnabled() and action.shortcut().toString() == "Ctrl+Shift+M"
+    with qtbot.waitSignal(window.dialog_opened) as opened:
+        action.trigger()
+    dialog = opened.args[0]
+    assert isinstance(dialog, PaymentDialog) and dialog.isVisible()
+    qtbot.waitUntil(lambda: not window.runner.busy, timeout=10_000)
+    dialog.close()
