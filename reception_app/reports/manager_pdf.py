@@ -11,11 +11,16 @@ from __future__ import annotations
 from datetime import datetime, tzinfo
 from typing import Any
 
+from reportlab.lib.styles import ParagraphStyle
 from reportlab.platypus import CondPageBreak, Flowable, KeepTogether, Paragraph, Spacer
 
 from ..services.report_queries import Column, ReportData, Table
 from .charts import draw_chart
-from .pdf_common import A4_PORTRAIT, MARGIN, ReportMeta, build_pdf, cell, data_table, printable, styles
+from .pdf_common import A4_PORTRAIT, MARGIN, TEXT, ReportMeta, build_pdf, cell, data_table, printable, styles
+
+#: Tables longer than this are printed with plain one-line cells (no wrapping paragraphs): laying out a
+#: paragraph per cell costs ~0.1 s a page, plain strings a tenth of that.
+PLAIN_ROWS = 60
 
 __all__ = ["report_pdf", "format_value", "period_text"]
 
@@ -51,6 +56,25 @@ def _widths(columns: list[Column], total: float) -> list[float]:
     return [total * w / s for w in weights]
 
 
+def _plain_table(table: Table, header: list[Any], width: float, st: dict[str, ParagraphStyle]) -> Flowable:
+    """A long table with one-line string cells (cut to fit their column), numbers right-aligned."""
+    font, size = st["cell"].fontName, st["cell"].fontSize
+    widths = _widths(table.columns, width)
+    limits = [max(4, int(w / (size * 0.5))) for w in widths]
+    rows = []
+    for row in table.rows:
+        out = []
+        for v, c, limit in zip(row, table.columns, limits, strict=True):
+            s = printable(format_value(v, c.kind))
+            out.append(s if len(s) <= limit else s[:limit - 1] + "…")
+        rows.append(out)
+    style: list[tuple[Any, ...]] = [("FONTNAME", (0, 1), (-1, -1), font), ("FONTSIZE", (0, 1), (-1, -1), size),
+                                    ("TEXTCOLOR", (0, 1), (-1, -1), TEXT)]
+    style += [("ALIGN", (i, 1), (i, -1), "RIGHT") for i, c in enumerate(table.columns)
+              if c.kind not in ("text", "date")]
+    return data_table(header, rows, widths, header_style=st["head"], row_styles=style)
+
+
 def report_pdf(data: ReportData, *, clinic: str, printed_by: str, printed_at: datetime, tz: tzinfo) -> bytes:
     """The PDF bytes of ``data`` on A4 portrait pages.
 
@@ -73,18 +97,25 @@ def report_pdf(data: ReportData, *, clinic: str, printed_by: str, printed_at: da
         table = tables[chart.table]
         h = _chart_height(chart.kind, table)
         story.append(KeepTogether([draw_chart(chart, table, width, h), Spacer(1, 10)]))
-    for table in data.tables:
+    printed = [tables[n] for n in data.pdf_tables] if data.pdf_tables is not None else data.tables
+    for table in printed:
         story.append(CondPageBreak(60))
         story.append(Paragraph(printable(table.title), st["heading"]))
         header = [cell(c.label, st["head_right"] if c.kind not in ("text", "date") else st["head"])
                   for c in table.columns]
-        rows = [[cell(format_value(v, c.kind), st["cell_right"] if c.kind not in ("text", "date") else st["cell"])
-                 for v, c in zip(row, table.columns, strict=True)] for row in table.rows]
-        if not rows:
+        if not table.rows:
             story.append(Paragraph("No appointments in this period.", st["note"]))
+        elif len(table.rows) > PLAIN_ROWS:
+            story.append(_plain_table(table, header, width, st))
         else:
+            rows = [[cell(format_value(v, c.kind), st["cell_right"] if c.kind not in ("text", "date") else st["cell"])
+                     for v, c in zip(row, table.columns, strict=True)] for row in table.rows]
             story.append(data_table(header, rows, _widths(table.columns, width), header_style=st["head"]))
         story.append(Spacer(1, 8))
+    left_out = [t.title for t in data.tables if t not in printed]
+    if left_out:
+        story.append(Paragraph(printable("Not printed (in the CSV export and on screen): " + "; ".join(left_out)
+                                         + "."), st["note"]))
     story.append(CondPageBreak(80))
     story.append(Paragraph("Definitions", st["heading"]))
     for sentence in data.definitions:

@@ -94,7 +94,8 @@ class Chart:
 class ReportData:
     """One report's figures: ``name`` (``no-show`` …), ``title``, the period (local dates, inclusive),
     the branch name or None for all, ``tables``, ``charts``, the definition sentences printed as
-    footnotes, and ``summary`` (headline figures: label → value)."""
+    footnotes, and ``summary`` (headline figures: label → value). ``pdf_tables``: the names of the
+    tables the PDF prints, in that order (None: all); the others go to the CSV and the screen only."""
 
     name: str
     title: str
@@ -105,6 +106,7 @@ class ReportData:
     charts: list[Chart]
     definitions: list[str]
     summary: dict[str, Any] = field(default_factory=dict)
+    pdf_tables: list[str] | None = None
 
     def table(self, name: str) -> Table:
         """The table called ``name`` (``KeyError`` if none)."""
@@ -715,10 +717,11 @@ def utilization(db: Database, *, date_from: str | date, date_to: str | date,
     ``date_from``..``date_to`` (definitions ``available``, ``utilization``).
 
     Tables (hours rounded to 0.1; utilization = booked minutes inside available time / available
-    minutes, 4 decimals): ``by_resource`` (resource, kind + the measures), ``by_month`` (month,
+    minutes, 4 decimals): ``by_kind`` (doctor, room, equipment + the measures), ``by_resource`` (resource, kind + the measures), ``by_month`` (month,
     resource + measures), ``by_week`` and ``by_day`` (period, kind + measures, summed over the
-    resources of that kind). Summary: ``available_h``, ``booked_h``, ``utilization``,
-    ``overbooked_h``. Raises as the module says.
+    resources of that kind). The PDF prints ``by_kind`` and ``by_resource`` only (``pdf_tables``);
+    the per-month/week/day tables go to the CSV and the screen. Summary: ``available_h``,
+    ``booked_h``, ``utilization``, ``overbooked_h``. Raises as the module says.
     """
     d_from, d_to = _period(date_from, date_to)
 
@@ -749,11 +752,23 @@ def utilization(db: Database, *, date_from: str | date, date_to: str | date,
         avail = sum(int(r.avail_min) for r in res_rows)
         booked = sum(int(r.in_min) for r in res_rows)
         over = sum(int(r.over_min) for r in res_rows)
+        kinds: dict[str, list[int]] = {}
+        for r in res_rows:
+            k = kinds.setdefault(r.kind, [0, 0, 0, 0, 0])
+            for i, v in enumerate((r.avail_min, r.in_min, r.over_min, r.gaps, r.gap_min)):
+                k[i] += int(v)
+        by_kind = Table("by_kind", "Utilization by kind",
+                        [Column("label", "Kind"), *_UTIL_COLUMNS],
+                        [(k, _hours(m[0]), _hours(m[1]), _ratio(m[1], m[0]), _hours(m[2]), m[3], _hours(m[4]))
+                         for k in _KINDS if k in kinds for m in [kinds[k]]],
+                        [{"kind": k, "live": True} for k in _KINDS if k in kinds])
         charts = [Chart("bar", "by_resource", "label", ("utilization",), "Utilization by resource", "Utilization")]
-        return ReportData("utilization", "Utilization", d_from, d_to, None, [by_resource, by_month, by_week, by_day],
+        return ReportData("utilization", "Utilization", d_from, d_to, None,
+                          [by_kind, by_resource, by_month, by_week, by_day],
                           charts, footnotes(["dates", "available", "utilization"]),
                           {"available_h": _hours(avail), "booked_h": _hours(booked),
-                           "utilization": _ratio(booked, avail), "overbooked_h": _hours(over)})
+                           "utilization": _ratio(booked, avail), "overbooked_h": _hours(over)},
+                          pdf_tables=["by_kind", "by_resource"])
 
     return _read(db, d_from, d_to, branch, work)
 

@@ -151,3 +151,20 @@ def test_every_report_on_the_vitoria_sample(db: Database) -> None:
     ns = rq.no_show(db, date_from="2016-04-29", date_to="2016-05-31")
     assert (ns.summary["appointments"], ns.summary["no_shows"]) == (985, 221)   # as reports.no_show_report
     assert sum(r[1] for r in ns.table("by_branch").rows) == 985
+
+
+def test_pdf_prints_only_pdf_tables_and_long_tables_plainly() -> None:
+    from datetime import date
+
+    cols = [rq.Column("label", "Resource"), rq.Column("hours", "Hours", "hours")]
+    long = rq.Table("long", "Long table", cols, [(f"Room {i:03d}", i / 10) for i in range(200)])
+    short = rq.Table("short", "Short table", cols, [("Dr Ana", 1.5)])
+    skipped = rq.Table("by_day", "Per-day table", cols, [("2027-03-01", 2.0)])
+    data = rq.ReportData("utilization", "Utilization", date(2027, 3, 1), date(2027, 3, 7), None,
+                         [short, long, skipped], [], ["A definition."], pdf_tables=["short", "long"])
+    pdf = report_pdf(data, clinic="C", printed_by="t", printed_at=datetime(2027, 3, 8, tzinfo=UTC), tz=UTC)
+    doc = pdfium.PdfDocument(pdf)
+    whole = "\n".join(doc[i].get_textpage().get_text_range() for i in range(len(doc)))
+    assert "Room 000" in whole and "Room 199" in whole and "19.9" in whole and "Dr Ana" in whole
+    assert "2027-03-01 " not in whole.replace("2027-03-01 to", "")
+    assert "Not printed (in the CSV export and on screen): Per-day table." in whole.replace("\r\n", " ")
