@@ -73,6 +73,11 @@ class AppointmentView:
     resource_ids: dict[str, int] = field(default_factory=dict)
     #: UTC end of a hold (status ``held``), else None.
     hold_expires_at: datetime | None = None
+    #: The recurring series it belongs to and its occurrence's original branch-local date, else None.
+    series_id: int | None = None
+    series_date: date | None = None
+    #: The visit (appointments booked together) it belongs to, else None.
+    visit_id: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "start": iso_utc(self.start), "end": iso_utc(self.end), "status": self.status,
@@ -988,6 +993,7 @@ def reschedule(db: Database, appointment_id: int, *, start: datetime, doctor: st
 _APPOINTMENT_SQL = """
 SELECT a.id, a.client_id, a.branch_id, br.name AS branch, a.service_id, s.name AS service, a.patient_id,
        p.display_name AS patient, a.status, a.starts_at, a.ends_at, a.source, a.hold_expires_at,
+       a.series_id, a.series_date, a.visit_id,
        coalesce(json_agg(json_build_array(r.kind, r.name, r.id) ORDER BY r.kind)
                 FILTER (WHERE r.id IS NOT NULL), '[]') AS res
   FROM appointment a
@@ -1005,7 +1011,8 @@ def _view(row: Any) -> AppointmentView:
         service_id=row.service_id, service=row.service, patient_id=row.patient_id, patient=row.patient,
         status=row.status, start=row.starts_at.astimezone(UTC), end=row.ends_at.astimezone(UTC),
         source=row.source, resources={k: n for k, n, _ in row.res}, resource_ids={k: i for k, _, i in row.res},
-        hold_expires_at=row.hold_expires_at.astimezone(UTC) if row.hold_expires_at else None)
+        hold_expires_at=row.hold_expires_at.astimezone(UTC) if row.hold_expires_at else None,
+        series_id=row.series_id, series_date=row.series_date, visit_id=row.visit_id)
 
 
 def get_appointment(db: Database, appointment_id: int) -> AppointmentView:

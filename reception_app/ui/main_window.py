@@ -1051,6 +1051,7 @@ class MainWindow(WindowDocks, WindowPrinting, WindowClinic):
             self.lifecycle_actions[life.key].setEnabled(allowed_role and lifecycle_allowed(life, status))
         self.reschedule_action.setEnabled(status in scheduling.MOVABLE_STATUSES and self.capabilities.move)
         self.open_patient_action.setEnabled(appt is not None)
+        self.update_series_action(appt if status is not None else None)
 
     def _may_change(self, appointment: AppointmentView) -> bool:
         """Whether the signed-in user is offered changes to ``appointment``: a doctor only their own
@@ -1094,6 +1095,8 @@ class MainWindow(WindowDocks, WindowPrinting, WindowClinic):
         menu.addActions([a for a in self.lifecycle_actions.values() if a.isVisible()])
         menu.addSeparator()
         menu.addActions([self.reschedule_action, self.open_patient_action])
+        if appointment.series_id is not None and self.cancel_series_action.isVisible():
+            menu.addAction(self.cancel_series_action)
         self._menu = menu
         menu.popup(where)
         self.appointment_menu_opened.emit(menu)

@@ -14,7 +14,7 @@ occurrence when booking. Every database call goes through the shared
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 
 from PySide6.QtCore import QDate, Qt, QTime, Signal
 from PySide6.QtWidgets import (
@@ -22,10 +22,13 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDateEdit,
+    QDialog,
     QDialogButtonBox,
     QFormLayout,
     QHBoxLayout,
     QHeaderView,
+    QLabel,
+    QLineEdit,
     QPushButton,
     QRadioButton,
     QSpinBox,
@@ -39,6 +42,7 @@ from PySide6.QtWidgets import (
 from ..domain.errors import ClinicError
 from ..domain.recurrence import MAX_OCCURRENCES, Exceptions, weekly_rule
 from ..services import series
+from ..services.scheduling import AppointmentView
 from ..services.series import Occurrence, SeriesPlan, SeriesView
 from ..store.database import Database
 from .runner import Clock, Runner
@@ -370,3 +374,95 @@ class SeriesDialog(PatientBookingDialog):
         """Close; searches still running are dropped (a booking already sent still reports its outcome)."""
         self._discard("-doctors", "-plan")
         super().done(result)
+
+
+class CancelSeriesDialog(QDialog):
+    """Cancel occurrences of a recurring series: this one, this and the following, or all.
+
+    ``appointment``: the occurrence the user chose (its ``series_id`` and
+    ``series_date`` say which). A reason is required; who cancels (the clinic or
+    the patient) decides early or late by each occurrence's policy. Runs
+    ``series.cancel_series`` through the runner; occurrences already past stay
+    as history (the service's rule). Opened with ``open()``.
+
+    Signals:
+        series_cancelled(object): the ``SeriesView`` after the change.
+    """
+
+    series_cancelled = Signal(object)
+
+    SCOPES: tuple[tuple[str, str], ...] = (("one", "Only this occurrence"),
+                                           ("following", "This and the following occurrences"),
+                                           ("all", "The whole series"))
+
+    def __init__(self, db: Database, runner: Runner, *, appointment: AppointmentView, about: str,
+                 clock: Clock | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        if appointment.series_id is None:
+            raise ValueError("the appointment is not part of a series")
+        self._db, self._runner = db, runner
+        self._appointment = appointment
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self.setObjectName("cancelSeriesDialog")
+        self.setWindowTitle("Cancel series")
+        self.setAccessibleName("Cancel occurrences of a recurring series")
+        v = QVBoxLayout(self)
+        v.addWidget(QLabel(f"{about} is part of a recurring series. Cancel:"))
+        self.scope_buttons: dict[str, QRadioButton] = {}
+        for key, text in self.SCOPES:
+            button = QRadioButton(text)
+            button.setObjectName(f"scope_{key}")
+            self.scope_buttons[key] = button
+            v.addWidget(button)
+        self.scope_buttons["one"].setChecked(True)
+        form = QFormLayout()
+        self.reason_edit = QLineEdit()
+        self.reason_edit.setObjectName("seriesCancelReason")
+        self.reason_edit.setAccessibleName("Cancellation reason")
+        self.reason_edit.setPlaceholderText("e.g. treatment finished early")
+        form.addRow("Reason:", self.reason_edit)
+        self.by_combo = QComboBox()
+        self.by_combo.setAccessibleName("Who cancels")
+        self.by_combo.addItem("The clinic", "clinic")
+        self.by_combo.addItem("The patient", "patient")
+        form.addRow("Cancelled by:", self.by_combo)
+        v.addLayout(form)
+        self.message_label = QLabel()
+        self.message_label.setWordWrap(True)
+        self.message_label.setStyleSheet("color: #b3261e;")
+        self.message_label.hide()
+        v.addWidget(self.message_label)
+        buttons = QDialogButtonBox()
+        self.ok_button = buttons.addButton("Cancel occurrences", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.ok_button.setObjectName("cancelSeriesButton")
+        keep = buttons.addButton("Keep them", QDialogButtonBox.ButtonRole.RejectRole)
+        keep.setDefault(True)
+        self.ok_button.setEnabled(False)
+        self.reason_edit.textChanged.connect(lambda text: self.ok_button.setEnabled(bool(text.strip())))
+        buttons.accepted.connect(self._cancel)
+        buttons.rejected.connect(self.reject)
+        v.addWidget(buttons)
+
+    def scope(self) -> str:
+        """The chosen scope: ``one``, ``following`` or ``all``."""
+        return next(key for key, button in self.scope_buttons.items() if button.isChecked())
+
+    def _cancel(self) -> None:
+        appt, db, now = self._appointment, self._db, self._clock()
+        scope, reason, by = self.scope(), self.reason_edit.text().strip(), str(self.by_combo.currentData())
+        series_id = appt.series_id
+        assert series_id is not None  # checked in __init__
+        self.ok_button.setEnabled(False)
+        self._runner.run(
+            lambda: series.cancel_series(db, series_id, scope=scope,  # type: ignore[arg-type]
+                                         from_date=appt.series_date, reason=reason, now=now, cancelled_by=by),
+            on_success=self._on_done, on_failure=self._on_failed, label="cancel series")
+
+    def _on_done(self, view: SeriesView) -> None:
+        self.series_cancelled.emit(view)
+        self.accept()
+
+    def _on_failed(self, error: ClinicError) -> None:
+        self.message_label.setText(str(error))
+        self.message_label.show()
+        self.ok_button.setEnabled(bool(self.reason_edit.text().strip()))

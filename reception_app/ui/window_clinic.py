@@ -20,9 +20,10 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDialog, QMenu, QWidget
 
 from ..services.patients import PatientView
+from ..services.scheduling import AppointmentView
 from .override_dialogs import ForceBookingDialog, OverridesLogWindow
 from .roster_dialog import RosterDialog
-from .series_dialog import SeriesDialog
+from .series_dialog import CancelSeriesDialog, SeriesDialog
 from .visit_dialog import VisitDialog
 from .waitlist_dialog import WaitlistDialog
 from .window_base import WindowBase
@@ -76,6 +77,10 @@ class WindowClinic(WindowBase):
         self.overrides_log_action = make("Overrides log", "overridesLog",
                                          "Who overrode the clinic's rules, when, what and why",
                                          self.open_overrides_log)
+        self.cancel_series_action = make("Cancel series…", "cancelSeries",
+                                         "Cancel this occurrence, this and the following, or the whole series",
+                                         self.open_cancel_series)
+        self.cancel_series_action.setEnabled(False)  # follows the selected appointment
         caps = self.capabilities
         for action, allowed in ((self.new_visit_action, caps.book), (self.new_series_action, caps.book),
                                 (self.waitlist_action, caps.book), (self.rosters_action, caps.rosters),
@@ -87,7 +92,8 @@ class WindowClinic(WindowBase):
     def _add_clinic_menus(self, appointment_menu: QMenu) -> QMenu:
         """Add the booking entries to ``appointment_menu`` and return the new "Clinic" menu."""
         appointment_menu.addSeparator()
-        appointment_menu.addActions([self.new_visit_action, self.new_series_action, self.force_book_action])
+        appointment_menu.addActions([self.new_visit_action, self.new_series_action, self.cancel_series_action,
+                                     self.force_book_action])
         menu = self.menuBar().addMenu("&Clinic")
         menu.setObjectName("clinicMenu")
         menu.addActions([self.waitlist_action, self.rosters_action, self.overrides_log_action])
@@ -133,6 +139,24 @@ class WindowClinic(WindowBase):
             return None
         dialog = SeriesDialog(self._db, self.runner, patient_id=who[0], patient_name=who[1], parent=self, **args)
         dialog.series_booked.connect(lambda _s: self.reload_day())  # type: ignore[attr-defined]
+        return self._show(dialog)
+
+    def update_series_action(self, appointment: AppointmentView | None) -> None:
+        """Offer "Cancel series…" for an occurrence of a series that reception may change."""
+        self.cancel_series_action.setVisible(self.capabilities.book)
+        self.cancel_series_action.setEnabled(self.capabilities.book and appointment is not None
+                                             and appointment.series_id is not None)
+
+    def open_cancel_series(self) -> CancelSeriesDialog | None:
+        """Cancel occurrences of the selected appointment's series (one, following, all), with a reason."""
+        appt = self.current_appointment()  # type: ignore[attr-defined]
+        if appt is None or appt.series_id is None or not self.capabilities.book:
+            return None
+        tz = self._branch.tz if self._branch else None
+        about = f"{appt.patient} {appt.start.astimezone(tz):%a %d %b %H:%M}"
+        dialog = CancelSeriesDialog(self._db, self.runner, appointment=appt, about=about, clock=self._clock,
+                                    parent=self)
+        dialog.series_cancelled.connect(lambda _s: self.reload_day())  # type: ignore[attr-defined]
         return self._show(dialog)
 
     # -- clinic tools -----------------------------------------------------------------------------------

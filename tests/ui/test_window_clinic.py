@@ -5,6 +5,7 @@ overrides log — opened from the menus, offered by role, and reloading the grid
 
 from __future__ import annotations
 
+import pytest
 from PySide6.QtCore import Qt
 
 from reception_app.ui.main_window import MainWindow
@@ -145,3 +146,37 @@ def test_payments_open_for_the_selected_appointment(qtbot, window: MainWindow, b
     assert isinstance(dialog, PaymentDialog) and dialog.isVisible()
     qtbot.waitUntil(lambda: not window.runner.busy, timeout=10_000)
     dialog.close()
+
+
+@pytest.mark.qt_log_ignore(r"This plugin does not support (propagateSizeHints|raise|grabbing the keyboard)")
+def test_an_occurrence_cancels_itself_and_the_following_of_its_series(
+        qtbot, window: MainWindow, booked: Booked) -> None:
+    from reception_app.services import scheduling, series
+    from reception_app.ui.series_dialog import CancelSeriesDialog
+
+    from .conftest import DAY, NOW
+
+    plan = series.plan_series(booked.db, branch="Centro", service="Abdominal ultrasound", patient_id=booked.joao,
+                              rrule="FREQ=WEEKLY;BYDAY=MO", first_date=DAY, local_start="11:00", count=3,
+                              doctor="Ana Souza", now=NOW)
+    made = series.book_series(booked.db, plan, mode="all_or_nothing", now=NOW)
+    first, second, third = made.appointments
+    with qtbot.waitSignal(window.day_loaded, timeout=10_000):
+        window.reload_day()
+    _select_appointment(window, first)
+    assert window.cancel_series_action.isEnabled()
+    with qtbot.waitSignal(window.appointment_menu_opened) as menu_opened:
+        qtbot.keyClick(window.grid, Qt.Key.Key_Menu)
+    assert window.cancel_series_action in menu_opened.args[0].actions()
+    menu_opened.args[0].close()
+    with qtbot.waitSignal(window.dialog_opened) as opened:
+        window.cancel_series_action.trigger()
+    dialog: CancelSeriesDialog = opened.args[0]
+    assert not dialog.ok_button.isEnabled()          # a reason first
+    dialog.scope_buttons["following"].setChecked(True)
+    qtbot.keyClicks(dialog.reason_edit, "treatment moved to another clinic")
+    with qtbot.waitSignal(dialog.series_cancelled, timeout=10_000), qtbot.waitSignal(window.day_loaded, timeout=10_000):
+        qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
+    assert {scheduling.get_appointment(booked.db, a.id).status for a in (first, second, third)} == {"cancelled"}
+    assert not window.cancel_series_action.isEnabled() or window.current_appointment() is None \
+        or window.current_appointment().series_id is None
