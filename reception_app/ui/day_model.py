@@ -32,6 +32,7 @@ from PySide6.QtGui import QColor, QFont
 
 from ..domain.slots import KINDS
 from ..services.dayview import (
+    TIME_OFF_KINDS,
     DayView,
     GridResource,
     TimeOffView,
@@ -394,7 +395,13 @@ class ScheduleGridModel(QAbstractTableModel):
 
     def _column_tip(self, column: int) -> str:
         res = self._columns[column]
-        return f"{res.name}\n{_KIND_LABELS.get(res.kind, res.kind)} · {res.category}"
+        tip = f"{res.name}\n{_KIND_LABELS.get(res.kind, res.kind)} · {res.category}"
+        if res.exception:  # a roster exception replaces the weekly shifts that day (migration 0003)
+            kind, _, note = res.exception.partition(": ")
+            tip += "\n" + ("Off this day (roster exception)" if kind == "off" else "Other hours this day (roster exception)")
+            if note:
+                tip += f": {note}"
+        return tip
 
     def _row_tip(self, row: int) -> str:
         return self._labels[row]
@@ -427,7 +434,10 @@ class ScheduleGridModel(QAbstractTableModel):
         if state == "off":
             start = self.cell_instant(row, col)
             off: TimeOffView | None = res.time_off_at(start, start + self._step) if start else None
-            return f"{res.name}, {when}: time off ({off.reason if off else 'absent'})"
+            if off is None:
+                return f"{res.name}, {when}: time off"
+            what = TIME_OFF_KINDS.get(off.kind, "Time off")
+            return f"{res.name}, {when}: {what.lower()}" + (f" ({off.reason})" if off.reason else "")
         if day.holiday:
             return f"{res.name}, {when}: holiday ({day.holiday})"
         if res.kind == "doctor":
