@@ -26,7 +26,7 @@ from PySide6.QtCore import QObject, QSettings, Qt, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QApplication, QLabel, QMessageBox, QProgressBar, QVBoxLayout, QWidget
 
-from ..config import APP_AUTHOR, APP_NAME, ConnectionChoice, choose_connection
+from ..config import APP_AUTHOR, APP_NAME, ConnectionChoice, choose_connection, reports_connection
 from ..domain.errors import ClinicError
 from ..logsetup import setup_logging
 from ..runtime import tune_gc
@@ -212,6 +212,9 @@ class ClinicApp(QObject):
         self.window = MainWindow(result.db, runner=self.runner, database_label=describe_database(self.choice),
                                  log_path=self.log_path, first_run=first_run, live=self.live,
                                  session=result.session)
+        reports = reports_connection(self.choice)
+        if reports.conninfo and reports.conninfo != self.choice.conninfo:  # a read replica for reports (no connection made yet)
+            self.window.reports_db = Database(reports.conninfo, application_name="clinic-reports")
         self.idle_lock = self._make_idle_lock(result)
         attach = getattr(self.window, "set_idle_lock", None)
         if callable(attach):

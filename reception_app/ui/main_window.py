@@ -1097,6 +1097,8 @@ class MainWindow(WindowDocks, WindowPrinting, WindowClinic):
         menu.addActions([self.reschedule_action, self.open_patient_action])
         if appointment.series_id is not None and self.cancel_series_action.isVisible():
             menu.addAction(self.cancel_series_action)
+        if self.force_move_action.isVisible():
+            menu.addAction(self.force_move_action)
         self._menu = menu
         menu.popup(where)
         self.appointment_menu_opened.emit(menu)

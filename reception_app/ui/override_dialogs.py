@@ -259,3 +259,101 @@ class OverridesLogWindow(QDialog):
     def _show_error(self, error: ClinicError) -> None:
         self.message_label.setText(str(error))
         self.message_label.show()
+
+
+class ForceMoveDialog(QDialog):
+    """Move a patient over the clinic's rules, or change their doctor, with a required reason.
+
+    For managers and admins (``overrides.force_move``; the database checks who
+    may): the new local date and time (branch zone) and/or another doctor. Shifts,
+    opening hours, holidays, time off and notice are overridden and logged; two
+    live bookings of one resource never overlap (the refusal names what is in the
+    way). Opened with ``open()``; closes only when the move committed.
+
+    Signals:
+        appointment_moved(object): the ``MoveResult``.
+    """
+
+    appointment_moved = Signal(object)
+
+    def __init__(self, db: Database, runner: Runner, *, appointment: AppointmentView, timezone: str,
+                 clock: Clock | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("forceMoveDialog")
+        self.setWindowTitle(f"Force move — {appointment.patient}")
+        self.setAccessibleName("Force move an appointment")
+        self._db, self._runner, self._appointment = db, runner, appointment
+        self._tz = ZoneInfo(timezone)
+        self._clock = clock or (lambda: datetime.now(UTC))
+        local = appointment.start.astimezone(self._tz)
+        v = QVBoxLayout(self)
+        form = QFormLayout()
+        self.date_edit = QDateEdit(qdate(local.date()))
+        self.date_edit.setCalendarPopup(True)
+        self.date_edit.setAccessibleName("New date")
+        self.time_edit = QTimeEdit(QTime(local.hour, local.minute))
+        self.time_edit.setDisplayFormat("HH:mm")
+        self.time_edit.setAccessibleName("New start time")
+        when = QHBoxLayout()
+        when.addWidget(self.date_edit)
+        when.addWidget(self.time_edit)
+        form.addRow("New start:", when)
+        self.doctor_combo = QComboBox()
+        self.doctor_combo.setAccessibleName("Doctor")
+        current = appointment.resources.get("doctor")
+        self.doctor_combo.addItem(f"Keep {current}" if current else "No doctor", None)
+        form.addRow("Doctor:", self.doctor_combo)
+        self.reason_edit = QLineEdit()
+        self.reason_edit.setObjectName("forceMoveReason")
+        self.reason_edit.setAccessibleName("Reason for the override")
+        self.reason_edit.setPlaceholderText("required: why the rules are overridden")
+        form.addRow("Reason:", self.reason_edit)
+        v.addLayout(form)
+        self.message_label = QLabel()
+        self.message_label.setWordWrap(True)
+        self.message_label.setStyleSheet(ERROR_STYLE)
+        self.message_label.hide()
+        v.addWidget(self.message_label)
+        buttons = QDialogButtonBox()
+        self.move_button = buttons.addButton("Force move", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.move_button.setObjectName("forceMoveButton")
+        self.move_button.setEnabled(False)
+        buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
+        self.reason_edit.textChanged.connect(lambda text: self.move_button.setEnabled(bool(text.strip())))
+        buttons.accepted.connect(self._move)
+        buttons.rejected.connect(self.reject)
+        v.addWidget(buttons)
+        if current:
+            self._runner.run(lambda: rosters.list_doctors(db), on_success=self._on_doctors, label="doctors")
+
+    def _on_doctors(self, doctors: list[tuple[int, str]]) -> None:
+        current = self._appointment.resources.get("doctor")
+        for _id, name in doctors:
+            if name != current:
+                self.doctor_combo.addItem(name, name)
+
+    def new_start(self) -> datetime:
+        """The chosen start as an aware UTC instant (branch-local date and time; a time the clocks
+        skip is read with the offset before the change, as everywhere in the program)."""
+        return local_to_utc(pydate(self.date_edit.date()), self.time_edit.time().hour() * 60
+                            + self.time_edit.time().minute(), self._tz)
+
+    def _move(self) -> None:
+        db, appt, now = self._db, self._appointment, self._clock()
+        start = self.new_start()
+        doctor = self.doctor_combo.currentData()
+        reason = self.reason_edit.text().strip()
+        self.move_button.setEnabled(False)
+        self._runner.run(
+            lambda: overrides.force_move(db, appt.id, start=None if start == appt.start else start, doctor=doctor,
+                                         reason=reason, now=now),
+            on_success=self._on_moved, on_failure=self._on_failed, label="force move")
+
+    def _on_moved(self, result: object) -> None:
+        self.appointment_moved.emit(result)
+        self.accept()
+
+    def _on_failed(self, error: ClinicError) -> None:
+        self.message_label.setText(str(error))
+        self.message_label.show()
+        self.move_button.setEnabled(bool(self.reason_edit.text().strip()))

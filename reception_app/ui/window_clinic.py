@@ -6,7 +6,8 @@ capabilities allow it (``domain.roles``; the database's grants are the real
 guard). Whatever a dialog commits makes the window reload the days shown.
 
 Shortcuts: New visit Ctrl+Shift+V, New series Ctrl+Shift+E, Waitlist
-Ctrl+Shift+L, Rosters Ctrl+Shift+R, Force booking Ctrl+Shift+F. The other
+Ctrl+Shift+L, Rosters Ctrl+Shift+R, Force booking Ctrl+Shift+F, Reports
+Ctrl+Shift+G. The other
 letters are taken (see the shortcut sheet, F1).
 """
 
@@ -20,8 +21,10 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDialog, QMenu, QWidget
 
 from ..services.patients import PatientView
-from ..services.scheduling import AppointmentView
-from .override_dialogs import ForceBookingDialog, OverridesLogWindow
+from ..services.scheduling import MOVABLE_STATUSES, AppointmentView
+from ..store.database import Database
+from .override_dialogs import ForceBookingDialog, ForceMoveDialog, OverridesLogWindow
+from .reports_window import ReportsWindow
 from .roster_dialog import RosterDialog
 from .series_dialog import CancelSeriesDialog, SeriesDialog
 from .visit_dialog import VisitDialog
@@ -44,6 +47,8 @@ class WindowClinic(WindowBase):
     """
 
     clinic_windows: list[QWidget]
+    #: Where reports read from when it is not the window's own database (a read replica; set by the app).
+    reports_db: Database | None = None
 
     def _build_clinic_actions(self) -> None:
         """Create the actions (added to the menus by :meth:`_add_clinic_menus`)."""
@@ -77,15 +82,23 @@ class WindowClinic(WindowBase):
         self.overrides_log_action = make("Overrides log", "overridesLog",
                                          "Who overrode the clinic's rules, when, what and why",
                                          self.open_overrides_log)
+        self.reports_action = make("Reports…", "reports",
+                                   "No-show, utilization, cancellations, load and operations reports",
+                                   self.open_reports, Qt.Key.Key_G)
         self.cancel_series_action = make("Cancel series…", "cancelSeries",
                                          "Cancel this occurrence, this and the following, or the whole series",
                                          self.open_cancel_series)
         self.cancel_series_action.setEnabled(False)  # follows the selected appointment
+        self.force_move_action = make("Force move…", "forceMove",
+                                      "Move the patient or change the doctor over the rules, with a reason (logged)",
+                                      self.open_force_move)
+        self.force_move_action.setEnabled(False)
         caps = self.capabilities
         for action, allowed in ((self.new_visit_action, caps.book), (self.new_series_action, caps.book),
                                 (self.waitlist_action, caps.book), (self.rosters_action, caps.rosters),
                                 (self.force_book_action, caps.overrides),
-                                (self.overrides_log_action, caps.overrides or caps.reports)):
+                                (self.overrides_log_action, caps.overrides or caps.reports),
+                                (self.reports_action, caps.reports)):
             action.setVisible(allowed)
             action.setEnabled(allowed)
 
@@ -93,10 +106,12 @@ class WindowClinic(WindowBase):
         """Add the booking entries to ``appointment_menu`` and return the new "Clinic" menu."""
         appointment_menu.addSeparator()
         appointment_menu.addActions([self.new_visit_action, self.new_series_action, self.cancel_series_action,
-                                     self.force_book_action])
+                                     self.force_book_action, self.force_move_action])
         menu = self.menuBar().addMenu("&Clinic")
         menu.setObjectName("clinicMenu")
         menu.addActions([self.waitlist_action, self.rosters_action, self.overrides_log_action])
+        menu.addSeparator()
+        menu.addAction(self.reports_action)
         return menu
 
     # -- patients for visits and series -------------------------------------------------------------
@@ -142,10 +157,25 @@ class WindowClinic(WindowBase):
         return self._show(dialog)
 
     def update_series_action(self, appointment: AppointmentView | None) -> None:
-        """Offer "Cancel series…" for an occurrence of a series that reception may change."""
+        """Offer "Cancel series…" for an occurrence of a series that reception may change, and
+        "Force move…" (managers, admins) for an appointment whose patient has not arrived."""
         self.cancel_series_action.setVisible(self.capabilities.book)
         self.cancel_series_action.setEnabled(self.capabilities.book and appointment is not None
                                              and appointment.series_id is not None)
+        self.force_move_action.setVisible(self.capabilities.overrides)
+        self.force_move_action.setEnabled(self.capabilities.overrides and appointment is not None
+                                          and appointment.status in MOVABLE_STATUSES)
+
+    def open_force_move(self) -> ForceMoveDialog | None:
+        """Move the selected appointment over the rules or change its doctor, with a reason (logged)."""
+        appt = self.current_appointment()  # type: ignore[attr-defined]
+        if appt is None or self._branch is None or not self.capabilities.overrides \
+                or appt.status not in MOVABLE_STATUSES:
+            return None
+        dialog = ForceMoveDialog(self._db, self.runner, appointment=appt, timezone=self._branch.timezone,
+                                 clock=self._clock, parent=self)
+        dialog.appointment_moved.connect(self._on_appointment_moved)  # type: ignore[attr-defined]
+        return self._show(dialog)
 
     def open_cancel_series(self) -> CancelSeriesDialog | None:
         """Cancel occurrences of the selected appointment's series (one, following, all), with a reason."""
@@ -188,20 +218,33 @@ class WindowClinic(WindowBase):
         return self._show(dialog)
 
     def open_overrides_log(self) -> OverridesLogWindow | None:
-        """The overrides log: who overrode the clinic's rules, when, what and why."""
+        """The overrides log: who overrode the clinic's rules, when, what and why (stays open beside
+        the calendar)."""
         if not (self.capabilities.overrides or self.capabilities.reports):
             return None
         tz = self._branch.timezone if self._branch else "UTC"
-        return self._show(OverridesLogWindow(self._db, self.runner, timezone=tz, clock=self._clock, parent=self))
+        return self._show(OverridesLogWindow(self._db, self.runner, timezone=tz, clock=self._clock, parent=self),
+                          modal=False)
 
-    def _show(self, widget: W) -> W:
-        """Open ``widget`` without blocking (``open()``, never ``exec()``), keep a reference while it
-        lives, and announce it (``dialog_opened``)."""
+    def open_reports(self) -> ReportsWindow | None:
+        """The manager's reports (Ctrl+Shift+G), read from :attr:`reports_db` (a read replica when
+        configured, ``config.reports_connection``) or the window's database; stays open beside the
+        calendar."""
+        if not self.capabilities.reports:
+            return None
+        window = ReportsWindow(self.reports_db or self._db, self.runner, clock=self._clock,
+                               printed_by=self.printed_by, parent=self)
+        return self._show(window, modal=False)
+
+    def _show(self, widget: W, *, modal: bool = True) -> W:
+        """Open ``widget`` without blocking (``open()`` — window-modal — or, with ``modal=False``,
+        ``show()``; never ``exec()``), keep a reference while it lives, and announce it
+        (``dialog_opened``)."""
         self.clinic_windows.append(widget)
         widget.destroyed.connect(lambda *_: self.clinic_windows.remove(widget) if widget in self.clinic_windows
                                  else None)
         widget.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        if isinstance(widget, QDialog):
+        if isinstance(widget, QDialog) and modal:
             widget.open()
         else:
             widget.show()

@@ -5,6 +5,8 @@ overrides log — opened from the menus, offered by role, and reloading the grid
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from PySide6.QtCore import Qt
 
@@ -27,7 +29,8 @@ def _menu_texts(window: MainWindow, name: str) -> list[str]:
 def test_the_clinic_menu_sits_before_help_and_lists_the_tools(window: MainWindow) -> None:
     titles = [a.text() for a in window.menuBar().actions()]
     assert titles[-2:] == ["&Clinic", "&Help"]
-    assert _menu_texts(window, "clinicMenu") == ["Waitlist…", "Rosters, leave and holidays…", "Overrides log"]
+    assert _menu_texts(window, "clinicMenu") == ["Waitlist…", "Rosters, leave and holidays…", "Overrides log",
+                                                 "Reports…"]
     assert {"New visit…", "New recurring series…", "Force booking…"} <= set(_menu_texts(window, "appointmentBarMenu"))
     assert window.new_visit_action.shortcut().toString() == "Ctrl+Shift+V"
     assert window.waitlist_action.shortcut().toString() == "Ctrl+Shift+L"
@@ -180,3 +183,30 @@ def test_an_occurrence_cancels_itself_and_the_following_of_its_series(
     assert {scheduling.get_appointment(booked.db, a.id).status for a in (first, second, third)} == {"cancelled"}
     assert not window.cancel_series_action.isEnabled() or window.current_appointment() is None \
         or window.current_appointment().series_id is None
+
+
+def test_reports_and_force_move_are_offered_to_a_manager(qtbot, window: MainWindow, booked: Booked) -> None:
+    from reception_app.ui.override_dialogs import ForceMoveDialog
+    from reception_app.ui.reports_window import ReportsWindow
+
+    with qtbot.waitSignal(window.dialog_opened) as opened:
+        window.reports_action.trigger()
+    reports = opened.args[0]
+    assert isinstance(reports, ReportsWindow) and reports.isVisible() and not reports.isModal()
+    assert window.reports_action.shortcut().toString() == "Ctrl+Shift+G"
+    qtbot.waitUntil(lambda: not window.runner.busy, timeout=10_000)
+    reports.close()
+    _select_appointment(window, booked.first)
+    assert window.force_move_action.isEnabled()
+    with qtbot.waitSignal(window.dialog_opened) as opened:
+        window.force_move_action.trigger()
+    move: ForceMoveDialog = opened.args[0]
+    qtbot.waitUntil(lambda: move.doctor_combo.count() > 1, timeout=10_000)
+    assert not move.move_button.isEnabled()                     # a reason first
+    move.time_edit.setTime(move.time_edit.time().addSecs(3 * 3600))   # 08:00 -> 11:00
+    move.reason_edit.setText("patient can only come at 11")
+    with qtbot.waitSignal(window.appointment_changed, timeout=10_000) as changed:
+        qtbot.mouseClick(move.move_button, Qt.MouseButton.LeftButton)
+    assert changed.args[0].start == booked.first.start + timedelta(hours=3)
+    log = booked.db.read(lambda c: c.exec_driver_sql("SELECT kind, reason FROM override_log").all())
+    assert [tuple(r) for r in log] == [("move", "patient can only come at 11")]
