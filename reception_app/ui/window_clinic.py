@@ -7,7 +7,8 @@ guard). Whatever a dialog commits makes the window reload the days shown.
 
 Shortcuts: New visit Ctrl+Shift+V, New series Ctrl+Shift+E, Waitlist
 Ctrl+Shift+L, Rosters Ctrl+Shift+R, Force booking Ctrl+Shift+F, Reports
-Ctrl+Shift+G. The other
+Ctrl+Shift+G, Overrides log Ctrl+Shift+O, Cancel series Ctrl+Shift+X, Force
+move Ctrl+Shift+J. The other
 letters are taken (see the shortcut sheet, F1).
 """
 
@@ -81,17 +82,17 @@ class WindowClinic(WindowBase):
                                       self.open_force_booking, Qt.Key.Key_F)
         self.overrides_log_action = make("Overrides log", "overridesLog",
                                          "Who overrode the clinic's rules, when, what and why",
-                                         self.open_overrides_log)
+                                         self.open_overrides_log, Qt.Key.Key_O)
         self.reports_action = make("Reports…", "reports",
                                    "No-show, utilization, cancellations, load and operations reports",
                                    self.open_reports, Qt.Key.Key_G)
         self.cancel_series_action = make("Cancel series…", "cancelSeries",
                                          "Cancel this occurrence, this and the following, or the whole series",
-                                         self.open_cancel_series)
+                                         self.open_cancel_series, Qt.Key.Key_X)
         self.cancel_series_action.setEnabled(False)  # follows the selected appointment
         self.force_move_action = make("Force move…", "forceMove",
                                       "Move the patient or change the doctor over the rules, with a reason (logged)",
-                                      self.open_force_move)
+                                      self.open_force_move, Qt.Key.Key_J)
         self.force_move_action.setEnabled(False)
         caps = self.capabilities
         for action, allowed in ((self.new_visit_action, caps.book), (self.new_series_action, caps.book),

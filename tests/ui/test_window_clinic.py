@@ -210,3 +210,13 @@ def test_reports_and_force_move_are_offered_to_a_manager(qtbot, window: MainWind
     assert changed.args[0].start == booked.first.start + timedelta(hours=3)
     log = booked.db.read(lambda c: c.exec_driver_sql("SELECT kind, reason FROM override_log").all())
     assert [tuple(r) for r in log] == [("move", "patient can only come at 11")]
+
+
+def test_every_window_shortcut_is_bound_once(window: MainWindow) -> None:
+    """Two actions on one key make Qt fire neither ("ambiguous shortcut")."""
+    from collections import Counter
+
+    from PySide6.QtGui import QAction
+
+    keys = Counter(k.toString() for a in window.findChildren(QAction) for k in a.shortcuts() if not k.isEmpty())
+    assert [k for k, n in keys.items() if n > 1] == []
