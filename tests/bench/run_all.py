@@ -436,6 +436,12 @@ def main() -> int:
             results["booking"] = bench_booking(url)
         if not only or "grid" in only:
             results["grid"] = bench_grid(url)
+    if not only or "reports" in only:
+        from .reports_bench import bench_reports
+
+        url, _info = ensure_dataset(admin)
+        results["reports"] = bench_reports(url)
+        print(json.dumps({"reports": results["reports"]}), file=sys.stderr, flush=True)
     if not only or "live" in only:
         from .live_refresh import bench_live_refresh
 
