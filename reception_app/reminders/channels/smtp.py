@@ -11,7 +11,8 @@ from __future__ import annotations
 import smtplib
 import ssl
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email.header import Header
+from email.mime.text import MIMEText
 from email.utils import formataddr, formatdate
 
 from . import Message, SendError
@@ -70,16 +71,17 @@ class SmtpChannel:
             raise SendError(f"cannot reach the SMTP server {s.host}:{s.effective_port}: {exc}") from exc
         return smtp
 
-    def _build(self, message: Message) -> EmailMessage:
-        mail = EmailMessage()
-        mail["From"] = formataddr((self.settings.sender_name, self.settings.sender))
-        mail["To"] = formataddr((message.patient, message.recipient))
-        mail["Subject"] = message.subject
+    def _build(self, message: Message) -> bytes:
+        """The message as bytes (``compat32`` MIME: a tenth of the cost of ``EmailMessage``'s header
+        parsing, which dominated the benchmark); non-ASCII names and subjects RFC 2047-encoded."""
+        mail = MIMEText(message.body, "plain", "utf-8")
+        mail["From"] = formataddr((self.settings.sender_name, self.settings.sender), charset="utf-8")
+        mail["To"] = formataddr((message.patient, message.recipient), charset="utf-8")
+        mail["Subject"] = Header(message.subject, "utf-8").encode()
         mail["Date"] = formatdate(localtime=False)
         mail["Message-ID"] = f"<{message.idempotency_key}@clinic-reminders>"
         mail["Content-Language"] = message.language
-        mail.set_content(message.body)
-        return mail
+        return mail.as_bytes()
 
     def send(self, message: Message) -> str | None:
         if not message.recipient:
@@ -89,8 +91,8 @@ class SmtpChannel:
             if self._smtp is None:
                 self._smtp = self._open()
             try:
-                self._smtp.send_message(mail)
-                return str(mail["Message-ID"])
+                self._smtp.sendmail(self.settings.sender, [message.recipient], mail)
+                return f"<{message.idempotency_key}@clinic-reminders>"
             except smtplib.SMTPRecipientsRefused as exc:
                 code, reply = next(iter(exc.recipients.values()))
                 raise SendError(f"the SMTP server refused {message.recipient}: {code} {reply!r}",
