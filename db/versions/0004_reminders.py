@@ -10,8 +10,8 @@ rules live here (DESIGN.md, "The one rule"):
   default 21:00–08:00; the interval wraps midnight when from > until; equal means none).
 - **Patient**: ``language`` (NULL: the branch's). ``consent_event`` records every grant and
   opt-out (who: ``session_user``, when: ``clock_timestamp()``, channel, the transaction's
-  ``clinic.reason``) — written by statement-level triggers on ``patient`` from
-  ``consent_channels``; an opt-out cancels the patient's pending reminders on that
+  ``clinic.reason``) — written by row triggers on ``patient`` when ``consent_channels``
+  is set or changes (a WHEN clause, so imported patients without consent cost nothing); an opt-out cancels the patient's pending reminders on that
   channel in the same transaction.
 - **Rules** ``reminder_rule`` (purpose ``reminder`` = before the visit, ``follow_up`` =
   after completion). Scope: ``branch_id``/``service_id``, NULL meaning any; an
@@ -41,8 +41,9 @@ rules live here (DESIGN.md, "The one rule"):
   ``lease_until``, ``claimed_by``, ``ready_at`` (generated: ``coalesce(next_attempt_at,
   due_at)``; index ``reminder_ready`` on pending and sending rows), the message's
   ``language``/``template``/``recipient`` as sent, ``provider_ref``, ``failed_at``,
-  ``handled_at``/``handled_by`` (reception's "mark as handled"). New pending reminders
-  notify ``clinic_reminders`` with the earliest ``ready_at`` (epoch seconds).
+  ``handled_at``/``handled_by`` (reception's "mark as handled"). Each statement that
+  inserts reminders notifies ``clinic_reminders`` (empty payload: the service looks up
+  the next due one).
 
 Revision ID: 0004
 Revises: 0003
@@ -73,9 +74,10 @@ CREATE TABLE reminder_rule (
     days        smallint NOT NULL DEFAULT 0 CHECK (days BETWEEN 0 AND 60),
     at_local    time,
     minutes     integer NOT NULL DEFAULT 0 CHECK (minutes BETWEEN 0 AND 10080),
-    active      boolean NOT NULL DEFAULT true,
-    CONSTRAINT reminder_rule_once UNIQUE NULLS NOT DISTINCT (branch_id, service_id, purpose, name)
+    active      boolean NOT NULL DEFAULT true
 );
+-- One rule of a name per scope (NULL scopes compare equal; PostgreSQL 14 has no NULLS NOT DISTINCT).
+CREATE UNIQUE INDEX reminder_rule_once ON reminder_rule (coalesce(branch_id, 0), coalesce(service_id, 0), purpose, name);
 INSERT INTO reminder_rule (purpose, name, days, at_local, minutes) VALUES
     ('reminder', 'day_before', 1, NULL, 0),
     ('reminder', 'morning_of', 0, '08:00', 0),
@@ -271,54 +273,41 @@ CREATE TRIGGER appointment_reminders_upd AFTER UPDATE ON appointment
     EXECUTE FUNCTION appointment_plan_reminders_upd();
 
 -- Consent: history of grants and opt-outs; an opt-out cancels pending reminders at once.
+-- Row triggers with WHEN clauses: a bulk import of patients without consent queues nothing.
 CREATE FUNCTION patient_consent_changed() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     why text := nullif(current_setting('clinic.reason', true), '');
+    before text[] := CASE WHEN TG_OP = 'UPDATE' THEN OLD.consent_channels ELSE '{}' END;
 BEGIN
-    IF TG_OP = 'INSERT' THEN
-        INSERT INTO consent_event (patient_id, channel, granted, reason)
-        SELECT n.id, ch, true, why FROM new_rows n, unnest(n.consent_channels) AS ch
-         WHERE cardinality(n.consent_channels) > 0;
-        RETURN NULL;
-    END IF;
     INSERT INTO consent_event (patient_id, channel, granted, reason)
-    SELECT n.id, ch, true, why
-      FROM new_rows n JOIN old_rows o ON o.id = n.id, unnest(n.consent_channels) AS ch
-     WHERE n.consent_channels IS DISTINCT FROM o.consent_channels AND NOT ch = ANY(o.consent_channels)
+    SELECT NEW.id, ch, true, why FROM unnest(NEW.consent_channels) AS ch WHERE NOT ch = ANY(before)
     UNION ALL
-    SELECT n.id, ch, false, why
-      FROM new_rows n JOIN old_rows o ON o.id = n.id, unnest(o.consent_channels) AS ch
-     WHERE n.consent_channels IS DISTINCT FROM o.consent_channels AND NOT ch = ANY(n.consent_channels);
-    UPDATE reminder r
-       SET status = 'cancelled', next_attempt_at = NULL, lease_until = NULL,
-           last_error = 'the patient opted out of ' || r.channel
-      FROM appointment a, new_rows n, old_rows o
-     WHERE o.id = n.id AND n.consent_channels IS DISTINCT FROM o.consent_channels
-       AND a.patient_id = n.id AND r.appointment_id = a.id AND r.status = 'pending'
-       AND r.channel IN ('email', 'sms', 'whatsapp') AND NOT r.channel = ANY(n.consent_channels);
+    SELECT NEW.id, ch, false, why FROM unnest(before) AS ch WHERE NOT ch = ANY(NEW.consent_channels);
+    IF TG_OP = 'UPDATE' THEN
+        UPDATE reminder r
+           SET status = 'cancelled', next_attempt_at = NULL, lease_until = NULL,
+               last_error = 'the patient opted out of ' || r.channel
+          FROM appointment a
+         WHERE a.patient_id = NEW.id AND r.appointment_id = a.id AND r.status = 'pending'
+           AND r.channel IN ('email', 'sms', 'whatsapp') AND NOT r.channel = ANY(NEW.consent_channels);
+    END IF;
     RETURN NULL;
 END $$;
-CREATE TRIGGER patient_consent_ins AFTER INSERT ON patient
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION patient_consent_changed();
-CREATE TRIGGER patient_consent_upd AFTER UPDATE ON patient
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT
-    EXECUTE FUNCTION patient_consent_changed();
+CREATE TRIGGER patient_consent_ins AFTER INSERT ON patient FOR EACH ROW
+    WHEN (cardinality(NEW.consent_channels) > 0) EXECUTE FUNCTION patient_consent_changed();
+CREATE TRIGGER patient_consent_upd AFTER UPDATE OF consent_channels ON patient FOR EACH ROW
+    WHEN (OLD.consent_channels IS DISTINCT FROM NEW.consent_channels) EXECUTE FUNCTION patient_consent_changed();
 
--- Wake the reminder service when something becomes due sooner.
+-- Wake the reminder service when reminders are queued (it then looks for the next due one).
+-- No transition table: an import's COPY of old reminders costs one notification, not a copy of its rows.
 CREATE FUNCTION notify_reminders() RETURNS trigger
 LANGUAGE plpgsql AS $$
-DECLARE
-    first timestamptz;
 BEGIN
-    SELECT min(ready_at) INTO first FROM new_rows WHERE status = 'pending';
-    IF first IS NOT NULL THEN
-        PERFORM pg_notify('clinic_reminders', extract(epoch FROM first)::text);
-    END IF;
+    PERFORM pg_notify('clinic_reminders', '');
     RETURN NULL;
 END $$;
-CREATE TRIGGER reminder_notify AFTER INSERT ON reminder
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION notify_reminders();
+CREATE TRIGGER reminder_notify AFTER INSERT ON reminder FOR EACH STATEMENT EXECUTE FUNCTION notify_reminders();
 
 GRANT SELECT ON reminder_rule, consent_event TO clinic_reception, clinic_doctor, clinic_manager, clinic_admin;
 GRANT INSERT, UPDATE, DELETE ON reminder_rule TO clinic_admin;

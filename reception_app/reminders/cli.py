@@ -80,12 +80,13 @@ def check(settings: ReminderSettings, choice: ConnectionChoice, out=sys.stdout) 
     except (DatabaseUnavailable, SchemaMismatch) as exc:
         print(f"FAILED database: {exc}", file=out)
         code = 4
+    chosen = build_channels(settings)
     seen: set[int] = set()
-    for name, channel in build_channels(settings).items():
+    for channel in chosen.values():
         if id(channel) in seen:
             continue
         seen.add(id(channel))
-        users = ", ".join(c for c, ch in build_channels(settings).items() if ch.name == channel.name)
+        users = ", ".join(c for c, ch in chosen.items() if ch is channel)
         try:
             print(f"ok     {channel.name} ({users}): {channel.check()}", file=out)
         except SendError as exc:

@@ -31,6 +31,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, TypeVar
 
 import psycopg
@@ -104,8 +105,8 @@ class ReminderService:
                             batch=self.settings.batch_size, lease_s=self.settings.lease_seconds)
         for i, item in enumerate(batch):
             if self._stop.is_set():
-                given_back = self._record(lambda rest=batch[i:]: queue.release(
-                    self.db, [r.reminder_id for r in rest], worker=self.worker))
+                rest = [r.reminder_id for r in batch[i:]]
+                given_back = self._record(partial(queue.release, self.db, rest, worker=self.worker))
                 log.info("stopping: gave back %s claimed reminders", given_back)
                 break
             self._deliver(item)

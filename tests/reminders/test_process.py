@@ -12,9 +12,8 @@ from pathlib import Path
 
 from reception_app.reminders.service import ReminderService
 
-from .conftest import sql
+from .conftest import add_due, settings_for, sql, wait_until
 from .servers import GatewayServer, GatewayState, SmtpServer, SmtpSink
-from .test_service import _many, _wait, booked, settings_for  # noqa: F401 - booked is a fixture
 
 
 def _config(tmp_path: Path, smtp_port: int, *, lease: float = 30, gateway: GatewayServer | None = None,
@@ -58,7 +57,7 @@ def _in_flight_key(db) -> str:
 def test_a_worker_killed_mid_send_loses_nothing_and_resends_at_most_the_one_in_flight(clinic_db, booked, db_url,
                                                                                        tmp_path):
     sql(clinic_db, "DELETE FROM reminder")
-    _many(clinic_db, booked, 20)
+    add_due(clinic_db, booked, 20)
     hold = threading.Event()
     sink = SmtpSink(hold=hold)
     with SmtpServer(sink) as smtp:
@@ -78,7 +77,7 @@ def test_a_worker_killed_mid_send_loses_nothing_and_resends_at_most_the_one_in_f
         thread = threading.Thread(target=service.run)
         thread.start()
         try:
-            _wait(lambda: sql(clinic_db, "SELECT count(*) FROM reminder WHERE status = 'sent'")[0][0] == 20)
+            wait_until(lambda: sql(clinic_db, "SELECT count(*) FROM reminder WHERE status = 'sent'")[0][0] == 20)
         finally:
             service.stop()
             thread.join(30)
@@ -91,7 +90,7 @@ def test_a_worker_killed_mid_send_loses_nothing_and_resends_at_most_the_one_in_f
 
 def test_sigterm_finishes_the_message_in_flight_and_gives_back_the_rest(clinic_db, booked, db_url, tmp_path):
     sql(clinic_db, "DELETE FROM reminder")
-    _many(clinic_db, booked, 10)
+    add_due(clinic_db, booked, 10)
     hold = threading.Event()
     sink = SmtpSink(hold=hold)
     with SmtpServer(sink) as smtp:

@@ -9,57 +9,17 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import psycopg
-import pytest
 
 from reception_app.reminders import queue
-from reception_app.reminders.channels.gateway import GatewaySettings
 from reception_app.reminders.channels.smtp import SmtpSettings
-from reception_app.reminders.config import ReminderSettings
 from reception_app.reminders.service import ReminderService
 from reception_app.services import reminder_queries
 from reception_app.store.database import Database
 
-from .conftest import sql
+from .conftest import add_due, settings_for, sql, statuses, wait_until
 from .servers import GatewayServer, GatewayState, SmtpServer, SmtpSink, self_signed_cert
 
 SAO_PAULO = ZoneInfo("America/Sao_Paulo")
-
-
-def settings_for(tmp_path, smtp: SmtpServer | None = None, gateway: GatewayServer | None = None,
-                 **overrides) -> ReminderSettings:
-    s = ReminderSettings(outbox_dir=tmp_path / "outbox", backoff_seconds=0, poll_seconds=0.2, sweep_seconds=0.5,
-                         lease_seconds=30)
-    if smtp is not None:
-        s.smtp = SmtpSettings(host="127.0.0.1", port=smtp.port, security="none", sender="clinic@example.com",
-                              sender_name="Clinic Centro")
-        s.transports["email"] = "smtp"
-    if gateway is not None:
-        s.gateway = GatewaySettings(account_sid=gateway.state.sid, auth_token=gateway.state.token,
-                                    sms_from="+15550001111", whatsapp_from="+15550002222", base_url=gateway.base_url)
-        s.transports["sms"] = s.transports["whatsapp"] = "gateway"
-    for key, value in overrides.items():
-        setattr(s, key, value)
-    return s
-
-
-def due_now(db: Database) -> None:
-    """Make every pending reminder due now (planned ones are due in 2027)."""
-    sql(db, "UPDATE reminder SET due_at = now() - interval '1 second' WHERE status = 'pending'")
-
-
-def statuses(db: Database) -> dict[str, int]:
-    return dict(sql(db, "SELECT status, count(*) FROM reminder GROUP BY status"))
-
-
-@pytest.fixture
-def booked(clinic_db, add_patient, add_appointment):
-    """One appointment of a patient who consented to all three channels; the branch has a phone."""
-    sql(clinic_db, "UPDATE branch SET phone = '+55 27 3333-0000' WHERE name = 'Centro'")
-    pid = add_patient("Maria Silva", channels=("email", "sms", "whatsapp"), language="pt")
-    appt = add_appointment(pid, datetime(2027, 6, 1, 10, 0, tzinfo=SAO_PAULO))
-    sql(clinic_db, "DELETE FROM reminder WHERE purpose <> 'confirmation'")
-    due_now(clinic_db)
-    return appt
 
 
 def test_each_channel_sends_with_its_idempotency_key_and_no_clinical_detail(clinic_db, booked, tmp_path):
@@ -168,15 +128,9 @@ def test_consent_withdrawn_after_queueing_is_honoured_when_sending(clinic_db, bo
     assert not (tmp_path / "outbox").exists() or not list((tmp_path / "outbox").iterdir())
 
 
-def _many(db: Database, appointment_id: int, n: int) -> None:
-    sql(db, "INSERT INTO reminder (appointment_id, channel, purpose, due_at) "
-            "SELECT :a, 'email', 'reminder', now() - interval '1 second' FROM generate_series(1, :n)",
-        {"a": appointment_id, "n": n})
-
-
 def test_two_workers_never_send_the_same_reminder(clinic_db, booked, db_url, tmp_path):
     sql(clinic_db, "DELETE FROM reminder")
-    _many(clinic_db, booked, 300)
+    add_due(clinic_db, booked, 300)
     sink = SmtpSink()
     with SmtpServer(sink) as smtp:
         services = [ReminderService(Database(db_url), settings_for(tmp_path, smtp, batch_size=7)) for _ in range(2)]
@@ -214,14 +168,14 @@ def test_the_worker_carries_on_after_its_database_connections_are_killed(clinic_
         thread = threading.Thread(target=service.run)
         thread.start()
         try:
-            _wait(lambda: statuses(clinic_db) == {"sent": 3})
+            wait_until(lambda: statuses(clinic_db) == {"sent": 3})
             with psycopg.connect(db_url, autocommit=True) as admin:
                 killed = admin.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
                                        "WHERE datname = current_database() AND pid <> pg_backend_pid() "
                                        "AND application_name LIKE 'clinic%'").fetchone()[0]
             assert killed >= 1
-            _many(clinic_db, booked, 5)
-            _wait(lambda: statuses(clinic_db).get("sent") == 8)
+            add_due(clinic_db, booked, 5)
+            wait_until(lambda: statuses(clinic_db).get("sent") == 8)
         finally:
             service.stop()
             thread.join(30)
@@ -240,10 +194,3 @@ def test_the_sweep_releases_expired_holds(clinic_db, add_patient, add_appointmen
     done = ReminderService(clinic_db, settings_for(tmp_path)).sweep()
     assert done["holds_released"] == 1
     assert sql(clinic_db, "SELECT status FROM appointment WHERE id = :a", {"a": appt}) == [("cancelled",)]
-
-
-def _wait(condition, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.05)
