@@ -86,10 +86,10 @@ def _worker(url: str, port: int, outbox: str, out) -> None:
 
 def bench_reminders() -> dict:
     """Run the benchmark; returns the figures (reminders_per_s, duplicates, lost, …) as a dict."""
+    import os
+
     from tests.bench.run_all import ROOT, fresh_database, server
     from tests.reminders.servers import free_port
-
-    import os
 
     bench_dir = Path(os.environ.get("CLINIC_BENCH_DIR", ROOT / ".bench"))
     srv = server(bench_dir)
