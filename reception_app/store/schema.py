@@ -158,6 +158,11 @@ appointment = Table(
     Column("visit_id", BigInteger),
     Column("series_id", BigInteger),
     Column("series_date", Date),
+    # 0005: report columns kept by triggers (branch-local start without zone, local lead days,
+    # the doctor resource of its bookings)
+    Column("local_start", DateTime(timezone=False)),
+    Column("lead_days", Integer),
+    Column("doctor_id", Integer),
 )
 
 booking = Table(
