@@ -2,7 +2,8 @@
 
 Each file has ``date_format``/``time_format`` (strftime) and one table per purpose
 (confirmation, reminder, payment, follow_up, waitlist_offer, roster_change) with
-``subject`` and ``body`` (e-mail, outbox) and ``short`` (SMS, WhatsApp), using
+``subject`` and ``body`` (e-mail, outbox) and ``short`` (SMS, WhatsApp), and ``no_phone``
+(said instead of the number when neither the branch nor the settings have one), using
 ``string.Template`` placeholders ``$patient $service $date $time $branch $phone``.
 Messages carry the service name and the branch-local time only — never clinical
 detail — and the clinic's phone number for changes. A language without a file, or
@@ -79,7 +80,7 @@ def render(item: Claimed, *, default_phone: str = "") -> Message:
     values = {"patient": item.patient, "service": item.service, "branch": item.branch,
               "date": local.strftime(chosen.get("date_format", "%Y-%m-%d")),
               "time": local.strftime(chosen.get("time_format", "%H:%M")),
-              "phone": item.branch_phone or default_phone or "the clinic"}
+              "phone": item.branch_phone or default_phone or chosen.get("no_phone", "the clinic")}
     body_key = "short" if item.channel in SHORT_CHANNELS and "short" in section else "body"
     language = item.language if chosen is files[0] and load_templates(item.language) else FALLBACK_LANGUAGE
     return Message(reminder_id=item.reminder_id, idempotency_key=item.idempotency_key, channel=item.channel,
