@@ -125,6 +125,10 @@ def main(argv: list[str] | None = None) -> int:
              ", ".join(f"{c}={t}" for c, t in settings.transports.items()), choice.origin)
     try:
         service.run(until_idle=args.once)
+    except ClinicError as exc:  # e.g. the login lacks the reception group's rights
+        log.error("clinic-reminders stopped: %s", exc)
+        print(f"clinic-reminders: {exc}", file=sys.stderr)
+        return getattr(exc, "exit_code", 1)
     except Exception:  # a bug: logged with its traceback, a short line on screen
         log.exception("clinic-reminders crashed")
         print("clinic-reminders: internal error (details in the log)", file=sys.stderr)
