@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from sqlalchemy import text
 
+from reception_app.domain.status import UNCONFIRMED
 from reception_app.services import scheduling
 from reception_app.services.demo import load_demo
 from reception_app.store import migrate
@@ -36,10 +37,12 @@ def demo_database(*, requests: bool = False) -> Database:
     steps = {0: ["checked_in", "in_progress", "completed"], 1: ["no_show"], 2: ["checked_in", "in_progress"],
              3: ["checked_in"], 4: ["checked_in", "completed"]}
     for i, a in enumerate(a for a in day if a.start < NOW):
-        for status in steps[i % 5]:
+        # The demo books physiotherapy as requested and the ECG awaiting its deposit: confirmed by now.
+        for status in (["confirmed"] if a.status in UNCONFIRMED else []) + steps[i % 5]:
             scheduling.set_status(db, a.id, status)
     for a in [a for a in day if a.start > NOW][::7]:
-        scheduling.set_status(db, a.id, "payment_pending")
+        if a.status != "payment_pending":
+            scheduling.set_status(db, a.id, "payment_pending")
     # The server stamps check-ins with its own clock: put them five minutes before the start instead.
     db.write(lambda c: c.execute(text("UPDATE appointment SET checked_in_at = starts_at - interval '5 minutes'"
                                       " WHERE checked_in_at IS NOT NULL")), reason="demo check-in times")

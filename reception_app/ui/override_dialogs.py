@@ -9,6 +9,7 @@ overlap. Times are shown and entered on the branch's wall clock.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
@@ -32,14 +33,24 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..domain.errors import ClinicError, ValidationError
+from ..domain.errors import ClinicError, NotFound, ValidationError
 from ..domain.wallclock import local_to_utc
-from ..services import dayview, overrides, patients, rosters
+from ..services import dayview, overrides, patients, rosters, scheduling
 from ..services.overrides import OverrideEntry
 from ..services.scheduling import AppointmentView
 from ..store.database import Database
 from .roster_dialog import ERROR_STYLE, pydate, qdate
 from .runner import Clock, Runner
+
+
+@dataclass(frozen=True)
+class _Log:
+    """What the log window shows: the entries, their appointments (by id, those still there) and the
+    doctors' names (by resource id, for the details of a change of doctor)."""
+
+    entries: list[OverrideEntry]
+    appointments: dict[int, AppointmentView]
+    doctors: dict[int, str]
 
 
 class ForceBookingDialog(QDialog):
@@ -80,9 +91,12 @@ class ForceBookingDialog(QDialog):
         self.patient_query.setAccessibleName("Patient search")
         self.patient_query.setPlaceholderText("name, phone or date of birth")
         self.find_button = QPushButton("Find")
+        self.find_button.setAutoDefault(False)
         search.addWidget(self.patient_query)
         search.addWidget(self.find_button)
-        form.addRow("&Patient search:", search)
+        search_label = QLabel("&Find patient:")
+        search_label.setBuddy(self.patient_query)  # a label of a layout gets no buddy by itself
+        form.addRow(search_label, search)
         self.patient_combo = QComboBox()
         self.patient_combo.setAccessibleName("Patient")
         form.addRow("Patient:", self.patient_combo)
@@ -97,7 +111,9 @@ class ForceBookingDialog(QDialog):
         self.date_edit.setDisplayFormat("yyyy-MM-dd")
         self.time_edit = QTimeEdit(QTime(8, 0))
         self.time_edit.setDisplayFormat("HH:mm")
-        form.addRow("Date:", self.date_edit)
+        self.date_edit.setAccessibleName("Date")
+        self.time_edit.setAccessibleName(f"Start time ({branch} time)")
+        form.addRow("Dat&e:", self.date_edit)
         form.addRow("&Time:", self.time_edit)
         self.reason_edit = QLineEdit()
         self.reason_edit.setAccessibleName("Reason for the override")
@@ -119,6 +135,7 @@ class ForceBookingDialog(QDialog):
         self.buttons.accepted.connect(self._on_book_clicked)
         self.buttons.rejected.connect(self.reject)
         layout.addWidget(self.buttons)
+        self.resize(560, self.sizeHint().height())
 
         self.find_button.clicked.connect(self._on_find_clicked)
         self.patient_query.returnPressed.connect(self._on_find_clicked)
@@ -193,7 +210,7 @@ class OverridesLogWindow(QDialog):
     """
 
     log_loaded = Signal(int)
-    COLUMNS = ("When", "Who", "What", "Patient", "Appointment", "Why")
+    COLUMNS = ("When", "Who", "What", "Patient", "Appointment", "Why", "Details")
 
     def __init__(self, db: Database, runner: Runner, *, timezone: str, clock: Clock | None = None,
                  parent: QWidget | None = None) -> None:
@@ -224,8 +241,13 @@ class OverridesLogWindow(QDialog):
         self.table.setAccessibleName("Overrides")
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setWordWrap(True)  # the reason is the point of the log: shown whole, on more lines
+        self.table.verticalHeader().hide()
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        for column in ("Why", "Details"):  # long texts wrap
+            header.setSectionResizeMode(self.COLUMNS.index(column), QHeaderView.ResizeMode.Stretch)
         layout.addWidget(self.table)
         self.message_label = QLabel()
         self.message_label.setStyleSheet(ERROR_STYLE)
@@ -234,26 +256,77 @@ class OverridesLogWindow(QDialog):
         close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         close.rejected.connect(self.reject)
         layout.addWidget(close)
-        self.resize(820, 420)
+        self.resize(1100, 420)
+        self.table.setFocus()
         self.reload()
 
     def reload(self, *_args: object) -> None:
         """Read the log for the dates shown again."""
         lo, hi = overrides.day_range_utc(pydate(self.from_edit.date()), pydate(self.until_edit.date()), self._tz)
-        self._runner.run(lambda: overrides.overrides_log(self._db, since=lo, until=hi), on_success=self._on_loaded,
-                         on_failure=self._show_error, key="overrides-log", label="overrides log")
+        db = self._db
 
-    def _on_loaded(self, entries: list[OverrideEntry]) -> None:
+        def work() -> _Log:
+            entries = overrides.overrides_log(db, since=lo, until=hi)
+            appointments: dict[int, AppointmentView] = {}
+            for appointment_id in {e.appointment_id for e in entries if e.appointment_id is not None}:
+                try:
+                    appointments[appointment_id] = scheduling.get_appointment(db, appointment_id)
+                except NotFound:
+                    pass
+            return _Log(entries, appointments, dict(rosters.list_doctors(db)) if entries else {})
+
+        self._runner.run(work, on_success=self._on_loaded, on_failure=self._show_error, key="overrides-log",
+                         label="overrides log")
+
+    def _when(self, instant: datetime) -> str:
+        return f"{instant.astimezone(self._tz):%d %b %Y %H:%M}"
+
+    def _appointment_text(self, e: OverrideEntry, log: _Log) -> str:
+        if e.appointment_id is None:
+            return "—"
+        a = log.appointments.get(e.appointment_id)
+        if a is None:
+            return f"No longer in the database (no. {e.appointment_id})"
+        return f"{a.service}, {a.start.astimezone(self._tz):%a %d %b %H:%M}"
+
+    def _details(self, e: OverrideEntry, log: _Log) -> str:
+        """What was overridden, in words: the doctors or times of a move, and the other rules skipped."""
+        d = e.detail
+        def doctor(resource_id: object) -> str:
+            return log.doctors.get(resource_id, "no doctor") if isinstance(resource_id, int) else "no doctor"
+
+        parts: list[str] = []
+        if e.kind == "change_doctor":
+            parts.append(f"{doctor(d.get('from'))} → {doctor(d.get('to'))}")
+        elif e.kind == "move":
+            try:
+                parts.append(f"{self._when(datetime.fromisoformat(str(d['from'])))} → "
+                             f"{self._when(datetime.fromisoformat(str(d['to'])))}")
+            except (KeyError, ValueError):
+                pass
+        else:
+            resources = d.get("resources") or {}
+            if isinstance(resources, dict) and resources.get("doctor") in log.doctors:
+                parts.append(f"with {log.doctors[resources['doctor']]}")
+        skipped = [overrides.OVERRIDE_KINDS.get(k, k).lower() for k in d.get("skipped") or () if k != e.kind]
+        if skipped:
+            parts.append("also skipped: " + ", ".join(skipped))
+        return "; ".join(parts)
+
+    def _on_loaded(self, log: _Log) -> None:
+        entries = log.entries
         self.entries = entries
         self.message_label.hide()
         self.table.setRowCount(0)
         for e in entries:
             r = self.table.rowCount()
             self.table.insertRow(r)
-            values = [f"{e.at.astimezone(self._tz):%Y-%m-%d %H:%M}", e.who, e.what, e.patient or "—",
-                      str(e.appointment_id) if e.appointment_id is not None else "—", e.reason]
+            values = [self._when(e.at), e.who, e.what, e.patient or "—", self._appointment_text(e, log), e.reason, self._details(e, log)]
             for c, value in enumerate(values):
-                self.table.setItem(r, c, QTableWidgetItem(value))
+                item = QTableWidgetItem(value)
+                item.setToolTip(value if c != self.COLUMNS.index("Appointment") or e.appointment_id is None
+                                else f"{value} (appointment no. {e.appointment_id})")
+                self.table.setItem(r, c, item)
         self.log_loaded.emit(len(entries))
 
     def _show_error(self, error: ClinicError) -> None:

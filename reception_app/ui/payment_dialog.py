@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from html import escape
 from zoneinfo import ZoneInfo
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -88,7 +88,7 @@ class PaymentDialog(QDialog):
         self.setWindowTitle("Payments")
         self.setAccessibleName("Payments for an appointment")
         self.setModal(True)
-        self.resize(620, 520)
+        self.resize(620, 480)
 
         v = QVBoxLayout(self)
         self.about_label = QLabel("Loading…")
@@ -106,6 +106,7 @@ class PaymentDialog(QDialog):
         self.lines_tree.setAccessibleName("Payments and refunds taken")
         self.lines_tree.setHeaderLabels(["Time", "Kind", "For", "Method", "Reference", "Amount"])
         self.lines_tree.setRootIsDecorated(False)
+        self.lines_tree.headerItem().setTextAlignment(5, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.lines_tree.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         v.addWidget(self.lines_tree, 1)
 
@@ -115,7 +116,9 @@ class PaymentDialog(QDialog):
         self.amount_edit.setAccessibleName("Amount")
         self.amount_edit.setPlaceholderText("e.g. 20.00")
         self.amount_edit.textEdited.connect(self._on_form_edited)
-        form.addRow("&Amount", self.amount_edit)
+        self.amount_label = QLabel("&Amount")
+        self.amount_label.setBuddy(self.amount_edit)
+        form.addRow(self.amount_label, self.amount_edit)
         self.method_combo = QComboBox()
         self.method_combo.setObjectName("paymentMethod")
         self.method_combo.setAccessibleName("Method")
@@ -277,13 +280,15 @@ class PaymentDialog(QDialog):
                                  f"{start:%a %d %b %Y %H:%M} ({escape(LABELS.get(account.status, account.status))})")
         self.summary_label.setText("<br>".join(f"{escape(label)}: <b>{escape(value)}</b>"
                                                for label, value in receipt_lines(account)))
+        self.amount_label.setText(f"&Amount ({account.currency})")
         self.lines_tree.clear()
         for line in account.lines:
             sign = -1 if line.kind == "refund" else 1
-            QTreeWidgetItem(self.lines_tree, [
+            item = QTreeWidgetItem(self.lines_tree, [
                 f"{line.taken_at.astimezone(tz):%d %b %H:%M}", "Refund" if line.kind == "refund" else "Payment",
                 _PURPOSE_LABELS.get(line.purpose, line.purpose), policy.METHOD_LABELS.get(line.method, line.method),
                 line.reference, policy.format_money(sign * line.amount_cents, line.currency)])
+            item.setTextAlignment(5, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         s = account.settlement
         suggested = s.refund_due_cents if account.status == "cancelled" else s.deposit_outstanding_cents
         if not self.amount_edit.text() and suggested:

@@ -98,10 +98,12 @@ class ImpactDialog(QDialog):
         self.setWindowTitle("Confirm roster change")
         self.impact = impact
         layout = QVBoxLayout(self)
-        if impact.affected:
-            head = (f"{impact.description}.\n{len(impact.affected)} booked appointment(s) fall outside the new "
-                    "roster. They stay booked; call the patients to reschedule (a notification is queued for "
-                    "each).")
+        n = len(impact.affected)
+        if n:
+            head = (f"{impact.description}.\n"
+                    + (f"{n} booked appointments fall" if n != 1 else "1 booked appointment falls")
+                    + " outside the new roster. They stay booked; call the patients to reschedule (a "
+                    "notification is queued for each).")
         else:
             head = f"{impact.description}.\nNo booked appointment is affected."
         self.summary_label = QLabel(head)
@@ -112,17 +114,23 @@ class ImpactDialog(QDialog):
         self.affected_tree.setAccessibleName("Affected appointments")
         self.affected_tree.setHeaderLabels(["When", "Patient", "Phone", "Service", "Resource"])
         self.affected_tree.setRootIsDecorated(False)
+        self.affected_tree.setAlternatingRowColors(True)
         for a in impact.affected:
             local = a.start.astimezone(tz)
-            QTreeWidgetItem(self.affected_tree, [f"{local:%a %d %b %Y %H:%M}", a.patient, a.phone or "—",
-                                                 a.service, a.resource])
+            QTreeWidgetItem(self.affected_tree, [f"{local:%a %d %b %Y %H:%M}", a.patient,
+                                                 a.phone or "—", a.service, a.resource])
+        for c in range(self.affected_tree.columnCount()):
+            self.affected_tree.resizeColumnToContents(c)
         self.affected_tree.setVisible(bool(impact.affected))
-        layout.addWidget(self.affected_tree)
+        layout.addWidget(self.affected_tree, 1)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.apply_button = self.buttons.addButton("Apply change", QDialogButtonBox.ButtonRole.AcceptRole)
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
         layout.addWidget(self.buttons)
+        header = self.affected_tree.header()
+        wide = sum(header.sectionSize(c) for c in range(header.count())) + 60
+        self.resize(max(480, min(wide, 1000)), 380 if impact.affected else 160)
 
 
 class RosterDialog(QDialog):
@@ -148,6 +156,7 @@ class RosterDialog(QDialog):
                  branch: str | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Rosters, leave and holidays")
+        self.resize(760, 560)
         self._db = db
         self._runner = runner
         self._clock = clock or (lambda: datetime.now(UTC))
@@ -192,8 +201,9 @@ class RosterDialog(QDialog):
         table.setAccessibleName(name)
         table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        if not editable:
+        if not editable:  # (the weekly table keeps its row numbers: errors name the row)
             table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+            table.verticalHeader().hide()
         return table
 
     def _tab(self, title: str, table: QTableWidget, form: QFormLayout | None,
@@ -246,7 +256,8 @@ class RosterDialog(QDialog):
         self.time_off_table = self._table(["Kind", "From", "To", "Reason"], "Leave and blocks")
         form = QFormLayout()
         self.time_off_kind = QComboBox()
-        self.time_off_kind.addItems(list(rosters.TIME_OFF_KINDS))
+        for kind in rosters.TIME_OFF_KINDS:
+            self.time_off_kind.addItem(dayview.TIME_OFF_KINDS.get(kind, kind), kind)
         self.time_off_kind.setAccessibleName("Kind of time off")
         self.time_off_from = QDateTimeEdit()
         self.time_off_until = QDateTimeEdit()
@@ -261,7 +272,8 @@ class RosterDialog(QDialog):
         form.addRow("Reason:", self.time_off_reason)
         self.add_time_off_button, self.remove_time_off_button = self._tab(
             "&Leave and blocks", self.time_off_table, form,
-            [("Add…", self._on_add_time_off_clicked), ("Remove…", self._on_remove_time_off_clicked)])
+            [("Add leave or block…", self._on_add_time_off_clicked),
+             ("Remove selected…", self._on_remove_time_off_clicked)])
 
     def _build_holidays(self) -> None:
         self.holiday_table = self._table(["Date", "Name"], "Branch holidays")
@@ -275,7 +287,7 @@ class RosterDialog(QDialog):
         form.addRow("Name:", self.holiday_name)
         self.add_holiday_button, self.remove_holiday_button = self._tab(
             "&Holidays", self.holiday_table, form,
-            [("Add…", self._on_add_holiday_clicked), ("Remove…", self._on_remove_holiday_clicked)])
+            [("Add holiday…", self._on_add_holiday_clicked), ("Remove selected holiday…", self._on_remove_holiday_clicked)])
 
     # -- loading ------------------------------------------------------------------------
     def _on_lists_loaded(self, lists: tuple[list[tuple[int, str]], list[dayview.BranchSummary]]) -> None:
@@ -316,7 +328,7 @@ class RosterDialog(QDialog):
                                        for r in roster.shifts])
         self._fill(self.exception_table, [[e.local_date.isoformat(), _range_text(e.start_min, e.end_min), e.note]
                                           for e in roster.exceptions])
-        self._fill(self.time_off_table, [[o.kind, f"{o.start.astimezone(tz):%Y-%m-%d %H:%M}",
+        self._fill(self.time_off_table, [[dayview.TIME_OFF_KINDS.get(o.kind, o.kind), f"{o.start.astimezone(tz):%Y-%m-%d %H:%M}",
                                           f"{o.end.astimezone(tz):%Y-%m-%d %H:%M}", o.reason]
                                          for o in roster.time_off])
         self._fill(self.holiday_table, [[h.local_date.isoformat(), h.name] for h in roster.holidays])
@@ -386,7 +398,7 @@ class RosterDialog(QDialog):
 
     def _on_add_time_off_clicked(self) -> None:
         self._propose(lambda r: AddTimeOff(r.doctor, self._local(self.time_off_from),
-                                           self._local(self.time_off_until), self.time_off_kind.currentText(),
+                                           self._local(self.time_off_until), str(self.time_off_kind.currentData()),
                                            self.time_off_reason.text()))
 
     def _on_remove_time_off_clicked(self) -> None:

@@ -138,7 +138,7 @@ class VisitDialog(PatientBookingDialog):
         super().__init__(db, runner, branch=branch, timezone=timezone, patient_id=patient_id,
                          object_name="visitDialog", title=f"Book a visit — {patient_name}", clock=clock, parent=parent)
         self._parts: list[VisitPart] = []
-        self.resize(640, 560)
+        self.resize(720, 560)
 
         v = QVBoxLayout(self)
         form = QFormLayout()
@@ -149,7 +149,7 @@ class VisitDialog(PatientBookingDialog):
         self.date_edit.setObjectName("visitDay")
         self.date_edit.setAccessibleName("Day")
         self.date_edit.setCalendarPopup(True)
-        self.date_edit.setDisplayFormat("ddd d MMM yyyy")
+        self.date_edit.setDisplayFormat("ddd dd MMM yyyy")  # as the parts' days below
         self.date_edit.dateChanged.connect(self._on_search_changed)
         form.addRow("&Day", self.date_edit)
         v.addLayout(form)
@@ -177,7 +177,7 @@ class VisitDialog(PatientBookingDialog):
         self.part_tree = QTreeWidget()
         self.part_tree.setObjectName("visitParts")
         self.part_tree.setAccessibleName("Parts of the visit")
-        self.part_tree.setHeaderLabels(["Service", "Day", "Time", "Doctor", "Room"])
+        self.part_tree.setHeaderLabels(["Service", "Day", "Time", "Doctor", "Room", "Equipment"])
         self.part_tree.setRootIsDecorated(False)
         self.part_tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.part_tree.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
@@ -225,11 +225,14 @@ class VisitDialog(PatientBookingDialog):
             return
         part = VisitPart(self.service_combo.currentText(), offer.start, doctor=offer.resources.get("doctor"),
                          room=offer.resources.get("room"), equipment=offer.resources.get("equipment"))
-        self._parts.append(part)
-        local = offer.start.astimezone(self._tz)
+        # Listed (and booked, and numbered in messages) in the order of their starts.
+        index = next((i for i, p in enumerate(self._parts) if p.start > part.start), len(self._parts))
+        self._parts.insert(index, part)
+        local, end = offer.start.astimezone(self._tz), offer.end.astimezone(self._tz)
         item = QTreeWidgetItem([part.service, f"{local:%a %d %b}", f"{local:%H:%M}", part.doctor or "",
-                                part.room or ""])
-        self.part_tree.addTopLevelItem(item)
+                                part.room or "", part.equipment or ""])
+        item.setToolTip(2, f"{local:%H:%M}–{end:%H:%M} ({self._branch} time)")
+        self.part_tree.insertTopLevelItem(index, item)
         self.part_tree.setCurrentItem(item)
         self.message_label.hide()
         self._update_buttons()
@@ -276,7 +279,8 @@ class VisitDialog(PatientBookingDialog):
             self.slot_list.addItem(item)
         if offers:
             self.slot_list.setCurrentRow(0)
-        self.status_label.setText(f"{len(offers)} free start(s) (times in {self._tz.key})." if offers
+        n = len(offers)
+        self.status_label.setText(f"{n} free start{'s' if n != 1 else ''} ({self._branch} time)." if offers
                                   else "No free start that day.")
         self._update_buttons()
         self.slots_listed.emit(len(offers))

@@ -34,7 +34,7 @@ def test_shows_the_doctors_roster(qtbot, clinic_db, runner: Runner):
     rows = [[table.item(r, c).text() for c in range(4)] for r in range(table.rowCount())]
     assert rows == [["Mon", "08:00-12:00", "", ""], ["Tue", "08:00-12:00", "", ""],
                     ["Fri", "22:00-06:00", "2027-01-01", "2027-06-30"]]
-    assert dialog.time_off_table.item(0, 0).text() == "leave"
+    assert dialog.time_off_table.item(0, 0).text() == "Leave"
     assert dialog.time_off_table.item(0, 1).text() == "2027-03-01 00:00"   # Centro wall clock
     assert dialog.holiday_table.item(0, 1).text() == "Christmas"
 
@@ -42,7 +42,7 @@ def test_shows_the_doctors_roster(qtbot, clinic_db, runner: Runner):
 def test_a_block_over_a_booking_lists_the_patient_and_applies_on_confirm(qtbot, booked: Booked, runner: Runner):
     dialog = _shown(qtbot, booked.db, runner)
     dialog.tabs.setCurrentIndex(2)
-    dialog.time_off_kind.setCurrentText("block")
+    dialog.time_off_kind.setCurrentIndex(dialog.time_off_kind.findData("block"))
     dialog.time_off_from.setDateTime(QDateTime(QDate(2027, 1, 4), QTime(7, 45)))
     dialog.time_off_until.setDateTime(QDateTime(QDate(2027, 1, 4), QTime(8, 30)))
     dialog.time_off_reason.setText("equipment check")
