@@ -35,7 +35,8 @@ Interval = tuple[datetime, datetime]
 #: * ``"first_visit"`` -- the patient has no earlier appointment (any branch, any service) that was
 #:   not cancelled or rescheduled: a no-show or a completed visit before it counts as earlier.
 #: * ``"payment_pending"`` -- the appointment's status is ``payment_pending``.
-#: * ``"reminder_failed"`` -- a row of table ``reminder`` for the appointment has status ``failed``.
+#: * ``"reminder_failed"`` -- a row of table ``reminder`` for the appointment has status ``failed`` and
+#:   reception has not marked it handled yet (migration 0004, ``handled_at``).
 MARKER_KINDS: tuple[str, ...] = ("first_visit", "payment_pending", "reminder_failed")
 
 #: Local wall-clock range shown on a day the branch does not open and nobody works (minutes from midnight).
@@ -265,7 +266,8 @@ SELECT id, first_visit, reminder_failed FROM (
          NOT EXISTS (SELECT 1 FROM appointment e
                       WHERE e.patient_id = a.patient_id AND e.starts_at < a.starts_at
                         AND clinic_status_is_live(e.status)) AS first_visit,
-         EXISTS (SELECT 1 FROM reminder m WHERE m.appointment_id = a.id AND m.status = 'failed') AS reminder_failed
+         EXISTS (SELECT 1 FROM reminder m WHERE m.appointment_id = a.id AND m.status = 'failed'
+                 AND m.handled_at IS NULL) AS reminder_failed
     FROM appointment a
    WHERE a.id = ANY(:ids)) marked
  WHERE first_visit OR reminder_failed

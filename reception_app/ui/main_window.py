@@ -1094,7 +1094,7 @@ class MainWindow(WindowDocks, WindowPrinting, WindowClinic):
         menu.addActions(list(self.status_actions.values()))
         menu.addActions([a for a in self.lifecycle_actions.values() if a.isVisible()])
         menu.addSeparator()
-        menu.addActions([self.reschedule_action, self.open_patient_action])
+        menu.addActions([self.reschedule_action, self.open_patient_action, self.appointment_reminders_action])
         if appointment.series_id is not None and self.cancel_series_action.isVisible():
             menu.addAction(self.cancel_series_action)
         if self.force_move_action.isVisible():

@@ -178,3 +178,48 @@ class FailedRemindersDialog(QDialog):
 
         self._runner.run(work, on_success=done, on_failure=self._on_failure, key=self._key + "-mark",
                          label="mark reminders handled")
+
+
+class AppointmentRemindersDialog(QDialog):
+    """One appointment's reminders and their status (confirmation, reminders, payment, follow-up…),
+    one line each in the branch's local time (:func:`reminder_lines`), loaded through the runner.
+
+    Signals:
+        reminders_loaded(int): how many reminders the appointment has.
+    """
+
+    reminders_loaded = Signal(int)
+
+    def __init__(self, db: Database, runner: Runner, *, appointment_id: int, about: str, timezone: str,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("appointmentRemindersDialog")
+        self.setWindowTitle(f"Reminders — {about}")
+        self.setAccessibleName(f"Reminders of {about}")
+        self._timezone = timezone
+        v = QVBoxLayout(self)
+        self.status_label = QLabel("Loading…")
+        self.status_label.setWordWrap(True)
+        v.addWidget(self.status_label)
+        self.list_label = QLabel()
+        self.list_label.setObjectName("reminderLines")
+        self.list_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.list_label.setWordWrap(True)
+        v.addWidget(self.list_label, 1)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        v.addWidget(buttons)
+        self.resize(560, 260)
+        self.lines: list[str] = []
+        runner.run(lambda: reminder_queries.appointment_reminders(db, appointment_id), on_success=self._on_loaded,
+                   on_failure=self._on_failed, label="appointment reminders")
+
+    def _on_loaded(self, reminders: list[ReminderView]) -> None:
+        self.lines = reminder_lines(reminders, self._timezone)
+        self.status_label.setText(f"{len(reminders)} message(s) planned or sent for this appointment:"
+                                  if reminders else "No messages are planned for this appointment.")
+        self.list_label.setText("\n".join(self.lines))
+        self.reminders_loaded.emit(len(reminders))
+
+    def _on_failed(self, error: ClinicError) -> None:
+        self.status_label.setText(f"The reminders could not be loaded: {error}")

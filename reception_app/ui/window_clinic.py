@@ -8,7 +8,8 @@ guard). Whatever a dialog commits makes the window reload the days shown.
 Shortcuts: New visit Ctrl+Shift+V, New series Ctrl+Shift+E, Waitlist
 Ctrl+Shift+L, Rosters Ctrl+Shift+R, Force booking Ctrl+Shift+F, Reports
 Ctrl+Shift+G, Overrides log Ctrl+Shift+O, Cancel series Ctrl+Shift+X, Force
-move Ctrl+Shift+J. The other
+move Ctrl+Shift+J, Failed reminders Ctrl+Shift+B, an appointment's reminders
+Ctrl+Shift+U. The other
 letters are taken (see the shortcut sheet, F1).
 """
 
@@ -25,6 +26,7 @@ from ..services.patients import PatientView
 from ..services.scheduling import MOVABLE_STATUSES, AppointmentView
 from ..store.database import Database
 from .override_dialogs import ForceBookingDialog, ForceMoveDialog, OverridesLogWindow
+from .reminders_dialog import AppointmentRemindersDialog, FailedRemindersDialog
 from .reports_window import ReportsWindow
 from .roster_dialog import RosterDialog
 from .series_dialog import CancelSeriesDialog, SeriesDialog
@@ -86,6 +88,14 @@ class WindowClinic(WindowBase):
         self.reports_action = make("Reports…", "reports",
                                    "No-show, utilization, cancellations, load and operations reports",
                                    self.open_reports, Qt.Key.Key_G)
+        self.failed_reminders_action = make("Failed reminders…", "failedReminders",
+                                            "Reminders that could not be sent: whom to phone",
+                                            self.open_failed_reminders, Qt.Key.Key_B)
+        self.appointment_reminders_action = make("Reminders…", "appointmentReminders",
+                                                 "The selected appointment's confirmation and reminders, and "
+                                                 "whether they were sent", self.open_appointment_reminders,
+                                                 Qt.Key.Key_U)
+        self.appointment_reminders_action.setEnabled(False)
         self.cancel_series_action = make("Cancel series…", "cancelSeries",
                                          "Cancel this occurrence, this and the following, or the whole series",
                                          self.open_cancel_series, Qt.Key.Key_X)
@@ -97,6 +107,7 @@ class WindowClinic(WindowBase):
         caps = self.capabilities
         for action, allowed in ((self.new_visit_action, caps.book), (self.new_series_action, caps.book),
                                 (self.waitlist_action, caps.book), (self.rosters_action, caps.rosters),
+                                (self.failed_reminders_action, caps.book),
                                 (self.force_book_action, caps.overrides),
                                 (self.overrides_log_action, caps.overrides or caps.reports),
                                 (self.reports_action, caps.reports)):
@@ -106,11 +117,13 @@ class WindowClinic(WindowBase):
     def _add_clinic_menus(self, appointment_menu: QMenu) -> QMenu:
         """Add the booking entries to ``appointment_menu`` and return the new "Clinic" menu."""
         appointment_menu.addSeparator()
-        appointment_menu.addActions([self.new_visit_action, self.new_series_action, self.cancel_series_action,
+        appointment_menu.addActions([self.appointment_reminders_action, self.new_visit_action,
+                                     self.new_series_action, self.cancel_series_action,
                                      self.force_book_action, self.force_move_action])
         menu = self.menuBar().addMenu("&Clinic")
         menu.setObjectName("clinicMenu")
-        menu.addActions([self.waitlist_action, self.rosters_action, self.overrides_log_action])
+        menu.addActions([self.waitlist_action, self.failed_reminders_action, self.rosters_action,
+                         self.overrides_log_action])
         menu.addSeparator()
         menu.addAction(self.reports_action)
         return menu
@@ -163,9 +176,28 @@ class WindowClinic(WindowBase):
         self.cancel_series_action.setVisible(self.capabilities.book)
         self.cancel_series_action.setEnabled(self.capabilities.book and appointment is not None
                                              and appointment.series_id is not None)
+        self.appointment_reminders_action.setEnabled(appointment is not None)
         self.force_move_action.setVisible(self.capabilities.overrides)
         self.force_move_action.setEnabled(self.capabilities.overrides and appointment is not None
                                           and appointment.status in MOVABLE_STATUSES)
+
+    def open_appointment_reminders(self) -> AppointmentRemindersDialog | None:
+        """The selected appointment's confirmation, reminders and their status (Ctrl+Shift+U)."""
+        appt = self.current_appointment()  # type: ignore[attr-defined]
+        if appt is None or self._branch is None:
+            return None
+        about = f"{appt.patient} {appt.start.astimezone(self._branch.tz):%d %b %H:%M}"
+        return self._show(AppointmentRemindersDialog(self._db, self.runner, appointment_id=appt.id, about=about,
+                                                     timezone=self._branch.timezone, parent=self))
+
+    def open_failed_reminders(self) -> FailedRemindersDialog | None:
+        """Reminders that failed for good and are not handled: whom reception should phone (Ctrl+Shift+B)."""
+        if not self.capabilities.book:
+            return None
+        dialog = FailedRemindersDialog(self._db, self.runner, branch=self._branch.name if self._branch else None,
+                                       parent=self)
+        dialog.reminder_handled.connect(lambda _n: self.reload_day())  # type: ignore[attr-defined]
+        return self._show(dialog, modal=False)
 
     def open_force_move(self) -> ForceMoveDialog | None:
         """Move the selected appointment over the rules or change its doctor, with a reason (logged)."""

@@ -26,6 +26,11 @@
    confirms, cancels and waitlist offers for 20 s, every attempt logged and
    the database checked afterwards (tests/bench/contention.py): commits per
    second, retries per commit, p95 latency, violations (must all be 0).
+8. reminders — 10,000 due reminders sent by 2 worker processes to a local
+   SMTP server (tests/bench/reminders_bench.py): reminders per second,
+   duplicates, lost.
+9. reports — each manager report over the 1,000,000 appointments: query and
+   PDF ms (tests/bench/reports_bench.py).
 
 The dataset lives in an embedded server under ``$CLINIC_BENCH_DIR`` (default
 ``.bench/``) and is built once (about a minute) then reused.
@@ -449,6 +454,11 @@ def main() -> int:
         day = prepare_grid_day(url)
         results["live"] = bench_live_refresh(url, day, NOW.isoformat())
         print(json.dumps({"live": results["live"]}), file=sys.stderr, flush=True)
+    if not only or "reminders" in only:
+        from .reminders_bench import bench_reminders
+
+        results["reminders"] = bench_reminders()
+        print(json.dumps({"reminders": results["reminders"]}), file=sys.stderr, flush=True)
     if not only or "contention" in only:
         results["contention"] = bench_contention(admin)
         print(json.dumps({"contention": results["contention"]}), file=sys.stderr, flush=True)

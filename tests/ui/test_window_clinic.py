@@ -29,8 +29,8 @@ def _menu_texts(window: MainWindow, name: str) -> list[str]:
 def test_the_clinic_menu_sits_before_help_and_lists_the_tools(window: MainWindow) -> None:
     titles = [a.text() for a in window.menuBar().actions()]
     assert titles[-2:] == ["&Clinic", "&Help"]
-    assert _menu_texts(window, "clinicMenu") == ["Waitlist…", "Rosters, leave and holidays…", "Overrides log",
-                                                 "Reports…"]
+    assert _menu_texts(window, "clinicMenu") == ["Waitlist…", "Failed reminders…", "Rosters, leave and holidays…",
+                                                 "Overrides log", "Reports…"]
     assert {"New visit…", "New recurring series…", "Force booking…"} <= set(_menu_texts(window, "appointmentBarMenu"))
     assert window.new_visit_action.shortcut().toString() == "Ctrl+Shift+V"
     assert window.waitlist_action.shortcut().toString() == "Ctrl+Shift+L"
@@ -220,3 +220,29 @@ def test_every_window_shortcut_is_bound_once(window: MainWindow) -> None:
 
     keys = Counter(k.toString() for a in window.findChildren(QAction) for k in a.shortcuts() if not k.isEmpty())
     assert [k for k, n in keys.items() if n > 1] == []
+
+
+def test_an_appointments_reminders_and_the_failed_list(qtbot, window: MainWindow, booked: Booked) -> None:
+    from reception_app.ui.reminders_dialog import AppointmentRemindersDialog, FailedRemindersDialog
+
+    _select_appointment(window, booked.first)
+    assert window.appointment_reminders_action.isEnabled()
+    with qtbot.waitSignal(window.dialog_opened) as opened:
+        window.appointment_reminders_action.trigger()
+    dialog: AppointmentRemindersDialog = opened.args[0]
+    planned = booked.db.read(lambda c: c.exec_driver_sql(
+        "SELECT count(*) FROM reminder WHERE appointment_id = %s", (booked.first.id,)).scalar_one())
+    assert planned > 0                      # a confirmation and reminders were planned on booking
+    qtbot.waitUntil(lambda: len(dialog.lines) == planned, timeout=10_000)
+    assert any(line.startswith("Confirmation") for line in dialog.lines)
+    dialog.close()
+    # A reminder that failed for good shows in the failed list (and as the grid's marker).
+    booked.db.write(lambda c: c.exec_driver_sql(
+        "UPDATE reminder SET status = 'failed', last_error = 'mailbox full' WHERE id = "
+        "(SELECT min(id) FROM reminder WHERE appointment_id = %s)", (booked.first.id,)))
+    with qtbot.waitSignal(window.dialog_opened) as opened:
+        window.failed_reminders_action.trigger()
+    failed: FailedRemindersDialog = opened.args[0]
+    qtbot.waitUntil(lambda: len(failed.rows) == 1, timeout=10_000)
+    assert failed.rows[0].appointment_id == booked.first.id and not failed.isModal()
+    failed.close()
