@@ -12,7 +12,8 @@ Services may carry the booking lifecycle's policy (issue 4): ``confirmation``
 ``cancel_free_hours`` (free cancellation until N hours before the start). A
 single ``[clinic]`` table sets clinic-wide settings (``clinic_setting``):
 ``hold_minutes``, ``offer_minutes`` (whole minutes ≥ 1) and ``currency``
-(ISO 4217, ``"EUR"``).
+(ISO 4217, ``"EUR"``). A branch may give the reminder service's ``phone``,
+``language`` and ``quiet_hours`` (``"21:00-08:00"``, branch-local).
 
 Rules: a branch's weekly hours and a doctor's shifts are replaced by what the
 file says (a day missing from ``hours`` is closed); other rows are created or
@@ -33,7 +34,7 @@ from sqlalchemy.engine import Connection
 
 from ..domain import policy
 from ..domain.errors import NotFound, ValidationError
-from ..domain.validation import clean_name, parse_date
+from ..domain.validation import clean_name, parse_date, parse_phone
 from ..domain.wallclock import MINUTES_PER_DAY, parse_hhmm_range, parse_instant
 from ..store.database import Database
 
@@ -41,7 +42,7 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 _SCHEMA: dict[str, tuple[set[str], set[str]]] = {
     # section: (required keys, optional keys)
-    "branch": ({"name", "timezone"}, {"hours"}),
+    "branch": ({"name", "timezone"}, {"hours", "phone", "language", "quiet_hours"}),
     "doctor": ({"name", "specialty"}, {"shifts", "login"}),
     "room": ({"name", "branch", "kind"}, set()),
     "equipment": ({"name", "branch", "kind"}, set()),
@@ -193,6 +194,26 @@ def _apply_clinic(conn: Connection, clinic: dict[str, Any]) -> None:
                           "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"), {"k": key, "v": json.dumps(value)})
 
 
+def _apply_branch_contact(conn: Connection, branch_id: int, name: str, b: dict[str, Any]) -> None:
+    """The reminder service's branch settings (migration 0004), each only when the file gives it:
+    ``phone`` (E.164, printed in every message for changes), ``language`` (two letters, the
+    messages' default), ``quiet_hours`` (``"21:00-08:00"`` branch-local: no SMS or WhatsApp then)."""
+    values: dict[str, Any] = {}
+    if "phone" in b:
+        values["phone"] = parse_phone(str(b["phone"]), f"branch {name!r}.phone")
+    if "language" in b:
+        language = str(b["language"]).strip().lower()
+        if len(language) != 2 or not language.isalpha():
+            raise ValidationError(f"branch {name!r}.language", b["language"], 'must be a two-letter code like "pt"')
+        values["language"] = language
+    if "quiet_hours" in b:
+        start, end = parse_hhmm_range(str(b["quiet_hours"]), f"branch {name!r}.quiet_hours")
+        values["quiet_from_min"], values["quiet_until_min"] = start % 1440, end % 1440
+    if values:
+        sets = ", ".join(f"{k} = :{k}" for k in values)
+        conn.execute(text(f"UPDATE branch SET {sets} WHERE id = :id"), {**values, "id": branch_id})
+
+
 def _apply(conn: Connection, data: dict[str, Any]) -> ApplyResult:
     result = ApplyResult()
     if "clinic" in data:
@@ -207,6 +228,7 @@ def _apply(conn: Connection, data: dict[str, Any]) -> ApplyResult:
         bid, ins = _upsert(conn, "INSERT INTO branch (name, timezone) VALUES (:n, :tz) "
                                  "ON CONFLICT (name) DO UPDATE SET timezone = EXCLUDED.timezone", {"n": name, "tz": tz})
         result.note("branch", name, ins)
+        _apply_branch_contact(conn, bid, name, b)
         hours = b.get("hours", {})
         if not isinstance(hours, dict):
             raise ValidationError(f"branch {name!r}.hours", hours, "must be a table like { mon = [\"08:00-12:00\"] }")

@@ -298,3 +298,19 @@ def test_an_end_of_midnight_is_stored_as_24_00(db):
     })
     assert rows(db, "SELECT start_min, end_min FROM opening_hours") == [(1080, 1440)]
     assert rows(db, "SELECT start_min, end_min FROM shift") == [(1200, 1440)]
+
+
+def test_a_branch_gives_the_reminder_services_phone_language_and_quiet_hours(db):
+    clinic_config.apply(db, {"branch": [{"name": "Sul", "timezone": "America/Sao_Paulo", "phone": "+55 11 3000-0000",
+                                         "language": "PT", "quiet_hours": "22:00-07:30"}]}, source="test")
+    row = db.read(lambda c: c.exec_driver_sql(
+        "SELECT phone, language, quiet_from_min, quiet_until_min FROM branch WHERE name = 'Sul'").one())
+    assert tuple(row) == ("+551130000000", "pt", 22 * 60, 7 * 60 + 30)
+    for bad, field in (({"phone": "call us"}, "phone"), ({"language": "portuguese"}, "language"),
+                       ({"quiet_hours": "late"}, "quiet_hours")):
+        with pytest.raises(ValidationError) as err:
+            clinic_config.apply(db, {"branch": [{"name": "Sul", "timezone": "America/Sao_Paulo", **bad}]},
+                                source="test")
+        assert err.value.field == f"branch 'Sul'.{field}"
+    # A bad file writes nothing: the earlier values stay.
+    assert db.read(lambda c: c.exec_driver_sql("SELECT language FROM branch WHERE name = 'Sul'").scalar_one()) == "pt"
