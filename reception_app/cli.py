@@ -125,12 +125,88 @@ def cmd_book(args: argparse.Namespace) -> int:
     db = _db(args)
     appt = book(db, branch=args.branch, service=args.service, start=start, patient_id=args.patient,
                 doctor=args.doctor, room=args.room, equipment=args.equipment, source=args.source,
-                client_id=args.client_id, reason=args.reason)
+                client_id=args.client_id, reason=args.reason, status="held" if args.hold else None)
     if args.json:
         _print_json(appt.to_json())
     else:
+        tz = branch_zone(db, args.branch)
+        held = f" until {_local(appt.hold_expires_at, tz)}" if appt.hold_expires_at else ""
         print(f"appointment {appt.id}: {appt.service} for {appt.patient} at "
-              f"{_local(appt.start, branch_zone(db, args.branch))} with {', '.join(appt.resources.values())}")
+              f"{_local(appt.start, tz)} with {', '.join(appt.resources.values())} — {appt.status}{held}")
+    return 0
+
+
+def cmd_confirm(args: argparse.Namespace) -> int:
+    """Confirm a hold, or approve a requested booking: whichever the appointment's status calls for."""
+    from .services.scheduling import approve, confirm_hold, get_appointment
+
+    db = _db(args)
+    status = get_appointment(db, args.id).status
+    appt = approve(db, args.id, reason=args.reason) if status == "requested" else \
+        confirm_hold(db, args.id, reason=args.reason)
+    if args.json:
+        _print_json(appt.to_json())
+    else:
+        print(f"appointment {appt.id} is now {appt.status}")
+    return 0
+
+
+def cmd_reschedule(args: argparse.Namespace) -> int:
+    """Rebook an appointment at another start: a new appointment, the old one "rescheduled" and linked."""
+    from .domain.wallclock import parse_instant
+    from .services.scheduling import branch_zone, reschedule
+
+    parse_instant(args.start, "start")
+    start = datetime.fromisoformat(args.start.strip())
+    db = _db(args)
+    result = reschedule(db, args.id, start=start, doctor=args.doctor, room=args.room, equipment=args.equipment,
+                        reason=args.reason, client_id=args.client_id)
+    if args.json:
+        _print_json({"old": result.old.to_json(), "new": result.new.to_json()})
+    else:
+        tz = branch_zone(db, result.new.branch)
+        print(f"appointment {result.old.id} rescheduled to appointment {result.new.id} at "
+              f"{_local(result.new.start, tz)} [{', '.join(result.new.resources.values())}]")
+    return 0
+
+
+def cmd_pay(args: argparse.Namespace) -> int:
+    """Record a payment (or, with --refund, a refund) taken at the desk; a retry with --client-id records once."""
+    from .domain.policy import format_money, parse_money
+    from .services.payments import record_payment, record_refund
+
+    db = _db(args)
+    cents = parse_money(args.amount, "amount")
+    if args.refund:
+        result = record_refund(db, args.id, amount_cents=cents, method=args.method, reference=args.reference or "",
+                               client_id=args.client_id, reason=args.reason)
+    else:
+        result = record_payment(db, args.id, amount_cents=cents, method=args.method, purpose=args.purpose,
+                                reference=args.reference or "", client_id=args.client_id, reason=args.reason)
+    account = result.account
+    if args.json:
+        _print_json({"payment_id": result.payment.id, "recorded_now": result.recorded_now,
+                     "appointment_id": args.id, "status": account.status, "paid_cents": account.paid_cents,
+                     "refunded_cents": account.refunded_cents, "currency": account.currency})
+    else:
+        what = "refund" if args.refund else "payment"
+        again = "" if result.recorded_now else " (already recorded: nothing new written)"
+        print(f"{what} {result.payment.id}: {format_money(cents, account.currency)} for appointment {args.id}"
+              f"{again}; paid {format_money(account.paid_cents, account.currency)}, appointment {account.status}")
+    return 0
+
+
+def cmd_waitlist_process(args: argparse.Namespace) -> int:
+    """Offer freed slots to the waitlist now (the reminder service does it on its own too)."""
+    from .services.waitlist import process_freed_slots
+
+    offers = process_freed_slots(_db(args), now=datetime.now(UTC))
+    if args.json:
+        _print_json([{"offer": o.id, "appointment": o.appointment_id, "entry": o.entry_id,
+                      "patient": o.patient} for o in offers])
+    else:
+        print(f"{len(offers)} offer(s) made" + "".join(f"\n  offer {o.id}: {o.patient} (appointment "
+                                                      f"{o.appointment_id})" for o in offers))
     return 0
 
 
@@ -158,7 +234,7 @@ def cmd_move(args: argparse.Namespace) -> int:
 def cmd_cancel(args: argparse.Namespace) -> int:
     from .services.scheduling import cancel
 
-    appt = cancel(_db(args), args.id, reason=args.reason)
+    appt = cancel(_db(args), args.id, reason=args.reason, by=args.by)
     if args.json:
         _print_json(appt.to_json())
     else:
@@ -322,8 +398,44 @@ def build_parser() -> argparse.ArgumentParser:
     bk.add_argument("--source", default="phone", choices=["phone", "walk_in", "online"])
     bk.add_argument("--client-id", metavar="UUID", help="idempotency key: retrying with it never books twice")
     bk.add_argument("--reason", help="recorded in the audit trail")
+    bk.add_argument("--hold", action="store_true",
+                    help="hold the slot for a few minutes instead of booking it (confirm it with `clinic confirm`)")
     bk.add_argument("--json", action="store_true")
     bk.set_defaults(func=cmd_book)
+
+    cf = sub.add_parser("confirm", help="confirm a hold, or approve a requested booking")
+    cf.add_argument("id", type=int)
+    cf.add_argument("--reason", help="recorded in the audit trail")
+    cf.add_argument("--json", action="store_true")
+    cf.set_defaults(func=cmd_confirm)
+
+    rs = sub.add_parser("reschedule", help="rebook an appointment at another start (the old one is linked to it)")
+    rs.add_argument("id", type=int)
+    rs.add_argument("--start", required=True, metavar="ISO-8601", help="with offset")
+    rs.add_argument("--doctor")
+    rs.add_argument("--room")
+    rs.add_argument("--equipment")
+    rs.add_argument("--client-id", metavar="UUID", help="idempotency key: retrying with it never rebooks twice")
+    rs.add_argument("--reason", help="recorded in the audit trail")
+    rs.add_argument("--json", action="store_true")
+    rs.set_defaults(func=cmd_reschedule)
+
+    py = sub.add_parser("pay", help="record a payment (or a refund) taken at the desk")
+    py.add_argument("id", type=int, help="the appointment")
+    py.add_argument("--amount", required=True, help='e.g. "20.00"')
+    py.add_argument("--method", required=True, choices=["cash", "card_terminal", "other"])
+    py.add_argument("--purpose", default="deposit", choices=["deposit", "fee", "late_cancel_fee", "other"])
+    py.add_argument("--reference", help="the terminal's slip number or a note (never a card number)")
+    py.add_argument("--refund", action="store_true", help="a refund instead of a payment")
+    py.add_argument("--client-id", metavar="UUID", help="idempotency key: retrying with it records once")
+    py.add_argument("--reason", help="recorded in the audit trail")
+    py.add_argument("--json", action="store_true")
+    py.set_defaults(func=cmd_pay)
+
+    wl = sub.add_parser("waitlist", help="the waitlist").add_subparsers(dest="sub", required=True, metavar="ACTION")
+    wp = wl.add_parser("process", help="offer freed slots to the first fitting entries now")
+    wp.add_argument("--json", action="store_true")
+    wp.set_defaults(func=cmd_waitlist_process)
 
     mv = sub.add_parser("move", help="move an appointment to another time and/or resources")
     mv.add_argument("id", type=int)
@@ -338,6 +450,8 @@ def build_parser() -> argparse.ArgumentParser:
     cn = sub.add_parser("cancel", help="cancel an appointment")
     cn.add_argument("id", type=int)
     cn.add_argument("--reason", required=True)
+    cn.add_argument("--by", choices=["clinic", "patient"], default="clinic",
+                    help="who cancels: early or late is judged by the policy for the patient")
     cn.add_argument("--json", action="store_true")
     cn.set_defaults(func=cmd_cancel)
 
