@@ -6,14 +6,16 @@ SERIALIZABLE READ ONLY DEFERRABLE), so every table of a report agrees with the
 others. ``db`` may be the reports connection (``config.reports_connection``), e.g.
 a read replica.
 
-Dates: ``date_from``/``date_to`` are inclusive *branch-local* dates. Instead of
-converting every appointment's start to local time (``AT TIME ZONE`` per row,
-which forced ``OFFSET 0`` and a serial plan in the first no-show query), the
-queries build a small table of per-branch local days with their UTC bounds
-(``_DAYS``: branches × days rows, each bound converted once) and join the
-appointments to it by range on the ``(branch_id, starts_at)`` index; the local
-date, weekday and week then come from that row. Hours of the day still convert
-the instant, but only in the parallel-safe aggregate.
+Dates: ``date_from``/``date_to`` are inclusive *branch-local* dates. The no-show,
+cancellation, load and operations queries read the appointment's report columns
+(migration 0005, kept by triggers): ``local_start`` (the start as branch-local wall
+clock, no zone), ``lead_days`` (local days from booking to start) and ``doctor_id``
+(the doctor resource of its bookings, the lowest id when there are several). So the
+period is a range on ``local_start`` (:data:`_PERIOD`), local date, weekday, hour and
+week come from that column, and "by doctor" needs no join to ``booking``. Every
+report transaction costs parallel workers as cheap (:data:`_PLANNER`) so the big
+aggregates run in the workers. Utilization still converts per booking (not yet
+rewritten; see its SQL).
 
 What is counted is written once in ``reports/definitions.py`` (a leaf module of
 constants) and printed in each report's footnotes.
@@ -160,9 +162,18 @@ def _params(conn: Connection, d_from: date, d_to: date, branch: str | None) -> t
     return {"d_from": d_from, "d_to": d_to, "branch": info.id}, info.name
 
 
+#: Report transactions aggregate about a million rows into thousands of groups: memory for the hash
+#: tables, and parallel workers costed as cheap so the planner splits the scan (its default
+#: parallel_tuple_cost assumes every group is a tuple worth shipping).
+_PLANNER = ("SET LOCAL work_mem = '64MB'", "SET LOCAL parallel_setup_cost = 100",
+            "SET LOCAL parallel_tuple_cost = 0.01")
+
+
 def _read(db: Database, d_from: date, d_to: date, branch: str | None,
           work: Callable[[Connection, dict[str, Any]], ReportData]) -> ReportData:
     def run(conn: Connection) -> ReportData:
+        for setting in _PLANNER:
+            conn.execute(text(setting))
         params, name = _params(conn, d_from, d_to, branch)
         data = work(conn, params)
         data.branch = name
@@ -180,65 +191,67 @@ def _ratio(part: Any, whole: Any) -> float:
 
 
 # -- 1. no-show ------------------------------------------------------------------------------
+#: Appointments of the period: local dates ``:d_from``..``:d_to`` on ``local_start`` (branch-local
+#: wall clock, kept by migration 0005), the branch when one is chosen. A range on the covering index
+#: ``appointment_report``; no per-row time-zone conversion and no join to branch.
+_PERIOD = """a.local_start >= CAST(:d_from AS timestamp) AND a.local_start < CAST(:d_to AS timestamp) + interval '1 day'
+   AND (CAST(:branch AS integer) IS NULL OR a.branch_id = :branch)"""
+#: Local calendar date as a number yyyymmdd, for whole years of age without age(): years =
+#: floor((yyyymmdd(day) - yyyymmdd(birth)) / 10000).
+_YMD = "(date_part('year', {0}) * 10000 + date_part('month', {0}) * 100 + date_part('day', {0}))"
+#: The no-show breakdowns that need no join (doctor, week): one parallel aggregate by (doctor, week),
+#: a few tens of thousands of groups, summed in the leader by grouping sets.
+_NO_SHOW_DW_SQL = """
+SELECT GROUPING(doctor_id, week) AS g, doctor_id, week, sum(n)::bigint AS n, sum(ns)::bigint AS ns
+  FROM (SELECT a.doctor_id, date_trunc('week', a.local_start)::date AS week,
+               count(*) AS n, count(*) FILTER (WHERE a.status = 'no_show') AS ns
+          FROM appointment a
+         WHERE a.status IN ('completed', 'no_show') AND """ + _PERIOD + """
+         GROUP BY 1, 2) c
+ GROUP BY GROUPING SETS ((doctor_id), (week))
+"""
+#: The other breakdowns: one parallel aggregate over the combination of their (small) labels, then
+#: grouping sets over those few combinations for the total and each breakdown. The combination is
+#: grouped as one int[] key: the planner estimates one unknown expression at a few hundred groups
+#: (it would multiply eight estimates into "one group per row" and aggregate a million rows in the
+#: leader), so it aggregates in the workers. Key: service, weekday (0 = Monday), local hour, lead
+#: band, sms (0/1), age band, branch, source (index in _SOURCES).
 _NO_SHOW_SQL = """
 WITH sms AS (
     SELECT DISTINCT appointment_id FROM reminder
      WHERE channel = 'sms' AND purpose = 'reminder' AND status = 'sent'
 ),
-base AS (
-    SELECT a.id, a.branch_id, a.service_id, a.source, a.status = 'no_show' AS no_show, a.patient_id,
-           a.patient_age_years, lt, lt::date AS day, (a.booked_at AT TIME ZONE b.tz)::date AS booked_day
-      FROM appointment a
-      JOIN (SELECT id, timezone AS tz, CAST(:d_from AS timestamp) AT TIME ZONE timezone AS lo,
-                   (CAST(:d_to AS timestamp) + interval '1 day') AT TIME ZONE timezone AS hi
-              FROM branch WHERE CAST(:branch AS integer) IS NULL OR id = :branch) b ON b.id = a.branch_id
-     CROSS JOIN LATERAL (SELECT a.starts_at AT TIME ZONE b.tz AS lt) l
-     WHERE a.status IN ('completed', 'no_show')
-       AND a.starts_at >= b.lo AND a.starts_at < b.hi
-       AND a.starts_at >= CAST(:d_from AS timestamp) - interval '2 days'
-       AND a.starts_at < CAST(:d_to AS timestamp) + interval '3 days'
-),
 combos AS (
-    SELECT bs.service_id, extract(isodow FROM bs.day)::int - 1 AS weekday, extract(hour FROM bs.lt)::int AS hour,
-           width_bucket(bs.day - bs.booked_day, CAST(:lead_bounds AS int[])) AS lead_band,
-           s.appointment_id IS NOT NULL AS sms,
-           width_bucket(coalesce(bs.patient_age_years,
-                                 CASE WHEN p.birth_date <= bs.day
-                                      THEN extract(year FROM age(bs.day, p.birth_date))::int END),
-                        CAST(:age_bounds AS int[])) AS age_band,
-           bs.branch_id, bs.source, date_trunc('week', bs.day)::date AS week,
-           count(*) AS n, count(*) FILTER (WHERE bs.no_show) AS ns
-      FROM base bs
-      LEFT JOIN (SELECT id, birth_date FROM patient) p ON p.id = bs.patient_id
-      LEFT JOIN sms s ON s.appointment_id = bs.id
-     GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9
+    SELECT ARRAY[a.service_id, extract(isodow FROM a.local_start)::int - 1, extract(hour FROM a.local_start)::int,
+                 width_bucket(a.lead_days, CAST(:lead_bounds AS int[])), (s.appointment_id IS NOT NULL)::int,
+                 width_bucket(coalesce(a.patient_age_years,
+                                       CASE WHEN p.birth_date <= a.local_start
+                                            THEN floor((""" + _YMD.format("a.local_start") + " - " + \
+    _YMD.format("p.birth_date") + """) / 10000)::int END),
+                              CAST(:age_bounds AS int[])),
+                 a.branch_id, array_position(CAST(:sources AS text[]), a.source)] AS k,
+           count(*) AS n, count(*) FILTER (WHERE a.status = 'no_show') AS ns
+      FROM appointment a
+      LEFT JOIN patient p ON p.id = a.patient_id
+      LEFT JOIN sms s ON s.appointment_id = a.id
+     WHERE a.status IN ('completed', 'no_show') AND """ + _PERIOD + """
+     GROUP BY 1
 )
-SELECT GROUPING(service_id, weekday, hour, lead_band, sms, age_band, branch_id, source, week) AS g,
-       service_id, weekday, hour, lead_band, sms, age_band, branch_id, source, week,
+SELECT GROUPING(service_id, weekday, hour, lead_band, sms, age_band, branch_id, source) AS g,
+       service_id, weekday, hour, lead_band, sms, age_band, branch_id, source,
        sum(n)::bigint AS n, sum(ns)::bigint AS ns
-  FROM combos
+  FROM (SELECT k[1] AS service_id, k[2] AS weekday, k[3] AS hour, k[4] AS lead_band, k[5] = 1 AS sms,
+               k[6] AS age_band, k[7] AS branch_id, (CAST(:sources AS text[]))[k[8]] AS source, n, ns
+          FROM combos) c
  GROUP BY GROUPING SETS ((), (service_id), (weekday), (hour), (lead_band), (sms), (age_band),
-                         (branch_id), (source), (week))
+                         (branch_id), (source))
 """
-#: No-shows by doctor: the doctor is the appointment's booking of a resource of kind doctor.
-_NO_SHOW_DOCTOR_SQL = """
-SELECT bk.resource_id AS doctor_id, count(*) AS n, count(*) FILTER (WHERE a.status = 'no_show') AS ns
-  FROM appointment a
-  JOIN (SELECT id, CAST(:d_from AS timestamp) AT TIME ZONE timezone AS lo,
-               (CAST(:d_to AS timestamp) + interval '1 day') AT TIME ZONE timezone AS hi
-          FROM branch WHERE CAST(:branch AS integer) IS NULL OR id = :branch) b ON b.id = a.branch_id
-  JOIN booking bk ON bk.appointment_id = a.id
-  JOIN resource r ON r.id = bk.resource_id AND r.kind = 'doctor'
- WHERE a.status IN ('completed', 'no_show') AND a.starts_at >= b.lo AND a.starts_at < b.hi
-   AND a.starts_at >= CAST(:d_from AS timestamp) - interval '2 days'
-   AND a.starts_at < CAST(:d_to AS timestamp) + interval '3 days'
- GROUP BY bk.resource_id
-"""
+#: Appointment sources (the CHECK of appointment.source), for the no-show combination key.
+_SOURCES = ["phone", "walk_in", "online", "import"]
 _LEAD_BOUNDS = [0, 1, 3, 8, 15, 31]
 _AGE_BOUNDS = [0, 12, 18, 40, 60]
 #: The grouping-set columns of _NO_SHOW_SQL, in GROUPING() bit order (first column = highest bit).
-_NS_DIMS = ("service_id", "weekday", "hour", "lead_band", "sms", "age_band", "branch_id", "source",
-            "week")
+_NS_DIMS = ("service_id", "weekday", "hour", "lead_band", "sms", "age_band", "branch_id", "source")
 _NS_TITLES = {"doctor_id": ("by_doctor", "No-shows by doctor", "Doctor"),
               "service_id": ("by_service", "No-shows by service", "Service"),
               "weekday": ("by_weekday", "No-shows by weekday", "Weekday"),
@@ -272,14 +285,14 @@ def no_show(db: Database, *, date_from: str | date, date_to: str | date, branch:
     d_from, d_to = _period(date_from, date_to)
 
     def work(conn: Connection, params: dict[str, Any]) -> ReportData:
-        conn.execute(text("SET LOCAL work_mem = '64MB'"))
-        rows = conn.execute(text(_NO_SHOW_SQL), params | {"lead_bounds": _LEAD_BOUNDS,
-                                                           "age_bounds": _AGE_BOUNDS}).all()
-        by_doctor = {r.doctor_id: (int(r.n), int(r.ns)) for r in conn.execute(text(_NO_SHOW_DOCTOR_SQL), params)}
+        rows = conn.execute(text(_NO_SHOW_SQL), params | {"lead_bounds": _LEAD_BOUNDS, "age_bounds": _AGE_BOUNDS,
+                                                           "sources": _SOURCES}).all()
         doctors, services, branches = _names(conn, "resource"), _names(conn, "service"), _names(conn, "branch")
         full = (1 << len(_NS_DIMS)) - 1
-        counts: dict[str, dict[Any, tuple[int, int]]] = {d: {} for d in _NS_DIMS}
-        counts["doctor_id"] = by_doctor
+        counts: dict[str, dict[Any, tuple[int, int]]] = {d: {} for d in (*_NS_DIMS, "doctor_id", "week")}
+        for r in conn.execute(text(_NO_SHOW_DW_SQL), params):
+            counts["week" if r.g == 0b10 else "doctor_id"][r.week if r.g == 0b10 else r.doctor_id] = (
+                int(r.n), int(r.ns))
         total = (0, 0)
         for r in rows:
             pair = (int(r.n), int(r.ns))
@@ -290,7 +303,7 @@ def no_show(db: Database, *, date_from: str | date, date_to: str | date, branch:
                 if r.g == full & ~(1 << (len(_NS_DIMS) - 1 - i)):
                     counts[dim][getattr(r, dim)] = pair
         tables = []
-        for dim in ("doctor_id", *_NS_DIMS):
+        for dim in ("doctor_id", *_NS_DIMS, "week"):
             name, title, label = _NS_TITLES[dim]
             got = counts[dim]
             keys: list[Any]
@@ -377,9 +390,9 @@ SELECT GROUPING(reason, timing, who, outcome, week) AS g, reason, timing, who, o
                coalesce(a.cancelled_by, 'clinic') AS who,
                CASE WHEN a.status = 'rescheduled' OR a.rescheduled_to IS NOT NULL THEN 'rescheduled'
                     ELSE 'lost' END AS outcome,
-               date_trunc('week', (a.starts_at AT TIME ZONE b.tz)::date)::date AS week
-          FROM appointment a JOIN (""" + _BRANCHES + """) b ON b.id = a.branch_id
-         WHERE a.status IN ('cancelled', 'rescheduled') AND """ + _WINDOW + """) c
+               date_trunc('week', a.local_start)::date AS week
+          FROM appointment a
+         WHERE a.status IN ('cancelled', 'rescheduled') AND """ + _PERIOD + """) c
  GROUP BY GROUPING SETS ((), (reason), (timing), (who), (outcome), (week))
 """
 _CANCEL_DIMS = ("reason", "timing", "who", "outcome", "week")
@@ -443,22 +456,26 @@ def cancellations(db: Database, *, date_from: str | date, date_to: str | date,
 
 
 # -- 3. doctor load and branch demand -----------------------------------------------------------
+#: Per doctor: bookings, booked minutes (end - start) and local days worked — a parallel aggregate
+#: by (doctor, local day), then per doctor.
 _LOAD_DOCTOR_SQL = """
-SELECT r.id, r.name, count(*) AS n, sum(extract(epoch FROM a.ends_at - a.starts_at) / 60)::bigint AS minutes,
-       count(DISTINCT (a.starts_at AT TIME ZONE b.tz)::date) AS days
-  FROM appointment a JOIN (""" + _BRANCHES + """) b ON b.id = a.branch_id
-  JOIN booking bk ON bk.appointment_id = a.id
-  JOIN resource r ON r.id = bk.resource_id AND r.kind = 'doctor'
- WHERE a.status NOT IN ('cancelled', 'rescheduled') AND """ + _WINDOW + """
- GROUP BY r.id, r.name ORDER BY count(*) DESC, r.name
+SELECT r.id, r.name, sum(d.n)::bigint AS n, sum(d.minutes)::bigint AS minutes, count(*) AS days
+  FROM (SELECT a.doctor_id, a.local_start::date AS day, count(*) AS n,
+               sum(extract(epoch FROM a.ends_at - a.starts_at)) / 60 AS minutes
+          FROM appointment a
+         WHERE a.status NOT IN ('cancelled', 'rescheduled') AND a.doctor_id IS NOT NULL AND """ + _PERIOD + """
+         GROUP BY 1, 2) d
+  JOIN resource r ON r.id = d.doctor_id
+ GROUP BY r.id, r.name ORDER BY sum(d.n) DESC, r.name
 """
 _LOAD_HEAT_SQL = """
-SELECT b.id AS branch_id, b.name AS branch, extract(isodow FROM lt)::int - 1 AS weekday,
-       extract(hour FROM lt)::int AS hour, count(*) AS n
-  FROM appointment a JOIN (""" + _BRANCHES + """) b ON b.id = a.branch_id
- CROSS JOIN LATERAL (SELECT a.starts_at AT TIME ZONE b.tz AS lt) l
- WHERE a.status NOT IN ('cancelled', 'rescheduled') AND """ + _WINDOW + """
- GROUP BY 1, 2, 3, 4
+SELECT h.branch_id, b.name AS branch, h.weekday, h.hour, h.n
+  FROM (SELECT a.branch_id, extract(isodow FROM a.local_start)::int - 1 AS weekday,
+               extract(hour FROM a.local_start)::int AS hour, count(*) AS n
+          FROM appointment a
+         WHERE a.status NOT IN ('cancelled', 'rescheduled') AND """ + _PERIOD + """
+         GROUP BY 1, 2, 3) h
+  JOIN branch b ON b.id = h.branch_id
 """
 #: Branches drawn as heatmaps of their own (the busiest); the rest are summed into "All branches".
 MAX_HEATMAPS = 6
@@ -528,18 +545,17 @@ SELECT s.name AS service, count(*) AS n,
        percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM greatest(a.confirmed_at - a.booked_at,
                                                                               interval '0')) / 3600) AS p90_h,
        s.id AS service_id
-  FROM appointment a JOIN (""" + _BRANCHES + """) b ON b.id = a.branch_id JOIN service s ON s.id = a.service_id
- WHERE a.confirmed_at IS NOT NULL AND """ + _WINDOW + """
+  FROM appointment a JOIN service s ON s.id = a.service_id
+ WHERE a.confirmed_at IS NOT NULL AND """ + _PERIOD + """
  GROUP BY ROLLUP ((s.id, s.name)) ORDER BY s.name NULLS LAST
 """
 _FOLLOW_SQL = """
-SELECT count(*) AS completed,
-       count(*) FILTER (WHERE EXISTS (SELECT 1 FROM reminder m WHERE m.appointment_id = a.id
-                                         AND m.purpose = 'follow_up')) AS with_follow_up,
-       count(*) FILTER (WHERE EXISTS (SELECT 1 FROM reminder m WHERE m.appointment_id = a.id
-                                         AND m.purpose = 'follow_up' AND m.status = 'sent')) AS follow_up_sent
-  FROM appointment a JOIN (""" + _BRANCHES + """) b ON b.id = a.branch_id
- WHERE a.status = 'completed' AND """ + _WINDOW + """
+SELECT count(*) AS completed, count(f.appointment_id) AS with_follow_up,
+       count(*) FILTER (WHERE f.sent) AS follow_up_sent
+  FROM appointment a
+  LEFT JOIN (SELECT appointment_id, bool_or(status = 'sent') AS sent FROM reminder
+              WHERE purpose = 'follow_up' GROUP BY appointment_id) f ON f.appointment_id = a.id
+ WHERE a.status = 'completed' AND """ + _PERIOD + """
 """
 _WAITLIST_SQL = """
 SELECT f.state, count(*) AS n
@@ -726,7 +742,6 @@ def utilization(db: Database, *, date_from: str | date, date_to: str | date,
     d_from, d_to = _period(date_from, date_to)
 
     def work(conn: Connection, params: dict[str, Any]) -> ReportData:
-        conn.execute(text("SET LOCAL work_mem = '64MB'"))
         rows = conn.execute(text(_UTIL_SQL), params).all()
         res_rows = sorted((r for r in rows if r.g == 0b000111), key=lambda r: (_KINDS.index(r.kind), r.name))
         month_rows = sorted((r for r in rows if r.g == 0b000011), key=lambda r: (r.month, _KINDS.index(r.kind),
@@ -794,7 +809,7 @@ def run_report(db: Database, name: str, *, date_from: str | date, date_to: str |
 _DRILL = {
     "branch_id": "a.branch_id = :branch_id",
     "service_id": "a.service_id = :service_id",
-    "doctor_id": "EXISTS (SELECT 1 FROM booking k WHERE k.appointment_id = a.id AND k.resource_id = :doctor_id)",
+    "doctor_id": "a.doctor_id = :doctor_id",   # the doctor the reports count (migration 0005)
     "resource_id": "EXISTS (SELECT 1 FROM booking k WHERE k.appointment_id = a.id AND k.resource_id = :resource_id)",
     "kind": "EXISTS (SELECT 1 FROM booking k JOIN resource r ON r.id = k.resource_id "
             "WHERE k.appointment_id = a.id AND r.kind = :kind)",
