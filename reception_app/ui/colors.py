@@ -12,6 +12,7 @@ so it reads as "not booked yet" on every workstation without relying on hue.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
@@ -89,8 +90,11 @@ def status_colors(status: str) -> StatusColors:
     return STATUS_COLORS.get(status, STATUS_COLORS["completed"])
 
 
+@functools.lru_cache(maxsize=64)
 def border_pen(status: str, width: int = 1) -> QPen:
-    """The pen of a block's border: the status's accent, dashed for a hold (``StatusColors.dashed``)."""
+    """The pen of a block's border: the status's accent, dashed for a hold (``StatusColors.dashed``).
+    One pen per status and width, made once (the grid's full repaint draws every block; painters
+    copy the pen they are given)."""
     tint = status_colors(status)
     pen = QPen(tint.accent_color, width)
     if tint.dashed:

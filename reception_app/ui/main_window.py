@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from PySide6.QtCore import QDate, QModelIndex, QPoint, Qt, QTimer, Signal
@@ -72,7 +73,6 @@ from .legend import legend_widget
 from .live import LiveSchedule
 from .messages import show_crash, show_error
 from .patient_dialog import PatientRecordDialog, PatientSearchDialog
-from .payment_dialog import PaymentDialog
 from .reschedule_dialog import RescheduleDialog
 from .resource_selection import ResourceSelection, ResourceSelectionDialog, SelectionStore
 from .runner import Clock, Runner
@@ -82,6 +82,9 @@ from .week_model import WeekGridModel
 from .window_clinic import WindowClinic
 from .window_docks import WindowDocks
 from .window_printing import WindowPrinting
+
+if TYPE_CHECKING:
+    from .payment_dialog import PaymentDialog
 
 log = logging.getLogger(__name__)
 
@@ -1133,6 +1136,8 @@ class MainWindow(WindowDocks, WindowPrinting, WindowClinic):
         appt = appointment or self.current_appointment()
         if appt is None or not self.capabilities.book:
             return None
+        from .payment_dialog import PaymentDialog  # with reportlab's receipt: imported when first opened
+
         dialog = PaymentDialog(self._db, self.runner, appointment_id=appt.id,
                                clinic=self._branch.name if self._branch else "", printed_by=self.printed_by,
                                clock=self._clock, parent=self)

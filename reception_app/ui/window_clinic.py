@@ -16,23 +16,26 @@ letters are taken (see the shortcut sheet, F1).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDialog, QMenu, QWidget
 
-from ..services.patients import PatientView
-from ..services.scheduling import MOVABLE_STATUSES, AppointmentView
-from ..store.database import Database
-from .override_dialogs import ForceBookingDialog, ForceMoveDialog, OverridesLogWindow
-from .reminders_dialog import AppointmentRemindersDialog, FailedRemindersDialog
-from .reports_window import ReportsWindow
-from .roster_dialog import RosterDialog
-from .series_dialog import CancelSeriesDialog, SeriesDialog
-from .visit_dialog import VisitDialog
-from .waitlist_dialog import WaitlistDialog
+from ..services.scheduling import MOVABLE_STATUSES
 from .window_base import WindowBase
+
+if TYPE_CHECKING:  # the dialogs are imported when first opened: start-up stays fast (make bench startup)
+    from ..services.patients import PatientView
+    from ..services.scheduling import AppointmentView
+    from ..store.database import Database
+    from .override_dialogs import ForceBookingDialog, ForceMoveDialog, OverridesLogWindow
+    from .reminders_dialog import AppointmentRemindersDialog, FailedRemindersDialog
+    from .reports_window import ReportsWindow
+    from .roster_dialog import RosterDialog
+    from .series_dialog import CancelSeriesDialog, SeriesDialog
+    from .visit_dialog import VisitDialog
+    from .waitlist_dialog import WaitlistDialog
 
 W = TypeVar("W", bound=QWidget)
 
@@ -153,6 +156,7 @@ class WindowClinic(WindowBase):
         if who is None:
             self._ask_for_patient("Book a visit…")
             return None
+        from .visit_dialog import VisitDialog
         dialog = VisitDialog(self._db, self.runner, patient_id=who[0], patient_name=who[1], parent=self, **args)
         dialog.visit_booked.connect(lambda _v: self.reload_day())  # type: ignore[attr-defined]
         return self._show(dialog)
@@ -166,6 +170,7 @@ class WindowClinic(WindowBase):
         if who is None:
             self._ask_for_patient("Book a series…")
             return None
+        from .series_dialog import SeriesDialog
         dialog = SeriesDialog(self._db, self.runner, patient_id=who[0], patient_name=who[1], parent=self, **args)
         dialog.series_booked.connect(lambda _s: self.reload_day())  # type: ignore[attr-defined]
         return self._show(dialog)
@@ -187,6 +192,7 @@ class WindowClinic(WindowBase):
         if appt is None or self._branch is None:
             return None
         about = f"{appt.patient} {appt.start.astimezone(self._branch.tz):%d %b %H:%M}"
+        from .reminders_dialog import AppointmentRemindersDialog
         return self._show(AppointmentRemindersDialog(self._db, self.runner, appointment_id=appt.id, about=about,
                                                      timezone=self._branch.timezone, parent=self))
 
@@ -194,6 +200,7 @@ class WindowClinic(WindowBase):
         """Reminders that failed for good and are not handled: whom reception should phone (Ctrl+Shift+B)."""
         if not self.capabilities.book:
             return None
+        from .reminders_dialog import FailedRemindersDialog
         dialog = FailedRemindersDialog(self._db, self.runner, branch=self._branch.name if self._branch else None,
                                        parent=self)
         dialog.reminder_handled.connect(lambda _n: self.reload_day())  # type: ignore[attr-defined]
@@ -205,6 +212,7 @@ class WindowClinic(WindowBase):
         if appt is None or self._branch is None or not self.capabilities.overrides \
                 or appt.status not in MOVABLE_STATUSES:
             return None
+        from .override_dialogs import ForceMoveDialog
         dialog = ForceMoveDialog(self._db, self.runner, appointment=appt, timezone=self._branch.timezone,
                                  clock=self._clock, parent=self)
         dialog.appointment_moved.connect(self._on_appointment_moved)  # type: ignore[attr-defined]
@@ -217,6 +225,7 @@ class WindowClinic(WindowBase):
             return None
         tz = self._branch.tz if self._branch else None
         about = f"{appt.patient} {appt.start.astimezone(tz):%a %d %b %H:%M}"
+        from .series_dialog import CancelSeriesDialog
         dialog = CancelSeriesDialog(self._db, self.runner, appointment=appt, about=about, clock=self._clock,
                                     parent=self)
         dialog.series_cancelled.connect(lambda _s: self.reload_day())  # type: ignore[attr-defined]
@@ -227,6 +236,7 @@ class WindowClinic(WindowBase):
         """The branch's waitlist: entries, adding one, the open offers (accept, decline)."""
         if self._branch is None or not self.capabilities.book:
             return None
+        from .waitlist_dialog import WaitlistDialog
         dialog = WaitlistDialog(self._db, self.runner, branch=self._branch, clock=self._clock, parent=self)
         for signal in (dialog.offer_accepted, dialog.offer_declined, dialog.entry_cancelled, dialog.slots_processed):
             signal.connect(lambda *_: self.reload_day())  # type: ignore[attr-defined]
@@ -236,6 +246,7 @@ class WindowClinic(WindowBase):
         """Shifts, exceptions, leave, blocks and holidays (managers and admins)."""
         if not self.capabilities.rosters:
             return None
+        from .roster_dialog import RosterDialog
         dialog = RosterDialog(self._db, self.runner, clock=self._clock,
                               branch=self._branch.name if self._branch else None, parent=self)
         dialog.change_applied.connect(lambda _c: self.reload_day())  # type: ignore[attr-defined]
@@ -245,6 +256,7 @@ class WindowClinic(WindowBase):
         """Book over a block or outside a shift with a reason (managers and admins; logged)."""
         if self._branch is None or not self.capabilities.overrides:
             return None
+        from .override_dialogs import ForceBookingDialog
         dialog = ForceBookingDialog(self._db, self.runner, branch=self._branch.name, timezone=self._branch.timezone,
                                     clock=self._clock, day=self._day, parent=self)
         dialog.appointment_booked.connect(lambda _a: self.reload_day())  # type: ignore[attr-defined]
@@ -256,6 +268,7 @@ class WindowClinic(WindowBase):
         if not (self.capabilities.overrides or self.capabilities.reports):
             return None
         tz = self._branch.timezone if self._branch else "UTC"
+        from .override_dialogs import OverridesLogWindow
         return self._show(OverridesLogWindow(self._db, self.runner, timezone=tz, clock=self._clock, parent=self),
                           modal=False)
 
@@ -265,6 +278,7 @@ class WindowClinic(WindowBase):
         calendar."""
         if not self.capabilities.reports:
             return None
+        from .reports_window import ReportsWindow
         window = ReportsWindow(self.reports_db or self._db, self.runner, clock=self._clock,
                                printed_by=self.printed_by, parent=self)
         return self._show(window, modal=False)

@@ -316,6 +316,9 @@ def run_pgbench(url: str, clients: int, base: datetime, ids: tuple[int, int]) ->
 
 # -- 4. the day grid (reception calendar) -----------------------------------------------------
 GRID_DAY_SQL = """
+DELETE FROM waitlist_offer WHERE freed_slot_id IN (SELECT id FROM freed_slot
+    WHERE branch_id = (SELECT id FROM branch WHERE name = 'Bench Grid'));
+DELETE FROM freed_slot WHERE branch_id = (SELECT id FROM branch WHERE name = 'Bench Grid');
 DELETE FROM appointment WHERE branch_id = (SELECT id FROM branch WHERE name = 'Bench Grid');
 CREATE TEMP TABLE grid_plan ON COMMIT DROP AS
 WITH d AS (SELECT r.id, (row_number() OVER (ORDER BY r.name) - 1)::int AS k
