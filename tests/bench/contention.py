@@ -9,9 +9,10 @@ most attempts collide):
 
 - book a slot (confirmed at once), with a client-generated id;
 - hold a slot, then confirm the hold or let it go;
-- cancel one of the client's own live appointments (the freed slot goes to the
-  waitlist: the trigger records it);
-- work the waitlist: process freed slots into offers, accept or decline one.
+- cancel a live appointment in the raced window, whoever booked it (a patient
+  calling; the freed slot goes to the waitlist: the trigger records it);
+- work the waitlist: process freed slots into offers (a sweep that finds
+  nothing is logged ``idle``, not a commit), accept or decline one.
 
 Every attempt is logged with its outcome: ``committed``, ``refused`` (a domain
 error: the slot was taken, the transition is no longer allowed…) or
@@ -72,7 +73,7 @@ class Attempt:
 
     client: int
     action: str               # book | hold | confirm | cancel | offer | accept | decline
-    outcome: str              # committed | refused | unknown
+    outcome: str              # committed | refused | unknown | idle (an offer sweep that found nothing)
     ms: float
     client_id: str | None = None
     appointment_id: int | None = None
@@ -107,7 +108,6 @@ def _client(k: int, url: str, starts: list[datetime], patient_ids: list[int], st
     rng = random.Random(seed * 1000 + k)
     db = Database(url, pool_size=1)
     dbs.append(db)
-    mine: list[int] = []          # this client's live appointments (as far as it knows)
 
     def attempt(action: str, fn: Callable[[], object], **ids: object) -> object | None:
         t0 = time.perf_counter()
@@ -121,12 +121,13 @@ def _client(k: int, url: str, starts: list[datetime], patient_ids: list[int], st
         out.append(Attempt(k, action, outcome, (time.perf_counter() - t0) * 1e3, error=error, **ids))
         return result
 
+    lo, hi = starts[0], starts[-1]
     try:
         while time.time() < stop_at:
             r = rng.random()
-            if r < 0.40 or (r < 0.80 and not mine):
+            if r < 0.40:
                 cid = str(uuid.uuid4())
-                held = r >= 0.25
+                held = r >= 0.20
                 appt = attempt("hold" if held else "book", partial(
                     scheduling.book, db, branch=BRANCH, service=SERVICE, start=rng.choice(starts),
                     patient_id=rng.choice(patient_ids), client_id=cid, now=NOW,
@@ -134,20 +135,22 @@ def _client(k: int, url: str, starts: list[datetime], patient_ids: list[int], st
                 if appt is not None:
                     out[-1].appointment_id = appt.id
                     if held and rng.random() < 0.7:
-                        if attempt("confirm", partial(scheduling.set_status, db, appt.id, "confirmed"),
-                                   appointment_id=appt.id) is not None:
-                            mine.append(appt.id)
+                        attempt("confirm", partial(scheduling.confirm_hold, db, appt.id), appointment_id=appt.id)
                     elif held:
                         attempt("cancel", partial(scheduling.cancel, db, appt.id, reason="caller hung up"),
                                 appointment_id=appt.id)
-                    else:
-                        mine.append(appt.id)
-            elif r < 0.80:
-                victim = mine.pop(rng.randrange(len(mine)))
-                attempt("cancel", partial(scheduling.cancel, db, victim, reason="patient called to cancel"),
-                        appointment_id=victim)
+            elif r < 0.65:
+                # A patient calls to cancel: any live appointment in the raced window, whoever booked it.
+                live = db.read(lambda c: [int(i) for (i,) in c.execute(text(
+                    "SELECT id FROM appointment WHERE status IN ('confirmed', 'requested', 'payment_pending') "
+                    "AND starts_at BETWEEN :lo AND :hi"), {"lo": lo, "hi": hi})])
+                if live:
+                    victim = rng.choice(live)
+                    attempt("cancel", partial(scheduling.cancel, db, victim, reason="patient called to cancel",
+                                              by="patient"), appointment_id=victim)
             else:
-                attempt("offer", partial(waitlist.process_freed_slots, db, now=NOW))
+                if attempt("offer", partial(waitlist.process_freed_slots, db, now=NOW)) == []:
+                    out[-1].outcome = "idle"           # nothing to offer: no write, not a commit
                 offers = [o for o in waitlist.list_offers(db) if o.status == "open"]
                 if offers:
                     offer = rng.choice(offers)
