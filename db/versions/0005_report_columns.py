@@ -100,13 +100,20 @@ CREATE TRIGGER appointment_report_local
 ALTER TABLE appointment ENABLE ALWAYS TRIGGER appointment_report_local;
 
 -- doctor_id written by hand (not by the booking triggers below): recomputed from the bookings.
--- A new row has no bookings yet.
+-- A new row has no bookings yet: a doctor given on insert (the bulk import gives it, so the
+-- booking trigger below finds nothing to change) must be a doctor, and the bookings inserted
+-- after it are checked against it (booking_report_doctor_ins).
 CREATE FUNCTION appointment_report_doctor() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 BEGIN
-    NEW.doctor_id := CASE WHEN TG_OP = 'UPDATE' THEN
-        (SELECT min(bk.resource_id) FROM booking bk JOIN resource r ON r.id = bk.resource_id AND r.kind = 'doctor'
-          WHERE bk.appointment_id = NEW.id) END;
+    IF TG_OP = 'INSERT' THEN
+        IF NOT EXISTS (SELECT 1 FROM resource WHERE id = NEW.doctor_id AND kind = 'doctor') THEN
+            NEW.doctor_id := NULL;
+        END IF;
+        RETURN NEW;
+    END IF;
+    NEW.doctor_id := (SELECT min(bk.resource_id) FROM booking bk JOIN resource r ON r.id = bk.resource_id
+                       AND r.kind = 'doctor' WHERE bk.appointment_id = NEW.id);
     RETURN NEW;
 END $$;
 CREATE TRIGGER appointment_report_doctor_ins BEFORE INSERT ON appointment FOR EACH ROW
@@ -121,12 +128,19 @@ ALTER TABLE appointment ENABLE ALWAYS TRIGGER appointment_report_doctor_upd;
 CREATE FUNCTION booking_report_doctor_ins() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 BEGIN
-    -- An insert can only add doctors: the new minimum wins.
+    -- An insert can only add doctors: the new minimum wins. A doctor given on insert that none of
+    -- the appointment's bookings names (checked for the appointments inserted with this statement's
+    -- bookings) is corrected from all its bookings.
     UPDATE appointment a SET doctor_id = n.doctor_id
       FROM (SELECT k.appointment_id, min(k.resource_id) AS doctor_id
               FROM new_rows k JOIN resource r ON r.id = k.resource_id AND r.kind = 'doctor'
              GROUP BY k.appointment_id) n
      WHERE a.id = n.appointment_id AND (a.doctor_id IS NULL OR a.doctor_id > n.doctor_id);
+    PERFORM clinic_report_doctor_of(ARRAY(
+        SELECT a.id FROM appointment a
+         WHERE a.id IN (SELECT DISTINCT appointment_id FROM new_rows) AND a.doctor_id IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM booking bk WHERE bk.appointment_id = a.id
+                                                       AND bk.resource_id = a.doctor_id)));
     RETURN NULL;
 END $$;
 

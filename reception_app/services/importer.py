@@ -767,12 +767,18 @@ def _import_rows(conn: Connection, rows: list[_Row], zone_name: str,
 
     # Appointments, their two bookings, and SMS reminders.
     appt_ids = _allocate_ids(raw, "appointment", len(placed))
+    # The service's policy snapshot and each appointment's doctor go in with the row, so the per-row
+    # triggers that would look them up (0003 appointment_lifecycle, 0005 doctor_id) have nothing to do.
+    with raw.cursor() as cur:
+        policy = cur.execute("SELECT cancel_free_hours, late_cancel_fee_cents, deposit_cents FROM service "
+                             "WHERE id = %s", (service_id,)).fetchone()
     bookings: list[tuple[int, int, str]] = []
     reminders: list[tuple[int, str, str]] = []
     slot_text: dict[datetime, tuple[str, str]] = {}
     with raw.cursor() as cur:
         with cur.copy("COPY appointment (id, patient_id, service_id, branch_id, status, starts_at, ends_at, "
-                      "source, booked_at, time_assigned_by_import, external_ref, patient_age_years) "
+                      "source, booked_at, time_assigned_by_import, external_ref, patient_age_years, "
+                      "policy_free_hours, policy_late_fee_cents, deposit_cents, doctor_id) "
                       "FROM STDIN") as cp:
             for (row, b, start, dn, rn), aid in zip(placed, appt_ids, strict=True):
                 bid, tz = branches[b]
@@ -783,7 +789,8 @@ def _import_rows(conn: Connection, rows: list[_Row], zone_name: str,
                 s_txt, e_txt = texts
                 cp.write_row((aid, patient_ids[f"{_SOURCE}:{row.patient_id}"], service_id, bid,
                               "no_show" if row.no_show else "completed", s_txt, e_txt, "import", _ts(booked),
-                              "t", f"{_SOURCE}:{row.appointment_id}", row.age))
+                              "t", f"{_SOURCE}:{row.appointment_id}", row.age, *policy,
+                              pools[b]["doctor"].ids[dn]))
                 period = f"[{s_txt},{e_txt})"
                 bookings.append((aid, pools[b]["doctor"].ids[dn], period))
                 bookings.append((aid, pools[b]["room"].ids[rn], period))

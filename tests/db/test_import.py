@@ -492,3 +492,16 @@ def test_branch_name() -> None:
     assert branch_name("DE LOURDES") == "De Lourdes"
     assert branch_name("  ILHA  DO PRÍNCIPE ") == "Ilha do Príncipe"
     assert branch_name("RESISTÊNCIA") == "Resistência"
+
+
+def test_imported_rows_carry_their_doctor_and_policy(imported: Database) -> None:
+    """The import writes each appointment's doctor and policy snapshot with the row (the per-row
+    triggers then have nothing to look up); they agree with its bookings and its service."""
+    wrong = imported.read(lambda c: c.execute(text(
+        "SELECT count(*) FROM appointment a JOIN service s ON s.id = a.service_id "
+        "WHERE a.doctor_id IS DISTINCT FROM (SELECT min(b.resource_id) FROM booking b JOIN resource r "
+        "      ON r.id = b.resource_id AND r.kind = 'doctor' WHERE b.appointment_id = a.id) "
+        "   OR a.policy_free_hours IS DISTINCT FROM s.cancel_free_hours "
+        "   OR a.deposit_cents IS DISTINCT FROM s.deposit_cents")).scalar_one())
+    assert wrong == 0
+    assert imported.read(lambda c: c.execute(text("SELECT count(*) FROM appointment")).scalar_one()) == len(GOOD)

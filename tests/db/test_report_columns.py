@@ -101,3 +101,30 @@ def test_a_raw_insert_gets_local_columns_and_no_derived_audit(clinic_db: Databas
     audits = clinic_db.read(lambda c: c.execute(text(
         "SELECT action FROM audit_log WHERE table_name = 'appointment' AND row_id = :a"), {"a": aid}).scalars().all())
     assert audits == ["INSERT"]
+
+
+def test_a_doctor_given_on_insert_is_kept_only_when_a_booking_names_it(clinic_db: Database, patient: int) -> None:
+    """The bulk import gives each appointment's doctor with the row (so no per-row rewrite follows);
+    a wrong one — not a doctor, or a doctor none of the bookings names — is corrected."""
+    def work(conn) -> list[int]:
+        branch, service = conn.execute(text(
+            "SELECT (SELECT id FROM branch WHERE name = 'Centro'), (SELECT id FROM service LIMIT 1)")).one()
+        ana, bruno, room = conn.execute(text(
+            "SELECT (SELECT id FROM resource WHERE name = 'Ana Souza'), (SELECT id FROM resource WHERE name = "
+            "'Bruno Lima'), (SELECT id FROM resource WHERE name = 'Imaging 1')")).one()
+        ids = []
+        for k, given in enumerate((ana, bruno, room)):
+            start = datetime(2027, 4, 5 + k, 12, tzinfo=UTC)   # Ana Souza is on leave in early March
+            aid = int(conn.execute(text(
+                "INSERT INTO appointment (patient_id, service_id, branch_id, status, starts_at, ends_at, source, "
+                "doctor_id) VALUES (:p, :s, :b, 'completed', :st, :en, 'import', :d) RETURNING id"),
+                {"p": patient, "s": service, "b": branch, "st": start, "en": start + timedelta(minutes=30),
+                 "d": given}).scalar_one())
+            conn.execute(text("INSERT INTO booking (appointment_id, resource_id, period) "
+                              "SELECT :a, r, tstzrange(:st, :en) FROM unnest(CAST(:rs AS integer[])) r"),
+                         {"a": aid, "rs": [ana, room], "st": start, "en": start + timedelta(minutes=30)})
+            ids.append(aid)
+        return ids
+
+    right, wrong_doctor, not_a_doctor = clinic_db.admin(work)
+    assert [columns(clinic_db, a)[2] for a in (right, wrong_doctor, not_a_doctor)] == ["Ana Souza"] * 3
