@@ -57,7 +57,8 @@ DEFINITIONS: dict[str, str] = {
             "hour of their start.",
     "confirmation": "Time to confirmation: hours from booked_at (the request) to confirmed_at, for "
                     "appointments that were confirmed in the period; imported and immediately confirmed "
-                    "bookings count as 0 hours.",
+                    "bookings count as 0 hours. The median and 90th percentile are taken over whole minutes (each "
+                    "time truncated to the minute, interpolated like percentile_cont); the mean is exact.",
     "follow_up": "Follow-up completion: completed appointments in the period that have a follow_up "
                  "message, and how many of those messages were sent.",
     "waitlist": "Waitlist fill rate: freed slots (a future booking cancelled or rescheduled) in the period "

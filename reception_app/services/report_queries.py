@@ -537,18 +537,68 @@ def _heat_table(name: str, title: str, heat: Sequence[Any], branch_id: int | Non
 
 
 # -- 4. operations: confirmation, follow-up, waitlist, overrides --------------------------------
+#: Time to confirmation as a histogram: per (service, whole minute of booked_at -> confirmed_at) the count and
+#: the exact seconds (for the mean) — a parallel aggregate of a few thousand groups instead of sorting every
+#: confirmed appointment; median and 90th percentile come from the cumulative counts (:func:`_percentile`),
+#: exact to the minute.
 _CONFIRM_SQL = """
-SELECT s.name AS service, count(*) AS n,
-       avg(extract(epoch FROM greatest(a.confirmed_at - a.booked_at, interval '0')) / 3600) AS mean_h,
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM greatest(a.confirmed_at - a.booked_at,
-                                                                              interval '0')) / 3600) AS median_h,
-       percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM greatest(a.confirmed_at - a.booked_at,
-                                                                              interval '0')) / 3600) AS p90_h,
-       s.id AS service_id
-  FROM appointment a JOIN service s ON s.id = a.service_id
- WHERE a.confirmed_at IS NOT NULL AND """ + _PERIOD + """
- GROUP BY ROLLUP ((s.id, s.name)) ORDER BY s.name NULLS LAST
+SELECT c.service_id, c.m, c.n, c.secs
+  FROM (SELECT a.service_id, floor(x.secs / 60)::int AS m, count(*) AS n, sum(x.secs) AS secs
+          FROM appointment a
+         CROSS JOIN LATERAL (SELECT date_part('epoch', greatest(a.confirmed_at - a.booked_at, interval '0')) AS secs) x
+         WHERE a.confirmed_at IS NOT NULL AND """ + _PERIOD + """
+         GROUP BY 1, 2) c
 """
+
+
+def _percentile(hist: list[tuple[int, int]], p: float) -> float:
+    """``percentile_cont(p)`` (linear interpolation between neighbouring values) of the multiset given by
+    ``hist`` — sorted ``(minute, count)`` pairs — in hours."""
+    total = sum(n for _, n in hist)
+    if not total:
+        return 0.0
+    pos = p * (total - 1)
+    lo_i, frac = int(pos), pos - int(pos)
+
+    def value_at(i: int) -> int:
+        seen = 0
+        for m, n in hist:
+            seen += n
+            if i < seen:
+                return m
+        return hist[-1][0]
+
+    lo = value_at(lo_i)
+    hi = value_at(lo_i + 1) if frac else lo
+    return (lo + (hi - lo) * frac) / 60.0
+
+
+def _confirmation_rows(rows: Sequence[Any], services: dict[int, str]) -> list[tuple[str | None, int | None, int,
+                                                                                     float, float, float]]:
+    """(service name or None for all, service id, confirmed, mean h, median h, p90 h), by name, "all" last."""
+    per: dict[int, dict[int, list[float]]] = {}
+    for r in rows:
+        per.setdefault(int(r.service_id), {})[int(r.m)] = [int(r.n), float(r.secs)]
+    out: list[tuple[str | None, int | None, int, float, float, float]] = []
+    merged: dict[int, list[float]] = {}
+    for per_service in per.values():
+        for m, (c, secs) in per_service.items():
+            acc = merged.setdefault(m, [0, 0.0])
+            acc[0] += c
+            acc[1] += secs
+    groups: list[tuple[int | None, dict[int, list[float]]]] = [
+        *sorted(per.items(), key=lambda kv: services.get(kv[0], "?")), (None, merged)]
+    for sid, hist in groups:
+        if not hist:
+            continue
+        pairs = sorted((m, int(v[0])) for m, v in hist.items())
+        total = sum(c for _, c in pairs)
+        mean = sum(v[1] for v in hist.values()) / total / 3600.0
+        out.append((services.get(sid, "?") if sid is not None else None, sid, total, mean,
+                    _percentile(pairs, 0.5), _percentile(pairs, 0.9)))
+    return out
+
+
 _FOLLOW_SQL = """
 SELECT count(*) AS completed, count(f.appointment_id) AS with_follow_up,
        count(*) FILTER (WHERE f.sent) AS follow_up_sent
@@ -589,7 +639,7 @@ def operations(db: Database, *, date_from: str | date, date_to: str | date,
     d_from, d_to = _period(date_from, date_to)
 
     def work(conn: Connection, params: dict[str, Any]) -> ReportData:
-        conf = conn.execute(text(_CONFIRM_SQL), params).all()
+        conf = _confirmation_rows(conn.execute(text(_CONFIRM_SQL), params).all(), _names(conn, "service"))
         follow = conn.execute(text(_FOLLOW_SQL), params).one()
         wait = {r.state: int(r.n) for r in conn.execute(text(_WAITLIST_SQL), params)}
         overrides = conn.execute(text(_OVERRIDES_SQL), params).all()
@@ -601,10 +651,10 @@ def operations(db: Database, *, date_from: str | date, date_to: str | date,
                              [Column("label", "Service"), Column("confirmed", "Confirmed", "int"),
                               Column("mean_h", "Mean h", "hours"), Column("median_h", "Median h", "hours"),
                               Column("p90_h", "90th pct h", "hours")],
-                             [(r.service or "All services", int(r.n), h(r.mean_h), h(r.median_h), h(r.p90_h))
-                              for r in conf],
-                             [({"service_id": r.service_id, "confirmed": True} if r.service_id else
-                               {"confirmed": True}) for r in conf])
+                             [(name or "All services", n, h(mean), h(median), h(p90))
+                              for name, _sid, n, mean, median, p90 in conf],
+                             [({"service_id": sid, "confirmed": True} if sid else {"confirmed": True})
+                              for _name, sid, *_rest in conf])
         done, with_fu, sent = int(follow.completed), int(follow.with_follow_up), int(follow.follow_up_sent)
         follow_up = Table("follow_up", "Follow-up completion",
                           [Column("label", "Measure"), Column("count", "Appointments", "int"),
@@ -628,7 +678,7 @@ def operations(db: Database, *, date_from: str | date, date_to: str | date,
                    [(f"{r.at.astimezone(_zone(r.tz)):%Y-%m-%d %H:%M}", r.db_user, r.kind, r.appointment_id, r.reason)
                     for r in overrides],
                    [({"appointment_id": int(r.appointment_id)} if r.appointment_id else None) for r in overrides])
-        median_all = next((h(r.median_h) for r in conf if r.service is None), 0.0)
+        median_all = next((h(median) for name, _sid, _n, _mean, median, _p90 in conf if name is None), 0.0)
         charts = [Chart("bar", "confirmation", "label", ("median_h", "p90_h"), "Hours to confirmation by service",
                         "Hours"),
                   Chart("bar", "waitlist", "label", ("count",), "Freed slots by state", "Freed slots")]

@@ -168,3 +168,36 @@ def test_pdf_prints_only_pdf_tables_and_long_tables_plainly() -> None:
     assert "Room 000" in whole and "Room 199" in whole and "19.9" in whole and "Dr Ana" in whole
     assert "2027-03-01 " not in whole.replace("2027-03-01 to", "")
     assert "Not printed (in the CSV export and on screen): Per-day table." in whole.replace("\r\n", " ")
+
+
+def test_confirmation_percentiles_from_minute_histogram(small: Database) -> None:
+    # Only A1..A4 and A8 confirmed, 0, 30, 90, 600 and 61.5 minutes after booking: whole minutes 0, 30, 61, 90,
+    # 600 -> median 61 min, p90 = 90 + 0.6 * (600 - 90) = 396 min; the mean uses the exact 61.5.
+    def work(conn: Connection) -> None:
+        conn.execute(text("UPDATE appointment SET confirmed_at = NULL"))
+        for minutes, key in zip((0, 30, 90, 600, 61.5), (0, 1, 2, 3, 7), strict=True):
+            conn.execute(text("UPDATE appointment SET confirmed_at = booked_at + make_interval(secs => :s) "
+                              "WHERE id = (SELECT id FROM appointment ORDER BY id OFFSET :k LIMIT 1)"),
+                         {"s": minutes * 60, "k": key})
+
+    small.write(work)
+    r = rq.operations(small, date_from="2027-03-01", date_to="2027-03-07")
+    rows = rows_of(r.table("confirmation"))
+    mean_h = round((0 + 30 + 90 + 600 + 61.5) / 5 / 60, 1)
+    assert rows["Visit"] == (5, mean_h, round(61 / 60, 1), round(396 / 60, 1))
+    assert rows["All services"] == rows["Visit"]
+    assert r.summary["median_confirmation_h"] == round(61 / 60, 1)
+
+
+def test_percentile_matches_percentile_cont() -> None:
+    import statistics
+
+    values = [0, 0, 3, 7, 7, 7, 12, 40, 41, 300]
+    hist = sorted((v, values.count(v)) for v in set(values))
+    for p in (0.5, 0.9):
+        pos = p * (len(values) - 1)
+        lo, frac = int(pos), pos - int(pos)
+        expected = values[lo] + (values[min(lo + 1, len(values) - 1)] - values[lo]) * frac
+        assert rq._percentile(hist, p) == expected / 60
+    assert rq._percentile(hist, 0.5) * 60 == statistics.median(values)
+    assert rq._percentile([], 0.5) == 0.0
