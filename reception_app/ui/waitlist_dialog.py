@@ -42,6 +42,7 @@ from ..services import waitlist
 from ..services.dayview import BranchSummary, DayView, ServiceSummary, list_services, load_day
 from ..services.waitlist import DeclineResult, OfferView, WaitlistEntryView
 from ..store.database import Database
+from .pickers import fill_doctors, fill_services
 from .runner import Clock, Runner
 from .walk_in_dialog import PatientPicker
 
@@ -371,12 +372,7 @@ class WaitlistDialog(QDialog):
     # -- reactions -------------------------------------------------------------------------------
     def _on_services_loaded(self, services: list[ServiceSummary]) -> None:
         self._services = list(services)
-        self.service_combo.blockSignals(True)
-        self.service_combo.clear()
-        for s in self._services:
-            self.service_combo.addItem(f"{s.name}  ({s.duration_min} min)")
-        self.service_combo.setCurrentIndex(0 if self._services else -1)
-        self.service_combo.blockSignals(False)
+        fill_services(self.service_combo, self._services)
         self._fill_doctors()
 
     def _on_day_loaded(self, day: DayView) -> None:
@@ -385,17 +381,7 @@ class WaitlistDialog(QDialog):
 
     def _fill_doctors(self) -> None:
         service = self.selected_service()
-        wanted = service.needs.get("doctor") if service else None
-        current = self.doctor_combo.currentData()
-        self.doctor_combo.clear()
-        self.doctor_combo.addItem("Any doctor", None)
-        if self._day is not None and wanted:
-            for r in self._day.resources:
-                if r.kind == "doctor" and r.category == wanted:
-                    self.doctor_combo.addItem(r.name, r.name)
-        index = self.doctor_combo.findData(current) if current else 0
-        self.doctor_combo.setCurrentIndex(max(index, 0))
-        self.doctor_combo.setEnabled(bool(wanted))
+        fill_doctors(self.doctor_combo, self._day, service.needs.get("doctor") if service else None, "Any doctor")
 
     def _on_entries(self, entries: list[WaitlistEntryView]) -> None:
         keep = self.selected_entry()

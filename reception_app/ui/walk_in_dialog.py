@@ -37,6 +37,7 @@ from ..services.patients import PatientView
 from ..services.scheduling import AppointmentView, SlotOffer
 from ..store.database import Database
 from .patient_dialog import patient_line
+from .pickers import fill_doctors, fill_services
 from .runner import Clock, Runner
 
 _ERROR_STYLE = "color: #b3261e;"
@@ -388,12 +389,7 @@ class WalkInDialog(QDialog):
     # -- reactions -------------------------------------------------------------------------------------
     def _on_services_loaded(self, services: list[ServiceSummary]) -> None:
         self._services = list(services)
-        self.service_combo.blockSignals(True)
-        self.service_combo.clear()
-        for s in self._services:
-            self.service_combo.addItem(f"{s.name}  ({s.duration_min} min)")
-        self.service_combo.setCurrentIndex(0 if self._services else -1)
-        self.service_combo.blockSignals(False)
+        fill_services(self.service_combo, self._services)
         self.services_loaded.emit(len(self._services))
         self._fill_doctors()  # the day may have arrived first
         self.refresh_preview()
@@ -404,19 +400,8 @@ class WalkInDialog(QDialog):
 
     def _fill_doctors(self) -> None:
         service = self.selected_service()
-        wanted = service.needs.get("doctor") if service else None
-        current = self.selected_doctor()
-        self.doctor_combo.blockSignals(True)
-        self.doctor_combo.clear()
-        self.doctor_combo.addItem("First free doctor", None)
-        if self._day is not None and wanted:
-            for r in self._day.resources:
-                if r.kind == "doctor" and r.category == wanted:
-                    self.doctor_combo.addItem(r.name, r.name)
-        index = self.doctor_combo.findData(current) if current else 0
-        self.doctor_combo.setCurrentIndex(max(index, 0))
-        self.doctor_combo.setEnabled(bool(wanted))
-        self.doctor_combo.blockSignals(False)
+        fill_doctors(self.doctor_combo, self._day, service.needs.get("doctor") if service else None,
+                     "First free doctor")
 
     def _on_service_changed(self, *_args: object) -> None:
         self._fill_doctors()
