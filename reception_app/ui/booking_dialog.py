@@ -64,6 +64,7 @@ from ..services.dayview import BranchSummary, GridResource, ServiceSummary, list
 from ..services.patients import PatientView
 from ..services.scheduling import AppointmentView, SlotOffer
 from ..store.database import Database
+from . import colors
 from .runner import Clock, Runner
 
 #: Minimum characters before the patient search runs.
@@ -1010,8 +1011,7 @@ class BookingDialog(QDialog):
             style = ("QLabel { color: #1e4620; background: #e3f4e1; border: 1px solid #8cc084; border-radius: 4px;"
                      " padding: 6px; }")
         elif error:
-            style = ("QLabel { color: #8c1d18; background: #fdecea; border: 1px solid #f2b8b5; border-radius: 4px;"
-                     " padding: 6px; }")
+            style = colors.ERROR_BOX_STYLE
         else:
             style = "QLabel { color: #1b1f24; padding: 6px; }"
         self.message_label.setStyleSheet(style)

@@ -157,3 +157,9 @@ def legend_html() -> str:
     """The markers' legend as one rich-text line (glyphs in their colors), for a ``QLabel``."""
     return " &nbsp; ".join(f'<span style="color:{m.color}; font-weight:600">{m.glyph}</span> {m.label}'
                            for m in MARKERS)
+
+
+#: The boxed message under a form when something was refused (dark red on light red), shared by
+#: the dialogs.
+ERROR_BOX_STYLE = ("QLabel { color: #8c1d18; background: #fdecea; border: 1px solid #f2b8b5; border-radius: 4px;"
+                   " padding: 6px; }")

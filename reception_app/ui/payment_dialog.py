@@ -45,11 +45,10 @@ from ..reports.receipt import receipt_lines, receipt_pdf
 from ..services import payments
 from ..services.payments import Account, PaymentResult
 from ..store.database import Database
-from . import print_preview
+from . import colors, print_preview
 from .runner import Clock, Runner
 
-_ERROR_STYLE = ("QLabel { color: #8c1d18; background: #fdecea; border: 1px solid #f2b8b5; border-radius: 4px;"
-                " padding: 6px; }")
+_ERROR_STYLE = colors.ERROR_BOX_STYLE
 _PURPOSE_LABELS = {"deposit": "Deposit", "fee": "Fee", "late_cancel_fee": "Late cancellation fee", "other": "Other"}
 
 

@@ -41,13 +41,13 @@ from ..domain.status import LABELS
 from ..services import scheduling
 from ..services.scheduling import AppointmentView, MoveResult, SlotOffer
 from ..store.database import Database
+from . import colors
 from .runner import Clock, Runner
 
 #: How many free starts the list shows.
 OFFER_COUNT = 8
 
-_ERROR_STYLE = ("QLabel { color: #8c1d18; background: #fdecea; border: 1px solid #f2b8b5; border-radius: 4px;"
-                " padding: 6px; }")
+_ERROR_STYLE = colors.ERROR_BOX_STYLE
 
 
 

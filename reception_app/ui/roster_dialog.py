@@ -56,11 +56,11 @@ from ..services.rosters import (
     WeeklyPattern,
 )
 from ..store.database import Database
+from . import colors
 from .runner import Clock, Runner
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-ERROR_STYLE = ("QLabel { color: #8c1d18; background: #fdecea; border: 1px solid #f2b8b5; border-radius: 4px;"
-                " padding: 6px; }")
+ERROR_STYLE = colors.ERROR_BOX_STYLE
 
 
 def qdate(d: date) -> QDate:

@@ -42,12 +42,12 @@ from ..services import waitlist
 from ..services.dayview import BranchSummary, DayView, ServiceSummary, list_services, load_day
 from ..services.waitlist import DeclineResult, OfferView, WaitlistEntryView
 from ..store.database import Database
+from . import colors
 from .pickers import fill_doctors, fill_services
 from .runner import Clock, Runner
 from .walk_in_dialog import PatientPicker
 
-_MESSAGE_STYLE = ("QLabel { color: #8c1d18; background: #fdecea; border: 1px solid #f2b8b5; border-radius: 4px;"
-                  " padding: 6px; }")
+_MESSAGE_STYLE = colors.ERROR_BOX_STYLE
 ENTRY_COLUMNS = ("Patient", "Service", "Doctor", "Window", "Priority", "Status", "Waiting")
 OFFER_COLUMNS = ("Patient", "Service", "Time", "With", "Time left")
 _STATUS_LABELS = {"waiting": "Waiting", "offered": "Offered", "booked": "Booked", "cancelled": "Cancelled"}

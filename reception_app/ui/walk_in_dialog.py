@@ -36,13 +36,13 @@ from ..services.dayview import BranchSummary, DayView, ServiceSummary, list_serv
 from ..services.patients import PatientView
 from ..services.scheduling import AppointmentView, SlotOffer
 from ..store.database import Database
+from . import colors
 from .patient_dialog import patient_line
 from .pickers import fill_doctors, fill_services
 from .runner import Clock, Runner
 
 _ERROR_STYLE = "color: #b3261e;"
-_MESSAGE_STYLE = ("QLabel { color: #8c1d18; background: #fdecea; border: 1px solid #f2b8b5; border-radius: 4px;"
-                  " padding: 6px; }")
+_MESSAGE_STYLE = colors.ERROR_BOX_STYLE
 
 
 class PatientPicker(QWidget):
