@@ -52,7 +52,8 @@ DEFINITIONS: dict[str, str] = {
                  "rescheduled) with their buffers, as their bookings hold the resource.",
     "utilization": "Utilization: booked minutes inside available time divided by available minutes. "
                    "Overbooked minutes: booked minutes outside available time. Idle gap: a stretch of at "
-                   "least 30 available minutes with nothing booked.",
+                   "least 30 available minutes with nothing booked. Over-rostered hours: the available hours of a "
+                   "resource's days on which nothing at all was booked (rostered, but not needed).",
     "load": "Bookings: appointments that are not cancelled or rescheduled, counted on the local date and "
             "hour of their start.",
     "confirmation": "Time to confirmation: hours from booked_at (the request) to confirmed_at, for "

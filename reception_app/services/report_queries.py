@@ -748,7 +748,7 @@ per AS (
         ON k.resource_id = v.resource_id AND k.day = v.day AND k.branch_id = v.branch_id
 ),
 m AS (
-    SELECT p.rid, r.kind, r.name, p.day,
+    SELECT p.rid, r.kind, r.name, p.day, isempty(p.booked) AS nothing_booked,
            (SELECT coalesce(sum(extract(epoch FROM upper(x) - lower(x))), 0) / 60 FROM unnest(p.avail) x) AS avail_min,
            (SELECT coalesce(sum(extract(epoch FROM upper(x) - lower(x))), 0) / 60
               FROM unnest(p.booked * p.avail) x) AS in_min,
@@ -762,19 +762,21 @@ m AS (
 )
 SELECT GROUPING(rid, kind, name, month, week, day) AS g, rid, kind, name, month, week, day,
        sum(avail_min)::bigint AS avail_min, sum(in_min)::bigint AS in_min, sum(over_min)::bigint AS over_min,
-       sum(gaps)::bigint AS gaps, sum(gap_min)::bigint AS gap_min
+       sum(gaps)::bigint AS gaps, sum(gap_min)::bigint AS gap_min,
+       sum(CASE WHEN nothing_booked THEN avail_min ELSE 0 END)::bigint AS unbooked_min
   FROM (SELECT m.*, date_trunc('month', m.day)::date AS month, date_trunc('week', m.day)::date AS week FROM m) q
  GROUP BY GROUPING SETS ((rid, kind, name), (rid, kind, name, month), (kind, week), (kind, day))
 """
 _KINDS = ("doctor", "room", "equipment")
 _UTIL_COLUMNS = [Column("available_h", "Available h", "hours"), Column("booked_h", "Booked h", "hours"),
                  Column("utilization", "Utilization", "rate"), Column("overbooked_h", "Overbooked h", "hours"),
-                 Column("idle_gaps", "Idle gaps", "int"), Column("idle_h", "Idle h", "hours")]
+                 Column("idle_gaps", "Idle gaps", "int"), Column("idle_h", "Idle h", "hours"),
+                 Column("over_rostered_h", "Over-rostered h", "hours")]
 
 
 def _util_values(r: Any) -> tuple[Any, ...]:
     return (_hours(r.avail_min), _hours(r.in_min), _ratio(r.in_min, r.avail_min), _hours(r.over_min),
-            int(r.gaps), _hours(r.gap_min))
+            int(r.gaps), _hours(r.gap_min), _hours(r.unbooked_min))
 
 
 def utilization(db: Database, *, date_from: str | date, date_to: str | date,
@@ -787,7 +789,8 @@ def utilization(db: Database, *, date_from: str | date, date_to: str | date,
     resource + measures), ``by_week`` and ``by_day`` (period, kind + measures, summed over the
     resources of that kind). The PDF prints ``by_kind`` and ``by_resource`` only (``pdf_tables``);
     the per-month/week/day tables go to the CSV and the screen. Summary: ``available_h``,
-    ``booked_h``, ``utilization``, ``overbooked_h``. Raises as the module says.
+    ``booked_h``, ``utilization``, ``overbooked_h``, ``over_rostered_h`` (available hours of resource-days with
+    nothing booked). Raises as the module says.
     """
     d_from, d_to = _period(date_from, date_to)
 
@@ -819,12 +822,13 @@ def utilization(db: Database, *, date_from: str | date, date_to: str | date,
         over = sum(int(r.over_min) for r in res_rows)
         kinds: dict[str, list[int]] = {}
         for r in res_rows:
-            k = kinds.setdefault(r.kind, [0, 0, 0, 0, 0])
-            for i, v in enumerate((r.avail_min, r.in_min, r.over_min, r.gaps, r.gap_min)):
+            k = kinds.setdefault(r.kind, [0, 0, 0, 0, 0, 0])
+            for i, v in enumerate((r.avail_min, r.in_min, r.over_min, r.gaps, r.gap_min, r.unbooked_min)):
                 k[i] += int(v)
         by_kind = Table("by_kind", "Utilization by kind",
                         [Column("label", "Kind"), *_UTIL_COLUMNS],
-                        [(k, _hours(m[0]), _hours(m[1]), _ratio(m[1], m[0]), _hours(m[2]), m[3], _hours(m[4]))
+                        [(k, _hours(m[0]), _hours(m[1]), _ratio(m[1], m[0]), _hours(m[2]), m[3], _hours(m[4]),
+                          _hours(m[5]))
                          for k in _KINDS if k in kinds for m in [kinds[k]]],
                         [{"kind": k, "live": True} for k in _KINDS if k in kinds])
         charts = [Chart("bar", "by_resource", "label", ("utilization",), "Utilization by resource", "Utilization")]
@@ -832,7 +836,8 @@ def utilization(db: Database, *, date_from: str | date, date_to: str | date,
                           [by_kind, by_resource, by_month, by_week, by_day],
                           charts, footnotes(["dates", "available", "utilization"]),
                           {"available_h": _hours(avail), "booked_h": _hours(booked),
-                           "utilization": _ratio(booked, avail), "overbooked_h": _hours(over)},
+                           "utilization": _ratio(booked, avail), "overbooked_h": _hours(over),
+                           "over_rostered_h": _hours(sum(int(r.unbooked_min) for r in res_rows))},
                           pdf_tables=["by_kind", "by_resource"])
 
     return _read(db, d_from, d_to, branch, work)

@@ -1,0 +1,134 @@
+"""Utilization report (issue 6): every figure checked against a week worked out by hand.
+
+The fixture (branch North, America/Sao_Paulo, week Mon 2027-03-01 .. Sun 2027-03-07):
+
+- Dr Ana: Monday shifts 09:00-12:00 and 14:00-17:00, Tuesday 09:00-12:00; leave Monday 15:00-16:00.
+- Room 1: the branch's opening hours, Monday 08:00-18:00 and Tuesday 08:00-12:00.
+- Monday, each with Dr Ana and Room 1: 09:00-10:00, 10:00-10:30, 11:30-12:30 (half of it after Dr Ana's
+  shift), 16:00-17:00 cancelled.
+- A second branch (South) with its own doctor and a booking, left out when the report asks for North.
+
+Worked out:
+
+- Dr Ana available: Monday 3 h + 3 h - 1 h leave = 300 min, Tuesday 180 min: 480 min = 8.0 h. Booked
+  inside: 60 + 30 + 30 = 120 min (2.0 h); utilization 120 / 480 = 0.25; overbooked 30 min (0.5 h).
+  Idle gaps (>= 30 free available minutes): Monday 10:30-11:30, 14:00-15:00, 16:00-17:00 (the
+  cancelled booking frees it), Tuesday 09:00-12:00: 4 gaps, 360 min (6.0 h). Over-rostered: Tuesday,
+  nothing booked: 3.0 h.
+- Room 1 available 600 + 240 = 840 min (14.0 h); booked 150 min (2.5 h), all inside; utilization
+  150 / 840 = 0.1786. Gaps: Monday 08:00-09:00, 10:30-11:30, 12:30-18:00, Tuesday 08:00-12:00: 4 gaps,
+  60 + 60 + 330 + 240 = 690 min (11.5 h). Over-rostered: Tuesday, 4.0 h.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from reception_app.services import report_queries as rq
+from reception_app.store.database import Database
+
+SP = ZoneInfo("America/Sao_Paulo")
+
+
+def _at(day: int, hh: int, mm: int = 0) -> datetime:
+    return datetime(2027, 3, day, hh, mm, tzinfo=SP)
+
+
+@pytest.fixture
+def week(db: Database) -> Database:
+    def work(conn: Connection) -> None:
+        def one(sql: str, **params: object) -> int:
+            return int(conn.execute(text(sql), params).scalar_one())
+
+        north = one("INSERT INTO branch (name, timezone) VALUES ('North', 'America/Sao_Paulo') RETURNING id")
+        south = one("INSERT INTO branch (name, timezone) VALUES ('South', 'America/Sao_Paulo') RETURNING id")
+        service = one("INSERT INTO service (name, duration_min) VALUES ('Visit', 30) RETURNING id")
+        ana = one("INSERT INTO resource (kind, name, category) VALUES ('doctor', 'Dr Ana', 'gp') RETURNING id")
+        bia = one("INSERT INTO resource (kind, name, category) VALUES ('doctor', 'Dr Bia', 'gp') RETURNING id")
+        room = one("INSERT INTO resource (kind, name, category, branch_id) VALUES ('room', 'Room 1', 'consult', :b) "
+                   "RETURNING id", b=north)
+        patient = one("INSERT INTO patient (display_name, birth_date) VALUES ('P', '1990-01-01') RETURNING id")
+        for weekday, start, end in ((0, 9 * 60, 12 * 60), (0, 14 * 60, 17 * 60), (1, 9 * 60, 12 * 60)):
+            conn.execute(text("INSERT INTO shift (resource_id, branch_id, weekday, start_min, end_min) "
+                              "VALUES (:r, :b, :w, :s, :e)"), {"r": ana, "b": north, "w": weekday, "s": start, "e": end})
+        conn.execute(text("INSERT INTO shift (resource_id, branch_id, weekday, start_min, end_min) "
+                          "VALUES (:r, :b, 0, 540, 1020)"), {"r": bia, "b": south})
+        for weekday, start, end in ((0, 8 * 60, 18 * 60), (1, 8 * 60, 12 * 60)):
+            conn.execute(text("INSERT INTO opening_hours (branch_id, weekday, start_min, end_min) "
+                              "VALUES (:b, :w, :s, :e)"), {"b": north, "w": weekday, "s": start, "e": end})
+        conn.execute(text("INSERT INTO time_off (resource_id, period, kind, reason) "
+                          "VALUES (:r, tstzrange(:s, :e), 'leave', 'dentist')"),
+                     {"r": ana, "s": _at(1, 15), "e": _at(1, 16)})
+
+        def book(branch: int, resources: tuple[int, ...], start: datetime, end: datetime) -> int:
+            aid = one("INSERT INTO appointment (patient_id, service_id, branch_id, status, starts_at, ends_at, "
+                      "source, booked_at) VALUES (:p, :s, :b, 'confirmed', :t, :e, 'phone', :t - interval '2 days') "
+                      "RETURNING id", p=patient, s=service, b=branch, t=start, e=end)
+            for r in resources:
+                conn.execute(text("INSERT INTO booking (appointment_id, resource_id, period) "
+                                  "VALUES (:a, :r, tstzrange(:s, :e))"), {"a": aid, "r": r, "s": start, "e": end})
+            return aid
+
+        book(north, (ana, room), _at(1, 9), _at(1, 10))
+        book(north, (ana, room), _at(1, 10), _at(1, 10, 30))
+        book(north, (ana, room), _at(1, 11, 30), _at(1, 12, 30))
+        cancelled = book(north, (ana, room), _at(1, 16), _at(1, 17))
+        conn.execute(text("UPDATE appointment SET status = 'cancelled', cancelled_by = 'clinic' WHERE id = :a"),
+                     {"a": cancelled})
+        book(south, (bia,), _at(1, 9), _at(1, 10))
+
+    db.write(work)
+    return db
+
+
+def _rows(table: rq.Table) -> dict[str, dict[str, object]]:
+    keys = [c.key for c in table.columns]
+    return {str(r[0]): dict(zip(keys, r, strict=True)) for r in table.rows}
+
+
+def test_utilization_figures_by_resource_and_kind(week: Database) -> None:
+    data = rq.utilization(week, date_from="2027-03-01", date_to="2027-03-07", branch="North")
+    res = _rows(data.table("by_resource"))
+    assert set(res) == {"Dr Ana", "Room 1"}          # Dr Bia works at South only
+    ana, room = res["Dr Ana"], res["Room 1"]
+    assert (ana["available_h"], ana["booked_h"], ana["utilization"], ana["overbooked_h"]) == (8.0, 2.0, 0.25, 0.5)
+    assert (ana["idle_gaps"], ana["idle_h"], ana["over_rostered_h"]) == (4, 6.0, 3.0)
+    assert (room["available_h"], room["booked_h"], room["utilization"], room["overbooked_h"]) == (14.0, 2.5, 0.1786,
+                                                                                                  0.0)
+    assert (room["idle_gaps"], room["idle_h"], room["over_rostered_h"]) == (4, 11.5, 4.0)
+    kinds = _rows(data.table("by_kind"))
+    assert kinds["doctor"]["available_h"] == 8.0 and kinds["room"]["booked_h"] == 2.5
+    assert data.summary["available_h"] == 22.0 and data.summary["booked_h"] == 4.5
+    assert data.summary["utilization"] == round(270 / 1320, 4)
+    assert data.summary["overbooked_h"] == 0.5 and data.summary["over_rostered_h"] == 7.0
+    assert data.branch == "North"
+
+
+def test_utilization_by_day_week_and_month(week: Database) -> None:
+    data = rq.utilization(week, date_from="2027-03-01", date_to="2027-03-07", branch="North")
+    days = {(r[0], r[1]): r for r in data.table("by_day").rows}
+    cols = [c.key for c in data.table("by_day").columns]
+    monday_doctor = dict(zip(cols, days[("2027-03-01", "doctor")], strict=True))
+    assert (monday_doctor["available_h"], monday_doctor["booked_h"], monday_doctor["over_rostered_h"]) == (5.0, 2.0,
+                                                                                                          0.0)
+    tuesday_room = dict(zip(cols, days[("2027-03-02", "room")], strict=True))
+    assert (tuesday_room["available_h"], tuesday_room["booked_h"], tuesday_room["over_rostered_h"]) == (4.0, 0.0,
+                                                                                                        4.0)
+    weeks = data.table("by_week")
+    assert [(r[0], r[1]) for r in weeks.rows] == [("2027-03-01", "doctor"), ("2027-03-01", "room")]
+    months = data.table("by_month")
+    assert [(r[0], r[1]) for r in months.rows] == [("2027-03", "Dr Ana"), ("2027-03", "Room 1")]
+    assert months.drill[0] == {"resource_id": months.drill[0]["resource_id"], "month": "2027-03-01", "live": True}
+
+
+def test_utilization_all_branches_includes_the_other_doctor(week: Database) -> None:
+    data = rq.utilization(week, date_from="2027-03-01", date_to="2027-03-07")
+    bia = _rows(data.table("by_resource"))["Dr Bia"]
+    assert (bia["available_h"], bia["booked_h"], bia["utilization"]) == (8.0, 1.0, 0.125)
+    # Dr Bia's Monday: 09:00-17:00 with 09:00-10:00 booked leaves one gap of 7 h.
+    assert (bia["idle_gaps"], bia["idle_h"], bia["over_rostered_h"]) == (1, 7.0, 0.0)
