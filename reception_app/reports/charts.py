@@ -124,7 +124,7 @@ def _nice_axis(top: float, as_pct: bool) -> tuple[float, float]:
     of ten (about five steps), the end a whole number of steps (100% for rates just under it)."""
     if top <= 0:
         return (5.0, 1.0) if as_pct else (1.0, 0.2)
-    target = top * 1.08
+    target = top * 1.04
     raw = target / 5
     power = 10.0 ** math.floor(math.log10(raw))
     step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
