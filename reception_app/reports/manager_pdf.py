@@ -137,25 +137,32 @@ def _widths(columns: list[Column], texts: list[list[str]], total: float, size: f
 
 
 class _NoWidowTable(PlatypusTable):
-    """A data table that does not leave fewer than :data:`MIN_LAST_ROWS` rows alone on its last page:
-    it breaks a few rows earlier instead."""
+    """A data table that does not leave fewer than :data:`MIN_LAST_ROWS` rows alone on its last page
+    (it breaks a few rows earlier instead), and whose rest on the next page starts under its title
+    followed by "(continued)" (``continued``: that title and its style; None: no title)."""
+
+    continued: tuple[str, ParagraphStyle] | None = None
 
     def split(self, availWidth: float, availHeight: float) -> list[Any]:  # noqa: N803 - reportlab's names
         parts = super().split(availWidth, availHeight)
-        if len(parts) == 2:
-            first, rest = (len(p._cellvalues) - self.repeatRows for p in parts)
-            if rest < MIN_LAST_ROWS and first > 2 * MIN_LAST_ROWS:
-                short = sum(self._rowHeights[self.repeatRows + first - (MIN_LAST_ROWS - rest):
-                                             self.repeatRows + first])
-                parts = super().split(availWidth, availHeight - short - 0.5)
-                if len(parts) == 2:   # the rest starts a page: not in the room left free here
-                    parts = [parts[0], PageBreak(), parts[1]]
-        return parts
+        if len(parts) != 2:
+            return parts
+        first, rest = (len(p._cellvalues) - self.repeatRows for p in parts)
+        if rest < MIN_LAST_ROWS and first > 2 * MIN_LAST_ROWS:
+            short = sum(self._rowHeights[self.repeatRows + first - (MIN_LAST_ROWS - rest):self.repeatRows + first])
+            parts = super().split(availWidth, availHeight - short - 0.5)
+            if len(parts) != 2:
+                return parts
+        parts[1].continued = self.continued
+        # the rest starts the next page (not the room a shortened first part left free here), under its title
+        head = [Paragraph(printable(f"{self.continued[0]} (continued)"), self.continued[1])] if self.continued else []
+        return [parts[0], PageBreak(), *head, parts[1]]
 
 
-def _no_widows(table: PlatypusTable) -> PlatypusTable:
-    """``table`` (from ``pdf_common.data_table``) made a :class:`_NoWidowTable`."""
+def _no_widows(table: PlatypusTable, title: str, style: ParagraphStyle) -> PlatypusTable:
+    """``table`` (from ``pdf_common.data_table``) made a :class:`_NoWidowTable` continued under ``title``."""
     table.__class__ = _NoWidowTable
+    table.continued = (title, style)
     return table
 
 
@@ -179,12 +186,13 @@ def _table(table: Table, st: dict[str, ParagraphStyle], width: float) -> Flowabl
         rows = [[cell(t, st["cell_right"] if _numeric(c) else st["cell"]) for t, c in zip(row, table.columns,
                                                                                           strict=True)]
                 for row in texts]
-        return _no_widows(data_table(header, rows, widths, header_style=st["head"]))
+        return _no_widows(data_table(header, rows, widths, header_style=st["head"]), table.title, st["heading"])
     rows = [[_fit_text(t, w - 7, size) for t, w in zip(row, widths, strict=True)] for row in texts]
     style: list[tuple[Any, ...]] = [("FONTNAME", (0, 1), (-1, -1), _FONT), ("FONTSIZE", (0, 1), (-1, -1), size),
                                     ("TEXTCOLOR", (0, 1), (-1, -1), TEXT)]
     style += [("ALIGN", (i, 1), (i, -1), "RIGHT") for i, c in enumerate(table.columns) if _numeric(c)]
-    return _no_widows(data_table(header, rows, widths, header_style=st["head"], row_styles=style))
+    return _no_widows(data_table(header, rows, widths, header_style=st["head"], row_styles=style), table.title,
+                      st["heading"])
 
 
 def _summary(data: ReportData) -> str:

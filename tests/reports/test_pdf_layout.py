@@ -1,6 +1,7 @@
 """Layout rules of the manager report PDF and its charts (no database): top-N bars with the title saying
 so, bars lying down for long names, empty charts and empty reports saying so, table headers not broken
-inside words, long tables not leaving a few rows alone on their last page."""
+inside words, long tables not leaving a few rows alone on their last page and
+titled "(continued)" on the next pages."""
 
 from __future__ import annotations
 
@@ -101,4 +102,5 @@ def test_long_table_leaves_no_lonely_rows_on_its_last_page() -> None:
         for page in pages[1:]:
             rows = page.count("Consultório")
             assert rows == 0 or rows >= MIN_LAST_ROWS, (n, rows)
+            assert rows == 0 or "Utilization by resource (continued)" in page    # its title on every page
         assert sum(p.count("Consultório") for p in pages) == n
