@@ -59,10 +59,10 @@ RUNS = {  # data set -> (clinic name, first day, last day)
     "demo-empty": ("Clínica Demo", date(2026, 12, 7), date(2026, 12, 13)),
 }
 #: The PNG pages copied next to this script with ``--samples``: (data set, report, page).
-SAMPLES = [("vit", "no-show", 1), ("vit", "no-show", 2), ("vit", "utilization", 1), ("vit", "cancellations", 1),
+SAMPLES = [("vit", "no-show", 1), ("vit", "no-show", 3), ("vit", "utilization", 1), ("vit", "cancellations", 1),
            ("vit", "load", 1), ("vit", "load", 2), ("vit", "operations", 1),
            ("demo", "no-show", 1), ("demo", "utilization", 1), ("demo", "load", 1), ("demo", "operations", 1),
-           ("demo-empty", "no-show", 1)]
+           ("demo-empty", "load", 1)]
 
 
 def _server(prefix: str) -> Database:
