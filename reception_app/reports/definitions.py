@@ -48,12 +48,17 @@ DEFINITIONS: dict[str, str] = {
                    "without a new appointment.",
     "available": "Available time: a doctor's weekly shifts at the branch (a date's shift exceptions replace "
                  "them), for rooms and equipment the branch's opening hours; nothing on the branch's "
-                 "holidays; time off subtracted. Booked time: live appointments (not cancelled or "
-                 "rescheduled) with their buffers, as their bookings hold the resource.",
+                 "holidays; time off subtracted; an overnight shift's hours after midnight count on the next "
+                 "date; real minutes (a daylight-saving change is an hour more or less). Booked time: live "
+                 "bookings (appointments not cancelled or rescheduled) with their buffers, as they hold the "
+                 "resource, counted on the local date of their start.",
     "utilization": "Utilization: booked minutes inside available time divided by available minutes. "
-                   "Overbooked minutes: booked minutes outside available time. Idle gap: a stretch of at "
-                   "least 30 available minutes with nothing booked. Over-rostered hours: the available hours of a "
-                   "resource's days on which nothing at all was booked (rostered, but not needed).",
+                   "Overbooked: booked minutes outside available time (outside shifts or opening hours, in "
+                   "time off, on holidays).",
+    "idle": "Idle: available minutes with nothing booked (available minus booked inside). Idle gap: a run of "
+            "two or more quarter-hours of the local clock (such as 10:30-11:00) that are wholly available "
+            "and have nothing booked, counted once per run. Over-rostered: the available hours of a "
+            "resource's days on which nothing at all was booked.",
     "load": "Bookings: appointments that are not cancelled or rescheduled, counted on the local date and "
             "hour of their start.",
     "confirmation": "Time to confirmation: hours from booked_at (the request) to confirmed_at, for "

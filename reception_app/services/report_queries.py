@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import text
@@ -698,146 +698,236 @@ def _zone(name: str) -> Any:
 
 
 # -- 5. utilization -----------------------------------------------------------------------------
+#: Utilization in one pass over ``booking_report`` (migration 0007) and the rosters, per
+#: (resource, branch, local day) — a "resource-day":
+#:
+#: * ``days``: the branch-local dates of the period (and the day before, for overnight shifts) that
+#:   are not holidays, with ``dst``/``dst_next`` when that day or the next is not 24 hours long.
+#: * ``win``: rostered windows in local wall-clock minutes of their start day, end past 1440 when
+#:   they run overnight: doctors' weekly shifts (valid on the day, replaced by the day's shift
+#:   exceptions), rooms' and equipment's branch opening hours. A window that meets time off is cut
+#:   into what remains (multirange difference in UTC, only for resources with time off).
+#: * ``pieces``: each window on its start day (clipping bookings; its available minutes stop at
+#:   midnight) and, past midnight, a piece on the next day from 0. Available minutes are real
+#:   minutes: a window on a daylight-saving day is converted.
+#: * per resource-day: available minutes, and the quarter-hours wholly available as bits
+#:   (``clinic_quarters``: three 48-bit words = 36 hours); bookings: booked minutes and the
+#:   quarter-hours they touch.
+#: * booked inside available time: when every quarter-hour a booking touches is wholly available,
+#:   all of it; otherwise (a booking outside the roster, or windows off the quarter-hour grid) the
+#:   exact overlap of each booking with each piece (``exact``: bookings through the index).
+#: * idle gaps: runs of two or more free available quarter-hours (``free & free >> 1`` marks a
+#:   pair; a run of pairs starts where the bit below is clear), counted on the day itself.
+#: * totals by (resource, month) and by (kind, day); per resource, per week and per kind are sums
+#:   of those (in Python).
 _UTIL_SQL = """
-WITH b AS (""" + _BRANCHES + """),
-days AS (
-    SELECT b.id AS branch_id, b.tz, d::date AS day, extract(isodow FROM d)::int - 1 AS wd
-      FROM b CROSS JOIN generate_series(CAST(:d_from AS timestamp), CAST(:d_to AS timestamp), interval '1 day') d
-     WHERE NOT EXISTS (SELECT 1 FROM holiday h WHERE h.branch_id = b.id AND h.local_date = d::date)
+WITH days AS MATERIALIZED (
+    SELECT b.id AS branch_id, b.timezone AS tz, d::date AS day, extract(isodow FROM d)::int - 1 AS wd,
+           (d + interval '1 day') AT TIME ZONE b.timezone - d AT TIME ZONE b.timezone <> interval '24 hours' AS dst,
+           (d + interval '2 days') AT TIME ZONE b.timezone - (d + interval '1 day') AT TIME ZONE b.timezone
+               <> interval '24 hours' AS dst_next
+      FROM branch b
+     CROSS JOIN generate_series(CAST(:d_from AS timestamp) - interval '1 day', CAST(:d_to AS timestamp),
+                                interval '1 day') d
+     WHERE (CAST(:branch AS integer) IS NULL OR b.id = :branch)
+       AND NOT EXISTS (SELECT 1 FROM holiday h WHERE h.branch_id = b.id AND h.local_date = d::date)
 ),
-windows AS (
-    SELECT s.resource_id, x.branch_id, x.day, x.tz, s.start_min, s.end_min
+raw AS NOT MATERIALIZED (
+    SELECT s.resource_id, x.branch_id, x.day, x.tz, x.dst, x.dst_next, s.start_min::int AS ws,
+           CASE WHEN s.end_min <= s.start_min THEN s.end_min + 1440 ELSE s.end_min::int END AS we
       FROM days x JOIN shift s ON s.branch_id = x.branch_id AND s.weekday = x.wd
        AND (s.valid_from IS NULL OR x.day >= s.valid_from) AND (s.valid_until IS NULL OR x.day <= s.valid_until)
-     WHERE NOT EXISTS (SELECT 1 FROM shift_exception e WHERE e.resource_id = s.resource_id AND e.local_date = x.day)
+      LEFT JOIN (SELECT DISTINCT resource_id, local_date FROM shift_exception
+                  WHERE local_date >= CAST(:d_from AS date) - 1 AND local_date <= CAST(:d_to AS date)) e
+        ON e.resource_id = s.resource_id AND e.local_date = x.day
+     WHERE e.resource_id IS NULL
     UNION ALL
-    SELECT e.resource_id, x.branch_id, x.day, x.tz, e.start_min, e.end_min
+    SELECT e.resource_id, x.branch_id, x.day, x.tz, x.dst, x.dst_next, e.start_min::int,
+           CASE WHEN e.end_min <= e.start_min THEN e.end_min + 1440 ELSE e.end_min::int END
       FROM days x JOIN shift_exception e ON e.branch_id = x.branch_id AND e.local_date = x.day
      WHERE e.start_min IS NOT NULL
     UNION ALL
-    SELECT r.id, x.branch_id, x.day, x.tz, o.start_min, o.end_min
+    SELECT r.id, x.branch_id, x.day, x.tz, x.dst, x.dst_next, o.start_min::int,
+           CASE WHEN o.end_min <= o.start_min THEN o.end_min + 1440 ELSE o.end_min::int END
       FROM days x JOIN opening_hours o ON o.branch_id = x.branch_id AND o.weekday = x.wd
       JOIN resource r ON r.branch_id = x.branch_id AND r.kind IN ('room', 'equipment') AND r.active
 ),
-avail AS (
-    SELECT w.resource_id, w.branch_id, w.day,
-           range_agg(tstzrange((w.day + make_interval(mins => w.start_min)) AT TIME ZONE w.tz,
-                               (w.day + make_interval(mins => CASE WHEN w.end_min <= w.start_min
-                                                                   THEN w.end_min + 1440 ELSE w.end_min END))
-                                   AT TIME ZONE w.tz)) AS mr
-      FROM windows w GROUP BY 1, 2, 3
+toff AS MATERIALIZED (
+    SELECT resource_id, range_agg(period) AS mr FROM time_off
+     WHERE period && tstzrange(CAST(:d_from AS timestamp) - interval '3 days', CAST(:d_to AS timestamp) + interval '4 days')
+     GROUP BY resource_id
 ),
-avail_free AS (
-    SELECT v.resource_id, v.branch_id, v.day,
-           v.mr - coalesce((SELECT range_agg(t.period) FROM time_off t
-                             WHERE t.resource_id = v.resource_id AND t.period && range_merge(v.mr)),
-                           '{}'::tstzmultirange) AS mr
-      FROM avail v
+win AS NOT MATERIALIZED (
+    SELECT w.resource_id, w.branch_id, w.day, w.tz, w.dst, w.dst_next, w.ws, w.we FROM raw w
+     WHERE NOT EXISTS (SELECT 1 FROM toff t WHERE t.resource_id = w.resource_id)
+    UNION ALL
+    SELECT w.resource_id, w.branch_id, w.day, w.tz, true, true,
+           round(extract(epoch FROM (lower(p) AT TIME ZONE w.tz) - w.day) / 60)::int,
+           round(extract(epoch FROM (upper(p) AT TIME ZONE w.tz) - w.day) / 60)::int
+      FROM raw w JOIN toff t ON t.resource_id = w.resource_id
+     CROSS JOIN LATERAL unnest(tstzmultirange(tstzrange((w.day + make_interval(mins => w.ws)) AT TIME ZONE w.tz,
+                                                        (w.day + make_interval(mins => w.we)) AT TIME ZONE w.tz))
+                               - t.mr) AS p
 ),
-booked AS (
-    SELECT bk.resource_id, a.branch_id, (a.starts_at AT TIME ZONE b.tz)::date AS day, range_agg(bk.period) AS mr
-      FROM appointment a JOIN b ON b.id = a.branch_id
-      JOIN booking bk ON bk.appointment_id = a.id AND bk.live
-     WHERE a.status NOT IN ('cancelled', 'rescheduled') AND """ + _WINDOW + """
+pieces AS MATERIALIZED (
+    SELECT resource_id, branch_id, day, ws AS cs, we AS ce,
+           CASE WHEN dst OR (dst_next AND we > 1440)
+                THEN extract(epoch FROM (day + make_interval(mins => least(we, 1440))) AT TIME ZONE tz
+                                        - (day + make_interval(mins => ws)) AT TIME ZONE tz) / 60
+                ELSE least(we, 1440) - ws END AS avail
+      FROM win WHERE ws < 1440 AND we > ws
+    UNION ALL
+    SELECT resource_id, branch_id, day + 1, 0, we - 1440,
+           CASE WHEN dst OR dst_next
+                THEN extract(epoch FROM (day + make_interval(mins => we)) AT TIME ZONE tz
+                                        - (day + interval '1 day') AT TIME ZONE tz) / 60
+                ELSE we - 1440 END
+      FROM win WHERE we > 1440
+),
+wd AS (
+    SELECT resource_id, branch_id, day, sum(avail) AS avail,
+           bit_or(clinic_quarters((cs + 14) / 15, ce / 15, 0)) AS r0,
+           bit_or(clinic_quarters((cs + 14) / 15, ce / 15, 1)) AS r1,
+           bit_or(clinic_quarters((cs + 14) / 15, ce / 15, 2)) AS r2
+      FROM pieces WHERE day >= CAST(:d_from AS date) AND day <= CAST(:d_to AS date)
      GROUP BY 1, 2, 3
 ),
-per AS (
-    SELECT coalesce(v.resource_id, k.resource_id) AS rid, coalesce(v.day, k.day) AS day,
-           coalesce(v.mr, '{}'::tstzmultirange) AS avail, coalesce(k.mr, '{}'::tstzmultirange) AS booked
-      FROM avail_free v FULL JOIN booked k
-        ON k.resource_id = v.resource_id AND k.day = v.day AND k.branch_id = v.branch_id
+bk AS (
+    SELECT b.local_day AS day, b.resource_id, b.branch_id, sum(b.end_min - b.start_min) AS booked,
+           bit_or(clinic_quarters(b.start_min / 15, (b.end_min + 14) / 15, 0)) AS b0,
+           bit_or(clinic_quarters(b.start_min / 15, (b.end_min + 14) / 15, 1)) AS b1,
+           bit_or(clinic_quarters(b.start_min / 15, (b.end_min + 14) / 15, 2)) AS b2
+      FROM booking b
+     WHERE b.live AND b.local_day >= CAST(:d_from AS date) AND b.local_day <= CAST(:d_to AS date)
+       AND (CAST(:branch AS integer) IS NULL OR b.branch_id = :branch)
+     GROUP BY 1, 2, 3
+),
+rd AS MATERIALIZED (
+    SELECT coalesce(w.resource_id, k.resource_id) AS rid, coalesce(w.branch_id, k.branch_id) AS bid,
+           coalesce(w.day, k.day) AS day, coalesce(w.avail, 0) AS avail, coalesce(k.booked, 0) AS booked,
+           k.day IS NOT NULL AS has_booking, w.day IS NOT NULL AS has_window,
+           k.day IS NOT NULL AND w.day IS NOT NULL
+               AND (k.b0 & ~w.r0) | (k.b1 & ~w.r1) | (k.b2 & ~w.r2) <> 0 AS partly_outside,
+           coalesce(w.r0 & ~coalesce(k.b0, 0), 0) AS f0, coalesce(w.r1 & ~coalesce(k.b1, 0), 0) AS f1
+      FROM wd w FULL JOIN bk k ON k.resource_id = w.resource_id AND k.branch_id = w.branch_id AND k.day = w.day
+),
+exact AS (
+    SELECT q.rid, q.bid, q.day,
+           sum(greatest(0, least(b.end_min, p.ce) - greatest(b.start_min, p.cs))) AS inside
+      FROM rd q
+      JOIN booking b ON b.local_day = q.day AND b.resource_id = q.rid AND b.branch_id = q.bid AND b.live
+      JOIN pieces p ON p.resource_id = q.rid AND p.branch_id = q.bid AND p.day = q.day
+     WHERE q.partly_outside
+     GROUP BY 1, 2, 3
 ),
 m AS (
-    SELECT p.rid, r.kind, r.name, p.day, isempty(p.booked) AS nothing_booked,
-           (SELECT coalesce(sum(extract(epoch FROM upper(x) - lower(x))), 0) / 60 FROM unnest(p.avail) x) AS avail_min,
-           (SELECT coalesce(sum(extract(epoch FROM upper(x) - lower(x))), 0) / 60
-              FROM unnest(p.booked * p.avail) x) AS in_min,
-           (SELECT coalesce(sum(extract(epoch FROM upper(x) - lower(x))), 0) / 60
-              FROM unnest(p.booked - p.avail) x) AS over_min,
-           (SELECT count(*) FROM unnest(p.avail - p.booked) x
-             WHERE upper(x) - lower(x) >= interval '30 minutes') AS gaps,
-           (SELECT coalesce(sum(extract(epoch FROM upper(x) - lower(x))), 0) / 60 FROM unnest(p.avail - p.booked) x
-             WHERE upper(x) - lower(x) >= interval '30 minutes') AS gap_min
-      FROM per p JOIN resource r ON r.id = p.rid
+    SELECT q.rid, q.day, q.avail, q.booked,
+           least(CASE WHEN NOT q.has_booking OR NOT q.has_window THEN 0
+                      WHEN q.partly_outside THEN coalesce(x.inside, 0) ELSE q.booked END, q.booked, q.avail) AS inside,
+           CASE WHEN q.has_booking THEN 0 ELSE q.avail END AS unbooked,
+           bit_count((q.p0 & ~(q.p0 << 1))::bit(64))
+             + bit_count((q.p1 & ~((q.p1 << 1) | (q.p0 >> 47)) & 281474976710655)::bit(64)) AS gaps
+      FROM (SELECT rd.*, f0 & ((f0 >> 1) | ((f1 & 1) << 47)) AS p0, f1 & (f1 >> 1) AS p1 FROM rd) q
+      LEFT JOIN exact x ON q.partly_outside AND x.rid = q.rid AND x.bid = q.bid AND x.day = q.day
 )
-SELECT GROUPING(rid, kind, name, month, week, day) AS g, rid, kind, name, month, week, day,
-       sum(avail_min)::bigint AS avail_min, sum(in_min)::bigint AS in_min, sum(over_min)::bigint AS over_min,
-       sum(gaps)::bigint AS gaps, sum(gap_min)::bigint AS gap_min,
-       sum(CASE WHEN nothing_booked THEN avail_min ELSE 0 END)::bigint AS unbooked_min
-  FROM (SELECT m.*, date_trunc('month', m.day)::date AS month, date_trunc('week', m.day)::date AS week FROM m) q
- GROUP BY GROUPING SETS ((rid, kind, name), (rid, kind, name, month), (kind, week), (kind, day))
+SELECT GROUPING(r.id, r.kind, r.name, month, m.day) AS g, r.id AS rid, r.kind, r.name, month, m.day,
+       sum(m.avail)::bigint AS avail_min, sum(m.inside)::bigint AS in_min, sum(m.booked - m.inside)::bigint AS over_min,
+       sum(m.gaps)::bigint AS gaps, sum(m.avail - m.inside)::bigint AS idle_min, sum(m.unbooked)::bigint AS unbooked_min
+  FROM (SELECT m.*, date_trunc('month', m.day)::date AS month FROM m) m JOIN resource r ON r.id = m.rid
+ GROUP BY GROUPING SETS ((r.id, r.kind, r.name, month), (r.kind, m.day))
 """
 _KINDS = ("doctor", "room", "equipment")
 _UTIL_COLUMNS = [Column("available_h", "Available h", "hours"), Column("booked_h", "Booked h", "hours"),
                  Column("utilization", "Utilization", "rate"), Column("overbooked_h", "Overbooked h", "hours"),
-                 Column("idle_gaps", "Idle gaps", "int"), Column("idle_h", "Idle h", "hours"),
+                 Column("idle_h", "Idle h", "hours"), Column("idle_gaps", "Idle gaps", "int"),
                  Column("over_rostered_h", "Over-rostered h", "hours")]
+#: The minutes and counts _UTIL_SQL returns per group, summed into coarser groups in that order.
+_UTIL_MEASURES = ("avail_min", "in_min", "over_min", "idle_min", "gaps", "unbooked_min")
 
 
-def _util_values(r: Any) -> tuple[Any, ...]:
-    return (_hours(r.avail_min), _hours(r.in_min), _ratio(r.in_min, r.avail_min), _hours(r.over_min),
-            int(r.gaps), _hours(r.gap_min), _hours(r.unbooked_min))
+def _util_values(m: Sequence[int]) -> tuple[Any, ...]:
+    avail, inside, over, idle, gaps, unbooked = m
+    return (_hours(avail), _hours(inside), _ratio(inside, avail), _hours(over), _hours(idle), int(gaps),
+            _hours(unbooked))
+
+
+def _util_sum(groups: dict[Any, list[int]], key: Any, r: Any) -> None:
+    acc = groups.setdefault(key, [0] * len(_UTIL_MEASURES))
+    for i, name in enumerate(_UTIL_MEASURES):
+        acc[i] += int(getattr(r, name))
 
 
 def utilization(db: Database, *, date_from: str | date, date_to: str | date,
                 branch: str | None = None) -> ReportData:
     """Booked over available time of each doctor, room and piece of equipment on local dates
-    ``date_from``..``date_to`` (definitions ``available``, ``utilization``).
+    ``date_from``..``date_to`` (definitions ``available``, ``utilization``, ``idle``), from the
+    rosters and the bookings' local columns (migration 0007), in one snapshot.
 
     Tables (hours rounded to 0.1; utilization = booked minutes inside available time / available
-    minutes, 4 decimals): ``by_kind`` (doctor, room, equipment + the measures), ``by_resource`` (resource, kind + the measures), ``by_month`` (month,
-    resource + measures), ``by_week`` and ``by_day`` (period, kind + measures, summed over the
-    resources of that kind). The PDF prints ``by_kind`` and ``by_resource`` only (``pdf_tables``);
-    the per-month/week/day tables go to the CSV and the screen. Summary: ``available_h``,
-    ``booked_h``, ``utilization``, ``overbooked_h``, ``over_rostered_h`` (available hours of resource-days with
-    nothing booked). Raises as the module says.
+    minutes, 4 decimals; measures: available, booked inside, utilization, overbooked (booked outside
+    available time), idle (available minus booked inside), idle gaps (count), over-rostered
+    (available hours of resource-days with nothing booked)): ``by_kind`` (doctor, room, equipment),
+    ``by_resource`` (resource, kind), ``by_month`` (month, resource), ``by_week`` and ``by_day``
+    (period, kind: summed over the resources of that kind). The PDF prints ``by_kind`` and
+    ``by_resource`` only (``pdf_tables``); the per-month/week/day tables go to the CSV and the
+    screen. Summary: ``available_h``, ``booked_h``, ``utilization``, ``overbooked_h``, ``idle_h``,
+    ``over_rostered_h``. Raises as the module says.
     """
     d_from, d_to = _period(date_from, date_to)
 
     def work(conn: Connection, params: dict[str, Any]) -> ReportData:
         rows = conn.execute(text(_UTIL_SQL), params).all()
-        res_rows = sorted((r for r in rows if r.g == 0b000111), key=lambda r: (_KINDS.index(r.kind), r.name))
-        month_rows = sorted((r for r in rows if r.g == 0b000011), key=lambda r: (r.month, _KINDS.index(r.kind),
-                                                                                  r.name))
-        week_rows = sorted((r for r in rows if r.g == 0b101101), key=lambda r: (r.week, _KINDS.index(r.kind)))
-        day_rows = sorted((r for r in rows if r.g == 0b101110), key=lambda r: (r.day, _KINDS.index(r.kind)))
+        names: dict[int, tuple[str, str]] = {}
+        per_month: dict[tuple[int, date], list[int]] = {}
+        per_resource: dict[int, list[int]] = {}
+        per_day: dict[tuple[date, str], list[int]] = {}
+        per_week: dict[tuple[date, str], list[int]] = {}
+        per_kind: dict[str, list[int]] = {}
+        for r in rows:
+            if r.g == 0b00001:              # (resource, month)
+                names[int(r.rid)] = (r.kind, r.name)
+                _util_sum(per_month, (int(r.rid), r.month), r)
+                _util_sum(per_resource, int(r.rid), r)
+                _util_sum(per_kind, r.kind, r)
+            else:                           # (kind, day)
+                _util_sum(per_day, (r.day, r.kind), r)
+                _util_sum(per_week, (r.day - timedelta(days=r.day.weekday()), r.kind), r)
+
+        def by_name(rid: int) -> tuple[int, str]:
+            return _KINDS.index(names[rid][0]), names[rid][1]
+
+        res_ids = sorted(per_resource, key=by_name)
         by_resource = Table("by_resource", "Utilization by resource",
                             [Column("label", "Resource"), Column("kind", "Kind"), *_UTIL_COLUMNS],
-                            [(r.name, r.kind, *_util_values(r)) for r in res_rows],
-                            [{"resource_id": int(r.rid), "live": True} for r in res_rows])
+                            [(names[i][1], names[i][0], *_util_values(per_resource[i])) for i in res_ids],
+                            [{"resource_id": i, "live": True} for i in res_ids])
+        month_keys = sorted(per_month, key=lambda k: (k[1], *by_name(k[0])))
         by_month = Table("by_month", "Utilization by month and resource",
                          [Column("label", "Month"), Column("resource", "Resource"), *_UTIL_COLUMNS],
-                         [(f"{r.month:%Y-%m}", r.name, *_util_values(r)) for r in month_rows],
-                         [{"resource_id": int(r.rid), "month": r.month.isoformat(), "live": True} for r in month_rows])
+                         [(f"{m:%Y-%m}", names[i][1], *_util_values(per_month[(i, m)])) for i, m in month_keys],
+                         [{"resource_id": i, "month": m.isoformat(), "live": True} for i, m in month_keys])
+        week_keys = sorted(per_week, key=lambda k: (k[0], _KINDS.index(k[1])))
         by_week = Table("by_week", "Utilization by week and kind",
                         [Column("label", "Week of"), Column("kind", "Kind"), *_UTIL_COLUMNS],
-                        [(r.week.isoformat(), r.kind, *_util_values(r)) for r in week_rows],
-                        [{"kind": r.kind, "week": r.week.isoformat(), "live": True} for r in week_rows])
+                        [(w.isoformat(), k, *_util_values(per_week[(w, k)])) for w, k in week_keys],
+                        [{"kind": k, "week": w.isoformat(), "live": True} for w, k in week_keys])
+        day_keys = sorted(per_day, key=lambda k: (k[0], _KINDS.index(k[1])))
         by_day = Table("by_day", "Utilization by day and kind",
                        [Column("label", "Day"), Column("kind", "Kind"), *_UTIL_COLUMNS],
-                       [(r.day.isoformat(), r.kind, *_util_values(r)) for r in day_rows],
-                       [{"kind": r.kind, "day": r.day.isoformat(), "live": True} for r in day_rows])
-        avail = sum(int(r.avail_min) for r in res_rows)
-        booked = sum(int(r.in_min) for r in res_rows)
-        over = sum(int(r.over_min) for r in res_rows)
-        kinds: dict[str, list[int]] = {}
-        for r in res_rows:
-            k = kinds.setdefault(r.kind, [0, 0, 0, 0, 0, 0])
-            for i, v in enumerate((r.avail_min, r.in_min, r.over_min, r.gaps, r.gap_min, r.unbooked_min)):
-                k[i] += int(v)
-        by_kind = Table("by_kind", "Utilization by kind",
-                        [Column("label", "Kind"), *_UTIL_COLUMNS],
-                        [(k, _hours(m[0]), _hours(m[1]), _ratio(m[1], m[0]), _hours(m[2]), m[3], _hours(m[4]),
-                          _hours(m[5]))
-                         for k in _KINDS if k in kinds for m in [kinds[k]]],
-                        [{"kind": k, "live": True} for k in _KINDS if k in kinds])
+                       [(d.isoformat(), k, *_util_values(per_day[(d, k)])) for d, k in day_keys],
+                       [{"kind": k, "day": d.isoformat(), "live": True} for d, k in day_keys])
+        kinds = [k for k in _KINDS if k in per_kind]
+        by_kind = Table("by_kind", "Utilization by kind", [Column("label", "Kind"), *_UTIL_COLUMNS],
+                        [(k, *_util_values(per_kind[k])) for k in kinds], [{"kind": k, "live": True} for k in kinds])
+        total = [sum(m[i] for m in per_kind.values()) for i in range(len(_UTIL_MEASURES))]
+        avail, inside, over, idle, _gaps, unbooked = total
         charts = [Chart("bar", "by_resource", "label", ("utilization",), "Utilization by resource", "Utilization")]
         return ReportData("utilization", "Utilization", d_from, d_to, None,
                           [by_kind, by_resource, by_month, by_week, by_day],
-                          charts, footnotes(["dates", "available", "utilization"]),
-                          {"available_h": _hours(avail), "booked_h": _hours(booked),
-                           "utilization": _ratio(booked, avail), "overbooked_h": _hours(over),
-                           "over_rostered_h": _hours(sum(int(r.unbooked_min) for r in res_rows))},
+                          charts, footnotes(["dates", "available", "utilization", "idle"]),
+                          {"available_h": _hours(avail), "booked_h": _hours(inside),
+                           "utilization": _ratio(inside, avail), "overbooked_h": _hours(over),
+                           "idle_h": _hours(idle), "over_rostered_h": _hours(unbooked)},
                           pdf_tables=["by_kind", "by_resource"])
 
     return _read(db, d_from, d_to, branch, work)

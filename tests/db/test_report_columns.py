@@ -128,3 +128,73 @@ def test_a_doctor_given_on_insert_is_kept_only_when_a_booking_names_it(clinic_db
 
     right, wrong_doctor, not_a_doctor = clinic_db.admin(work)
     assert [columns(clinic_db, a)[2] for a in (right, wrong_doctor, not_a_doctor)] == ["Ana Souza"] * 3
+
+
+# -- migration 0007: the booking's local columns ------------------------------------------------------
+def booking_columns(db: Database, appointment_id: int) -> list[tuple]:
+    return [tuple(r) for r in db.read(lambda c: c.execute(text(
+        "SELECT b.branch_id, b.local_day, b.start_min, b.end_min, b.period FROM booking b "
+        "WHERE b.appointment_id = :a ORDER BY b.resource_id"), {"a": appointment_id}).all())]
+
+
+def local_minutes(period, zone: str) -> tuple:
+    from zoneinfo import ZoneInfo
+
+    lo = period.lower.astimezone(ZoneInfo(zone))
+    return (lo.date(), lo.hour * 60 + lo.minute,
+            lo.hour * 60 + lo.minute + round((period.upper - period.lower).total_seconds() / 60))
+
+
+def test_bookings_carry_their_local_day_and_minutes(clinic_db: Database, patient: int) -> None:
+    appt = scheduling.book(clinic_db, branch="Centro", service=US, start=T0, patient_id=patient, now=NOW)
+    centro = clinic_db.read(lambda c: c.execute(text("SELECT id FROM branch WHERE name = 'Centro'")).scalar_one())
+    rows = booking_columns(clinic_db, appt.id)
+    assert rows and all(r[0] == centro for r in rows)
+    assert all(r[1:4] == local_minutes(r[4], "America/Sao_Paulo") for r in rows)
+    # buffers included: the booking of the doctor starts at or before 08:00 (480) local
+    assert min(r[2] for r in rows) <= 480 and max(r[3] for r in rows) >= 480 + 15
+    scheduling.move(clinic_db, appt.id, start=T0 + timedelta(hours=3), now=NOW)
+    rows = booking_columns(clinic_db, appt.id)
+    assert all(r[1:4] == local_minutes(r[4], "America/Sao_Paulo") for r in rows)
+    assert min(r[2] for r in rows) >= 480 + 3 * 60 - 60
+
+
+def test_booking_columns_follow_raw_sql_and_zone_changes_without_audit_noise(clinic_db: Database,
+                                                                              patient: int) -> None:
+    appt = scheduling.book(clinic_db, branch="Centro", service=US, start=T0, patient_id=patient, now=NOW)
+    expected = booking_columns(clinic_db, appt.id)
+    audits_before = clinic_db.read(lambda c: c.execute(text(
+        "SELECT count(*) FROM audit_log WHERE table_name = 'booking'")).scalar_one())
+    clinic_db.admin(lambda c: c.execute(text(
+        "UPDATE booking SET local_day = '2000-01-01', start_min = 1, end_min = 2, branch_id = NULL "
+        "WHERE appointment_id = :a"), {"a": appt.id}))
+    assert booking_columns(clinic_db, appt.id) == expected          # recomputed by the row trigger
+    clinic_db.admin(lambda c: c.execute(text("UPDATE branch SET timezone = 'Europe/Lisbon' WHERE name = 'Centro'")))
+    rows = booking_columns(clinic_db, appt.id)
+    assert all(r[1:4] == local_minutes(r[4], "Europe/Lisbon") for r in rows)
+    assert min(r[2] for r in rows) <= 11 * 60                       # 08:00 in São Paulo = 11:00 in Lisbon
+    audits_after = clinic_db.read(lambda c: c.execute(text(
+        "SELECT count(*) FROM audit_log WHERE table_name = 'booking'")).scalar_one())
+    assert audits_after == audits_before                            # derived columns only: no audit rows
+
+
+def test_a_booking_over_midnight_and_a_dst_change(clinic_db: Database, patient: int) -> None:
+    """A raw booking at 23:30 for 2 real hours in Berlin, across 2027-03-28 02:00 -> 03:00: it counts on
+    the 27th from minute 1410, and its end is the real length after that (1530), not the wall clock."""
+    def work(conn) -> int:
+        conn.execute(text("UPDATE branch SET timezone = 'Europe/Berlin' WHERE name = 'Centro'"))
+        branch, service, doctor = conn.execute(text(
+            "SELECT (SELECT id FROM branch WHERE name = 'Centro'), (SELECT id FROM service LIMIT 1), "
+            "(SELECT id FROM resource WHERE name = 'Bruno Lima')")).one()
+        aid = int(conn.execute(text(
+            "INSERT INTO appointment (patient_id, service_id, branch_id, status, starts_at, ends_at, source) "
+            "VALUES (:p, :s, :b, 'confirmed', '2027-03-27 23:30+01', '2027-03-28 02:30+02', 'phone') RETURNING id"),
+            {"p": patient, "s": service, "b": branch}).scalar_one())
+        conn.execute(text("INSERT INTO booking (appointment_id, resource_id, period) "
+                          "SELECT id, :d, tstzrange(starts_at, ends_at) FROM appointment WHERE id = :a"),
+                     {"a": aid, "d": doctor})
+        return aid
+
+    aid = clinic_db.admin(work)
+    ((_branch, day, start, end, _period),) = booking_columns(clinic_db, aid)
+    assert (day, start, end) == (datetime(2027, 3, 27).date(), 1410, 1530)

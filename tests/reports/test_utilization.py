@@ -132,3 +132,61 @@ def test_utilization_all_branches_includes_the_other_doctor(week: Database) -> N
     assert (bia["available_h"], bia["booked_h"], bia["utilization"]) == (8.0, 1.0, 0.125)
     # Dr Bia's Monday: 09:00-17:00 with 09:00-10:00 booked leaves one gap of 7 h.
     assert (bia["idle_gaps"], bia["idle_h"], bia["over_rostered_h"]) == (1, 7.0, 0.0)
+
+
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def test_overnight_shift_across_daylight_saving_holiday_and_exception(db: Database) -> None:
+    """Dr Carl at Mitte (Europe/Berlin), Sat 2027-03-27 .. Tue 03-30; clocks go 02:00 -> 03:00 on Sunday.
+
+    - Saturday shift 22:00-06:00: 2 h on Saturday, 5 real hours on Sunday (00:00-06:00 less the lost
+      hour) = 7 h. Bookings Sat 23:00-Sun 01:00 (2 h, counted on Saturday, inside), Sun 04:00-05:00
+      (inside, on the shift's Sunday part), Sun 07:00-07:30 (outside: 0.5 h overbooked).
+    - Monday is a holiday: its 09:00-17:00 shift gives nothing, the booking 10:00-11:00 is overbooked.
+    - Tuesday's shift 09:00-17:00 is replaced by an exception 13:00-15:10 (130 min, off the
+      quarter-hour grid); the booking 14:00-15:15 is 70 min inside and 5 min outside (worked out
+      booking by booking: its last quarter-hour is only partly available).
+    Totals: available 420 + 130 = 550 min; inside 120 + 60 + 70 = 250 (util 0.4545); overbooked 95 min;
+    idle 300 min; gaps: Sat 22:00-23:00, Sun 00:00-04:00 and 05:00-06:00 (the Saturday booking's hour
+    after midnight counts on Saturday), Tue 13:00-14:00 = 4.
+    """
+    def work(conn: Connection) -> None:
+        def one(sql: str, **params: object) -> int:
+            return int(conn.execute(text(sql), params).scalar_one())
+
+        mitte = one("INSERT INTO branch (name, timezone) VALUES ('Mitte', 'Europe/Berlin') RETURNING id")
+        service = one("INSERT INTO service (name, duration_min) VALUES ('Night visit', 30) RETURNING id")
+        carl = one("INSERT INTO resource (kind, name, category) VALUES ('doctor', 'Dr Carl', 'gp') RETURNING id")
+        patient = one("INSERT INTO patient (display_name) VALUES ('Q') RETURNING id")
+        for weekday, start, end in ((5, 22 * 60, 6 * 60), (0, 9 * 60, 17 * 60), (1, 9 * 60, 17 * 60)):
+            conn.execute(text("INSERT INTO shift (resource_id, branch_id, weekday, start_min, end_min) "
+                              "VALUES (:r, :b, :w, :s, :e)"), {"r": carl, "b": mitte, "w": weekday, "s": start, "e": end})
+        conn.execute(text("INSERT INTO holiday (branch_id, local_date, name) VALUES (:b, '2027-03-29', 'Easter')"),
+                     {"b": mitte})
+        conn.execute(text("INSERT INTO shift_exception (resource_id, branch_id, local_date, start_min, end_min) "
+                          "VALUES (:r, :b, '2027-03-30', 780, 910)"), {"r": carl, "b": mitte})
+        for start, end in ((datetime(2027, 3, 27, 23, 0), datetime(2027, 3, 28, 1, 0)),
+                           (datetime(2027, 3, 28, 4, 0), datetime(2027, 3, 28, 5, 0)),
+                           (datetime(2027, 3, 28, 7, 0), datetime(2027, 3, 28, 7, 30)),
+                           (datetime(2027, 3, 29, 10, 0), datetime(2027, 3, 29, 11, 0)),
+                           (datetime(2027, 3, 30, 14, 0), datetime(2027, 3, 30, 15, 15))):
+            s, e = start.replace(tzinfo=BERLIN), end.replace(tzinfo=BERLIN)
+            aid = one("INSERT INTO appointment (patient_id, service_id, branch_id, status, starts_at, ends_at, source) "
+                      "VALUES (:p, :s, :b, 'confirmed', :t, :e, 'phone') RETURNING id",
+                      p=patient, s=service, b=mitte, t=s, e=e)
+            conn.execute(text("INSERT INTO booking (appointment_id, resource_id, period) VALUES (:a, :r, tstzrange(:s, :e))"),
+                         {"a": aid, "r": carl, "s": s, "e": e})
+
+    db.write(work)
+    data = rq.utilization(db, date_from="2027-03-27", date_to="2027-03-30", branch="Mitte")
+    carl = _rows(data.table("by_resource"))["Dr Carl"]
+    assert (carl["available_h"], carl["booked_h"], carl["utilization"]) == (9.2, 4.2, round(250 / 550, 4))
+    assert (carl["overbooked_h"], carl["idle_h"], carl["idle_gaps"], carl["over_rostered_h"]) == (1.6, 5.0, 4, 0.0)
+    cols = [c.key for c in data.table("by_day").columns]
+    days = {r[0]: dict(zip(cols, r, strict=True)) for r in data.table("by_day").rows}
+    assert days["2027-03-27"]["available_h"] == 2.0 and days["2027-03-28"]["available_h"] == 5.0
+    assert days["2027-03-28"]["overbooked_h"] == 0.5 and days["2027-03-29"]["overbooked_h"] == 1.0
+    assert days["2027-03-29"]["available_h"] == 0.0
+    tuesday = days["2027-03-30"]
+    assert (tuesday["available_h"], tuesday["booked_h"], tuesday["overbooked_h"]) == (2.2, 1.2, 0.1)
