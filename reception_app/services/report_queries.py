@@ -202,7 +202,7 @@ _YMD = "(date_part('year', {0}) * 10000 + date_part('month', {0}) * 100 + date_p
 #: The no-show breakdowns that need no join (doctor, week): one parallel aggregate by (doctor, week),
 #: a few tens of thousands of groups, summed in the leader by grouping sets.
 _NO_SHOW_DW_SQL = """
-SELECT GROUPING(doctor_id, week) AS g, doctor_id, week, sum(n)::bigint AS n, sum(ns)::bigint AS ns
+SELECT GROUPING(doctor_id, week) AS g, doctor_id, week, coalesce(sum(n), 0)::bigint AS n, coalesce(sum(ns), 0)::bigint AS ns
   FROM (SELECT a.doctor_id, date_trunc('week', a.local_start)::date AS week,
                count(*) AS n, count(*) FILTER (WHERE a.status = 'no_show') AS ns
           FROM appointment a
@@ -239,7 +239,7 @@ combos AS (
 )
 SELECT GROUPING(service_id, weekday, hour, lead_band, sms, age_band, branch_id, source) AS g,
        service_id, weekday, hour, lead_band, sms, age_band, branch_id, source,
-       sum(n)::bigint AS n, sum(ns)::bigint AS ns
+       coalesce(sum(n), 0)::bigint AS n, coalesce(sum(ns), 0)::bigint AS ns
   FROM (SELECT k[1] AS service_id, k[2] AS weekday, k[3] AS hour, k[4] AS lead_band, k[5] = 1 AS sms,
                k[6] AS age_band, k[7] AS branch_id, (CAST(:sources AS text[]))[k[8]] AS source, n, ns
           FROM combos) c

@@ -190,3 +190,15 @@ def test_overnight_shift_across_daylight_saving_holiday_and_exception(db: Databa
     assert days["2027-03-29"]["available_h"] == 0.0
     tuesday = days["2027-03-30"]
     assert (tuesday["available_h"], tuesday["booked_h"], tuesday["overbooked_h"]) == (2.2, 1.2, 0.1)
+
+
+@pytest.mark.parametrize("name", sorted(rq.REPORTS))
+def test_every_report_on_an_empty_period(week: Database, name: str) -> None:
+    """A period without appointments gives zeros and empty tables, not an error."""
+    data = rq.run_report(week, name, date_from="2030-01-07", date_to="2030-01-13", branch="North")
+    assert data.name == name and data.date_from.isoformat() == "2030-01-07"
+    rostered = {"available_h", "idle_h", "over_rostered_h"}      # the roster still offers time
+    for key, value in data.summary.items():
+        assert key in rostered or value in (0, 0.0, None), (key, value)
+    if name == "utilization":
+        assert data.summary["available_h"] == data.summary["idle_h"] == data.summary["over_rostered_h"] > 0
