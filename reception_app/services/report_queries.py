@@ -276,7 +276,7 @@ def no_show(db: Database, *, date_from: str | date, date_to: str | date, branch:
     age band, branch and booking source, and the trend by week (Monday-based local weeks).
 
     Tables (each ``label, appointments, no_shows, rate``; rate = no_shows / appointments rounded
-    half-up to 4 decimals): ``by_doctor``, ``by_service``, ``by_weekday`` (Monday..Sunday, all
+    half-up to 4 decimals, None when there are none): ``by_doctor``, ``by_service``, ``by_weekday`` (Monday..Sunday, all
     listed), ``by_hour`` (0..23 local, hours with appointments), ``by_lead_time`` (all bands),
     ``by_sms``, ``by_age`` (all bands), ``by_branch``, ``by_source``, ``trend`` (weeks with
     appointments). Summary: ``appointments``, ``no_shows``, ``rate``.
@@ -331,7 +331,7 @@ def no_show(db: Database, *, date_from: str | date, date_to: str | date, branch:
                 else:
                     merged[text_label] = (n, ns, key)
             for text_label, (n, ns, merged_key) in merged.items():
-                rows_out.append((text_label, n, ns, rate(ns, n)))
+                rows_out.append((text_label, n, ns, rate(ns, n) if n else None))   # no rate without appointments
                 drill.append(merged_key)
             tables.append(Table(name, title, [Column("label", label), *_RATE_COLUMNS], rows_out, drill))
         charts = [Chart("line", "trend", "label", ("rate",), "No-show rate by week", "No-show rate"),
@@ -487,7 +487,8 @@ def load(db: Database, *, date_from: str | date, date_to: str | date, branch: st
 
     Tables: ``by_doctor`` (doctor, bookings, booked hours, days worked, bookings per day worked);
     ``heat_all`` and ``heat_<branch id>`` for the busiest :data:`MAX_HEATMAPS` branches: rows are
-    local hours (``HH:00``) with bookings, columns Monday..Sunday (counts). Summary: ``bookings``.
+    local hours (``HH:00``) with bookings, columns Monday..Sunday (counts); the PDF prints them as
+    heatmaps only (counts in the cells), the screen and CSV as tables too. Summary: ``bookings``.
     Raises as the module says.
     """
     d_from, d_to = _period(date_from, date_to)
@@ -519,7 +520,8 @@ def load(db: Database, *, date_from: str | date, date_to: str | date, branch: st
                 charts.append(Chart("heatmap", t.name, "label", tuple(w.lower()[:3] for w in WEEKDAYS), t.title,
                                     "Bookings"))
         return ReportData("load", "Doctor load and branch demand", d_from, d_to, None, tables, charts,
-                          footnotes(["dates", "load"]), {"bookings": sum(totals.values())})
+                          footnotes(["dates", "load"]), {"bookings": sum(totals.values())},
+                          pdf_tables=["by_doctor"])   # the heatmaps print their counts in the cells
 
     return _read(db, d_from, d_to, branch, work)
 
@@ -847,7 +849,7 @@ _UTIL_MEASURES = ("avail_min", "in_min", "over_min", "idle_min", "gaps", "unbook
 
 def _util_values(m: Sequence[int]) -> tuple[Any, ...]:
     avail, inside, over, idle, gaps, unbooked = m
-    return (_hours(avail), _hours(inside), _ratio(inside, avail), _hours(over), _hours(idle), int(gaps),
+    return (_hours(avail), _hours(inside), _ratio(inside, avail) if avail else None, _hours(over), _hours(idle), int(gaps),
             _hours(unbooked))
 
 
