@@ -47,7 +47,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..domain.errors import ClinicError, ValidationError
-from ..reports.charts import chart_pdf
+from ..reports.charts import chart_height, chart_pdf
 from ..reports.csv_export import table_csv
 from ..reports.manager_pdf import format_value, period_text, report_pdf
 from ..services import dayview, report_queries
@@ -74,10 +74,9 @@ ALL_BRANCHES = "All branches"
 #: Headline figures whose label is not just the key in words.
 _SUMMARY_LABELS = {"no_shows": "No-shows", "rate": "No-show rate", "cancelled_or_rescheduled":
                    "Cancelled or rescheduled", "late": "Late cancellations", "lost": "Lost appointments",
-                   "median_confirmation_h": "Median time to confirmation (h)"}
-#: Size of a chart's drawing in points (as on paper); a heatmap grows with its rows (as in the PDF).
+                   "median_confirmation_h": "Median time to confirmation (h)", "over_rostered_h": "Over-rostered (h)"}
+#: The width of a chart's drawing in points (as on paper); its height is the PDF's (charts.chart_height).
 _CHART_WIDTH_PT = 480.0
-_CHART_HEIGHT_PT = 200.0
 #: Shown-at widths (logical pixels) per chart point: below the first the labels are too small to read,
 #: above the second the chart only gets blurrier — it is centred instead.
 _MIN_SCALE, _MAX_SCALE = 1.0, 1.6
@@ -92,7 +91,8 @@ def default_period(today: date) -> tuple[date, date]:
 
 
 def _chart_height_pt(chart: Chart, table: Table) -> float:
-    return 40.0 + 12.0 * len(table.rows) if chart.kind == "heatmap" else _CHART_HEIGHT_PT
+    # the height the PDF gives it (a row per bar when the bars lie down, a row per hour of a heatmap)
+    return chart_height(chart, table, _CHART_WIDTH_PT)
 
 
 def _summary_kind(key: str, value: Any) -> str:
