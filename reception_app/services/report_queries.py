@@ -717,13 +717,15 @@ def _zone(name: str) -> Any:
 #:   quarter-hours they touch.
 #: * booked inside available time: when every quarter-hour a booking touches is wholly available,
 #:   all of it; otherwise (a booking outside the roster, or windows off the quarter-hour grid) the
-#:   exact overlap of each booking with each piece (``exact``: bookings through the index).
+#:   resource-day is returned in ``check_branches``/``check_days`` and :data:`_UTIL_EXACT_SQL` works
+#:   out the overlap of each of its bookings with each piece (bookings through the index), in the
+#:   same snapshot; the difference moves from inside to overbooked.
 #: * idle gaps: runs of two or more free available quarter-hours (``free & free >> 1`` marks a
 #:   pair; a run of pairs starts where the bit below is clear), counted on the day itself.
 #: * totals by (resource, month) and by (kind, day); per resource, per week and per kind are sums
 #:   of those (in Python).
-_UTIL_SQL = """
-WITH days AS MATERIALIZED (
+_UTIL_WINDOWS = """
+days AS MATERIALIZED (
     SELECT b.id AS branch_id, b.timezone AS tz, d::date AS day, extract(isodow FROM d)::int - 1 AS wd,
            (d + interval '1 day') AT TIME ZONE b.timezone - d AT TIME ZONE b.timezone <> interval '24 hours' AS dst,
            (d + interval '2 days') AT TIME ZONE b.timezone - (d + interval '1 day') AT TIME ZONE b.timezone
@@ -742,17 +744,18 @@ raw AS NOT MATERIALIZED (
       LEFT JOIN (SELECT DISTINCT resource_id, local_date FROM shift_exception
                   WHERE local_date >= CAST(:d_from AS date) - 1 AND local_date <= CAST(:d_to AS date)) e
         ON e.resource_id = s.resource_id AND e.local_date = x.day
-     WHERE e.resource_id IS NULL
+     WHERE e.resource_id IS NULL AND (CAST(:rids AS integer[]) IS NULL OR s.resource_id = ANY(CAST(:rids AS integer[])))
     UNION ALL
     SELECT e.resource_id, x.branch_id, x.day, x.tz, x.dst, x.dst_next, e.start_min::int,
            CASE WHEN e.end_min <= e.start_min THEN e.end_min + 1440 ELSE e.end_min::int END
       FROM days x JOIN shift_exception e ON e.branch_id = x.branch_id AND e.local_date = x.day
-     WHERE e.start_min IS NOT NULL
+     WHERE e.start_min IS NOT NULL AND (CAST(:rids AS integer[]) IS NULL OR e.resource_id = ANY(CAST(:rids AS integer[])))
     UNION ALL
     SELECT r.id, x.branch_id, x.day, x.tz, x.dst, x.dst_next, o.start_min::int,
            CASE WHEN o.end_min <= o.start_min THEN o.end_min + 1440 ELSE o.end_min::int END
       FROM days x JOIN opening_hours o ON o.branch_id = x.branch_id AND o.weekday = x.wd
       JOIN resource r ON r.branch_id = x.branch_id AND r.kind IN ('room', 'equipment') AND r.active
+       AND (CAST(:rids AS integer[]) IS NULL OR r.id = ANY(CAST(:rids AS integer[])))
 ),
 toff AS MATERIALIZED (
     SELECT resource_id, range_agg(period) AS mr FROM time_off
@@ -771,22 +774,19 @@ win AS NOT MATERIALIZED (
                                                         (w.day + make_interval(mins => w.we)) AT TIME ZONE w.tz))
                                - t.mr) AS p
 ),
-pieces AS MATERIALIZED (
-    SELECT resource_id, branch_id, day, ws AS cs, we AS ce,
-           CASE WHEN dst OR (dst_next AND we > 1440)
-                THEN extract(epoch FROM (day + make_interval(mins => least(we, 1440))) AT TIME ZONE tz
-                                        - (day + make_interval(mins => ws)) AT TIME ZONE tz) / 60
-                ELSE least(we, 1440) - ws END AS avail
-      FROM win WHERE ws < 1440 AND we > ws
-    UNION ALL
-    SELECT resource_id, branch_id, day + 1, 0, we - 1440,
-           CASE WHEN dst OR dst_next
-                THEN extract(epoch FROM (day + make_interval(mins => we)) AT TIME ZONE tz
-                                        - (day + interval '1 day') AT TIME ZONE tz) / 60
-                ELSE we - 1440 END
-      FROM win WHERE we > 1440
+pieces AS NOT MATERIALIZED (
+    SELECT w.resource_id, w.branch_id, v.day, v.cs, v.ce,
+           CASE WHEN v.convert THEN extract(epoch FROM (w.day + make_interval(mins => v.hi)) AT TIME ZONE w.tz
+                                                       - (w.day + make_interval(mins => v.lo)) AT TIME ZONE w.tz) / 60
+                ELSE v.hi - v.lo END AS avail
+      FROM win w
+     CROSS JOIN LATERAL (VALUES (w.day, w.ws, w.we, w.ws, least(w.we, 1440), w.dst OR (w.dst_next AND w.we > 1440)),
+                                (w.day + 1, 0, w.we - 1440, 1440, w.we, w.dst OR w.dst_next))
+                        AS v(day, cs, ce, lo, hi, convert)
+     WHERE v.hi > v.lo
 ),
-wd AS (
+"""
+_UTIL_SQL = "WITH " + _UTIL_WINDOWS + """wd AS (
     SELECT resource_id, branch_id, day, sum(avail) AS avail,
            bit_or(clinic_quarters((cs + 14) / 15, ce / 15, 0)) AS r0,
            bit_or(clinic_quarters((cs + 14) / 15, ce / 15, 1)) AS r1,
@@ -796,15 +796,18 @@ wd AS (
 ),
 bk AS (
     SELECT b.local_day AS day, b.resource_id, b.branch_id, sum(b.end_min - b.start_min) AS booked,
-           bit_or(clinic_quarters(b.start_min / 15, (b.end_min + 14) / 15, 0)) AS b0,
-           bit_or(clinic_quarters(b.start_min / 15, (b.end_min + 14) / 15, 1)) AS b1,
-           bit_or(clinic_quarters(b.start_min / 15, (b.end_min + 14) / 15, 2)) AS b2
+           coalesce(bit_or(CASE WHEN b.start_min < 720 THEN clinic_quarters(b.start_min / 15, (b.end_min + 14) / 15, 0) END),
+                    0) AS b0,
+           coalesce(bit_or(CASE WHEN b.end_min > 720 AND b.start_min < 1440
+                                THEN clinic_quarters(b.start_min / 15, (b.end_min + 14) / 15, 1) END), 0) AS b1,
+           coalesce(bit_or(CASE WHEN b.end_min > 1440 THEN clinic_quarters(b.start_min / 15, (b.end_min + 14) / 15, 2)
+                           END), 0) AS b2
       FROM booking b
      WHERE b.live AND b.local_day >= CAST(:d_from AS date) AND b.local_day <= CAST(:d_to AS date)
        AND (CAST(:branch AS integer) IS NULL OR b.branch_id = :branch)
      GROUP BY 1, 2, 3
 ),
-rd AS MATERIALIZED (
+rd AS (
     SELECT coalesce(w.resource_id, k.resource_id) AS rid, coalesce(w.branch_id, k.branch_id) AS bid,
            coalesce(w.day, k.day) AS day, coalesce(w.avail, 0) AS avail, coalesce(k.booked, 0) AS booked,
            k.day IS NOT NULL AS has_booking, w.day IS NOT NULL AS has_window,
@@ -813,30 +816,45 @@ rd AS MATERIALIZED (
            coalesce(w.r0 & ~coalesce(k.b0, 0), 0) AS f0, coalesce(w.r1 & ~coalesce(k.b1, 0), 0) AS f1
       FROM wd w FULL JOIN bk k ON k.resource_id = w.resource_id AND k.branch_id = w.branch_id AND k.day = w.day
 ),
-exact AS (
-    SELECT q.rid, q.bid, q.day,
-           sum(greatest(0, least(b.end_min, p.ce) - greatest(b.start_min, p.cs))) AS inside
-      FROM rd q
-      JOIN booking b ON b.local_day = q.day AND b.resource_id = q.rid AND b.branch_id = q.bid AND b.live
-      JOIN pieces p ON p.resource_id = q.rid AND p.branch_id = q.bid AND p.day = q.day
-     WHERE q.partly_outside
-     GROUP BY 1, 2, 3
-),
 m AS (
-    SELECT q.rid, q.day, q.avail, q.booked,
-           least(CASE WHEN NOT q.has_booking OR NOT q.has_window THEN 0
-                      WHEN q.partly_outside THEN coalesce(x.inside, 0) ELSE q.booked END, q.booked, q.avail) AS inside,
+    SELECT q.rid, q.bid, q.day, q.avail, q.booked, q.partly_outside,
+           CASE WHEN q.has_booking AND q.has_window THEN least(q.booked, q.avail) ELSE 0 END AS inside,
            CASE WHEN q.has_booking THEN 0 ELSE q.avail END AS unbooked,
            bit_count((q.p0 & ~(q.p0 << 1))::bit(64))
              + bit_count((q.p1 & ~((q.p1 << 1) | (q.p0 >> 47)) & 281474976710655)::bit(64)) AS gaps
       FROM (SELECT rd.*, f0 & ((f0 >> 1) | ((f1 & 1) << 47)) AS p0, f1 & (f1 >> 1) AS p1 FROM rd) q
-      LEFT JOIN exact x ON q.partly_outside AND x.rid = q.rid AND x.bid = q.bid AND x.day = q.day
 )
 SELECT GROUPING(r.id, r.kind, r.name, month, m.day) AS g, r.id AS rid, r.kind, r.name, month, m.day,
        sum(m.avail)::bigint AS avail_min, sum(m.inside)::bigint AS in_min, sum(m.booked - m.inside)::bigint AS over_min,
-       sum(m.gaps)::bigint AS gaps, sum(m.avail - m.inside)::bigint AS idle_min, sum(m.unbooked)::bigint AS unbooked_min
+       sum(m.gaps)::bigint AS gaps, sum(m.avail - m.inside)::bigint AS idle_min, sum(m.unbooked)::bigint AS unbooked_min,
+       array_agg(m.bid) FILTER (WHERE m.partly_outside) AS check_branches,
+       array_agg(m.day) FILTER (WHERE m.partly_outside) AS check_days
   FROM (SELECT m.*, date_trunc('month', m.day)::date AS month FROM m) m JOIN resource r ON r.id = m.rid
  GROUP BY GROUPING SETS ((r.id, r.kind, r.name, month), (r.kind, m.day))
+"""
+#: Booked minutes inside available time, booking by booking, for the resource-days _UTIL_SQL could not
+#: settle by quarter-hours (``:rids``/``:bids``/``:days``: parallel arrays of their keys; ``:d_from``/
+#: ``:d_to`` their first and last day): per key the booked minutes, the available minutes and the
+#: exact overlap of each booking with each piece of available time.
+_UTIL_EXACT_SQL = "WITH " + _UTIL_WINDOWS + """keys AS (
+    SELECT * FROM unnest(CAST(:rids AS integer[]), CAST(:bids AS integer[]), CAST(:days AS date[])) AS k(rid, bid, day)
+),
+av AS (
+    SELECT k.rid, k.bid, k.day, coalesce(sum(p.avail), 0) AS avail
+      FROM keys k LEFT JOIN pieces p ON p.resource_id = k.rid AND p.branch_id = k.bid AND p.day = k.day
+     GROUP BY 1, 2, 3
+),
+bb AS (
+    SELECT k.rid, k.bid, k.day, b.id, b.end_min - b.start_min AS booked,
+           coalesce(sum(greatest(0, least(b.end_min, p.ce) - greatest(b.start_min, p.cs))), 0) AS inside
+      FROM keys k
+      JOIN booking b ON b.local_day = k.day AND b.resource_id = k.rid AND b.branch_id = k.bid AND b.live
+      LEFT JOIN pieces p ON p.resource_id = k.rid AND p.branch_id = k.bid AND p.day = k.day
+     GROUP BY 1, 2, 3, 4, 5
+)
+SELECT a.rid, a.bid, a.day, a.avail, sum(bb.booked) AS booked, sum(bb.inside) AS inside
+  FROM av a JOIN bb ON bb.rid = a.rid AND bb.bid = a.bid AND bb.day = a.day
+ GROUP BY 1, 2, 3, 4
 """
 _KINDS = ("doctor", "room", "equipment")
 _UTIL_COLUMNS = [Column("available_h", "Available h", "hours"), Column("booked_h", "Booked h", "hours"),
@@ -878,22 +896,38 @@ def utilization(db: Database, *, date_from: str | date, date_to: str | date,
     d_from, d_to = _period(date_from, date_to)
 
     def work(conn: Connection, params: dict[str, Any]) -> ReportData:
-        rows = conn.execute(text(_UTIL_SQL), params).all()
+        rows = conn.execute(text(_UTIL_SQL), params | {"rids": None}).all()
         names: dict[int, tuple[str, str]] = {}
         per_month: dict[tuple[int, date], list[int]] = {}
         per_resource: dict[int, list[int]] = {}
         per_day: dict[tuple[date, str], list[int]] = {}
         per_week: dict[tuple[date, str], list[int]] = {}
         per_kind: dict[str, list[int]] = {}
+        unsettled: list[tuple[int, int, date]] = []
         for r in rows:
             if r.g == 0b00001:              # (resource, month)
                 names[int(r.rid)] = (r.kind, r.name)
                 _util_sum(per_month, (int(r.rid), r.month), r)
                 _util_sum(per_resource, int(r.rid), r)
                 _util_sum(per_kind, r.kind, r)
+                unsettled += [(int(r.rid), int(b), d) for b, d in zip(r.check_branches or (), r.check_days or (),
+                                                                        strict=True)]
             else:                           # (kind, day)
                 _util_sum(per_day, (r.day, r.kind), r)
                 _util_sum(per_week, (r.day - timedelta(days=r.day.weekday()), r.kind), r)
+        if unsettled:   # booked partly outside available time: move what is outside from inside to overbooked
+            exact = conn.execute(text(_UTIL_EXACT_SQL), {
+                "d_from": min(k[2] for k in unsettled), "d_to": max(k[2] for k in unsettled), "branch": None,
+                "rids": [k[0] for k in unsettled], "bids": [k[1] for k in unsettled],
+                "days": [k[2] for k in unsettled]}).all()
+            for e in exact:
+                outside = min(int(e.booked), int(e.avail)) - min(int(e.inside), int(e.booked), int(e.avail))
+                kind, day = names[int(e.rid)][0], e.day
+                for acc in (per_month[(int(e.rid), day.replace(day=1))], per_resource[int(e.rid)], per_kind[kind],
+                            per_day[(day, kind)], per_week[(day - timedelta(days=day.weekday()), kind)]):
+                    acc[1] -= outside      # in_min
+                    acc[2] += outside      # over_min
+                    acc[3] += outside      # idle_min
 
         def by_name(rid: int) -> tuple[int, str]:
             return _KINDS.index(names[rid][0]), names[rid][1]
