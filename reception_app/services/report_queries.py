@@ -14,8 +14,9 @@ clock, no zone), ``lead_days`` (local days from booking to start) and ``doctor_i
 period is a range on ``local_start`` (:data:`_PERIOD`), local date, weekday, hour and
 week come from that column, and "by doctor" needs no join to ``booking``. Every
 report transaction costs parallel workers as cheap (:data:`_PLANNER`) so the big
-aggregates run in the workers. Utilization still converts per booking (not yet
-rewritten; see its SQL).
+aggregates run in the workers. Utilization reads the bookings' own local columns
+(migration 0007: ``booking.local_day``, ``start_min``, ``end_min``, ``branch_id``) in
+the order of their index and the rosters, per resource and local day (see its SQL).
 
 What is counted is written once in ``reports/definitions.py`` (a leaf module of
 constants) and printed in each report's footnotes.
@@ -736,26 +737,36 @@ days AS MATERIALIZED (
      WHERE (CAST(:branch AS integer) IS NULL OR b.id = :branch)
        AND NOT EXISTS (SELECT 1 FROM holiday h WHERE h.branch_id = b.id AND h.local_date = d::date)
 ),
+wk AS NOT MATERIALIZED (
+    SELECT x.*, clinic_quarters((x.ws + 14) / 15, x.we / 15, 0) AS q0,
+           clinic_quarters((x.ws + 14) / 15, x.we / 15, 1) AS q1, clinic_quarters((x.ws + 14) / 15, x.we / 15, 2) AS q2
+      FROM (SELECT s.resource_id, s.branch_id, s.weekday, s.valid_from, s.valid_until, true AS shift,
+                   s.start_min::int AS ws,
+                   CASE WHEN s.end_min <= s.start_min THEN s.end_min + 1440 ELSE s.end_min::int END AS we
+              FROM shift s WHERE CAST(:rids AS integer[]) IS NULL OR s.resource_id = ANY(CAST(:rids AS integer[]))
+            UNION ALL
+            SELECT e.resource_id, e.branch_id, extract(isodow FROM e.local_date)::int - 1, e.local_date, e.local_date,
+                   false, e.start_min::int,
+                   CASE WHEN e.end_min <= e.start_min THEN e.end_min + 1440 ELSE e.end_min::int END
+              FROM shift_exception e
+             WHERE e.start_min IS NOT NULL AND e.local_date >= CAST(:d_from AS date) - 1
+               AND e.local_date <= CAST(:d_to AS date)
+               AND (CAST(:rids AS integer[]) IS NULL OR e.resource_id = ANY(CAST(:rids AS integer[])))
+            UNION ALL
+            SELECT r.id, o.branch_id, o.weekday, NULL, NULL, false, o.start_min::int,
+                   CASE WHEN o.end_min <= o.start_min THEN o.end_min + 1440 ELSE o.end_min::int END
+              FROM opening_hours o
+              JOIN resource r ON r.branch_id = o.branch_id AND r.kind IN ('room', 'equipment') AND r.active
+             WHERE CAST(:rids AS integer[]) IS NULL OR r.id = ANY(CAST(:rids AS integer[]))) x
+),
 raw AS NOT MATERIALIZED (
-    SELECT s.resource_id, x.branch_id, x.day, x.tz, x.dst, x.dst_next, s.start_min::int AS ws,
-           CASE WHEN s.end_min <= s.start_min THEN s.end_min + 1440 ELSE s.end_min::int END AS we
-      FROM days x JOIN shift s ON s.branch_id = x.branch_id AND s.weekday = x.wd
-       AND (s.valid_from IS NULL OR x.day >= s.valid_from) AND (s.valid_until IS NULL OR x.day <= s.valid_until)
+    SELECT w.resource_id, w.branch_id, x.day, x.tz, x.dst, x.dst_next, w.ws, w.we, w.q0, w.q1, w.q2
+      FROM days x JOIN wk w ON w.branch_id = x.branch_id AND w.weekday = x.wd
+       AND (w.valid_from IS NULL OR x.day >= w.valid_from) AND (w.valid_until IS NULL OR x.day <= w.valid_until)
       LEFT JOIN (SELECT DISTINCT resource_id, local_date FROM shift_exception
                   WHERE local_date >= CAST(:d_from AS date) - 1 AND local_date <= CAST(:d_to AS date)) e
-        ON e.resource_id = s.resource_id AND e.local_date = x.day
-     WHERE e.resource_id IS NULL AND (CAST(:rids AS integer[]) IS NULL OR s.resource_id = ANY(CAST(:rids AS integer[])))
-    UNION ALL
-    SELECT e.resource_id, x.branch_id, x.day, x.tz, x.dst, x.dst_next, e.start_min::int,
-           CASE WHEN e.end_min <= e.start_min THEN e.end_min + 1440 ELSE e.end_min::int END
-      FROM days x JOIN shift_exception e ON e.branch_id = x.branch_id AND e.local_date = x.day
-     WHERE e.start_min IS NOT NULL AND (CAST(:rids AS integer[]) IS NULL OR e.resource_id = ANY(CAST(:rids AS integer[])))
-    UNION ALL
-    SELECT r.id, x.branch_id, x.day, x.tz, x.dst, x.dst_next, o.start_min::int,
-           CASE WHEN o.end_min <= o.start_min THEN o.end_min + 1440 ELSE o.end_min::int END
-      FROM days x JOIN opening_hours o ON o.branch_id = x.branch_id AND o.weekday = x.wd
-      JOIN resource r ON r.branch_id = x.branch_id AND r.kind IN ('room', 'equipment') AND r.active
-       AND (CAST(:rids AS integer[]) IS NULL OR r.id = ANY(CAST(:rids AS integer[])))
+        ON w.shift AND e.resource_id = w.resource_id AND e.local_date = x.day
+     WHERE e.resource_id IS NULL
 ),
 toff AS MATERIALIZED (
     SELECT resource_id, range_agg(period) AS mr FROM time_off
@@ -763,36 +774,47 @@ toff AS MATERIALIZED (
      GROUP BY resource_id
 ),
 win AS NOT MATERIALIZED (
-    SELECT w.resource_id, w.branch_id, w.day, w.tz, w.dst, w.dst_next, w.ws, w.we FROM raw w
+    SELECT w.resource_id, w.branch_id, w.day, w.tz, w.dst, w.dst_next, w.ws, w.we, w.q0, w.q1, w.q2 FROM raw w
      WHERE NOT EXISTS (SELECT 1 FROM toff t WHERE t.resource_id = w.resource_id)
     UNION ALL
-    SELECT w.resource_id, w.branch_id, w.day, w.tz, true, true,
-           round(extract(epoch FROM (lower(p) AT TIME ZONE w.tz) - w.day) / 60)::int,
-           round(extract(epoch FROM (upper(p) AT TIME ZONE w.tz) - w.day) / 60)::int
-      FROM raw w JOIN toff t ON t.resource_id = w.resource_id
-     CROSS JOIN LATERAL unnest(tstzmultirange(tstzrange((w.day + make_interval(mins => w.ws)) AT TIME ZONE w.tz,
-                                                        (w.day + make_interval(mins => w.we)) AT TIME ZONE w.tz))
-                               - t.mr) AS p
+    SELECT c.resource_id, c.branch_id, c.day, c.tz, true, true, c.ws, c.we,
+           clinic_quarters((c.ws + 14) / 15, c.we / 15, 0), clinic_quarters((c.ws + 14) / 15, c.we / 15, 1),
+           clinic_quarters((c.ws + 14) / 15, c.we / 15, 2)
+      FROM (SELECT w.resource_id, w.branch_id, w.day, w.tz,
+                   round(extract(epoch FROM (lower(p) AT TIME ZONE w.tz) - w.day) / 60)::int AS ws,
+                   round(extract(epoch FROM (upper(p) AT TIME ZONE w.tz) - w.day) / 60)::int AS we
+              FROM raw w JOIN toff t ON t.resource_id = w.resource_id
+             CROSS JOIN LATERAL unnest(tstzmultirange(tstzrange((w.day + make_interval(mins => w.ws)) AT TIME ZONE w.tz,
+                                                                (w.day + make_interval(mins => w.we)) AT TIME ZONE w.tz))
+                                       - t.mr) AS p) c
 ),
 pieces AS NOT MATERIALIZED (
-    SELECT w.resource_id, w.branch_id, v.day, v.cs, v.ce,
-           CASE WHEN v.convert THEN extract(epoch FROM (w.day + make_interval(mins => v.hi)) AT TIME ZONE w.tz
-                                                       - (w.day + make_interval(mins => v.lo)) AT TIME ZONE w.tz) / 60
-                ELSE v.hi - v.lo END AS avail
-      FROM win w
-     CROSS JOIN LATERAL (VALUES (w.day, w.ws, w.we, w.ws, least(w.we, 1440), w.dst OR (w.dst_next AND w.we > 1440)),
-                                (w.day + 1, 0, w.we - 1440, 1440, w.we, w.dst OR w.dst_next))
-                        AS v(day, cs, ce, lo, hi, convert)
-     WHERE v.hi > v.lo
+    SELECT resource_id, branch_id, day, ws AS cs, we AS ce,
+           CASE WHEN dst OR (dst_next AND we > 1440)
+                THEN extract(epoch FROM (day + make_interval(mins => least(we, 1440))) AT TIME ZONE tz
+                                        - (day + make_interval(mins => ws)) AT TIME ZONE tz) / 60
+                ELSE least(we, 1440) - ws END AS avail, q0 AS r0, q1 AS r1, q2 AS r2
+      FROM win WHERE ws < 1440 AND we > ws
+    UNION ALL
+    SELECT resource_id, branch_id, day + 1, 0, we - 1440,
+           CASE WHEN dst OR dst_next
+                THEN extract(epoch FROM (day + make_interval(mins => we)) AT TIME ZONE tz
+                                        - (day + interval '1 day') AT TIME ZONE tz) / 60
+                ELSE we - 1440 END,
+           clinic_quarters(0, (we - 1440) / 15, 0), clinic_quarters(0, (we - 1440) / 15, 1), 0
+      FROM win WHERE we > 1440
 ),
 """
+#: The measures of a group of resource-days (columns of _UTIL_SQL's ``m``), and the resource-days among
+#: them to work out booking by booking.
+_UTIL_SUMS = """sum(avail)::bigint AS avail_min, sum(inside)::bigint AS in_min, sum(booked - inside)::bigint AS over_min,
+       sum(gaps)::bigint AS gaps, sum(avail - inside)::bigint AS idle_min, sum(unbooked)::bigint AS unbooked_min,
+       array_agg(bid) FILTER (WHERE partly_outside) AS check_branches,
+       array_agg(day) FILTER (WHERE partly_outside) AS check_days"""
 _UTIL_SQL = "WITH " + _UTIL_WINDOWS + """wd AS (
-    SELECT resource_id, branch_id, day, sum(avail) AS avail,
-           bit_or(clinic_quarters((cs + 14) / 15, ce / 15, 0)) AS r0,
-           bit_or(clinic_quarters((cs + 14) / 15, ce / 15, 1)) AS r1,
-           bit_or(clinic_quarters((cs + 14) / 15, ce / 15, 2)) AS r2
+    SELECT day, resource_id, branch_id, sum(avail) AS avail, bit_or(r0) AS r0, bit_or(r1) AS r1, bit_or(r2) AS r2
       FROM pieces WHERE day >= CAST(:d_from AS date) AND day <= CAST(:d_to AS date)
-     GROUP BY 1, 2, 3
+     GROUP BY 1, 2, 3   -- in booking_report's order: both sides of the join below arrive sorted
 ),
 bk AS (
     SELECT b.local_day AS day, b.resource_id, b.branch_id, sum(b.end_min - b.start_min) AS booked,
@@ -823,14 +845,15 @@ m AS (
            bit_count((q.p0 & ~(q.p0 << 1))::bit(64))
              + bit_count((q.p1 & ~((q.p1 << 1) | (q.p0 >> 47)) & 281474976710655)::bit(64)) AS gaps
       FROM (SELECT rd.*, f0 & ((f0 >> 1) | ((f1 & 1) << 47)) AS p0, f1 & (f1 >> 1) AS p1 FROM rd) q
+),
+mm AS MATERIALIZED (
+    SELECT m.*, r.kind, r.name, date_trunc('month', m.day)::date AS month FROM m JOIN resource r ON r.id = m.rid
 )
-SELECT GROUPING(r.id, r.kind, r.name, month, m.day) AS g, r.id AS rid, r.kind, r.name, month, m.day,
-       sum(m.avail)::bigint AS avail_min, sum(m.inside)::bigint AS in_min, sum(m.booked - m.inside)::bigint AS over_min,
-       sum(m.gaps)::bigint AS gaps, sum(m.avail - m.inside)::bigint AS idle_min, sum(m.unbooked)::bigint AS unbooked_min,
-       array_agg(m.bid) FILTER (WHERE m.partly_outside) AS check_branches,
-       array_agg(m.day) FILTER (WHERE m.partly_outside) AS check_days
-  FROM (SELECT m.*, date_trunc('month', m.day)::date AS month FROM m) m JOIN resource r ON r.id = m.rid
- GROUP BY GROUPING SETS ((r.id, r.kind, r.name, month), (r.kind, m.day))
+SELECT 1 AS g, rid, min(kind) AS kind, min(name) AS name, month, NULL::date AS day, """ + _UTIL_SUMS + """
+  FROM mm GROUP BY rid, month
+UNION ALL
+SELECT 2, NULL, kind, NULL, NULL, day, """ + _UTIL_SUMS + """
+  FROM mm GROUP BY kind, day
 """
 #: Booked minutes inside available time, booking by booking, for the resource-days _UTIL_SQL could not
 #: settle by quarter-hours (``:rids``/``:bids``/``:days``: parallel arrays of their keys; ``:d_from``/
@@ -871,10 +894,13 @@ def _util_values(m: Sequence[int]) -> tuple[Any, ...]:
             _hours(unbooked))
 
 
-def _util_sum(groups: dict[Any, list[int]], key: Any, r: Any) -> None:
-    acc = groups.setdefault(key, [0] * len(_UTIL_MEASURES))
-    for i, name in enumerate(_UTIL_MEASURES):
-        acc[i] += int(getattr(r, name))
+def _util_sum(groups: dict[Any, list[int]], key: Any, measures: Sequence[int]) -> None:
+    acc = groups.get(key)
+    if acc is None:
+        groups[key] = list(measures)
+    else:
+        for i, v in enumerate(measures):
+            acc[i] += v
 
 
 def utilization(db: Database, *, date_from: str | date, date_to: str | date,
@@ -896,6 +922,10 @@ def utilization(db: Database, *, date_from: str | date, date_to: str | date,
     d_from, d_to = _period(date_from, date_to)
 
     def work(conn: Connection, params: dict[str, Any]) -> ReportData:
+        # Sorted aggregation throughout: the bookings arrive in booking_report's order (a group per
+        # resource-day, no hash table of 300,000 groups), the windows are sorted once to match, and the
+        # two sides merge.
+        conn.execute(text("SET LOCAL enable_hashagg = off"))
         rows = conn.execute(text(_UTIL_SQL), params | {"rids": None}).all()
         names: dict[int, tuple[str, str]] = {}
         per_month: dict[tuple[int, date], list[int]] = {}
@@ -905,16 +935,17 @@ def utilization(db: Database, *, date_from: str | date, date_to: str | date,
         per_kind: dict[str, list[int]] = {}
         unsettled: list[tuple[int, int, date]] = []
         for r in rows:
-            if r.g == 0b00001:              # (resource, month)
+            measures = [int(getattr(r, m)) for m in _UTIL_MEASURES]
+            if r.g == 1:                    # (resource, month)
                 names[int(r.rid)] = (r.kind, r.name)
-                _util_sum(per_month, (int(r.rid), r.month), r)
-                _util_sum(per_resource, int(r.rid), r)
-                _util_sum(per_kind, r.kind, r)
+                _util_sum(per_month, (int(r.rid), r.month), measures)
+                _util_sum(per_resource, int(r.rid), measures)
+                _util_sum(per_kind, r.kind, measures)
                 unsettled += [(int(r.rid), int(b), d) for b, d in zip(r.check_branches or (), r.check_days or (),
                                                                         strict=True)]
             else:                           # (kind, day)
-                _util_sum(per_day, (r.day, r.kind), r)
-                _util_sum(per_week, (r.day - timedelta(days=r.day.weekday()), r.kind), r)
+                _util_sum(per_day, (r.day, r.kind), measures)
+                _util_sum(per_week, (r.day - timedelta(days=r.day.weekday()), r.kind), measures)
         if unsettled:   # booked partly outside available time: move what is outside from inside to overbooked
             exact = conn.execute(text(_UTIL_EXACT_SQL), {
                 "d_from": min(k[2] for k in unsettled), "d_to": max(k[2] for k in unsettled), "branch": None,
@@ -929,8 +960,8 @@ def utilization(db: Database, *, date_from: str | date, date_to: str | date,
                     acc[2] += outside      # over_min
                     acc[3] += outside      # idle_min
 
-        def by_name(rid: int) -> tuple[int, str]:
-            return _KINDS.index(names[rid][0]), names[rid][1]
+        order = {rid: (_KINDS.index(kind), name) for rid, (kind, name) in names.items()}
+        by_name = order.__getitem__
 
         res_ids = sorted(per_resource, key=by_name)
         by_resource = Table("by_resource", "Utilization by resource",

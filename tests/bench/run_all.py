@@ -186,9 +186,12 @@ def ensure_dataset(admin_url: str) -> tuple[str, dict]:
             n = conn.execute("SELECT count(*) FROM appointment").fetchone()[0]
         if n >= TARGET_APPOINTMENTS:
             db = Database(url, pool=False)
-            migrate.upgrade(db)  # a dataset built by an older version gets the newer migrations
+            before, after = migrate.upgrade(db)  # a dataset built by an older version gets the newer migrations
             clinic_config.apply(db, bench_config(), source="bench")  # idempotent: picks up new bench branches
             db.dispose()
+            if before != after:   # a migration rewrote tables: index-only scans need the visibility map again
+                with psycopg.connect(url, autocommit=True) as conn:
+                    conn.execute("VACUUM ANALYZE")
             return url, {"appointments": n, "built_s": None}
     except psycopg.Error:
         pass
