@@ -51,7 +51,7 @@ DEFINITIONS: dict[str, str] = {
                  "holidays; time off subtracted; an overnight shift's hours after midnight count on the next "
                  "date; real minutes (a daylight-saving change is an hour more or less). Booked time: live "
                  "bookings (appointments not cancelled or rescheduled) with their buffers, as they hold the "
-                 "resource, counted on the local date of their start.",
+                 "resource, on the local date their minutes fall on (a booking over midnight counts on both).",
     "utilization": "Utilization: booked minutes inside available time divided by available minutes. "
                    "Overbooked: booked minutes outside available time (outside shifts or opening hours, in "
                    "time off, on holidays).",

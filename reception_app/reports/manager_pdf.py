@@ -195,13 +195,33 @@ def _table(table: Table, st: dict[str, ParagraphStyle], width: float) -> Flowabl
                       st["heading"])
 
 
-def _summary(data: ReportData) -> str:
-    parts = []
+#: Headline figures whose label is not just the key in words.
+SUMMARY_LABELS = {"no_shows": "No-shows", "rate": "No-show rate", "cancelled_or_rescheduled": "Cancelled or rescheduled",
+                  "late": "Late cancellations", "lost": "Lost appointments",
+                  "median_confirmation_h": "Median time to confirmation (h)", "over_rostered_h": "Over-rostered (h)"}
+
+
+def summary_items(data: ReportData) -> list[tuple[str, str]]:
+    """The headline figures of ``data`` as ``(label, shown value)`` pairs, as the PDF and the reports
+    window print them: ``("Utilization", "25.5%")``, ``("Available (h)", "2,385.0")``; None as "—"."""
+    items = []
     for key, value in data.summary.items():
-        kind = "rate" if key.endswith("rate") or key == "utilization" else ("hours" if key.endswith("_h") else "int")
-        label = key[:-2] + " (hours)" if key.endswith("_h") else key
-        parts.append(f"{label.replace('_', ' ')}: {format_value(value, kind)}")
-    return " · ".join(parts)
+        label = SUMMARY_LABELS.get(key) or key.removesuffix("_h").replace("_", " ").capitalize() + (
+            " (h)" if key.endswith("_h") else "")
+        if key == "rate" and data.name != "no-show":
+            label = "Rate"
+        if key.endswith("rate") or key == "utilization":
+            kind = "rate"
+        elif key.endswith("_h"):
+            kind = "hours"
+        else:
+            kind = "int" if isinstance(value, int) and not isinstance(value, bool) else "text"
+        items.append((label, "—" if value is None else format_value(value, kind)))
+    return items
+
+
+def _summary(data: ReportData) -> str:
+    return " · ".join(f"{label}: {shown}" for label, shown in summary_items(data))
 
 
 def report_pdf(data: ReportData, *, clinic: str, printed_by: str, printed_at: datetime, tz: tzinfo) -> bytes:

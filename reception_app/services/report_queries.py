@@ -706,16 +706,18 @@ def _zone(name: str) -> Any:
 #:
 #: * ``days``: the branch-local dates of the period (and the day before, for overnight shifts) that
 #:   are not holidays, with ``dst``/``dst_next`` when that day or the next is not 24 hours long.
-#: * ``win``: rostered windows in local wall-clock minutes of their start day, end past 1440 when
-#:   they run overnight: doctors' weekly shifts (valid on the day, replaced by the day's shift
-#:   exceptions), rooms' and equipment's branch opening hours. A window that meets time off is cut
-#:   into what remains (multirange difference in UTC, only for resources with time off).
-#: * ``pieces``: each window on its start day (clipping bookings; its available minutes stop at
-#:   midnight) and, past midnight, a piece on the next day from 0. Available minutes are real
-#:   minutes: a window on a daylight-saving day is converted.
-#: * per resource-day: available minutes, and the quarter-hours wholly available as bits
-#:   (``clinic_quarters``: three 48-bit words = 36 hours); bookings: booked minutes and the
-#:   quarter-hours they touch.
+#: * ``wk``: the rostered windows of a week, each worked out once (wall-clock minutes of its start
+#:   day, end past 1440 when it runs overnight, its wholly available quarter-hours): doctors' weekly
+#:   shifts with their validity, a date's shift exceptions (which replace the shifts of that date),
+#:   rooms' and equipment's branch opening hours; ``raw`` copies them onto each date; ``win`` cuts a
+#:   window that meets time off into what remains (multirange difference in UTC, only for resources
+#:   with time off).
+#: * ``pieces``: each window on its start day and, past midnight, a piece on the next day from 0.
+#:   Available minutes are real minutes: a window on a daylight-saving day is converted.
+#: * ``wd`` per resource-day: available minutes and the quarter-hours wholly available as bits
+#:   (``clinic_quarters``: two 48-bit words = the day). ``bk``: booked minutes up to midnight and
+#:   the quarter-hours they touch, streamed in ``booking_report``'s order; ``ov``: the minutes after
+#:   midnight of bookings that run over it, on the next date (a partial index keeps them few).
 #: * booked inside available time: when every quarter-hour a booking touches is wholly available,
 #:   all of it; otherwise (a booking outside the roster, or windows off the quarter-hour grid) the
 #:   resource-day is returned in ``check_branches``/``check_days`` and :data:`_UTIL_EXACT_SQL` works
@@ -739,7 +741,7 @@ days AS MATERIALIZED (
 ),
 wk AS NOT MATERIALIZED (
     SELECT x.*, clinic_quarters((x.ws + 14) / 15, x.we / 15, 0) AS q0,
-           clinic_quarters((x.ws + 14) / 15, x.we / 15, 1) AS q1, clinic_quarters((x.ws + 14) / 15, x.we / 15, 2) AS q2
+           clinic_quarters((x.ws + 14) / 15, x.we / 15, 1) AS q1
       FROM (SELECT s.resource_id, s.branch_id, s.weekday, s.valid_from, s.valid_until, true AS shift,
                    s.start_min::int AS ws,
                    CASE WHEN s.end_min <= s.start_min THEN s.end_min + 1440 ELSE s.end_min::int END AS we
@@ -760,7 +762,7 @@ wk AS NOT MATERIALIZED (
              WHERE CAST(:rids AS integer[]) IS NULL OR r.id = ANY(CAST(:rids AS integer[]))) x
 ),
 raw AS NOT MATERIALIZED (
-    SELECT w.resource_id, w.branch_id, x.day, x.tz, x.dst, x.dst_next, w.ws, w.we, w.q0, w.q1, w.q2
+    SELECT w.resource_id, w.branch_id, x.day, x.tz, x.dst, x.dst_next, w.ws, w.we, w.q0, w.q1
       FROM days x JOIN wk w ON w.branch_id = x.branch_id AND w.weekday = x.wd
        AND (w.valid_from IS NULL OR x.day >= w.valid_from) AND (w.valid_until IS NULL OR x.day <= w.valid_until)
       LEFT JOIN (SELECT DISTINCT resource_id, local_date FROM shift_exception
@@ -774,12 +776,11 @@ toff AS MATERIALIZED (
      GROUP BY resource_id
 ),
 win AS NOT MATERIALIZED (
-    SELECT w.resource_id, w.branch_id, w.day, w.tz, w.dst, w.dst_next, w.ws, w.we, w.q0, w.q1, w.q2 FROM raw w
+    SELECT w.resource_id, w.branch_id, w.day, w.tz, w.dst, w.dst_next, w.ws, w.we, w.q0, w.q1 FROM raw w
      WHERE NOT EXISTS (SELECT 1 FROM toff t WHERE t.resource_id = w.resource_id)
     UNION ALL
     SELECT c.resource_id, c.branch_id, c.day, c.tz, true, true, c.ws, c.we,
-           clinic_quarters((c.ws + 14) / 15, c.we / 15, 0), clinic_quarters((c.ws + 14) / 15, c.we / 15, 1),
-           clinic_quarters((c.ws + 14) / 15, c.we / 15, 2)
+           clinic_quarters((c.ws + 14) / 15, c.we / 15, 0), clinic_quarters((c.ws + 14) / 15, c.we / 15, 1)
       FROM (SELECT w.resource_id, w.branch_id, w.day, w.tz,
                    round(extract(epoch FROM (lower(p) AT TIME ZONE w.tz) - w.day) / 60)::int AS ws,
                    round(extract(epoch FROM (upper(p) AT TIME ZONE w.tz) - w.day) / 60)::int AS we
@@ -793,7 +794,7 @@ pieces AS NOT MATERIALIZED (
            CASE WHEN dst OR (dst_next AND we > 1440)
                 THEN extract(epoch FROM (day + make_interval(mins => least(we, 1440))) AT TIME ZONE tz
                                         - (day + make_interval(mins => ws)) AT TIME ZONE tz) / 60
-                ELSE least(we, 1440) - ws END AS avail, q0 AS r0, q1 AS r1, q2 AS r2
+                ELSE least(we, 1440) - ws END AS avail, q0 AS r0, q1 AS r1
       FROM win WHERE ws < 1440 AND we > ws
     UNION ALL
     SELECT resource_id, branch_id, day + 1, 0, we - 1440,
@@ -801,7 +802,7 @@ pieces AS NOT MATERIALIZED (
                 THEN extract(epoch FROM (day + make_interval(mins => we)) AT TIME ZONE tz
                                         - (day + interval '1 day') AT TIME ZONE tz) / 60
                 ELSE we - 1440 END,
-           clinic_quarters(0, (we - 1440) / 15, 0), clinic_quarters(0, (we - 1440) / 15, 1), 0
+           clinic_quarters(0, (we - 1440) / 15, 0), clinic_quarters(0, (we - 1440) / 15, 1)
       FROM win WHERE we > 1440
 ),
 """
@@ -812,31 +813,42 @@ _UTIL_SUMS = """sum(avail)::bigint AS avail_min, sum(inside)::bigint AS in_min, 
        array_agg(bid) FILTER (WHERE partly_outside) AS check_branches,
        array_agg(day) FILTER (WHERE partly_outside) AS check_days"""
 _UTIL_SQL = "WITH " + _UTIL_WINDOWS + """wd AS (
-    SELECT day, resource_id, branch_id, sum(avail) AS avail, bit_or(r0) AS r0, bit_or(r1) AS r1, bit_or(r2) AS r2
+    SELECT day, resource_id, branch_id, sum(avail) AS avail, bit_or(r0) AS r0, bit_or(r1) AS r1
       FROM pieces WHERE day >= CAST(:d_from AS date) AND day <= CAST(:d_to AS date)
      GROUP BY 1, 2, 3   -- in booking_report's order: both sides of the join below arrive sorted
 ),
 bk AS (
-    SELECT b.local_day AS day, b.resource_id, b.branch_id, sum(b.end_min - b.start_min) AS booked,
+    SELECT b.local_day AS day, b.resource_id, b.branch_id, sum(least(b.end_min, 1440) - b.start_min) AS booked,
            coalesce(bit_or(CASE WHEN b.start_min < 720 THEN clinic_quarters(b.start_min / 15, (b.end_min + 14) / 15, 0) END),
                     0) AS b0,
-           coalesce(bit_or(CASE WHEN b.end_min > 720 AND b.start_min < 1440
-                                THEN clinic_quarters(b.start_min / 15, (b.end_min + 14) / 15, 1) END), 0) AS b1,
-           coalesce(bit_or(CASE WHEN b.end_min > 1440 THEN clinic_quarters(b.start_min / 15, (b.end_min + 14) / 15, 2)
-                           END), 0) AS b2
+           coalesce(bit_or(CASE WHEN b.end_min > 720 THEN clinic_quarters(b.start_min / 15, (b.end_min + 14) / 15, 1) END),
+                    0) AS b1
       FROM booking b
      WHERE b.live AND b.local_day >= CAST(:d_from AS date) AND b.local_day <= CAST(:d_to AS date)
        AND (CAST(:branch AS integer) IS NULL OR b.branch_id = :branch)
      GROUP BY 1, 2, 3
 ),
+ov AS (
+    SELECT b.local_day + 1 AS day, b.resource_id, b.branch_id, sum(b.end_min - 1440) AS booked,
+           bit_or(clinic_quarters(0, (b.end_min - 1440 + 14) / 15, 0)) AS b0,
+           bit_or(clinic_quarters(0, (b.end_min - 1440 + 14) / 15, 1)) AS b1
+      FROM booking b
+     WHERE b.live AND b.end_min > 1440 AND b.local_day >= CAST(:d_from AS date) - 1
+       AND b.local_day < CAST(:d_to AS date) AND (CAST(:branch AS integer) IS NULL OR b.branch_id = :branch)
+     GROUP BY 1, 2, 3
+),
 rd AS (
-    SELECT coalesce(w.resource_id, k.resource_id) AS rid, coalesce(w.branch_id, k.branch_id) AS bid,
-           coalesce(w.day, k.day) AS day, coalesce(w.avail, 0) AS avail, coalesce(k.booked, 0) AS booked,
-           k.day IS NOT NULL AS has_booking, w.day IS NOT NULL AS has_window,
-           k.day IS NOT NULL AND w.day IS NOT NULL
-               AND (k.b0 & ~w.r0) | (k.b1 & ~w.r1) | (k.b2 & ~w.r2) <> 0 AS partly_outside,
-           coalesce(w.r0 & ~coalesce(k.b0, 0), 0) AS f0, coalesce(w.r1 & ~coalesce(k.b1, 0), 0) AS f1
+    SELECT coalesce(w.resource_id, k.resource_id, o.resource_id) AS rid,
+           coalesce(w.branch_id, k.branch_id, o.branch_id) AS bid, coalesce(w.day, k.day, o.day) AS day,
+           coalesce(w.avail, 0) AS avail, coalesce(k.booked, 0) + coalesce(o.booked, 0) AS booked,
+           k.day IS NOT NULL OR o.day IS NOT NULL AS has_booking, w.day IS NOT NULL AS has_window,
+           w.day IS NOT NULL AND ((coalesce(k.b0, 0) | coalesce(o.b0, 0)) & ~w.r0
+                                  | (coalesce(k.b1, 0) | coalesce(o.b1, 0)) & ~w.r1) <> 0 AS partly_outside,
+           coalesce(w.r0 & ~(coalesce(k.b0, 0) | coalesce(o.b0, 0)), 0) AS f0,
+           coalesce(w.r1 & ~(coalesce(k.b1, 0) | coalesce(o.b1, 0)), 0) AS f1
       FROM wd w FULL JOIN bk k ON k.resource_id = w.resource_id AND k.branch_id = w.branch_id AND k.day = w.day
+      FULL JOIN ov o ON o.resource_id = coalesce(w.resource_id, k.resource_id)
+                    AND o.branch_id = coalesce(w.branch_id, k.branch_id) AND o.day = coalesce(w.day, k.day)
 ),
 m AS (
     SELECT q.rid, q.bid, q.day, q.avail, q.booked, q.partly_outside,
@@ -867,12 +879,18 @@ av AS (
       FROM keys k LEFT JOIN pieces p ON p.resource_id = k.rid AND p.branch_id = k.bid AND p.day = k.day
      GROUP BY 1, 2, 3
 ),
+parts AS (   -- the bookings' minutes on each key's day: up to midnight, and after midnight from the day before
+    SELECT k.rid, k.bid, k.day, b.id, b.start_min AS s, least(b.end_min, 1440) AS e
+      FROM keys k JOIN booking b ON b.local_day = k.day AND b.resource_id = k.rid AND b.branch_id = k.bid AND b.live
+    UNION ALL
+    SELECT k.rid, k.bid, k.day, b.id, 0, b.end_min - 1440
+      FROM keys k JOIN booking b ON b.local_day = k.day - 1 AND b.resource_id = k.rid AND b.branch_id = k.bid
+       AND b.live AND b.end_min > 1440
+),
 bb AS (
-    SELECT k.rid, k.bid, k.day, b.id, b.end_min - b.start_min AS booked,
-           coalesce(sum(greatest(0, least(b.end_min, p.ce) - greatest(b.start_min, p.cs))), 0) AS inside
-      FROM keys k
-      JOIN booking b ON b.local_day = k.day AND b.resource_id = k.rid AND b.branch_id = k.bid AND b.live
-      LEFT JOIN pieces p ON p.resource_id = k.rid AND p.branch_id = k.bid AND p.day = k.day
+    SELECT b.rid, b.bid, b.day, b.id, b.e - b.s AS booked,
+           coalesce(sum(greatest(0, least(b.e, p.ce) - greatest(b.s, p.cs))), 0) AS inside
+      FROM parts b LEFT JOIN pieces p ON p.resource_id = b.rid AND p.branch_id = b.bid AND p.day = b.day
      GROUP BY 1, 2, 3, 4, 5
 )
 SELECT a.rid, a.bid, a.day, a.avail, sum(bb.booked) AS booked, sum(bb.inside) AS inside
@@ -892,6 +910,10 @@ def _util_values(m: Sequence[int]) -> tuple[Any, ...]:
     avail, inside, over, idle, gaps, unbooked = m
     return (_hours(avail), _hours(inside), _ratio(inside, avail) if avail else None, _hours(over), _hours(idle), int(gaps),
             _hours(unbooked))
+
+
+def _month_end(month: date) -> date:
+    return (month.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
 
 
 def _util_sum(groups: dict[Any, list[int]], key: Any, measures: Sequence[int]) -> None:
@@ -967,25 +989,27 @@ def utilization(db: Database, *, date_from: str | date, date_to: str | date,
         by_resource = Table("by_resource", "Utilization by resource",
                             [Column("label", "Resource"), Column("kind", "Kind"), *_UTIL_COLUMNS],
                             [(names[i][1], names[i][0], *_util_values(per_resource[i])) for i in res_ids],
-                            [{"resource_id": i, "live": True} for i in res_ids])
+                            [{"booked_resource": i} for i in res_ids])
         month_keys = sorted(per_month, key=lambda k: (k[1], *by_name(k[0])))
         by_month = Table("by_month", "Utilization by month and resource",
                          [Column("label", "Month"), Column("resource", "Resource"), *_UTIL_COLUMNS],
                          [(f"{m:%Y-%m}", names[i][1], *_util_values(per_month[(i, m)])) for i, m in month_keys],
-                         [{"resource_id": i, "month": m.isoformat(), "live": True} for i, m in month_keys])
+                         [{"booked_resource": i, "booked_from": m.isoformat(), "booked_to": _month_end(m).isoformat()}
+                          for i, m in month_keys])
         week_keys = sorted(per_week, key=lambda k: (k[0], _KINDS.index(k[1])))
         by_week = Table("by_week", "Utilization by week and kind",
                         [Column("label", "Week of"), Column("kind", "Kind"), *_UTIL_COLUMNS],
                         [(w.isoformat(), k, *_util_values(per_week[(w, k)])) for w, k in week_keys],
-                        [{"kind": k, "week": w.isoformat(), "live": True} for w, k in week_keys])
+                        [{"booked_kind": k, "booked_from": w.isoformat(), "booked_to": (w + timedelta(days=6)).isoformat()}
+                         for w, k in week_keys])
         day_keys = sorted(per_day, key=lambda k: (k[0], _KINDS.index(k[1])))
         by_day = Table("by_day", "Utilization by day and kind",
                        [Column("label", "Day"), Column("kind", "Kind"), *_UTIL_COLUMNS],
                        [(d.isoformat(), k, *_util_values(per_day[(d, k)])) for d, k in day_keys],
-                       [{"kind": k, "day": d.isoformat(), "live": True} for d, k in day_keys])
+                       [{"booked_kind": k, "booked_from": d.isoformat(), "booked_to": d.isoformat()} for d, k in day_keys])
         kinds = [k for k in _KINDS if k in per_kind]
         by_kind = Table("by_kind", "Utilization by kind", [Column("label", "Kind"), *_UTIL_COLUMNS],
-                        [(k, *_util_values(per_kind[k])) for k in kinds], [{"kind": k, "live": True} for k in kinds])
+                        [(k, *_util_values(per_kind[k])) for k in kinds], [{"booked_kind": k} for k in kinds])
         total = [sum(m[i] for m in per_kind.values()) for i in range(len(_UTIL_MEASURES))]
         avail, inside, over, idle, _gaps, unbooked = total
         charts = [Chart("bar", "by_resource", "label", ("utilization",), "Utilization by resource", "Utilization")]
@@ -1018,6 +1042,21 @@ def run_report(db: Database, name: str, *, date_from: str | date, date_to: str |
 
 
 #: Drill-down filters: key -> SQL condition on ``a`` (appointment), ``lt`` (local start), ``day``.
+#: Drill-down filters of utilization rows: the resource (or kind) and the local dates whose booked
+#: minutes the figure counted (``booked_from``/``booked_to``, ISO dates, within the period).
+_DRILL_BOOKED = ("booked_resource", "booked_kind", "booked_from", "booked_to")
+#: The period of a utilization drill-down: appointments with a live booking of the resource (kind)
+#: with minutes on local dates ``:booked_lo``..``:booked_hi`` (up to midnight on its start date, and
+#: after midnight on the next date), near those dates (the coarse range lets an index cut the scan).
+_BOOKED_WINDOW = """a.starts_at >= CAST(:booked_lo AS timestamp) - interval '2 days'
+   AND a.starts_at < CAST(:booked_hi AS timestamp) + interval '3 days'
+   AND EXISTS (SELECT 1 FROM booking k JOIN resource r ON r.id = k.resource_id
+                WHERE k.appointment_id = a.id AND k.live
+                  AND (CAST(:booked_resource AS integer) IS NULL OR k.resource_id = :booked_resource)
+                  AND (CAST(:booked_kind AS text) IS NULL OR r.kind = :booked_kind)
+                  AND k.local_day <= CAST(:booked_hi AS date)
+                  AND (k.local_day >= CAST(:booked_lo AS date)
+                       OR (k.local_day = CAST(:booked_lo AS date) - 1 AND k.end_min > 1440)))"""
 _DRILL = {
     "branch_id": "a.branch_id = :branch_id",
     "service_id": "a.service_id = :service_id",
@@ -1071,21 +1110,32 @@ def drill_down(db: Database, key: dict[str, Any], *, date_from: str | date, date
     otherwise as the reports.
     """
     d_from, d_to = _period(date_from, date_to)
-    unknown = sorted(set(key) - set(_DRILL))
+    unknown = sorted(set(key) - set(_DRILL) - set(_DRILL_BOOKED))
     if unknown:
         raise ValidationError("drill", unknown[0], "is not a drill-down filter")
-    conds = [_DRILL[k] for k in key]
+    conds = [_DRILL[k] for k in key if k in _DRILL]
+    window = _WINDOW
+    extra: dict[str, Any] = {}
+    if any(k in _DRILL_BOOKED for k in key):
+        # a utilization figure: the appointments whose bookings' minutes it counted (by the bookings'
+        # local dates, which may differ from the appointment's by a buffer over midnight)
+        lo = max(d_from, date.fromisoformat(key["booked_from"])) if key.get("booked_from") else d_from
+        hi = min(d_to, date.fromisoformat(key["booked_to"])) if key.get("booked_to") else d_to
+        extra = {"booked_lo": lo, "booked_hi": hi, "booked_resource": key.get("booked_resource"),
+                 "booked_kind": key.get("booked_kind")}
+        window = _BOOKED_WINDOW
     sql = ("SELECT a.id, to_char(lt, 'YYYY-MM-DD HH24:MI') AS start, b.name AS branch, s.name AS service, "
            "p.display_name AS patient, a.status, (SELECT string_agg(r.name, ', ' ORDER BY r.name) FROM booking k "
            "JOIN resource r ON r.id = k.resource_id WHERE k.appointment_id = a.id AND r.kind = 'doctor') AS doctor "
            "FROM appointment a JOIN (" + _BRANCHES + ") b ON b.id = a.branch_id "
            "CROSS JOIN LATERAL (SELECT a.starts_at AT TIME ZONE b.tz AS lt) l "
            "JOIN service s ON s.id = a.service_id JOIN patient p ON p.id = a.patient_id "
-           "WHERE " + _WINDOW + "".join(f" AND ({c})" for c in conds) +
+           "WHERE " + window + "".join(f" AND ({c})" for c in conds) +
            f" ORDER BY a.starts_at, a.id LIMIT {DRILL_LIMIT}")
 
     def work(conn: Connection, params: dict[str, Any]) -> ReportData:
-        values = {k: v for k, v in key.items()} | {"lead_bounds": _LEAD_BOUNDS, "age_bounds": _AGE_BOUNDS}
+        values = {k: v for k, v in key.items() if k in _DRILL} | extra | {"lead_bounds": _LEAD_BOUNDS,
+                                                                          "age_bounds": _AGE_BOUNDS}
         rows = conn.execute(text(sql), params | values).all()
         table = Table("appointments", "Appointments", [
             Column("id", "Id", "int"), Column("start", "Start (local)"), Column("branch", "Branch"),

@@ -49,7 +49,7 @@ from PySide6.QtWidgets import (
 from ..domain.errors import ClinicError, ValidationError
 from ..reports.charts import chart_height, chart_pdf
 from ..reports.csv_export import table_csv
-from ..reports.manager_pdf import format_value, period_text, report_pdf
+from ..reports.manager_pdf import format_value, period_text, report_pdf, summary_items
 from ..services import dayview, report_queries
 from ..services.report_queries import MAX_DAYS, Chart, ReportData, Table
 from ..store.database import Database
@@ -71,10 +71,6 @@ REPORT_TITLES = {
 }
 #: What the branch picker says for "every branch".
 ALL_BRANCHES = "All branches"
-#: Headline figures whose label is not just the key in words.
-_SUMMARY_LABELS = {"no_shows": "No-shows", "rate": "No-show rate", "cancelled_or_rescheduled":
-                   "Cancelled or rescheduled", "late": "Late cancellations", "lost": "Lost appointments",
-                   "median_confirmation_h": "Median time to confirmation (h)", "over_rostered_h": "Over-rostered (h)"}
 #: The width of a chart's drawing in points (as on paper); its height is the PDF's (charts.chart_height).
 _CHART_WIDTH_PT = 480.0
 #: Shown-at widths (logical pixels) per chart point: below the first the labels are too small to read,
@@ -95,26 +91,10 @@ def _chart_height_pt(chart: Chart, table: Table) -> float:
     return chart_height(chart, table, _CHART_WIDTH_PT)
 
 
-def _summary_kind(key: str, value: Any) -> str:
-    if key.endswith("rate") or key == "utilization":
-        return "rate"
-    if key.endswith("_h"):
-        return "hours"
-    return "int" if isinstance(value, int) and not isinstance(value, bool) else "text"
-
-
 def summary_text(data: ReportData) -> str:
-    """The headline figures of ``data`` in one line: ``"Appointments: 985 · No-shows: 221 · …"``
-    (rates as percentages, hours with one decimal)."""
-    parts = []
-    for key, value in data.summary.items():
-        label = _SUMMARY_LABELS.get(key) or key.removesuffix("_h").replace("_", " ").capitalize() + (
-            " (h)" if key.endswith("_h") else "")
-        if key == "rate" and data.name != "no-show":
-            label = "Rate"
-        shown = "—" if value is None else format_value(value, _summary_kind(key, value))
-        parts.append(f"{label}: <b>{shown}</b>")
-    return " &nbsp;·&nbsp; ".join(parts)
+    """The headline figures of ``data`` in one line (rich text): ``"Appointments: <b>985</b> · …"``, as
+    the PDF prints them (``manager_pdf.summary_items``)."""
+    return " &nbsp;·&nbsp; ".join(f"{label}: <b>{shown}</b>" for label, shown in summary_items(data))
 
 
 @dataclass

@@ -123,7 +123,11 @@ def test_utilization_by_day_week_and_month(week: Database) -> None:
     assert [(r[0], r[1]) for r in weeks.rows] == [("2027-03-01", "doctor"), ("2027-03-01", "room")]
     months = data.table("by_month")
     assert [(r[0], r[1]) for r in months.rows] == [("2027-03", "Dr Ana"), ("2027-03", "Room 1")]
-    assert months.drill[0] == {"resource_id": months.drill[0]["resource_id"], "month": "2027-03-01", "live": True}
+    assert months.drill[0] == {"booked_resource": months.drill[0]["booked_resource"], "booked_from": "2027-03-01",
+                               "booked_to": "2027-03-31"}
+    # the month's row lists the three live appointments of Dr Ana in the week asked for (not the cancelled one)
+    assert len(rq.drill_down(week, months.drill[0], date_from="2027-03-01", date_to="2027-03-07",
+                             branch="North").rows) == 3
 
 
 def test_utilization_all_branches_includes_the_other_doctor(week: Database) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
@@ -185,7 +184,7 @@ def test_equipment_is_its_own_kind(db: Database) -> None:
     res = data.table("by_resource")
     assert [(r[0], r[1]) for r in res.rows] == [("Room 1", "room"), ("ECG 1", "equipment")]
     assert _figures(_rows(res)["ECG 1"]) == (4.0, 1.0, 0.25, 0.0, 3.0, 2, 0.0)
-    assert res.drill[1] == {"resource_id": ids["ecg"], "live": True}
+    assert res.drill[1] == {"booked_resource": ids["ecg"]}
     days = _pairs(data.table("by_day"))
     assert _figures(days[("2027-03-01", "equipment")]) == (4.0, 1.0, 0.25, 0.0, 3.0, 2, 0.0)
     assert data.summary["available_h"] == 8.0 and data.summary["booked_h"] == 1.0
@@ -396,18 +395,13 @@ def test_drill_down_lists_the_live_appointments_of_a_resource(db: Database) -> N
     assert hal.column("doctor") == ["Dr Hal", "Dr Hal"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "drill_down filters appointments by the appointment's local start (a.starts_at in the branch's period) "
-    "while utilization counts a booking on booking.local_day (the booking's start, buffer included): a "
-    "booking starting 03-07 23:45 for an appointment at 03-08 00:00 adds 0.8 h overbooked to Dr Jo's "
-    "row for 03-01..03-07, but that row's drill-down lists no appointment (got [], expected [its id])"))
 def test_drill_down_matches_a_booking_that_starts_the_day_before(db: Database) -> None:
     """A booking with a buffer before its appointment can start on the local date before the appointment.
 
     Dr Jo (no shifts). Appointment Monday 03-08 00:00-00:30 whose booking starts Sunday 03-07 23:45 (a
-    15-minute buffer). definitions.py: booked time is counted "on the local date of their start" (the
-    booking's): so the week 03-01..03-07 shows Dr Jo with 45 booked minutes, all overbooked (0.8 h), and
-    the drill-down of that row should list the appointment behind those minutes.
+    15-minute buffer). definitions.py: booked time counts on the local date its minutes fall on: so the
+    week 03-01..03-07 shows Dr Jo with the 15 minutes before midnight, all overbooked (0.25 h, printed
+    0.2), and the drill-down of that row lists the appointment behind those minutes.
     """
     ids: dict[str, int] = {}
 
@@ -420,18 +414,11 @@ def test_drill_down_matches_a_booking_that_starts_the_day_before(db: Database) -
     db.write(setup)
     res = rq.utilization(db, **WEEK, branch="North").table("by_resource")
     jo = _rows(res)["Dr Jo"]
-    assert (jo["available_h"], jo["booked_h"], jo["overbooked_h"]) == (0.0, 0.0, 0.8)
+    assert (jo["available_h"], jo["booked_h"], jo["overbooked_h"]) == (0.0, 0.0, round(15 / 60, 1))
     assert rq.drill_down(db, res.drill[0], **WEEK, branch="North").column("id") == [ids["a"]]
 
 
 # -- 9. a booking across midnight into the next day's own hours ----------------------------------------
-@pytest.mark.xfail(strict=True, reason=(
-    "a booking's minutes after midnight are matched only against windows of its start day (pieces of "
-    "that day, including an overnight window's part past 24:00), never against the next day's own "
-    "windows: Room 24's booking Mon 23:30-Tue 00:30 with opening hours 00:00-24:00 both days gets "
-    "booked_h 1.5 / utilization 0.0313 / overbooked_h 0.5 / idle_h 46.5 instead of 2.0 / 0.0417 / 0.0 / "
-    "46.0 (Tuesday 00:00-00:30 counted idle; Monday's r2 word is 0, "
-    "so the resource-day is partly_outside and _UTIL_EXACT_SQL only overlaps it with Monday's pieces)"))
 def test_booking_across_midnight_into_the_next_days_hours(db: Database) -> None:
     """North is open around the clock on Monday and Tuesday (opening hours 00:00-24:00, one row per day);
     Room 24 has those hours. Bookings: Monday 23:30-Tuesday 00:30 and Tuesday 10:00-11:00.
