@@ -770,8 +770,9 @@ def _import_rows(conn: Connection, rows: list[_Row], zone_name: str,
     # The service's policy snapshot and each appointment's doctor go in with the row, so the per-row
     # triggers that would look them up (0003 appointment_lifecycle, 0005 doctor_id) have nothing to do.
     with raw.cursor() as cur:
-        policy = cur.execute("SELECT cancel_free_hours, late_cancel_fee_cents, deposit_cents FROM service "
-                             "WHERE id = %s", (service_id,)).fetchone()
+        found = cur.execute("SELECT cancel_free_hours, late_cancel_fee_cents, deposit_cents FROM service "
+                            "WHERE id = %s", (service_id,)).fetchone()
+    policy: tuple[Any, ...] = tuple(found or (None, None, None))
     bookings: list[tuple[int, int, str]] = []
     reminders: list[tuple[int, str, str]] = []
     slot_text: dict[datetime, tuple[str, str]] = {}
