@@ -198,7 +198,8 @@ def _table(table: Table, st: dict[str, ParagraphStyle], width: float) -> Flowabl
 #: Headline figures whose label is not just the key in words.
 SUMMARY_LABELS = {"no_shows": "No-shows", "rate": "No-show rate", "cancelled_or_rescheduled": "Cancelled or rescheduled",
                   "late": "Late cancellations", "lost": "Lost appointments",
-                  "median_confirmation_h": "Median time to confirmation (h)", "over_rostered_h": "Over-rostered (h)"}
+                  "median_confirmation_h": "Median time to confirmation (h)", "over_rostered_h": "Over-rostered (h)",
+                  "follow_up_rate": "Follow-up rate"}
 
 
 def summary_items(data: ReportData) -> list[tuple[str, str]]:
@@ -260,7 +261,8 @@ def report_pdf(data: ReportData, *, clinic: str, printed_by: str, printed_at: da
             story.append(heading)
             story.append(_table(table, st, width))
             story.append(Spacer(1, 8))
-    left_out = [t.title for t in data.tables if t not in printed]
+    drawn = {c.table for c in data.charts if c.kind == "heatmap"}   # a heatmap prints its counts in the cells
+    left_out = [t.title for t in data.tables if t not in printed and t.name not in drawn]
     if left_out and not empty:
         story.append(Paragraph(printable("Not printed (in the CSV export and on screen): " + "; ".join(left_out)
                                          + "."), st["note"]))

@@ -278,7 +278,7 @@ def no_show(db: Database, *, date_from: str | date, date_to: str | date, branch:
     half-up to 4 decimals, None when there are none): ``by_doctor``, ``by_service``, ``by_weekday`` (Monday..Sunday, all
     listed), ``by_hour`` (0..23 local, hours with appointments), ``by_lead_time`` (all bands),
     ``by_sms``, ``by_age`` (all bands), ``by_branch``, ``by_source``, ``trend`` (weeks with
-    appointments). Summary: ``appointments``, ``no_shows``, ``rate``.
+    appointments). Summary: ``appointments``, ``no_shows``, ``rate`` (None without appointments).
     Raises as the module says.
     """
     d_from, d_to = _period(date_from, date_to)
@@ -341,7 +341,8 @@ def no_show(db: Database, *, date_from: str | date, date_to: str | date, branch:
                   Chart("bar", "by_age", "label", ("rate",), "No-show rate by age band", "No-show rate")]
         return ReportData("no-show", "No-show report", d_from, d_to, None, tables, charts,
                           footnotes(["dates", "no_show", "lead_time", "sms", "age"]),
-                          {"appointments": total[0], "no_shows": total[1], "rate": rate(total[1], total[0])})
+                          {"appointments": total[0], "no_shows": total[1],
+                           "rate": rate(total[1], total[0]) if total[0] else None})
 
     return _read(db, d_from, d_to, branch, work)
 
@@ -634,7 +635,8 @@ def operations(db: Database, *, date_from: str | date, date_to: str | date,
     Tables: ``confirmation`` (service, confirmed, mean/median/90th percentile hours; last row "All
     services"), ``follow_up`` (measure, count, share), ``waitlist`` (freed-slot state, count, share),
     ``overrides`` (when — branch-local ``YYYY-MM-DD HH:MM`` —, who, kind, appointment id, reason).
-    Summary: ``median_confirmation_h``, ``follow_up_rate``, ``waitlist_fill_rate``, ``overrides``.
+    Summary: ``median_confirmation_h``, ``follow_up_rate``, ``waitlist_fill_rate`` (None when there is
+    nothing to measure), ``overrides``.
     Raises as the module says.
     """
     d_from, d_to = _period(date_from, date_to)
@@ -679,15 +681,17 @@ def operations(db: Database, *, date_from: str | date, date_to: str | date,
                    [(f"{r.at.astimezone(_zone(r.tz)):%Y-%m-%d %H:%M}", r.db_user, r.kind, r.appointment_id, r.reason)
                     for r in overrides],
                    [({"appointment_id": int(r.appointment_id)} if r.appointment_id else None) for r in overrides])
-        median_all = next((h(median) for name, _sid, _n, _mean, median, _p90 in conf if name is None), 0.0)
+        median_all = next((h(median) for name, _sid, _n, _mean, median, _p90 in conf if name is None), None)
         charts = [Chart("bar", "confirmation", "label", ("median_h", "p90_h"), "Hours to confirmation by service",
                         "Hours"),
                   Chart("bar", "waitlist", "label", ("count",), "Freed slots by state", "Freed slots")]
         return ReportData("operations", "Confirmation, follow-up, waitlist and overrides", d_from, d_to, None,
                           [confirmation, follow_up, waitlist, ov], charts,
                           footnotes(["dates", "confirmation", "follow_up", "waitlist", "overrides"]),
-                          {"median_confirmation_h": median_all, "follow_up_rate": _ratio(sent, done),
-                           "waitlist_fill_rate": _ratio(wait.get("filled", 0), decided), "overrides": len(overrides)})
+                          {"median_confirmation_h": median_all,
+                           "follow_up_rate": _ratio(sent, done) if done else None,
+                           "waitlist_fill_rate": _ratio(wait.get("filled", 0), decided) if decided else None,
+                           "overrides": len(overrides)})
 
     return _read(db, d_from, d_to, branch, work)
 
