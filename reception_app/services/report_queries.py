@@ -811,7 +811,7 @@ pieces AS NOT MATERIALIZED (
 #: The measures of a group of resource-days (columns of _UTIL_SQL's ``m``), and the resource-days among
 #: them to work out booking by booking.
 _UTIL_SUMS = """sum(avail)::bigint AS avail_min, sum(inside)::bigint AS in_min, sum(booked - inside)::bigint AS over_min,
-       sum(gaps)::bigint AS gaps, sum(avail - inside)::bigint AS idle_min, sum(unbooked)::bigint AS unbooked_min,
+       sum(avail - inside)::bigint AS idle_min, sum(gaps)::bigint AS gaps, sum(unbooked)::bigint AS unbooked_min,
        array_agg(bid) FILTER (WHERE partly_outside) AS check_branches,
        array_agg(day) FILTER (WHERE partly_outside) AS check_days"""
 _UTIL_SQL = "WITH " + _UTIL_WINDOWS + """wd AS (
@@ -904,7 +904,8 @@ _UTIL_COLUMNS = [Column("available_h", "Available h", "hours"), Column("booked_h
                  Column("utilization", "Utilization", "rate"), Column("overbooked_h", "Overbooked h", "hours"),
                  Column("idle_h", "Idle h", "hours"), Column("idle_gaps", "Idle gaps", "int"),
                  Column("over_rostered_h", "Over-rostered h", "hours")]
-#: The minutes and counts _UTIL_SQL returns per group, summed into coarser groups in that order.
+#: The minutes and counts _UTIL_SQL returns per group (its 7th to 12th columns, in this order), summed into
+#: coarser groups.
 _UTIL_MEASURES = ("avail_min", "in_min", "over_min", "idle_min", "gaps", "unbooked_min")
 
 
@@ -959,7 +960,7 @@ def utilization(db: Database, *, date_from: str | date, date_to: str | date,
         per_kind: dict[str, list[int]] = {}
         unsettled: list[tuple[int, int, date]] = []
         for r in rows:
-            measures = [int(getattr(r, m)) for m in _UTIL_MEASURES]
+            measures = [int(v) for v in r[6:12]]    # the columns of _UTIL_SUMS, in _UTIL_MEASURES order
             if r.g == 1:                    # (resource, month)
                 names[int(r.rid)] = (r.kind, r.name)
                 _util_sum(per_month, (int(r.rid), r.month), measures)
