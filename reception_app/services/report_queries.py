@@ -187,8 +187,9 @@ def _hours(minutes: Any) -> float:
     return round(float(minutes or 0) / 60.0, 1)
 
 
-def _ratio(part: Any, whole: Any) -> float:
-    return rate(int(part or 0), int(whole or 0))
+def _ratio(part: Any, whole: Any) -> float | None:
+    """``part / whole`` as a rate (4 decimals); None when ``whole`` is 0: nothing to measure, printed empty."""
+    return rate(int(part or 0), int(whole)) if whole else None
 
 
 # -- 1. no-show ------------------------------------------------------------------------------
@@ -689,8 +690,8 @@ def operations(db: Database, *, date_from: str | date, date_to: str | date,
                           [confirmation, follow_up, waitlist, ov], charts,
                           footnotes(["dates", "confirmation", "follow_up", "waitlist", "overrides"]),
                           {"median_confirmation_h": median_all,
-                           "follow_up_rate": _ratio(sent, done) if done else None,
-                           "waitlist_fill_rate": _ratio(wait.get("filled", 0), decided) if decided else None,
+                           "follow_up_rate": _ratio(sent, done),
+                           "waitlist_fill_rate": _ratio(wait.get("filled", 0), decided),
                            "overrides": len(overrides)})
 
     return _read(db, d_from, d_to, branch, work)
@@ -911,7 +912,7 @@ _UTIL_MEASURES = ("avail_min", "in_min", "over_min", "idle_min", "gaps", "unbook
 
 def _util_values(m: Sequence[int]) -> tuple[Any, ...]:
     avail, inside, over, idle, gaps, unbooked = m
-    return (_hours(avail), _hours(inside), _ratio(inside, avail) if avail else None, _hours(over), _hours(idle), int(gaps),
+    return (_hours(avail), _hours(inside), _ratio(inside, avail), _hours(over), _hours(idle), int(gaps),
             _hours(unbooked))
 
 
