@@ -143,19 +143,6 @@ def _period(date_from: str | date | None, date_to: str | date | None) -> tuple[d
     return d_from, d_to
 
 
-#: Per-branch local days of the period with their UTC bounds, each converted once.
-_DAYS = """
-days AS (
-    SELECT b.id AS branch_id, b.name AS branch, b.timezone AS tz, d::date AS day,
-           (d::date - date_trunc('week', d)::date) AS wd0,
-           date_trunc('week', d)::date AS week,
-           d AT TIME ZONE b.timezone AS lo, (d + interval '1 day') AT TIME ZONE b.timezone AS hi
-      FROM branch b
-     CROSS JOIN generate_series(CAST(:d_from AS timestamp), CAST(:d_to AS timestamp), interval '1 day') d
-     WHERE CAST(:branch AS integer) IS NULL OR b.id = :branch
-)"""
-
-
 def _params(conn: Connection, d_from: date, d_to: date, branch: str | None) -> tuple[dict[str, Any], str | None]:
     if branch is None:
         return {"d_from": d_from, "d_to": d_to, "branch": None}, None
