@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -109,3 +110,31 @@ def wait_until(condition, timeout: float = 60.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not reached"
         time.sleep(0.05)
+
+
+def config_file(tmp_path: Path, smtp_port: int, *, lease: float = 30, poll: float = 0.2,
+                gateway: GatewayServer | None = None, sid: str = "AC123") -> Path:
+    """A ``reminders.toml`` for a ``clinic-reminders`` process: e-mail to the local SMTP server on
+    ``smtp_port``, SMS through ``gateway`` when given (else off), ``lease`` and ``poll`` in seconds."""
+    text = f"""
+[reminders]
+email = "smtp"
+sms = "{'gateway' if gateway else 'off'}"
+whatsapp = "off"
+outbox_dir = "{tmp_path / 'outbox'}"
+batch_size = 5
+lease_seconds = {lease}
+poll_seconds = {poll}
+backoff_seconds = 0
+
+[reminders.smtp]
+host = "127.0.0.1"
+port = {smtp_port}
+security = "none"
+sender = "clinic@example.com"
+"""
+    if gateway:
+        text += f'\n[reminders.gateway]\nbase_url = "{gateway.base_url}"\naccount_sid = "{sid}"\nsms_from = "+15550001111"\n'
+    path = tmp_path / "reminders.toml"
+    path.write_text(text)
+    return path

@@ -12,34 +12,8 @@ from pathlib import Path
 
 from reception_app.reminders.service import ReminderService
 
-from .conftest import add_due, settings_for, sql, wait_until
+from .conftest import add_due, config_file, settings_for, sql, wait_until
 from .servers import GatewayServer, GatewayState, SmtpServer, SmtpSink
-
-
-def _config(tmp_path: Path, smtp_port: int, *, lease: float = 30, gateway: GatewayServer | None = None,
-            sid: str = "AC123") -> Path:
-    text = f"""
-[reminders]
-email = "smtp"
-sms = "{'gateway' if gateway else 'off'}"
-whatsapp = "off"
-outbox_dir = "{tmp_path / 'outbox'}"
-batch_size = 5
-lease_seconds = {lease}
-poll_seconds = 0.2
-backoff_seconds = 0
-
-[reminders.smtp]
-host = "127.0.0.1"
-port = {smtp_port}
-security = "none"
-sender = "clinic@example.com"
-"""
-    if gateway:
-        text += f'\n[reminders.gateway]\nbase_url = "{gateway.base_url}"\naccount_sid = "{sid}"\nsms_from = "+15550001111"\n'
-    path = tmp_path / "reminders.toml"
-    path.write_text(text)
-    return path
 
 
 def _start(db_url: str, config: Path, *extra: str, env: dict | None = None) -> subprocess.Popen:
@@ -61,7 +35,7 @@ def test_a_worker_killed_mid_send_loses_nothing_and_resends_at_most_the_one_in_f
     hold = threading.Event()
     sink = SmtpSink(hold=hold)
     with SmtpServer(sink) as smtp:
-        proc = _start(db_url, _config(tmp_path, smtp.port, lease=2))
+        proc = _start(db_url, config_file(tmp_path, smtp.port, lease=2))
         try:
             assert sink.holding.wait(60), proc.stderr.read() if proc.poll() is not None else "no send started"
             in_flight = _in_flight_key(clinic_db)
@@ -94,7 +68,7 @@ def test_sigterm_finishes_the_message_in_flight_and_gives_back_the_rest(clinic_d
     hold = threading.Event()
     sink = SmtpSink(hold=hold)
     with SmtpServer(sink) as smtp:
-        proc = _start(db_url, _config(tmp_path, smtp.port))
+        proc = _start(db_url, config_file(tmp_path, smtp.port))
         try:
             assert sink.holding.wait(60)
             in_flight = _in_flight_key(clinic_db)
@@ -114,7 +88,7 @@ def test_sigterm_finishes_the_message_in_flight_and_gives_back_the_rest(clinic_d
 def test_check_reports_the_database_and_each_channel(db_url, tmp_path):
     state = GatewayState()
     with SmtpServer(SmtpSink()) as smtp, GatewayServer(state) as gw:
-        config = _config(tmp_path, smtp.port, gateway=gw)
+        config = config_file(tmp_path, smtp.port, gateway=gw)
         good = subprocess.run([sys.executable, "-m", "reception_app.reminders.cli", "--database", db_url,
                                "--config", str(config), "--check", "--log-file", "-"],
                               capture_output=True, text=True, timeout=120,

@@ -32,7 +32,7 @@ from psycopg.conninfo import make_conninfo
 
 from reception_app.store.database import Database
 
-from .conftest import sql, wait_until
+from .conftest import config_file, sql, wait_until
 from .servers import SmtpServer, SmtpSink
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -144,28 +144,6 @@ class HoldNth(SmtpSink):
         return "250 OK"
 
 
-def _config(tmp_path: Path, smtp_port: int) -> Path:
-    path = tmp_path / "reminders.toml"
-    path.write_text(f"""
-[reminders]
-email = "smtp"
-sms = "off"
-whatsapp = "off"
-outbox_dir = "{tmp_path / 'outbox'}"
-batch_size = 5
-lease_seconds = 30
-poll_seconds = 1
-backoff_seconds = 0
-
-[reminders.smtp]
-host = "127.0.0.1"
-port = {smtp_port}
-security = "none"
-sender = "clinic@example.com"
-""")
-    return path
-
-
 def _queue(db: Database, appointment_id: int, n: int, *, in_seconds: float) -> None:
     sql(db, "INSERT INTO reminder (appointment_id, channel, purpose, due_at) "
             "SELECT :a, 'email', 'reminder', now() + make_interval(secs => :s) FROM generate_series(1, :n)",
@@ -209,7 +187,7 @@ def test_the_worker_lives_through_a_server_restart_and_sends_everything_once(own
     log_path = tmp_path / "worker.log"
     with SmtpServer(sink) as smtp, open(tmp_path / "worker.out", "w") as out:
         proc = subprocess.Popen([sys.executable, "-m", "reception_app.reminders.cli", "--database",
-                                 own_server.url("clinic"), "--config", str(_config(tmp_path, smtp.port)),
+                                 own_server.url("clinic"), "--config", str(config_file(tmp_path, smtp.port, poll=1)),
                                  "--log-file", str(log_path), "-v"],
                                 stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ))
         try:
