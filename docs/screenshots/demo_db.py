@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
@@ -54,3 +57,32 @@ def demo_database(*, requests: bool = False) -> Database:
                 scheduling.book(db, branch="Centro", service=service, start=offers[len(offers) // 2].start,
                                 patient_id=7, now=NOW, status=status)
     return db
+
+
+# -- waiting for the GUI in the screenshot scripts (no pytest-qt there) ---------------------------
+def wait_signal(signal: Any, timeout_ms: int = 30_000) -> None:
+    """Run the event loop until ``signal`` fires or ``timeout_ms`` passes."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    loop = QEventLoop()
+    signal.connect(loop.quit)
+    QTimer.singleShot(timeout_ms, loop.quit)
+    loop.exec()
+
+
+def wait_until(app: Any, condition: Callable[[], bool], timeout_s: float = 30) -> bool:
+    """Process events until ``condition()`` holds (True) or ``timeout_s`` seconds pass (False)."""
+    from PySide6.QtCore import QEventLoop
+
+    end = time.monotonic() + timeout_s
+    while not condition() and time.monotonic() < end:
+        app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+    return bool(condition())
+
+
+def settle(app: Any, rounds: int = 5) -> None:
+    """Let pending layout and paint events run (before grabbing a widget)."""
+    from PySide6.QtCore import QEventLoop
+
+    for _ in range(rounds):
+        app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)

@@ -20,7 +20,6 @@ the demo's ``NOW`` so the pictures do not depend on the day they are rendered.
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -29,8 +28,9 @@ from typing import cast
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from demo_db import DAY, NOW, demo_database  # next to this script
-from PySide6.QtCore import QDate, QEventLoop, QTime, QTimer, SignalInstance
+import demo_db as shots  # next to this script
+from demo_db import DAY, NOW, demo_database
+from PySide6.QtCore import QDate, QTime
 from PySide6.QtWidgets import QApplication, QWidget
 from sqlalchemy import text
 
@@ -148,25 +148,14 @@ def main(out: Path) -> None:
     runner = Runner(log_path="/tmp/clinic-shots.log")
     centro = next(b for b in list_branches(db) if b.name == BRANCH)
 
-    def wait(signal: SignalInstance, timeout_ms: int = 30_000) -> None:
-        loop = QEventLoop()
-        signal.connect(loop.quit)
-        QTimer.singleShot(timeout_ms, loop.quit)
-        loop.exec()
-
     def wait_until(condition: Callable[[], bool], timeout_s: float = 30) -> None:
-        end = time.monotonic() + timeout_s
-        while not condition() and time.monotonic() < end:
-            app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
-        if not condition():
+        if not shots.wait_until(app, condition, timeout_s):
             raise TimeoutError("the dialog did not get there in time")
 
     def settle() -> None:
-        for _ in range(5):
-            app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+        shots.settle(app)
         wait_until(lambda: not runner.busy)
-        for _ in range(3):
-            app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+        shots.settle(app, 3)
 
     def save(widget: QWidget, name: str) -> None:
         settle()
@@ -297,7 +286,7 @@ def main(out: Path) -> None:
                         database_label="Database: built-in (embedded PostgreSQL)", refresh_ms=0)
     window.resize(1400, 860)
     window.show()
-    wait(window.day_loaded)
+    shots.wait_signal(window.day_loaded)
     wait_until(lambda: not window.runner.busy)
     assert window.model.day is not None
     held = next(a for a in window.model.day.appointments if a.status == "held" and a.hold_expires_at is not None

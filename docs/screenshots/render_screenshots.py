@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from demo_db import DAY, NOW, demo_database  # next to this script
-from PySide6.QtCore import QDate, QEventLoop, QPoint, Qt, QTimer, SignalInstance
+import demo_db as shots  # next to this script
+from demo_db import DAY, NOW, demo_database
+from PySide6.QtCore import QDate, QPoint, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 from sqlalchemy import text
@@ -42,26 +42,17 @@ def main(out: Path, *, large: bool = False) -> None:
     app = QApplication.instance() or QApplication([])
     configure_application(app)
 
-    def wait(signal: SignalInstance, timeout_ms: int = 30_000) -> None:
-        loop = QEventLoop()
-        signal.connect(loop.quit)
-        QTimer.singleShot(timeout_ms, loop.quit)
-        loop.exec()
-
     def wait_until(condition: Callable[[], bool], timeout_s: float = 30) -> None:
-        end = time.monotonic() + timeout_s
-        while not condition() and time.monotonic() < end:
-            app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+        shots.wait_until(app, condition, timeout_s)
 
     def settle() -> None:  # let pending layout and paint events run before grabbing
-        for _ in range(5):
-            app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+        shots.settle(app)
 
     window = MainWindow(db, clock=lambda: NOW, day=DAY, branch="Centro",
                         database_label="Database: built-in (embedded PostgreSQL)", refresh_ms=0)
     window.resize(960, 540) if large else window.resize(1400, 860)
     window.show()
-    wait(window.day_loaded)
+    shots.wait_signal(window.day_loaded)
     wait_until(lambda: not window.runner.busy)
     settle()
     if large:
@@ -100,20 +91,20 @@ def main(out: Path, *, large: bool = False) -> None:
     window.set_resource_set("all")
 
     window.set_mode("week")
-    wait(window.week_loaded)
+    shots.wait_signal(window.week_loaded)
     wait_until(lambda: not window.runner.busy)
     window.set_resource_set("doctor")
     settle()
     window.grab().save(str(out / "week_view.png"))
     window.set_resource_set("all")
     window.set_mode("day")
-    wait(window.day_loaded)
+    shots.wait_signal(window.day_loaded)
     wait_until(lambda: not window.runner.busy)
 
     patient_id = appt.patient_id
     record = window.open_patient(patient_id)
     assert record is not None
-    wait(record.record_loaded)
+    shots.wait_signal(record.record_loaded)
     settle()
     record.grab().save(str(out / "patient_record.png"))
     record.reject()
@@ -142,7 +133,7 @@ def main(out: Path, *, large: bool = False) -> None:
                       database_label="Database: server clinic-db/clinic (settings)", refresh_ms=0, session=session)
     mine.resize(1400, 860)
     mine.show()
-    wait(mine.day_loaded)
+    shots.wait_signal(mine.day_loaded)
     wait_until(lambda: not mine.runner.busy)
     mine.set_resource_set("doctor")
     settle()
