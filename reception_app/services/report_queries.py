@@ -46,7 +46,8 @@ from . import catalog
 from .reports import AGE_BANDS, LEAD_TIME_BANDS, WEEKDAYS, _bound, rate
 
 __all__ = ["Column", "Table", "Chart", "ReportData", "REPORTS", "run_report", "drill_down", "no_show",
-           "utilization", "cancellations", "load", "operations", "MAX_DAYS"]
+           "utilization", "cancellations", "load", "operations", "MAX_DAYS", "refresh_utilization",
+           "UTILIZATION_HORIZON_DAYS"]
 
 #: The longest period a report covers (local days), so the per-day bounds stay small.
 MAX_DAYS = 3 * 366
@@ -802,7 +803,23 @@ _UTIL_SUMS = """sum(avail)::bigint AS avail_min, sum(inside)::bigint AS in_min, 
        sum(avail - inside)::bigint AS idle_min, sum(gaps)::bigint AS gaps, sum(unbooked)::bigint AS unbooked_min,
        array_agg(bid) FILTER (WHERE partly_outside) AS check_branches,
        array_agg(day) FILTER (WHERE partly_outside) AS check_days"""
-_UTIL_SQL = "WITH " + _UTIL_WINDOWS + """wd AS (
+#: The live region of the report (``reg``: parallel arrays ``:reg_rid``, ``:reg_bid``, ``:reg_lo``,
+#: ``:reg_hi``; see :func:`_util_regions`) and whether the resource-day ``q`` (``rid``, ``bid``, ``day``)
+#: lies in it: an entry for its resource, or an entry without a resource for its branch or every branch.
+_UTIL_REGION = """reg AS MATERIALIZED (
+    SELECT rid, bid, coalesce(lo, '-infinity'::date) AS lo, coalesce(hi, 'infinity'::date) AS hi
+      FROM unnest(CAST(:reg_rid AS integer[]), CAST(:reg_bid AS integer[]), CAST(:reg_lo AS date[]),
+                  CAST(:reg_hi AS date[])) AS r(rid, bid, lo, hi)
+),
+"""
+_UTIL_IN_REGION = """(EXISTS (SELECT 1 FROM reg WHERE reg.rid = q.rid AND q.day >= reg.lo AND q.day < reg.hi)
+        OR EXISTS (SELECT 1 FROM reg WHERE reg.rid IS NULL AND (reg.bid IS NULL OR reg.bid = q.bid)
+                                        AND q.day >= reg.lo AND q.day < reg.hi))"""
+#: The figures of each resource-day worked out live (``m``: rid, bid, day, avail, booked, partly_outside,
+#: inside, unbooked, gaps), for the resource-days in the region when ``/*region*/`` is replaced by
+#: ``AND`` :data:`_UTIL_IN_REGION`, for all of them when it is removed. ``:rids`` (or NULL) narrows the
+#: rosters and bookings read to those resources.
+_UTIL_LIVE = "WITH " + _UTIL_WINDOWS + _UTIL_REGION + """wd AS (
     SELECT day, resource_id, branch_id, sum(avail) AS avail, bit_or(r0) AS r0, bit_or(r1) AS r1
       FROM pieces WHERE day >= CAST(:d_from AS date) AND day <= CAST(:d_to AS date)
      GROUP BY 1, 2, 3   -- in booking_report's order: both sides of the join below arrive sorted
@@ -816,6 +833,7 @@ bk AS (
       FROM booking b
      WHERE b.live AND b.local_day >= CAST(:d_from AS date) AND b.local_day <= CAST(:d_to AS date)
        AND (CAST(:branch AS integer) IS NULL OR b.branch_id = :branch)
+       AND (CAST(:rids AS integer[]) IS NULL OR b.resource_id = ANY(CAST(:rids AS integer[])))
      GROUP BY 1, 2, 3
 ),
 ov AS (
@@ -825,6 +843,7 @@ ov AS (
       FROM booking b
      WHERE b.live AND b.end_min > 1440 AND b.local_day >= CAST(:d_from AS date) - 1
        AND b.local_day < CAST(:d_to AS date) AND (CAST(:branch AS integer) IS NULL OR b.branch_id = :branch)
+       AND (CAST(:rids AS integer[]) IS NULL OR b.resource_id = ANY(CAST(:rids AS integer[])))
      GROUP BY 1, 2, 3
 ),
 rd AS (
@@ -847,16 +866,50 @@ m AS (
            bit_count((q.p0 & ~(q.p0 << 1))::bit(64))
              + bit_count((q.p1 & ~((q.p1 << 1) | (q.p0 >> 47)) & 281474976710655)::bit(64)) AS gaps
       FROM (SELECT rd.*, f0 & ((f0 >> 1) | ((f1 & 1) << 47)) AS p0, f1 & (f1 >> 1) AS p1 FROM rd) q
-),
-mm AS MATERIALIZED (
-    SELECT m.*, r.kind, r.name, date_trunc('month', m.day)::date AS month FROM m JOIN resource r ON r.id = m.rid
+     WHERE true /*region*/
 )
+"""
+#: Totals by (resource, month) and by (kind, day) of the resource-days ``mm`` (rid, bid, day, avail, booked,
+#: inside, unbooked, gaps, partly_outside, kind, name, month).
+_UTIL_GROUPED = """
 SELECT 1 AS g, rid, min(kind) AS kind, min(name) AS name, month, NULL::date AS day, """ + _UTIL_SUMS + """
   FROM mm GROUP BY rid, month
 UNION ALL
 SELECT 2, NULL, kind, NULL, NULL, day, """ + _UTIL_SUMS + """
   FROM mm GROUP BY kind, day
 """
+_UTIL_SQL = _UTIL_LIVE + """,
+mm AS MATERIALIZED (
+    SELECT m.*, r.kind, r.name, date_trunc('month', m.day)::date AS month FROM m JOIN resource r ON r.id = m.rid
+)""" + _UTIL_GROUPED
+#: The same totals from the summary (migration 0008), for the resource-days outside the live region
+#: (``/*region*/`` replaced by ``AND NOT`` :data:`_UTIL_IN_REGION`, or removed when there is none).
+_UTIL_SUMMARY_SQL = "WITH " + _UTIL_REGION + """mm AS MATERIALIZED (
+    SELECT q.*, r.kind, r.name, date_trunc('month', q.day)::date AS month
+      FROM (SELECT u.resource_id AS rid, u.branch_id AS bid, u.local_day AS day, u.avail_min AS avail,
+                   u.in_min + u.over_min AS booked, u.in_min AS inside, u.unbooked_min AS unbooked, u.gaps,
+                   false AS partly_outside
+              FROM utilization_day u
+             WHERE u.local_day >= CAST(:d_from AS date) AND u.local_day <= CAST(:d_to AS date)
+               AND (CAST(:branch AS integer) IS NULL OR u.branch_id = :branch)) q
+      JOIN resource r ON r.id = q.rid
+     WHERE true /*region*/
+)""" + _UTIL_GROUPED
+
+#: Each resource-day of the region worked out live, into the refresh's scratch table (rounded minutes;
+#: a resource-day two groups of the region share is worked out twice and kept once).
+_UTIL_FRESH_SQL = """INSERT INTO utilization_fresh
+""" + _UTIL_LIVE + """
+SELECT day, rid, bid, round(avail), inside, booked - inside, gaps, round(unbooked), partly_outside FROM m
+ON CONFLICT DO NOTHING"""
+#: The summary's resource-days in the region, replaced by the refresh.
+_UTIL_DROP_SQL = "WITH " + _UTIL_REGION + """q AS (
+    SELECT local_day AS day, resource_id AS rid, branch_id AS bid FROM utilization_day
+     WHERE local_day >= CAST(:d_from AS date) AND local_day <= CAST(:d_to AS date)
+)
+DELETE FROM utilization_day u USING q
+ WHERE u.local_day = q.day AND u.resource_id = q.rid AND u.branch_id = q.bid /*region*/"""
+
 #: Booked minutes inside available time, booking by booking, for the resource-days _UTIL_SQL could not
 #: settle by quarter-hours (``:rids``/``:bids``/``:days``: parallel arrays of their keys; ``:d_from``/
 #: ``:d_to`` their first and last day): per key the booked minutes, the available minutes and the
@@ -916,6 +969,87 @@ def _util_sum(groups: dict[Any, list[int]], key: Any, measures: Sequence[int]) -
             acc[i] += v
 
 
+def _util_sql(sql: str, region: str | None) -> str:
+    """``sql`` (:data:`_UTIL_SQL`, :data:`_UTIL_SUMMARY_SQL`, :data:`_UTIL_FRESH_SQL`) for the resource-days in
+    the region (``region="AND"``), outside it (``"AND NOT"``) or all of them (None)."""
+    return sql.replace("/*region*/", f"{region} {_UTIL_IN_REGION}" if region else "")
+
+
+#: An entry of the live region: (resource id or None for every resource, branch id or None for every
+#: branch, first local day, day after the last).
+Region = tuple[int | None, int | None, date, date]
+
+#: Merged stale entries (migration 0008) that meet ``[:lo, :hi)``, cut to it: per resource (branch NULL) or
+#: per branch (resource NULL; both NULL: everything), the ranges of local days.
+_UTIL_STALE_SQL = """
+SELECT resource_id, branch_id, lower(r) AS lo, upper(r) AS hi
+  FROM (SELECT resource_id, branch_id, unnest(range_agg(days * daterange(:lo, :hi))) AS r
+          FROM utilization_stale
+         WHERE days && daterange(:lo, :hi)
+           AND (CAST(:branch AS integer) IS NULL OR branch_id IS NULL OR branch_id = :branch)
+         GROUP BY 1, 2) x
+ ORDER BY 1, 2, 3
+"""
+
+
+def _util_stale(conn: Connection, lo: date, hi: date, branch: int | None,
+                covered: tuple[date, date] | None) -> list[Region]:
+    """The resource-days of local days ``[lo, hi)`` the summary cannot answer for: those a stale entry
+    covers, and every resource's days outside ``covered`` (``[first, after last)``, None: nothing
+    summarised)."""
+    region: list[Region] = [(r.resource_id, r.branch_id, r.lo, r.hi) for r in conn.execute(
+        text(_UTIL_STALE_SQL), {"lo": lo, "hi": hi, "branch": branch})]
+    if covered is None or covered[0] >= hi or covered[1] <= lo:
+        return [(None, None, lo, hi)]
+    if lo < covered[0]:
+        region.append((None, None, lo, covered[0]))
+    if covered[1] < hi:
+        region.append((None, None, covered[1], hi))
+    return region
+
+
+def _util_covered(conn: Connection, *, lock: bool = False) -> tuple[date, date] | None:
+    row = conn.execute(text("SELECT lower(covered) AS lo, upper(covered) AS hi FROM utilization_summary"
+                            + (" FOR UPDATE" if lock else ""))).one_or_none()
+    return (row.lo, row.hi) if row is not None and row.lo is not None else None
+
+
+def _util_region(conn: Connection, d_from: date, d_to: date, branch: int | None) -> list[Region] | None:
+    """The live region of a utilization report over local days ``d_from``..``d_to`` (inclusive): [] when
+    the summary answers for all of it, None when it answers for none of it (everything live)."""
+    hi = d_to + timedelta(days=1)
+    region = _util_stale(conn, d_from, hi, branch, _util_covered(conn))
+    if any(rid is None and (bid is None or bid == branch) and lo <= d_from and h >= hi for rid, bid, lo, h in region):
+        return None
+    return region
+
+
+def _util_region_params(region: Sequence[Region] | None) -> dict[str, Any]:
+    entries = list(region or ())
+    return {"reg_rid": [e[0] for e in entries], "reg_bid": [e[1] for e in entries],
+            "reg_lo": [e[2] for e in entries], "reg_hi": [e[3] for e in entries]}
+
+
+def _util_region_bounds(region: Sequence[Region]) -> tuple[date, date, list[int] | None]:
+    """First and last local day of a (non-empty) region, and its resources (None: some entry is for every
+    resource), for the live query's ``:d_from``, ``:d_to`` and ``:rids``."""
+    rids = None if any(e[0] is None for e in region) else sorted({int(e[0]) for e in region if e[0] is not None})
+    return min(e[2] for e in region), max(e[3] for e in region) - timedelta(days=1), rids
+
+
+def _util_exact(conn: Connection, keys: Sequence[tuple[int, int, date]]) -> list[tuple[int, int, date, int]]:
+    """For resource-days (resource id, branch id, local day) whose bookings are partly outside available
+    quarter-hours: (resource id, branch id, day, booked minutes the quarter-hour count put inside that are
+    really outside available time), booking by booking (:data:`_UTIL_EXACT_SQL`)."""
+    if not keys:
+        return []
+    exact = conn.execute(text(_UTIL_EXACT_SQL), {
+        "d_from": min(k[2] for k in keys), "d_to": max(k[2] for k in keys), "branch": None,
+        "rids": [k[0] for k in keys], "bids": [k[1] for k in keys], "days": [k[2] for k in keys]}).all()
+    return [(int(e.rid), int(e.bid), e.day,
+             min(int(e.booked), int(e.avail)) - min(int(e.inside), int(e.booked), int(e.avail))) for e in exact]
+
+
 def utilization(db: Database, *, date_from: str | date, date_to: str | date,
                 branch: str | None = None) -> ReportData:
     """Booked over available time of each doctor, room and piece of equipment on local dates
@@ -939,7 +1073,17 @@ def utilization(db: Database, *, date_from: str | date, date_to: str | date,
         # resource-day, no hash table of 300,000 groups), the windows are sorted once to match, and the
         # two sides merge.
         conn.execute(text("SET LOCAL enable_hashagg = off"))
-        rows = conn.execute(text(_UTIL_SQL), params | {"rids": None}).all()
+        region = _util_region(conn, d_from, d_to, params["branch"])
+        if region is None:       # nothing summarised for the period: all of it live
+            rows = conn.execute(text(_util_sql(_UTIL_SQL, None)),
+                                params | _util_region_params(region) | {"rids": None}).all()
+        else:
+            rows = conn.execute(text(_util_sql(_UTIL_SUMMARY_SQL, region and "AND NOT")),
+                                params | _util_region_params(region)).all()
+            if region:
+                lo, hi, rids = _util_region_bounds(region)
+                rows += conn.execute(text(_util_sql(_UTIL_SQL, "AND")),
+                                     params | _util_region_params(region) | {"d_from": lo, "d_to": hi, "rids": rids}).all()
         names: dict[int, tuple[str, str]] = {}
         per_month: dict[tuple[int, date], list[int]] = {}
         per_resource: dict[int, list[int]] = {}
@@ -959,19 +1103,14 @@ def utilization(db: Database, *, date_from: str | date, date_to: str | date,
             else:                           # (kind, day)
                 _util_sum(per_day, (r.day, r.kind), measures)
                 _util_sum(per_week, (r.day - timedelta(days=r.day.weekday()), r.kind), measures)
-        if unsettled:   # booked partly outside available time: move what is outside from inside to overbooked
-            exact = conn.execute(text(_UTIL_EXACT_SQL), {
-                "d_from": min(k[2] for k in unsettled), "d_to": max(k[2] for k in unsettled), "branch": None,
-                "rids": [k[0] for k in unsettled], "bids": [k[1] for k in unsettled],
-                "days": [k[2] for k in unsettled]}).all()
-            for e in exact:
-                outside = min(int(e.booked), int(e.avail)) - min(int(e.inside), int(e.booked), int(e.avail))
-                kind, day = names[int(e.rid)][0], e.day
-                for acc in (per_month[(int(e.rid), day.replace(day=1))], per_resource[int(e.rid)], per_kind[kind],
-                            per_day[(day, kind)], per_week[(day - timedelta(days=day.weekday()), kind)]):
-                    acc[1] -= outside      # in_min
-                    acc[2] += outside      # over_min
-                    acc[3] += outside      # idle_min
+        # booked partly outside available time: move what is outside from inside to overbooked
+        for rid, _bid, day, outside in _util_exact(conn, unsettled):
+            kind = names[rid][0]
+            for acc in (per_month[(rid, day.replace(day=1))], per_resource[rid], per_kind[kind],
+                        per_day[(day, kind)], per_week[(day - timedelta(days=day.weekday()), kind)]):
+                acc[1] -= outside      # in_min
+                acc[2] += outside      # over_min
+                acc[3] += outside      # idle_min
 
         order = {rid: (_KINDS.index(kind), name) for rid, (kind, name) in names.items()}
         by_name = order.__getitem__
@@ -1013,6 +1152,81 @@ def utilization(db: Database, *, date_from: str | date, date_to: str | date,
                           pdf_tables=["by_kind", "by_resource"])
 
     return _read(db, d_from, d_to, branch, work)
+
+
+#: The advisory lock one utilization refresh holds at a time (others skip: see refresh_utilization).
+_UTIL_REFRESH_LOCK = 0x636C5554   # "clUT"
+#: How far ahead of today the utilization summary covers (local days): the shifts are known that far.
+UTILIZATION_HORIZON_DAYS = 400
+
+
+def refresh_utilization(db: Database, *, today: date | None = None,
+                        horizon_days: int = UTILIZATION_HORIZON_DAYS) -> dict[str, Any]:
+    """Bring the utilization summary (migration 0008) up to date: recompute the resource-days the stale
+    entries recorded since the last refresh cover, extend ``covered`` from the first booked local day
+    (or yesterday) to ``today + horizon_days``, and delete the stale entries it saw.
+
+    The report is right whether or not this has run (it works out stale and uncovered resource-days
+    live); this keeps it fast. The reminder service calls it on every sweep; ``clinic db refresh``
+    runs it by hand. One REPEATABLE READ transaction (a snapshot, without SERIALIZABLE's predicate
+    locks over every booking, which would make concurrent bookings fail and retry): what commits
+    meanwhile leaves its stale entries for the next refresh. One refresh at a time (an advisory
+    lock); a second one returns at once with ``skipped=True``.
+
+    Returns ``{"skipped": bool, "covered": (first day, day after the last) | None, "resource_days":
+    resource-days recomputed, "stale_entries": stale entries cleared}``. Raises
+    ``DatabaseUnavailable``.
+    """
+    today = today or date.today()
+
+    def work(conn: Connection) -> dict[str, Any]:
+        for setting in (*_PLANNER, "SET LOCAL enable_hashagg = off"):
+            conn.execute(text(setting))
+        if not conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _UTIL_REFRESH_LOCK}).scalar():
+            return {"skipped": True, "covered": None, "resource_days": 0, "stale_entries": 0}
+        covered = _util_covered(conn, lock=True)
+        first = conn.execute(text("SELECT min(local_day) FROM booking WHERE live")).scalar()
+        lo = min(d for d in (covered and covered[0], first, today - timedelta(days=1)) if d is not None)
+        hi = max(d for d in (covered and covered[1], today + timedelta(days=horizon_days + 1)) if d is not None)
+        last_stale = conn.execute(text("SELECT max(id) FROM utilization_stale")).scalar()
+        region = _util_stale(conn, lo, hi, None, covered) if last_stale is not None or covered != (lo, hi) else []
+        count = 0
+        if region:
+            conn.execute(text("CREATE TEMP TABLE utilization_fresh (LIKE utilization_day INCLUDING INDEXES,"
+                              " partly_outside boolean) ON COMMIT DROP"))
+            # the resources' entries together (a few resources over a few days), each every-resource entry
+            # on its own (a branch's holiday; the days newly covered): no hull of far-apart days
+            groups = [[e for e in region if e[0] is not None]] + [[e] for e in region if e[0] is None]
+            for group in filter(None, groups):
+                d_from, d_to, rids = _util_region_bounds(group)
+                conn.execute(text(_util_sql(_UTIL_FRESH_SQL, "AND")), _util_region_params(group) | {
+                    "d_from": d_from, "d_to": d_to, "branch": None, "rids": rids})
+            params = _util_region_params(region) | {"d_from": min(e[2] for e in region),
+                                                    "d_to": max(e[3] for e in region) - timedelta(days=1)}
+            keys = [(int(r.resource_id), int(r.branch_id), r.local_day) for r in conn.execute(text(
+                "SELECT resource_id, branch_id, local_day FROM utilization_fresh WHERE partly_outside"))]
+            exact = [e for e in _util_exact(conn, keys) if e[3]]
+            if exact:
+                conn.execute(text("""
+                    UPDATE utilization_fresh f SET in_min = f.in_min - x.outside, over_min = f.over_min + x.outside
+                      FROM unnest(CAST(:rids AS integer[]), CAST(:bids AS integer[]), CAST(:days AS date[]),
+                                  CAST(:outside AS integer[])) AS x(rid, bid, day, outside)
+                     WHERE f.resource_id = x.rid AND f.branch_id = x.bid AND f.local_day = x.day"""),
+                    {"rids": [e[0] for e in exact], "bids": [e[1] for e in exact], "days": [e[2] for e in exact],
+                     "outside": [e[3] for e in exact]})
+            conn.execute(text(_util_sql(_UTIL_DROP_SQL, "AND")), params)
+            count = conn.execute(text(
+                "INSERT INTO utilization_day (local_day, resource_id, branch_id, avail_min, in_min, over_min, gaps,"
+                " unbooked_min) SELECT local_day, resource_id, branch_id, avail_min, in_min, over_min, gaps,"
+                " unbooked_min FROM utilization_fresh")).rowcount
+        cleared = 0
+        if last_stale is not None:
+            cleared = conn.execute(text("DELETE FROM utilization_stale WHERE id <= :last"), {"last": last_stale}).rowcount
+        conn.execute(text("UPDATE utilization_summary SET covered = daterange(:lo, :hi), refreshed_at = now()"),
+                     {"lo": lo, "hi": hi})
+        return {"skipped": False, "covered": (lo, hi), "resource_days": count, "stale_entries": cleared}
+
+    return db.write(work, isolation="REPEATABLE READ")
 
 
 # -- registry and drill-down -----------------------------------------------------------------------

@@ -87,8 +87,11 @@ class Database:
 
     # -- runners ---------------------------------------------------------------
     def write(self, work: Callable[[Connection], T], *, reason: str | None = None,
-              attempts: int = DEFAULT_ATTEMPTS) -> T:
+              attempts: int = DEFAULT_ATTEMPTS, isolation: str = "SERIALIZABLE") -> T:
         """Run ``work(conn)`` in one SERIALIZABLE transaction and commit it.
+
+        ``isolation="REPEATABLE READ"`` is for maintenance that reads whole tables and must not take
+        SERIALIZABLE's predicate locks on them (the utilization summary refresh); bookings never use it.
 
         ``work`` may be called several times (after a serialization failure,
         or when the connection turned out dead before anything was committed),
@@ -104,7 +107,7 @@ class Database:
         last: BaseException | None = None
         for attempt in range(attempts):
             try:
-                return self._run(work, reason=reason, isolation="SERIALIZABLE")
+                return self._run(work, reason=reason, isolation=isolation)
             except _Retry as retry:
                 last = retry.error
                 state = _sqlstate(retry.error)

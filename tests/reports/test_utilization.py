@@ -33,6 +33,8 @@ from reception_app.services import report_queries as rq
 from reception_app.store.database import Database
 
 SP = ZoneInfo("America/Sao_Paulo")
+#: Every report here is also checked against the utilization summary (conftest.summary_agrees).
+pytestmark = pytest.mark.usefixtures("summary_agrees")
 
 
 def _at(day: int, hh: int, mm: int = 0) -> datetime:

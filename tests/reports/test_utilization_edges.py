@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
@@ -19,6 +20,8 @@ from reception_app.services import report_queries as rq
 from reception_app.store.database import Database
 
 SP = ZoneInfo("America/Sao_Paulo")
+#: Every report here is also checked against the utilization summary (conftest.summary_agrees).
+pytestmark = pytest.mark.usefixtures("summary_agrees")
 WEEK = {"date_from": "2027-03-01", "date_to": "2027-03-07"}
 
 
