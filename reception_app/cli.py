@@ -14,7 +14,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .domain.errors import ClinicError
@@ -41,6 +41,21 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     db = _db(args, check=False)
     before, after = migrate.upgrade(db)
     print(f"schema at revision {after}" + ("" if before == after else f" (was {before or 'empty'})"))
+    return 0
+
+
+def cmd_db_refresh(args: argparse.Namespace) -> int:
+    """``clinic db refresh``: bring the report summaries up to date now (the reminder service does it on
+    every sweep); after a bulk import, or from cron where no reminder service runs."""
+    from .services.report_queries import refresh_utilization
+
+    done = refresh_utilization(_db(args))
+    if done["skipped"]:
+        print("another refresh is running; nothing done")
+        return 0
+    lo, hi = done["covered"]
+    print(f"utilization summary: {done['resource_days']} resource-days recomputed, {done['stale_entries']} "
+          f"changes cleared; covers {lo.isoformat()} to {(hi - timedelta(days=1)).isoformat()}")
     return 0
 
 
@@ -346,6 +361,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     db = sub.add_parser("db", help="schema").add_subparsers(dest="sub", required=True, metavar="ACTION")
     db.add_parser("upgrade", help="apply schema migrations").set_defaults(func=cmd_db_upgrade)
+    db.add_parser("refresh", help="bring the report summaries (utilization) up to date now").set_defaults(
+        func=cmd_db_refresh)
 
     cfg = sub.add_parser("config", help="clinic configuration").add_subparsers(dest="sub", required=True,
                                                                                  metavar="ACTION")

@@ -10,7 +10,8 @@ database (each claim skips rows another worker holds). The loop:
    most the one message that was in flight when it died (after its lease ran out);
 3. sweeps expired holds (``catalog.release_expired_holds``) and waitlist offers
    (``services.waitlist.process_freed_slots`` — when that module exists) every
-   ``sweep_seconds`` and on ``NOTIFY clinic_waitlist``;
+   ``sweep_seconds`` and on ``NOTIFY clinic_waitlist``, and brings the utilization
+   report's summary up to date (``report_queries.refresh_utilization``);
 4. sleeps until the next reminder is due, at most ``poll_seconds``, woken early by
    ``NOTIFY clinic_reminders`` (sent by migration 0004 when reminders are queued).
 
@@ -37,7 +38,7 @@ from typing import Any, TypeVar
 import psycopg
 
 from ..domain.errors import ClinicError, DatabaseUnavailable
-from ..services import catalog
+from ..services import catalog, report_queries
 from ..store.database import Database
 from . import queue
 from .channels import Channel, SendError
@@ -158,9 +159,11 @@ class ReminderService:
 
     # -- sweeps ---------------------------------------------------------------------------
     def sweep(self, now: datetime | None = None) -> dict[str, Any]:
-        """Release expired holds and process freed waitlist slots; returns what was done
-        (``holds_released``, ``waitlist_offers`` or None when the waitlist module is absent).
-        Raises ``DatabaseUnavailable``."""
+        """Release expired holds, process freed waitlist slots and refresh the utilization summary;
+        returns what was done (``holds_released``, ``waitlist_offers`` or None when the waitlist
+        module is absent, ``utilization_days``: resource-days recomputed, None when the service's login
+        may not). Raises
+        ``DatabaseUnavailable``."""
         now = now or datetime.now(UTC)
         self._last_sweep = time.monotonic()
         self._waitlist_due.clear()
@@ -180,7 +183,18 @@ class ReminderService:
                 raise
             except ClinicError as exc:  # an expected refusal (a slot taken meanwhile): next sweep tries again
                 log.warning("waitlist sweep: %s", exc)
-        if released or done["waitlist_offers"]:
+        # The summary the utilization report reads where nothing changed since (migration 0008): a few
+        # milliseconds when nothing did; a few seconds the first time over a large clinic.
+        # The service's login needs clinic_admin's rights on the summary; without them the report still
+        # answers (live), only slower: say so and go on.
+        try:
+            done["utilization_days"] = report_queries.refresh_utilization(self.db)["resource_days"]
+        except DatabaseUnavailable:
+            raise
+        except ClinicError as exc:
+            done["utilization_days"] = None
+            log.warning("utilization summary not refreshed: %s", exc)
+        if released or done["waitlist_offers"] or done["utilization_days"]:
             log.info("sweep: %s", done)
         return done
 

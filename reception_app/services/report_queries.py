@@ -759,7 +759,7 @@ raw AS NOT MATERIALIZED (
       LEFT JOIN (SELECT DISTINCT resource_id, local_date FROM shift_exception
                   WHERE local_date >= CAST(:d_from AS date) - 1 AND local_date <= CAST(:d_to AS date)) e
         ON w.shift AND e.resource_id = w.resource_id AND e.local_date = x.day
-     WHERE e.resource_id IS NULL
+     WHERE e.resource_id IS NULL /*wkeys*/
 ),
 toff AS MATERIALIZED (
     SELECT resource_id, range_agg(period) AS mr FROM time_off
@@ -803,23 +803,25 @@ _UTIL_SUMS = """sum(avail)::bigint AS avail_min, sum(inside)::bigint AS in_min, 
        sum(avail - inside)::bigint AS idle_min, sum(gaps)::bigint AS gaps, sum(unbooked)::bigint AS unbooked_min,
        array_agg(bid) FILTER (WHERE partly_outside) AS check_branches,
        array_agg(day) FILTER (WHERE partly_outside) AS check_days"""
-#: The live region of the report (``reg``: parallel arrays ``:reg_rid``, ``:reg_bid``, ``:reg_lo``,
-#: ``:reg_hi``; see :func:`_util_regions`) and whether the resource-day ``q`` (``rid``, ``bid``, ``day``)
-#: lies in it: an entry for its resource, or an entry without a resource for its branch or every branch.
-_UTIL_REGION = """reg AS MATERIALIZED (
-    SELECT rid, bid, coalesce(lo, '-infinity'::date) AS lo, coalesce(hi, 'infinity'::date) AS hi
-      FROM unnest(CAST(:reg_rid AS integer[]), CAST(:reg_bid AS integer[]), CAST(:reg_lo AS date[]),
-                  CAST(:reg_hi AS date[])) AS r(rid, bid, lo, hi)
-),
-"""
-_UTIL_IN_REGION = """(EXISTS (SELECT 1 FROM reg WHERE reg.rid = q.rid AND q.day >= reg.lo AND q.day < reg.hi)
-        OR EXISTS (SELECT 1 FROM reg WHERE reg.rid IS NULL AND (reg.bid IS NULL OR reg.bid = q.bid)
-                                        AND q.day >= reg.lo AND q.day < reg.hi))"""
+#: Whether the resource-day ``q`` (``rid``, ``bid``, ``day``) lies in the live region, given as key arrays
+#: (:func:`_util_keys`): its (resource, day) in ``:rk_*``, its (branch, day) in ``:gk_*``, or its day in
+#: ``:ga_day`` (every branch). Hashed lookups of bound arrays (parallel safe).
+_UTIL_IN_REGION = """((q.rid, q.day) IN (SELECT * FROM unnest(CAST(:rk_rid AS integer[]), CAST(:rk_day AS date[])))
+        OR (q.bid, q.day) IN (SELECT * FROM unnest(CAST(:gk_bid AS integer[]), CAST(:gk_day AS date[])))
+        OR q.day = ANY(CAST(:ga_day AS date[])))"""
+#: With only resources' keys (``keyed``), the rosters and bookings read are those of the keys (and the day
+#: before each, for what runs past midnight): ``:rx_rid``/``:rx_day``.
+_UTIL_KEYED = {
+    "/*wkeys*/": "AND (w.resource_id, x.day) IN (SELECT * FROM unnest(CAST(:rx_rid AS integer[]), CAST(:rx_day AS date[])))",
+    "/*bkeys*/": "AND (b.resource_id, b.local_day) IN (SELECT * FROM unnest(CAST(:rk_rid AS integer[]), CAST(:rk_day AS date[])))",
+    "/*okeys*/": "AND (b.resource_id, b.local_day + 1) IN (SELECT * FROM unnest(CAST(:rk_rid AS integer[]), "
+                 "CAST(:rk_day AS date[])))",
+}
 #: The figures of each resource-day worked out live (``m``: rid, bid, day, avail, booked, partly_outside,
 #: inside, unbooked, gaps), for the resource-days in the region when ``/*region*/`` is replaced by
-#: ``AND`` :data:`_UTIL_IN_REGION`, for all of them when it is removed. ``:rids`` (or NULL) narrows the
-#: rosters and bookings read to those resources.
-_UTIL_LIVE = "WITH " + _UTIL_WINDOWS + _UTIL_REGION + """wd AS (
+#: ``AND`` :data:`_UTIL_IN_REGION`, for all of them when it is removed (:func:`_util_sql`). ``:rids`` (or
+#: NULL) narrows the rosters and bookings read to those resources, :data:`_UTIL_KEYED` to the keys.
+_UTIL_LIVE = "WITH " + _UTIL_WINDOWS + """wd AS (
     SELECT day, resource_id, branch_id, sum(avail) AS avail, bit_or(r0) AS r0, bit_or(r1) AS r1
       FROM pieces WHERE day >= CAST(:d_from AS date) AND day <= CAST(:d_to AS date)
      GROUP BY 1, 2, 3   -- in booking_report's order: both sides of the join below arrive sorted
@@ -833,7 +835,7 @@ bk AS (
       FROM booking b
      WHERE b.live AND b.local_day >= CAST(:d_from AS date) AND b.local_day <= CAST(:d_to AS date)
        AND (CAST(:branch AS integer) IS NULL OR b.branch_id = :branch)
-       AND (CAST(:rids AS integer[]) IS NULL OR b.resource_id = ANY(CAST(:rids AS integer[])))
+       AND (CAST(:rids AS integer[]) IS NULL OR b.resource_id = ANY(CAST(:rids AS integer[]))) /*bkeys*/
      GROUP BY 1, 2, 3
 ),
 ov AS (
@@ -843,7 +845,7 @@ ov AS (
       FROM booking b
      WHERE b.live AND b.end_min > 1440 AND b.local_day >= CAST(:d_from AS date) - 1
        AND b.local_day < CAST(:d_to AS date) AND (CAST(:branch AS integer) IS NULL OR b.branch_id = :branch)
-       AND (CAST(:rids AS integer[]) IS NULL OR b.resource_id = ANY(CAST(:rids AS integer[])))
+       AND (CAST(:rids AS integer[]) IS NULL OR b.resource_id = ANY(CAST(:rids AS integer[]))) /*okeys*/
      GROUP BY 1, 2, 3
 ),
 rd AS (
@@ -883,19 +885,32 @@ mm AS MATERIALIZED (
     SELECT m.*, r.kind, r.name, date_trunc('month', m.day)::date AS month FROM m JOIN resource r ON r.id = m.rid
 )""" + _UTIL_GROUPED
 #: The same totals from the summary (migration 0008), for the resource-days outside the live region
-#: (``/*region*/`` replaced by ``AND NOT`` :data:`_UTIL_IN_REGION`, or removed when there is none).
-_UTIL_SUMMARY_SQL = "WITH " + _UTIL_REGION + """mm AS MATERIALIZED (
-    SELECT q.*, r.kind, r.name, date_trunc('month', q.day)::date AS month
-      FROM (SELECT u.resource_id AS rid, u.branch_id AS bid, u.local_day AS day, u.avail_min AS avail,
-                   u.in_min + u.over_min AS booked, u.in_min AS inside, u.unbooked_min AS unbooked, u.gaps,
-                   false AS partly_outside
+#: (``/*region*/`` replaced by ``AND NOT`` :data:`_UTIL_IN_REGION`, or removed when there is none): two
+#: scans of ``utilization_day``, each aggregated in parallel workers (hashed: a few thousand groups).
+_UTIL_SUMMARY_ROWS = """(SELECT u.resource_id AS rid, u.branch_id AS bid, u.local_day AS day, u.avail_min AS avail,
+                   u.in_min AS inside, u.over_min AS over, u.gaps, u.unbooked_min AS unbooked
               FROM utilization_day u
              WHERE u.local_day >= CAST(:d_from AS date) AND u.local_day <= CAST(:d_to AS date)
-               AND (CAST(:branch AS integer) IS NULL OR u.branch_id = :branch)) q
-      JOIN resource r ON r.id = q.rid
+               AND (CAST(:branch AS integer) IS NULL OR u.branch_id = :branch)) q"""
+_UTIL_SUMMARY_SUMS = """sum(q.avail)::bigint AS avail_min, sum(q.inside)::bigint AS in_min, sum(q.over)::bigint AS over_min,
+           sum(q.avail - q.inside)::bigint AS idle_min, sum(q.gaps)::bigint AS gaps,
+           sum(q.unbooked)::bigint AS unbooked_min"""
+_UTIL_SUMMARY_SQL = """WITH x AS (
+    SELECT q.rid, date_trunc('month', q.day)::date AS month, """ + _UTIL_SUMMARY_SUMS + """
+      FROM """ + _UTIL_SUMMARY_ROWS + """
      WHERE true /*region*/
-)""" + _UTIL_GROUPED
-
+     GROUP BY 1, 2
+)
+SELECT 1 AS g, x.rid, r.kind, r.name, x.month, NULL::date AS day, x.avail_min, x.in_min, x.over_min, x.idle_min,
+       x.gaps, x.unbooked_min, NULL::integer[] AS check_branches, NULL::date[] AS check_days
+  FROM x JOIN resource r ON r.id = x.rid
+UNION ALL
+SELECT 2, NULL, r.kind, NULL, NULL, q.day, """ + _UTIL_SUMMARY_SUMS + """, NULL, NULL
+  FROM """ + _UTIL_SUMMARY_ROWS + """
+  JOIN resource r ON r.id = q.rid
+ WHERE true /*region*/
+ GROUP BY r.kind, q.day
+"""
 #: Each resource-day of the region worked out live, into the refresh's scratch table (rounded minutes;
 #: a resource-day two groups of the region share is worked out twice and kept once).
 _UTIL_FRESH_SQL = """INSERT INTO utilization_fresh
@@ -903,7 +918,7 @@ _UTIL_FRESH_SQL = """INSERT INTO utilization_fresh
 SELECT day, rid, bid, round(avail), inside, booked - inside, gaps, round(unbooked), partly_outside FROM m
 ON CONFLICT DO NOTHING"""
 #: The summary's resource-days in the region, replaced by the refresh.
-_UTIL_DROP_SQL = "WITH " + _UTIL_REGION + """q AS (
+_UTIL_DROP_SQL = """WITH q AS (
     SELECT local_day AS day, resource_id AS rid, branch_id AS bid FROM utilization_day
      WHERE local_day >= CAST(:d_from AS date) AND local_day <= CAST(:d_to AS date)
 )
@@ -969,10 +984,14 @@ def _util_sum(groups: dict[Any, list[int]], key: Any, measures: Sequence[int]) -
             acc[i] += v
 
 
-def _util_sql(sql: str, region: str | None) -> str:
-    """``sql`` (:data:`_UTIL_SQL`, :data:`_UTIL_SUMMARY_SQL`, :data:`_UTIL_FRESH_SQL`) for the resource-days in
-    the region (``region="AND"``), outside it (``"AND NOT"``) or all of them (None)."""
-    return sql.replace("/*region*/", f"{region} {_UTIL_IN_REGION}" if region else "")
+def _util_sql(sql: str, region: str | None, keyed: bool = False) -> str:
+    """``sql`` (:data:`_UTIL_SQL`, :data:`_UTIL_SUMMARY_SQL`, :data:`_UTIL_FRESH_SQL`, :data:`_UTIL_DROP_SQL`)
+    for the resource-days in the region (``region="AND"``), outside it (``"AND NOT"``) or all of them
+    (None); ``keyed``: read only the keys' rosters and bookings (a region of resources' keys only)."""
+    sql = sql.replace("/*region*/", f"{region} {_UTIL_IN_REGION}" if region else "")
+    for marker, clause in _UTIL_KEYED.items():
+        sql = sql.replace(marker, clause if keyed else "")
+    return sql
 
 
 #: An entry of the live region: (resource id or None for every resource, branch id or None for every
@@ -1024,10 +1043,30 @@ def _util_region(conn: Connection, d_from: date, d_to: date, branch: int | None)
     return region
 
 
-def _util_region_params(region: Sequence[Region] | None) -> dict[str, Any]:
-    entries = list(region or ())
-    return {"reg_rid": [e[0] for e in entries], "reg_bid": [e[1] for e in entries],
-            "reg_lo": [e[2] for e in entries], "reg_hi": [e[3] for e in entries]}
+#: The most resource-days a report works out live from their keys; a larger region is worked out whole.
+_UTIL_MAX_KEYS = 200_000
+
+
+def _util_keys(region: Sequence[Region], *, limit: int | None = None) -> dict[str, Any] | None:
+    """The key arrays of :data:`_UTIL_IN_REGION` and :data:`_UTIL_KEYED` for a region of finite entries
+    (``keyed``: no entry for every resource); None when it has more than ``limit`` days."""
+    rk: set[tuple[int, date]] = set()
+    gk: set[tuple[int, date]] = set()
+    ga: set[date] = set()
+    if limit is not None and sum((e[3] - e[2]).days for e in region) > limit:
+        return None
+    for rid, bid, lo, hi in region:
+        days = [lo + timedelta(days=i) for i in range((hi - lo).days)]
+        if rid is not None:
+            rk.update((rid, d) for d in days)
+        elif bid is not None:
+            gk.update((bid, d) for d in days)
+        else:
+            ga.update(days)
+    rx = rk | {(rid, d - timedelta(days=1)) for rid, d in rk}
+    return {"rk_rid": [k[0] for k in rk], "rk_day": [k[1] for k in rk], "gk_bid": [k[0] for k in gk],
+            "gk_day": [k[1] for k in gk], "ga_day": sorted(ga), "rx_rid": [k[0] for k in rx],
+            "rx_day": [k[1] for k in rx], "keyed": not gk and not ga}
 
 
 def _util_region_bounds(region: Sequence[Region]) -> tuple[date, date, list[int] | None]:
@@ -1069,21 +1108,26 @@ def utilization(db: Database, *, date_from: str | date, date_to: str | date,
     d_from, d_to = _period(date_from, date_to)
 
     def work(conn: Connection, params: dict[str, Any]) -> ReportData:
-        # Sorted aggregation throughout: the bookings arrive in booking_report's order (a group per
-        # resource-day, no hash table of 300,000 groups), the windows are sorted once to match, and the
-        # two sides merge.
-        conn.execute(text("SET LOCAL enable_hashagg = off"))
+        # The summary's figures outside the live region (none: nothing summarised for the period), then the
+        # live region's, worked out from the rosters and bookings.
         region = _util_region(conn, d_from, d_to, params["branch"])
-        if region is None:       # nothing summarised for the period: all of it live
-            rows = conn.execute(text(_util_sql(_UTIL_SQL, None)),
-                                params | _util_region_params(region) | {"rids": None}).all()
-        else:
-            rows = conn.execute(text(_util_sql(_UTIL_SUMMARY_SQL, region and "AND NOT")),
-                                params | _util_region_params(region)).all()
+        keys = _util_keys(region, limit=_UTIL_MAX_KEYS) if region else {}
+        if keys is None:         # too scattered to work out key by key: all of it live
+            region = None
+        rows = []
+        live = params | {"rids": None}
+        if region is not None:
+            rows += conn.execute(text(_util_sql(_UTIL_SUMMARY_SQL, region and "AND NOT")), params | keys).all()
             if region:
                 lo, hi, rids = _util_region_bounds(region)
-                rows += conn.execute(text(_util_sql(_UTIL_SQL, "AND")),
-                                     params | _util_region_params(region) | {"d_from": lo, "d_to": hi, "rids": rids}).all()
+                live |= keys | {"d_from": lo, "d_to": hi, "rids": rids}
+        if region is None or region:
+            # Sorted aggregation throughout: the bookings arrive in booking_report's order (a group per
+            # resource-day, no hash table of 300,000 groups), the windows are sorted once to match, and
+            # the two sides merge.
+            conn.execute(text("SET LOCAL enable_hashagg = off"))
+            rows += conn.execute(text(_util_sql(_UTIL_SQL, region and "AND", bool(keys and keys["keyed"]))),
+                                 live).all()
         names: dict[int, tuple[str, str]] = {}
         per_month: dict[tuple[int, date], list[int]] = {}
         per_resource: dict[int, list[int]] = {}
@@ -1156,15 +1200,17 @@ def utilization(db: Database, *, date_from: str | date, date_to: str | date,
 
 #: The advisory lock one utilization refresh holds at a time (others skip: see refresh_utilization).
 _UTIL_REFRESH_LOCK = 0x636C5554   # "clUT"
-#: How far ahead of today the utilization summary covers (local days): the shifts are known that far.
+#: How far ahead of (and, before the first booking, behind) today the utilization summary covers, in
+#: local days: a year of rosters ahead, and last year's reports without bookings yet.
 UTILIZATION_HORIZON_DAYS = 400
 
 
 def refresh_utilization(db: Database, *, today: date | None = None,
                         horizon_days: int = UTILIZATION_HORIZON_DAYS) -> dict[str, Any]:
     """Bring the utilization summary (migration 0008) up to date: recompute the resource-days the stale
-    entries recorded since the last refresh cover, extend ``covered`` from the first booked local day
-    (or yesterday) to ``today + horizon_days``, and delete the stale entries it saw.
+    entries recorded since the last refresh cover, extend ``covered`` (local days) from the first booked day
+    or ``today - horizon_days``, whichever is earlier, to ``today + horizon_days``, and delete the stale
+    entries it saw.
 
     The report is right whether or not this has run (it works out stale and uncovered resource-days
     live); this keeps it fast. The reminder service calls it on every sweep; ``clinic db refresh``
@@ -1186,7 +1232,7 @@ def refresh_utilization(db: Database, *, today: date | None = None,
             return {"skipped": True, "covered": None, "resource_days": 0, "stale_entries": 0}
         covered = _util_covered(conn, lock=True)
         first = conn.execute(text("SELECT min(local_day) FROM booking WHERE live")).scalar()
-        lo = min(d for d in (covered and covered[0], first, today - timedelta(days=1)) if d is not None)
+        lo = min(d for d in (covered and covered[0], first, today - timedelta(days=horizon_days)) if d is not None)
         hi = max(d for d in (covered and covered[1], today + timedelta(days=horizon_days + 1)) if d is not None)
         last_stale = conn.execute(text("SELECT max(id) FROM utilization_stale")).scalar()
         region = _util_stale(conn, lo, hi, None, covered) if last_stale is not None or covered != (lo, hi) else []
@@ -1194,18 +1240,20 @@ def refresh_utilization(db: Database, *, today: date | None = None,
         if region:
             conn.execute(text("CREATE TEMP TABLE utilization_fresh (LIKE utilization_day INCLUDING INDEXES,"
                               " partly_outside boolean) ON COMMIT DROP"))
-            # the resources' entries together (a few resources over a few days), each every-resource entry
-            # on its own (a branch's holiday; the days newly covered): no hull of far-apart days
+            # the resources' entries together, key by key (a few resources over a few days); each
+            # every-resource entry on its own (a branch's holiday; the days newly covered): no hull of
+            # far-apart days
             groups = [[e for e in region if e[0] is not None]] + [[e] for e in region if e[0] is None]
             for group in filter(None, groups):
                 d_from, d_to, rids = _util_region_bounds(group)
-                conn.execute(text(_util_sql(_UTIL_FRESH_SQL, "AND")), _util_region_params(group) | {
-                    "d_from": d_from, "d_to": d_to, "branch": None, "rids": rids})
-            params = _util_region_params(region) | {"d_from": min(e[2] for e in region),
-                                                    "d_to": max(e[3] for e in region) - timedelta(days=1)}
-            keys = [(int(r.resource_id), int(r.branch_id), r.local_day) for r in conn.execute(text(
+                keys = _util_keys(group)
+                assert keys is not None
+                conn.execute(text(_util_sql(_UTIL_FRESH_SQL, "AND", keys["keyed"])),
+                             keys | {"d_from": d_from, "d_to": d_to, "branch": None, "rids": rids})
+                conn.execute(text(_util_sql(_UTIL_DROP_SQL, "AND")), keys | {"d_from": d_from, "d_to": d_to})
+            keys_fix = [(int(r.resource_id), int(r.branch_id), r.local_day) for r in conn.execute(text(
                 "SELECT resource_id, branch_id, local_day FROM utilization_fresh WHERE partly_outside"))]
-            exact = [e for e in _util_exact(conn, keys) if e[3]]
+            exact = [e for e in _util_exact(conn, keys_fix) if e[3]]
             if exact:
                 conn.execute(text("""
                     UPDATE utilization_fresh f SET in_min = f.in_min - x.outside, over_min = f.over_min + x.outside
@@ -1214,7 +1262,6 @@ def refresh_utilization(db: Database, *, today: date | None = None,
                      WHERE f.resource_id = x.rid AND f.branch_id = x.bid AND f.local_day = x.day"""),
                     {"rids": [e[0] for e in exact], "bids": [e[1] for e in exact], "days": [e[2] for e in exact],
                      "outside": [e[3] for e in exact]})
-            conn.execute(text(_util_sql(_UTIL_DROP_SQL, "AND")), params)
             count = conn.execute(text(
                 "INSERT INTO utilization_day (local_day, resource_id, branch_id, avail_min, in_min, over_min, gaps,"
                 " unbooked_min) SELECT local_day, resource_id, branch_id, avail_min, in_min, over_min, gaps,"

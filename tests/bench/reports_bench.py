@@ -1,7 +1,10 @@
 """Manager reports over the 1,000,000-appointment benchmark dataset: query ms and PDF ms per report.
 
 ``bench_reports(url)`` returns ``{report: {"query_ms": median, "query_runs_ms": [...], "pdf_ms": median, "pages":
-n}, "goal_query_ms": 1000, "goal_pdf_ms": 3000}``; the period is the dataset's 15 months (all of it). Run alone:
+n}, "goal_query_ms": 1000, "goal_pdf_ms": 3000, "utilization_summary": {...}}``; the period is the dataset's 15
+months (all of it). The utilization summary is refreshed first (as the reminder service keeps it), so the
+utilization figure is the summary's; ``utilization_summary`` (:func:`bench_utilization_summary`) has the
+refresh times and the report's time with stale and uncovered resource-days. Run alone:
 ``python -m tests.bench.reports_bench`` (uses run_all's server and dataset).
 """
 
@@ -12,10 +15,11 @@ import statistics
 import time
 from datetime import UTC, datetime
 
+import psycopg
 import pypdfium2 as pdfium
 
 from reception_app.reports.manager_pdf import report_pdf
-from reception_app.services.report_queries import REPORTS, run_report
+from reception_app.services.report_queries import REPORTS, refresh_utilization, run_report, utilization
 from reception_app.store.database import Database
 
 
@@ -23,7 +27,8 @@ def bench_reports(url: str, date_from: str = "2026-01-01", date_to: str = "2027-
     """Each report ``rounds`` times (query: the whole ``run_report``, snapshot transaction included;
     PDF: ``report_pdf`` of its figures); medians, and every query time in ``query_runs_ms``."""
     db = Database(url)
-    out: dict = {"period": [date_from, date_to], "rounds": rounds, "goal_query_ms": 1000, "goal_pdf_ms": 3000}
+    out: dict = {"period": [date_from, date_to], "rounds": rounds, "goal_query_ms": 1000, "goal_pdf_ms": 3000,
+                 "utilization_summary": bench_utilization_summary(url, date_from, date_to)}
     for name in REPORTS:
         queries, pdfs = [], []
         for _ in range(rounds):
@@ -35,6 +40,62 @@ def bench_reports(url: str, date_from: str = "2026-01-01", date_to: str = "2027-
             pdfs.append((time.perf_counter() - t0) * 1e3)
         out[name] = {"query_ms": round(statistics.median(queries)), "query_runs_ms": [round(q) for q in queries],
                      "pdf_ms": round(statistics.median(pdfs)), "pages": len(pdfium.PdfDocument(pdf))}
+    db.dispose()
+    return out
+
+
+def _ms(work) -> tuple[float, object]:
+    t0 = time.perf_counter()
+    result = work()
+    return round((time.perf_counter() - t0) * 1e3), result
+
+
+def bench_utilization_summary(url: str, date_from: str, date_to: str, rounds: int = 3) -> dict:
+    """The utilization summary's costs and the report's time when the summary cannot answer for all of
+    the period, each report checked against the all-live one:
+
+    - ``full_refresh_ms``: a refresh from nothing (summary emptied first), ``resource_days`` written;
+      ``idle_refresh_ms``: a refresh with nothing stale;
+    - ``stale_N``: after N random bookings of the period were cancelled (``live = false``, committed): the
+      report (median of ``rounds``), then the refresh that clears them; the bookings are then restored and
+      refreshed again;
+    - ``uncovered_query_ms``: the report with nothing summarised (before the first refresh): all live.
+    """
+    db = Database(url)
+    out: dict = {}
+    kw = {"date_from": date_from, "date_to": date_to}
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("TRUNCATE utilization_day")
+        conn.execute("UPDATE utilization_summary SET covered = 'empty'")
+        ms, uncovered = _ms(lambda: utilization(db, **kw))
+        out["uncovered_query_ms"] = ms
+        ms, done = _ms(lambda: refresh_utilization(db))
+        out["full_refresh_ms"], out["resource_days"] = ms, done["resource_days"]
+        out["idle_refresh_ms"], _ = _ms(lambda: refresh_utilization(db))
+        ms, summarised = _ms(lambda: utilization(db, **kw))
+        assert summarised.to_json() == uncovered.to_json(), "the summary disagrees with the live report"
+        # Cancelling N confirmed appointments of the period, as a bulk load would (the replica role: no
+        # audit rows or waitlist offers to clean up; the staleness triggers are ENABLE ALWAYS), and back.
+        conn.execute("SET session_replication_role = replica")
+        for n in (50, 1000):
+            ids = [r[0] for r in conn.execute(
+                "UPDATE appointment SET status = 'cancelled' WHERE id IN (SELECT id FROM appointment WHERE status = "
+                "'confirmed' AND local_start >= %s AND local_start < CAST(%s AS date) + 1 ORDER BY random() LIMIT %s) "
+                "RETURNING id", (date_from, date_to, n))]
+            conn.execute("UPDATE booking SET live = false WHERE appointment_id = ANY(%s)", (ids,))
+            try:
+                runs = [_ms(lambda: utilization(db, **kw)) for _ in range(rounds)]
+                ms_refresh, done = _ms(lambda: refresh_utilization(db))
+                fresh = utilization(db, **kw)
+                assert fresh.to_json() == runs[0][1].to_json(), "the report with stale entries disagrees"
+                out[f"stale_{n}"] = {"appointments": len(ids), "query_ms": statistics.median(r[0] for r in runs),
+                                     "query_runs_ms": [r[0] for r in runs], "refresh_ms": ms_refresh,
+                                     "resource_days": done["resource_days"]}
+            finally:
+                conn.execute("UPDATE appointment SET status = 'confirmed' WHERE id = ANY(%s)", (ids,))
+                conn.execute("UPDATE booking SET live = true WHERE appointment_id = ANY(%s)", (ids,))
+                refresh_utilization(db)
+        conn.execute("SET session_replication_role = origin")
     db.dispose()
     return out
 

@@ -193,4 +193,6 @@ def test_the_sweep_releases_expired_holds(clinic_db, add_patient, add_appointmen
     sql(clinic_db, "UPDATE appointment SET hold_expires_at = now() - interval '1 minute' WHERE id = :a", {"a": appt})
     done = ReminderService(clinic_db, settings_for(tmp_path)).sweep()
     assert done["holds_released"] == 1
+    assert done["utilization_days"] > 0      # the first sweep fills the utilization summary (the clinic's rosters)
+    assert ReminderService(clinic_db, settings_for(tmp_path)).sweep()["utilization_days"] == 0
     assert sql(clinic_db, "SELECT status FROM appointment WHERE id = :a", {"a": appt}) == [("cancelled",)]
