@@ -91,11 +91,11 @@ BEGIN
         SELECT resource_id, NULL, daterange(min(local_day), max(local_day + CASE WHEN end_min > 1440 THEN 2 ELSE 1 END))
           FROM (SELECT o.* FROM old_rows o
                  WHERE o.live AND NOT EXISTS (SELECT 1 FROM new_rows n WHERE n.id = o.id AND n.live
-                                                 AND %(same)s)
+                                                 AND /*same*/)
                 UNION ALL
                 SELECT n.* FROM new_rows n
                  WHERE n.live AND NOT EXISTS (SELECT 1 FROM old_rows o WHERE o.id = n.id AND o.live
-                                                 AND %(same)s)) x
+                                                 AND /*same*/)) x
          GROUP BY resource_id;
     END IF;
     RETURN NULL;
@@ -168,7 +168,7 @@ ALTER TABLE resource ENABLE ALWAYS TRIGGER resource_utilization;
 GRANT SELECT ON utilization_day, utilization_summary, utilization_stale
     TO clinic_reception, clinic_doctor, clinic_manager, clinic_admin;
 GRANT INSERT, UPDATE, DELETE ON utilization_day, utilization_summary, utilization_stale TO clinic_admin;
-""" % {"same": _SAME}
+""".replace("/*same*/", _SAME)
 
 DOWNGRADE_SQL = r"""
 DROP TRIGGER resource_utilization ON resource;

@@ -16,7 +16,9 @@ week come from that column, and "by doctor" needs no join to ``booking``. Every
 report transaction costs parallel workers as cheap (:data:`_PLANNER`) so the big
 aggregates run in the workers. Utilization reads the bookings' own local columns
 (migration 0007: ``booking.local_day``, ``start_min``, ``end_min``, ``branch_id``) in
-the order of their index and the rosters, per resource and local day (see its SQL).
+the order of their index and the rosters, per resource and local day (see its SQL), for the
+resource-days the summary of migration 0008 cannot answer for (stale since its last refresh, or not
+covered), and the summary (``utilization_day``) for the rest; :func:`refresh_utilization` keeps it.
 
 What is counted is written once in ``reports/definitions.py`` (a leaf module of
 constants) and printed in each report's footnotes.
@@ -718,6 +720,13 @@ def _zone(name: str) -> Any:
 #:   pair; a run of pairs starts where the bit below is clear), counted on the day itself.
 #: * totals by (resource, month) and by (kind, day); per resource, per week and per kind are sums
 #:   of those (in Python).
+#:
+#: The summary (migration 0008): ``utilization_day`` holds ``m``'s figures per resource-day (settled
+#: exactly), written by :func:`refresh_utilization` for the days of ``utilization_summary.covered``;
+#: triggers record in ``utilization_stale`` what each change makes stale. A report takes the summary's
+#: totals outside the *live region* (stale entries met by the period, and days outside ``covered``)
+#: and works the region out with the query above, filtered to its keys (:data:`_UTIL_IN_REGION`):
+#: with only resources' keys, through the index key by key (:data:`_UTIL_KEYED`).
 _UTIL_WINDOWS = """
 days AS MATERIALIZED (
     SELECT b.id AS branch_id, b.timezone AS tz, d::date AS day, extract(isodow FROM d)::int - 1 AS wd,
@@ -1093,7 +1102,9 @@ def utilization(db: Database, *, date_from: str | date, date_to: str | date,
                 branch: str | None = None) -> ReportData:
     """Booked over available time of each doctor, room and piece of equipment on local dates
     ``date_from``..``date_to`` (definitions ``available``, ``utilization``, ``idle``), from the
-    rosters and the bookings' local columns (migration 0007), in one snapshot.
+    rosters and the bookings' local columns (migration 0007), in one snapshot: the resource-days the
+    summary (migration 0008) answers for from it, the stale and uncovered ones worked out live (all of
+    them live when more than :data:`_UTIL_MAX_KEYS` are stale). The figures are the same either way.
 
     Tables (hours rounded to 0.1; utilization = booked minutes inside available time / available
     minutes, 4 decimals; measures: available, booked inside, utilization, overbooked (booked outside
@@ -1114,20 +1125,21 @@ def utilization(db: Database, *, date_from: str | date, date_to: str | date,
         keys = _util_keys(region, limit=_UTIL_MAX_KEYS) if region else {}
         if keys is None:         # too scattered to work out key by key: all of it live
             region = None
-        rows = []
+        rows: list[Any] = []
         live = params | {"rids": None}
         if region is not None:
-            rows += conn.execute(text(_util_sql(_UTIL_SUMMARY_SQL, region and "AND NOT")), params | keys).all()
+            rows += conn.execute(text(_util_sql(_UTIL_SUMMARY_SQL, "AND NOT" if region else None)),
+                                 params | (keys or {})).all()
             if region:
                 lo, hi, rids = _util_region_bounds(region)
-                live |= keys | {"d_from": lo, "d_to": hi, "rids": rids}
+                live |= (keys or {}) | {"d_from": lo, "d_to": hi, "rids": rids}
         if region is None or region:
             # Sorted aggregation throughout: the bookings arrive in booking_report's order (a group per
             # resource-day, no hash table of 300,000 groups), the windows are sorted once to match, and
             # the two sides merge.
             conn.execute(text("SET LOCAL enable_hashagg = off"))
-            rows += conn.execute(text(_util_sql(_UTIL_SQL, region and "AND", bool(keys and keys["keyed"]))),
-                                 live).all()
+            rows += conn.execute(text(_util_sql(_UTIL_SQL, "AND" if region else None,
+                                                bool(keys and keys["keyed"]))), live).all()
         names: dict[int, tuple[str, str]] = {}
         per_month: dict[tuple[int, date], list[int]] = {}
         per_resource: dict[int, list[int]] = {}

@@ -19,8 +19,18 @@ from sqlalchemy.engine import Connection
 from reception_app import cli
 from reception_app.services import report_queries as rq
 from reception_app.store.database import Database
-from tests.reports.test_utilization_edges import (WEEK, _at, _book, _branch, _figures, _one, _opening,
-                                                  _patient_and_service, _resource, _rows, _shift)
+from tests.reports.test_utilization_edges import (
+    WEEK,
+    _at,
+    _book,
+    _branch,
+    _figures,
+    _opening,
+    _patient_and_service,
+    _resource,
+    _rows,
+    _shift,
+)
 
 TODAY = date(2027, 3, 1)
 
