@@ -22,12 +22,18 @@ The rules themselves come from the schema (migrations 0001 and 0003):
 
 from __future__ import annotations
 
-__all__ = ["OUTCOME_STATUSES", "LIVE_EXCLUDED", "DEFINITIONS", "footnotes"]
+__all__ = ["OUTCOME_STATUSES", "LIVE_EXCLUDED", "RESOURCE_WEEK_TABLE_DAYS", "RESOURCE_DAY_TABLE_DAYS", "DEFINITIONS",
+           "footnotes"]
 
 #: Statuses whose outcome is known: the denominator of every no-show rate.
 OUTCOME_STATUSES: tuple[str, ...] = ("completed", "no_show")
 #: Statuses that hold no time (released at once): left out of booked minutes and load.
 LIVE_EXCLUDED: tuple[str, ...] = ("cancelled", "rescheduled")
+
+#: The longest periods (local days) whose utilization report has a table per resource and week (half a
+#: year) and per resource and day (a quarter); longer ones would be tens of thousands of rows.
+RESOURCE_WEEK_TABLE_DAYS = 186
+RESOURCE_DAY_TABLE_DAYS = 92
 
 #: key -> the sentence printed in the footnotes (and in the CSV's and JSON's ``definitions``).
 DEFINITIONS: dict[str, str] = {
@@ -59,6 +65,9 @@ DEFINITIONS: dict[str, str] = {
             "two or more quarter-hours of the local clock (such as 10:30-11:00) that are wholly available "
             "and have nothing booked, counted once per run. Over-rostered: the available hours of a "
             "resource's days on which nothing at all was booked.",
+    "resource_tables": f"Per resource, utilization is given by month for any period, by week for periods of up "
+                       f"to {RESOURCE_WEEK_TABLE_DAYS} days and by day for periods of up to "
+                       f"{RESOURCE_DAY_TABLE_DAYS} days.",
     "load": "Bookings: appointments that are not cancelled or rescheduled, counted on the local date and "
             "hour of their start.",
     "confirmation": "Time to confirmation: hours from booked_at (the request) to confirmed_at, for "

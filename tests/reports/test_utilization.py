@@ -131,6 +131,34 @@ def test_utilization_by_day_week_and_month(week: Database) -> None:
     assert len(rq.drill_down(week, months.drill[0], date_from="2027-03-01", date_to="2027-03-07",
                              branch="North").rows) == 3
 
+    # per resource: the week (one row each, the whole week's figures) and each day (a period of up to 92 days)
+    keys = ("available_h", "booked_h", "utilization", "overbooked_h", "idle_h", "idle_gaps", "over_rostered_h")
+
+    def figures(table: rq.Table) -> dict[tuple[str, str], tuple[object, ...]]:
+        cols = [c.key for c in table.columns]
+        return {(r[0], r[1]): tuple(dict(zip(cols, r, strict=True))[k] for k in keys) for r in table.rows}
+
+    assert figures(data.table("by_resource_week")) == {
+        ("2027-03-01", "Dr Ana"): (8.0, 2.0, 0.25, 0.5, 6.0, 4, 3.0),
+        ("2027-03-01", "Room 1"): (14.0, 2.5, 0.1786, 0.0, 11.5, 4, 4.0)}
+    assert figures(data.table("by_resource_day")) == {
+        ("2027-03-01", "Dr Ana"): (5.0, 2.0, 0.4, 0.5, 3.0, 3, 0.0),
+        ("2027-03-02", "Dr Ana"): (3.0, 0.0, 0.0, 0.0, 3.0, 1, 3.0),
+        ("2027-03-01", "Room 1"): (10.0, 2.5, 0.25, 0.0, 7.5, 3, 0.0),
+        ("2027-03-02", "Room 1"): (4.0, 0.0, 0.0, 0.0, 4.0, 1, 4.0)}
+    assert data.table("by_resource_day").drill[0]["booked_from"] == "2027-03-01"
+    # a longer period has no per-resource day table (hundreds of thousands of rows over a year)
+    longer = rq.utilization(week, date_from="2027-01-01", date_to="2027-06-30", branch="North")
+    assert "by_resource_day" not in {t.name for t in longer.tables}
+    assert figures(longer.table("by_resource_week"))[("2027-03-01", "Dr Ana")] == (8.0, 2.0, 0.25, 0.5, 6.0, 4, 3.0)
+    # over more than 186 days, per resource by month only (as the footnote says)
+    year = rq.utilization(week, date_from="2027-01-01", date_to="2027-12-31", branch="North")
+    assert not {"by_resource_day", "by_resource_week"} & {t.name for t in year.tables}
+    # March: five Mondays (6 h) and five Tuesdays (3 h), less the hour of leave: 44 h; the first week's
+    # figures plus four unbooked weeks of 9 h (3 gaps each); utilization 120 / 2640 min
+    assert figures(year.table("by_month"))[("2027-03", "Dr Ana")] == (44.0, 2.0, 0.0455, 0.5, 42.0, 16, 39.0)
+    assert any("by week for periods of up to 186 days" in d for d in year.definitions)
+
 
 def test_utilization_all_branches_includes_the_other_doctor(week: Database) -> None:
     data = rq.utilization(week, date_from="2027-03-01", date_to="2027-03-07")
