@@ -31,9 +31,9 @@ OUTCOME_STATUSES: tuple[str, ...] = ("completed", "no_show")
 LIVE_EXCLUDED: tuple[str, ...] = ("cancelled", "rescheduled")
 
 #: The longest periods (local days) whose utilization report has a table per resource and week (half a
-#: year) and per resource and day (a quarter); longer ones would be tens of thousands of rows.
+#: year) and per resource and day (a month); longer ones would be tens of thousands of rows.
 RESOURCE_WEEK_TABLE_DAYS = 186
-RESOURCE_DAY_TABLE_DAYS = 92
+RESOURCE_DAY_TABLE_DAYS = 31
 
 #: key -> the sentence printed in the footnotes (and in the CSV's and JSON's ``definitions``).
 DEFINITIONS: dict[str, str] = {

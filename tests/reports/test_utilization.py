@@ -131,7 +131,7 @@ def test_utilization_by_day_week_and_month(week: Database) -> None:
     assert len(rq.drill_down(week, months.drill[0], date_from="2027-03-01", date_to="2027-03-07",
                              branch="North").rows) == 3
 
-    # per resource: the week (one row each, the whole week's figures) and each day (a period of up to 92 days)
+    # per resource: the week (one row each, the whole week's figures) and each day (a period of up to 31 days)
     keys = ("available_h", "booked_h", "utilization", "overbooked_h", "idle_h", "idle_gaps", "over_rostered_h")
 
     def figures(table: rq.Table) -> dict[tuple[str, str], tuple[object, ...]]:
