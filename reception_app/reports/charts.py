@@ -17,7 +17,8 @@ lie down (horizontal bars, names on the left, cut with an ellipsis only past
 every row. :func:`chart_height` is the height a chart wants at a width.
 
 A table without rows draws "Nothing to chart in this period."; one whose charted values are
-all zero draws "Every value is 0 in this period." (no empty axes).
+all empty (a rate with nothing to divide by) draws "No value could be worked out for this period.";
+one whose values are all zero draws "Every value is 0 in this period." (no empty axes).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from ..services.report_queries import Chart, Table
 from .pdf_common import printable
 
 __all__ = ["draw_chart", "chart_pdf", "chart_height", "chart_is_empty", "chart_title", "empty_text",
-           "SERIES_COLORS", "MAX_BARS", "LABEL_CHARS", "NO_ROWS", "ALL_ZERO"]
+           "SERIES_COLORS", "MAX_BARS", "LABEL_CHARS", "NO_ROWS", "NO_VALUES", "ALL_ZERO"]
 
 #: Fill colours of the series, in order (readable in grey print too: dark, then light).
 SERIES_COLORS = [colors.HexColor("#2f6690"), colors.HexColor("#d98c3f"), colors.HexColor("#6a994e")]
@@ -49,6 +50,7 @@ MAX_BARS = 25
 LABEL_CHARS = 38
 #: What a chart says instead of empty axes.
 NO_ROWS = "Nothing to chart in this period."
+NO_VALUES = "No value could be worked out for this period."
 ALL_ZERO = "Every value is 0 in this period."
 _TICK_SIZE = 7.0
 _BAR_ROW = 13.0      # points per bar when the bars lie down
@@ -70,9 +72,11 @@ def chart_is_empty(chart: Chart, table: Table) -> bool:
     return not any(float(x or 0) for v in chart.values for x in table.column(v))
 
 
-def empty_text(table: Table) -> str:
-    """What an empty chart of ``table`` says (:data:`NO_ROWS` or :data:`ALL_ZERO`)."""
-    return NO_ROWS if not table.rows else ALL_ZERO
+def empty_text(chart: Chart, table: Table) -> str:
+    """What an empty chart of ``table`` says (:data:`NO_ROWS`, :data:`NO_VALUES` or :data:`ALL_ZERO`)."""
+    if not table.rows:
+        return NO_ROWS
+    return NO_VALUES if all(x is None for v in chart.values for x in table.column(v)) else ALL_ZERO
 
 
 def _short(label: str, limit: int = LABEL_CHARS) -> str:
@@ -143,7 +147,7 @@ def draw_chart(chart: Chart, table: Table, width: float = 480, height: float = 2
     d = Drawing(width, height)
     d.add(String(0, height - 12, printable(chart_title(chart, table)), fontName=_BOLD, fontSize=10, fillColor=_TEXT))
     if chart_is_empty(chart, table):
-        d.add(String(0, height - 28, empty_text(table), fontName=_FONT, fontSize=9, fillColor=_MUTED))
+        d.add(String(0, height - 28, empty_text(chart, table), fontName=_FONT, fontSize=9, fillColor=_MUTED))
         return d
     if chart.kind == "heatmap":
         _heatmap(d, chart, table, width, height - 20)

@@ -67,8 +67,10 @@ def test_few_short_names_stand_upright_in_their_order() -> None:
 def test_empty_and_all_zero_charts_say_so() -> None:
     chart = rq.Chart("bar", "by_resource", "label", ("utilization",), "Utilization by resource", "Utilization")
     empty, zero = _resources(0), _resources(3)
+    unmeasured = _resources(3)
     zero.rows = [(r[0], r[1], r[2], 0.0, r[4]) for r in zero.rows]
-    for table, message in ((empty, charts.NO_ROWS), (zero, charts.ALL_ZERO)):
+    unmeasured.rows = [(r[0], r[1], r[2], None, r[4]) for r in unmeasured.rows]     # no available time
+    for table, message in ((empty, charts.NO_ROWS), (zero, charts.ALL_ZERO), (unmeasured, charts.NO_VALUES)):
         assert charts.chart_is_empty(chart, table)
         d = charts.draw_chart(chart, table, 480, charts.chart_height(chart, table))
         assert message in [getattr(s, "text", None) for s in d.contents]
