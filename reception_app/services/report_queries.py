@@ -1082,6 +1082,11 @@ _UTIL_MAX_KEYS = 200_000
 _UTIL_KEYED_MAX = 20_000
 
 
+def _util_days(region: Sequence[Region]) -> int:
+    """How many (resource or branch, day) entries a region spans, overlaps counted twice."""
+    return sum((e[3] - e[2]).days for e in region)
+
+
 def _util_keys(region: Sequence[Region], *, limit: int | None = None) -> dict[str, Any] | None:
     """The key arrays of :data:`_UTIL_IN_REGION` and :data:`_UTIL_KEYED` for a region of finite entries
     (``keyed``: only resources' entries, at most :data:`_UTIL_KEYED_MAX` keys); None when it has more than
@@ -1089,7 +1094,7 @@ def _util_keys(region: Sequence[Region], *, limit: int | None = None) -> dict[st
     rk: set[tuple[int, date]] = set()
     gk: set[tuple[int, date]] = set()
     ga: set[date] = set()
-    if limit is not None and sum((e[3] - e[2]).days for e in region) > limit:
+    if limit is not None and _util_days(region) > limit:
         return None
     for rid, bid, lo, hi in region:
         days = [lo + timedelta(days=i) for i in range((hi - lo).days)]
@@ -1317,7 +1322,7 @@ def refresh_utilization(db: Database, *, today: date | None = None,
             # every-resource entry on its own (a branch's holiday; the days newly covered): no hull of
             # far-apart days
             groups = [[e for e in region if e[0] is not None]] + [[e] for e in region if e[0] is None]
-            if _util_keys(groups[0], limit=_UTIL_MAX_KEYS) is None:    # most resources stale: all of it
+            if _util_days(groups[0]) > _UTIL_MAX_KEYS:    # most resources stale: all of it
                 groups = [[(None, None, lo, hi)]]
             for group in filter(None, groups):
                 d_from, d_to, rids = _util_region_bounds(group)

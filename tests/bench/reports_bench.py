@@ -14,6 +14,7 @@ import json
 import statistics
 import time
 from datetime import UTC, datetime
+from functools import partial
 
 import psycopg
 import pypdfium2 as pdfium
@@ -32,13 +33,12 @@ def bench_reports(url: str, date_from: str = "2026-01-01", date_to: str = "2027-
     for name in REPORTS:
         queries, pdfs = [], []
         for _ in range(rounds):
-            t0 = time.perf_counter()
-            data = run_report(db, name, date_from=date_from, date_to=date_to)
-            queries.append((time.perf_counter() - t0) * 1e3)
-            t0 = time.perf_counter()
-            pdf = report_pdf(data, clinic="Bench", printed_by="bench", printed_at=datetime.now(UTC), tz=UTC)
-            pdfs.append((time.perf_counter() - t0) * 1e3)
-        out[name] = {"query_ms": round(statistics.median(queries)), "query_runs_ms": [round(q) for q in queries],
+            ms, data = _ms(partial(run_report, db, name, date_from=date_from, date_to=date_to))
+            queries.append(ms)
+            ms, pdf = _ms(partial(report_pdf, data, clinic="Bench", printed_by="bench", printed_at=datetime.now(UTC),
+                                  tz=UTC))
+            pdfs.append(ms)
+        out[name] = {"query_ms": round(statistics.median(queries)), "query_runs_ms": queries,
                      "pdf_ms": round(statistics.median(pdfs)), "pages": len(pdfium.PdfDocument(pdf))}
     db.dispose()
     return out
