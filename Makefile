@@ -4,7 +4,19 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench install lint clean
+# The newest Python the unit and CLI tests also run on (make test-newest): the first of 3.13, 3.12
+# that really runs (pyenv's shims of a version that is not selected do not), from PATH, pyenv's
+# versions or /usr/bin. Override with NEWEST_PYTHON=/path/to/python3.13.
+NEWEST_PYTHON ?= $(shell for v in 3.13 3.12; do \
+	for p in $$(command -v python$$v) $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/$$v*/bin/python$$v 2>/dev/null | sort -rV) \
+	         /usr/local/bin/python$$v /usr/bin/python$$v; do \
+	  if [ -x "$$p" ] && "$$p" -c 'import ensurepip, venv' >/dev/null 2>&1; then echo "$$p"; exit 0; fi; \
+	done; done)
+NEWEST_VENV  := .venv-newest
+NEWEST_PY    := $(NEWEST_VENV)/bin/python
+NEWEST_STAMP := $(NEWEST_VENV)/.installed
+
+.PHONY: run test test-newest bench install lint clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -16,11 +28,26 @@ $(STAMP): $(PY) pyproject.toml
 
 install: $(STAMP)
 
+# main.py first checks that Qt's xcb plugin can load (and prints the apt-get line if not).
 run: $(STAMP)
 	$(PY) main.py
 
 test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -p no:cacheprovider
+
+$(NEWEST_STAMP): pyproject.toml
+	@if [ -z "$(NEWEST_PYTHON)" ]; then \
+	  echo "make test-newest: no working Python 3.13 or 3.12 found (set NEWEST_PYTHON=...)" >&2; exit 1; fi
+	@if [ ! -x $(NEWEST_PY) ] || ! $(NEWEST_PY) -c 'import sys' >/dev/null 2>&1; then \
+	  rm -rf $(NEWEST_VENV) && $(NEWEST_PYTHON) -m venv $(NEWEST_VENV) && echo '*' > $(NEWEST_VENV)/.gitignore && \
+	  $(NEWEST_PY) -m pip install --quiet --upgrade pip; fi
+	$(NEWEST_PY) -m pip install --quiet -e ".[test]"
+	touch $(NEWEST_STAMP)
+
+# The unit and command-line tests on the newest supported Python, in a venv of its own.
+test-newest: $(NEWEST_STAMP)
+	@$(NEWEST_PY) --version
+	QT_QPA_PLATFORM=offscreen $(NEWEST_PY) -m pytest -q -p no:cacheprovider tests/unit $(wildcard tests/e2e/test_cli*.py)
 
 bench: $(STAMP)
 	$(PY) -m tests.bench.run_all
@@ -30,4 +57,4 @@ lint: $(STAMP)
 	$(PY) -m mypy --ignore-missing-imports reception_app
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(NEWEST_VENV) build *.egg-info

@@ -10,7 +10,9 @@ Precedence for the database connection, first match wins:
    ``settings.toml`` in the user config directory (key ``database_url``);
 4. the embedded default: an embedded PostgreSQL whose data directory lives in
    the user data directory (``CLINIC_DATA_DIR`` overrides it, for tests and
-   side-by-side installs).
+   side-by-side installs). Programs sign in to it as the person's own login
+   (named after the operating-system user, in ``clinic_admin`` and
+   ``clinic_manager``), never as its superuser: ``store.embedded``.
 
 Connection strings are libpq's, URI or key=value, several hosts allowed
 (``host=a,b target_session_attrs=read-write`` fails over to a promoted standby).

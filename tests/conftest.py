@@ -91,12 +91,22 @@ def template_db(pg_admin_url: str) -> Iterator[str]:
     _admin(pg_admin_url, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
+def _secure(url: str) -> None:
+    """A clone does not inherit its template's database privileges: apply them (migration 0009)."""
+    from reception_app.store.migrate import SECURE_DATABASE_SQL
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(SECURE_DATABASE_SQL)
+
+
 @pytest.fixture
 def db_url(pg_admin_url: str, template_db: str) -> Iterator[str]:
     name = f"clinic_test_{os.getpid()}_{next(_counter)}"
     _admin(pg_admin_url, sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name),
                                                                          sql.Identifier(template_db)))
-    yield url_for(pg_admin_url, name)
+    url = url_for(pg_admin_url, name)
+    _secure(url)
+    yield url
     _admin(pg_admin_url, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 

@@ -62,6 +62,17 @@ class SlotTaken(ClinicError):
         super().__init__(message)
 
 
+class PatientBusy(SlotTaken):
+    """The patient already has a live appointment overlapping this time (a patient is in one place
+    at a time: constraint ``appointment_patient_no_overlap``, migration 0009). ``appointment_id``
+    names the appointment in the way when known. A deliberate exception (a visit whose parts run
+    in parallel, a companion) goes through the logged override (``parallel``)."""
+
+    def __init__(self, message: str, *, appointment_id: int | None = None, when: str | None = None) -> None:
+        self.appointment_id = appointment_id
+        super().__init__(message, when=when)
+
+
 class InvalidTransition(ClinicError):
     """A status change the appointment lifecycle does not allow."""
 

@@ -8,9 +8,13 @@ The database connection follows the app's precedence (``--database``,
 ``CLINIC_DATABASE_URL``, settings.toml ``database_url``, the embedded default);
 the ``[reminders]`` section of settings.toml (or of ``--config FILE``) chooses the
 channels. ``--check`` connects to the database and to each configured channel and
-prints one line each (exit 0 when all are reachable, 1 when a channel is not, 4
-when the database is not). ``--once`` sends what is due now and exits. Otherwise it
-runs until SIGTERM or SIGINT, finishing the message in flight.
+prints one line each, and one for the login: on a server the service runs as a
+login of its own in the group role ``clinic_reminders`` (not a superuser, not a
+reception login; see ``privileges``), and one for what the sweep will do with the
+login's rights (exit 0 when all is well, 1 when a channel is unreachable, 4 when
+the database is, 6 when the login is not in ``clinic_reminders`` or is a
+superuser). ``--once`` sends what is due now and exits. Otherwise it runs until
+SIGTERM or SIGINT, finishing the message in flight.
 
 Logs: to stderr when run by systemd (the journal keeps them; ``JOURNAL_STREAM``
 is set) or with ``--log-file -``; else to a rotating file (``--log-file`` or the
@@ -28,11 +32,14 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import TextIO
 
 from ..config import ConnectionChoice, choose_connection
 from ..domain.errors import ClinicError, DatabaseUnavailable, SchemaMismatch, ValidationError
 from ..logsetup import RedactPasswords, log_file
 from ..store.connect import open_database
+from ..store.database import Database
+from . import privileges
 from .channels import SendError
 from .config import ReminderSettings, load_settings
 from .service import ReminderService, build_channels
@@ -69,14 +76,19 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def check(settings: ReminderSettings, choice: ConnectionChoice, out=sys.stdout) -> int:
-    """Print one line per dependency; return the exit code (0 all fine, 1 a channel failed, 4 no database)."""
+    """Print one line per dependency (database, login, sweep, each channel); return the exit code:
+    0 all fine, 1 a channel failed, 4 no database, 6 the login is not a non-superuser member of
+    ``clinic_reminders`` (the first of these that applies, in the order 4, 6, 1)."""
     code = 0
     try:
         db = open_database(choice=choice, application_name="clinic-reminders check")
-        db.ping()
-        where = "the built-in database" if choice.embedded else f"the database ({choice.origin})"
-        print(f"ok     database: {where} is reachable", file=out)
-        db.dispose()
+        try:
+            db.ping()
+            where = "the built-in database" if choice.embedded else f"the database ({choice.origin})"
+            print(f"ok     database: {where} is reachable", file=out)
+            code = _check_login(db, embedded=choice.embedded, out=out)
+        finally:
+            db.dispose()
     except (DatabaseUnavailable, SchemaMismatch) as exc:
         print(f"FAILED database: {exc}", file=out)
         code = 4
@@ -98,6 +110,30 @@ def check(settings: ReminderSettings, choice: ConnectionChoice, out=sys.stdout) 
     return code
 
 
+def _check_login(db: Database, *, embedded: bool, out: TextIO) -> int:
+    """The login and sweep lines of ``--check``; returns 6 when the login is wrong for the service, else 0."""
+    standing = privileges.standing(db)
+    code = 0
+    if embedded:
+        print(f"skip   login: the built-in database (one workstation) has no service login; on a server "
+              f"the service runs as a login in {privileges.SERVICE_GROUP}", file=out)
+    elif (problem := standing.problem()) is not None:
+        print(f"FAILED login: {problem}", file=out)
+        code = 6
+    else:
+        print(f'ok     login: "{standing.login}" is in {privileges.SERVICE_GROUP}', file=out)
+    done = [what for what, may in (("releases expired holds", standing.may_release_holds),
+                                   ("makes waitlist offers", standing.may_offer_waitlist)) if may]
+    left = [what for what, may in (("expired holds", standing.may_release_holds),
+                                   ("waitlist offers", standing.may_offer_waitlist)) if not may]
+    if done:
+        print(f"ok     sweep: {' and '.join(done)}", file=out)
+    if left:
+        print(f"skip   sweep: {' and '.join(left)} are left to reception (this login may not; run `clinic "
+              f"waitlist process` as a reception login on a timer: installers/README.md)", file=out)
+    return code
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _setup_logging(args.log_file, args.verbose)
@@ -107,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.check:
             return check(settings, choice)
         db = open_database(choice=choice, application_name="clinic-reminders")
+        if not choice.embedded and (problem := privileges.standing(db).problem()) is not None:
+            log.warning("%s", problem)
     except ValidationError as exc:
         print(f"clinic-reminders: {exc}", file=sys.stderr)
         return 2
@@ -125,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
              ", ".join(f"{c}={t}" for c, t in settings.transports.items()), choice.origin)
     try:
         service.run(until_idle=args.once)
-    except ClinicError as exc:  # e.g. the login lacks the reception group's rights
+    except ClinicError as exc:  # e.g. the login lacks clinic_reminders' rights
         log.error("clinic-reminders stopped: %s", exc)
         print(f"clinic-reminders: {exc}", file=sys.stderr)
         return getattr(exc, "exit_code", 1)

@@ -6,32 +6,42 @@ out because its worker died) with ``FOR UPDATE SKIP LOCKED``, so several workers
 never take the same row; they become ``sending`` with ``lease_until = now() +
 lease`` and one more attempt. In the same statement a reminder whose patient has
 withdrawn consent for its channel, or whose appointment was cancelled, is
-cancelled instead (consent is honoured at the moment of sending too).
+cancelled instead (consent is honoured at the moment of sending too), and an SMS
+or WhatsApp message whose branch is inside its quiet hours is put back to wait
+for their end (quiet hours are honoured at the moment of sending too, so a retry
+after a gateway failure never goes out at night; see :func:`claim_round`).
 
 Each function is one SERIALIZABLE transaction through ``Database.write``
 (retried on conflicts; a lost connection raises ``DatabaseUnavailable``). Times
-are the database server's clock (``now()``); durations are seconds.
+are the database server's clock (``now()``; a claim may be given another ``now``
+to judge what is due and quiet by); durations are seconds.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy.engine import Connection
 
+from ..domain.errors import ValidationError
 from ..services.catalog import fetch
 from ..store.database import Database
 from .messages import Claimed
 
-CLAIM_SQL = """
+#: The clock a claim judges by: the caller's ``now`` (tests, a catch-up), else the database's.
+_CLOCK = "coalesce(CAST(%(now)s AS timestamptz), now())"
+
+CLAIM_SQL = f"""
 WITH picked AS (
     SELECT r.id FROM reminder r
-     WHERE r.status IN ('pending', 'sending') AND r.ready_at <= now() AND r.channel = ANY(%(channels)s)
+     WHERE r.status IN ('pending', 'sending') AND r.ready_at <= {_CLOCK} AND r.channel = ANY(%(channels)s)
+       AND (r.status = 'pending' OR coalesce(r.lease_until <= now(), true))  -- leases run out by the database's clock
      ORDER BY r.ready_at
      LIMIT %(batch)s
        FOR UPDATE SKIP LOCKED),
 info AS (
-    SELECT r.id, a.starts_at, b.timezone, b.name AS branch, b.phone AS branch_phone, s.name AS service,
+    SELECT r.id, r.purpose, a.starts_at, b.timezone, b.name AS branch, b.phone AS branch_phone, s.name AS service,
            p.display_name, coalesce(r.language, p.language, b.language) AS language,
            CASE r.channel WHEN 'email' THEN p.email WHEN 'file' THEN coalesce(p.phone, p.email, '')
                 ELSE p.phone END AS recipient,
@@ -39,39 +49,101 @@ info AS (
                      THEN 'the patient opted out of ' || r.channel
                 WHEN a.status IN ('cancelled', 'rescheduled')
                      AND r.purpose IN ('confirmation', 'reminder', 'payment', 'waitlist_offer')
-                     THEN 'appointment ' || a.status END AS refusal
+                     THEN 'appointment ' || a.status END AS refusal,
+           CASE WHEN r.channel IN ('sms', 'whatsapp')       -- the only channels with quiet hours
+                THEN clinic_quiet_adjust({_CLOCK}, r.channel, b.timezone, b.quiet_from_min, b.quiet_until_min)
+                ELSE {_CLOCK} END AS quiet_end,
+           a.hold_expires_at
       FROM picked JOIN reminder r ON r.id = picked.id
       JOIN appointment a ON a.id = r.appointment_id JOIN patient p ON p.id = a.patient_id
-      JOIN branch b ON b.id = a.branch_id JOIN service s ON s.id = a.service_id)
+      JOIN branch b ON b.id = a.branch_id JOIN service s ON s.id = a.service_id),
+decided AS (
+    SELECT info.*,
+           CASE WHEN refusal IS NOT NULL THEN refusal
+                WHEN quiet_end <= {_CLOCK} THEN NULL
+                WHEN purpose IN ('confirmation', 'reminder', 'payment') AND quiet_end >= starts_at
+                     THEN 'quiet hours last until the appointment starts'
+                WHEN purpose = 'waitlist_offer' AND quiet_end >= least(starts_at, hold_expires_at)
+                     THEN 'the offer expires inside the quiet hours' END AS why_cancelled
+      FROM info),
+action AS (
+    SELECT decided.*,
+           CASE WHEN why_cancelled IS NOT NULL THEN 'cancel' WHEN quiet_end > {_CLOCK} THEN 'defer'
+                ELSE 'send' END AS act
+      FROM decided)
 UPDATE reminder r
-   SET status = CASE WHEN info.refusal IS NULL THEN 'sending' ELSE 'cancelled' END,
-       attempts = r.attempts + CASE WHEN info.refusal IS NULL THEN 1 ELSE 0 END,
-       lease_until = CASE WHEN info.refusal IS NULL THEN now() + make_interval(secs => %(lease)s) END,
-       next_attempt_at = CASE WHEN info.refusal IS NULL THEN now() + make_interval(secs => %(lease)s) END,
-       claimed_by = %(worker)s, language = info.language, recipient = info.recipient,
-       last_error = coalesce(info.refusal, r.last_error)
-  FROM info
- WHERE r.id = info.id
+   SET status = CASE act WHEN 'send' THEN 'sending' WHEN 'defer' THEN 'pending' ELSE 'cancelled' END,
+       attempts = r.attempts + CASE WHEN act = 'send' THEN 1 ELSE 0 END,
+       lease_until = CASE WHEN act = 'send' THEN now() + make_interval(secs => %(lease)s) END,
+       next_attempt_at = CASE act WHEN 'send' THEN now() + make_interval(secs => %(lease)s)
+                                  WHEN 'defer' THEN action.quiet_end END,
+       claimed_by = CASE WHEN act = 'defer' THEN r.claimed_by ELSE %(worker)s END,
+       language = action.language, recipient = action.recipient,
+       last_error = coalesce(action.why_cancelled, r.last_error)
+  FROM action
+ WHERE r.id = action.id
 RETURNING r.id, r.status, r.idempotency_key, r.channel, r.purpose, r.template, coalesce(r.recipient, ''),
-          r.language, info.display_name, info.service, info.starts_at, info.timezone, info.branch,
-          info.branch_phone, r.attempts
+          r.language, action.display_name, action.service, action.starts_at, action.timezone, action.branch,
+          action.branch_phone, r.attempts
 """
 
 
-def claim(db: Database, *, worker: str, channels: list[str], batch: int, lease_s: float) -> list[Claimed]:
-    """Claim up to ``batch`` due reminders on ``channels`` for ``worker`` (a name for the logs and
-    ``claimed_by``) with a lease of ``lease_s`` seconds; returns those to send, oldest due first.
-    Refused ones (consent withdrawn, appointment cancelled) are cancelled and not returned."""
+@dataclass(frozen=True)
+class ClaimRound:
+    """What one claim did: ``claimed`` (to send now, by reminder id), and how many due rows it
+    ``deferred`` (SMS/WhatsApp inside the branch's quiet hours: ``next_attempt_at`` moved to their
+    end, no attempt counted) and ``cancelled`` (consent withdrawn, appointment cancelled, or the
+    quiet hours outlast what the message is for)."""
+
+    claimed: list[Claimed]
+    deferred: int = 0
+    cancelled: int = 0
+
+    @property
+    def handled(self) -> int:
+        """Due rows this claim took care of (claimed, deferred or cancelled); 0: nothing was due."""
+        return len(self.claimed) + self.deferred + self.cancelled
+
+
+def claim_round(db: Database, *, worker: str, channels: list[str], batch: int, lease_s: float,
+                now: datetime | None = None) -> ClaimRound:
+    """Claim up to ``batch`` reminders on ``channels`` that are due at ``now`` (aware; default the
+    database's clock) for ``worker`` (a name for the logs and ``claimed_by``), with a lease of
+    ``lease_s`` seconds from the database's clock.
+
+    Quiet hours are applied here, at send time, and not only when planning: an SMS or WhatsApp
+    message whose branch is inside its quiet hours at ``now`` (``branch.quiet_from_min`` ..
+    ``quiet_until_min``, branch-local, DST-correct: ``clinic_quiet_adjust``) is not claimed; its
+    ``next_attempt_at`` moves to the end of the quiet hours and its attempts stay as they were —
+    so a retry after a gateway failure waits for the morning. One that would then arrive at or
+    after the appointment's start (a confirmation, reminder or payment notice) or after a waitlist
+    offer's hold expired is cancelled instead, with the reason in ``last_error``, as the planner
+    drops such messages. Consent withdrawn or an appointment cancelled: cancelled too.
+
+    Raises ``ValidationError`` for a naive ``now``, ``DatabaseUnavailable``, ``PermissionDenied``.
+    """
+    if now is not None and now.utcoffset() is None:
+        raise ValidationError("now", now, "must carry a time zone")
 
     def work(conn: Connection) -> list[tuple]:
-        return fetch(conn, CLAIM_SQL, {"channels": channels, "batch": batch, "lease": lease_s, "worker": worker})
+        return fetch(conn, CLAIM_SQL, {"channels": channels, "batch": batch, "lease": lease_s, "worker": worker,
+                                       "now": now})
 
     rows = db.write(work)
-    return [Claimed(reminder_id=r[0], idempotency_key=r[2], channel=r[3], purpose=r[4], template=r[5],
-                    recipient=r[6], language=r[7] or "en", patient=r[8], service=r[9],
-                    starts_at=r[10].astimezone(UTC), timezone=r[11], branch=r[12], branch_phone=r[13],
-                    attempts=r[14])
-            for r in sorted(rows, key=lambda r: r[0]) if r[1] == "sending"]
+    claimed = [Claimed(reminder_id=r[0], idempotency_key=r[2], channel=r[3], purpose=r[4], template=r[5],
+                       recipient=r[6], language=r[7] or "en", patient=r[8], service=r[9],
+                       starts_at=r[10].astimezone(UTC), timezone=r[11], branch=r[12], branch_phone=r[13],
+                       attempts=r[14])
+               for r in sorted(rows, key=lambda r: r[0]) if r[1] == "sending"]
+    return ClaimRound(claimed=claimed, deferred=sum(1 for r in rows if r[1] == "pending"),
+                      cancelled=sum(1 for r in rows if r[1] == "cancelled"))
+
+
+def claim(db: Database, *, worker: str, channels: list[str], batch: int, lease_s: float,
+          now: datetime | None = None) -> list[Claimed]:
+    """The reminders :func:`claim_round` claimed to send now, oldest due first (by id); those it
+    deferred for quiet hours or cancelled are not returned."""
+    return claim_round(db, worker=worker, channels=channels, batch=batch, lease_s=lease_s, now=now).claimed
 
 
 #: Joined into the per-message bookkeeping: this transaction's COMMIT does not wait for the WAL

@@ -3,15 +3,20 @@
 One :class:`ReminderService` is one worker; any number may run against one
 database (each claim skips rows another worker holds). The loop:
 
-1. claims a batch of due reminders (``queue.claim``: a lease, one more attempt);
+1. claims a batch of due reminders (``queue.claim_round``: a lease, one more attempt;
+   an SMS or WhatsApp message inside its branch's quiet hours is not claimed but put
+   back until they end, so a retry never goes out at night);
 2. renders and sends each on its channel, and records the outcome at once
    (``mark_sent`` / ``mark_failed`` with exponential backoff, ``failed`` after the
    last attempt or a permanent refusal), so a worker killed mid-batch re-sends at
    most the one message that was in flight when it died (after its lease ran out);
 3. sweeps expired holds (``catalog.release_expired_holds``) and waitlist offers
-   (``services.waitlist.process_freed_slots`` — when that module exists) every
-   ``sweep_seconds`` and on ``NOTIFY clinic_waitlist``, and brings the utilization
-   report's summary up to date (``report_queries.refresh_utilization``);
+   (``services.waitlist.process_freed_slots``) every ``sweep_seconds`` and on
+   ``NOTIFY clinic_waitlist`` — each only when the service's login may: both are
+   reception's work, which a least-privileged ``clinic_reminders`` login may not do
+   (see ``privileges``; then ``clinic waitlist process`` runs on a timer as a
+   reception login). The utilization summary is not refreshed here (a timer runs
+   ``clinic db refresh``: installers/README.md);
 4. sleeps until the next reminder is due, at most ``poll_seconds``, woken early by
    ``NOTIFY clinic_reminders`` (sent by migration 0004 when reminders are queued).
 
@@ -38,9 +43,9 @@ from typing import Any, TypeVar
 import psycopg
 
 from ..domain.errors import ClinicError, DatabaseUnavailable
-from ..services import catalog, report_queries
+from ..services import catalog
 from ..store.database import Database
-from . import queue
+from . import privileges, queue
 from .channels import Channel, SendError
 from .channels.gateway import GatewayChannel
 from .channels.outbox import OutboxChannel
@@ -94,16 +99,22 @@ class ReminderService:
         self._waitlist_due = threading.Event()
         self._listener: threading.Thread | None = None
         self._last_sweep = 0.0
+        self._standing: privileges.Standing | None = None
         self.sent = 0
         self.failed = 0
         self.gave_up = 0
 
     # -- one round -------------------------------------------------------------------
-    def run_once(self) -> int:
-        """Claim one batch and send it; returns how many reminders were claimed (0: nothing due).
+    def run_once(self, now: datetime | None = None) -> int:
+        """Claim one batch and send it; returns how many due reminders the claim handled (sent
+        now, put back for quiet hours or cancelled; 0: nothing was due). ``now`` (aware): the
+        instant to judge what is due and what is quiet by (default: the database's clock).
         Raises ``DatabaseUnavailable`` when the claim cannot reach the database."""
-        batch = queue.claim(self.db, worker=self.worker, channels=list(self.channels),
-                            batch=self.settings.batch_size, lease_s=self.settings.lease_seconds)
+        done = queue.claim_round(self.db, worker=self.worker, channels=list(self.channels),
+                                 batch=self.settings.batch_size, lease_s=self.settings.lease_seconds, now=now)
+        if done.deferred:
+            log.info("%d reminder(s) inside the quiet hours: put back until they end", done.deferred)
+        batch = done.claimed
         for i, item in enumerate(batch):
             if self._stop.is_set():
                 rest = [r.reminder_id for r in batch[i:]]
@@ -111,7 +122,7 @@ class ReminderService:
                 log.info("stopping: gave back %s claimed reminders", given_back)
                 break
             self._deliver(item)
-        return len(batch)
+        return done.handled
 
     def _deliver(self, item: Claimed) -> None:
         channel = self.channels[item.channel]
@@ -159,44 +170,49 @@ class ReminderService:
 
     # -- sweeps ---------------------------------------------------------------------------
     def sweep(self, now: datetime | None = None) -> dict[str, Any]:
-        """Release expired holds, process freed waitlist slots and refresh the utilization summary;
-        returns what was done (``holds_released``, ``waitlist_offers`` or None when the waitlist
-        module is absent, ``utilization_days``: resource-days recomputed, None when the service's login
-        may not). Raises
-        ``DatabaseUnavailable``."""
+        """Release expired holds and process freed waitlist slots, each only when the login may
+        (looked up once, ``privileges.standing``; what is skipped is logged once). Returns what was
+        done: ``holds_released`` (None: skipped) and ``waitlist_offers`` (None: skipped, or the
+        waitlist module has no ``process_freed_slots``). ``now``: aware UTC, the waitlist's clock
+        (default: this machine's). Raises ``DatabaseUnavailable``."""
         now = now or datetime.now(UTC)
         self._last_sweep = time.monotonic()
         self._waitlist_due.clear()
-        released = self.db.write(lambda conn: catalog.release_expired_holds(conn), reason="expired holds released")
-        done: dict[str, Any] = {"holds_released": released, "waitlist_offers": None}
-        # HOOK (issue 4): the waitlist's backfill, when reception_app/services/waitlist.py provides
-        # process_freed_slots(db, *, now); without it the sweep only releases holds.
+        rights = self._rights()
+        done: dict[str, Any] = {"holds_released": None, "waitlist_offers": None}
+        if rights.may_release_holds:
+            done["holds_released"] = self.db.write(lambda conn: catalog.release_expired_holds(conn),
+                                                   reason="expired holds released")
+        # The waitlist's backfill (issue 4) when reception_app/services/waitlist.py provides
+        # process_freed_slots(db, *, now) and the login has reception's rights to make offers.
         try:
             waitlist = importlib.import_module(WAITLIST_MODULE)
         except ImportError:
             waitlist = None
         process = getattr(waitlist, "process_freed_slots", None)
-        if process is not None:
+        if process is not None and rights.may_offer_waitlist:
             try:
                 done["waitlist_offers"] = len(process(self.db, now=now) or [])
             except DatabaseUnavailable:
                 raise
             except ClinicError as exc:  # an expected refusal (a slot taken meanwhile): next sweep tries again
                 log.warning("waitlist sweep: %s", exc)
-        # The summary the utilization report reads where nothing changed since (migration 0008): a few
-        # milliseconds when nothing did; a few seconds the first time over a large clinic.
-        # The service's login needs clinic_admin's rights on the summary; without them the report still
-        # answers (live), only slower: say so and go on.
-        try:
-            done["utilization_days"] = report_queries.refresh_utilization(self.db)["resource_days"]
-        except DatabaseUnavailable:
-            raise
-        except ClinicError as exc:
-            done["utilization_days"] = None
-            log.warning("utilization summary not refreshed: %s", exc)
-        if released or done["waitlist_offers"] or done["utilization_days"]:
+        if done["holds_released"] or done["waitlist_offers"]:
             log.info("sweep: %s", done)
         return done
+
+    def _rights(self) -> privileges.Standing:
+        """The login's standing, looked up on the first sweep; logs once what the sweep leaves out."""
+        if self._standing is None:
+            self._standing = privileges.standing(self.db)
+            if not self._standing.may_release_holds:
+                log.info("sweep: login %s may not release expired holds (reception's work; an expired hold "
+                         "blocks nobody, the next booking of the time releases it)", self._standing.login)
+            if not self._standing.may_offer_waitlist:
+                log.info("sweep: login %s may not make waitlist offers (reception's work): run `clinic "
+                         "waitlist process` as a reception login on a timer (installers/README.md)",
+                         self._standing.login)
+        return self._standing
 
     # -- the loop ---------------------------------------------------------------------------
     def start_listening(self) -> None:

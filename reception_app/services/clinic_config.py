@@ -11,9 +11,24 @@ Services may carry the booking lifecycle's policy (issue 4): ``confirmation``
 ``late_cancel_fee`` (money as decimal strings, ``"20.00"``, stored in cents),
 ``cancel_free_hours`` (free cancellation until N hours before the start). A
 single ``[clinic]`` table sets clinic-wide settings (``clinic_setting``):
-``hold_minutes``, ``offer_minutes`` (whole minutes ≥ 1) and ``currency``
-(ISO 4217, ``"EUR"``). A branch may give the reminder service's ``phone``,
-``language`` and ``quiet_hours`` (``"21:00-08:00"``, branch-local).
+``hold_minutes``, ``offer_minutes`` (whole minutes ≥ 1), ``currency``
+(ISO 4217, ``"EUR"``) and ``max_amount`` (``"5000.00"``: the largest single
+payment or refund the clinic takes, stored in cents as ``max_amount_cents``;
+:data:`DEFAULT_MAX_AMOUNT_CENTS` when never set). A branch may give the
+reminder service's ``phone``, ``language`` and ``quiet_hours``
+(``"21:00-08:00"``, branch-local).
+
+What a file is refused for (``ValidationError`` naming the place in the file
+and the value; nothing is written): not UTF-8 or holding a NUL (the byte
+offset is named), not TOML, unknown keys, missing fields; names that are
+empty or hold control characters; two branches, two services, or two
+resources (doctors, rooms and equipment share one namespace) with one name,
+and two holidays of a branch on one date; negative or absurd whole numbers
+(durations, buffers, notice, horizon, hours); times that are not ``HH:MM``
+and intervals of length zero (an end before the start is an overnight
+interval, ``"22:00-06:00"``); dates outside 2000-01-01 .. 2099-12-31
+(``domain.validation``); time off whose ``until`` is not after ``from``;
+amounts that are not plain decimals (``"1e6"``).
 
 Rules: a branch's weekly hours and a doctor's shifts are replaced by what the
 file says (a day missing from ``hours`` is closed); other rows are created or
@@ -24,7 +39,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -34,8 +49,15 @@ from sqlalchemy.engine import Connection
 
 from ..domain import policy
 from ..domain.errors import NotFound, ValidationError
-from ..domain.validation import clean_name, parse_date, parse_phone
-from ..domain.wallclock import MINUTES_PER_DAY, parse_hhmm_range, parse_instant
+from ..domain.validation import (
+    check_text,
+    clean_name,
+    parse_amount,
+    parse_date,
+    parse_phone,
+    parse_schedule_instant,
+)
+from ..domain.wallclock import MINUTES_PER_DAY, parse_hhmm_range
 from ..store.database import Database
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -53,7 +75,14 @@ _SCHEMA: dict[str, tuple[set[str], set[str]]] = {
 }
 _SHIFT_KEYS = ({"branch", "days", "hours"}, {"from", "until"})
 #: The single ``[clinic]`` table: clinic-wide settings (``clinic_setting``, migration 0003).
-_CLINIC_KEYS = {"hold_minutes", "offer_minutes", "currency"}
+_CLINIC_KEYS = {"hold_minutes", "offer_minutes", "currency", "max_amount"}
+#: The ceiling of one payment or refund when ``clinic_setting`` has no ``max_amount_cents`` row (5,000.00).
+DEFAULT_MAX_AMOUNT_CENTS = 500_000
+#: The largest ceiling a file may set: amounts are ``integer`` cents in the database.
+_MAX_CENTS = 2_147_483_647
+#: Upper bounds of the whole numbers in a file (a year of minutes, ten years of days, …).
+_INT_MAX = {"duration": 1440, "buffer_before": 1440, "buffer_after": 1440, "min_notice": 525_600,
+            "horizon": 3660, "cancel_free_hours": 8784, "hold_minutes": 1440, "offer_minutes": 10_080}
 _NEEDS_KEYS = {"doctor", "room", "equipment"}
 
 
@@ -77,12 +106,28 @@ class ApplyResult:
 
 
 def load_file(path: str | Path) -> dict[str, Any]:
-    """Read and check a config file; raises ValidationError for syntax, unknown keys or missing fields."""
+    """Read and check a config file (UTF-8 TOML); returns the parsed tables.
+
+    Raises ``ValidationError("file", path, …)`` for a file that does not exist
+    or cannot be read, bytes that are not UTF-8 or a NUL byte (with the byte
+    offset of the first one), TOML syntax; and what :func:`check` raises.
+    """
     p = Path(path)
     try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
+        raw = p.read_bytes()
     except FileNotFoundError as exc:
         raise ValidationError("file", str(path), "does not exist") from exc
+    except OSError as exc:
+        raise ValidationError("file", str(path), f"cannot be read ({exc.strerror or exc})") from exc
+    nul = raw.find(b"\0")
+    if nul >= 0:
+        raise ValidationError("file", str(path), f"holds a NUL byte at byte offset {nul}")
+    try:
+        source = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValidationError("file", str(path), f"is not valid UTF-8 at byte offset {exc.start}") from exc
+    try:
+        data = tomllib.loads(source)
     except tomllib.TOMLDecodeError as exc:
         raise ValidationError("file", str(path), f"is not valid TOML: {exc}") from exc
     check(data)
@@ -120,11 +165,41 @@ def check(data: dict[str, Any]) -> None:
                     _check_keys(f"{label}.shifts[{j}]", sh, *_SHIFT_KEYS)
             if section == "service" and "needs" in item:
                 _check_keys(f"{label}.needs", item["needs"], set(), _NEEDS_KEYS)
+    _check_duplicates(data)
+
+
+#: Sections whose rows share one namespace of names in the database (``resource.name`` is unique).
+_NAMESPACES = (("branch",), ("doctor", "room", "equipment"), ("service",))
+
+
+def _check_duplicates(data: dict[str, Any]) -> None:
+    """Refuse one name twice in a namespace (branches; doctors, rooms and equipment together;
+    services) and two holidays of one branch on one date: applied in order, the second row would
+    silently overwrite the first. Names are compared as stored (``clean_name``)."""
+    for sections in _NAMESPACES:
+        seen: dict[str, str] = {}
+        for section in sections:
+            for item in data.get(section, []):
+                name = clean_name(item["name"], f"{section}.name")
+                if name in seen:
+                    first = seen[name]
+                    also = f"the {first} of that name" if first != section else "another of that name"
+                    raise ValidationError(f"{section}.name", item["name"], f"is a duplicate: the file also has {also}")
+                seen[name] = section
+    days: set[tuple[str, str]] = set()
+    for h in data.get("holiday", []):
+        key = (str(h["branch"]), str(h["date"]))
+        if key in days:
+            raise ValidationError(f"holiday {h.get('name')!r}.date", h["date"],
+                                  f"is a duplicate: the file has another holiday of {key[0]!r} on that date")
+        days.add(key)
 
 
 def _int(where: str, value: Any, minimum: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValidationError(where, value, f"must be a whole number ≥ {minimum}")
+    """A whole number from ``minimum`` to the key's bound in :data:`_INT_MAX` (the last part of ``where``)."""
+    maximum = _INT_MAX.get(where.rsplit(".", 1)[-1], 2_147_483_647)
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+        raise ValidationError(where, value, f"must be a whole number from {minimum} to {maximum}")
     return value
 
 
@@ -176,6 +251,16 @@ def _confirmation(where: str, value: Any) -> str:
     return str(value)
 
 
+def max_amount_cents(conn: Connection) -> int:
+    """The ceiling of one payment or refund, in cents: setting ``max_amount_cents`` (a jsonb integer,
+    ``[clinic] max_amount`` of the config file), :data:`DEFAULT_MAX_AMOUNT_CENTS` when the row is
+    missing or not a whole number."""
+    value = conn.execute(text("SELECT value FROM clinic_setting WHERE key = 'max_amount_cents'")).scalar()
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        return DEFAULT_MAX_AMOUNT_CENTS
+    return value
+
+
 def _apply_clinic(conn: Connection, clinic: dict[str, Any]) -> None:
     """``[clinic]`` → ``clinic_setting`` rows (only the keys given)."""
     import json
@@ -189,6 +274,8 @@ def _apply_clinic(conn: Connection, clinic: dict[str, Any]) -> None:
         if len(cur) != 3 or not cur.isascii() or not cur.isalpha() or not cur.isupper():
             raise ValidationError("clinic.currency", clinic["currency"], 'must be an ISO 4217 code like "EUR"')
         values["currency"] = cur
+    if "max_amount" in clinic:
+        values["max_amount_cents"] = parse_amount(clinic["max_amount"], "clinic.max_amount", max_cents=_MAX_CENTS)
     for key, value in values.items():
         conn.execute(text("INSERT INTO clinic_setting (key, value) VALUES (:k, CAST(:v AS jsonb)) "
                           "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"), {"k": key, "v": json.dumps(value)})
@@ -220,7 +307,7 @@ def _apply(conn: Connection, data: dict[str, Any]) -> ApplyResult:
         _apply_clinic(conn, data["clinic"])
     for b in data.get("branch", []):
         name = clean_name(b["name"], "branch.name")
-        tz = str(b["timezone"])
+        tz = check_text(b["timezone"], f"branch {name!r}.timezone")
         try:
             ZoneInfo(tz)
         except (ZoneInfoNotFoundError, ValueError) as exc:
@@ -249,13 +336,14 @@ def _apply(conn: Connection, data: dict[str, Any]) -> ApplyResult:
                                  "SET category = EXCLUDED.category, login_role = coalesce(EXCLUDED.login_role, "
                                  "resource.login_role), active = true",
                            {"n": name, "c": clean_name(d["specialty"], f"doctor {name!r}.specialty"),
-                            "l": d.get("login")})
+                            "l": check_text(d["login"], f"doctor {name!r}.login", max_length=63)
+                            if d.get("login") is not None else None})
         result.note("doctor", name, ins)
         conn.execute(text("DELETE FROM shift WHERE resource_id = :r"), {"r": rid})
         rows = []
         for j, sh in enumerate(d.get("shifts", [])):
             where = f"doctor {name!r}.shifts[{j}]"
-            bid = _branch_id(conn, str(sh["branch"]), f"{where}.branch")
+            bid = _branch_id(conn, check_text(sh["branch"], f"{where}.branch"), f"{where}.branch")
             vf = parse_date(sh["from"], f"{where}.from") if "from" in sh else None
             vu = parse_date(sh["until"], f"{where}.until") if "until" in sh else None
             if vf and vu and vu < vf:
@@ -271,7 +359,7 @@ def _apply(conn: Connection, data: dict[str, Any]) -> ApplyResult:
         for r in data.get(kind, []):
             name = clean_name(r["name"], f"{kind}.name")
             _ensure_kind(conn, name, kind)
-            bid = _branch_id(conn, str(r["branch"]), f"{kind} {name!r}.branch")
+            bid = _branch_id(conn, check_text(r["branch"], f"{kind} {name!r}.branch"), f"{kind} {name!r}.branch")
             _, ins = _upsert(conn, "INSERT INTO resource (kind, name, category, branch_id) VALUES (:k, :n, :c, :b) "
                                    "ON CONFLICT (name) DO UPDATE SET category = EXCLUDED.category, "
                                    "branch_id = EXCLUDED.branch_id, active = true",
@@ -284,7 +372,7 @@ def _apply(conn: Connection, data: dict[str, Any]) -> ApplyResult:
         duration = _int(f"{where}.duration", s["duration"], 15)
         if duration % 15:
             raise ValidationError(f"{where}.duration", duration, "must be a multiple of 15 minutes")
-        needs = s.get("needs", {})
+        needs = {k: clean_name(v, f"{where}.needs.{k}") for k, v in s.get("needs", {}).items()}
         params = {
             "n": name, "d": duration,
             "bb": _int(f"{where}.buffer_before", s.get("buffer_before", 0)),
@@ -293,9 +381,10 @@ def _apply(conn: Connection, data: dict[str, Any]) -> ApplyResult:
             "h": _int(f"{where}.horizon", s.get("horizon", 365), 1),
             "ds": needs.get("doctor"), "rk": needs.get("room"), "ek": needs.get("equipment"),
             "cm": _confirmation(f"{where}.confirmation", s.get("confirmation", "immediate")),
-            "dep": policy.parse_money(s.get("deposit", "0"), f"{where}.deposit"),
+            "dep": parse_amount(s.get("deposit", "0"), f"{where}.deposit", allow_zero=True, max_cents=_MAX_CENTS),
             "cfh": _int(f"{where}.cancel_free_hours", s.get("cancel_free_hours", 24)),
-            "fee": policy.parse_money(s.get("late_cancel_fee", "0"), f"{where}.late_cancel_fee"),
+            "fee": parse_amount(s.get("late_cancel_fee", "0"), f"{where}.late_cancel_fee", allow_zero=True,
+                                max_cents=_MAX_CENTS),
         }
         _, ins = _upsert(conn, "INSERT INTO service (name, duration_min, buffer_before_min, buffer_after_min, "
                                "min_notice_min, horizon_days, doctor_specialty, room_kind, equipment_kind, confirmation_mode, "
@@ -314,25 +403,32 @@ def _apply(conn: Connection, data: dict[str, Any]) -> ApplyResult:
 
     for h in data.get("holiday", []):
         where = f"holiday {h.get('name')!r}"
-        bid = _branch_id(conn, str(h["branch"]), f"{where}.branch")
+        bid = _branch_id(conn, check_text(h["branch"], f"{where}.branch"), f"{where}.branch")
         holiday_date: date = parse_date(h["date"], f"{where}.date")
         _, ins = _upsert(conn, "INSERT INTO holiday (branch_id, local_date, name) VALUES (:b, :d, :n) "
                                "ON CONFLICT (branch_id, local_date) DO UPDATE SET name = EXCLUDED.name",
                          {"b": bid, "d": holiday_date, "n": clean_name(h["name"], f"{where}.name")})
         result.note("holiday", f"{h['branch']} {holiday_date}", ins)
 
+    periods: set[tuple[int, datetime, datetime]] = set()
     for o in data.get("time_off", []):
         where = f"time_off {o.get('resource')!r}"
-        off_id = conn.execute(text("SELECT id FROM resource WHERE name = :n"), {"n": o["resource"]}).scalar()
+        resource = check_text(o["resource"], f"{where}.resource")
+        off_id = conn.execute(text("SELECT id FROM resource WHERE name = :n"), {"n": resource}).scalar()
         if off_id is None:
             raise ValidationError(f"{where}.resource", o["resource"], "no doctor, room or equipment of that name")
-        lo: datetime = parse_instant(_iso(o["from"]), f"{where}.from")
-        hi: datetime = parse_instant(_iso(o["until"]), f"{where}.until")
+        lo: datetime = parse_schedule_instant(_iso(o["from"]), f"{where}.from").astimezone(UTC)
+        hi: datetime = parse_schedule_instant(_iso(o["until"]), f"{where}.until").astimezone(UTC)
         if hi <= lo:
             raise ValidationError(f"{where}.until", o["until"], "is not after 'from'")
+        if (off_id, lo, hi) in periods:
+            raise ValidationError(f"{where}.from", o["from"], "is a duplicate: the file has this time off twice")
+        periods.add((off_id, lo, hi))
+        reason = o.get("reason", "")
+        why = " ".join(check_text(reason, f"{where}.reason", max_length=200).split())
         _, ins = _upsert(conn, "INSERT INTO time_off (resource_id, period, reason) VALUES (:r, tstzrange(:lo, :hi), :why) "
                                "ON CONFLICT (resource_id, period) DO UPDATE SET reason = EXCLUDED.reason",
-                         {"r": off_id, "lo": lo, "hi": hi, "why": str(o.get("reason", ""))})
+                         {"r": off_id, "lo": lo, "hi": hi, "why": why})
         result.note("time_off", f"{o['resource']} {lo.isoformat()}", ins)
     return result
 

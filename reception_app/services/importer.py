@@ -8,6 +8,7 @@ lists the differences). Both forms are accepted, column by column:
 column             extract                          original
 =================  ===============================  ==============================
 PatientId          ``29872499824296.0``             ``29872499824296``
+                   ``93779.52927`` (a few)          ``93779.52927``
 ScheduledDay       ``2016-04-29 18:38:08``          ``2016-04-29T18:38:08Z``
 AppointmentDay     ``2016-04-29``                   ``2016-04-29T00:00:00Z``
 Age                ``62.0``                         ``62``
@@ -40,11 +41,23 @@ What one row becomes
   needs a ``general practice`` doctor and a ``consultation`` room (the
   categories the imported resources have).
 * **Patient** — one per PatientId: ``source='import'``,
-  ``source_ref='vitoria:<PatientId as an integer>'``, a deterministic
+  ``source_ref='vitoria:<PatientId as written>'``, a deterministic
   pseudonymous display name (``"Paciente 4F2A 91C3"``: SHA-256 of the
   source_ref, never the raw id), gender F/M, ``attributes`` = the flags
   ``Scholarship``, ``Hipertension``, ``Diabetes``, ``Alcoholism``, ``Handcap``
   (integers) and ``Neighbourhood`` (text), taken from the patient's first row.
+
+  Source identifiers are opaque text, never numbers: PatientId is kept as
+  written (``93779.52927`` → ``vitoria:93779.52927``; leading zeros, letters and
+  any other digits stay), with one exception (:func:`patient_key`): the
+  float-text form of a whole number, digits followed by exactly ``.0``
+  (``29872499824296.0``, how the re-exported extract writes every id), is
+  written without its ``.0``. So the extract and the original Kaggle file
+  (``29872499824296``) give the same ``vitoria:29872499824296``, which is also
+  the ref earlier versions of this importer wrote (they read the id as an
+  integer), so databases imported before keep their refs and a re-run finds
+  them. AppointmentID needs no such rule: both forms write it as a plain
+  integer (all 39,596 records of the extract do), and it stays one.
 * **Appointment** — ``external_ref='vitoria:<AppointmentID>'``,
   ``source='import'``, status ``no_show`` when No_show is ``Yes``, ``completed``
   when ``No``; ``patient_age_years`` = Age; ``booked_at`` = ScheduledDay read as
@@ -53,10 +66,15 @@ What one row becomes
   ``fold=0``); ``time_assigned_by_import = true``. The source has no time of
   day, so the appointment gets the earliest free 15-minute grid start of its
   AppointmentDay (local) at which some imported doctor AND some imported room
-  of the branch are free and the same patient has no appointment placed
-  yet (a patient with several appointments that day gets them one after the
-  other), rows taken in ScheduledDay order (then AppointmentID). One booking row per resource (doctor, room) with period
-  ``[start, start + 15 min)``; the exclusion constraint and triggers apply.
+  of the branch are free and the same patient has no other appointment — one
+  placed by this import at any branch, or a live one the database already
+  holds (a patient with several appointments that day gets them one after the
+  other, never two at once: the database refuses that too,
+  ``appointment_patient_no_overlap``); when only that patient's own
+  appointments stand in the way, a doctor and/or room is added. Rows are taken
+  in ScheduledDay order (then AppointmentID). One booking row per resource
+  (doctor, room) with period ``[start, start + 15 min)``; the exclusion
+  constraints and triggers apply.
 * **Reminder** — when SMS_received is 1: channel ``sms``, purpose
   ``reminder``, status ``sent``, one attempt, ``due_at = sent_at`` = the same
   local wall-clock time as the appointment on the local day before (built from
@@ -66,14 +84,16 @@ What one row becomes
 
 Rejected rows (reported with the physical line number where the record
 starts, header = line 1; everything else still imports): wrong number of
-columns, an empty field, PatientId that is not a positive whole number (the
-source has a few like ``93779.52927``), AppointmentID not a positive integer,
+columns, an empty field, PatientId longer than :data:`MAX_SOURCE_ID` (64)
+characters or holding a blank or a control character, AppointmentID not a
+positive integer written in digits,
 Gender not F/M, unparseable ScheduledDay (or one without a time of day) or
 AppointmentDay (or one with a time of day other than midnight), Age not a
 whole number or outside 0..130 (the original has ``-1``), a flag not 0/1
 (Handcap 0..4), No_show not Yes/No (case-insensitive), a second row with an
 AppointmentID already seen in the file, and — in theory — an AppointmentDay
-with no 15-minute start in the opening hours (a date the zone skips). An
+with no 15-minute start in the opening hours (a date the zone skips), or one
+at every start of which the patient already has an appointment. An
 appointment day before the scheduling day is *not* an error (the source has
 such rows; the report shows them as a negative lead time). Blank lines are
 not rows and are skipped.
@@ -85,11 +105,21 @@ imported resources. A second run of the same file writes nothing.
 
 Transactions: all writes in ONE ``Database.write`` (SERIALIZABLE, retried);
 the work function reads everything it needs inside the transaction, so a
-retry recomputes the plan. Bulk rows go in with ``COPY`` on the driver
-connection; ids are pre-allocated from the identity sequences so booking and
-reminder rows can reference their appointments. The transaction ends with an
-``ANALYZE`` of the columns reports join on, so the planner does not treat the
-freshly filled tables as empty.
+retry recomputes the plan. Bulk rows go in as ``INSERT … SELECT FROM
+unnest(<one array parameter per column>)``, :data:`_BATCH` rows per statement,
+on the driver connection — not ``COPY``, which PostgreSQL refuses into a
+table with row-level security (``appointment``) for every role but its owner,
+and not through a staging table (``TEMP`` is not granted to the clinic roles).
+So any login in ``clinic_admin`` can run the import, as the README says, and
+the rows carry that login as ``created_by`` and in the audit trail. Ids are
+pre-allocated from the identity sequences so booking and reminder rows can
+reference their appointments. The transaction ends with an ``ANALYZE`` of the
+columns reports join on, so the planner does not treat the freshly filled
+tables as empty. Only the tables' owner may ANALYZE them (PostgreSQL 17+:
+or a role with MAINTAIN), so where the schema has ``clinic_analyze_import()``
+(a ``SECURITY DEFINER`` function of the owner running that same ANALYZE) the
+import calls it instead; without it an administrator's ANALYZE is skipped with
+a warning and reports stay slow until autovacuum analyzes the tables.
 """
 
 from __future__ import annotations
@@ -121,6 +151,7 @@ __all__ = [
     "ImportResult",
     "import_noshow_csv",
     "branch_name",
+    "patient_key",
     "pseudonym",
     "SERVICE_NAME",
     "DOCTOR_SPECIALTY",
@@ -140,6 +171,8 @@ OPEN_MIN = 7 * 60
 CLOSE_MIN = 19 * 60
 #: Plausible ages (years); outside is a reject.
 MAX_AGE = 130
+#: Longest PatientId kept (characters); the source's are at most 17.
+MAX_SOURCE_ID = 64
 
 _SOURCE = "vitoria"
 _SLOT = timedelta(minutes=SERVICE_MIN)
@@ -212,7 +245,7 @@ class ImportResult:
 @dataclass(slots=True)
 class _Row:
     line: int
-    patient_id: int
+    patient_id: str  # as written, a float-text whole number without its ".0" (patient_key)
     appointment_id: int
     gender: str
     scheduled: datetime  # naive local wall clock
@@ -249,21 +282,29 @@ def _digits(value: str) -> bool:
     return value.isascii() and value.isdigit()
 
 
-def _positive_int(value: str, column: str, *, allow_float_text: bool) -> int:
-    if _digits(value):
-        n = int(value)
-    elif allow_float_text and value.endswith(".0") and _digits(value[:-2]):
-        n = int(value[:-2])
-    else:
-        if not allow_float_text:
-            raise _Reject(f"{column} {value!r} is not a whole number")
-        try:
-            d = Decimal(value)
-        except InvalidOperation:
-            raise _Reject(f"{column} {value!r} is not a number") from None
-        if not d.is_finite() or d != d.to_integral_value():
-            raise _Reject(f"{column} {value!r} is not a whole number")
-        n = int(d)
+def patient_key(value: str) -> str:
+    """The part of a patient's ``source_ref`` after ``vitoria:``, from PatientId as written
+    (already stripped of surrounding blanks): the text itself, except that the float-text
+    form of a whole number loses its ``.0`` (``"29872499824296.0"`` → ``"29872499824296"``,
+    as the original file writes it). Anything else is kept as written: ``"93779.52927"``
+    stays ``"93779.52927"``; ``"007"`` stays ``"007"``. Opaque: never read as a number.
+
+    Raises ``_Reject`` for a value longer than :data:`MAX_SOURCE_ID` characters or holding
+    a control character or a blank.
+    """
+    if len(value) > MAX_SOURCE_ID:
+        raise _Reject(f"PatientId {value[:MAX_SOURCE_ID]!r}… is longer than {MAX_SOURCE_ID} characters")
+    if any(ch.isspace() or not ch.isprintable() for ch in value):
+        raise _Reject(f"PatientId {value!r} holds a blank or a control character")
+    if value.endswith(".0") and _digits(value[:-2]):
+        return value[:-2]
+    return value
+
+
+def _positive_int(value: str, column: str) -> int:
+    if not _digits(value):
+        raise _Reject(f"{column} {value!r} is not a whole number")
+    n = int(value)
     if n <= 0:
         raise _Reject(f"{column} {value!r} is not positive")
     return n
@@ -337,8 +378,8 @@ def _parse_row(values: list[str], order: tuple[int, ...], line: int) -> _Row:
         raise _Reject(f"No_show {outcome!r} is not Yes or No")
     return _Row(
         line,
-        _positive_int(pid, "PatientId", allow_float_text=True),
-        _positive_int(aid, "AppointmentID", allow_float_text=False),
+        patient_key(pid),
+        _positive_int(aid, "AppointmentID"),
         gender_up,
         _scheduled(sched),
         _appointment_day(day),
@@ -452,15 +493,21 @@ def _day_slots(day: date, tz: ZoneInfo) -> list[datetime]:
 
 
 def _plan_day(rows: list[_Row], slots: list[datetime], doctors: _Pool, rooms: _Pool,
-              busy: dict[tuple[str, int], set[int]]) -> list[tuple[_Row, int, int, int]]:
+              busy: dict[tuple[str, int], set[int]], patient_busy: dict[str, set[datetime]],
+              ) -> tuple[list[tuple[_Row, int, int, int]], list[_Row]]:
     """Place ``rows`` (already in ScheduledDay order) on the earliest slot with a free doctor and
-    room that does not clash with the same patient's earlier appointment that day (a patient
-    with two appointments on one day gets them one after the other, not in two rooms at once);
-    returns (row, slot index, doctor number, room number). ``busy[(kind, number)]`` holds the
-    slot indices taken, and is updated. Adds doctors/rooms to the pools when the day is full."""
+    room at which the same patient has no other appointment (a patient with two appointments on
+    one day gets them one after the other, never in two rooms at once — the database refuses
+    that too, ``appointment_patient_no_overlap``); returns ((row, slot index, doctor number, room
+    number) per placed row, rows that cannot be placed: their patient is busy at every start of
+    the day). ``busy[(kind, number)]`` holds the slot indices taken; ``patient_busy[PatientId]``
+    the UTC 15-minute starts at which the patient is booked (this import's other branches and
+    days, and what the database held before); both are updated. Adds doctors/rooms to the pools
+    when the day is full, for this patient."""
     out: list[tuple[_Row, int, int, int]] = []
+    refused: list[_Row] = []
     n_slots = len(slots)
-    patient_slots: dict[int, set[int]] = {}
+    index = {s: k for k, s in enumerate(slots)}
 
     def free_pair(k: int) -> tuple[int | None, int | None]:
         d = next((n for n in doctors.numbers if k not in busy[("doctor", n)]), None)
@@ -469,7 +516,11 @@ def _plan_day(rows: list[_Row], slots: list[datetime], doctors: _Pool, rooms: _P
 
     k0 = 0  # slots before k0 have no free doctor-and-room pair left
     for row in rows:
-        mine = patient_slots.setdefault(row.patient_id, set())
+        booked = patient_busy.setdefault(row.patient_id, set())
+        mine = {index[s] for s in booked if s in index}
+        if len(mine) >= n_slots:
+            refused.append(row)
+            continue
         while True:
             while k0 < n_slots and None in free_pair(k0):
                 k0 += 1
@@ -482,13 +533,12 @@ def _plan_day(rows: list[_Row], slots: list[datetime], doctors: _Pool, rooms: _P
                 k += 1
             if k < n_slots:
                 break
-            if k0 < n_slots:  # only this patient's own appointments are in the way: place in parallel
-                k = k0
-                d, r = free_pair(k)
-                break
-            # The day is full: add what is missing, then search again from its first slot.
-            free_d = {i for i in range(n_slots) if any(i not in busy[("doctor", n)] for n in doctors.numbers)}
-            free_r = {i for i in range(n_slots) if any(i not in busy[("room", n)] for n in rooms.numbers)}
+            # The day is full, at the starts this patient is free: add what is missing there, then
+            # search again from the day's first slot.
+            free_d = {i for i in range(n_slots)
+                      if i not in mine and any(i not in busy[("doctor", n)] for n in doctors.numbers)}
+            free_r = {i for i in range(n_slots)
+                      if i not in mine and any(i not in busy[("room", n)] for n in rooms.numbers)}
             if not free_d:
                 doctors.add()
             if not free_r or free_d:
@@ -497,9 +547,9 @@ def _plan_day(rows: list[_Row], slots: list[datetime], doctors: _Pool, rooms: _P
         assert d is not None and r is not None
         busy[("doctor", d)].add(k)
         busy[("room", r)].add(k)
-        mine.add(k)
+        booked.add(slots[k])
         out.append((row, k, d, r))
-    return out
+    return out, refused
 
 
 # --------------------------------------------------------------------------- #
@@ -514,11 +564,6 @@ def _check_timezone(name: str) -> str:
         raise ValidationError("timezone", name,
                               "is not an IANA time zone such as America/Sao_Paulo") from None
     return name
-
-
-def _ts(instant: datetime) -> str:
-    """COPY text of an aware instant (ISO with offset)."""
-    return instant.isoformat(sep=" ")
 
 
 def import_noshow_csv(db: Database, path: str | Path, *, timezone: str = "America/Sao_Paulo") -> ImportResult:
@@ -651,6 +696,29 @@ def _busy_slots(conn: Connection, pools: dict[str, dict[str, _Pool]],
     return out
 
 
+def _patient_busy(conn: Connection, rows: list[_Row],
+                  slots: dict[str, dict[date, list[datetime]]]) -> dict[str, set[datetime]]:
+    """PatientId -> UTC 15-minute starts at which the database already has a live appointment of
+    that imported patient (``source_ref``), within the days of ``slots``. A desk booking of an
+    imported patient counts like an imported one."""
+    all_slots = [s for ds in slots.values() for sl in ds.values() for s in sl]
+    out: dict[str, set[datetime]] = defaultdict(set)
+    if not all_slots:
+        return out
+    keys = {f"{_SOURCE}:{r.patient_id}": r.patient_id for r in rows}
+    found = conn.execute(text(
+        "SELECT p.source_ref, a.starts_at, a.ends_at FROM appointment a JOIN patient p ON p.id = a.patient_id "
+        "WHERE p.source_ref = ANY(:refs) AND a.status NOT IN ('cancelled', 'rescheduled') "
+        "AND a.starts_at < :hi AND a.ends_at > :lo"),
+        {"refs": list(keys), "lo": min(all_slots), "hi": max(all_slots) + _SLOT}).all()
+    for ref, start, end in found:
+        at = start
+        while at < end:  # appointments are on the 15-minute grid (check constraint)
+            out[keys[ref]].add(at.astimezone(UTC))
+            at += _SLOT
+    return out
+
+
 def _new_resources(conn: Connection, pools: dict[str, dict[str, _Pool]], branch_ids: dict[str, int],
                    created: dict[str, int]) -> None:
     doctors = [(b, n) for b, both in pools.items() for n in both["doctor"].new]
@@ -696,6 +764,49 @@ def _allocate_ids(raw: Any, table: str, n: int) -> list[int]:
         return [r[0] for r in cur.fetchall()]
 
 
+#: Bulk inserts: one array parameter per column, ``unnest`` turns them back into rows (INSERT, not
+#: COPY: COPY FROM is refused into a table with row-level security for every role but its owner).
+#: Constants common to every row follow the arrays as plain parameters.
+_PATIENT_INSERT = (
+    "INSERT INTO patient (id, display_name, gender, source, source_ref, attributes) "
+    "SELECT u.id, u.name, u.gender, 'import', u.ref, u.attrs::jsonb "
+    "FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[]) AS u(id, name, gender, ref, attrs)")
+_APPOINTMENT_INSERT = (
+    "INSERT INTO appointment (id, patient_id, branch_id, status, starts_at, ends_at, booked_at, external_ref, "
+    "patient_age_years, doctor_id, service_id, source, time_assigned_by_import, policy_free_hours, "
+    "policy_late_fee_cents, deposit_cents) "
+    "SELECT u.*, %s::int, 'import', true, %s::int, %s::int, %s::int "
+    "FROM unnest(%s::bigint[], %s::int[], %s::int[], %s::text[], %s::timestamptz[], %s::timestamptz[], "
+    "%s::timestamptz[], %s::text[], %s::smallint[], %s::int[]) AS u")
+_BOOKING_INSERT = (
+    "INSERT INTO booking (appointment_id, resource_id, period) SELECT u.a, u.r, tstzrange(u.lo, u.hi, '[)') "
+    "FROM unnest(%s::bigint[], %s::int[], %s::timestamptz[], %s::timestamptz[]) AS u(a, r, lo, hi)")
+_REMINDER_INSERT = (
+    "INSERT INTO reminder (appointment_id, channel, purpose, due_at, status, sent_at, attempts, idempotency_key) "
+    "SELECT u.a, 'sms', 'reminder', u.due, 'sent', u.due, 1, u.k "
+    "FROM unnest(%s::bigint[], %s::timestamptz[], %s::text[]) AS u(a, due, k)")
+#: What the import analyzes at its end (the columns reports join and filter on).
+_ANALYZE = ("ANALYZE appointment (id, patient_id, branch_id, status, starts_at, booked_at), "
+            "reminder (appointment_id, channel, purpose, status)")
+#: Rows per INSERT statement: big enough that the statement overhead vanishes, small enough to
+#: keep each parameter a few hundred kilobytes.
+_BATCH = 10_000
+
+
+def _insert_unnest(raw: Any, statement: str, rows: list[tuple[Any, ...]], *constants: Any) -> None:
+    """Insert ``rows`` (tuples, one value per array of ``statement``) in batches of :data:`_BATCH`.
+
+    ``statement`` takes the ``constants`` first, in the order of its ``%s`` before the
+    ``unnest``, then one array per column. Raises psycopg errors (the runners map them).
+    """
+    if not rows:
+        return
+    with raw.cursor() as cur:
+        for i in range(0, len(rows), _BATCH):
+            columns = [list(col) for col in zip(*rows[i:i + _BATCH], strict=True)]
+            cur.execute(statement, (*constants, *columns))
+
+
 def _import_rows(conn: Connection, rows: list[_Row], zone_name: str,
                  created: dict[str, int]) -> list[tuple[int, str]]:
     """Write ``rows`` (all new, ScheduledDay order); returns the rows that could not be placed."""
@@ -724,6 +835,7 @@ def _import_rows(conn: Connection, rows: list[_Row], zone_name: str,
                             for r in days.pop(d)]
             del slots[b][d]
     busy = _busy_slots(conn, pools, slots)
+    patient_busy = _patient_busy(conn, rows, slots)
 
     # Plan: enough resources for the busiest new day, more when a day overflows.
     placed: list[tuple[_Row, str, datetime, int, int]] = []
@@ -735,15 +847,18 @@ def _import_rows(conn: Connection, rows: list[_Row], zone_name: str,
                 pools[b][kind].add()
         for d in sorted(days):
             sl = slots[b][d]
-            for row, k, dn, rn in _plan_day(days[d], sl, pools[b]["doctor"], pools[b]["room"], busy[b][d]):
-                placed.append((row, b, sl[k], dn, rn))
+            done, refused = _plan_day(days[d], sl, pools[b]["doctor"], pools[b]["room"], busy[b][d],
+                                      patient_busy)
+            placed += [(row, b, sl[k], dn, rn) for row, k, dn, rn in done]
+            unplaceable += [(row.line, f"PatientId {row.patient_id!r} already has an appointment at every "
+                                       f"15-minute start of {d} in {b!r}") for row in refused]
     _new_resources(conn, pools, {b: v[0] for b, v in branches.items()}, created)
 
     raw = driver(conn)
 
     # Patients: one per PatientId, from its first row (ScheduledDay order).
     placed_lines = {row.line for row, *_ in placed}
-    first_row: dict[int, _Row] = {}
+    first_row: dict[str, _Row] = {}
     for r in rows:
         if r.line in placed_lines:
             first_row.setdefault(r.patient_id, r)
@@ -752,17 +867,15 @@ def _import_rows(conn: Connection, rows: list[_Row], zone_name: str,
         text("SELECT source_ref, id FROM patient WHERE source_ref = ANY(:r)"), {"r": list(refs.values())})}
     missing = [pid for pid, ref in refs.items() if ref not in patient_ids]
     new_ids = _allocate_ids(raw, "patient", len(missing))
-    with raw.cursor() as cur:
-        with cur.copy("COPY patient (id, display_name, gender, source, source_ref, attributes) "
-                      "FROM STDIN") as cp:
-            for pid, new_id in zip(missing, new_ids, strict=True):
-                r = first_row[pid]
-                ref = refs[pid]
-                patient_ids[ref] = new_id
-                attrs = {"Scholarship": r.flags[0], "Hipertension": r.flags[1], "Diabetes": r.flags[2],
-                         "Alcoholism": r.flags[3], "Handcap": r.flags[4], "Neighbourhood": r.neighbourhood}
-                cp.write_row((new_id, pseudonym(ref), r.gender, "import", ref,
-                              json.dumps(attrs, ensure_ascii=False)))
+    patient_rows: list[tuple[Any, ...]] = []
+    for pid, new_id in zip(missing, new_ids, strict=True):
+        r = first_row[pid]
+        ref = refs[pid]
+        patient_ids[ref] = new_id
+        attrs = {"Scholarship": r.flags[0], "Hipertension": r.flags[1], "Diabetes": r.flags[2],
+                 "Alcoholism": r.flags[3], "Handcap": r.flags[4], "Neighbourhood": r.neighbourhood}
+        patient_rows.append((new_id, pseudonym(ref), r.gender, ref, json.dumps(attrs, ensure_ascii=False)))
+    _insert_unnest(raw, _PATIENT_INSERT, patient_rows)
     created["patients"] += len(missing)
 
     # Appointments, their two bookings, and SMS reminders.
@@ -773,49 +886,41 @@ def _import_rows(conn: Connection, rows: list[_Row], zone_name: str,
         found = cur.execute("SELECT cancel_free_hours, late_cancel_fee_cents, deposit_cents FROM service "
                             "WHERE id = %s", (service_id,)).fetchone()
     policy: tuple[Any, ...] = tuple(found or (None, None, None))
-    bookings: list[tuple[int, int, str]] = []
-    reminders: list[tuple[int, str, str]] = []
-    slot_text: dict[datetime, tuple[str, str]] = {}
-    with raw.cursor() as cur:
-        with cur.copy("COPY appointment (id, patient_id, service_id, branch_id, status, starts_at, ends_at, "
-                      "source, booked_at, time_assigned_by_import, external_ref, patient_age_years, "
-                      "policy_free_hours, policy_late_fee_cents, deposit_cents, doctor_id) "
-                      "FROM STDIN") as cp:
-            for (row, b, start, dn, rn), aid in zip(placed, appt_ids, strict=True):
-                bid, tz = branches[b]
-                booked = row.scheduled.replace(tzinfo=tz)
-                texts = slot_text.get(start)
-                if texts is None:
-                    texts = slot_text[start] = (_ts(start), _ts(start + _SLOT))
-                s_txt, e_txt = texts
-                cp.write_row((aid, patient_ids[f"{_SOURCE}:{row.patient_id}"], service_id, bid,
-                              "no_show" if row.no_show else "completed", s_txt, e_txt, "import", _ts(booked),
-                              "t", f"{_SOURCE}:{row.appointment_id}", row.age, *policy,
-                              pools[b]["doctor"].ids[dn]))
-                period = f"[{s_txt},{e_txt})"
-                bookings.append((aid, pools[b]["doctor"].ids[dn], period))
-                bookings.append((aid, pools[b]["room"].ids[rn], period))
-                if row.sms:
-                    local = start.astimezone(tz)
-                    due = local_to_utc(row.day - timedelta(days=1), local.hour * 60 + local.minute, tz)
-                    due = max(due, booked.astimezone(UTC))
-                    reminders.append((aid, _ts(due), f"import:{_SOURCE}:{row.appointment_id}:sms"))
-        with cur.copy("COPY booking (appointment_id, resource_id, period) FROM STDIN") as cp:
-            for b_row in bookings:
-                cp.write_row(b_row)
-        if reminders:
-            with cur.copy("COPY reminder (appointment_id, channel, purpose, due_at, status, sent_at, "
-                          "attempts, idempotency_key) FROM STDIN") as cp:
-                for aid, due_text, key in reminders:
-                    cp.write_row((aid, "sms", "reminder", due_text, "sent", due_text, 1, key))
+    appointments: list[tuple[Any, ...]] = []
+    bookings: list[tuple[int, int, datetime, datetime]] = []
+    reminders: list[tuple[int, datetime, str]] = []
+    for (row, b, start, dn, rn), aid in zip(placed, appt_ids, strict=True):
+        bid, tz = branches[b]
+        booked = row.scheduled.replace(tzinfo=tz)
+        end = start + _SLOT
+        doctor_id = pools[b]["doctor"].ids[dn]
+        appointments.append((aid, patient_ids[f"{_SOURCE}:{row.patient_id}"], bid,
+                             "no_show" if row.no_show else "completed", start, end, booked,
+                             f"{_SOURCE}:{row.appointment_id}", row.age, doctor_id))
+        bookings.append((aid, doctor_id, start, end))
+        bookings.append((aid, pools[b]["room"].ids[rn], start, end))
+        if row.sms:
+            local = start.astimezone(tz)
+            due = local_to_utc(row.day - timedelta(days=1), local.hour * 60 + local.minute, tz)
+            due = max(due, booked.astimezone(UTC))
+            reminders.append((aid, due, f"import:{_SOURCE}:{row.appointment_id}:sms"))
+    _insert_unnest(raw, _APPOINTMENT_INSERT, appointments, service_id, *policy)
+    _insert_unnest(raw, _BOOKING_INSERT, bookings)
+    _insert_unnest(raw, _REMINDER_INSERT, reminders)
     created["bookings"] += len(bookings)
     created["reminders"] += len(reminders)
     # Fresh planner statistics for what reports join on, so a report right after a bulk load gets
     # hash joins rather than nested loops planned for empty tables (autovacuum would catch up only
-    # later). ANALYZE may run in a transaction and counts the rows this one inserted; the columns
-    # are limited to keep it cheap (~50 ms for the full file). A role that does not own the tables
-    # only gets a warning and skips them.
+    # later: a report planned without them took 70-120 s instead of 2 s). ANALYZE may run in a
+    # transaction and counts the rows this one inserted; the columns are limited to keep it cheap
+    # (~50 ms for the full file). Only the tables' owner (or, PostgreSQL 17+, a role with MAINTAIN)
+    # may ANALYZE; an administrator's import goes through clinic_analyze_import(), a SECURITY
+    # DEFINER function of the owner that runs the same ANALYZE, where the schema has it. Without
+    # either, PostgreSQL only warns and skips the tables.
     with raw.cursor() as cur:
-        cur.execute("ANALYZE appointment (id, patient_id, branch_id, status, starts_at, booked_at), "
-                    "reminder (appointment_id, channel, purpose, status)")
+        door = cur.execute("SELECT to_regprocedure('public.clinic_analyze_import()') IS NOT NULL").fetchone()
+        if door and door[0]:
+            cur.execute("SELECT public.clinic_analyze_import()")
+        else:
+            cur.execute(_ANALYZE)
     return unplaceable

@@ -14,7 +14,10 @@ What may be overridden, each with a required reason and a row in ``override_log`
 - ``move`` / ``change_doctor``: a forced move to another start / another doctor
   (``detail`` says from what to what, and which of the rules above were skipped).
 
-These are logged through ``clinic_log_override`` (SECURITY DEFINER), which
+``outside_shift``, ``closed`` and ``holiday`` are logged by the database itself (``booking_check``,
+migration 0009: it refuses a booking that breaks them unless ``clinic.override`` is set by a manager
+or admin, and then logs it once); ``notice``, ``move`` and ``change_doctor`` are logged here,
+through ``clinic_log_override`` (SECURITY DEFINER), which
 refuses anyone but managers and admins (``PermissionDenied``); everything runs in
 one SERIALIZABLE transaction, so a refusal leaves nothing written.
 
@@ -53,11 +56,15 @@ from .scheduling import (
     get_appointment,
 )
 
+#: Rules whose override the database logs itself when a booking breaks them with ``clinic.override``
+#: set (``booking_check``, migration 0009): the service logs only the others.
+DATABASE_LOGGED = frozenset({"holiday", "closed", "outside_shift"})
+
 #: Kinds of ``override_log`` rows (migration 0003) and how screens name them.
 OVERRIDE_KINDS: dict[str, str] = {
     "time_off": "Booked over time off", "outside_shift": "Outside the doctor's shift",
     "closed": "Branch closed", "holiday": "Branch holiday", "notice": "Shorter notice",
-    "move": "Forced move", "change_doctor": "Doctor changed",
+    "move": "Forced move", "change_doctor": "Doctor changed", "patient_overlap": "Parallel appointment of the patient",
 }
 
 
@@ -217,8 +224,9 @@ def force_book(db: Database, *, branch: str, service: str, start: datetime, pati
         assert inserted is not None  # the client id was checked above, in this transaction
         new_id = inserted[0]
         for kind in skipped:
-            _log(conn, kind, new_id, why, {"start": start_utc.isoformat(), "resources": chosen,
-                                           "service": s.name})
+            if kind not in DATABASE_LOGGED:
+                _log(conn, kind, new_id, why, {"start": start_utc.isoformat(), "resources": chosen,
+                                               "service": s.name})
         return new_id
 
     try:
@@ -273,18 +281,20 @@ def force_move(db: Database, appointment_id: int, *, start: datetime | None = No
         skipped = _skipped_rules(conn, b, s, chosen.get("doctor"), start_utc, now)
         fetch(conn, "SELECT set_config('clinic.override', %(w)s, true)", {"w": why})
         catalog.release_expired_holds(conn, list(chosen.values()), lo, hi)
-        fetch(conn, "UPDATE appointment SET starts_at = %(s)s, ends_at = %(e)s, updated_at = now() "
-                    "WHERE id = %(a)s RETURNING id", {"s": start_utc, "e": end, "a": appointment_id})
-        fetch(conn, "DELETE FROM booking WHERE appointment_id = %(a)s RETURNING id", {"a": appointment_id})
-        fetch(conn, "INSERT INTO booking (appointment_id, resource_id, period) "
-                    "SELECT %(a)s, r, tstzrange(%(lo)s, %(hi)s) FROM unnest(%(r)s::integer[]) AS r RETURNING id",
-              {"a": appointment_id, "r": list(chosen.values()), "lo": lo, "hi": hi})
+        # Logged first: the database, checking the new bookings, then sees the rules skipped here
+        # and does not log them again (clinic_take_override, migration 0009).
         if start_utc != before.start:
             _log(conn, "move", appointment_id, why, {"from": before.start.isoformat(), "to": start_utc.isoformat(),
                                                      "skipped": skipped})
         if chosen.get("doctor") != current.get("doctor"):
             _log(conn, "change_doctor", appointment_id, why, {"from": current.get("doctor"),
                                                               "to": chosen.get("doctor"), "skipped": skipped})
+        fetch(conn, "UPDATE appointment SET starts_at = %(s)s, ends_at = %(e)s, updated_at = now() "
+                    "WHERE id = %(a)s RETURNING id", {"s": start_utc, "e": end, "a": appointment_id})
+        fetch(conn, "DELETE FROM booking WHERE appointment_id = %(a)s RETURNING id", {"a": appointment_id})
+        fetch(conn, "INSERT INTO booking (appointment_id, resource_id, period) "
+                    "SELECT %(a)s, r, tstzrange(%(lo)s, %(hi)s) FROM unnest(%(r)s::integer[]) AS r RETURNING id",
+              {"a": appointment_id, "r": list(chosen.values()), "lo": lo, "hi": hi})
 
     try:
         db.write(work, reason=f"override: {why}")

@@ -1291,8 +1291,8 @@ def refresh_utilization(db: Database, *, today: date | None = None,
     entries it saw.
 
     The report is right whether or not this has run (it works out stale and uncovered resource-days
-    live); this keeps it fast. The reminder service calls it on every sweep; ``clinic db refresh``
-    runs it by hand. One REPEATABLE READ transaction (a snapshot, without SERIALIZABLE's predicate
+    live); this keeps it fast. ``clinic db refresh`` runs it, every few minutes from a timer
+    (installers/README.md, "Report summaries") and by hand. One REPEATABLE READ transaction (a snapshot, without SERIALIZABLE's predicate
     locks over every booking, which would make concurrent bookings fail and retry): what commits
     meanwhile leaves its stale entries for the next refresh. One refresh at a time (an advisory
     lock); a second one returns at once with ``skipped=True``.
@@ -1316,8 +1316,9 @@ def refresh_utilization(db: Database, *, today: date | None = None,
         region = _util_stale(conn, lo, hi, None, covered) if last_stale is not None or covered != (lo, hi) else []
         count = 0
         if region:
-            conn.execute(text("CREATE TEMP TABLE utilization_fresh (LIKE utilization_day INCLUDING INDEXES,"
-                              " partly_outside boolean) ON COMMIT DROP"))
+            # utilization_fresh: an unlogged scratch table (migration 0009; TEMP is nobody's), emptied
+            # before and after use; the advisory lock above keeps it to one refresh at a time.
+            conn.execute(text("DELETE FROM utilization_fresh"))
             # the resources' entries together, key by key (a few resources over a few days); each
             # every-resource entry on its own (a branch's holiday; the days newly covered): no hull of
             # far-apart days
@@ -1346,6 +1347,7 @@ def refresh_utilization(db: Database, *, today: date | None = None,
                 "INSERT INTO utilization_day (local_day, resource_id, branch_id, avail_min, in_min, over_min, gaps,"
                 " unbooked_min) SELECT local_day, resource_id, branch_id, avail_min, in_min, over_min, gaps,"
                 " unbooked_min FROM utilization_fresh")).rowcount
+            conn.execute(text("DELETE FROM utilization_fresh"))
         cleared = 0
         if last_stale is not None:
             cleared = conn.execute(text("DELETE FROM utilization_stale WHERE id <= :last"), {"last": last_stale}).rowcount

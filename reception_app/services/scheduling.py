@@ -20,7 +20,14 @@ from sqlalchemy.engine import Connection
 
 from ..domain import policy
 from ..domain import slots as engine
-from ..domain.errors import InvalidTransition, NotFound, PermissionDenied, SlotTaken, ValidationError
+from ..domain.errors import (
+    InvalidTransition,
+    NotFound,
+    PatientBusy,
+    PermissionDenied,
+    SlotTaken,
+    ValidationError,
+)
 from ..domain.slots import KINDS
 from ..domain.status import LABELS, UNCONFIRMED, check_transition
 from ..domain.validation import SOURCES, clean_name
@@ -78,11 +85,17 @@ class AppointmentView:
     series_date: date | None = None
     #: The visit (appointments booked together) it belongs to, else None.
     visit_id: int | None = None
+    #: True when :func:`book` found this appointment already made by an earlier call with the same
+    #: client id (a retried commit) instead of booking it now.
+    already_booked: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "start": iso_utc(self.start), "end": iso_utc(self.end), "status": self.status,
-                "branch": self.branch, "service": self.service, "patient_id": self.patient_id,
-                "patient": self.patient, "source": self.source, "resources": dict(self.resources)}
+        out = {"id": self.id, "start": iso_utc(self.start), "end": iso_utc(self.end), "status": self.status,
+               "branch": self.branch, "service": self.service, "patient_id": self.patient_id,
+               "patient": self.patient, "source": self.source, "resources": dict(self.resources)}
+        if self.already_booked:
+            out["already_booked"] = True
+        return out
 
 
 def iso_utc(instant: datetime) -> str:
@@ -119,12 +132,15 @@ def _offer(option: engine.SlotOption, names: dict[int, str]) -> SlotOffer:
 
 def find_slots(db: Database, *, branch: str, service: str, local_date: date | str, doctor: str | None = None,
                room: str | None = None, equipment: str | None = None, days: int = 1,
-               now: datetime | None = None) -> list[SlotOffer]:
+               now: datetime | None = None, patient_id: int | None = None) -> list[SlotOffer]:
     """Free starts of ``service`` at ``branch`` on ``days`` local dates from ``local_date``.
 
     Sorted by start; each with the first free resource combination and every
     choice per kind. Optional ``doctor``/``room``/``equipment`` names pin that
-    kind. Raises ``NotFound``/``ValidationError`` for unknown names or dates.
+    kind. ``patient_id``: leave out the starts whose appointment time [start, end) overlaps a
+    live appointment of that patient, at any branch (a patient is in one place at a time: the
+    database refuses such a booking, constraint ``appointment_patient_no_overlap``).
+    Raises ``NotFound``/``ValidationError`` for unknown names or dates.
     """
     from ..domain.validation import parse_date
 
@@ -139,9 +155,29 @@ def find_slots(db: Database, *, branch: str, service: str, local_date: date | st
         s = catalog.load_service(conn, service)
         only = _resolve_only(conn, {"doctor": doctor, "room": room, "equipment": equipment})
         options, names = _search(conn, b, s, dates, now, only)
+        if patient_id is not None and options:
+            busy = [(a.start, a.end) for a in _patient_live_between(conn, patient_id, options[0].start,
+                                                                    options[-1].end)]
+            options = [o for o in options if not any(lo < o.end and o.start < hi for lo, hi in busy)]
         return [_offer(o, names) for o in options]
 
     return db.read(work)
+
+
+def _patient_live_between(conn: Connection, patient_id: int, lo: datetime, hi: datetime) -> list[AppointmentView]:
+    """The patient's live appointments whose time overlaps [lo, hi) (UTC), by start."""
+    q = _APPOINTMENT_SQL + (" WHERE a.patient_id = :p AND clinic_status_is_live(a.status) "
+                            "AND a.starts_at < :hi AND a.ends_at > :lo "
+                            "GROUP BY a.id, br.name, s.name, p.display_name ORDER BY a.starts_at, a.id")
+    return [_view(r) for r in conn.execute(text(q), {"p": patient_id, "lo": lo, "hi": hi})]
+
+
+def patient_appointments_between(db: Database, patient_id: int, lo_utc: datetime,
+                                 hi_utc: datetime) -> list[AppointmentView]:
+    """The patient's live appointments (any branch) whose time [start, end) overlaps [lo_utc, hi_utc),
+    by start — what keeps a new booking of that patient from overlapping (the booking dialog says
+    which). Aware datetimes. One read."""
+    return db.read(lambda conn: _patient_live_between(conn, patient_id, lo_utc, hi_utc))
 
 
 # -- booking ---------------------------------------------------------------------
@@ -220,9 +256,14 @@ def book(db: Database, *, branch: str, service: str, start: datetime, patient_id
     earlier completed appointment), else ``payment_pending`` when it requires a
     deposit, else ``confirmed``.
 
+    Returns the new appointment, or — when ``client_id`` was booked already by an
+    earlier call (a retry after an unknown outcome) — that appointment with
+    ``already_booked=True``.
+
     Raises ``ValidationError`` (bad start, unknown names, outside hours, too
     soon or too far, a client id already used for another booking), ``SlotTaken`` (a resource is booked or off then, also
-    when another workstation won the race), ``DatabaseUnavailable``.
+    when another workstation won the race), ``PatientBusy`` (a ``SlotTaken``: the patient has
+    another live appointment overlapping it), ``DatabaseUnavailable``.
     """
     if source not in SOURCES:
         raise ValidationError("source", source, f"must be one of {', '.join(SOURCES)}")
@@ -264,7 +305,7 @@ def book(db: Database, *, branch: str, service: str, start: datetime, patient_id
             hold_expires_at=hold_expires_at)
 
     result = write_booking(db, work, reason=reason or "booked", start=start, branch=branch, patient_id=patient_id)
-    return result if isinstance(result, AppointmentView) else get_appointment(db, result)
+    return result if isinstance(result, AppointmentView) else replace(get_appointment(db, result), already_booked=True)
 
 
 def write_booking(db: Database, work: Callable[[Connection], _T], *, reason: str, start: datetime, branch: str,
@@ -274,12 +315,29 @@ def write_booking(db: Database, work: Callable[[Connection], _T], *, reason: str
     branch-local ``start``; an unknown patient (the foreign key) is ``NotFound("patient", …)``."""
     try:
         return db.write(work, reason=reason)
+    except PatientBusy as exc:
+        raise _name_patient_conflict(db, patient_id, start) from exc
     except SlotTaken as exc:
         raise _name_conflict(db, exc, start, branch) from exc
     except ValidationError as exc:
         if exc.field == "appointment_patient_id_fkey":
             raise NotFound("patient", patient_id) from exc
         raise
+
+
+def _name_patient_conflict(db: Database, patient_id: int, start: datetime) -> PatientBusy:
+    """A ``PatientBusy`` naming the patient's appointment nearest ``start`` (the one in the way)."""
+    around = patient_appointments_between(db, patient_id, start - timedelta(hours=12), start + timedelta(hours=12))
+    if not around:
+        return PatientBusy("The patient already has an appointment at that time.")
+    other = min(around, key=lambda a: abs((a.start - start).total_seconds()))
+    tz = branch_zone(db, other.branch)
+    when = (f"{other.start.astimezone(tz):%Y-%m-%d %H:%M}–{other.end.astimezone(tz):%H:%M} "
+            f"{other.start.astimezone(tz):%Z}")
+    who = ", ".join(other.resources.values())
+    return PatientBusy(f"{other.patient} already has {other.service} at {when}"
+                       f"{' with ' + who if who else ''} ({other.branch}); a patient cannot be in two places "
+                       f"at once.", appointment_id=other.id, when=when)
 
 
 def _pins_for(conn: Connection, s: ServiceInfo, doctor: str | None, room: str | None,

@@ -4,7 +4,9 @@ Each person signs in as their own PostgreSQL login role, member of group roles
 that carry the grants (migration 0001): ``clinic_admin``, ``clinic_manager``,
 ``clinic_reception``, ``clinic_doctor``. The window offers what the highest of
 them allows (``domain.roles``); the server's grants and row-level security stay
-the real guard.
+the real guard. The embedded default signs in the same way, as the person's
+login in ``clinic_admin`` and ``clinic_manager`` (``store.embedded``), so it is
+an admin by membership, not by owning the database.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ class SessionInfo:
     ``login``: the PostgreSQL login role (``current_user``). ``role``: one of
     ``"admin"``, ``"manager"``, ``"reception"``, ``"doctor"`` — the highest
     group the login is a member of (``ROLE_ORDER``); a superuser or the owner of
-    the database (the embedded default) is ``"admin"``.
+    the database (on a server, whoever ran ``clinic db upgrade``) is ``"admin"``.
     ``doctor_resource_id`` / ``doctor_name``: the doctor resource whose
     ``login_role`` is this login, if any (any role may have one).
     ``display_name``: what the window calls the user: the doctor's name, or the login.

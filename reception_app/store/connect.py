@@ -1,8 +1,12 @@
 """Open the clinic database the way every program here does (app, CLI, reminder service).
 
-The embedded default is started on demand and migrated automatically; a shared
-server is only checked: its schema must be exactly the one this program knows,
-otherwise ``SchemaMismatch`` says what to run.
+The embedded default is started on demand, migrated automatically (as its
+bootstrap superuser), and every program connects to it as the person's own
+login, a member of ``clinic_admin`` and ``clinic_manager`` created on the first
+start (``store.embedded``) — never as the superuser, except ``owner=True``
+(``clinic db upgrade``). A shared server is only checked: its schema must be
+exactly the one this program knows, otherwise ``SchemaMismatch`` says what to
+run.
 
 Against a server, each person signs in as their own login role: ``user`` and
 ``password`` are added to the connection string (the password only in memory,
@@ -17,11 +21,11 @@ import logging
 import psycopg
 from psycopg.conninfo import make_conninfo
 
-from ..config import ConnectionChoice, choose_connection
-from ..domain.errors import DatabaseUnavailable
+from ..config import ConnectionChoice, choose_connection, conninfo_user
+from ..domain.errors import DatabaseUnavailable, PermissionDenied
 from . import migrate
 from .database import Database
-from .embedded import start_embedded
+from .embedded import prepare_embedded
 
 log = logging.getLogger(__name__)
 
@@ -73,14 +77,22 @@ def _refusal(exc: psycopg.OperationalError) -> AuthenticationFailed | None:
     return None
 
 
+def _no_connect_privilege(exc: psycopg.OperationalError) -> bool:
+    """Whether the server accepted the login but refused it the database (no CONNECT privilege:
+    the login is in none of the clinic's groups, which alone may connect; SQLSTATE 42501)."""
+    return getattr(exc, "sqlstate", None) == "42501" or "connect privilege" in str(exc).lower()
+
+
 def verify_login(conninfo: str, *, user: str | None = None, password: str | None = None,
                  connect_timeout: int = 10) -> None:
     """Open (and close) one connection to ``conninfo`` as ``user`` with ``password``.
 
     Used at sign-in and to unlock the window. Blocks up to ``connect_timeout``
     seconds per host: call it on a worker thread. Raises ``AuthenticationFailed``
-    when the server refuses the login, ``DatabaseUnavailable`` when it cannot be
-    reached (libpq's first line, never the password).
+    when the server refuses the login, ``PermissionDenied`` when the login is right
+    but may not connect to the clinic database (in none of the clinic's groups),
+    ``DatabaseUnavailable`` when it cannot be reached (libpq's first line, never
+    the password).
     """
     try:
         target = with_login(conninfo, user, password)
@@ -94,6 +106,13 @@ def verify_login(conninfo: str, *, user: str | None = None, password: str | None
         if refused is not None:
             log.info("sign-in refused for %s", user or "(default user)")
             raise refused from exc
+        if _no_connect_privilege(exc):
+            who = user or conninfo_user(conninfo) or "(default user)"
+            log.info("sign-in of %s refused: no CONNECT privilege", who)
+            raise PermissionDenied(
+                f"The database login {who!r} may not use the clinic database: it is in none of the clinic's "
+                f"groups (reception, doctor, manager, admin); ask the administrator to run: "
+                f"clinic user add {who} --role …") from exc
         log.warning("cannot connect: %s", _first_line(exc))
         detail = _first_line(exc).removeprefix("connection is bad: ").removeprefix("connection failed: ")
         raise DatabaseUnavailable(f"Cannot reach the clinic database: {detail}") from exc
@@ -101,22 +120,26 @@ def verify_login(conninfo: str, *, user: str | None = None, password: str | None
 
 def open_database(cli_url: str | None = None, *, check: bool = True, application_name: str = "clinic-reception",
                   choice: ConnectionChoice | None = None, user: str | None = None,
-                  password: str | None = None) -> Database:
-    """Connect per the precedence in ``config``; migrate the embedded default; check the schema.
+                  password: str | None = None, owner: bool = False) -> Database:
+    """Connect per the precedence in ``config``; set up the embedded default; check the schema.
+
+    The embedded default is started, migrated and given the person's login
+    (``store.embedded.prepare_embedded``, as its bootstrap superuser); the returned
+    ``Database`` is signed in as that login — ``owner=True`` (``clinic db upgrade``
+    only) returns it as the superuser instead. Against a server ``owner`` changes
+    nothing: the connection string names whoever connects.
 
     ``user``/``password``: the login to sign in with on a server (added to the
     connection string; ignored for the embedded default, which needs no login).
     With them, the login is tried first, so a refusal raises ``AuthenticationFailed``.
 
-    Raises ``AuthenticationFailed``, ``DatabaseUnavailable`` or ``SchemaMismatch``.
+    Raises ``AuthenticationFailed``, ``DatabaseUnavailable`` or ``SchemaMismatch``
+    (``PermissionDenied`` when the embedded set-up is refused).
     """
     choice = choice or choose_connection(cli_url)
     if choice.embedded:
-        db = Database(start_embedded(), application_name=application_name)
-        before, after = migrate.upgrade(db)
-        if before != after:
-            log.info("embedded database migrated from %s to %s", before, after)
-        return db
+        embedded = prepare_embedded()
+        return Database(embedded.owner_conninfo if owner else embedded.conninfo, application_name=application_name)
     conninfo = choice.conninfo or ""
     if user or password is not None:
         verify_login(conninfo, user=user, password=password)

@@ -8,7 +8,8 @@ Database errors that mean something to a receptionist become domain errors:
 ==========  ==============================================================
 SQLSTATE    raised as
 ==========  ==============================================================
-23P01       ``SlotTaken`` (overlap of live bookings, or time off)
+23P01       ``SlotTaken`` (overlap of live bookings, or time off); ``PatientBusy`` (a
+            ``SlotTaken``) when the patient has another live appointment then
 40001/40P01 ``SlotTaken`` when the conflict outlives the retries
 CL001       ``InvalidTransition`` (status trigger)
 23514/23505 ``ValidationError`` naming the constraint
@@ -42,6 +43,7 @@ from ..domain.errors import (
     CommitOutcomeUnknown,
     DatabaseUnavailable,
     InvalidTransition,
+    PatientBusy,
     PermissionDenied,
     SlotTaken,
     ValidationError,
@@ -126,11 +128,13 @@ class Database:
         """Run ``work(conn)`` in a short read-only transaction (re-run once on a dead connection).
 
         ``snapshot=True`` gives a consistent snapshot for reports:
-        SERIALIZABLE READ ONLY DEFERRABLE (waits, never fails with 40001).
+        SERIALIZABLE READ ONLY DEFERRABLE (waits, never fails with 40001). Otherwise READ COMMITTED
+        is asked for explicitly: clinic logins default to SERIALIZABLE (migration 0009), which a
+        short read of a grid does not need.
         """
         for _ in range(2):
             try:
-                return self._run(work, read_only=True, isolation="SERIALIZABLE" if snapshot else None,
+                return self._run(work, read_only=True, isolation="SERIALIZABLE" if snapshot else "READ COMMITTED",
                                  deferrable=snapshot)
             except _Retry as retry:
                 last = retry.error
@@ -242,6 +246,8 @@ def translate(exc: DBAPIError | psycopg.Error) -> Exception:
     state = _sqlstate(exc) or ""
     orig = getattr(exc, "orig", exc)
     diag = getattr(orig, "diag", None)
+    if state == "23P01" and diag is not None and diag.constraint_name == "appointment_patient_no_overlap":
+        return PatientBusy("The patient already has an appointment at that time.")
     if state == "23P01":
         detail = (diag.message_detail if diag else "") or ""
         match = _KEY_RE.search(detail)

@@ -71,6 +71,8 @@ def upgrade(db: Database) -> tuple[str | None, str]:
                 cfg.attributes["connection"] = conn
                 alembic_upgrade(cfg, "head")
                 conn.commit()
+                secure_database(conn)
+                conn.commit()
                 return before, head_revision()
             finally:
                 conn.rollback()  # leave a failed migration's transaction, or the unlock fails too
@@ -78,6 +80,28 @@ def upgrade(db: Database) -> tuple[str | None, str]:
                 conn.commit()
     except (DBAPIError, psycopg.Error) as exc:
         raise translate(exc) from exc
+
+
+#: The database-level privileges (migration 0009): PUBLIC may not connect, create temporary tables or
+#: create schemas; the clinic groups and the service roles may connect. A database made from a
+#: template does not inherit its template's privileges, so :func:`upgrade` applies them every time.
+SECURE_DATABASE_SQL = """
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'clinic_reminders') THEN
+        EXECUTE format('REVOKE ALL ON DATABASE %I FROM PUBLIC', current_database());
+        EXECUTE format('GRANT CONNECT ON DATABASE %I TO clinic_reception, clinic_doctor, clinic_manager, '
+                       'clinic_admin, clinic_reminders', current_database());
+    END IF;
+END $$
+"""
+
+
+def secure_database(conn: Connection) -> None:
+    """Leave the connected database with PUBLIC's CONNECT, TEMP and CREATE revoked and CONNECT granted
+    to the clinic's groups (idempotent; needs the database's owner). Called by :func:`upgrade`, and by
+    whoever clones a migrated database from a template (the tests)."""
+    conn.execute(text(SECURE_DATABASE_SQL))
 
 
 def check_schema(db: Database) -> str:

@@ -70,7 +70,8 @@ def configure_application(app: QApplication) -> None:
     """Names (for QSettings), a readable font size and the style sheet."""
     app.setApplicationName(APP_NAME)
     app.setOrganizationName(APP_AUTHOR)
-    app.setApplicationDisplayName(APP_TITLE)
+    # No application display name: Qt appends it to every window title (" — Clinic Reception"), and
+    # the main window's title already starts with the product ("Clinic Reception — ana (manager)").
     app.setStyle("Fusion")
     font = QFont(app.font())
     if font.pointSizeF() < 10:

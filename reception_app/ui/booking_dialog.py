@@ -29,10 +29,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from html import escape
 
-import phonenumbers
 from PySide6.QtCore import QDate, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -41,14 +40,10 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QFormLayout,
-    QFrame,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QLineEdit,
-    QListWidget,
-    QListWidgetItem,
     QPushButton,
     QTreeWidget,
     QTreeWidgetItem,
@@ -56,19 +51,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..domain.errors import ClinicError, CommitOutcomeUnknown, DatabaseUnavailable, SlotTaken, ValidationError
+from ..domain.errors import ClinicError, CommitOutcomeUnknown, DatabaseUnavailable, PatientBusy, SlotTaken
 from ..domain.slots import KINDS
 from ..domain.wallclock import day_bounds_utc
-from ..services import patients, scheduling
+from ..services import scheduling
 from ..services.dayview import BranchSummary, GridResource, ServiceSummary, list_services, local_time_text
 from ..services.patients import PatientView
 from ..services.scheduling import AppointmentView, SlotOffer
 from ..store.database import Database
 from . import colors
+from .pickers import PatientPicker
 from .runner import Clock, Runner
-
-#: Minimum characters before the patient search runs.
-MIN_SEARCH_CHARS = 2
 
 #: How many local days after a day without free time are searched for the next free start.
 NEXT_FREE_DAYS = 14
@@ -84,8 +77,6 @@ TAKEN_MEANWHILE_TEXT = "That time was taken meanwhile; nothing was booked."
 #: A search or booking failed for want of a connection.
 OFFLINE_TEXT = "No connection to the clinic database. What you entered is kept"
 
-_FIELD_LABELS = {"name": "Name", "birth_date": "Birth date", "phone": "Phone", "email": "E-mail"}
-
 
 def _qdate(d: date) -> QDate:
     return QDate(d.year, d.month, d.day)
@@ -93,15 +84,6 @@ def _qdate(d: date) -> QDate:
 
 def _pydate(d: QDate) -> date:
     return date(d.year(), d.month(), d.day())
-
-
-def _error_label() -> QLabel:
-    label = QLabel()
-    label.setObjectName("fieldError")
-    label.setStyleSheet("color: #b3261e;")
-    label.setWordWrap(True)
-    label.hide()
-    return label
 
 
 @dataclass(frozen=True)
@@ -153,6 +135,9 @@ class BookingDialog(QDialog):
         appointment_held(object): "Hold slot" committed: the held ``AppointmentView``
             (the dialog stays open; "Confirm hold" books it).
         terms_loaded(object): the chosen service's ``scheduling.ServiceTerms`` arrived.
+        patient_day_listed(object): the chosen patient's live appointments on the day shown arrived
+            (a list of ``AppointmentView``; their times are left out of the free starts and named
+            under the list).
     """
 
     appointment_booked = Signal(object)
@@ -167,6 +152,7 @@ class BookingDialog(QDialog):
     outcome_resolved = Signal(str)
     appointment_held = Signal(object)
     terms_loaded = Signal(object)
+    patient_day_listed = Signal(object)
 
     def __init__(self, db: Database, runner: Runner, *, branch: BranchSummary, local_date: date,
                  clock: Clock | None = None, pin: GridResource | None = None, start_hint: datetime | None = None,
@@ -183,15 +169,17 @@ class BookingDialog(QDialog):
         self._services: list[ServiceSummary] = []
         self._patient: PatientView | None = None
         self._offers: list[SlotOffer] = []
+        self._offers_patient: int | None = None
         self._booking = False
         self._attempt: tuple[tuple[object, ...], uuid.UUID] | None = None
         self._next_free_date: date | None = None
-        self._keys = {k: f"{k}-{id(self)}" for k in ("patients", "slots", "next_free", "duplicates")}
+        self._keys = {k: f"{k}-{id(self)}" for k in ("slots", "next_free", "patient_day")}
         self._adding_patient = False
         self._pending_patient: dict[str, str | None] | None = None
         self._unsure: _Unsure | None = None
         self._resolved = False  # an unsure booking was found saved: nothing more to book here
-        self._rerun_on_restore: set[str] = set()  # "slots", "patients": failed for want of a connection
+        self._rerun_on_restore: set[str] = set()  # "slots": failed for want of a connection (the picker
+        # re-runs its own search)
         self._held: AppointmentView | None = None  # a hold made here and not confirmed yet
         self._keys["terms"] = f"terms-{id(self)}"
         runner.connection_restored.connect(self._on_connection_restored)
@@ -202,14 +190,9 @@ class BookingDialog(QDialog):
         self.setModal(True)
         self.resize(760, 720)
 
-        self._search_timer = QTimer(self)
-        self._search_timer.setSingleShot(True)
-        self._search_timer.setInterval(search_delay_ms)
-        self._search_timer.timeout.connect(self._on_search_timer_timeout)
-
         layout = QVBoxLayout(self)
         layout.setSpacing(10)
-        layout.addWidget(self._build_patient_box())
+        layout.addWidget(self._build_patient_box(search_delay_ms))
         layout.addWidget(self._build_appointment_box(local_date), 1)
 
         self.message_label = QLabel()
@@ -241,113 +224,28 @@ class BookingDialog(QDialog):
         self.search_edit.setFocus()
 
     # -- construction ------------------------------------------------------------------
-    def _build_patient_box(self) -> QGroupBox:
+    def _build_patient_box(self, search_delay_ms: int) -> QGroupBox:
+        """The shared patient picker (``pickers.PatientPicker``), under the names this dialog has
+        always offered (tests and the window use them)."""
         box = QGroupBox("Patient")
         v = QVBoxLayout(box)
-        row = QHBoxLayout()
-        self.search_edit = QLineEdit()
-        self.search_edit.setObjectName("patientSearch")
-        self.search_edit.setPlaceholderText("Search by name, phone or birth date (YYYY-MM-DD)")
-        self.search_edit.setClearButtonEnabled(True)
-        self.search_edit.textEdited.connect(self._on_search_text_edited)
-        self.search_edit.returnPressed.connect(self.search_now)
-        row.addWidget(self.search_edit, 1)
-        self.new_patient_button = QPushButton("New patient…")
-        self.new_patient_button.setObjectName("newPatientButton")
-        self.new_patient_button.setCheckable(True)
-        self.new_patient_button.toggled.connect(self._on_new_patient_toggled)
-        row.addWidget(self.new_patient_button)
-        v.addLayout(row)
-
-        self.patient_list = QListWidget()
-        self.patient_list.setObjectName("patientList")
-        self.patient_list.setMaximumHeight(120)
-        self.patient_list.setAlternatingRowColors(True)
-        self.patient_list.currentItemChanged.connect(self._on_patient_current_changed)
-        v.addWidget(self.patient_list)
-
-        self.new_patient_form = QFrame()
-        self.new_patient_form.setObjectName("newPatientForm")
-        self.new_patient_form.setFrameShape(QFrame.Shape.StyledPanel)
-        outer = QVBoxLayout(self.new_patient_form)
-        fields = QWidget()
-        form = QFormLayout(fields)
-        form.setContentsMargins(0, 0, 0, 0)
-        outer.addWidget(fields)
-        self.name_edit = QLineEdit()
-        self.birth_edit = QLineEdit()
-        self.birth_edit.setPlaceholderText("YYYY-MM-DD")
-        self.phone_edit = QLineEdit()
-        self.phone_edit.setPlaceholderText("+5527999990000")
-        self.email_edit = QLineEdit()
-        self.email_edit.setPlaceholderText("optional")
-        self.field_errors: dict[str, QLabel] = {}
-        for field, edit in (("name", self.name_edit), ("birth_date", self.birth_edit),
-                            ("phone", self.phone_edit), ("email", self.email_edit)):
-            edit.setObjectName(f"{field}Edit")
-            error = _error_label()
-            self.field_errors[field] = error
-            cell = QVBoxLayout()
-            cell.setSpacing(2)
-            cell.addWidget(edit)
-            cell.addWidget(error)
-            form.addRow(_FIELD_LABELS[field], cell)
-        self.add_patient_button = QPushButton("Add patient")
-        self.add_patient_button.setObjectName("addPatientButton")
-        self.add_patient_button.clicked.connect(self._on_add_patient_clicked)
-        self.form_error = _error_label()
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.form_error, 1)
-        buttons.addWidget(self.add_patient_button)
-        form.addRow(buttons)
-        # Not a QFormLayout row: a form layout does not make room when a row's widget is shown later.
-        outer.addWidget(self._build_duplicate_panel())
-        for edit in (self.name_edit, self.birth_edit, self.phone_edit, self.email_edit):
-            edit.textEdited.connect(self._hide_duplicates)  # the warning was for the old details
-        self.new_patient_form.hide()
-        v.addWidget(self.new_patient_form)
-
-        self.patient_label = QLabel("No patient chosen yet.")
-        self.patient_label.setObjectName("chosenPatient")
-        v.addWidget(self.patient_label)
+        self.picker = PatientPicker(self._db, self._runner, search_delay_ms=search_delay_ms)
+        v.addWidget(self.picker)
+        picker = self.picker
+        self.search_edit, self.patient_list, self.patient_label = (picker.search_edit, picker.result_list,
+                                                                   picker.patient_label)
+        self.new_patient_button, self.new_patient_form = picker.new_button, picker.new_form
+        self.name_edit, self.birth_edit, self.phone_edit, self.email_edit = (
+            picker.new_edits[f] for f in ("name", "birth_date", "phone", "email"))
+        self.add_patient_button, self.field_errors = picker.add_button, picker.field_errors
+        self.duplicate_panel, self.duplicate_list = picker.duplicate_panel, picker.duplicate_list
+        self.use_existing_button, self.add_anyway_button = picker.use_existing_button, picker.add_anyway_button
+        for theirs, ours in ((picker.patients_listed, self.patients_listed), (picker.patient_added, self.patient_added),
+                             (picker.duplicates_listed, self.duplicates_listed),
+                             (picker.existing_patient_used, self.existing_patient_used)):
+            theirs.connect(ours.emit)
+        picker.patient_chosen.connect(self._on_patient_chosen)
         return box
-
-    def _build_duplicate_panel(self) -> QFrame:
-        """The likely-duplicate warning shown in the new-patient form (hidden until needed)."""
-        self.duplicate_panel = QFrame()
-        self.duplicate_panel.setObjectName("duplicatePanel")
-        self.duplicate_panel.setAccessibleName("Possible duplicate patient")
-        self.duplicate_panel.setStyleSheet(
-            "QFrame#duplicatePanel { background: #fff4e5; border: 1px solid #f0c36d; border-radius: 4px; }")
-        v = QVBoxLayout(self.duplicate_panel)
-        self.duplicate_label = QLabel()
-        self.duplicate_label.setObjectName("duplicateMessage")
-        self.duplicate_label.setWordWrap(True)
-        v.addWidget(self.duplicate_label)
-        self.duplicate_list = QListWidget()
-        self.duplicate_list.setObjectName("duplicateList")
-        self.duplicate_list.setAccessibleName("Patients already registered with these details")
-        self.duplicate_list.setMaximumHeight(90)
-        self.duplicate_list.itemActivated.connect(self._on_duplicate_activated)
-        v.addWidget(self.duplicate_list)
-        row = QHBoxLayout()
-        row.addStretch(1)
-        self.use_existing_button = QPushButton("Use this patient")
-        self.use_existing_button.setObjectName("useExistingButton")
-        self.use_existing_button.setAccessibleName("Use this patient")
-        self.use_existing_button.setAccessibleDescription(
-            "Chooses the selected registered patient; nothing new is added")
-        self.use_existing_button.clicked.connect(self._on_use_existing_clicked)
-        row.addWidget(self.use_existing_button)
-        self.add_anyway_button = QPushButton("Add anyway")
-        self.add_anyway_button.setObjectName("addAnywayButton")
-        self.add_anyway_button.setAccessibleName("Add anyway")
-        self.add_anyway_button.setAccessibleDescription("Adds the new patient although a similar one exists")
-        self.add_anyway_button.clicked.connect(self._on_add_anyway_clicked)
-        row.addWidget(self.add_anyway_button)
-        v.addLayout(row)
-        self.duplicate_panel.hide()
-        return self.duplicate_panel
 
     def _build_appointment_box(self, local_date: date) -> QGroupBox:
         box = QGroupBox("Appointment")
@@ -396,6 +294,15 @@ class BookingDialog(QDialog):
         self.next_free_button.hide()
         status_row.addWidget(self.next_free_button)
         v.addLayout(status_row)
+        self.patient_day_label = QLabel()
+        self.patient_day_label.setObjectName("patientDayNote")
+        self.patient_day_label.setAccessibleName("The patient's other appointments that day")
+        self.patient_day_label.setWordWrap(True)
+        self.patient_day_label.setStyleSheet(
+            "QLabel { color: #5b3a00; background: #fff4e5; border: 1px solid #f0c36d; border-radius: 4px;"
+            " padding: 4px 6px; }")
+        self.patient_day_label.hide()
+        v.addWidget(self.patient_day_label)
         self.terms_label = QLabel()
         self.terms_label.setObjectName("serviceTerms")
         self.terms_label.setAccessibleName("Service terms")
@@ -421,6 +328,12 @@ class BookingDialog(QDialog):
         return list(self._offers)
 
     @property
+    def offers_for_patient(self) -> int | None:
+        """The patient id the listed starts leave that patient's own appointments out for (``None``:
+        listed for nobody in particular). It lags :attr:`patient` while a new list is on its way."""
+        return self._offers_patient
+
+    @property
     def local_date(self) -> date:
         """The branch-local day searched."""
         return _pydate(self.date_edit.date())
@@ -437,12 +350,7 @@ class BookingDialog(QDialog):
 
     def search_now(self) -> None:
         """Run the patient search for the current text at once (Enter does this too)."""
-        self._search_timer.stop()
-        query = self.search_edit.text().strip()
-        if len(query) < MIN_SEARCH_CHARS:
-            return
-        self._runner.run(lambda: patients.find_patients(self._db, query), on_success=self._on_patients_found,
-                         on_failure=self._on_patients_failed, key=self._keys["patients"], label="find patients")
+        self.picker.search_now()
 
     @property
     def next_free_date(self) -> date | None:
@@ -450,8 +358,11 @@ class BookingDialog(QDialog):
         return self._next_free_date
 
     def refresh_slots(self) -> None:
-        """Reload the free starts for the chosen service and day."""
+        """Reload the free starts for the chosen service and day — without the starts that would
+        overlap another live appointment of the chosen patient (a patient is in one place at a
+        time), which are named under the list."""
         self._clear_next_free()
+        self._load_patient_day()
         service = self.selected_service()
         if service is None:
             return
@@ -459,165 +370,47 @@ class BookingDialog(QDialog):
         day = self.local_date
         branch = self._branch.name
         now = self._clock()
+        patient_id = self._patient.id if self._patient is not None else None
         self.slot_status.setText("Looking for free times…")
         self._runner.run(
             lambda: scheduling.find_slots(self._db, branch=branch, service=service.name, local_date=day,
                                           now=now, doctor=pins.get("doctor"), room=pins.get("room"),
-                                          equipment=pins.get("equipment")),
-            on_success=self._on_slots_found, on_failure=self._on_slots_failed,
+                                          equipment=pins.get("equipment"), patient_id=patient_id),
+            on_success=lambda offers: self._on_slots_found(offers, patient_id), on_failure=self._on_slots_failed,
             key=self._keys["slots"], label="find slots")
 
     # -- patients --------------------------------------------------------------------------
-    def _on_search_text_edited(self, _text: str) -> None:
-        self._search_timer.start()
-
-    def _on_search_timer_timeout(self) -> None:
-        self.search_now()
-
-    def _on_patients_found(self, found: list[PatientView]) -> None:
-        self.patient_list.clear()
-        for p in found:
-            details = [f"born {p.birth_date:%Y-%m-%d}" if p.birth_date else "", p.phone or "", p.email or ""]
-            item = QListWidgetItem(" — ".join([p.name, *[d for d in details if d]]))
-            item.setData(Qt.ItemDataRole.UserRole, p)
-            self.patient_list.addItem(item)
-        if not found:
-            item = QListWidgetItem("No patient found — use “New patient…” to add one.")
-            item.setFlags(Qt.ItemFlag.NoItemFlags)
-            self.patient_list.addItem(item)
-        self.patients_listed.emit(len(found))
-
-    def _on_patients_failed(self, error: ClinicError) -> None:
-        if isinstance(error, DatabaseUnavailable):
-            self._rerun_on_restore.add("patients")
-        self._show_failure(error)
-
-    def _on_patient_current_changed(self, current: QListWidgetItem | None, _previous: object) -> None:
-        patient = current.data(Qt.ItemDataRole.UserRole) if current is not None else None
-        if patient is not None:
-            self._choose_patient(patient)
-
-    def _choose_patient(self, patient: PatientView) -> None:
-        self._patient = patient
-        born = f", born {patient.birth_date:%d %b %Y}" if patient.birth_date else ""
-        self.patient_label.setText(f"Patient: <b>{escape(patient.name)}</b>{born}")
-        self._update_book_button()
-
-    def _on_new_patient_toggled(self, shown: bool) -> None:
-        self.new_patient_form.setVisible(shown)
-        if not shown:
-            self._hide_duplicates()
-        if shown:
-            if not self.name_edit.text() and not _looks_like_contact(self.search_edit.text()):
-                self.name_edit.setText(self.search_edit.text().strip())
-            self.name_edit.setFocus()
-
-    def _on_add_patient_clicked(self) -> None:
-        """Check for likely duplicates in the background first; add at once only if there are none."""
-        for label in [*self.field_errors.values(), self.form_error]:
-            label.hide()
-        self._hide_duplicates()
-        values: dict[str, str | None] = {
-            "name": self.name_edit.text(), "birth_date": self.birth_edit.text().strip(),
-            "phone": self.phone_edit.text().strip() or None, "email": self.email_edit.text().strip() or None}
-        check = {k: values[k] for k in ("name", "birth_date", "phone")}
-        self.add_patient_button.setEnabled(False)
-        self._runner.run(lambda: patients.likely_duplicates(self._db, **check),  # type: ignore[arg-type]
-                         on_success=lambda found: self._on_duplicates_checked(values, found),
-                         on_failure=self._on_add_patient_failed, on_finished=self._on_patient_step_finished,
-                         key=self._keys["duplicates"], label="check duplicate patients")
-
-    def _on_duplicates_checked(self, values: dict[str, str | None], found: list[PatientView]) -> None:
-        self.duplicates_listed.emit(len(found))
-        if not found:
-            self._add_patient(values)
-            return
-        self._pending_patient = values
-        self.duplicate_list.clear()
-        for p in found:
-            item = QListWidgetItem(_duplicate_text(p))
-            item.setData(Qt.ItemDataRole.UserRole, p)
-            self.duplicate_list.addItem(item)
-        self.duplicate_list.setCurrentRow(0)
-        self.duplicate_label.setText(
-            "This patient may already be registered (same phone, or same name and birth date):"
-            if len(found) == 1 else
-            f"{len(found)} registered patients look the same (same phone, or same name and birth date):")
-        self.duplicate_panel.show()
-        self.use_existing_button.setFocus()
-
-    def _hide_duplicates(self, *_args: object) -> None:
-        self._pending_patient = None
-        self.duplicate_panel.hide()
-        self.duplicate_list.clear()
-
-    def _on_duplicate_activated(self, _item: QListWidgetItem) -> None:
-        self._on_use_existing_clicked()
-
-    def _on_use_existing_clicked(self) -> None:
-        item = self.duplicate_list.currentItem() or self.duplicate_list.item(0)
-        patient = item.data(Qt.ItemDataRole.UserRole) if item is not None else None
-        if patient is None:
-            return
-        self._show_chosen_patient(patient, "already registered")
-        self.existing_patient_used.emit(patient)
-
-    def _on_add_anyway_clicked(self) -> None:
-        values = self._pending_patient
-        if values is None:
-            return
-        self._hide_duplicates()
-        self._add_patient(values)
-
-    def _add_patient(self, values: dict[str, str | None]) -> None:
-        self._adding_patient = True
-        self.add_patient_button.setEnabled(False)
-        self._runner.run(lambda: patients.add_patient(self._db, **values),  # type: ignore[arg-type]
-                         on_success=self._on_patient_added, on_failure=self._on_add_patient_failed,
-                         on_finished=self._on_add_finished, label="add patient")
-
-    def _on_add_finished(self) -> None:
-        self._adding_patient = False
-        self._on_patient_step_finished()
-
-    def _on_patient_step_finished(self) -> None:
-        if not self._adding_patient:
-            self.add_patient_button.setEnabled(True)
-
-    def _close_new_patient_form(self) -> None:
-        self._hide_duplicates()
-        self.new_patient_button.setChecked(False)
-        for edit in (self.name_edit, self.birth_edit, self.phone_edit, self.email_edit):
-            edit.clear()
-        self.patient_list.clear()
-
     def set_patient(self, patient: PatientView) -> None:
         """Book for ``patient`` (chosen elsewhere, e.g. "Book for this patient" in a patient record)."""
-        self._show_chosen_patient(patient, "chosen")
+        self.picker.set_patient(patient, "chosen")
 
-    def _on_patient_added(self, patient: PatientView) -> None:
-        self._show_chosen_patient(patient, "new")
-        self.patient_added.emit(patient)
+    def _on_patient_chosen(self, patient: PatientView | None) -> None:
+        changed = (patient.id if patient else None) != (self._patient.id if self._patient else None)
+        self._patient = patient
+        self._update_book_button()
+        if changed:  # the patient's own appointments decide which starts are offered
+            self.refresh_slots()
 
-    def _show_chosen_patient(self, patient: PatientView, note: str) -> None:
-        """Close the new-patient form and show ``patient`` (labelled with ``note``) as the one chosen."""
-        self._close_new_patient_form()
-        item = QListWidgetItem(f"{patient.name} — {note}")
-        item.setData(Qt.ItemDataRole.UserRole, patient)
-        self.patient_list.addItem(item)
-        self.patient_list.setCurrentItem(item)
-        self._choose_patient(patient)
+    def _load_patient_day(self) -> None:
+        """Load the chosen patient's live appointments on the day shown (any branch), in the background."""
+        self._runner.discard(self._keys["patient_day"])
+        patient = self._patient
+        if patient is None:
+            self.patient_day_label.hide()
+            return
+        lo, hi = day_bounds_utc(self.local_date, self._branch.tz)
+        db = self._db
+        self._runner.run(lambda: scheduling.patient_appointments_between(db, patient.id, lo, hi),
+                         on_success=lambda found: self._on_patient_day(patient, found),
+                         on_failure=lambda _error: self.patient_day_label.hide(),  # the slot search says why
+                         key=self._keys["patient_day"], label="the patient's appointments that day")
 
-    def _on_add_patient_failed(self, error: ClinicError) -> None:
-        if isinstance(error, ValidationError) and error.field in self.field_errors:
-            label = self.field_errors[error.field]
-            label.setText(f"{_FIELD_LABELS[error.field]} {error.problem}.")
-            label.show()
-            {"name": self.name_edit, "birth_date": self.birth_edit, "phone": self.phone_edit,
-             "email": self.email_edit}[error.field].setFocus()
-        else:
-            self.form_error.setText(str(error))
-            self.form_error.show()
+    def _on_patient_day(self, patient: PatientView, found: list[AppointmentView]) -> None:
+        others = [a for a in found if self._held is None or a.id != self._held.id]
+        text = patient_day_text(patient.name, others, self._branch.name, self._branch.tz)
+        self.patient_day_label.setText(text)
+        self.patient_day_label.setVisible(bool(text))
+        self.patient_day_listed.emit(others)
 
     # -- service, day, slots -----------------------------------------------------------------
     def _on_services_loaded(self, services: list[ServiceSummary]) -> None:
@@ -672,9 +465,10 @@ class BookingDialog(QDialog):
     def _on_date_changed(self, _date: QDate) -> None:
         self.refresh_slots()
 
-    def _on_slots_found(self, offers: list[SlotOffer]) -> None:
+    def _on_slots_found(self, offers: list[SlotOffer], patient_id: int | None = None) -> None:
         previous = self.selected_offer()
         self._offers = list(offers)
+        self._offers_patient = patient_id
         service = self.selected_service()
         needs = service.needs if service else {}
         tz = self._branch.tz
@@ -726,9 +520,10 @@ class BookingDialog(QDialog):
         first = self.local_date + timedelta(days=1)
         branch = self._branch.name
         now = self._clock()
+        patient_id = self._patient.id if self._patient is not None else None
         self._runner.run(
             lambda: scheduling.find_slots(self._db, branch=branch, service=service.name, local_date=first,
-                                          days=NEXT_FREE_DAYS, now=now, **pins),
+                                          days=NEXT_FREE_DAYS, now=now, patient_id=patient_id, **pins),
             on_success=self._on_next_free_found, on_failure=self._on_next_free_failed,
             key=self._keys["next_free"], label="find next free day")
 
@@ -908,6 +703,12 @@ class BookingDialog(QDialog):
             else:  # nobody watches the connection: check at once (Book checks again if this fails)
                 QTimer.singleShot(0, self._check_unsure)
                 self._show_message(CHECKING_TEXT, error=False)
+        elif isinstance(error, PatientBusy):  # booked meanwhile elsewhere (another desk, the CLI)
+            self._attempt = None
+            self._show_message(f"{error} Nothing was booked; the list of free times has been refreshed "
+                               "without that time; please pick another.")
+            self.refresh_slots()
+            self.slot_taken.emit(str(error))
         elif isinstance(error, SlotTaken):
             self._attempt = None
             self._show_message(f"{error} The list of free times has been refreshed; please pick another.")
@@ -985,8 +786,6 @@ class BookingDialog(QDialog):
         rerun, self._rerun_on_restore = self._rerun_on_restore, set()
         if "slots" in rerun:
             self.refresh_slots()
-        if "patients" in rerun:
-            self.search_now()
         if self.message_label.text().startswith("No connection to the clinic database"):
             self.message_label.hide()  # what it said is over: Book and the searches work again
         self._update_book_button()
@@ -1022,7 +821,7 @@ class BookingDialog(QDialog):
 
         A booking already sent is not dropped: if it commits, ``appointment_booked`` is still emitted.
         """
-        self._search_timer.stop()
+        self.picker.discard()
         self._runner.discard(*self._keys.values())
         held, self._held = self._held, None
         if held is not None and not self._runner.closed:  # closed without confirming: let the time go
@@ -1032,30 +831,16 @@ class BookingDialog(QDialog):
         super().done(result)
 
 
-
-
-def _phone_text(phone: str) -> str:
-    """An E.164 number the way people write it (``+55 27 99999-0001``)."""
-    try:
-        return phonenumbers.format_number(phonenumbers.parse(phone, None),
-                                          phonenumbers.PhoneNumberFormat.INTERNATIONAL)
-    except phonenumbers.NumberParseException:
-        return phone
-
-
-def _duplicate_text(p: PatientView) -> str:
-    """``Maria Silva, born 17 May 1980, +55 27 99999-0001 — already registered``."""
-    parts = [p.name]
-    if p.birth_date:
-        parts.append(f"born {p.birth_date.day} {p.birth_date:%B %Y}")
-    if p.phone:
-        parts.append(_phone_text(p.phone))
-    if p.email:
-        parts.append(p.email)
-    return ", ".join(parts) + " — already registered"
-
-
-def _looks_like_contact(text: str) -> bool:
-    t = text.strip()
-    return bool(t) and (t[0] in "+0123456789" or "@" in t)
-
+def patient_day_text(name: str, appointments: list[AppointmentView], branch: str, tz: tzinfo) -> str:
+    """``"Maria Silva already has Abdominal ultrasound 13:00–13:30 with Ana Souza; overlapping starts
+    are not offered."`` (times in ``tz``, the branch's zone; another branch is named); ``""`` for none."""
+    if not appointments:
+        return ""
+    parts = []
+    for a in appointments:
+        doctor = a.resources.get("doctor")
+        where = f" at {a.branch}" if a.branch != branch else ""
+        parts.append(f"{a.service} {a.start.astimezone(tz):%H:%M}–{a.end.astimezone(tz):%H:%M}"
+                     f"{' with ' + doctor if doctor else ''}{where}")
+    listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    return f"{name} already has {listed}; overlapping starts are not offered."

@@ -68,10 +68,11 @@ from .booking_dialog import BookingDialog
 from .connection_banner import ConnectionBanner, ConnectionMonitor
 from .day_model import DayGridModel
 from .day_view import DayGridView
+from .history_dialog import may_read_history
 from .idle_lock import IdleLock
 from .legend import legend_widget
 from .live import LiveSchedule
-from .messages import show_crash, show_error
+from .messages import APP_TITLE, show_crash, show_error
 from .patient_dialog import PatientRecordDialog, PatientSearchDialog
 from .reschedule_dialog import RescheduleDialog
 from .resource_selection import ResourceSelection, ResourceSelectionDialog, SelectionStore
@@ -101,6 +102,17 @@ _SETS = (("all", "All"), ("doctor", "Doctors"), ("room", "Rooms"), ("equipment",
 
 #: Milliseconds to wait after a live notification before reloading (coalesces bursts).
 LIVE_DEBOUNCE_MS = 60
+
+
+def window_title(session: object | None) -> str:
+    """``"Clinic Reception — ana (manager)"``: the product once, then who is signed in and as what
+    (``session``: anything with ``login`` and ``role``; none, or no login: ``"Clinic Reception"``).
+    The application sets no display name, so Qt adds nothing to it (see ``ui.app``)."""
+    login = getattr(session, "login", None)
+    if not login:
+        return APP_TITLE
+    role = getattr(session, "role", None)
+    return f"{APP_TITLE} — {login} ({role})" if role else f"{APP_TITLE} — {login}"
 
 
 class MainWindow(WindowDocks, WindowPrinting, WindowClinic):
@@ -191,9 +203,7 @@ class MainWindow(WindowDocks, WindowPrinting, WindowClinic):
         self.print_preview: QWidget | None = None
         self._patient_search: PatientSearchDialog | None = None
 
-        login = getattr(session, "login", None)
-        self.setWindowTitle(f"Clinic Reception — {login} ({getattr(session, 'role', '')})" if login
-                            else "Clinic Reception")
+        self.setWindowTitle(window_title(session))
         self.setObjectName("mainWindow")
         self.resize(1280, 820)
 
@@ -908,7 +918,8 @@ class MainWindow(WindowDocks, WindowPrinting, WindowClinic):
             self._patient_search.raise_()
             self._patient_search.activateWindow()
             return self._patient_search
-        dialog = PatientSearchDialog(self._db, self.runner, query=query, clock=self._clock, parent=self)
+        dialog = PatientSearchDialog(self._db, self.runner, query=query, clock=self._clock,
+                                     show_history=may_read_history(self.capabilities), parent=self)
         dialog.book_requested.connect(self.book_for_patient)
         dialog.visit_requested.connect(self.open_visit_dialog)
         dialog.series_requested.connect(self.open_series_dialog)
@@ -932,7 +943,8 @@ class MainWindow(WindowDocks, WindowPrinting, WindowClinic):
                                              "find one.", 10_000)
                 return None
             patient_id = appt.patient_id
-        dialog = PatientRecordDialog(self._db, self.runner, patient_id=patient_id, clock=self._clock, parent=self)
+        dialog = PatientRecordDialog(self._db, self.runner, patient_id=patient_id, clock=self._clock,
+                                     show_history=may_read_history(self.capabilities), parent=self)
         dialog.book_requested.connect(self.book_for_patient)
         dialog.visit_requested.connect(self.open_visit_dialog)
         dialog.series_requested.connect(self.open_series_dialog)
@@ -1098,6 +1110,8 @@ class MainWindow(WindowDocks, WindowPrinting, WindowClinic):
         menu.addActions([a for a in self.lifecycle_actions.values() if a.isVisible()])
         menu.addSeparator()
         menu.addActions([self.reschedule_action, self.open_patient_action, self.appointment_reminders_action])
+        if self.appointment_history_action.isVisible():
+            menu.addAction(self.appointment_history_action)
         if appointment.series_id is not None and self.cancel_series_action.isVisible():
             menu.addAction(self.cancel_series_action)
         if self.force_move_action.isVisible():

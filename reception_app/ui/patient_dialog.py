@@ -63,7 +63,8 @@ class PatientSearchDialog(QDialog):
 
     ``query``: text to start with (e.g. the letter typed on the grid); the
     search runs at once when it is not empty. ``search_delay_ms``: debounce
-    while typing. ``clock``: handed to the record dialog.
+    while typing. ``clock``: handed to the record dialog. ``show_history``: records opened from
+    here offer "History" (managers and admins; see ``history_dialog.may_read_history``).
 
     Keys: typing searches; Down moves into the results; Enter opens the record
     of the selected (or first) patient; Esc closes.
@@ -84,11 +85,12 @@ class PatientSearchDialog(QDialog):
     series_requested = Signal(object)
 
     def __init__(self, db: Database, runner: Runner, *, query: str = "", clock: Clock | None = None,
-                 search_delay_ms: int = 250, parent: QWidget | None = None) -> None:
+                 search_delay_ms: int = 250, show_history: bool = False, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._db = db
         self._runner = runner
         self._clock = clock or (lambda: datetime.now(UTC))
+        self._show_history = show_history
         self._key = f"patient-search-{id(self)}"
         self._record: PatientRecordDialog | None = None
         self.setObjectName("patientSearchDialog")
@@ -166,7 +168,7 @@ class PatientSearchDialog(QDialog):
         if self._record is not None:
             self._record.deleteLater()
         record = PatientRecordDialog(self._db, self._runner, patient_id=patient.id, clock=self._clock,
-                                     parent=self)
+                                     show_history=self._show_history, parent=self)
         for ours, theirs in ((self.book_requested, record.book_requested),
                              (self.visit_requested, record.visit_requested),
                              (self.series_requested, record.series_requested)):
@@ -232,6 +234,8 @@ class PatientRecordDialog(QDialog):
     """One patient's record: details (contact details editable), appointments, "Book for this patient".
 
     ``patient_id``: whose record. ``clock``: "upcoming" means not over at this time.
+    ``show_history``: offer "History" — who changed the record and the patient's consent, when and
+    why (``history_dialog.HistoryDialog``; only managers and admins may read it).
 
     Signals:
         record_loaded(object): the ``PatientRecord`` arrived and is shown.
@@ -239,8 +243,10 @@ class PatientRecordDialog(QDialog):
         book_requested(object): "Book for this patient": the ``PatientView`` (the dialog closes).
         visit_requested(object): "Book a visit…" (several appointments together), the same way.
         series_requested(object): "Book a series…" (a recurring series), the same way.
+        history_opened(object): "History" opened the patient's change history (the ``HistoryDialog``).
     """
 
+    history_opened = Signal(object)
     record_loaded = Signal(object)
     patient_updated = Signal(object)
     book_requested = Signal(object)
@@ -248,7 +254,7 @@ class PatientRecordDialog(QDialog):
     series_requested = Signal(object)
 
     def __init__(self, db: Database, runner: Runner, *, patient_id: int, clock: Clock | None = None,
-                 parent: QWidget | None = None) -> None:
+                 show_history: bool = False, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._db = db
         self._runner = runner
@@ -330,6 +336,13 @@ class PatientRecordDialog(QDialog):
         self.series_button.clicked.connect(lambda: self._request(self.series_requested))
         for button in (self.book_button, self.visit_button, self.series_button):
             button.setEnabled(False)
+        self.history_button = QPushButton("History…")
+        self.history_button.setObjectName("patientHistoryButton")
+        self.history_button.setToolTip("Who changed this record and the patient's consent, when and why")
+        self.history_button.setAutoDefault(False)
+        self.history_button.clicked.connect(self.open_history)
+        self.history_button.setVisible(show_history)
+        row.addWidget(self.history_button)
         buttons.rejected.connect(self.reject)
         v.addWidget(buttons)
         self.reload()
@@ -354,6 +367,20 @@ class PatientRecordDialog(QDialog):
     def record(self) -> PatientRecord | None:
         """The record shown (as last loaded or saved)."""
         return self._record
+
+    def open_history(self) -> QDialog:
+        """Open the patient's change history (record edits and consent changes), times in the
+        workstation's zone; returns the dialog (deleted when closed)."""
+        from .history_dialog import HistoryDialog, workstation_zone
+
+        tz, zone = workstation_zone()
+        name = self._record.patient.name if self._record is not None else f"patient #{self._patient_id}"
+        dialog = HistoryDialog(self._db, self._runner, table="patient", row_id=self._patient_id, about=name,
+                               tz=tz, zone_text=f"workstation-local time ({zone})", parent=self)
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
+        self.history_opened.emit(dialog)
+        return dialog
 
     def reload(self) -> None:
         """Load the patient and their appointments in the background."""
@@ -463,3 +490,8 @@ class PatientRecordDialog(QDialog):
         if self._record is not None:
             signal.emit(self._record.patient)
             self.accept()
+
+    def done(self, result: int) -> None:
+        """Close; a load still running is dropped (a save already sent still commits)."""
+        self._runner.discard(f"record-{id(self)}")
+        super().done(result)

@@ -17,15 +17,42 @@ these calls run on the GUI thread)::
 Dialogs are opened with ``open()`` (window-modal, no nested event loop),
 never ``exec()``. Rendering errors are logged with their traceback and shown
 once per job as a plain sentence (``messages.show_error``).
+
+Lifetimes. A ``QPrinter`` is no ``QObject``: Qt's dialogs only point at it, so
+it must outlive the dialog's C++ object *and* its children (the preview widget,
+the print dialog the preview opens). It used to be a Python attribute of the
+dialog, and was freed whenever the dialog's Python wrapper happened to go —
+which, depending on which closures still referred to it, was either before the
+dialog's destructor ran (the preview widget left pointing at a freed printer)
+or in the middle of it, while a signal closure of the job also dropped the
+last reference to the parent window, which then deleted the half-destroyed
+dialog a second time (a segmentation fault on close; reproduced by
+``tests/ui/test_print_preview.py::test_preview_open_close_cycles_survive``).
+Now the printer (and a parentless dialog) are kept in :data:`_kept` until the
+dialog's C++ object is gone and are released on the next turn of the event
+loop, never inside a C++ destructor; and no signal closure holds the dialog or
+the parent window (the job finds them through ``parent()`` when it needs them).
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
+import weakref
 from pathlib import Path
 
 import pypdfium2 as pdfium
-from PySide6.QtCore import QMarginsF, QObject, QRectF, QSizeF, QStandardPaths, Qt, Signal
+from PySide6.QtCore import (
+    QCoreApplication,
+    QMarginsF,
+    QObject,
+    QRectF,
+    QSizeF,
+    QStandardPaths,
+    Qt,
+    QTimer,
+    Signal,
+)
 from PySide6.QtGui import QImage, QPageLayout, QPageSize, QPaintEngine, QPainter
 from PySide6.QtPrintSupport import QPrintDialog, QPrinter, QPrintPreviewDialog
 from PySide6.QtWidgets import QApplication, QDialog, QFileDialog, QWidget
@@ -44,8 +71,11 @@ PREVIEW_DPI = 150
 #: How far (points) a PDF page may differ from A4 and still be printed on A4 paper.
 _A4_TOLERANCE_PT = 2.0
 
-#: Dialogs without a parent window, kept alive here until they finish (Python would collect them).
-_orphans: set[QObject] = set()
+#: Python objects a dialog needs while its C++ object exists — the ``QPrinter`` it points at, and the
+#: dialog itself when it has no parent window — by dialog (a serial number). Released on the event
+#: loop's next turn after the dialog is destroyed (see the module notes on lifetimes).
+_kept: dict[int, list[object]] = {}
+_serial = itertools.count(1)
 
 
 class PdfPrintJob(QObject):
@@ -69,6 +99,7 @@ class PdfPrintJob(QObject):
         self.title = title
         self._doc: pdfium.PdfDocument | None = pdfium.PdfDocument(pdf)
         self._sizes_pt = [self._doc[i].get_size() for i in range(len(self._doc))]
+        self._failure_shown = False
         self.destroyed.connect(self._doc.close)
 
     @property
@@ -148,6 +179,15 @@ class PdfPrintJob(QObject):
         self.painted.emit(self.page_count)
         return True
 
+    def _show_failure_once(self, message: str) -> None:
+        """The first failure of this job as an error box over the window that opened its dialog."""
+        if self._failure_shown:
+            return
+        self._failure_shown = True
+        dialog = self.parent()
+        over = dialog if isinstance(dialog, QWidget) else None
+        show_error(over.parentWidget() or over if over is not None else None, message)
+
 
 def _fit(area: QRectF, width: float, height: float) -> QRectF:
     """The largest rectangle of aspect ``width:height`` centred in ``area``."""
@@ -167,24 +207,30 @@ def _open_job(parent: QWidget | None, pdf: bytes, title: str) -> PdfPrintJob | N
         return None
 
 
-def _keep_until_finished(dialog: QPrintPreviewDialog | QPrintDialog | QFileDialog, parent: QWidget | None) -> None:
+def _keep_until_destroyed(dialog: QWidget, *objects: object) -> None:
+    """Delete ``dialog`` when it closes, and keep ``objects`` (and the dialog itself when it has no
+    parent window) referenced until its C++ object is destroyed; they are released on the next
+    turn of the event loop, so nothing Python owns is freed inside a C++ destructor."""
     dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-    if parent is None:
-        _orphans.add(dialog)
-        dialog.finished.connect(lambda _result: _orphans.discard(dialog))
+    key = next(_serial)
+    _kept[key] = [*objects, *([dialog] if dialog.parent() is None else [])]
+    # The slot must not refer to the dialog (that would tie the dialog's wrapper to the connection).
+    dialog.destroyed.connect(lambda *_args, key=key: _release_later(key))
 
 
-def _attach(job: PdfPrintJob, dialog: QObject, parent: QWidget | None) -> None:
-    """The job lives as long as ``dialog``; its first failure is shown once."""
+def _release_later(key: int) -> None:
+    """Drop what :func:`_keep_until_destroyed` kept under ``key``, on the event loop's next turn
+    (at shutdown, with no event loop left, it goes with the interpreter)."""
+    if QCoreApplication.instance() is None or QCoreApplication.closingDown():
+        return
+    QTimer.singleShot(0, lambda: _kept.pop(key, None))
+
+
+def _attach(job: PdfPrintJob, dialog: QWidget) -> None:
+    """The job lives as long as ``dialog`` (its child); its first failure is shown once, over the
+    dialog's parent window (else over the dialog). The slot holds neither the dialog nor the parent."""
     job.setParent(dialog)
-    shown: list[bool] = []
-
-    def on_failed(message: str) -> None:
-        if not shown:
-            shown.append(True)
-            show_error(parent if parent is not None else dialog if isinstance(dialog, QWidget) else None, message)
-
-    job.failed.connect(on_failed)
+    job.failed.connect(job._show_failure_once)
 
 
 def preview_pdf(parent: QWidget | None, pdf: bytes, title: str) -> QPrintPreviewDialog | None:
@@ -202,11 +248,10 @@ def preview_pdf(parent: QWidget | None, pdf: bytes, title: str) -> QPrintPreview
     dialog = QPrintPreviewDialog(printer, parent)
     dialog.setObjectName("printPreview")
     dialog.setWindowTitle(f"Print preview — {title}")
-    dialog._printer = printer  # type: ignore[attr-defined]  # QPrinter is no QObject: keep it with the dialog
     job.setObjectName("pdfPrintJob")
-    _attach(job, dialog, parent)
+    _attach(job, dialog)
     dialog.paintRequested.connect(job.paint)
-    _keep_until_finished(dialog, parent)
+    _keep_until_destroyed(dialog, printer)  # QPrinter is no QObject: it must outlive the dialog
     screen = (parent.screen() if parent is not None else None) or QApplication.primaryScreen()
     if screen is not None:
         available = screen.availableGeometry()
@@ -226,11 +271,10 @@ def print_pdf(parent: QWidget | None, pdf: bytes, title: str) -> QPrintDialog | 
     dialog = QPrintDialog(printer, parent)
     dialog.setObjectName("printDialog")
     dialog.setWindowTitle(f"Print — {title}")
-    dialog._printer = printer  # type: ignore[attr-defined]
     job.setObjectName("pdfPrintJob")
-    _attach(job, dialog, parent)
+    _attach(job, dialog)
     dialog.accepted.connect(job.paint)  # QPrintDialog.accepted(QPrinter*): the printer the user set up
-    _keep_until_finished(dialog, parent)
+    _keep_until_destroyed(dialog, printer)
     QDialog.open(dialog)  # QPrintDialog.open(receiver, member) hides the plain overload in PySide
     return dialog
 
@@ -261,7 +305,14 @@ def save_pdf(parent: QWidget | None, pdf: bytes, suggested_name: str) -> QFileDi
     dialog.setFileMode(QFileDialog.FileMode.AnyFile)
     dialog.setDefaultSuffix("pdf")
     dialog.selectFile(str(suggested))
-    dialog.fileSelected.connect(lambda path: write_pdf(parent, pdf, path))
-    _keep_until_finished(dialog, parent)
+    # The slot finds the parent when it runs: a closure holding the parent window could free it
+    # while this dialog is being destroyed.
+    dialog.fileSelected.connect(lambda path, dialog=weakref.ref(dialog): _write_chosen(dialog(), pdf, path))
+    _keep_until_destroyed(dialog)
     dialog.open()
     return dialog
+
+
+def _write_chosen(dialog: QFileDialog | None, pdf: bytes, path: str) -> None:
+    """"Save as PDF…" accepted: write ``pdf`` to ``path``; errors over the dialog's parent window."""
+    write_pdf(dialog.parentWidget() if dialog is not None else None, pdf, path)

@@ -2,7 +2,7 @@
 
 Top: the branch's waitlist (patient, service, doctor, window, priority, status,
 age) in offer order, with "Cancel entry". Middle: "Add to waitlist" — the
-patient picker of the walk-in dialog, service, doctor (optional), dates, local
+shared patient picker (``pickers.PatientPicker``), service, doctor (optional), dates, local
 times, priority, note. Bottom: the open offers (freed slots held for a waiting
 patient) with the time left, "Accept" and "Decline", and "Offer freed slots
 now" (the reminder service does the same on its own; see
@@ -43,9 +43,8 @@ from ..services.dayview import BranchSummary, DayView, ServiceSummary, list_serv
 from ..services.waitlist import DeclineResult, OfferView, WaitlistEntryView
 from ..store.database import Database
 from . import colors
-from .pickers import fill_doctors, fill_services
+from .pickers import PatientPicker, fill_doctors, fill_services
 from .runner import Clock, Runner
-from .walk_in_dialog import PatientPicker
 
 _MESSAGE_STYLE = colors.ERROR_BOX_STYLE
 ENTRY_COLUMNS = ("Patient", "Service", "Doctor", "Window", "Priority", "Status", "Waiting")

@@ -12,229 +12,31 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QKeyEvent
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
     QGroupBox,
-    QHBoxLayout,
     QLabel,
-    QLineEdit,
-    QListWidget,
-    QListWidgetItem,
-    QPushButton,
     QVBoxLayout,
     QWidget,
 )
 
-from ..domain.errors import ClinicError, ValidationError
-from ..services import patients, scheduling
+from ..domain.errors import ClinicError
+from ..services import scheduling
 from ..services.dayview import BranchSummary, DayView, ServiceSummary, list_services, load_day
 from ..services.patients import PatientView
 from ..services.scheduling import AppointmentView, SlotOffer
 from ..store.database import Database
 from . import colors
-from .patient_dialog import patient_line
-from .pickers import fill_doctors, fill_services
+from .pickers import PatientPicker, fill_doctors, fill_services
 from .runner import Clock, Runner
 
-_ERROR_STYLE = "color: #b3261e;"
+__all__ = ["PatientPicker", "WalkInDialog"]  # PatientPicker: re-exported (it lived here)
+
 _MESSAGE_STYLE = colors.ERROR_BOX_STYLE
-
-
-class PatientPicker(QWidget):
-    """Find a patient by name (accents and typos forgiven), phone or birth date, or add a new one.
-
-    A new patient is checked for likely duplicates first; when there are some,
-    they are listed to pick instead, and "Add patient" pressed again adds anyway.
-
-    Signals:
-        patient_chosen(object): the ``PatientView`` chosen (found or added), or None when cleared.
-        patients_listed(int): search results arrived (how many).
-        patient_added(object): a new patient was written: the ``PatientView``.
-    """
-
-    patient_chosen = Signal(object)
-    patients_listed = Signal(int)
-    patient_added = Signal(object)
-
-    def __init__(self, db: Database, runner: Runner, *, search_delay_ms: int = 250,
-                 parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._db = db
-        self._runner = runner
-        self._patient: PatientView | None = None
-        self._duplicates_for: dict[str, str | None] | None = None
-        self._key = f"picker-{id(self)}"
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.setInterval(search_delay_ms)
-        self._timer.timeout.connect(self.search_now)
-        v = QVBoxLayout(self)
-        v.setContentsMargins(0, 0, 0, 0)
-        row = QHBoxLayout()
-        self.search_edit = QLineEdit()
-        self.search_edit.setObjectName("walkInPatientSearch")
-        self.search_edit.setAccessibleName("Search patients")
-        self.search_edit.setPlaceholderText("Name, phone, or birth date (dd/mm/yyyy)")
-        self.search_edit.textEdited.connect(lambda _t: self._timer.start())
-        self.search_edit.installEventFilter(self)  # Enter searches; it never books with an older choice
-        row.addWidget(self.search_edit, 1)
-        self.new_button = QPushButton("New patient…")
-        self.new_button.setObjectName("walkInNewPatient")
-        self.new_button.setCheckable(True)
-        self.new_button.setAutoDefault(False)
-        self.new_button.toggled.connect(self._on_new_toggled)
-        row.addWidget(self.new_button)
-        v.addLayout(row)
-        self.result_list = QListWidget()
-        self.result_list.setObjectName("walkInPatients")
-        self.result_list.setAccessibleName("Patients found")
-        self.result_list.setMaximumHeight(110)
-        self.result_list.currentItemChanged.connect(self._on_current_changed)
-        v.addWidget(self.result_list)
-
-        self.new_form = QWidget()
-        form = QFormLayout(self.new_form)
-        form.setContentsMargins(0, 0, 0, 0)
-        self.new_edits: dict[str, QLineEdit] = {}
-        for field, label, hint in (("name", "Name", ""), ("birth_date", "Birth date", "YYYY-MM-DD"),
-                                   ("phone", "Phone", "+5527999990000 (optional)")):
-            edit = QLineEdit()
-            edit.setObjectName(f"walkInNew_{field}")
-            edit.setAccessibleName(f"New patient's {label.lower()}")
-            edit.setPlaceholderText(hint)
-            edit.textEdited.connect(self._forget_duplicates)
-            self.new_edits[field] = edit
-            form.addRow(label, edit)
-        self.add_button = QPushButton("Add patient")
-        self.add_button.setObjectName("walkInAddPatient")
-        self.add_button.setAutoDefault(False)
-        self.add_button.clicked.connect(self.add_patient)
-        form.addRow("", self.add_button)
-        self.new_form.hide()
-        v.addWidget(self.new_form)
-        self.note_label = QLabel()
-        self.note_label.setObjectName("walkInPatientNote")
-        self.note_label.setWordWrap(True)
-        v.addWidget(self.note_label)
-
-    @property
-    def patient(self) -> PatientView | None:
-        """The patient chosen, or None."""
-        return self._patient
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        """Enter in the search field searches now and goes no further (not to the dialog's default button)."""
-        if (watched is self.search_edit and event.type() == QEvent.Type.KeyPress
-                and isinstance(event, QKeyEvent) and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)):
-            self.search_now()
-            return True
-        return super().eventFilter(watched, event)
-
-    def search_now(self) -> None:
-        """Search for the text typed now (typing does it after the debounce)."""
-        self._timer.stop()
-        query = self.search_edit.text().strip()
-        if not query:
-            return
-        self._runner.run(lambda: patients.find_patients(self._db, query), on_success=self._on_found,
-                         on_failure=lambda e: self._note(str(e), error=True), key=self._key, label="find patients")
-
-    def add_patient(self) -> None:
-        """Add the new patient typed (after a check for likely duplicates)."""
-        values: dict[str, str | None] = {f: e.text().strip() or None for f, e in self.new_edits.items()}
-        self.add_button.setEnabled(False)
-        if self._duplicates_for == values:  # pressed again after the warning: add anyway
-            self._write(values)
-            return
-        self._runner.run(
-            lambda: patients.likely_duplicates(self._db, name=values["name"] or "",
-                                               birth_date=values["birth_date"] or "", phone=values["phone"]),
-            on_success=lambda found: self._on_duplicates(values, found),
-            on_failure=self._on_add_failed, on_finished=lambda: self.add_button.setEnabled(True),
-            label="check duplicate patients")
-
-    # -- reactions ------------------------------------------------------------------------------
-    def _write(self, values: dict[str, str | None]) -> None:
-        self._runner.run(lambda: patients.add_patient(self._db, name=values["name"] or "",
-                                                      birth_date=values["birth_date"] or "",
-                                                      phone=values["phone"]),
-                         on_success=self._on_added, on_failure=self._on_add_failed,
-                         on_finished=lambda: self.add_button.setEnabled(True), label="add patient")
-
-    def _on_duplicates(self, values: dict[str, str | None], found: list[PatientView]) -> None:
-        if not found:
-            self._write(values)
-            return
-        self._duplicates_for = values
-        self._fill(found)
-        self._note("Already registered? Pick the patient above, or press “Add patient” again to add anyway.",
-                   error=True)
-
-    def _on_added(self, patient: PatientView) -> None:
-        self._duplicates_for = None
-        self.new_button.setChecked(False)
-        self._fill([patient], choose_first=True)
-        self.patient_added.emit(patient)
-
-    def _on_add_failed(self, error: ClinicError) -> None:
-        labels = {"name": "Name", "birth_date": "Birth date", "phone": "Phone"}
-        if isinstance(error, ValidationError) and error.field in labels:
-            self._note(f"{labels[error.field]}: {error.problem}.", error=True)
-            self.new_edits[error.field].setFocus()
-        else:
-            self._note(str(error), error=True)
-
-    def _forget_duplicates(self, *_args: object) -> None:
-        self._duplicates_for = None
-
-    def _on_found(self, found: list[PatientView]) -> None:
-        self._fill(found, choose_first=True)
-        if not found:
-            self._note("No patient found — use “New patient…”.")
-        self.patients_listed.emit(len(found))
-
-    def _fill(self, found: list[PatientView], *, choose_first: bool = False) -> None:
-        """List ``found``; the first is chosen (and selected) with ``choose_first``, else nobody."""
-        self.result_list.blockSignals(True)
-        self.result_list.clear()
-        for p in found:
-            item = QListWidgetItem(patient_line(p))
-            item.setData(Qt.ItemDataRole.UserRole, p)
-            self.result_list.addItem(item)
-        self.result_list.setCurrentRow(0 if found and choose_first else -1)
-        self.result_list.blockSignals(False)
-        self._choose(found[0] if found and choose_first else None)
-
-    def _on_current_changed(self, current: QListWidgetItem | None, _previous: object) -> None:
-        self._choose(current.data(Qt.ItemDataRole.UserRole) if current is not None else None)
-
-    def _choose(self, patient: PatientView | None) -> None:
-        if patient is not None:
-            self._note(f"Patient: {patient.name}")
-        self._patient = patient
-        self.patient_chosen.emit(patient)
-
-    def _on_new_toggled(self, shown: bool) -> None:
-        self.new_form.setVisible(shown)
-        if shown:
-            typed = self.search_edit.text().strip()
-            if typed and not typed[0].isdigit() and not typed.startswith("+"):
-                self.new_edits["name"].setText(typed)
-            self.new_edits["name"].setFocus()
-
-    def _note(self, text: str, *, error: bool = False) -> None:
-        self.note_label.setText(text)
-        self.note_label.setStyleSheet(_ERROR_STYLE if error else "")
-
-    def discard(self) -> None:
-        """Drop the answer of a search still running."""
-        self._timer.stop()
-        self._runner.discard(self._key)
 
 
 class WalkInDialog(QDialog):

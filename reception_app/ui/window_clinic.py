@@ -23,12 +23,14 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDialog, QMenu, QWidget
 
 from ..services.scheduling import MOVABLE_STATUSES
+from .history_dialog import may_read_history
 from .window_base import WindowBase
 
 if TYPE_CHECKING:  # the dialogs are imported when first opened: start-up stays fast (make bench startup)
     from ..services.patients import PatientView
     from ..services.scheduling import AppointmentView
     from ..store.database import Database
+    from .history_dialog import HistoryDialog
     from .override_dialogs import ForceBookingDialog, ForceMoveDialog, OverridesLogWindow
     from .reminders_dialog import AppointmentRemindersDialog, FailedRemindersDialog
     from .reports_window import ReportsWindow
@@ -107,6 +109,11 @@ class WindowClinic(WindowBase):
                                       "Move the patient or change the doctor over the rules, with a reason (logged)",
                                       self.open_force_move, Qt.Key.Key_J)
         self.force_move_action.setEnabled(False)
+        self.appointment_history_action = make("History…", "appointmentHistory",
+                                               "Who changed the selected appointment, its bookings and payments, "
+                                               "when and why", self.open_appointment_history)
+        self.appointment_history_action.setEnabled(False)  # follows the selected appointment
+        self.appointment_history_action.setVisible(may_read_history(self.capabilities))
         caps = self.capabilities
         for action, allowed in ((self.new_visit_action, caps.book), (self.new_series_action, caps.book),
                                 (self.waitlist_action, caps.book), (self.rosters_action, caps.rosters),
@@ -120,7 +127,8 @@ class WindowClinic(WindowBase):
     def _add_clinic_menus(self, appointment_menu: QMenu) -> QMenu:
         """Add the booking entries to ``appointment_menu`` and return the new "Clinic" menu."""
         appointment_menu.addSeparator()
-        appointment_menu.addActions([self.appointment_reminders_action, self.new_visit_action,
+        appointment_menu.addActions([self.appointment_reminders_action, self.appointment_history_action,
+                                     self.new_visit_action,
                                      self.new_series_action, self.cancel_series_action,
                                      self.force_book_action, self.force_move_action])
         menu = self.menuBar().addMenu("&Clinic")
@@ -182,9 +190,25 @@ class WindowClinic(WindowBase):
         self.cancel_series_action.setEnabled(self.capabilities.book and appointment is not None
                                              and appointment.series_id is not None)
         self.appointment_reminders_action.setEnabled(appointment is not None)
+        self.appointment_history_action.setEnabled(appointment is not None and may_read_history(self.capabilities))
         self.force_move_action.setVisible(self.capabilities.overrides)
         self.force_move_action.setEnabled(self.capabilities.overrides and appointment is not None
                                           and appointment.status in MOVABLE_STATUSES)
+
+    def open_appointment_history(self) -> HistoryDialog | None:
+        """The selected appointment's change history — the appointment, its resource bookings and
+        payments — in the branch's local time (managers and admins)."""
+        appt = self.current_appointment()  # type: ignore[attr-defined]
+        if appt is None or self._branch is None or not may_read_history(self.capabilities):
+            return None
+        from .history_dialog import HistoryDialog
+
+        tz = self._branch.tz
+        about = f"{appt.patient}, {appt.service} {appt.start.astimezone(tz):%a %d/%m/%Y %H:%M}"
+        dialog = HistoryDialog(self._db, self.runner, table="appointment", row_id=appt.id, about=about, tz=tz,
+                               zone_text=f"branch-local time ({self._branch.name}, {self._branch.timezone})",
+                               parent=self)
+        return self._show(dialog)
 
     def open_appointment_reminders(self) -> AppointmentRemindersDialog | None:
         """The selected appointment's confirmation, reminders and their status (Ctrl+Shift+U)."""

@@ -9,6 +9,7 @@ Centro (America/Sao_Paulo, UTC-3 in January): "Abdominal ultrasound" (30 min,
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
@@ -222,14 +223,15 @@ def test_taken_slot_names_the_resource(clinic_db, patient):
 
 
 def test_taken_pinned_doctor_is_named(clinic_db, patient):
+    other = patients.add_patient(clinic_db, name="Joana Prado", birth_date="1990-01-01").id
     book(clinic_db, patient, doctor="Ana Souza")
     clinic_config.apply(clinic_db, {"equipment": [{"name": "Ultrasound B", "branch": "Centro",
                                                     "kind": "ultrasound"}]})
     with pytest.raises(SlotTaken) as info:
-        book(clinic_db, patient, doctor="Ana Souza")
+        book(clinic_db, other, doctor="Ana Souza")
     assert info.value.resource == "Ana Souza"
-    # Unpinned, the second ultrasound and the other doctor make it bookable.
-    appt = book(clinic_db, patient)
+    # Unpinned, the second ultrasound and the other doctor make it bookable (for another patient).
+    appt = book(clinic_db, other)
     assert appt.resources == {"doctor": "Bruno Lima", "room": "Imaging 2", "equipment": "Ultrasound B"}
 
 
@@ -261,8 +263,9 @@ def test_client_id_makes_a_retry_safe(clinic_db, patient):
     first = book(clinic_db, patient, client_id=cid)
     before = counts(clinic_db)
     again = book(clinic_db, patient, client_id=str(cid))
-    assert again == first
-    assert again.client_id == str(cid)
+    assert again == replace(first, already_booked=True)     # the same appointment, and it says so
+    assert again.client_id == str(cid) and not first.already_booked
+    assert again.to_json()["already_booked"] is True and "already_booked" not in first.to_json()
     assert counts(clinic_db) == before
     # Without a client id, the same request is a second booking attempt (and the slot is taken).
     with pytest.raises(SlotTaken):

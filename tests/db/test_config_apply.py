@@ -314,3 +314,129 @@ def test_a_branch_gives_the_reminder_services_phone_language_and_quiet_hours(db)
         assert err.value.field == f"branch 'Sul'.{field}"
     # A bad file writes nothing: the earlier values stay.
     assert db.read(lambda c: c.exec_driver_sql("SELECT language FROM branch WHERE name = 'Sul'").scalar_one()) == "pt"
+
+
+# -- issue 14: bad files write nothing and say where ---------------------------------------------------
+def test_a_file_that_is_not_utf8_or_holds_a_nul_names_the_byte_offset(db, tmp_path):
+    clinic_config.apply_file(db, DATA / "test_clinic.toml")
+    before = counts(db)
+    latin1 = tmp_path / "latin1.toml"
+    latin1.write_bytes(b'[[branch]]\nname = "S\xe3o Paulo"\ntimezone = "America/Sao_Paulo"\n')
+    nul = tmp_path / "nul.toml"
+    nul.write_bytes(b'[[branch]]\nname = "Sul\x00"\ntimezone = "UTC"\n')
+    for path, problem in ((latin1, "is not valid UTF-8 at byte offset 20"), (nul, "holds a NUL byte at byte offset 22")):
+        with pytest.raises(ValidationError) as info:
+            clinic_config.apply_file(db, path)
+        assert (info.value.field, info.value.value, info.value.problem) == ("file", str(path), problem)
+    with pytest.raises(ValidationError, match="cannot be read") as info:
+        clinic_config.apply_file(db, tmp_path)       # a directory
+    assert info.value.field == "file"
+    assert counts(db) == before
+
+
+@pytest.mark.parametrize(("data", "field", "value"), [
+    ({"branch": [GOOD_BRANCH, dict(GOOD_BRANCH, timezone="UTC")]}, "branch.name", "Norte"),
+    ({"room": [{"name": "R1", "branch": "Centro", "kind": "imaging"},
+               {"name": "R1", "branch": "Berlin", "kind": "consultation"}]}, "room.name", "R1"),
+    ({"doctor": [{"name": "Dora", "specialty": "radiology"}, {"name": "Dora", "specialty": "gp"}]},
+     "doctor.name", "Dora"),
+    ({"equipment": [{"name": "US B", "branch": "Centro", "kind": "ultrasound"},
+                    {"name": "US  B", "branch": "Centro", "kind": "ultrasound"}]}, "equipment.name", "US  B"),
+    ({"doctor": [{"name": "Same", "specialty": "radiology"}],
+      "room": [{"name": "Same", "branch": "Centro", "kind": "imaging"}]}, "room.name", "Same"),
+    ({"service": [{"name": "S", "duration": 15}, {"name": "S", "duration": 30}]}, "service.name", "S"),
+    ({"holiday": [{"branch": "Centro", "date": "2027-05-01", "name": "Labour day"},
+                  {"branch": "Centro", "date": "2027-05-01", "name": "May day"}]}, "holiday 'May day'.date",
+     "2027-05-01"),
+    ({"time_off": [{"resource": "Ana Souza", "from": "2027-05-03T00:00:00Z", "until": "2027-05-04T00:00:00Z"},
+                   {"resource": "Ana Souza", "from": "2027-05-03T00:00:00Z", "until": "2027-05-04T00:00:00Z",
+                    "reason": "again"}]}, "time_off 'Ana Souza'.from", "2027-05-03T00:00:00Z"),
+])
+def test_one_name_twice_in_a_file_is_refused(db, data, field, value):
+    err = bad(db, data, field)
+    assert err.value == value and "duplicate" in err.problem
+
+
+@pytest.mark.parametrize(("data", "field"), [
+    ({"branch": [dict(GOOD_BRANCH, name="Nor\tte")]}, "branch.name"),
+    ({"doctor": [{"name": "Dora\nLima", "specialty": "radiology"}]}, "doctor.name"),
+    ({"doctor": [{"name": "Dora", "specialty": "radio\x00logy"}]}, "doctor 'Dora'.specialty"),
+    ({"room": [{"name": "R\u2028", "branch": "Centro", "kind": "imaging"}]}, "room.name"),
+    ({"room": [{"name": "R9", "branch": "Centro", "kind": "ima\x1bging"}]}, "room 'R9'.kind"),
+    ({"equipment": [{"name": "US\x7f", "branch": "Centro", "kind": "ultrasound"}]}, "equipment.name"),
+    ({"service": [{"name": "Scan\r", "duration": 15}]}, "service.name"),
+    ({"service": [{"name": "Scan", "duration": 15, "needs": {"doctor": "radio\nlogy"}}]},
+     "service 'Scan'.needs.doctor"),
+    ({"holiday": [{"branch": "Centro", "date": "2027-05-01", "name": "Labour\u0085day"}]},
+     "holiday 'Labour\\x85day'.name"),
+    ({"time_off": [{"resource": "Ana Souza", "from": "2027-05-03T00:00:00Z", "until": "2027-05-04T00:00:00Z",
+                    "reason": "flu\nand more"}]}, "time_off 'Ana Souza'.reason"),
+    ({"branch": [dict(GOOD_BRANCH, name=7)]}, "branch.name"),
+])
+def test_control_characters_in_names_are_refused(db, data, field):
+    err = bad(db, data, field)
+    assert "control character" in err.problem or "separator" in err.problem or "text" in err.problem
+
+
+@pytest.mark.parametrize(("service", "field"), [
+    ({"duration": -30}, "duration"), ({"duration": 0}, "duration"), ({"duration": 10**12}, "duration"),
+    ({"buffer_before": -5}, "buffer_before"), ({"buffer_after": -1}, "buffer_after"),
+    ({"min_notice": -60}, "min_notice"), ({"horizon": 0}, "horizon"), ({"horizon": -365}, "horizon"),
+    ({"cancel_free_hours": -24}, "cancel_free_hours"), ({"buffer_after": 2**40}, "buffer_after"),
+    ({"duration": 15.0}, "duration"), ({"deposit": "1e3"}, "deposit"), ({"deposit": "-5.00"}, "deposit"),
+    ({"late_cancel_fee": "NaN"}, "late_cancel_fee"), ({"deposit": 20.5}, "deposit"),
+])
+def test_negative_or_absurd_service_numbers(db, service, field):
+    err = bad(db, {"service": [{"name": "S", "duration": 15, **service}]}, f"service 'S'.{field}")
+    assert err.value == service[field]
+
+
+@pytest.mark.parametrize("hours", ["08:00-08:00", "00:00-00:00", "8h-12h", "08:00", "08:00-12:00-14:00", "-"])
+def test_shift_intervals_of_length_zero_or_malformed(db, hours):
+    doctor = {"name": "Dora", "specialty": "radiology",
+              "shifts": [{"branch": "Centro", "days": ["mon"], "hours": ["08:00-12:00", hours]}]}
+    assert bad(db, {"doctor": [doctor]}, "doctor 'Dora'.shifts[0].hours").value == hours
+
+
+def test_an_end_before_the_start_is_an_overnight_interval(db):
+    clinic_config.apply(db, {"branch": [{"name": "Night", "timezone": "UTC", "hours": {"fri": ["22:00-06:00"]}}],
+                             "doctor": [{"name": "Owl", "specialty": "gp", "shifts": [
+                                 {"branch": "Night", "days": ["fri"], "hours": ["23:45-00:15"]}]}]})
+    assert rows(db, "SELECT start_min, end_min FROM opening_hours") == [(1320, 360)]
+    assert rows(db, "SELECT start_min, end_min FROM shift") == [(1425, 15)]
+
+
+@pytest.mark.parametrize(("data", "field"), [
+    ({"time_off": [{"resource": "Ana Souza", "from": "2027-05-03T00:00:00Z", "until": "2027-05-03T00:00:00Z"}]},
+     "time_off 'Ana Souza'.until"),
+    ({"time_off": [{"resource": "Ana Souza", "from": "0001-01-01T00:00:00-03:00", "until": "2027-05-03T00:00:00Z"}]},
+     "time_off 'Ana Souza'.from"),
+    ({"time_off": [{"resource": "Ana Souza", "from": "2027-05-03T00:00:00Z", "until": "9999-12-31T23:00:00-05:00"}]},
+     "time_off 'Ana Souza'.until"),
+    ({"time_off": [{"resource": "Ana Souza", "from": datetime(1, 1, 1, 12, tzinfo=UTC),
+                    "until": "2027-05-03T00:00:00Z"}]}, "time_off 'Ana Souza'.from"),
+    ({"holiday": [{"branch": "Centro", "date": "9999-12-25", "name": "Far"}]}, "holiday 'Far'.date"),
+    ({"holiday": [{"branch": "Centro", "date": date(1, 1, 1), "name": "Early"}]}, "holiday 'Early'.date"),
+    ({"doctor": [{"name": "Dora", "specialty": "radiology", "shifts": [
+        {"branch": "Centro", "days": ["mon"], "hours": ["08:00-09:00"], "from": "0001-01-01"}]}]},
+     "doctor 'Dora'.shifts[0].from"),
+    ({"doctor": [{"name": "Dora", "specialty": "radiology", "shifts": [
+        {"branch": "Centro", "days": ["mon"], "hours": ["08:00-09:00"], "until": "9999-12-31"}]}]},
+     "doctor 'Dora'.shifts[0].until"),
+])
+def test_dates_outside_the_schedule_window_and_empty_time_off(db, data, field):
+    bad(db, data, field)
+
+
+def test_max_amount_is_stored_in_cents_and_checked(db):
+    with db.engine.connect() as conn:
+        assert clinic_config.max_amount_cents(conn) == clinic_config.DEFAULT_MAX_AMOUNT_CENTS == 500_000
+    clinic_config.apply(db, {"clinic": {"max_amount": "1234.50"}})
+    assert rows(db, "SELECT value FROM clinic_setting WHERE key = 'max_amount_cents'") == [(123450,)]
+    assert db.read(clinic_config.max_amount_cents) == 123450
+    for value in ("1e6", "0", "-10.00", "NaN", 5000.0, "1.234", "99999999.00"):
+        err = bad(db, {"branch": [GOOD_BRANCH], "clinic": {"max_amount": value}}, "clinic.max_amount")
+        assert err.value == value
+    assert db.read(clinic_config.max_amount_cents) == 123450      # a bad file changed nothing
+    for key, value in (("hold_minutes", -1), ("offer_minutes", 0), ("hold_minutes", 10**9)):
+        bad(db, {"clinic": {key: value}}, f"clinic.{key}")

@@ -1,8 +1,9 @@
 """The no-show CSV importer against a real PostgreSQL (services/importer.py).
 
 The sample (tests/data/noshow_sample.csv, described in tests/data/README.md)
-has 986 real records and 9 rejects at known lines; expectations below are
-computed from the CSV itself wherever possible, not copied from the importer.
+has 986 real records (line 57's PatientId is ``93779.52927``, as the source
+writes a few) and 8 rejects at known lines; expectations below are computed
+from the CSV itself wherever possible, not copied from the importer.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import pytest
 from psycopg import sql
 from sqlalchemy import text
 
-from reception_app.domain.errors import ValidationError
+from reception_app.domain.errors import PermissionDenied, ValidationError
 from reception_app.services.importer import (
     CLOSE_MIN,
     OPEN_MIN,
@@ -38,7 +39,6 @@ SAMPLE = DATA / "noshow_sample.csv"
 SP = ZoneInfo("America/Sao_Paulo")
 
 EXPECTED_PROBLEMS = {
-    57: "PatientId '93779.52927' is not a whole number",
     988: "has 5 fields, expected 14",
     989: "ScheduledDay '2016-13-45 10:00:00'",
     990: "AppointmentDay '09/05/2016'",
@@ -64,6 +64,13 @@ def good_rows(path: Path = SAMPLE) -> list[dict[str, str]]:
 
 
 GOOD = good_rows()
+
+
+def ref_of(patient_id: str) -> str:
+    """The patient's source_ref as the module docstring states the rule: PatientId as written,
+    a float-text whole number (digits, then ``.0``) without its ``.0``."""
+    whole = re.fullmatch(r"([0-9]+)\.0", patient_id)
+    return f"vitoria:{whole[1] if whole else patient_id}"
 
 
 def counts(db: Database) -> dict[str, int]:
@@ -95,20 +102,22 @@ def imported(db: Database) -> Database:
 # -- counts, problems, idempotence ------------------------------------------------------
 def test_counts_and_problems(db: Database) -> None:
     result = import_noshow_csv(db, SAMPLE)
-    assert len(GOOD) == 985
-    assert (result.read, result.imported, result.already_present, result.rejected) == (994, 985, 0, 9)
+    assert len(GOOD) == 986
+    assert (result.read, result.imported, result.already_present, result.rejected) == (994, 986, 0, 8)
     assert [line for line, _ in result.problems] == sorted(EXPECTED_PROBLEMS)
     for line, reason in result.problems:
         assert EXPECTED_PROBLEMS[line] in reason, (line, reason)
-    assert result.summary() == "994 rows read, 985 imported, 0 already present, 9 rejected"
+    assert result.summary() == "994 rows read, 986 imported, 0 already present, 8 rejected"
     js = result.to_json()
-    assert js["problems"][0] == {"line": 57, "reason": result.problems[0][1]}
+    assert js["problems"][0] == {"line": 988, "reason": result.problems[0][1]}
+    patients = len({ref_of(rec["PatientId"]) for rec in GOOD})
+    assert patients == 881  # 880 + line 57's 93779.52927
     assert js["created"] == {"branches": 8, "doctors": result.created["doctors"],
-                             "rooms": result.created["rooms"], "patients": 880, "bookings": 1970,
+                             "rooms": result.created["rooms"], "patients": patients, "bookings": 1972,
                              "reminders": 189}
     c = counts(db)
     assert (c["appointment"], c["booking"], c["patient"], c["reminder"], c["branch"]) == \
-        (985, 1970, 880, 189, 8)
+        (986, 1972, 881, 189, 8)
 
 
 def test_second_run_changes_nothing(imported: Database) -> None:
@@ -116,7 +125,7 @@ def test_second_run_changes_nothing(imported: Database) -> None:
     fingerprint = "SELECT md5(string_agg(a::text, '|' ORDER BY a.id)) FROM appointment a"
     fp = imported.read(lambda c: c.execute(text(fingerprint)).scalar_one())
     again = import_noshow_csv(imported, SAMPLE)
-    assert (again.read, again.imported, again.already_present, again.rejected) == (994, 0, 985, 9)
+    assert (again.read, again.imported, again.already_present, again.rejected) == (994, 0, 986, 8)
     assert [line for line, _ in again.problems] == sorted(EXPECTED_PROBLEMS)
     assert set(again.created.values()) == {0}
     assert counts(imported) == before
@@ -128,8 +137,8 @@ def test_audit_rows_carry_the_reason(imported: Database) -> None:
         "SELECT table_name, count(*), min(reason), max(reason) FROM audit_log GROUP BY table_name")).all())
     by = {r[0]: r[1:] for r in rows}
     why = "import noshow-csv noshow_sample.csv"
-    assert by["appointment"] == (985, why, why)
-    assert by["booking"][0] == 1970
+    assert by["appointment"] == (986, why, why)
+    assert by["booking"][0] == 1972
 
 
 # -- what the rows became ------------------------------------------------------------------
@@ -148,8 +157,9 @@ def test_statuses_refs_ages_and_flags(imported: Database) -> None:
         assert r.patient_age_years == int(float(rec["Age"]))
         assert r.length == timedelta(minutes=15)
         assert r.branch == branch_name(rec["Neighbourhood"])
-        assert r.source_ref == f"vitoria:{int(float(rec['PatientId']))}"
-    assert Counter(r.status for r in rows) == {"completed": 764, "no_show": 221}
+        assert r.source_ref == ref_of(rec["PatientId"])
+    assert Counter(r.status for r in rows) == {"completed": 765, "no_show": 221}
+    assert got["vitoria:5712759"].source_ref == "vitoria:93779.52927"  # line 57: kept as written
     names = {r.branch for r in rows}
     assert {"Resistência", "Jardim da Penha", "Ilha do Príncipe", "Joana D´Arc", "De Lourdes"} <= names
 
@@ -159,7 +169,7 @@ def test_patients_are_pseudonymous(imported: Database) -> None:
         "SELECT display_name, gender, source, source_ref, attributes FROM patient")).all())
     first: dict[str, dict[str, str]] = {}
     for rec in sorted(GOOD, key=lambda r: (r["ScheduledDay"], int(r["AppointmentID"]))):
-        first.setdefault(f"vitoria:{int(float(rec['PatientId']))}", rec)
+        first.setdefault(ref_of(rec["PatientId"]), rec)
     assert {p.source_ref for p in pats} == set(first)
     for p in pats:
         rec = first[p.source_ref]
@@ -250,7 +260,7 @@ def test_bookings_one_doctor_one_room_no_overlap(imported: Database) -> None:
             "bool_and(r.kind = 'doctor' OR r.branch_id = a.branch_id) "
             "FROM appointment a JOIN booking bk ON bk.appointment_id = a.id "
             "JOIN resource r ON r.id = bk.resource_id GROUP BY a.id")
-    assert len(per) == 985
+    assert len(per) == len(GOOD)
     assert all(tuple(p[1:]) == (2, 1, 1, True, True, True) for p in per)
     overlaps = q("SELECT count(*) FROM booking x JOIN booking y ON x.resource_id = y.resource_id "
                  "AND x.id < y.id AND x.period && y.period WHERE x.live AND y.live")
@@ -293,7 +303,8 @@ def _write(path: Path, header: list[str], rows: list[list[str]]) -> Path:
 
 
 def _to_original(rec: dict[str, str]) -> list[str]:
-    return [str(int(float(rec["PatientId"]))), rec["AppointmentID"], rec["Gender"],
+    # the original writes whole PatientIds without ".0" and the fractional ones as the extract does
+    return [rec["PatientId"].removesuffix(".0"), rec["AppointmentID"], rec["Gender"],
             rec["ScheduledDay"].replace(" ", "T") + "Z", rec["AppointmentDay"] + "T00:00:00Z",
             str(int(float(rec["Age"]))), rec["Neighbourhood"], rec["Scholarship"], rec["Hipertension"],
             rec["Diabetes"], rec["Alcoholism"], rec["Handcap"], rec["SMS_received"], rec["No_show"]]
@@ -328,6 +339,7 @@ def test_original_kaggle_format_imports_the_same(db: Database, other_db: Databas
     picks += [r for r in res if r["SMS_received"] == "0"][:15]
     picks += [r for r in res if r not in picks
               and (r["AppointmentID"] == "5679978" or (r["PatientId"], r["AppointmentDay"]) == twice)]
+    picks += [r for r in GOOD if r["PatientId"] == "93779.52927"]  # line 57: a fractional id, in both forms
     assert {r["SMS_received"] for r in picks} == {"0", "1"} and {r["No_show"] for r in picks} == {"Yes", "No"}
     extract = _write(tmp_path / "extract.csv", EXTRACT_HEADER, [_to_extract(r) for r in picks])
     original = _write(tmp_path / "KaggleV2-May-2016.csv", ORIGINAL_HEADER, [_to_original(r) for r in picks])
@@ -361,7 +373,7 @@ def test_new_rows_fill_free_slots_and_add_resources(db: Database, tmp_path: Path
     db.write(block)
 
     result = import_noshow_csv(db, SAMPLE)
-    assert (result.imported, result.already_present, result.rejected) == (985 - 48, 48, 9)
+    assert (result.imported, result.already_present, result.rejected) == (len(GOOD) - 48, 48, 8)
     after = db.read(lambda c: dict(c.execute(text("SELECT external_ref, starts_at FROM appointment")).all()))
     assert {k: after[k] for k in before} == before  # earlier appointments untouched
     n_doctors = db.read(lambda c: c.execute(text(
@@ -466,7 +478,7 @@ def test_more_rejects(db: Database, tmp_path: Path) -> None:
         variant(AppointmentID="80", Handcap="5"),
         variant(AppointmentID="81", SMS_received="2"),
         variant(AppointmentID="82", AppointmentDay="2016-05-09T10:00:00Z"),
-        variant(AppointmentID="83", PatientId="-5"),
+        variant(AppointmentID="83", PatientId="12 34"),
         variant(AppointmentID="84", ScheduledDay="2016-05-09"),
         variant(AppointmentID="85", Age="0.0", No_show="yes"),  # accepted: a baby, case-insensitive outcome
     ]
@@ -480,11 +492,52 @@ def test_more_rejects(db: Database, tmp_path: Path) -> None:
     assert "Handcap '5'" in reasons[6]
     assert "SMS_received '2'" in reasons[7]
     assert "has a time of day" in reasons[8]
-    assert "PatientId '-5'" in reasons[9]
+    assert "PatientId '12 34' holds a blank or a control character" in reasons[9]
     assert "ScheduledDay '2016-05-09' has no time of day" in reasons[10]
     status, age = db.read(lambda c: c.execute(text(
         "SELECT status, patient_age_years FROM appointment")).one())
     assert (status, age) == ("no_show", 0)
+
+
+def test_patient_ids_are_opaque_text(db: Database, tmp_path: Path) -> None:
+    """PatientId is never read as a number: kept as written, except that digits followed by exactly
+    ".0" lose it. Rows whose ids differ as text are different patients."""
+    base = [GOOD[0][h] for h in EXTRACT_HEADER]
+
+    def row(aid: int, pid: str) -> list[str]:
+        out = list(base)
+        out[EXTRACT_HEADER.index("AppointmentID")] = str(9_100_000 + aid)
+        out[EXTRACT_HEADER.index("PatientId")] = pid
+        return out
+
+    ids = {
+        "29872499824296.0": "vitoria:29872499824296",   # the extract's form of a whole number
+        "29872499824296": "vitoria:29872499824296",     # the original's: the same patient
+        "93779.52927": "vitoria:93779.52927",
+        "93779.5": "vitoria:93779.5",
+        "93779.50": "vitoria:93779.50",                 # not the same text: another patient
+        "00123": "vitoria:00123",                        # leading zeros are part of the id
+        "123": "vitoria:123",
+        "12.0.0": "vitoria:12.0.0",
+        "7.00": "vitoria:7.00",                          # only exactly ".0" is the float-text form
+        "1e5": "vitoria:1e5",
+        "-5": "vitoria:-5",
+        "P-17/b": "vitoria:P-17/b",
+        "Paciente Ü": None,                              # a blank inside: rejected
+        "x" * 65: None,                                  # longer than 64 characters: rejected
+        "ab\x07": None,                                  # a control character: rejected
+    }
+    rows = [row(i, pid) for i, pid in enumerate(ids)]
+    result = import_noshow_csv(db, _write(tmp_path / "ids.csv", EXTRACT_HEADER, rows))
+    assert (result.read, result.imported, result.rejected) == (len(ids), 12, 3)
+    rejected = {line: reason for line, reason in result.problems}
+    assert "longer than 64 characters" in rejected[2 + list(ids).index("x" * 65)]
+    assert "control character" in rejected[2 + list(ids).index("ab\x07")]
+    got = dict(db.read(lambda c: c.execute(text(
+        "SELECT a.external_ref, p.source_ref FROM appointment a JOIN patient p ON p.id = a.patient_id")).all()))
+    assert got == {f"vitoria:{9_100_000 + i}": ref for i, ref in enumerate(ids.values()) if ref}
+    refs = db.read(lambda c: [r for (r,) in c.execute(text("SELECT source_ref FROM patient ORDER BY id"))])
+    assert sorted(refs) == sorted({ref for ref in ids.values() if ref}) and len(refs) == 11
 
 
 def test_branch_name() -> None:
@@ -505,3 +558,61 @@ def test_imported_rows_carry_their_doctor_and_policy(imported: Database) -> None
         "   OR a.deposit_cents IS DISTINCT FROM s.deposit_cents")).scalar_one())
     assert wrong == 0
     assert imported.read(lambda c: c.execute(text("SELECT count(*) FROM appointment")).scalar_one()) == len(GOOD)
+
+
+# -- who may import ---------------------------------------------------------------------------------
+def test_an_admin_login_imports_the_sample(login) -> None:
+    """A login in clinic_admin (not the owner, not a superuser) imports the whole sample: no COPY
+    into the row-level-secured appointment table; rows and audit trail name the login."""
+    name, admin = login("admin")
+    assert admin.read(lambda c: c.execute(text(
+        "SELECT NOT rolsuper FROM pg_roles WHERE rolname = current_user")).scalar_one())
+    result = import_noshow_csv(admin, SAMPLE)
+    assert (result.read, result.imported, result.already_present, result.rejected) == (994, len(GOOD), 0, 8)
+    assert (result.created["patients"], result.created["bookings"], result.created["reminders"]) == \
+        (881, 2 * len(GOOD), 189)
+    made = admin.read(lambda c: c.execute(text(
+        "SELECT count(*), count(*) FILTER (WHERE created_by = current_user AND source = 'import' "
+        "AND status IN ('completed', 'no_show')) FROM appointment")).one())
+    assert tuple(made) == (len(GOOD), len(GOOD))
+    audit = admin.read(lambda c: c.execute(text(
+        "SELECT count(*) FROM audit_log WHERE table_name = 'appointment' AND db_user = :n"), {"n": name}).scalar())
+    assert audit == len(GOOD)
+    # booked_at is the source's ScheduledDay, not the time of the import
+    booked = dict(admin.read(lambda c: c.execute(text("SELECT external_ref, booked_at FROM appointment")).all()))
+    for rec in GOOD[:50]:
+        local = booked[f"vitoria:{rec['AppointmentID']}"].astimezone(SP).replace(tzinfo=None)
+        assert local == datetime.fromisoformat(rec["ScheduledDay"])
+    again = import_noshow_csv(admin, SAMPLE)
+    assert (again.imported, again.already_present) == (0, len(GOOD))
+
+
+def test_a_reception_login_may_not_import(login) -> None:
+    _, reception = login("reception")
+    with pytest.raises(PermissionDenied):
+        import_noshow_csv(reception, SAMPLE)
+    assert reception.read(lambda c: c.execute(text("SELECT count(*) FROM appointment")).scalar()) == 0
+
+
+def test_a_patient_seen_at_two_branches_on_one_day_is_in_one_place_at_a_time(db: Database, tmp_path: Path) -> None:
+    """Same-day rows of one patient at two neighbourhoods (each the first of its branch-day), in
+    one file and across two runs: one after the other, never overlapping."""
+    base = [GOOD[0][h] for h in EXTRACT_HEADER]
+
+    def row(aid: int, hood: str, scheduled: str) -> list[str]:
+        out = list(base)
+        for column, value in (("AppointmentID", str(aid)), ("PatientId", "555.0"), ("Neighbourhood", hood),
+                              ("AppointmentDay", "2016-06-06"), ("ScheduledDay", scheduled)):
+            out[EXTRACT_HEADER.index(column)] = value
+        return out
+
+    one = _write(tmp_path / "one.csv", EXTRACT_HEADER, [row(9_200_001, "NORTE", "2016-06-01 08:00:00"),
+                                                        row(9_200_002, "SUL", "2016-06-01 09:00:00")])
+    assert import_noshow_csv(db, one).imported == 2
+    # a later run: a third branch, booked earlier than both (so first in its day's order)
+    two = _write(tmp_path / "two.csv", EXTRACT_HEADER, [row(9_200_003, "LESTE", "2016-05-01 08:00:00")])
+    assert import_noshow_csv(db, two).imported == 1
+    starts = db.read(lambda c: [r for (r,) in c.execute(text(
+        "SELECT a.starts_at FROM appointment a JOIN patient p ON p.id = a.patient_id "
+        "WHERE p.source_ref = 'vitoria:555' ORDER BY a.starts_at"))])
+    assert [s.astimezone(SP).strftime("%H:%M") for s in starts] == ["07:00", "07:15", "07:30"]

@@ -49,12 +49,17 @@ def test_the_services_policy_is_copied_onto_the_appointment(clinic_db, patient):
     clinic_db.write(lambda c: c.execute(text(
         "UPDATE service SET cancel_free_hours = 48, late_cancel_fee_cents = 2500, deposit_cents = 1000 "
         "WHERE name = :s"), {"s": US}))
-    appt = book(clinic_db, patient, status="confirmed")   # forced: a deposit would make it payment_pending
+    appt = book(clinic_db, patient)                          # payment_pending: the deposit is due
     clinic_db.write(lambda c: c.execute(text("UPDATE service SET cancel_free_hours = 1, late_cancel_fee_cents = 0")))
-    r = row(clinic_db, "SELECT policy_free_hours, policy_late_fee_cents, deposit_cents, confirmed_at "
+    r = row(clinic_db, "SELECT policy_free_hours, policy_late_fee_cents, deposit_cents, confirmed_at, status "
                        "FROM appointment WHERE id = :i", i=appt.id)
     assert (r.policy_free_hours, r.policy_late_fee_cents, r.deposit_cents) == (48, 2500, 1000)
-    assert r.confirmed_at is not None
+    assert (r.status, r.confirmed_at) == ("payment_pending", None)
+    # Confirming it before the deposit is paid is refused by the database (migration 0009).
+    with pytest.raises(ValidationError) as unpaid:
+        clinic_db.write(lambda c: c.execute(text("UPDATE appointment SET status = 'confirmed' WHERE id = :i"),
+                                            {"i": appt.id}))
+    assert unpaid.value.field == "appointment_deposit_paid"
 
 
 def test_a_cancellation_is_early_or_late_by_the_copied_policy(clinic_db, patient):
@@ -159,8 +164,10 @@ def _force(db, patient_id, why):
             "SELECT :p, s.id, b.id, 'confirmed', :s, :e, 'phone' FROM service s, branch b "
             "WHERE s.name = :svc AND b.name = 'Centro' RETURNING id"),
             {"p": patient_id, "s": T0, "e": T0 + timedelta(minutes=30), "svc": US}).scalar_one()
+        # the doctor over her block, and the room and equipment the service needs (migration 0009)
         c.execute(text("INSERT INTO booking (appointment_id, resource_id, period) SELECT :a, id, tstzrange(:s, :e) "
-                       "FROM resource WHERE name = 'Ana Souza'"), {"a": a, "s": T0, "e": T0 + timedelta(minutes=40)})
+                       "FROM resource WHERE name IN ('Ana Souza', 'Imaging 1', 'Ultrasound A')"),
+                  {"a": a, "s": T0, "e": T0 + timedelta(minutes=40)})
         return a
     return db.write(work)
 

@@ -35,16 +35,25 @@ class Raw:
         self.conn = conn
         self.res = dict(conn.execute("SELECT name, id FROM resource").fetchall())
         self.branch = dict(conn.execute("SELECT name, id FROM branch").fetchall())
+        # A scan without buffers (migration 0009: a booking's period is its appointment's time widened
+        # by exactly its service's buffers), needing what "Abdominal ultrasound" needs.
+        conn.execute("INSERT INTO service (name, duration_min, doctor_specialty, room_kind, equipment_kind) "
+                     "VALUES ('Raw scan', 30, 'radiology', 'imaging', 'ultrasound')")
         self.service = dict(conn.execute("SELECT name, id FROM service").fetchall())
         self.patient = conn.execute(
             "INSERT INTO patient (display_name, birth_date) VALUES ('Raw Patient', '1970-05-05') RETURNING id"
         ).fetchone()[0]
 
-    def appt(self, start: datetime, end: datetime, *, status: str = "confirmed", branch: str = "Centro") -> int:
+    def appt(self, start: datetime, end: datetime, *, status: str = "confirmed", branch: str = "Centro",
+             service: str = "Raw scan", patient: int | None = None) -> int:
+        """A raw appointment, by default of a patient of its own (a patient is in one place at a time)."""
+        patient = patient or self.conn.execute(
+            "INSERT INTO patient (display_name, birth_date) VALUES ('Raw Patient', '1970-05-05') RETURNING id"
+        ).fetchone()[0]
         return self.conn.execute(
             "INSERT INTO appointment (patient_id, service_id, branch_id, status, starts_at, ends_at, source) "
             "VALUES (%s, %s, %s, %s, %s, %s, 'phone') RETURNING id",
-            (self.patient, self.service["Abdominal ultrasound"], self.branch[branch], status, start, end),
+            (patient, self.service[service], self.branch[branch], status, start, end),
         ).fetchone()[0]
 
     def book(self, appointment_id: int, resource: str, lo: datetime, hi: datetime) -> int:
@@ -56,6 +65,18 @@ class Raw:
         a = self.appt(start, end, **kw)
         self.book(a, resource, start, end)
         return a
+
+    def set_status(self, appointment_id: int, status: str) -> None:
+        """A raw status change; ``rescheduled`` names a successor (a new appointment of the same patient)."""
+        if status != "rescheduled":
+            self.conn.execute("UPDATE appointment SET status = %s WHERE id = %s", (status, appointment_id))
+            return
+        patient, start = self.conn.execute("SELECT patient_id, starts_at FROM appointment WHERE id = %s",
+                                           (appointment_id,)).fetchone()
+        later = start + timedelta(days=1)
+        successor = self.appt_with_booking("Ultrasound A", later, later + 2 * M15, patient=patient, service="Raw scan")
+        self.conn.execute("UPDATE appointment SET status = 'rescheduled', rescheduled_to = %s WHERE id = %s",
+                          (successor, appointment_id))
 
     def status(self, appointment_id: int) -> str:
         return self.conn.execute("SELECT status FROM appointment WHERE id = %s", (appointment_id,)).fetchone()[0]
@@ -85,7 +106,10 @@ def test_overlapping_live_bookings_of_one_resource_are_refused(sql):
 
 def test_buffer_in_the_booking_period_blocks_too(sql):
     # The period includes the service's buffer: [08:00, 08:40) blocks a start at 08:30.
-    a = sql.appt(T0, T0 + 2 * M15)
+    a = sql.appt(T0, T0 + 2 * M15, service="Abdominal ultrasound")      # 10 minutes' buffer after
+    with pytest.raises(pgerr.CheckViolation) as no_buffer:             # without it: refused
+        sql.book(a, "Ultrasound A", T0, T0 + 2 * M15)
+    assert no_buffer.value.diag.constraint_name == "booking_buffers"
     sql.book(a, "Ultrasound A", T0, T0 + timedelta(minutes=40))
     b = sql.appt(T0 + 2 * M15, T0 + 4 * M15)
     with pytest.raises(pgerr.ExclusionViolation):
@@ -172,7 +196,10 @@ def test_booking_must_cover_its_appointment(sql):
         sql.book(a, "Ultrasound A", T0 + M15, T0 + 2 * M15)
     with pytest.raises(pgerr.CheckViolation, match="does not cover"):
         sql.book(a, "Ultrasound A", T0, T0 + M15)
-    sql.book(a, "Ultrasound A", T0 - M15, T0 + 3 * M15)  # buffers around it are fine
+    with pytest.raises(pgerr.CheckViolation) as wider:       # more than its service's buffers (none)
+        sql.book(a, "Ultrasound A", T0 - M15, T0 + 3 * M15)
+    assert wider.value.diag.constraint_name == "booking_buffers"
+    sql.book(a, "Ultrasound A", T0, T0 + 2 * M15)
 
 
 def test_booking_period_must_be_half_open_and_finite(sql):
@@ -192,7 +219,7 @@ def test_room_of_another_branch_is_refused(sql):
         sql.book(a, "Berlin Room", T0, T0 + 2 * M15)
     sql.book(a, "Imaging 1", T0, T0 + 2 * M15)
     # Doctors have no branch: they may serve any branch they have shifts at.
-    sql.book(a, "Clara Weiss", T0, T0 + 2 * M15)
+    sql.book(a, "Ana Souza", T0, T0 + 2 * M15)
 
 
 # -- statuses ------------------------------------------------------------------------
@@ -217,7 +244,7 @@ def test_status_transition_table_matches_the_domain(sql):
 def test_allowed_transitions_pass_in_sql(sql, path):
     a = sql.appt_with_booking("Ultrasound A", T0, T0 + 2 * M15)
     for status in path:
-        sql.conn.execute("UPDATE appointment SET status = %s WHERE id = %s", (status, a))
+        sql.set_status(a, status)
         assert sql.status(a) == status
     assert sql.live(a) == [path[-1] not in ("cancelled", "rescheduled")]
 
@@ -232,7 +259,7 @@ def test_allowed_transitions_pass_in_sql(sql, path):
 def test_disallowed_transitions_raise_cl001(sql, start_path, bad):
     a = sql.appt_with_booking("Ultrasound A", T0, T0 + 2 * M15)
     for status in start_path:
-        sql.conn.execute("UPDATE appointment SET status = %s WHERE id = %s", (status, a))
+        sql.set_status(a, status)
     before = sql.status(a)
     with pytest.raises(psycopg.Error) as info:
         sql.conn.execute("UPDATE appointment SET status = %s WHERE id = %s", (bad, a))

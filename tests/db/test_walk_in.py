@@ -96,8 +96,9 @@ def test_a_booking_at_10_30_stops_the_widened_10_00_start_for_that_doctor(clinic
 
 
 def test_both_doctors_busy_the_walk_in_waits_for_the_first_free_quarter(clinic, patient, other):
+    third = patients.add_patient(clinic, name="Lia Prado", birth_date="1952-02-02").id
     reserve(clinic, other, at(10), "Ana Souza")
-    reserve(clinic, other, at(10), "Bruno Lima")
+    reserve(clinic, third, at(10), "Bruno Lima")     # another patient: one is in one place at a time
     appt = walk_in(clinic, patient, at(10, 7))
     assert (appt.start, appt.end, appt.resources["doctor"]) == (at(10, 30), at(11), "Ana Souza")
 

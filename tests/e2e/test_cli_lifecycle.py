@@ -75,3 +75,42 @@ def test_hold_confirm_pay_reschedule_cancel_and_waitlist(env, url, patient_id): 
     finally:
         db.write(lambda c: c.execute(text("UPDATE service SET deposit_cents = 0 WHERE name = :s"), {"s": US}))
         db.dispose()
+
+
+def test_status_walks_the_visit_check_in_start_complete_and_no_show(env, url, patient_id):  # noqa: F811
+    """`clinic status ID check-in|start|complete|no-show`: the window's lifecycle steps from a script."""
+    from .test_cli import assert_one_line_error
+
+    day = next_monday(10)
+    at = lambda h: datetime(day.year, day.month, day.day, h, 0, tzinfo=SAO_PAULO).isoformat()  # noqa: E731
+    first = clinic(env, url, "book", "--branch", "Centro", "--service", US, "--start", at(8), "--patient",
+                   str(patient_id), "--json").json()["id"]
+    second = clinic(env, url, "book", "--branch", "Centro", "--service", US, "--start", at(10), "--patient",
+                    str(patient_id), "--json").json()["id"]
+
+    checked_in = clinic(env, url, "status", str(first), "check-in", "--reason", "at the desk", "--json")
+    assert checked_in.code == 0, checked_in.err
+    assert checked_in.json()["status"] == "checked_in" and checked_in.json()["id"] == first
+    db = _db(url)
+    try:
+        row = db.read(lambda c: c.execute(text("SELECT checked_in_at, status_reason FROM appointment WHERE id = :a"),
+                                          {"a": first}).one())
+        assert row.checked_in_at is not None and row.status_reason == "at the desk"
+    finally:
+        db.dispose()
+    # A retry of a step already taken changes nothing and succeeds; a step the lifecycle forbids is exit 2.
+    again = clinic(env, url, "status", str(first), "check-in")
+    assert (again.code, again.out.strip()) == (0, f"appointment {first} is already checked in")
+    assert_one_line_error(clinic(env, url, "status", str(first), "no-show"), 2, "checked in", "no-show")
+    started = clinic(env, url, "status", str(first), "start")
+    assert (started.code, started.out.strip()) == (0, f"appointment {first} is now in progress")
+    done = clinic(env, url, "status", str(first), "complete", "--json")
+    assert done.code == 0 and done.json()["status"] == "completed"
+    assert_one_line_error(clinic(env, url, "status", str(first), "start"), 2, "completed")
+
+    missed = clinic(env, url, "status", str(second), "no-show")
+    assert (missed.code, missed.out.strip()) == (0, f"appointment {second} is now no-show")
+    assert_one_line_error(clinic(env, url, "status", "999999", "check-in"), 2, "appointment", "999999")
+    assert_one_line_error(clinic(env, url, "status", str(second), "arrive"), 2, "step", "'arrive'")
+    listed = clinic(env, url, "appointments", "--branch", "Centro", "--date", day.isoformat(), "--json").json()
+    assert {a["id"]: a["status"] for a in listed} == {first: "completed", second: "no_show"}

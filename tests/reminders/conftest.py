@@ -4,12 +4,17 @@ writer could), so the database's own planning is what is tested."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import psycopg
 import pytest
+from psycopg import sql as psql
+from psycopg.conninfo import make_conninfo
 from sqlalchemy import text
 
 from reception_app.reminders.channels.gateway import GatewaySettings
@@ -18,6 +23,10 @@ from reception_app.reminders.config import ReminderSettings
 from reception_app.store.database import Database
 
 from .servers import GatewayServer, SmtpServer
+
+#: The grants this package needs for clinic_reminders, as handed to migration 0009 (applied by
+#: ``reminders_login`` only to a database that does not have them yet).
+GRANTS_FILE = Path(__file__).with_name("reminders_grants.sql")
 
 
 def sql(db: Database, statement: str, params: dict | None = None) -> list:
@@ -41,17 +50,62 @@ def add_patient(clinic_db: Database) -> Callable[..., int]:
     return make
 
 
+#: The service booked by default at each branch of tests/data/test_clinic.toml (the one it has the
+#: doctor, room and equipment for).
+BRANCH_SERVICE = {"Centro": "Abdominal ultrasound", "Berlin": "Consultation"}
+
+
+def insert_appointment(db: Database, patient_id: int, start: datetime, *, branch: str = "Centro",
+                       service: str | None = None, status: str = "confirmed", source: str = "phone",
+                       minutes: int | None = None) -> int:
+    """An appointment written with plain SQL (returns its id); a live one with a booking of the first
+    resource of each kind its service needs (the appointment's time widened by the service's buffers),
+    in one transaction as the database requires (migration 0009's commit check). ``service`` defaults
+    to the branch's (``BRANCH_SERVICE``), ``minutes`` to the service's duration. The times need not be
+    inside shifts or opening hours: written as the owner with ``clinic.override`` set."""
+
+    def work(conn):
+        conn.execute(text("SELECT set_config('clinic.override', 'reminder test fixture', true)"))
+        appt = conn.execute(text(
+            "INSERT INTO appointment (patient_id, service_id, branch_id, status, starts_at, ends_at, source) "
+            "SELECT :p, s.id, b.id, :st, :t, :t + make_interval(mins => coalesce(:m, s.duration_min)), :src "
+            "FROM service s, branch b WHERE s.name = :s AND b.name = :b RETURNING id"),
+            {"p": patient_id, "st": status, "t": start, "m": minutes, "src": source,
+             "s": service or BRANCH_SERVICE[branch], "b": branch}).scalar_one()
+        conn.execute(text(
+            "INSERT INTO booking (appointment_id, resource_id, period) "
+            "SELECT DISTINCT ON (r.kind) a.id, r.id, tstzrange(a.starts_at - make_interval(mins => s.buffer_before_min), "
+            "       a.ends_at + make_interval(mins => s.buffer_after_min)) "
+            "  FROM appointment a JOIN service s ON s.id = a.service_id JOIN resource r "
+            "    ON (r.kind = 'doctor' AND r.category = s.doctor_specialty) "
+            "    OR (r.kind = 'room' AND r.category = s.room_kind AND r.branch_id = a.branch_id) "
+            "    OR (r.kind = 'equipment' AND r.category = s.equipment_kind AND r.branch_id = a.branch_id) "
+            " WHERE a.id = :a AND clinic_status_is_live(a.status) ORDER BY r.kind, r.id"), {"a": appt})
+        return appt
+
+    return db.write(work, reason="test")
+
+
+def move_appointment(db: Database, appointment_id: int, start: datetime) -> None:
+    """Move an appointment (and its bookings, by the same amount) to ``start`` with plain SQL, in one
+    transaction as the owner with ``clinic.override`` set."""
+
+    def work(conn):
+        conn.execute(text("SELECT set_config('clinic.override', 'reminder test fixture', true)"))
+        old = conn.execute(text("SELECT starts_at FROM appointment WHERE id = :a"), {"a": appointment_id}).scalar_one()
+        conn.execute(text("UPDATE appointment SET starts_at = :s, ends_at = ends_at + (:s - starts_at) WHERE id = :a"),
+                     {"a": appointment_id, "s": start})
+        conn.execute(text("UPDATE booking SET period = tstzrange(lower(period) + (:s - :o), upper(period) + (:s - :o)) "
+                          "WHERE appointment_id = :a"), {"a": appointment_id, "s": start, "o": old})
+
+    db.write(work, reason="test")
+
+
 @pytest.fixture
 def add_appointment(clinic_db: Database) -> Callable[..., int]:
-    def make(patient_id: int, start: datetime, *, branch: str = "Centro", service: str = "Consultation",
-             status: str = "confirmed", source: str = "phone", minutes: int = 15) -> int:
-        return sql(clinic_db,
-                   "INSERT INTO appointment (patient_id, service_id, branch_id, status, starts_at, ends_at, source) "
-                   "SELECT :p, s.id, b.id, :st, :t, :t + make_interval(mins => :m), :src "
-                   "FROM service s, branch b WHERE s.name = :s AND b.name = :b RETURNING id",
-                   {"p": patient_id, "st": status, "t": start, "m": minutes, "src": source, "s": service,
-                    "b": branch})[0][0]
-    return make
+    """``add_appointment(patient_id, start, **options)`` -> id: :func:`insert_appointment` on the test's
+    clinic database."""
+    return partial(insert_appointment, clinic_db)
 
 
 def reminders(db: Database, appointment_id: int, *, status: str | None = "pending") -> list[tuple]:
@@ -90,8 +144,11 @@ def statuses(db: Database) -> dict[str, int]:
 
 @pytest.fixture
 def booked(clinic_db, add_patient, add_appointment):
-    """One appointment of a patient who consented to all three channels; the branch has a phone."""
-    sql(clinic_db, "UPDATE branch SET phone = '+55 27 3333-0000' WHERE name = 'Centro'")
+    """One appointment of a patient who consented to all three channels; the branch has a phone.
+    Centro's quiet hours are switched off (equal bounds), so what these tests send on the real clock
+    does not depend on the time of day they run at; test_quiet_hours.py sets them and the clock."""
+    sql(clinic_db, "UPDATE branch SET phone = '+55 27 3333-0000', quiet_from_min = 0, quiet_until_min = 0 "
+                   "WHERE name = 'Centro'")
     pid = add_patient("Maria Silva", channels=("email", "sms", "whatsapp"), language="pt")
     appt = add_appointment(pid, datetime(2027, 6, 1, 10, 0, tzinfo=ZoneInfo("America/Sao_Paulo")))
     sql(clinic_db, "DELETE FROM reminder WHERE purpose <> 'confirmation'")
@@ -138,3 +195,24 @@ sender = "clinic@example.com"
     path = tmp_path / "reminders.toml"
     path.write_text(text)
     return path
+
+
+@pytest.fixture
+def reminders_login(clinic_db: Database, db_url: str) -> Iterator[tuple[str, str]]:
+    """(name, libpq string) of a new login in ``clinic_reminders`` — the service's own least-privileged
+    role. The group and its grants come from the migrations (0009); on a database without them yet,
+    from ``reminders_grants.sql`` (this package's list of what the service needs). Dropped after."""
+    name = f"t_reminders_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        granted = conn.execute(
+            "SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'clinic_reminders') "
+            "THEN has_column_privilege('clinic_reminders', 'reminder', 'status', 'UPDATE') ELSE false END"
+        ).fetchone()[0]
+        if not granted:
+            conn.execute(GRANTS_FILE.read_text())
+        conn.execute(psql.SQL("CREATE ROLE {} LOGIN IN ROLE clinic_reminders").format(psql.Identifier(name)))
+    yield name, make_conninfo(db_url, user=name)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", (name,))
+        conn.execute(psql.SQL("DROP OWNED BY {}").format(psql.Identifier(name)))
+        conn.execute(psql.SQL("DROP ROLE {}").format(psql.Identifier(name)))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from .conftest import reminders, sql
+from .conftest import move_appointment, reminders, sql
 
 BERLIN = ZoneInfo("Europe/Berlin")
 SAO_PAULO = ZoneInfo("America/Sao_Paulo")
@@ -113,8 +113,7 @@ def test_moving_re_plans_the_visit_reminders(clinic_db, add_patient, add_appoint
     pid = add_patient(channels=("email",))
     appt = add_appointment(pid, datetime(2027, 6, 1, 10, 0, tzinfo=SAO_PAULO))
     new_start = datetime(2027, 6, 3, 14, 0, tzinfo=SAO_PAULO)
-    sql(clinic_db, "UPDATE appointment SET starts_at = :s, ends_at = :s + interval '15 minutes' WHERE id = :a",
-        {"a": appt, "s": new_start})
+    move_appointment(clinic_db, appt, new_start)
     assert _planned(clinic_db, appt) == [("email", _utc(2027, 6, 2, 17)), ("email", _utc(2027, 6, 3, 11))]
     assert len(_planned(clinic_db, appt, "confirmation")) == 1      # the confirmation is not repeated
     moved = sql(clinic_db, "SELECT count(*) FROM reminder WHERE appointment_id = :a AND status = 'cancelled' "
@@ -143,7 +142,7 @@ def test_payment_pending_then_confirmed_then_completed(clinic_db, add_patient, a
 
 def test_a_narrower_inactive_rule_switches_reminders_off(clinic_db, add_patient, add_appointment):
     sql(clinic_db, "INSERT INTO reminder_rule (service_id, purpose, name, active) "
-                   "SELECT id, 'reminder', 'none', false FROM service WHERE name = 'Consultation'")
+                   "SELECT id, 'reminder', 'none', false FROM service WHERE name = 'Abdominal ultrasound'")
     pid = add_patient(channels=("email",))
     appt = add_appointment(pid, datetime(2027, 6, 1, 10, 0, tzinfo=SAO_PAULO))
     assert [r[0] for r in reminders(clinic_db, appt)] == ["confirmation"]

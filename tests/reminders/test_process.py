@@ -85,15 +85,16 @@ def test_sigterm_finishes_the_message_in_flight_and_gives_back_the_rest(clinic_d
     assert sql(clinic_db, "SELECT max(attempts) FROM reminder WHERE status = 'pending'") == [(0,)]
 
 
-def test_check_reports_the_database_and_each_channel(db_url, tmp_path):
+def test_check_reports_the_database_and_each_channel(reminders_login, tmp_path):
+    _, url = reminders_login                     # the service's own login (test_role.py: any other fails)
     state = GatewayState()
     with SmtpServer(SmtpSink()) as smtp, GatewayServer(state) as gw:
         config = config_file(tmp_path, smtp.port, gateway=gw)
-        good = subprocess.run([sys.executable, "-m", "reception_app.reminders.cli", "--database", db_url,
+        good = subprocess.run([sys.executable, "-m", "reception_app.reminders.cli", "--database", url,
                                "--config", str(config), "--check", "--log-file", "-"],
                               capture_output=True, text=True, timeout=120,
                               env={**os.environ, "CLINIC_GATEWAY_TOKEN": state.token})
-        bad = subprocess.run([sys.executable, "-m", "reception_app.reminders.cli", "--database", db_url,
+        bad = subprocess.run([sys.executable, "-m", "reception_app.reminders.cli", "--database", url,
                               "--config", str(config), "--check", "--log-file", "-"],
                              capture_output=True, text=True, timeout=120,
                              env={**os.environ, "CLINIC_GATEWAY_TOKEN": "wrong"})

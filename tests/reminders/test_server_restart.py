@@ -32,7 +32,7 @@ from psycopg.conninfo import make_conninfo
 
 from reception_app.store.database import Database
 
-from .conftest import config_file, sql, wait_until
+from .conftest import config_file, insert_appointment, sql, wait_until
 from .servers import SmtpServer, SmtpSink
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -174,10 +174,7 @@ def test_the_worker_lives_through_a_server_restart_and_sends_everything_once(own
     clinic_config.apply_file(db, DATA / "test_clinic.toml")
     patient = sql(db, "INSERT INTO patient (display_name, phone, email, consent_channels, language) "
                       "VALUES ('Maria Silva', '+5527999990000', 'maria@example.com', '{email}', 'pt') RETURNING id")[0][0]
-    appt = sql(db, "INSERT INTO appointment (patient_id, service_id, branch_id, status, starts_at, ends_at, source) "
-                   "SELECT :p, s.id, b.id, 'confirmed', :t, :t + interval '15 minutes', 'phone' "
-                   "FROM service s, branch b WHERE s.name = 'Consultation' AND b.name = 'Centro' RETURNING id",
-               {"p": patient, "t": datetime(2027, 6, 1, 10, 0, tzinfo=ZoneInfo("America/Sao_Paulo"))})[0][0]
+    appt = insert_appointment(db, patient, datetime(2027, 6, 1, 10, 0, tzinfo=ZoneInfo("America/Sao_Paulo")))
     sql(db, "DELETE FROM reminder")
     _queue(db, appt, 6, in_seconds=-1)                       # due now: a batch of 5, then 1
 

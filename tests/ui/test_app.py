@@ -120,6 +120,7 @@ def test_a_server_asks_who_signs_in_and_the_window_gets_the_session_and_the_idle
         window: MainWindow = shown.args[0]
         assert window.session == clinic.session
         assert (clinic.session.login, clinic.session.role) == ("anna", "reception")
+        assert window.windowTitle() == "Clinic Reception — anna (reception)"
         assert clinic.db is not None and "anna" in clinic.db.conninfo
         lock = clinic.idle_lock
         assert lock is not None and lock.timeout_ms == 7 * 60_000 and not lock.is_locked
@@ -150,6 +151,29 @@ def test_a_server_asks_who_signs_in_and_the_window_gets_the_session_and_the_idle
         assert again.session is not None and again.session.login == "anna"
     finally:
         again.stop()
+
+
+def test_the_window_title_names_the_product_once(qtbot) -> None:
+    """Qt appends the application display name to every window title ("Clinic Reception — postgres
+    (admin) — Clinic Reception" when it was set): the app sets none, and the title starts with it."""
+    from types import SimpleNamespace
+
+    from reception_app.ui.main_window import window_title
+
+    app = QApplication.instance()
+    sheet, font, style, name = app.styleSheet(), app.font(), app.style().name(), app.applicationName()
+    try:
+        app_module.configure_application(app)
+        assert app.applicationDisplayName() == app.applicationName() == "ClinicReception"  # none set
+    finally:  # the rest of the session keeps its look
+        app.setStyleSheet(sheet)
+        app.setFont(font)
+        app.setStyle(style)
+        app.setApplicationName(name)
+    assert window_title(SimpleNamespace(login="ana", role="manager")) == "Clinic Reception — ana (manager)"
+    assert window_title(SimpleNamespace(login="ana", role=None)) == "Clinic Reception — ana"
+    assert window_title(None) == "Clinic Reception"
+    assert window_title(SimpleNamespace(login="", role="admin")) == "Clinic Reception"
 
 
 def test_quitting_the_sign_in_asks_the_app_to_quit(qtbot, password_server, settings) -> None:

@@ -37,6 +37,8 @@ def _find_patient(qtbot, dialog: BookingDialog, query: str) -> None:
     with qtbot.waitSignal(dialog.patients_listed):
         qtbot.keyClicks(dialog.search_edit, query)
     dialog.patient_list.setCurrentRow(0)
+    # the free starts are listed again for the patient chosen (their own appointments left out)
+    qtbot.waitUntil(lambda: dialog.offers_for_patient == dialog.patient.id, timeout=10_000)
 
 
 def _count(db: Database, sql: str) -> int:
@@ -309,3 +311,113 @@ def test_a_new_patient_without_a_likely_duplicate_is_added_directly(
     assert not dialog.duplicate_panel.isVisible()
     qtbot.waitUntil(lambda: dialog.add_patient_button.isEnabled())
     assert _count(booked.db, "SELECT count(*) FROM patient") == before + 1
+
+
+# -- the patient search (the shared patient picker) -------------------------------------------
+def test_the_patient_search_by_keyboard_enter_searches_and_down_picks(qtbot, booked: Booked, runner: Runner,
+                                                                     centro: BranchSummary) -> None:
+    from reception_app.services import patients
+
+    patients.add_patient(booked.db, name="Maria Souza", birth_date="1990-01-02")
+    dialog = _dialog(qtbot, booked.db, runner, centro)
+    assert dialog.search_edit.hasFocus() and dialog.picker.search_edit is dialog.search_edit
+    dialog.search_edit.setText("maria")
+    with qtbot.waitSignal(dialog.patients_listed) as listed, qtbot.assertNotEmitted(dialog.appointment_booked):
+        qtbot.keyClick(dialog.search_edit, Qt.Key.Key_Return)  # searches now; never the Book button
+    assert listed.args == [2]
+    assert dialog.patient is None  # of several, nobody is chosen for the receptionist
+    assert "No patient chosen" in dialog.patient_label.text()
+    assert not dialog.message_label.isVisible()  # Enter did not reach Book ("Choose the patient first")
+    qtbot.keyClick(dialog.search_edit, Qt.Key.Key_Down)  # into the results: the first is chosen
+    assert dialog.patient_list.hasFocus() and dialog.patient is not None
+    first = dialog.patient
+    qtbot.keyClick(dialog.patient_list, Qt.Key.Key_Down)
+    assert dialog.patient is not None and dialog.patient.id != first.id
+    assert {first.name, dialog.patient.name} == {"Maria Silva", "Maria Souza"}
+    assert dialog.patient.name in dialog.patient_label.text()
+
+
+def test_one_patient_found_is_chosen_at_once(qtbot, booked: Booked, runner: Runner, centro: BranchSummary) -> None:
+    dialog = _dialog(qtbot, booked.db, runner, centro)
+    with qtbot.waitSignal(dialog.patients_listed):
+        qtbot.keyClicks(dialog.search_edit, "pereira")
+    assert dialog.patient is not None and dialog.patient.id == booked.joao
+    with qtbot.waitSignal(dialog.patients_listed) as listed:  # a search that does not find them any more
+        dialog.search_edit.setText("nobody like this")
+        dialog.search_now()
+    assert listed.args == [0] and dialog.patient is None
+    assert dialog.patient_list.item(0).text().startswith("No patient found")
+
+
+# -- a patient is in one place at a time (issue 14, section 2) ---------------------------------
+def _skin_check(db: Database) -> None:
+    """A second doctor at Centro whose service needs no room or equipment: free while Maria's
+    ultrasound (08:00–08:30) runs, so only Maria's own appointment stands in the way."""
+    clinic_config.apply(db, {
+        "doctor": [{"name": "Davi Rocha", "specialty": "dermatology",
+                    "shifts": [{"branch": "Centro", "days": ["mon"], "hours": ["08:00-12:00"]}]}],
+        "service": [{"name": "Skin check", "duration": 15, "min_notice": 0, "needs": {"doctor": "dermatology"}}],
+    })
+
+
+def _times(dialog: BookingDialog) -> list[str]:
+    return [dialog.slot_tree.topLevelItem(i).text(0)[:5] for i in range(dialog.slot_tree.topLevelItemCount())]
+
+
+def test_the_patients_own_appointments_leave_out_overlapping_starts_and_say_why(
+        qtbot, booked: Booked, runner: Runner, centro: BranchSummary) -> None:
+    _skin_check(booked.db)
+    dialog = _dialog(qtbot, booked.db, runner, centro)
+    _choose_service(qtbot, dialog, "Skin check")
+    qtbot.waitUntil(lambda: dialog.slot_tree.topLevelItemCount() > 0)
+    assert {"08:00", "08:15", "08:30"} <= set(_times(dialog))  # nobody chosen: every free start
+    assert not dialog.patient_day_label.isVisible()
+    with qtbot.waitSignal(dialog.patient_day_listed) as day, qtbot.waitSignal(dialog.slots_listed):
+        _find_patient(qtbot, dialog, "maria")
+    assert [a.id for a in day.args[0]] == [booked.first.id]
+    times = _times(dialog)
+    assert "08:00" not in times and "08:15" not in times and "08:30" in times  # [start, end) overlaps
+    assert dialog.patient_day_label.isVisible()
+    assert dialog.patient_day_label.text() == ("Maria Silva already has Abdominal ultrasound 08:00–08:30 with "
+                                               "Ana Souza; overlapping starts are not offered.")
+    # Another patient (João, checked in for 09:00): Maria's starts come back, João's 09:00 goes.
+    with qtbot.waitSignal(dialog.patient_day_listed) as day, qtbot.waitSignal(dialog.slots_listed):
+        dialog.set_patient(next(p for p in _all_patients(booked) if p.id == booked.joao))
+    assert [a.id for a in day.args[0]] == [booked.second.id]
+    times = _times(dialog)
+    assert "08:00" in times and "08:15" in times and "09:00" not in times and "09:30" in times
+    assert dialog.patient_day_label.text().startswith("João Pereira already has Abdominal ultrasound 09:00–09:30")
+    # Ana Clara's only appointment was cancelled: nothing in the way, no line.
+    with qtbot.waitSignal(dialog.patient_day_listed) as day:
+        dialog.set_patient(next(p for p in _all_patients(booked) if p.id == booked.ana_clara))
+    assert day.args == [[]] and not dialog.patient_day_label.isVisible()
+
+
+def _all_patients(booked: Booked):
+    from reception_app.services import patients
+
+    return [patients.get_patient(booked.db, i) for i in (booked.maria, booked.joao, booked.ana_clara)]
+
+
+def test_an_overlap_booked_meanwhile_elsewhere_is_refused_in_plain_words(
+        qtbot, booked: Booked, runner: Runner, centro: BranchSummary) -> None:
+    _skin_check(booked.db)
+    dialog = _dialog(qtbot, booked.db, runner, centro)
+    _choose_service(qtbot, dialog, "Skin check")
+    _find_patient(qtbot, dialog, "maria")
+    qtbot.waitUntil(lambda: "10:00" in _times(dialog))
+    dialog.slot_tree.setCurrentItem(dialog.slot_tree.topLevelItem(_times(dialog).index("10:00")))
+    # Another desk books Maria's ultrasound at 10:00 meanwhile.
+    scheduling.book(booked.db, branch="Centro", service="Abdominal ultrasound", start=at(10),
+                    patient_id=booked.maria, now=NOW)
+    with qtbot.waitSignal(dialog.slot_taken, timeout=10_000) as taken, \
+            qtbot.assertNotEmitted(dialog.appointment_booked):
+        qtbot.mouseClick(dialog.book_button, Qt.MouseButton.LeftButton)
+    assert taken.args[0].startswith("Maria Silva already has Abdominal ultrasound at 2027-01-04 10:00–10:30")
+    assert dialog.isVisible() and dialog.message_label.isVisible()
+    assert "a patient cannot be in two places at once" in dialog.message_label.text()
+    assert "Nothing was booked" in dialog.message_label.text()
+    qtbot.waitUntil(lambda: "10:00" not in _times(dialog) and dialog.patient_day_label.isVisible())
+    assert "Abdominal ultrasound 10:00–10:30" in dialog.patient_day_label.text()
+    day = scheduling.list_appointments(booked.db, branch="Centro", local_date=DAY)
+    assert not [a for a in day if a.service == "Skin check"]

@@ -113,6 +113,8 @@ def test_double_click_on_an_empty_cell_books_there_and_refreshes_the_grid(
     with qtbot.waitSignal(dialog.patients_listed):
         qtbot.keyClicks(dialog.search_edit, "Ana Clara")
     dialog.patient_list.setCurrentRow(0)
+    # the free starts are listed again for the patient chosen (their own appointments left out)
+    qtbot.waitUntil(lambda: dialog.offers_for_patient == dialog.patient.id, timeout=10_000)
     assert dialog.selected_offer().start == at(10)  # the row double-clicked is preselected
     with qtbot.waitSignal(window.day_loaded, timeout=10_000):
         qtbot.mouseClick(dialog.book_button, Qt.MouseButton.LeftButton)
@@ -130,6 +132,8 @@ def test_a_slot_taken_by_another_workstation_refreshes_the_grid(
     with qtbot.waitSignal(dialog.patients_listed):
         qtbot.keyClicks(dialog.search_edit, "Ana Clara")
     dialog.patient_list.setCurrentRow(0)
+    # the free starts are listed again for the patient chosen (their own appointments left out)
+    qtbot.waitUntil(lambda: dialog.offers_for_patient == dialog.patient.id, timeout=10_000)
     qtbot.waitUntil(lambda: dialog.slot_tree.topLevelItemCount() > 0)
     dialog.slot_tree.setCurrentItem(dialog.slot_tree.topLevelItem(0))
     offer = dialog.selected_offer()

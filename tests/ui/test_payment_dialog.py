@@ -161,6 +161,8 @@ def _booking_dialog(qtbot, booked: Booked, runner: Runner, centro):
     with qtbot.waitSignal(dialog.patients_listed):
         qtbot.keyClicks(dialog.search_edit, "joao")
     dialog.patient_list.setCurrentRow(0)
+    # the free starts are listed again for the patient chosen (their own appointments left out)
+    qtbot.waitUntil(lambda: dialog.offers_for_patient == dialog.patient.id, timeout=10_000)
     qtbot.waitUntil(lambda: dialog.slot_tree.topLevelItemCount() > 0)
     dialog.slot_tree.setCurrentItem(dialog.slot_tree.topLevelItem(0))
     return dialog

@@ -199,3 +199,39 @@ def test_a_failed_save_is_reported(qtbot, parent: QWidget, day_sheet: bytes, tmp
     [box] = error_boxes(parent)
     assert "could not be saved" in box.text() and "No such file or directory" in box.text()
     box.close()
+
+
+def test_preview_open_close_cycles_survive(qtbot, day_sheet: bytes) -> None:
+    """Open, paint and close the preview 30 times, each time dropping the last reference to its parent
+    window right after closing (what closing the main window, or a test's teardown, does). The printer
+    Qt points at outlives the dialog, and nothing is freed twice: before the fix the job's failure
+    closure held the parent window, released it in the middle of the dialog's destructor, and the
+    parent deleted the half-destroyed dialog again (a segmentation fault in the first cycle).
+    ``python -m tests.ui.print_preview_soak 200`` runs more cycles under ``QT_FATAL_WARNINGS``."""
+    import gc
+    import weakref
+
+    import shiboken6
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    for cycle in range(30):
+        parent = QWidget()
+        dialog = preview_pdf(parent, day_sheet, "Day sheet")
+        assert dialog is not None
+        printer = weakref.ref(dialog.printer())
+        job = dialog.findChild(PdfPrintJob, "pdfPrintJob")
+        widget = dialog.findChild(QPrintPreviewWidget)
+        with qtbot.waitSignal(job.painted):
+            widget.updatePreview()
+        seen: list[bool] = []
+        # When the dialog's C++ object goes, the QPrinter it points at must still be there.
+        dialog.destroyed.connect(lambda *_a, seen=seen, printer=printer:
+                                 seen.append(printer() is not None and shiboken6.isValid(printer())))
+        dialog.close()
+        del dialog, job, widget, parent
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+        qtbot.waitUntil(lambda seen=seen: bool(seen))
+        assert seen == [True], f"cycle {cycle}"
+        if cycle % 10 == 0:
+            gc.collect()
+    qtbot.waitUntil(lambda: printer() is None)  # and released afterwards, on the event loop

@@ -45,6 +45,8 @@ def _ready_dialog(qtbot, db: Database, runner: Runner, branch: BranchSummary) ->
     with qtbot.waitSignal(dialog.patients_listed):
         qtbot.keyClicks(dialog.search_edit, "Maria")
     dialog.patient_list.setCurrentRow(0)
+    # the free starts are listed again for the patient chosen (their own appointments left out)
+    qtbot.waitUntil(lambda: dialog.offers_for_patient == dialog.patient.id, timeout=10_000)
     index = next(i for i, s in enumerate(dialog.services) if s.name == "Abdominal ultrasound")
     if dialog.service_combo.currentIndex() != index:
         with qtbot.waitSignal(dialog.slots_listed):

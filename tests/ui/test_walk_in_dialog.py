@@ -86,12 +86,20 @@ def test_a_new_patient_is_added_and_chosen(qtbot, booked: Booked, runner: Runner
         qtbot.mouseClick(dialog.picker.add_button, Qt.MouseButton.LeftButton)
     assert added.args[0].name == "Rui Costa" and dialog.picker.patient == added.args[0]
     assert dialog.book_button.isEnabled()
-    # The same details again: the likely duplicate is offered first, a second press adds anyway.
+    # The same details again: the likely duplicate is offered first (the same panel as in the booking
+    # dialog: one patient picker everywhere); "Use this patient" chooses it and writes nothing.
     qtbot.mouseClick(dialog.picker.new_button, Qt.MouseButton.LeftButton)
     for field, value in (("name", "Rui Costa"), ("birth_date", "1977-07-07")):
         dialog.picker.new_edits[field].setText(value)
     dialog.picker.add_button.setFocus()
-    qtbot.keyClick(dialog.picker.add_button, Qt.Key.Key_Space)
-    qtbot.waitUntil(lambda: "Already registered" in dialog.picker.note_label.text(), timeout=10_000)
-    assert dialog.picker.result_list.count() == 1
+    with qtbot.waitSignal(dialog.picker.duplicates_listed, timeout=10_000) as listed, \
+            qtbot.assertNotEmitted(dialog.picker.patient_added):
+        qtbot.keyClick(dialog.picker.add_button, Qt.Key.Key_Space)
+    assert listed.args == [1] and dialog.picker.duplicate_panel.isVisible()
+    assert dialog.picker.duplicate_list.item(0).text().startswith("Rui Costa, born 7 July 1977")
+    qtbot.waitUntil(dialog.picker.use_existing_button.hasFocus)  # Space now takes the registered one
+    with qtbot.waitSignal(dialog.picker.existing_patient_used, timeout=10_000) as used:
+        qtbot.keyClick(dialog.picker.use_existing_button, Qt.Key.Key_Space)
+    assert used.args[0].id == added.args[0].id and dialog.picker.patient.id == added.args[0].id
+    assert not dialog.picker.new_form.isVisible() and dialog.book_button.isEnabled()
     assert scheduling.list_appointments(booked.db, branch="Centro", local_date=DAY)  # nothing else changed

@@ -120,6 +120,8 @@ def test_double_click_on_another_day_of_the_week_books_that_day(qtbot, window: M
     with qtbot.waitSignal(dialog.patients_listed, timeout=10_000):
         qtbot.keyClicks(dialog.search_edit, "Ana Clara")
     dialog.patient_list.setCurrentRow(0)
+    # the free starts are listed again for the patient chosen (their own appointments left out)
+    qtbot.waitUntil(lambda: dialog.offers_for_patient == dialog.patient.id, timeout=10_000)
     assert dialog.selected_offer().start == at(10, day=TUESDAY)
     with qtbot.waitSignal(window.week_loaded, timeout=10_000) as loaded:
         qtbot.mouseClick(dialog.book_button, Qt.MouseButton.LeftButton)
