@@ -206,28 +206,30 @@ def _print_json(value: Any) -> None:
     print(json.dumps(value, ensure_ascii=False, indent=2, default=str))
 
 
-def _db(args: argparse.Namespace, *, check: bool = True):
+def _db(args: argparse.Namespace, *, check: bool = True, owner: bool = False):
+    """The database the options name. ``owner``: on the built-in database, its owner (schema and
+    logins: ``db upgrade``, ``user add``); against a server the connection string says who connects."""
     from .config import choose_connection
     from .store.connect import open_database
 
     choice = choose_connection(args.database)
     _check_chosen_connection(choice)
-    return open_database(check=check, application_name="clinic-cli", choice=choice)
+    return open_database(check=check, application_name="clinic-cli", choice=choice, owner=owner)
 
 
 # -- commands --------------------------------------------------------------------
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     from .store import migrate
 
-    db = _db(args, check=False)
+    db = _db(args, check=False, owner=True)
     before, after = migrate.upgrade(db)
     print(f"schema at revision {after}" + ("" if before == after else f" (was {before or 'empty'})"))
     return 0
 
 
 def cmd_db_refresh(args: argparse.Namespace) -> int:
-    """``clinic db refresh``: bring the report summaries up to date now (the reminder service does it on
-    every sweep); after a bulk import, or from cron where no reminder service runs."""
+    """``clinic db refresh``: bring the report summaries up to date now; a systemd timer runs it every
+    few minutes (installers/systemd/clinic-db-refresh.timer), and by hand after a bulk import."""
     from .services.report_queries import refresh_utilization
 
     done = refresh_utilization(_db(args))
@@ -255,7 +257,7 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     password = None
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\n") or None
-    group = add_user(_db(args), args.name, args.role, password=password, doctor=args.doctor)
+    group = add_user(_db(args, owner=True), args.name, args.role, password=password, doctor=args.doctor)
     print(f"login role {args.name} is in {group}")
     return 0
 

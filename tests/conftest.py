@@ -3,7 +3,10 @@
 - ``pg_admin_url``: a real PostgreSQL. By default the embedded server, started
   once per test session in a temporary directory and deleted afterwards;
   ``CLINIC_TEST_DATABASE_URL`` (a libpq string for a role that may create
-  databases) selects another server.
+  databases) selects another server — CI's ``.ci/debian-postgres`` points it at
+  a throwaway cluster of Debian's packaged PostgreSQL, as its superuser. Such a
+  server must trust connections from the tests (``login`` connects as new roles
+  by name, without a password).
 - ``template_db``: a database migrated once per session.
 - ``db``: a fresh database per test, cloned from the template with
   ``CREATE DATABASE … TEMPLATE …`` (fast: a file copy, no migrations).
@@ -131,7 +134,8 @@ def login(clinic_db: Database, db_url: str) -> Iterator[Callable[..., tuple[str,
     of every group of ``roles``; ``doctor`` names the doctor resource of the first). With no roles
     the login is in no clinic group.
 
-    The embedded test server trusts local connections, so a test connects as any
+    The test servers (the embedded one, and CI's Debian cluster, with ``trust`` on
+    127.0.0.1 and its socket) trust local connections, so a test connects as any
     role by naming it. Roles are cluster-wide: names get a random suffix and are
     dropped (with what they own) after the test."""
     created: list[str] = []

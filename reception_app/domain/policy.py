@@ -25,9 +25,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
 
 from .errors import ValidationError
+from .validation import parse_amount
 
 CONFIRMATION_MODES: tuple[str, ...] = ("immediate", "approval", "hybrid")
 CANCELLED_BY: tuple[str, ...] = ("patient", "clinic")
@@ -127,23 +127,16 @@ def settle(*, status: str, cancelled_by: str | None, cancelled_late: bool | None
 
 
 def parse_money(value: object, field: str) -> int:
-    """Money as written in a config file or typed at the desk (``"20.00"``, ``"20"``, ``20``) → cents.
+    """Money as written in a config file or typed at the desk (``"20.00"``, ``"20"``, ``20``) → cents;
+    ``"0"`` is 0 (a service without a deposit).
 
-    Raises ``ValidationError(field, value, …)`` for anything else: negative
-    amounts, more than two decimals, floats (``20.1`` is written ``"20.10"``).
+    The rules of ``validation.parse_amount`` (one rule for the CLI, the config file and the window):
+    a plain decimal with at most two fraction digits. Raises ``ValidationError(field, value, …)``
+    for anything else: exponent notation (``"1e6"``), NaN, infinity, a sign (``"-1"``, ``"+5"``),
+    more than two decimals, thousands separators, floats (``20.1`` is written ``"20.10"``), bools.
+    The clinic's ceiling is the caller's to apply (``services.payments``).
     """
-    if isinstance(value, bool) or isinstance(value, float):
-        raise ValidationError(field, value, 'must be written as a decimal string like "20.00"')
-    try:
-        amount = Decimal(str(value).strip())
-    except InvalidOperation as exc:
-        raise ValidationError(field, value, 'must be an amount like "20.00"') from exc
-    if not amount.is_finite() or amount < 0:
-        raise ValidationError(field, value, "must be an amount of 0 or more")
-    cents = amount * 100
-    if cents != cents.to_integral_value():
-        raise ValidationError(field, value, "has more than two decimals")
-    return int(cents)
+    return parse_amount(value, field, allow_zero=True)
 
 
 def format_money(cents: int, currency: str) -> str:

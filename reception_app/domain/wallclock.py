@@ -290,7 +290,9 @@ def parse_instant(text: str, field: str) -> datetime:
 
     Raises ``ValidationError(field, text, ...)`` if the text is not an ISO-8601
     date-time, or if it has no offset ("needs a UTC offset"): a bare local time
-    is ambiguous on DST days, so callers must say which zone they mean.
+    is ambiguous on DST days, so callers must say which zone they mean; also for an
+    instant that has no UTC form (year 1 east of UTC, year 9999 west of it). A
+    schedule date's range (2000..2099) is ``validation.parse_schedule_instant``'s.
     """
     if not isinstance(text, str):
         raise ValidationError(field, text, "expected an ISO-8601 date-time such as 2027-03-28T09:00+02:00")
@@ -300,7 +302,10 @@ def parse_instant(text: str, field: str) -> datetime:
         raise ValidationError(field, text, "not an ISO-8601 date-time such as 2027-03-28T09:00+02:00") from None
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise ValidationError(field, text, "needs a UTC offset (e.g. +02:00 or Z)")
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+05:00, 9999-12-31T23:00-05:00: no such instant in UTC
+        raise ValidationError(field, text, "is outside the range of dates (it cannot be written in UTC)") from None
 
 
 def check_local_time_exists(local_dt_naive: datetime, tz: ZoneInfo, field: str) -> None:

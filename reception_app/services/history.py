@@ -78,7 +78,11 @@ _LABELS: dict[str, dict[str, str]] = {
 _HIDDEN = frozenset({"id", "client_id", "created_at", "created_by", "updated_at", "local_start", "lead_days",
                      "appointment_id", "attributes", "currency"})
 #: Columns of one table that are bookkeeping there (copies of the appointment's, for constraints).
-_HIDDEN_IN: dict[str, frozenset[str]] = {"booking": frozenset({"branch_id", "start_min", "end_min", "local_day"})}
+_HIDDEN_IN: dict[str, frozenset[str]] = {"booking": frozenset({"branch_id", "start_min", "end_min", "local_day"}),
+                                         "payment": frozenset({"kind"})}  # the entry says payment or refund
+#: Coded values written as words (``card_terminal`` → ``card terminal``).
+_CODES = frozenset({"method", "purpose", "source", "kind"})
+_DAY_PREFIX = re.compile(r"^\w{3} \d{2}/\d{2}/\d{4} ")
 #: Not listed for a creation: they are the creation's own time.
 _CREATION_NOISE = frozenset({"booked_at", "confirmed_at", "taken_at"})
 _MONEY = frozenset({"amount_cents", "deposit_cents", "policy_late_fee_cents"})
@@ -279,7 +283,8 @@ def _bookings_entry(group: list[Any], names: _Names, zone: tzinfo) -> HistoryEnt
 
     added = {resource_of(_json(r.new_row)): period(_json(r.new_row)) for r in group if r.action == "INSERT"}
     removed = {resource_of(_json(r.old_row)): period(_json(r.old_row)) for r in group if r.action == "DELETE"}
-    changes = [FieldChange(res, removed.get(res), added.get(res)) for res in [*removed, *added]
+    changes = [FieldChange(res, removed.get(res), _same_day_shorter(removed.get(res), added.get(res)))
+               for res in [*removed, *added]
                if not (res in removed and res in added and removed[res] == added[res])]
     changes = list(dict.fromkeys(changes))  # a resource kept (removed and added) is listed once
     released = True
@@ -342,7 +347,7 @@ def _changes(table: str, old: Mapping[str, Any], new: Mapping[str, Any], names: 
         label = labels.get(column) or column.replace("_", " ").capitalize()
         shown_before = _value(column, before, old, names, zone) if old else None
         shown_after = _value(column, after, new, names, zone) if new else None
-        yield FieldChange(label, shown_before, shown_after)
+        yield FieldChange(label, shown_before, _same_day_shorter(shown_before, shown_after))
 
 
 def _value(column: str, value: Any, row: Mapping[str, Any], names: _Names, zone: tzinfo) -> str | None:
@@ -361,6 +366,8 @@ def _value(column: str, value: Any, row: Mapping[str, Any], names: _Names, zone:
         return ", ".join(_CHANNEL.get(c, c) for c in value) or "none"
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if column in _CODES and isinstance(value, str):
+        return value.replace("_", " ")
     if isinstance(value, str):
         return _text(value, zone)
     if isinstance(value, list):
@@ -384,6 +391,14 @@ def _text(value: str, zone: tzinfo) -> str:
         return f"{date.fromisoformat(value):%d/%m/%Y}" if len(value) == 10 else value
     except ValueError:
         return value
+
+
+def _same_day_shorter(before: str | None, after: str | None) -> str | None:
+    """``after`` without its day when ``before`` is on the same day (``Thu 07/01/2027 07:45 → 09:30``)."""
+    if before is None or after is None:
+        return after
+    day = _DAY_PREFIX.match(before)
+    return after[day.end():] if day and after.startswith(day.group(0)) and len(after) > day.end() else after
 
 
 def _local(value: str, zone: tzinfo) -> str:

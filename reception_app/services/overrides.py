@@ -37,7 +37,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from ..domain import slots as engine
-from ..domain.errors import InvalidTransition, NotFound, PermissionDenied, SlotTaken, ValidationError
+from ..domain.errors import InvalidTransition, PermissionDenied, SlotTaken, ValidationError
 from ..domain.slots import KINDS, ResourceSpec
 from ..domain.status import LABELS
 from ..domain.validation import clean_name
@@ -52,8 +52,8 @@ from .scheduling import (
     _check_start,
     _insert_appointment,
     _lock_status,
-    _name_conflict,
     get_appointment,
+    name_booking_error,
 )
 
 #: Rules whose override the database logs itself when a booking breaks them with ``clinic.override``
@@ -191,7 +191,8 @@ def force_book(db: Database, *, branch: str, service: str, start: datetime, pati
 
     Raises ``PermissionDenied`` (not a manager or admin), ``ValidationError`` (empty reason, bad
     start, past, beyond the horizon, a doctor of the wrong specialty, names), ``NotFound``
-    (patient, names), ``SlotTaken`` (a resource already booked then: never overridden).
+    (patient, names), ``SlotTaken`` (a resource already booked then: never overridden),
+    ``PatientBusy`` (the patient has another live appointment then, named: never overridden here).
     """
     why = clean_name(reason, "reason")
     cid = uuid.UUID(str(client_id)) if client_id else uuid.uuid4()
@@ -231,12 +232,8 @@ def force_book(db: Database, *, branch: str, service: str, start: datetime, pati
 
     try:
         result = db.write(work, reason=f"override: {why}")
-    except SlotTaken as exc:
-        raise _name_conflict(db, exc, start, branch) from exc
-    except ValidationError as exc:
-        if exc.field == "appointment_patient_id_fkey":
-            raise NotFound("patient", patient_id) from exc
-        raise
+    except (SlotTaken, ValidationError) as exc:  # PatientBusy names the patient's appointment in the way
+        raise name_booking_error(db, exc, start=start, branch=branch, patient_id=patient_id) from exc
     return result if isinstance(result, AppointmentView) else get_appointment(db, result)
 
 
@@ -252,7 +249,8 @@ def force_move(db: Database, appointment_id: int, *, start: datetime | None = No
 
     Raises ``PermissionDenied``, ``NotFound``, ``InvalidTransition`` (the patient has arrived, or it
     is cancelled), ``ValidationError`` (empty reason, nothing to change, bad start, wrong
-    specialty), ``SlotTaken`` (a resource booked then: never overridden).
+    specialty), ``SlotTaken`` (a resource booked then: never overridden), ``PatientBusy`` (the
+    patient has another live appointment then, named).
     """
     why = clean_name(reason, "reason")
     if start is None and doctor is None:
@@ -298,8 +296,9 @@ def force_move(db: Database, appointment_id: int, *, start: datetime | None = No
 
     try:
         db.write(work, reason=f"override: {why}")
-    except SlotTaken as exc:
-        raise _name_conflict(db, exc, start or before.start, before.branch) from exc
+    except SlotTaken as exc:  # PatientBusy names the patient's appointment in the way
+        raise name_booking_error(db, exc, start=start or before.start, branch=before.branch,
+                                 patient_id=before.patient_id, exclude=(appointment_id,)) from exc
     return MoveResult(before=before, after=get_appointment(db, appointment_id))
 
 

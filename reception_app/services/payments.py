@@ -14,9 +14,10 @@ amounts read in it. Money is in whole cents; times are UTC.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
@@ -24,7 +25,16 @@ from sqlalchemy.engine import Connection
 from ..domain import policy
 from ..domain.errors import InvalidTransition, NotFound, ValidationError
 from ..domain.status import check_transition
+from ..domain.validation import check_text
 from ..store.database import Database
+from . import checks
+from .clinic_config import max_amount_cents
+
+_T = TypeVar("_T")
+
+#: The database's refusals of an amount (migration 0009, trigger ``payment_guard``), by constraint name.
+CEILING_CONSTRAINT = "payment_ceiling"
+REFUND_LIMIT_CONSTRAINT = "payment_refund_limit"
 
 #: Net paid (payments − refunds) over an appointment and every appointment rescheduled into it
 #: (following ``rescheduled_to`` backwards): the deposit moves with the patient's booking.
@@ -161,16 +171,22 @@ def load_account(conn: Connection, appointment_id: int, *, lock: bool = False) -
 
 
 def account(db: Database, appointment_id: int) -> Account:
-    """The account of an appointment (read-only transaction). Raises ``NotFound``."""
+    """The account of an appointment (read-only transaction). Raises ``NotFound``, ``ValidationError``
+    (an id that is not a whole number)."""
+    checks.record_id(appointment_id, "appointment")
     return db.read(lambda conn: load_account(conn, appointment_id))
 
 
-def _check_common(amount_cents: int, method: str, reference: str) -> str:
+def _check_common(appointment_id: int, amount_cents: int, method: str, reference: str,
+                  reason: str | None) -> str:
+    """What a payment and a refund both check before the transaction; returns the reference, stripped."""
+    checks.record_id(appointment_id, "appointment")
     if isinstance(amount_cents, bool) or not isinstance(amount_cents, int) or amount_cents <= 0:
         raise ValidationError("amount", amount_cents, "must be a whole number of cents above 0")
     if method not in policy.PAYMENT_METHODS:
         raise ValidationError("method", method, f"must be one of {', '.join(policy.PAYMENT_METHODS)}")
-    ref = (reference or "").strip()
+    checks.optional_text(reason, "reason")
+    ref = check_text(reference or "", "reference", max_length=checks.NAME_MAX).strip()
     if sum(ch.isdigit() for ch in ref) >= 12:
         raise ValidationError("reference", ref, "looks like a card number; write the terminal's slip number "
                                                  "instead (never the card's)")
@@ -201,10 +217,45 @@ def _earlier(conn: Connection, cid: uuid.UUID, appointment_id: int, kind: str,
 
 def _start(conn: Connection, cid: uuid.UUID, appointment_id: int, kind: str,
            amount_cents: int) -> tuple[Account, PaymentResult | None]:
-    """Lock and load the account; with the result of an earlier attempt of this client id, if any."""
+    """Lock and load the account; with the result of an earlier attempt of this client id, if any.
+    A new amount above the clinic's ceiling is refused here (:func:`_check_ceiling`)."""
     before = load_account(conn, appointment_id, lock=True)
     earlier = _earlier(conn, cid, appointment_id, kind, amount_cents)
+    if earlier is None:
+        _check_ceiling(conn, amount_cents, before.currency)
     return before, (PaymentResult(earlier, before, False) if earlier is not None else None)
+
+
+def _ceiling_problem(ceiling_cents: int, cur: str) -> str:
+    return (f"is more than the clinic's ceiling of {policy.format_money(ceiling_cents, cur)} for one payment or "
+            f"refund (setting max_amount_cents)")
+
+
+def _check_ceiling(conn: Connection, amount_cents: int, cur: str) -> None:
+    """``ValidationError("amount", amount_cents, …)`` naming the ceiling when ``amount_cents`` is above the
+    clinic's setting ``max_amount_cents`` (``clinic_config.max_amount_cents``, default 500000 cents), read
+    in the caller's transaction — before the database's trigger refuses it."""
+    ceiling = max_amount_cents(conn)
+    if amount_cents > ceiling:
+        raise ValidationError("amount", amount_cents, _ceiling_problem(ceiling, cur))
+
+
+def write_money(db: Database, work: Callable[[Connection], _T], *, amount_cents: int, reason: str) -> _T:
+    """``db.write(work)`` for a transaction that inserts one payment or refund of ``amount_cents``, with
+    the database's refusals of the amount (trigger ``payment_guard``: ``payment_ceiling``,
+    ``payment_refund_limit``, which the runner reports as ``ValidationError`` with the constraint as
+    the field) said as ``ValidationError("amount", amount_cents, …)`` in plain words. Other errors
+    pass unchanged; nothing is written on any error."""
+    try:
+        return db.write(work, reason=reason)
+    except ValidationError as exc:
+        if exc.field == CEILING_CONSTRAINT:
+            ceiling, cur = db.read(lambda conn: (max_amount_cents(conn), currency(conn)))
+            raise ValidationError("amount", amount_cents, _ceiling_problem(ceiling, cur)) from exc
+        if exc.field == REFUND_LIMIT_CONSTRAINT:
+            raise ValidationError("amount", amount_cents, "is more than what was paid for this appointment "
+                                                         "(less the refunds already given)") from exc
+        raise
 
 
 def record_payment(db: Database, appointment_id: int, *, amount_cents: int, method: str,
@@ -222,14 +273,16 @@ def record_payment(db: Database, appointment_id: int, *, amount_cents: int, meth
     appointments rescheduled into it) now cover its deposit, it becomes
     ``confirmed`` in the same transaction (issue 4, "Deposits").
 
-    Raises ``NotFound`` (appointment), ``ValidationError`` (amount, method,
-    purpose, reference, a client id used for another payment; a payment on a
-    rescheduled appointment — take it on the new one), ``PermissionDenied``.
+    Raises ``NotFound`` (appointment), ``ValidationError`` (amount — not a whole number of cents
+    above 0, or above the clinic's ceiling ``max_amount_cents``, naming it —, method, purpose,
+    reference or reason holding a control character, a client id that is not a UUID or was used for
+    another payment; a payment on a rescheduled appointment — take it on the new one),
+    ``PermissionDenied``. Nothing is written on any error.
     """
-    ref = _check_common(amount_cents, method, reference)
+    ref = _check_common(appointment_id, amount_cents, method, reference, reason)
     if purpose not in policy.PAYMENT_PURPOSES:
         raise ValidationError("purpose", purpose, f"must be one of {', '.join(policy.PAYMENT_PURPOSES)}")
-    cid = uuid.UUID(str(client_id)) if client_id else uuid.uuid4()
+    cid = checks.client_id(client_id)
 
     def work(conn: Connection) -> PaymentResult:
         before, replay = _start(conn, cid, appointment_id, "payment", amount_cents)
@@ -248,7 +301,7 @@ def record_payment(db: Database, appointment_id: int, *, amount_cents: int, meth
                               "updated_at = now() WHERE id = :a"), {"a": appointment_id})
         return PaymentResult(line, load_account(conn, appointment_id), True)
 
-    return db.write(work, reason=reason or f"payment {method}")
+    return write_money(db, work, amount_cents=amount_cents, reason=reason or f"payment {method}")
 
 
 def record_refund(db: Database, appointment_id: int, *, amount_cents: int, method: str, reference: str = "",
@@ -258,12 +311,14 @@ def record_refund(db: Database, appointment_id: int, *, amount_cents: int, metho
     late cancellation by the patient). One SERIALIZABLE transaction; ``client_id`` as in
     :func:`record_payment`.
 
-    Raises ``NotFound``, ``ValidationError`` (amount above the refund due —
-    ``field="amount"`` —, method, reference, a reused client id),
-    ``InvalidTransition`` (no refund is due: the appointment is not cancelled).
+    Raises ``NotFound``, ``ValidationError`` (amount above the refund due, above what was paid or
+    above the clinic's ceiling — ``field="amount"`` —, method, reference or reason holding a
+    control character, a client id that is not a UUID or was reused),
+    ``InvalidTransition`` (no refund is due: the appointment is not cancelled). Nothing is
+    written on any error.
     """
-    ref = _check_common(amount_cents, method, reference)
-    cid = uuid.UUID(str(client_id)) if client_id else uuid.uuid4()
+    ref = _check_common(appointment_id, amount_cents, method, reference, reason)
+    cid = checks.client_id(client_id)
 
     def work(conn: Connection) -> PaymentResult:
         before, replay = _start(conn, cid, appointment_id, "refund", amount_cents)
@@ -280,7 +335,7 @@ def record_refund(db: Database, appointment_id: int, *, amount_cents: int, metho
         assert line is not None
         return PaymentResult(line, load_account(conn, appointment_id), True)
 
-    return db.write(work, reason=reason or f"refund {method}")
+    return write_money(db, work, amount_cents=amount_cents, reason=reason or f"refund {method}")
 
 
 def cancellation_counts(db: Database, *, branch_id: int | None = None, since: datetime | None = None,

@@ -42,10 +42,16 @@ from sqlalchemy.engine import Connection
 from ..domain import slots as engine
 from ..domain.errors import NotFound, ValidationError
 from ..domain.slots import ResourceSpec, WeeklyRule, with_exceptions
-from ..domain.validation import clean_name
+from ..domain.validation import (
+    check_schedule_date,
+    check_text,
+    clean_name,
+    parse_date,
+    parse_schedule_instant,
+)
 from ..domain.wallclock import MINUTES_PER_DAY, day_bounds_utc
 from ..store.database import Database
-from . import catalog, notifications
+from . import catalog, checks, notifications
 from .catalog import BranchInfo, fetch
 
 #: Kinds of time off (migration 0003, ``time_off.kind``).
@@ -114,8 +120,9 @@ def list_doctors(db: Database) -> list[tuple[int, str]]:
 def load_roster(db: Database, *, doctor: str, branch: str) -> Roster:
     """The roster of ``doctor`` (name) at ``branch`` (name), read in one transaction.
 
-    Raises ``NotFound("doctor" | "branch", …)``.
+    Raises ``NotFound("doctor" | "branch", …)``, ``ValidationError`` (a name holding a control character).
     """
+    checks.names(doctor=doctor, branch=branch)
 
     def work(conn: Connection) -> Roster:
         b = catalog.load_branch(conn, branch)
@@ -311,8 +318,60 @@ def _check_minutes(start_min: int, end_min: int, field: str) -> tuple[int, int]:
     return start_min, end
 
 
+def _checked(change: RosterChange) -> RosterChange:
+    """``change`` with its plain values checked (no database needed) and normalised: dates (a ``date``
+    or ISO text) in 2000-01-01 .. 2099-12-31 (``validation.SCHEDULE_FIRST``/``SCHEDULE_LAST``), time
+    off's bounds aware and in that range, names, reasons and notes without control characters.
+    Raises ``ValidationError`` naming the field and the value; ``TypeError`` for what is no change."""
+    if isinstance(change, WeeklyPattern):
+        checks.names(doctor=change.doctor, branch=change.branch)
+        if not isinstance(change.shifts, tuple | list):
+            raise ValidationError("shifts", change.shifts, "must be a list of weekly shifts")
+        for rule in change.shifts:
+            if not isinstance(rule, WeeklyRule):
+                raise ValidationError("shifts", rule, "is not a weekly shift (weekday, start, end)")
+            for field, day in (("valid_from", rule.valid_from), ("valid_until", rule.valid_until)):
+                if day is not None:
+                    check_schedule_date(day, field)
+            if rule.valid_from and rule.valid_until and rule.valid_until < rule.valid_from:
+                raise ValidationError("valid_until", rule.valid_until.isoformat(),
+                                      f"is before the first date {rule.valid_from.isoformat()}")
+        return replace(change, shifts=tuple(change.shifts))
+    if isinstance(change, DayException | ClearException):
+        checks.names(doctor=change.doctor, branch=change.branch)
+        day = parse_date(change.local_date, "local_date")
+        if isinstance(change, DayException):
+            note = check_text(change.note or "", "note", max_length=checks.TEXT_MAX)
+            if not isinstance(change.intervals, tuple | list):
+                raise ValidationError("intervals", change.intervals, "must be a list of (start, end) minutes")
+            for interval in change.intervals:
+                if (not isinstance(interval, tuple | list) or len(interval) != 2
+                        or any(isinstance(m, bool) or not isinstance(m, int) for m in interval)):
+                    raise ValidationError("intervals", interval, "must be (start, end) minutes from local midnight")
+            return replace(change, local_date=day, note=note, intervals=tuple(tuple(i) for i in change.intervals))
+        return replace(change, local_date=day)
+    if isinstance(change, AddTimeOff):
+        checks.names(resource=change.resource)
+        start = parse_schedule_instant(change.start, "start")
+        end = parse_schedule_instant(change.end, "end")
+        reason = check_text(change.reason or "", "reason", max_length=checks.TEXT_MAX)
+        return replace(change, start=start, end=end, reason=reason)
+    if isinstance(change, RemoveTimeOff):
+        checks.record_id(change.time_off_id, "time_off", max_value=checks.INTEGER_MAX)
+        return change
+    if isinstance(change, AddHoliday):
+        checks.names(branch=change.branch)
+        return replace(change, local_date=parse_date(change.local_date, "local_date"),
+                       name=clean_name(change.name, "name"))
+    if isinstance(change, RemoveHoliday):
+        checks.names(branch=change.branch)
+        return replace(change, local_date=parse_date(change.local_date, "local_date"))
+    raise TypeError(f"not a roster change: {change!r}")
+
+
 def _resolve(conn: Connection, change: RosterChange) -> _Resolved:
     """Validate ``change`` and look its names up (``ValidationError``/``NotFound``)."""
+    change = _checked(change)
     if isinstance(change, WeeklyPattern | DayException | ClearException):
         b = catalog.load_branch(conn, change.branch)
         d = catalog.load_resources(conn, {"doctor": change.doctor})["doctor"]
@@ -330,9 +389,6 @@ def _resolve(conn: Connection, change: RosterChange) -> _Resolved:
         return _Resolved(change, d.id, b.id, b, what)
     if isinstance(change, AddTimeOff):
         r = catalog.load_resources(conn, {"resource": change.resource})["resource"]
-        for field, instant in (("start", change.start), ("end", change.end)):
-            if instant.tzinfo is None or instant.utcoffset() is None:
-                raise ValidationError(field, instant.isoformat(), "needs a UTC offset")
         if change.end <= change.start:
             raise ValidationError("end", change.end.isoformat(), "must be after the start")
         if change.kind not in TIME_OFF_KINDS:
@@ -476,15 +532,16 @@ def _impact(conn: Connection, r: _Resolved, now: datetime) -> tuple[AffectedAppo
 
 
 def _require_aware(now: datetime) -> None:
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise ValidationError("now", now.isoformat(), "needs a UTC offset")
+    """``ValidationError("now", …)`` for a ``now`` without offset or outside 2000-01-01 .. 2099-12-31."""
+    parse_schedule_instant(now, "now")
 
 
 def preview_change(db: Database, change: RosterChange, *, now: datetime) -> RosterImpact:
     """The impact of ``change`` (read only, nothing written): the live appointments not finished at
     ``now`` (aware) that fit the roster now and would not after the change, by start.
 
-    Raises ``ValidationError`` (bad minutes or times, unknown kind), ``NotFound`` (names).
+    Raises ``ValidationError`` (bad minutes or times, dates outside 2000-01-01 .. 2099-12-31, unknown
+    kind, a name, reason or note holding a control character), ``NotFound`` (names).
     """
     _require_aware(now)
 
@@ -542,10 +599,12 @@ def apply_change(db: Database, change: RosterChange, *, acknowledged: Collection
     written and ``ValidationError("acknowledged", …)`` says to preview again. ``now``: aware;
     ``reason`` goes to the audit trail (default: the change's description).
 
-    Raises ``ValidationError``, ``NotFound``, ``PermissionDenied`` (only managers and admins change
-    rosters: the database's grants).
+    Raises ``ValidationError`` (as :func:`preview_change`; a reason holding a control character),
+    ``NotFound``, ``PermissionDenied`` (only managers and admins change rosters: the database's grants).
+    Nothing is written on any error.
     """
     _require_aware(now)
+    checks.optional_text(reason, "reason")
     acked = frozenset(int(i) for i in acknowledged)
 
     def work(conn: Connection) -> RosterChangeApplied:

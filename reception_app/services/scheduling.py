@@ -9,7 +9,7 @@ constraint decides what *commits* (DESIGN.md, "The one rule").
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
@@ -30,11 +30,11 @@ from ..domain.errors import (
 )
 from ..domain.slots import KINDS
 from ..domain.status import LABELS, UNCONFIRMED, check_transition
-from ..domain.validation import SOURCES, clean_name
+from ..domain.validation import SCHEDULE_LAST, SOURCES, clean_name, parse_date, parse_schedule_instant
 from ..domain.wallclock import GRID_STEP_MIN, check_local_time_exists, day_bounds_utc, is_on_grid
 from ..store import schema as t
 from ..store.database import Database
-from . import catalog, payments
+from . import catalog, checks, payments
 from .catalog import BranchInfo, ServiceInfo
 
 _T = TypeVar("_T")
@@ -140,15 +140,19 @@ def find_slots(db: Database, *, branch: str, service: str, local_date: date | st
     kind. ``patient_id``: leave out the starts whose appointment time [start, end) overlaps a
     live appointment of that patient, at any branch (a patient is in one place at a time: the
     database refuses such a booking, constraint ``appointment_patient_no_overlap``).
-    Raises ``NotFound``/``ValidationError`` for unknown names or dates.
+    Raises ``NotFound`` for unknown names, ``ValidationError`` for a name holding a control
+    character, a date outside 2000-01-01 .. 2099-12-31 (``validation.parse_date``), ``days`` outside
+    1..366 or running the search past 2099-12-31, a ``now`` without offset or out of that range.
     """
-    from ..domain.validation import parse_date
-
+    checks.names(branch=branch, service=service, doctor=doctor, room=room, equipment=equipment)
     first = parse_date(local_date, "date")
-    if not 1 <= days <= 366:
-        raise ValidationError("days", days, "must be between 1 and 366")
-    now = now or datetime.now(UTC)
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 366:
+        raise ValidationError("days", days, "must be a whole number between 1 and 366")
+    now = parse_schedule_instant(now, "now") if now is not None else datetime.now(UTC)
+    if patient_id is not None:
+        patient_id = checks.patient_id(patient_id)
     dates = [first + timedelta(days=i) for i in range(days)]
+    _check_search_end(dates[-1], "days", days)
 
     def work(conn: Connection) -> list[SlotOffer]:
         b = catalog.load_branch(conn, branch, dates[0] - timedelta(days=1), dates[-1] + timedelta(days=1))
@@ -164,28 +168,63 @@ def find_slots(db: Database, *, branch: str, service: str, local_date: date | st
     return db.read(work)
 
 
-def _patient_live_between(conn: Connection, patient_id: int, lo: datetime, hi: datetime) -> list[AppointmentView]:
-    """The patient's live appointments whose time overlaps [lo, hi) (UTC), by start."""
-    q = _APPOINTMENT_SQL + (" WHERE a.patient_id = :p AND clinic_status_is_live(a.status) "
-                            "AND a.starts_at < :hi AND a.ends_at > :lo "
+def _check_search_end(last: date, field: str, value: object) -> None:
+    """``ValidationError(field, value, …)`` when a search would run past ``SCHEDULE_LAST`` (2099-12-31)."""
+    if last > SCHEDULE_LAST:
+        raise ValidationError(field, value, f"would run the search to {last.isoformat()}, past the last date "
+                                            f"the clinic schedules ({SCHEDULE_LAST.isoformat()})")
+
+
+def _patient_live_between(conn: Connection, patient_id: int, lo: datetime, hi: datetime,
+                          exclude: Collection[int] = ()) -> list[AppointmentView]:
+    """The patient's live appointments whose time overlaps [lo, hi) (UTC), by start — those the
+    constraint ``appointment_patient_no_overlap`` counts (a ``parallel`` one, booked through the logged
+    override, blocks nobody); ``exclude``: appointment ids left out (one being moved)."""
+    q = _APPOINTMENT_SQL + (" WHERE a.patient_id = :p AND clinic_status_is_live(a.status) AND NOT a.parallel "
+                            "AND a.starts_at < :hi AND a.ends_at > :lo AND NOT a.id = ANY(:x) "
                             "GROUP BY a.id, br.name, s.name, p.display_name ORDER BY a.starts_at, a.id")
-    return [_view(r) for r in conn.execute(text(q), {"p": patient_id, "lo": lo, "hi": hi})]
+    return [_view(r) for r in conn.execute(text(q), {"p": patient_id, "lo": lo, "hi": hi,
+                                                     "x": [int(i) for i in exclude]})]
+
+
+def patient_conflict(conn: Connection, patient_id: int, start: datetime, end: datetime, *,
+                     exclude: Collection[int] = ()) -> PatientBusy | None:
+    """Inside the caller's transaction: a ``PatientBusy`` naming the patient's first live appointment
+    whose time overlaps [start, end) (aware), or None. ``exclude``: appointment ids that do not count
+    (one being moved). For paths that book several appointments at once (visits, series), so the
+    refusal names the part before the database's deferred constraint would at commit."""
+    around = _patient_live_between(conn, patient_id, start, end, exclude)
+    if not around:
+        return None
+    return _patient_busy(around[0], catalog.load_branch(conn, around[0].branch_id).tz)
+
+
+def _patient_busy(other: AppointmentView, tz: ZoneInfo) -> PatientBusy:
+    """``PatientBusy`` naming ``other`` (the patient's appointment in the way) in its branch's wall clock."""
+    when = (f"{other.start.astimezone(tz):%Y-%m-%d %H:%M}–{other.end.astimezone(tz):%H:%M} "
+            f"{other.start.astimezone(tz):%Z}")
+    who = ", ".join(other.resources.values())
+    return PatientBusy(f"{other.patient} already has {other.service} at {when}"
+                       f"{' with ' + who if who else ''} ({other.branch}, appointment {other.id}); a patient "
+                       f"cannot be in two places at once.", appointment_id=other.id, when=when)
 
 
 def patient_appointments_between(db: Database, patient_id: int, lo_utc: datetime,
                                  hi_utc: datetime) -> list[AppointmentView]:
     """The patient's live appointments (any branch) whose time [start, end) overlaps [lo_utc, hi_utc),
     by start — what keeps a new booking of that patient from overlapping (the booking dialog says
-    which). Aware datetimes. One read."""
+    which). Aware datetimes. One read. Raises ``ValidationError``/``NotFound`` for a bad patient id."""
+    checks.patient_id(patient_id)
     return db.read(lambda conn: _patient_live_between(conn, patient_id, lo_utc, hi_utc))
 
 
 # -- booking ---------------------------------------------------------------------
 def _check_start(start: datetime, branch: BranchInfo) -> datetime:
-    """The requested start as UTC, or ValidationError("start", …): no offset, a local time the
-    branch's clocks skip (written with an offset that is neither UTC nor the branch's), off the grid."""
-    if start.tzinfo is None or start.utcoffset() is None:
-        raise ValidationError("start", start.isoformat(), "needs a UTC offset, e.g. 2027-01-04T08:00:00-03:00")
+    """The requested start as UTC, or ValidationError("start", …): not a date-time, no offset, a date
+    outside 2000-01-01 .. 2099-12-31 (``validation.parse_schedule_instant``: year 1 or 9999 would
+    overflow), a local time the branch's clocks skip (written with an offset that is neither UTC nor
+    the branch's), off the grid."""
+    start = parse_schedule_instant(start, "start")
     tz = branch.tz
     given = start.utcoffset()
     if given != timedelta(0) and given != start.astimezone(tz).utcoffset():
@@ -260,17 +299,24 @@ def book(db: Database, *, branch: str, service: str, start: datetime, patient_id
     earlier call (a retry after an unknown outcome) — that appointment with
     ``already_booked=True``.
 
-    Raises ``ValidationError`` (bad start, unknown names, outside hours, too
-    soon or too far, a client id already used for another booking), ``SlotTaken`` (a resource is booked or off then, also
-    when another workstation won the race), ``PatientBusy`` (a ``SlotTaken``: the patient has
-    another live appointment overlapping it), ``DatabaseUnavailable``.
+    Raises ``ValidationError`` (bad start — no offset, off the grid, a date outside 2000-01-01 ..
+    2099-12-31 —, a name or reason holding a control character, a client id that is not a UUID,
+    outside hours, too soon or too far, a client id already used for another booking),
+    ``NotFound`` (unknown names or patient), ``SlotTaken`` (a resource is booked or off then,
+    also when another workstation won the race), ``PatientBusy`` (a ``SlotTaken``: the patient
+    has another live appointment overlapping it; the message names it), ``DatabaseUnavailable``.
+    Nothing is written on any error.
     """
     if source not in SOURCES:
         raise ValidationError("source", source, f"must be one of {', '.join(SOURCES)}")
     if status is not None and status not in BOOKABLE_STATUSES:
         raise ValidationError("status", status, f"a new booking must be one of {', '.join(BOOKABLE_STATUSES)}")
-    now = now or datetime.now(UTC)
-    cid = uuid.UUID(str(client_id)) if client_id else uuid.uuid4()
+    checks.names(branch=branch, service=service, doctor=doctor, room=room, equipment=equipment)
+    checks.optional_text(reason, "reason")
+    patient_id = checks.patient_id(patient_id)
+    start = parse_schedule_instant(start, "start")
+    now = parse_schedule_instant(now, "now") if now is not None else datetime.now(UTC)
+    cid = checks.client_id(client_id)
 
     def work(conn: Connection) -> AppointmentView | int:
         b = catalog.load_branch(conn, branch)
@@ -309,35 +355,47 @@ def book(db: Database, *, branch: str, service: str, start: datetime, patient_id
 
 
 def write_booking(db: Database, work: Callable[[Connection], _T], *, reason: str, start: datetime, branch: str,
-                  patient_id: int) -> _T:
-    """Run a transaction that inserts an appointment (``db.write``) and say its expected failures in
-    the desk's words: a ``SlotTaken`` from the exclusion constraint names the resource and the
-    branch-local ``start``; an unknown patient (the foreign key) is ``NotFound("patient", …)``."""
+                  patient_id: int, exclude: Collection[int] = ()) -> _T:
+    """Run a transaction that creates or moves an appointment (``db.write``) and say its expected
+    failures in the desk's words (:func:`name_booking_error`). ``start``: the aware start asked for;
+    ``exclude``: the appointment being moved or rescheduled (it is not "in the way" of itself)."""
     try:
         return db.write(work, reason=reason)
-    except PatientBusy as exc:
-        raise _name_patient_conflict(db, patient_id, start) from exc
-    except SlotTaken as exc:
-        raise _name_conflict(db, exc, start, branch) from exc
-    except ValidationError as exc:
-        if exc.field == "appointment_patient_id_fkey":
-            raise NotFound("patient", patient_id) from exc
-        raise
+    except (SlotTaken, ValidationError) as exc:
+        raise name_booking_error(db, exc, start=start, branch=branch, patient_id=patient_id,
+                                 exclude=exclude) from exc
 
 
-def _name_patient_conflict(db: Database, patient_id: int, start: datetime) -> PatientBusy:
-    """A ``PatientBusy`` naming the patient's appointment nearest ``start`` (the one in the way)."""
-    around = patient_appointments_between(db, patient_id, start - timedelta(hours=12), start + timedelta(hours=12))
-    if not around:
-        return PatientBusy("The patient already has an appointment at that time.")
-    other = min(around, key=lambda a: abs((a.start - start).total_seconds()))
-    tz = branch_zone(db, other.branch)
-    when = (f"{other.start.astimezone(tz):%Y-%m-%d %H:%M}–{other.end.astimezone(tz):%H:%M} "
-            f"{other.start.astimezone(tz):%Z}")
-    who = ", ".join(other.resources.values())
-    return PatientBusy(f"{other.patient} already has {other.service} at {when}"
-                       f"{' with ' + who if who else ''} ({other.branch}); a patient cannot be in two places "
-                       f"at once.", appointment_id=other.id, when=when)
+def name_booking_error(db: Database, exc: SlotTaken | ValidationError, *, start: datetime, branch: str,
+                       patient_id: int, exclude: Collection[int] = ()) -> SlotTaken | ValidationError:
+    """The database's refusal of a booking or a move, in the desk's words (one read; call it after the
+    failed transaction): the patient's overlap (``PatientBusy`` from ``appointment_patient_no_overlap``)
+    names the patient's appointment in the way (not one of ``exclude``); a ``SlotTaken`` from the
+    resource exclusion constraint names the resource and the branch-local ``start``; an unknown
+    patient (the foreign key) is ``NotFound("patient", …)``. Anything else is returned as it is."""
+    if isinstance(exc, PatientBusy):
+        return _name_patient_conflict(db, patient_id, start, exclude)
+    if isinstance(exc, SlotTaken):
+        return _name_conflict(db, exc, start, branch)
+    if exc.field == "appointment_patient_id_fkey":
+        return NotFound("patient", patient_id)
+    return exc
+
+
+def _name_patient_conflict(db: Database, patient_id: int, start: datetime,
+                           exclude: Collection[int] = ()) -> PatientBusy:
+    """A ``PatientBusy`` naming the patient's appointment in the way at ``start``: one running at
+    ``start``, else the one starting nearest to it (within 12 hours); ``exclude``: ids that do not count."""
+    def work(conn: Connection) -> PatientBusy:
+        around = _patient_live_between(conn, patient_id, start - timedelta(hours=12), start + timedelta(hours=12),
+                                       exclude)
+        if not around:
+            return PatientBusy("The patient already has an appointment at that time; a patient cannot be in "
+                               "two places at once.")
+        other = min(around, key=lambda a: (not a.start <= start < a.end, abs((a.start - start).total_seconds())))
+        return _patient_busy(other, catalog.load_branch(conn, other.branch_id).tz)
+
+    return db.read(work)
 
 
 def _pins_for(conn: Connection, s: ServiceInfo, doctor: str | None, room: str | None,
@@ -491,10 +549,16 @@ def move(db: Database, appointment_id: int, *, start: datetime | None = None, do
     deferred "bookings cover their appointment" trigger guard the result.
 
     Raises ``NotFound``, ``InvalidTransition`` (the patient has arrived, or it is
-    cancelled), ``ValidationError`` (bad start or names), ``SlotTaken`` (naming
-    what is in the way), ``PermissionDenied``.
+    cancelled), ``ValidationError`` (bad start — as :func:`book` —, names or reason),
+    ``SlotTaken`` (naming what is in the way), ``PatientBusy`` (the patient has another
+    live appointment then; naming it), ``PermissionDenied``. Nothing is written on any error.
     """
-    now = now or datetime.now(UTC)
+    checks.record_id(appointment_id, "appointment")
+    checks.names(doctor=doctor, room=room, equipment=equipment)
+    checks.optional_text(reason, "reason")
+    if start is not None:
+        start = parse_schedule_instant(start, "start")
+    now = parse_schedule_instant(now, "now") if now is not None else datetime.now(UTC)
     before = get_appointment(db, appointment_id)
 
     def work(conn: Connection) -> None:
@@ -524,10 +588,8 @@ def move(db: Database, appointment_id: int, *, start: datetime | None = None, do
             {"a": appointment_id, "r": list(chosen.values()), "lo": option.occupied_start,
              "hi": option.occupied_end})
 
-    try:
-        db.write(work, reason=reason or "moved")
-    except SlotTaken as exc:
-        raise _name_conflict(db, exc, start or before.start, before.branch) from exc
+    write_booking(db, work, reason=reason or "moved", start=start or before.start, branch=before.branch,
+                  patient_id=before.patient_id, exclude=(appointment_id,))
     return MoveResult(before=before, after=get_appointment(db, appointment_id))
 
 
@@ -572,14 +634,18 @@ def next_free_starts(db: Database, appointment_id: int, *, now: datetime, count:
     to :func:`move`); fewer than ``count`` (maybe none) when the horizon is
     reached.
 
+    The search never runs past 2099-12-31, the last date the clinic schedules
+    (``validation.SCHEDULE_LAST``): a horizon reaching beyond it ends there.
+
     Raises ``NotFound`` (appointment), ``InvalidTransition`` (not in
     ``MOVABLE_STATUSES``: the patient has arrived, or it is cancelled),
-    ``ValidationError`` (``count`` outside 1..100, a bad date).
+    ``ValidationError`` (``count`` outside 1..100, a bad date or one outside 2000-01-01 ..
+    2099-12-31, a ``now`` without offset or outside that range).
     """
-    from ..domain.validation import parse_date
-
-    if not 1 <= count <= 100:
-        raise ValidationError("count", count, "must be between 1 and 100")
+    checks.record_id(appointment_id, "appointment")
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 100:
+        raise ValidationError("count", count, "must be a whole number between 1 and 100")
+    now = parse_schedule_instant(now, "now")
     first_wanted = parse_date(from_local_date, "from_local_date") if from_local_date is not None else None
 
     def work(conn: Connection) -> list[SlotOffer]:
@@ -597,7 +663,7 @@ def next_free_starts(db: Database, appointment_id: int, *, now: datetime, count:
         current = _current_resources(conn, appointment_id)
         only = {"doctor": [current["doctor"]]} if same_doctor and "doctor" in current else None
         today = now.astimezone(b.tz).date()
-        last = today + timedelta(days=s.spec.horizon_days)
+        last = min(today + timedelta(days=s.spec.horizon_days), SCHEDULE_LAST)
         day = max(first_wanted or today, today)
         resources = catalog.candidate_resources(conn, b, s)
         names = {r.id: r.name for r in resources}
@@ -677,6 +743,7 @@ def walk_in_preview(db: Database, *, branch: str, service: str, now: datetime,
 
     Raises as :func:`walk_in` (``SlotTaken`` when nothing is free today).
     """
+    checks.names(branch=branch, service=service, doctor=doctor)
 
     def work(conn: Connection) -> SlotOffer:
         b, s, only = _walk_in_inputs(conn, branch, service, doctor, now)
@@ -688,8 +755,7 @@ def walk_in_preview(db: Database, *, branch: str, service: str, now: datetime,
 
 def _walk_in_inputs(conn: Connection, branch: str, service: str, doctor: str | None,
                     now: datetime) -> tuple[BranchInfo, ServiceInfo, dict[str, list[int]]]:
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise ValidationError("now", now.isoformat(), "needs a UTC offset")
+    parse_schedule_instant(now, "now")
     b = catalog.load_branch(conn, branch)
     s = catalog.load_service(conn, service)
     only = _resolve_only(conn, {"doctor": doctor})
@@ -723,9 +789,15 @@ def walk_in(db: Database, *, branch: str, service: str, patient_id: int, now: da
     Consultation before closing today (Centro)."; it names the pinned doctor,
     or the kind that has nothing free), ``NotFound`` (branch, service, doctor,
     patient), ``ValidationError`` (a doctor for a service without one, a client
-    id used for something else).
+    id that is not a UUID or was used for something else, a ``now`` without offset or outside
+    2000-01-01 .. 2099-12-31, a name or reason holding a control character), ``PatientBusy`` (the
+    patient has another live appointment then; naming it). Nothing is written on any error.
     """
-    cid = uuid.UUID(str(client_id)) if client_id else uuid.uuid4()
+    checks.names(branch=branch, service=service, doctor=doctor)
+    checks.optional_text(reason, "reason")
+    patient_id = checks.patient_id(patient_id)
+    now = parse_schedule_instant(now, "now")
+    cid = checks.client_id(client_id)
 
     def work(conn: Connection) -> int:
         earlier = conn.execute(text("SELECT id, patient_id, service_id FROM appointment WHERE client_id = :c"),
@@ -748,12 +820,9 @@ def walk_in(db: Database, *, branch: str, service: str, patient_id: int, now: da
 
     try:
         new_id = db.write(work, reason=reason or "walk-in: booked and checked in")
-    except SlotTaken as exc:
-        raise _name_conflict(db, exc, _floor_to_grid(now, branch_zone(db, branch)), branch) from exc
-    except ValidationError as exc:
-        if exc.field == "appointment_patient_id_fkey":
-            raise NotFound("patient", patient_id) from exc
-        raise
+    except (SlotTaken, ValidationError) as exc:
+        start = _floor_to_grid(now, branch_zone(db, branch)) if isinstance(exc, SlotTaken) else now
+        raise name_booking_error(db, exc, start=start, branch=branch, patient_id=patient_id) from exc
     return get_appointment(db, new_id)
 
 
@@ -802,6 +871,7 @@ def cancel(db: Database, appointment_id: int, *, reason: str, by: str = "clinic"
     Raises ``NotFound``, ``ValidationError`` (empty reason, ``by``), ``InvalidTransition``,
     ``PermissionDenied`` (e.g. a doctor and another doctor's appointment).
     """
+    checks.record_id(appointment_id, "appointment")
     why = clean_name(reason, "reason")
     if by not in policy.CANCELLED_BY:
         raise ValidationError("by", by, f"must be one of {', '.join(policy.CANCELLED_BY)}")
@@ -837,8 +907,11 @@ def set_status(db: Database, appointment_id: int, status: str, *, reason: str | 
     Confirming (``confirmed``) from ``requested``, ``held`` or
     ``payment_pending`` needs the deposit paid (``ValidationError`` otherwise;
     issue 4, "Deposits"). Raises ``NotFound`` and ``PermissionDenied`` (the role
-    may not change this appointment, e.g. a doctor and another doctor's appointment).
+    may not change this appointment, e.g. a doctor and another doctor's appointment);
+    ``ValidationError`` for an id that is not a whole number or a reason holding a control character.
     """
+    checks.record_id(appointment_id, "appointment")
+    checks.optional_text(reason, "reason")
 
     def work(conn: Connection) -> None:
         current = _lock_status(conn, appointment_id)
@@ -891,8 +964,10 @@ def confirm_hold(db: Database, appointment_id: int, *, reason: str | None = None
     bookings come back into force; the exclusion constraint decides a race).
 
     Raises ``NotFound``, ``InvalidTransition`` (not held: e.g. the hold expired
-    and was released), ``PermissionDenied``.
+    and was released), ``PermissionDenied``, ``ValidationError`` (a bad id or reason).
     """
+    checks.record_id(appointment_id, "appointment")
+    checks.optional_text(reason, "reason")
 
     def work(conn: Connection) -> None:
         current = _lock_status(conn, appointment_id)
@@ -912,8 +987,11 @@ def approve(db: Database, appointment_id: int, *, reason: str | None = None) -> 
     """A receptionist approves a ``requested`` booking: it becomes ``confirmed``, or
     ``payment_pending`` while its deposit is not paid. One SERIALIZABLE transaction.
 
-    Raises ``NotFound``, ``InvalidTransition`` (not requested), ``PermissionDenied``.
+    Raises ``NotFound``, ``InvalidTransition`` (not requested), ``PermissionDenied``,
+    ``ValidationError`` (a bad id or reason).
     """
+    checks.record_id(appointment_id, "appointment")
+    checks.optional_text(reason, "reason")
 
     def work(conn: Connection) -> None:
         current = _lock_status(conn, appointment_id)
@@ -958,7 +1036,10 @@ class ServiceTerms:
 
 
 def service_terms(db: Database, service: str) -> ServiceTerms:
-    """The confirmation, deposit and cancellation terms of ``service`` (by name). Raises ``NotFound``."""
+    """The confirmation, deposit and cancellation terms of ``service`` (by name). Raises ``NotFound``,
+    ``ValidationError`` (a name holding a control character)."""
+    checks.names(service=service)
+
     def work(conn: Connection) -> ServiceTerms:
         s = catalog.load_service(conn, service)
         row = conn.execute(text("SELECT confirmation_mode, deposit_cents, cancel_free_hours, late_cancel_fee_cents, "
@@ -996,11 +1077,17 @@ def reschedule(db: Database, appointment_id: int, *, start: datetime, doctor: st
     (a retry returns the pair made the first time).
 
     Raises ``NotFound``, ``InvalidTransition`` (held, arrived, cancelled, already
-    rescheduled), ``ValidationError`` (bad start or names), ``SlotTaken``,
-    ``PermissionDenied``.
+    rescheduled), ``ValidationError`` (bad start — as :func:`book` —, names, reason, a client id
+    that is not a UUID), ``SlotTaken``, ``PatientBusy`` (the patient has another live
+    appointment at the new time — the old one does not count: it is released in the same
+    transaction), ``PermissionDenied``. Nothing is written on any error.
     """
-    now = now or datetime.now(UTC)
-    cid = uuid.UUID(str(client_id)) if client_id else uuid.uuid4()
+    checks.record_id(appointment_id, "appointment")
+    checks.names(doctor=doctor, room=room, equipment=equipment)
+    checks.optional_text(reason, "reason")
+    start = parse_schedule_instant(start, "start")
+    now = parse_schedule_instant(now, "now") if now is not None else datetime.now(UTC)
+    cid = checks.client_id(client_id)
 
     def work(conn: Connection) -> int:
         current = _lock_status(conn, appointment_id)
@@ -1040,10 +1127,8 @@ def reschedule(db: Database, appointment_id: int, *, start: datetime, doctor: st
         return new_id
 
     before = get_appointment(db, appointment_id)
-    try:
-        new_id = db.write(work, reason=reason or "rescheduled")
-    except SlotTaken as exc:
-        raise _name_conflict(db, exc, start, before.branch) from exc
+    new_id = write_booking(db, work, reason=reason or "rescheduled", start=start, branch=before.branch,
+                           patient_id=before.patient_id, exclude=(appointment_id,))
     return RescheduleResult(old=get_appointment(db, appointment_id), new=get_appointment(db, new_id))
 
 
@@ -1074,7 +1159,9 @@ def _view(row: Any) -> AppointmentView:
 
 
 def get_appointment(db: Database, appointment_id: int) -> AppointmentView:
-    """One appointment by id. Raises ``NotFound``."""
+    """One appointment by id. Raises ``NotFound``, ``ValidationError`` (an id that is not a whole number)."""
+    checks.record_id(appointment_id, "appointment")
+
     def work(conn: Connection) -> AppointmentView:
         row = conn.execute(text(_APPOINTMENT_SQL + " WHERE a.id = :i GROUP BY a.id, br.name, s.name, "
                                 "p.display_name"), {"i": appointment_id}).first()
@@ -1112,15 +1199,19 @@ def patient_appointments(conn: Connection, patient_id: int) -> list[AppointmentV
 
 
 def list_appointments(db: Database, *, branch: str, local_date: date | str) -> list[AppointmentView]:
-    """All appointments of a branch on a local date, cancelled ones included, by start."""
-    from ..domain.validation import parse_date
+    """All appointments of a branch on a local date, cancelled ones included, by start.
 
+    Raises ``NotFound`` (branch), ``ValidationError`` (a bad date, one outside 2000-01-01 ..
+    2099-12-31, a branch name holding a control character)."""
+    checks.names(branch=branch)
     d = parse_date(local_date, "date")
     return db.read(lambda conn: appointments_on(conn, catalog.load_branch(conn, branch), d))
 
 
 def branch_zone(db: Database, branch: str) -> ZoneInfo:
-    """The IANA zone of a branch (by name), for showing times in branch-local wall clock."""
+    """The IANA zone of a branch (by name), for showing times in branch-local wall clock.
+    Raises ``NotFound``, ``ValidationError`` (a name holding a control character)."""
+    checks.names(branch=branch)
     return db.read(lambda conn: catalog.load_branch(conn, branch).tz)
 
 

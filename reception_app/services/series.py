@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
@@ -32,7 +32,7 @@ from typing import Any, Literal
 from sqlalchemy.engine import Connection
 
 from ..domain import slots as engine
-from ..domain.errors import NotFound, SlotTaken, ValidationError
+from ..domain.errors import NotFound, PatientBusy, SlotTaken, ValidationError
 from ..domain.recurrence import (
     Exceptions,
     LocalOccurrence,
@@ -42,10 +42,10 @@ from ..domain.recurrence import (
     plan_local,
 )
 from ..domain.status import check_transition
-from ..domain.validation import clean_name, parse_date
+from ..domain.validation import SOURCES, clean_name, parse_date, parse_schedule_instant
 from ..domain.wallclock import local_to_utc
 from ..store.database import Database
-from . import catalog, scheduling
+from . import catalog, checks, scheduling
 from .catalog import BranchInfo, ServiceInfo
 from .scheduling import AppointmentView, SlotOffer
 from .visits import (
@@ -171,7 +171,14 @@ def make_request(*, branch: str, service: str, patient_id: int, rrule: str, firs
                  local_start: time | str, count: int | None = None, until: date | str | None = None,
                  doctor: str | None = None, exceptions: Exceptions | None = None) -> SeriesRequest:
     """A checked :class:`SeriesRequest`. ``count``/``until`` (inclusive local date) replace the end in
-    ``rrule``. Raises ``ValidationError`` (rule, dates, times, exceptions, every occurrence skipped)."""
+    ``rrule``. Raises ``ValidationError`` (rule, dates — outside 2000-01-01 .. 2099-12-31 too —,
+    times, exceptions, every occurrence skipped, a name holding a control character, a patient id
+    that is not a whole number), ``NotFound`` (a patient id no patient can have)."""
+    checks.names(branch=branch, service=service, doctor=doctor)
+    patient_id = checks.patient_id(patient_id)
+    if not isinstance(rrule, str):
+        raise ValidationError("rrule", rrule, "must be a recurrence rule such as FREQ=WEEKLY;BYDAY=TU")
+    checks.optional_text(rrule, "rrule")
     req = SeriesRequest(branch=branch, service=service, patient_id=patient_id,
                         rrule=normalize_rule(rrule, count=count,
                                              until=parse_date(until, "until") if until is not None else None),
@@ -192,15 +199,23 @@ def _start_of(o: LocalOccurrence, b: BranchInfo) -> tuple[datetime | None, str |
         return None, exc.problem
 
 
+def _overlapping(option: engine.SlotOption, patient_busy: Sequence[AppointmentView]) -> AppointmentView | None:
+    """The first of the patient's appointments whose time overlaps the option's [start, end), or None."""
+    return next((a for a in patient_busy if a.start < option.end and option.start < a.end), None)
+
+
 def _alternatives(b: BranchInfo, s: ServiceInfo, resources: list[engine.ResourceSpec],
                   busy: Mapping[int, list[tuple[int, int]]], o: LocalOccurrence, now: datetime,
-                  only: dict[str, list[int]], names: dict[int, str]) -> tuple[SlotOffer, ...]:
+                  only: dict[str, list[int]], names: dict[int, str],
+                  patient_busy: Sequence[AppointmentView] = ()) -> tuple[SlotOffer, ...]:
     """The nearest free starts around occurrence ``o``: its own day first (nearest to its local
-    time), then the days around it (nearest day first, earlier before later)."""
+    time), then the days around it (nearest day first, earlier before later); none overlapping
+    one of ``patient_busy`` (the patient's live appointments)."""
     d = o.series_date
     days = [d + timedelta(days=k) for k in range(-ALTERNATIVE_DAYS, ALTERNATIVE_DAYS + 1)]
     wanted = local_to_utc(d, o.local_start.hour * 60 + o.local_start.minute, b.tz)
-    options = engine.find_slots(b.spec, s.spec, resources, busy, days, now, only=only or None)
+    options = [option for option in engine.find_slots(b.spec, s.spec, resources, busy, days, now, only=only or None)
+               if _overlapping(option, patient_busy) is None]
 
     def nearness(option: engine.SlotOption) -> tuple[int, int, float]:
         day = option.start.astimezone(b.tz).date()
@@ -220,10 +235,20 @@ def _plan(conn: Connection, req: SeriesRequest, now: datetime, with_alternatives
     names = {r.id: r.name for r in resources}
     lo, hi = catalog.search_window(b, s, first - margin, last + margin)
     busy: dict[int, list[tuple[int, int]]] = defaultdict(list, catalog.busy_seconds(conn, list(names), lo, hi))
+    # The patient's own live appointments: an occurrence overlapping one is not free (one place at a time).
+    patient_busy = scheduling._patient_live_between(conn, req.patient_id, lo, hi)
     planned: list[Occurrence] = []
     for o in occurrences:
         start, missing = _start_of(o, b)
         option = engine.find_slot_at(b.spec, s.spec, resources, busy, start, now, only=only or None) if start else None
+        other = _overlapping(option, patient_busy) if option is not None else None
+        if other is not None:
+            why = str(scheduling._patient_busy(other, catalog.load_branch(conn, other.branch_id).tz))
+            alternatives = (_alternatives(b, s, resources, busy, o, now, only, names, patient_busy)
+                            if with_alternatives else ())
+            planned.append(Occurrence(o.series_date, o.local_start, option.start, option.end, False, why,
+                                      alternatives))
+            continue
         if option is not None:
             chosen = option.first_combination()
             for rid in chosen.values():  # later occurrences of this series must not take the same time
@@ -235,7 +260,8 @@ def _plan(conn: Connection, req: SeriesRequest, now: datetime, with_alternatives
             why = f"{o.local_start:%H:%M} {missing}"
         else:
             why = str(scheduling._explain_unavailable(conn, b, s, start, now, only, names))
-        alternatives = _alternatives(b, s, resources, busy, o, now, only, names) if with_alternatives else ()
+        alternatives = (_alternatives(b, s, resources, busy, o, now, only, names, patient_busy)
+                        if with_alternatives else ())
         end = start + timedelta(minutes=s.spec.duration_min) if start else None
         planned.append(Occurrence(o.series_date, o.local_start, start, end, False, why, alternatives))
     return SeriesPlan(req, b.timezone, tuple(planned), tuple(sorted(req.exceptions.skip)))
@@ -261,12 +287,16 @@ def plan_series(db: Database, *, branch: str, service: str, patient_id: int, rru
     :class:`SeriesPlan`; a conflict carries its reason and up to
     ``ALTERNATIVE_COUNT`` nearest free starts.
 
+    An occurrence overlapping another live appointment of the patient is not free either
+    (its reason names that appointment).
+
     Raises ``ValidationError`` (rule, dates, times, exceptions, a doctor the
-    service does not need), ``NotFound`` (branch, service, doctor).
+    service does not need, a ``now`` without offset or outside 2000-01-01 .. 2099-12-31),
+    ``NotFound`` (branch, service, doctor).
     """
     req = make_request(branch=branch, service=service, patient_id=patient_id, rrule=rrule, first_date=first_date,
                        local_start=local_start, count=count, until=until, doctor=doctor, exceptions=exceptions)
-    when = now or datetime.now(UTC)
+    when = parse_schedule_instant(now, "now") if now is not None else datetime.now(UTC)
     return db.read(lambda conn: _plan(conn, req, when, with_alternatives=True))
 
 
@@ -292,15 +322,23 @@ def book_series(db: Database, plan: SeriesPlan | SeriesRequest, *, mode: Mode, c
 
     Raises ``SlotTaken`` (``all_or_nothing`` and an occurrence taken — the message
     lists which and why; ``free_only`` and none free; a race lost on the
-    exclusion constraint, naming the occurrence), ``ValidationError``
-    (``mode``, a client id used for another series), ``NotFound`` (patient,
-    names). Nothing is written on any error.
+    exclusion constraint, naming the occurrence; an occurrence overlapping another live
+    appointment of the patient counts as not free, its reason naming that appointment),
+    ``PatientBusy`` (the database's refusal at commit, naming the occurrence and the
+    appointment), ``ValidationError`` (``mode``, ``source``, a reason holding a control
+    character, a client id that is not a UUID or was used for another series), ``NotFound``
+    (patient, names). Nothing is written on any error.
     """
     if mode not in ("free_only", "all_or_nothing"):
         raise ValidationError("mode", mode, "must be free_only or all_or_nothing")
+    if source not in SOURCES:
+        raise ValidationError("source", source, f"must be one of {', '.join(SOURCES)}")
+    if not isinstance(plan, SeriesPlan | SeriesRequest):
+        raise ValidationError("plan", plan, "must be a series plan or request (series.make_request)")
+    checks.optional_text(reason, "reason")
     req = plan.request if isinstance(plan, SeriesPlan) else plan
-    when = now or datetime.now(UTC)
-    cid = uuid.UUID(str(client_id)) if client_id else uuid.uuid4()
+    when = parse_schedule_instant(now, "now") if now is not None else datetime.now(UTC)
+    cid = checks.client_id(client_id)
     progress: dict[str, Any] = {"occurrence": None, "not_booked": ()}
 
     def work(conn: Connection) -> int:
@@ -327,9 +365,11 @@ def book_series(db: Database, plan: SeriesPlan | SeriesRequest, *, mode: Mode, c
             progress["occurrence"] = o
             start, missing = _start_of(o, b)
             option, names = judge_start(conn, b, s, start, when, only) if start else (None, {})
-            if option is None:
-                why = (f"{o.local_start:%H:%M} {missing}" if start is None else
-                       str(scheduling._explain_unavailable(conn, b, s, start, when, only, names)))
+            patient_busy = (scheduling.patient_conflict(conn, req.patient_id, option.start, option.end)
+                            if option is not None else None)
+            if option is None or patient_busy is not None:
+                why = (f"{o.local_start:%H:%M} {missing}" if start is None else str(patient_busy) if patient_busy
+                       else str(scheduling._explain_unavailable(conn, b, s, start, when, only, names)))
                 conflicts.append(f"{_occurrence_label(o)}: {why}")
                 left.append(o.series_date)
                 continue
@@ -348,6 +388,8 @@ def book_series(db: Database, plan: SeriesPlan | SeriesRequest, *, mode: Mode, c
 
     try:
         series_id = db.write(work, reason=reason or "series booked")
+    except PatientBusy as exc:  # at commit: another desk booked the patient meanwhile
+        raise _name_busy_occurrence(db, exc, req) from exc
     except SlotTaken as exc:
         o = progress["occurrence"]
         if o is None:
@@ -360,6 +402,27 @@ def book_series(db: Database, plan: SeriesPlan | SeriesRequest, *, mode: Mode, c
         raise
     view = get_series(db, series_id)
     return SeriesView(**{**view.__dict__, "not_booked": progress["not_booked"]})
+
+
+def _name_busy_occurrence(db: Database, exc: PatientBusy, req: SeriesRequest) -> PatientBusy:
+    """The database's patient-overlap refusal of a series, naming the first occurrence that overlaps
+    another live appointment of the patient, and that appointment (one read after the failure)."""
+    def work(conn: Connection) -> PatientBusy:
+        occurrences = req.local_occurrences()
+        b = catalog.load_branch(conn, req.branch)
+        s = catalog.load_service(conn, req.service)
+        for o in occurrences:
+            start, _missing = _start_of(o, b)
+            if start is None:
+                continue
+            busy = scheduling.patient_conflict(conn, req.patient_id, start,
+                                               start + timedelta(minutes=s.spec.duration_min))
+            if busy is not None:
+                return PatientBusy(f"{_occurrence_label(o)}: {busy} Nothing was booked.",
+                                   appointment_id=busy.appointment_id, when=busy.when)
+        return exc
+
+    return db.read(work)
 
 
 # -- reading and cancelling ----------------------------------------------------------------------
@@ -380,7 +443,9 @@ def _series(conn: Connection, series_id: int) -> SeriesView:
 
 
 def get_series(db: Database, series_id: int) -> SeriesView:
-    """A series with every occurrence booked. Raises ``NotFound("series", …)``."""
+    """A series with every occurrence booked. Raises ``NotFound("series", …)``, ``ValidationError`` (an
+    id that is not a whole number)."""
+    checks.record_id(series_id, "series")
     return db.read(lambda conn: _series(conn, series_id))
 
 
@@ -401,6 +466,7 @@ def cancel_series(db: Database, series_id: int, *, scope: Scope, from_date: date
     Raises ``NotFound`` (series; no occurrence on ``from_date``), ``ValidationError``
     (scope, missing ``from_date``, empty reason), ``InvalidTransition``, ``PermissionDenied``.
     """
+    checks.record_id(series_id, "series")
     why = clean_name(reason, "reason")
     if scope not in ("one", "following", "all"):
         raise ValidationError("scope", scope, "must be one, following or all")
@@ -409,7 +475,7 @@ def cancel_series(db: Database, series_id: int, *, scope: Scope, from_date: date
     if scope != "all" and from_date is None:
         raise ValidationError("from_date", None, f"scope {scope!r} needs the occurrence's date")
     day = parse_date(from_date, "from_date") if from_date is not None else None
-    when = now or datetime.now(UTC)
+    when = parse_schedule_instant(now, "now") if now is not None else datetime.now(UTC)
 
     def work(conn: Connection) -> None:
         found = catalog.fetch(conn, "SELECT first_date FROM series WHERE id = %(i)s FOR UPDATE", {"i": series_id})
@@ -440,7 +506,10 @@ def cancel_series(db: Database, series_id: int, *, scope: Scope, from_date: date
 
 def doctors_for(db: Database, *, branch: str, service: str) -> list[str]:
     """Names of the doctors who could do ``service`` at ``branch`` (those with a shift there), by name;
-    empty when the service needs no doctor. Raises ``NotFound``."""
+    empty when the service needs no doctor. Raises ``NotFound``, ``ValidationError`` (a name holding a
+    control character)."""
+    checks.names(branch=branch, service=service)
+
     def work(conn: Connection) -> list[str]:
         b = catalog.load_branch(conn, branch)
         s = catalog.load_service(conn, service)

@@ -28,11 +28,11 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from ..domain import slots as engine
-from ..domain.errors import ClinicError, NotFound, SlotTaken, ValidationError
+from ..domain.errors import ClinicError, NotFound, PatientBusy, SlotTaken, ValidationError
 from ..domain.status import TRANSITIONS, check_transition
-from ..domain.validation import SOURCES, clean_name
+from ..domain.validation import SOURCES, clean_name, parse_schedule_instant
 from ..store.database import Database
-from . import catalog, scheduling
+from . import catalog, checks, scheduling
 from .catalog import BranchInfo, ServiceInfo
 from .scheduling import AppointmentView
 
@@ -164,13 +164,22 @@ def _label(i: int, part: VisitPart, b: BranchInfo | None = None) -> str:
 
 
 def _check_parts(parts: list[VisitPart]) -> None:
-    if not parts:
-        raise ValidationError("parts", [], "a visit needs at least one part")
+    """Each part's start is an aware date-time in 2000-01-01 .. 2099-12-31 and its names hold no
+    control character: ``ValidationError("parts[i].…", …)``."""
+    if not isinstance(parts, list | tuple) or not parts:
+        raise ValidationError("parts", parts, "a visit needs at least one part")
     if len(parts) > MAX_PARTS:
         raise ValidationError("parts", len(parts), f"a visit has at most {MAX_PARTS} parts")
     for i, part in enumerate(parts):
+        if not isinstance(part, VisitPart):
+            raise ValidationError(f"parts[{i}]", part, "is not a visit part (service and start)")
         if not isinstance(part.start, datetime) or part.start.tzinfo is None or part.start.utcoffset() is None:
             raise ValidationError(f"parts[{i}].start", part.start, "needs a date, a time and a UTC offset")
+        try:
+            parse_schedule_instant(part.start, "start")
+            checks.names(service=part.service, doctor=part.doctor, room=part.room, equipment=part.equipment)
+        except ValidationError as exc:
+            raise ValidationError(f"parts[{i}].{exc.field}", exc.value, exc.problem) from exc
 
 
 def _check_no_overlap(parts: list[VisitPart], services: list[ServiceInfo], b: BranchInfo) -> None:
@@ -189,6 +198,8 @@ def _for_part(exc: ClinicError, i: int, part: VisitPart, b: BranchInfo | None) -
     label = _label(i, part, b)
     if isinstance(exc, ValidationError):
         return ValidationError(f"parts[{i}].{exc.field}", exc.value, f"{label}: {exc.problem}")
+    if isinstance(exc, PatientBusy):
+        return PatientBusy(f"{label}: {exc} Nothing was booked.", appointment_id=exc.appointment_id, when=exc.when)
     if isinstance(exc, SlotTaken):
         return SlotTaken(f"{label}: {exc} Nothing was booked.", resource=exc.resource, when=exc.when,
                          resource_id=exc.resource_id)
@@ -214,16 +225,22 @@ def book_visit(db: Database, *, branch: str, patient_id: int, parts: list[VisitP
 
     Raises ``ValidationError`` (no parts, more than ``MAX_PARTS``, a bad start,
     overlapping parts, unknown names — field ``parts[i].…``, message naming
-    the part; a client id used for another patient), ``NotFound`` (branch,
-    patient), ``SlotTaken`` ("Part 2 (Lab test at 2027-01-04 10:00): … Nothing
-    was booked."), ``DatabaseUnavailable``. Nothing is written on any error.
+    the part; a name, note or reason holding a control character; a start outside 2000-01-01 ..
+    2099-12-31; a client id that is not a UUID or was used for another patient), ``NotFound``
+    (branch, patient), ``SlotTaken`` ("Part 2 (Lab test at 2027-01-04 10:00): … Nothing
+    was booked."), ``PatientBusy`` (a part overlaps another live appointment of the patient,
+    named), ``DatabaseUnavailable``. Nothing is written on any error.
     """
     _check_parts(parts)
     if source not in SOURCES:
         raise ValidationError("source", source, f"must be one of {', '.join(SOURCES)}")
-    now = now or datetime.now(UTC)
-    cid = uuid.UUID(str(client_id)) if client_id else uuid.uuid4()
-    progress: dict[str, Any] = {"part": None, "branch": None}
+    checks.names(branch=branch)
+    checks.optional_text(note, "note")
+    checks.optional_text(reason, "reason")
+    patient_id = checks.patient_id(patient_id)
+    now = parse_schedule_instant(now, "now") if now is not None else datetime.now(UTC)
+    cid = checks.client_id(client_id)
+    progress: dict[str, Any] = {"part": None, "branch": None, "services": []}
 
     def work(conn: Connection) -> int:
         progress["part"] = None
@@ -241,6 +258,7 @@ def book_visit(db: Database, *, branch: str, patient_id: int, parts: list[VisitP
             except ValidationError as exc:
                 raise _for_part(exc, i, part, b) from exc
         _check_no_overlap(parts, services, b)
+        progress["services"] = services
         visit_id = int(catalog.fetch(conn, "INSERT INTO visit (client_id, patient_id, branch_id, note) "
                                            "VALUES (%(c)s, %(p)s, %(b)s, %(n)s) RETURNING id",
                                      {"c": cid, "p": patient_id, "b": b.id, "n": note.strip()})[0][0])
@@ -253,14 +271,20 @@ def book_visit(db: Database, *, branch: str, patient_id: int, parts: list[VisitP
                 option, names = judge_start(conn, b, s, start_utc, now, only)
                 if option is None:
                     raise scheduling._explain_unavailable(conn, b, s, start_utc, now, only, names)
+                busy = scheduling.patient_conflict(conn, patient_id, option.start, option.end)
+                if busy is not None:  # the patient's other appointment (the deferred constraint would refuse)
+                    raise busy
             except ClinicError as exc:
                 raise _for_part(exc, i, part, b) from exc
             insert_linked(conn, b, s, option, patient_id, part_client_id(cid, f"part-{i}"), source=source,
                           link={"visit_id": visit_id})
+        progress["part"] = None  # all inserted: a refusal now comes from the deferred constraints at commit
         return visit_id
 
     try:
         visit_id = db.write(work, reason=reason or "visit booked")
+    except PatientBusy as exc:  # at commit: another desk booked the patient meanwhile
+        raise _name_busy_part(db, exc, branch, patient_id, parts, progress["services"]) from exc
     except SlotTaken as exc:
         i = progress["part"]
         if i is None or exc.resource:
@@ -272,6 +296,24 @@ def book_visit(db: Database, *, branch: str, patient_id: int, parts: list[VisitP
             raise NotFound("patient", patient_id) from exc
         raise
     return get_visit(db, visit_id)
+
+
+def _name_busy_part(db: Database, exc: PatientBusy, branch: str, patient_id: int, parts: list[VisitPart],
+                    services: list[ServiceInfo]) -> PatientBusy:
+    """The database's patient-overlap refusal of a visit, naming the first part that overlaps another
+    live appointment of the patient and that appointment (one read after the failed transaction)."""
+    def work(conn: Connection) -> PatientBusy:
+        b = catalog.load_branch(conn, branch)
+        for i, (part, s) in enumerate(zip(parts, services, strict=False)):
+            start = part.start.astimezone(UTC)
+            busy = scheduling.patient_conflict(conn, patient_id, start, start + timedelta(minutes=s.spec.duration_min))
+            if busy is not None:
+                named = _for_part(busy, i, part, b)
+                assert isinstance(named, PatientBusy)
+                return named
+        return exc
+
+    return db.read(work)
 
 
 def _visit(conn: Connection, visit_id: int) -> VisitView:
@@ -286,7 +328,9 @@ def _visit(conn: Connection, visit_id: int) -> VisitView:
 
 
 def get_visit(db: Database, visit_id: int) -> VisitView:
-    """A visit with all its appointments. Raises ``NotFound("visit", …)``."""
+    """A visit with all its appointments. Raises ``NotFound("visit", …)``, ``ValidationError`` (an id
+    that is not a whole number)."""
+    checks.record_id(visit_id, "visit")
     return db.read(lambda conn: _visit(conn, visit_id))
 
 
@@ -297,6 +341,7 @@ def cancel_visit(db: Database, visit_id: int, *, reason: str, cancelled_by: str 
 
     Raises ``NotFound``, ``ValidationError`` (empty reason, bad ``cancelled_by``), ``PermissionDenied``.
     """
+    checks.record_id(visit_id, "visit")
     why = clean_name(reason, "reason")
     if cancelled_by not in ("clinic", "patient"):
         raise ValidationError("cancelled_by", cancelled_by, "must be clinic or patient")

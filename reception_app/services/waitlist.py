@@ -52,11 +52,11 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from ..domain import slots as engine
-from ..domain.errors import InvalidTransition, NotFound, SlotTaken, ValidationError
-from ..domain.validation import parse_date
+from ..domain.errors import InvalidTransition, NotFound, PatientBusy, SlotTaken, ValidationError
+from ..domain.validation import check_text, parse_date, parse_schedule_instant
 from ..domain.wallclock import MINUTES_PER_DAY, _parse_hhmm, format_minute
 from ..store.database import Database
-from . import catalog
+from . import catalog, checks, scheduling
 from .catalog import fetch
 from .notifications import queue_notification
 from .scheduling import _insert_appointment
@@ -248,15 +248,15 @@ def list_offers(db: Database, *, branch: str | int | None = None,
 
 
 def get_offer(db: Database, offer_id: int) -> OfferView:
-    """One offer by id. Raises ``NotFound("offer", …)``."""
+    """One offer by id. Raises ``NotFound("offer", …)``, ``ValidationError`` (an id that is not a whole number)."""
+    checks.record_id(offer_id, "offer")
     return db.read(lambda conn: _get_offer(conn, offer_id))
 
 
 # -- entries -----------------------------------------------------------------------------------
 def _require_aware(now: datetime) -> datetime:
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise ValidationError("now", now.isoformat(), "needs a UTC offset")
-    return now.astimezone(UTC)
+    """``now`` as UTC: ``ValidationError("now", …)`` without an offset or outside 2000-01-01 .. 2099-12-31."""
+    return parse_schedule_instant(now, "now").astimezone(UTC)
 
 
 def _local_minute(text: str, field_name: str, *, is_end: bool) -> int:
@@ -283,9 +283,14 @@ def add_entry(db: Database, *, patient_id: int, service: str, branch: str, first
     returns the entry made; reused for another patient or service it is a
     ``ValidationError``).
 
-    Raises ``ValidationError`` naming the field and value, ``NotFound`` (patient,
-    service, branch, doctor), ``PermissionDenied``.
+    Raises ``ValidationError`` naming the field and value (also a name or note holding a control
+    character, a client id that is not a UUID, a date outside 2000-01-01 .. 2099-12-31),
+    ``NotFound`` (patient, service, branch, doctor), ``PermissionDenied``. Nothing is written
+    on any error.
     """
+    checks.names(service=service, branch=branch, doctor=doctor)
+    patient_id = checks.patient_id(patient_id)
+    check_text(note or "", "note")
     first = parse_date(first_date, "first_date")
     last = parse_date(last_date, "last_date")
     if last < first:
@@ -302,7 +307,7 @@ def add_entry(db: Database, *, patient_id: int, service: str, branch: str, first
     if len(note_text) > 500:
         raise ValidationError("note", note, "is longer than 500 characters")
     now_utc = _require_aware(now) if now is not None else datetime.now(UTC)
-    cid = uuid.UUID(str(client_id)) if client_id else uuid.uuid4()
+    cid = checks.client_id(client_id)
 
     def work(conn: Connection) -> int:
         b = catalog.load_branch(conn, branch)
@@ -347,9 +352,11 @@ def cancel_entry(db: Database, entry_id: int, *, now: datetime, reason: str = ""
     transaction; if that one fails, the next sweep does it).
 
     Raises ``NotFound``, ``InvalidTransition`` (the entry was booked already),
-    ``PermissionDenied``.
+    ``PermissionDenied``, ``ValidationError`` (a bad id, ``now`` or a reason holding a control character).
     """
+    checks.record_id(entry_id, "waitlist_entry")
     now_utc = _require_aware(now)
+    check_text(reason or "", "reason", max_length=checks.TEXT_MAX)
     why = " ".join((reason or "").split()) or "waitlist entry cancelled"
 
     def work(conn: Connection) -> int | None:
@@ -411,8 +418,11 @@ def accept_offer(db: Database, offer_id: int, *, now: datetime) -> OfferView:
     Accepting an accepted offer again returns it (a retry after a lost connection).
 
     Raises ``NotFound``, ``InvalidTransition`` (the offer was declined or has expired at ``now``,
-    or its held time was released), ``PermissionDenied``.
+    or its held time was released), ``PermissionDenied``, ``ValidationError`` (a bad id or ``now``),
+    ``PatientBusy`` (should the database refuse the patient's overlap, naming the appointment in
+    the way; the held time already counts for the patient, so accepting it creates no new overlap).
     """
+    checks.record_id(offer_id, "offer")
     now_utc = _require_aware(now)
 
     def work(conn: Connection) -> OfferView:
@@ -436,7 +446,17 @@ def accept_offer(db: Database, offer_id: int, *, now: datetime) -> OfferView:
               {"now": now_utc, "s": slot_id})
         return _get_offer(conn, offer_id)
 
-    return db.write(work, reason="waitlist: offer accepted")
+    try:
+        return db.write(work, reason="waitlist: offer accepted")
+    except PatientBusy as exc:
+        rows = db.read(lambda conn: fetch(conn, "SELECT a.id, a.patient_id, a.starts_at FROM waitlist_offer o "
+                                                "JOIN appointment a ON a.id = o.appointment_id WHERE o.id = %(i)s",
+                                          {"i": offer_id}))
+        if not rows:
+            raise
+        appointment_id, patient_id, start = rows[0]
+        raise scheduling._name_patient_conflict(db, int(patient_id), start.astimezone(UTC),
+                                                exclude=(int(appointment_id),)) from exc
 
 
 def decline_offer(db: Database, offer_id: int, *, now: datetime) -> DeclineResult:
@@ -447,8 +467,9 @@ def decline_offer(db: Database, offer_id: int, *, now: datetime) -> DeclineResul
     it). Declining a declined offer again changes nothing.
 
     Raises ``NotFound``, ``InvalidTransition`` (accepted or expired already),
-    ``PermissionDenied``.
+    ``PermissionDenied``, ``ValidationError`` (a bad id or ``now``).
     """
+    checks.record_id(offer_id, "offer")
     now_utc = _require_aware(now)
 
     def work(conn: Connection) -> int | None:

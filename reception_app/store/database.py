@@ -199,6 +199,10 @@ class Database:
             return self.engine.connect()
         except OperationalError as exc:
             log.warning("cannot connect: %s", exc.orig)
+            if "permission denied for database" in str(exc.orig):
+                # 42501 at connect: a login in no clinic group (PUBLIC may not connect, migration 0009).
+                raise PermissionDenied("This login may not use the clinic database: it is in no clinic group "
+                                       "(ask an administrator to add it with `clinic user add`).") from exc
             raise DatabaseUnavailable(f"Cannot reach the clinic database: {_first_line(exc.orig)}") from exc
 
     def dispose(self) -> None:

@@ -89,7 +89,7 @@ class HistoryDialog(QDialog):
         self.setObjectName("historyDialog")
         self.setWindowTitle(f"History — {about}")
         self.setAccessibleName("Change history")
-        self.resize(860, 520)
+        self.resize(940, 560)
 
         v = QVBoxLayout(self)
         self.intro_label = QLabel(f"Every recorded change, oldest first. Times are {zone_text}; "
@@ -110,7 +110,7 @@ class HistoryDialog(QDialog):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(3, QHeaderView.ResizeMode.Interactive)
-        header.resizeSection(3, 220)
+        header.resizeSection(3, 200)
         header.setStretchLastSection(False)
         v.addWidget(self.tree, 1)
         self.status_label = QLabel("Loading the history…")

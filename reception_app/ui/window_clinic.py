@@ -11,6 +11,10 @@ Ctrl+Shift+G, Overrides log Ctrl+Shift+O, Cancel series Ctrl+Shift+X, Force
 move Ctrl+Shift+J, Failed reminders Ctrl+Shift+B, an appointment's reminders
 Ctrl+Shift+U. The other
 letters are taken (see the shortcut sheet, F1).
+
+"History…" (managers and admins, ``history_dialog.may_read_history``; in the
+block's context menu and the Appointment menu) shows who changed the selected
+appointment, its bookings and payments, when (branch-local) and why.
 """
 
 from __future__ import annotations

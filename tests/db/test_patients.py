@@ -162,9 +162,12 @@ def test_update_changes_only_what_is_given(db, people):
     assert patients.get_patient(db, people["maria"]) == changed
     renamed = update_patient(db, people["maria"], name="  Maria  da Silva ")
     assert renamed.name == "Maria da Silva" and renamed.phone == "+5527988880002"
-    reason = db.read(lambda c: c.execute(text(
-        "SELECT count(*) FROM audit_log WHERE table_name = 'patient'")).scalar_one())
-    assert reason == 0  # patients are not audited (appointments and bookings are)
+    # Every change to a patient leaves an audit row (migration 0009): the three edits (and the insert).
+    actions = db.read(lambda c: c.execute(text(
+        "SELECT action, new_row->>'display_name' FROM audit_log WHERE table_name = 'patient' AND row_id = :p "
+        "ORDER BY id"), {"p": people["maria"]}).all())
+    assert [a for a, _ in actions] == ["INSERT", "UPDATE", "UPDATE"]
+    assert actions[-1][1] == "Maria da Silva"
 
 
 @pytest.mark.parametrize("kwargs, field", [

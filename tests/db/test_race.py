@@ -189,14 +189,15 @@ def test_processes_booking_the_same_slot_one_wins(clinic_db, db_url, patient):
 # -- raw SQL writers ---------------------------------------------------------------------
 @pytest.fixture
 def two_appointments(clinic_db, db_url, patient) -> tuple[int, int, int]:
-    """Two appointments at the same time (no bookings yet) and the ultrasound's id."""
+    """Two appointments at the same time, of two patients (no bookings yet), and the ultrasound's id."""
     with psycopg.connect(db_url, autocommit=True) as conn:
         res = conn.execute("SELECT id FROM resource WHERE name = 'Ultrasound A'").fetchone()[0]
+        second = conn.execute("INSERT INTO patient (display_name) VALUES ('Second Patient') RETURNING id").fetchone()[0]
         ids = [conn.execute(
             "INSERT INTO appointment (patient_id, service_id, branch_id, status, starts_at, ends_at, source) "
             "SELECT %s, s.id, b.id, 'confirmed', %s, %s, 'phone' FROM service s, branch b "
             "WHERE s.name = %s AND b.name = 'Centro' RETURNING id",
-            (patient, T0, T0 + timedelta(minutes=30), US)).fetchone()[0] for _ in range(2)]
+            (who, T0, T0 + timedelta(minutes=30), US)).fetchone()[0] for who in (patient, second)]
     return ids[0], ids[1], res
 
 

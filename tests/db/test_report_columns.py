@@ -120,9 +120,9 @@ def test_a_doctor_given_on_insert_is_kept_only_when_a_booking_names_it(clinic_db
                 "doctor_id) VALUES (:p, :s, :b, 'completed', :st, :en, 'import', :d) RETURNING id"),
                 {"p": patient, "s": service, "b": branch, "st": start, "en": start + timedelta(minutes=30),
                  "d": given}).scalar_one())
-            conn.execute(text("INSERT INTO booking (appointment_id, resource_id, period) "
+            conn.execute(text("INSERT INTO booking (appointment_id, resource_id, period) "   # with its 10 min buffer
                               "SELECT :a, r, tstzrange(:st, :en) FROM unnest(CAST(:rs AS integer[])) r"),
-                         {"a": aid, "rs": [ana, room], "st": start, "en": start + timedelta(minutes=30)})
+                         {"a": aid, "rs": [ana, room], "st": start, "en": start + timedelta(minutes=40)})
             ids.append(aid)
         return ids
 
@@ -183,8 +183,12 @@ def test_a_booking_over_midnight_and_a_dst_change(clinic_db: Database, patient: 
     the 27th from minute 1410, and its end is the real length after that (1530), not the wall clock."""
     def work(conn) -> int:
         conn.execute(text("UPDATE branch SET timezone = 'Europe/Berlin' WHERE name = 'Centro'"))
+        # A night reading outside every shift (the override is logged) of a service without buffers.
+        conn.execute(text("SELECT set_config('clinic.override', 'night reading', true)"))
+        conn.execute(text("INSERT INTO service (name, duration_min, doctor_specialty) VALUES ('Night read', 120, "
+                          "'radiology')"))
         branch, service, doctor = conn.execute(text(
-            "SELECT (SELECT id FROM branch WHERE name = 'Centro'), (SELECT id FROM service LIMIT 1), "
+            "SELECT (SELECT id FROM branch WHERE name = 'Centro'), (SELECT id FROM service WHERE name = 'Night read'), "
             "(SELECT id FROM resource WHERE name = 'Bruno Lima')")).one()
         aid = int(conn.execute(text(
             "INSERT INTO appointment (patient_id, service_id, branch_id, status, starts_at, ends_at, source) "

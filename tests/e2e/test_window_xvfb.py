@@ -175,6 +175,8 @@ def test_the_window_opens_on_x11_shows_the_day_and_quits(xvfb: str, tmp_path: Pa
         if found is None:
             pytest.fail(explain(f"no main window mapped within {START_TIMEOUT_S:.0f} s"))
         window, geometry = found
+        title = _xdotool(env, "getwindowname", window).strip()
+        print(f"main window {window} {title!r} at {geometry}")
 
         # A fresh data directory: the window loads the demo clinic first (logged when done).
         deadline = time.monotonic() + START_TIMEOUT_S
