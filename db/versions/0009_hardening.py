@@ -280,6 +280,10 @@ ALTER TABLE appointment ADD CONSTRAINT appointment_patient_no_overlap
 
 INSERT INTO clinic_setting (key, value) VALUES ('max_amount_cents', '500000') ON CONFLICT (key) DO NOTHING;
 
+-- An appointment's history (the window's "History…") also lists its bookings' and payments' rows.
+CREATE INDEX audit_log_appointment ON audit_log ((coalesce(new_row, old_row) ->> 'appointment_id'))
+    WHERE table_name IN ('booking', 'payment');
+
 -- The utilization refresh's scratch table (it used a temporary table; TEMP is nobody's now). One
 -- refresh at a time (an advisory lock); emptied before and after use.
 CREATE UNLOGGED TABLE utilization_fresh (LIKE utilization_day INCLUDING INDEXES, partly_outside boolean);
@@ -761,6 +765,7 @@ ALTER TABLE override_log ADD CONSTRAINT override_log_kind_check CHECK (kind IN (
     'time_off', 'outside_shift', 'move', 'change_doctor', 'holiday', 'closed', 'notice'));
 ALTER TABLE override_log DROP COLUMN IF EXISTS txid;
 DROP TABLE IF EXISTS utilization_fresh;
+DROP INDEX IF EXISTS audit_log_appointment;
 DELETE FROM clinic_setting WHERE key = 'max_amount_cents';
 CREATE OR REPLACE FUNCTION clinic_fold(t text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT lower(public.unaccent('public.unaccent'::regdictionary, t)) $$;

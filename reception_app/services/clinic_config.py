@@ -255,10 +255,11 @@ def max_amount_cents(conn: Connection) -> int:
     """The ceiling of one payment or refund, in cents: setting ``max_amount_cents`` (a jsonb integer,
     ``[clinic] max_amount`` of the config file), :data:`DEFAULT_MAX_AMOUNT_CENTS` when the row is
     missing or not a whole number."""
-    value = conn.execute(text("SELECT value FROM clinic_setting WHERE key = 'max_amount_cents'")).scalar()
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        return DEFAULT_MAX_AMOUNT_CENTS
-    return value
+    # Read as the database reads it (clinic_setting_int, used by the payment_guard trigger), so the
+    # service and the database always apply the same ceiling.
+    value = conn.execute(text("SELECT clinic_setting_int('max_amount_cents', :d)"),
+                         {"d": DEFAULT_MAX_AMOUNT_CENTS}).scalar()
+    return int(value) if value and int(value) > 0 else DEFAULT_MAX_AMOUNT_CENTS
 
 
 def _apply_clinic(conn: Connection, clinic: dict[str, Any]) -> None:

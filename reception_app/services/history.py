@@ -183,8 +183,8 @@ def _appointment_rows(conn: Connection, appointment_id: int) -> list[Any]:
     return list(conn.execute(text(
         f"SELECT {_AUDIT_COLUMNS} FROM audit_log"
         " WHERE (table_name = 'appointment' AND row_id = :r)"
-        "    OR (table_name IN ('booking', 'payment')"
-        "        AND (new_row ->> 'appointment_id' = :rs OR old_row ->> 'appointment_id' = :rs))"
+        "    OR (table_name IN ('booking', 'payment')"   # index audit_log_appointment (migration 0009)
+        "        AND coalesce(new_row, old_row) ->> 'appointment_id' = :rs)"
         " ORDER BY at, id"), {"r": appointment_id, "rs": str(appointment_id)}))
 
 

@@ -42,7 +42,7 @@ from ..domain.slots import KINDS, ResourceSpec
 from ..domain.status import LABELS
 from ..domain.validation import clean_name
 from ..store.database import Database
-from . import catalog
+from . import catalog, checks
 from .catalog import BranchInfo, ServiceInfo, fetch
 from .scheduling import (
     MOVABLE_STATUSES,
@@ -179,7 +179,7 @@ def _pick_resources(conn: Connection, b: BranchInfo, s: ServiceInfo, lo: datetim
 
 def force_book(db: Database, *, branch: str, service: str, start: datetime, patient_id: int, doctor: str,
                room: str | None = None, equipment: str | None = None, reason: str, now: datetime,
-               client_id: uuid.UUID | str | None = None) -> AppointmentView:
+               client_id: uuid.UUID | str | None = None, parallel: bool = False) -> AppointmentView:
     """Book ``service`` at ``start`` (aware; on the branch's 15-minute grid) for a patient with
     ``doctor`` (name), overriding the doctor's shifts, the branch's hours and holidays, time off
     and the minimum notice — one SERIALIZABLE transaction, a manager or admin only.
@@ -188,6 +188,9 @@ def force_book(db: Database, *, branch: str, service: str, start: datetime, pati
     live booking then is taken. Each rule skipped is logged in ``override_log`` with ``reason``
     (see the module docstring); a start that needs no override is booked and logs nothing.
     ``client_id`` makes a retry after an unknown commit outcome safe (as ``scheduling.book``).
+    ``parallel=True`` books it although the patient has another appointment then — a visit whose
+    parts run in parallel by design, a companion booked with the patient — marked ``parallel`` and
+    logged (``patient_overlap``) by the database; without it such a booking is ``PatientBusy``.
 
     Raises ``PermissionDenied`` (not a manager or admin), ``ValidationError`` (empty reason, bad
     start, past, beyond the horizon, a doctor of the wrong specialty, names), ``NotFound``
@@ -195,7 +198,7 @@ def force_book(db: Database, *, branch: str, service: str, start: datetime, pati
     ``PatientBusy`` (the patient has another live appointment then, named: never overridden here).
     """
     why = clean_name(reason, "reason")
-    cid = uuid.UUID(str(client_id)) if client_id else uuid.uuid4()
+    cid = checks.client_id(client_id) if client_id else uuid.uuid4()
 
     def work(conn: Connection) -> AppointmentView | int:
         _require_override_rights(conn)
@@ -224,6 +227,8 @@ def force_book(db: Database, *, branch: str, service: str, start: datetime, pati
                                        source="phone", client_id=cid)
         assert inserted is not None  # the client id was checked above, in this transaction
         new_id = inserted[0]
+        if parallel:   # the database logs it (appointment_guard, with clinic.override set above)
+            fetch(conn, "UPDATE appointment SET parallel = true WHERE id = %(a)s RETURNING id", {"a": new_id})
         for kind in skipped:
             if kind not in DATABASE_LOGGED:
                 _log(conn, kind, new_id, why, {"start": start_utc.isoformat(), "resources": chosen,

@@ -284,6 +284,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     log_path = setup_logging()
     log.info("starting %s", APP_NAME)
+    if QApplication.instance() is None:   # the clinic-reception command, as main.py: say what to install
+        from .platform_check import exit_if_window_cannot_start
+
+        exit_if_window_cannot_start()
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
     configure_application(app)

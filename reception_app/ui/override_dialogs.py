@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from PySide6.QtCore import QTime, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QComboBox,
     QDateEdit,
     QDialog,
@@ -119,9 +120,14 @@ class ForceBookingDialog(QDialog):
         self.reason_edit.setAccessibleName("Reason for the override")
         self.reason_edit.setPlaceholderText("required: why the rules are overridden")
         form.addRow("&Reason:", self.reason_edit)
+        self.parallel_check = QCheckBox("Runs in &parallel with the patient's other appointment then "
+                                        "(a companion, parts of one visit)")
+        self.parallel_check.setAccessibleName("Parallel with the patient's other appointment")
+        form.addRow("", self.parallel_check)
         layout.addLayout(form)
         note = QLabel("Skips the doctor's shifts, the branch's hours and holidays, blocks and leave, and the "
-                      "minimum notice; every skipped rule is logged with the reason. It never double-books.")
+                      "minimum notice; every skipped rule is logged with the reason. It never double-books a "
+                      "resource; a patient is booked twice at once only when marked parallel (logged too).")
         note.setWordWrap(True)
         layout.addWidget(note)
         self.message_label = QLabel()
@@ -183,10 +189,11 @@ class ForceBookingDialog(QDialog):
             return
         branch, service, doctor = self._branch, self.service_combo.currentText(), self.doctor_combo.currentText()
         start, now, cid = self.start(), self._clock(), self._client_id
+        parallel = self.parallel_check.isChecked()
         self.book_button.setEnabled(False)
         self._runner.run(lambda: overrides.force_book(self._db, branch=branch, service=service, start=start,
                                                       patient_id=int(patient_id), doctor=doctor, reason=reason,
-                                                      now=now, client_id=cid),
+                                                      now=now, client_id=cid, parallel=parallel),
                          on_success=self._on_booked,
                          on_failure=self._show_error, on_finished=self._update_button, key="force-book",
                          label="force booking")

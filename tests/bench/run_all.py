@@ -156,8 +156,16 @@ SELECT b.id AS branch_id, d.doc_id, d.k, day::date AS day, j,
  CROSS JOIN generate_series(%(first)s::date, %(last)s::date, interval '1 day') AS day
  CROSS JOIN generate_series(0, %(per_day)s - 1) AS j
  WHERE b.name LIKE 'Bench __' AND extract(isodow FROM day) < 7;
+-- Ids in time order (day, slot), so the appointments of one slot have consecutive ids and the patient
+-- 1 + id mod 50000 is different for each (a patient is in one place at a time: migration 0009); slots
+-- j and j + 1 never overlap.
 ALTER TABLE plan ADD COLUMN appointment_id bigint;
-UPDATE plan SET appointment_id = nextval(pg_get_serial_sequence('appointment', 'id'));
+WITH o AS (SELECT branch_id, doc_id, day, j,
+                  row_number() OVER (ORDER BY day, j, branch_id, doc_id)
+                  + coalesce((SELECT max(id) FROM appointment), 0) AS id FROM plan)
+UPDATE plan p SET appointment_id = o.id FROM o
+ WHERE (p.branch_id, p.doc_id, p.day, p.j) = (o.branch_id, o.doc_id, o.day, o.j);
+SELECT setval(pg_get_serial_sequence('appointment', 'id'), (SELECT max(appointment_id) FROM plan));
 INSERT INTO appointment (id, patient_id, service_id, branch_id, status, starts_at, ends_at, source, booked_at)
 SELECT p.appointment_id, 1 + (p.appointment_id %% 50000), s.id, p.branch_id,
        CASE WHEN p.day < %(today)s THEN (CASE WHEN p.appointment_id %% 5 = 0 THEN 'no_show' ELSE 'completed' END)
@@ -268,7 +276,9 @@ def bench_booking(url: str, clients: int = 4) -> dict:
         conn.execute("DELETE FROM appointment WHERE branch_id = %s", (ids[0],))
         conn.execute("ALTER SEQUENCE bench_slot_seq RESTART")
         conn.execute("VACUUM ANALYZE appointment, booking")
-    base = (NOW + timedelta(days=1)).replace(hour=3, minute=0, second=0, microsecond=0)
+    # After the 1M dataset's last day: the patients (1 + n mod 50000) have no appointment then, and a
+    # patient is in one place at a time (migration 0009).
+    base = (NOW + timedelta(days=400)).replace(hour=3, minute=0, second=0, microsecond=0)
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
     stop_at = time.time() + 3 + BOOKING_SECONDS          # 3 s for the processes to start
@@ -330,10 +340,15 @@ SELECT d.id AS doc, ((%(day)s::date + time '07:00') AT TIME ZONE %(tz)s)
          + make_interval(mins => 15 * ((n * 7 + d.k) %% 48)) AS s,
        nextval(pg_get_serial_sequence('appointment', 'id')) AS appt
   FROM d CROSS JOIN generate_series(0, %(per)s - 1) AS n;
+-- The grid's own patients, one appointment each that day (a patient is in one place at a time).
+INSERT INTO patient (display_name, source)
+SELECT 'Grid patient ' || g, 'bench' FROM generate_series(1, (SELECT count(*) FROM grid_plan)) g
+ WHERE NOT EXISTS (SELECT 1 FROM patient WHERE display_name = 'Grid patient ' || g AND source = 'bench');
 INSERT INTO appointment (id, patient_id, service_id, branch_id, status, starts_at, ends_at, source)
-SELECT appt, 1 + appt %% 50000, (SELECT id FROM service WHERE name = 'Grid visit'),
-       (SELECT id FROM branch WHERE name = 'Bench Grid'), 'confirmed', s, s + interval '15 minutes', 'phone'
-  FROM grid_plan;
+SELECT g.appt, p.id, (SELECT id FROM service WHERE name = 'Grid visit'),
+       (SELECT id FROM branch WHERE name = 'Bench Grid'), 'confirmed', g.s, g.s + interval '15 minutes', 'phone'
+  FROM (SELECT appt, s, row_number() OVER (ORDER BY appt) AS rn FROM grid_plan) g
+  JOIN patient p ON p.display_name = 'Grid patient ' || g.rn AND p.source = 'bench';
 INSERT INTO booking (appointment_id, resource_id, period)
 SELECT appt, doc, tstzrange(s, s + interval '15 minutes') FROM grid_plan;
 """

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import text
 
-from reception_app.domain.errors import PermissionDenied, SlotTaken, ValidationError
+from reception_app.domain.errors import PatientBusy, PermissionDenied, SlotTaken, ValidationError
 from reception_app.services import overrides, patients, scheduling
 
 SP = timezone(timedelta(hours=-3))
@@ -99,3 +99,31 @@ def test_a_forced_move_and_change_of_doctor_are_logged_with_the_rules_skipped(cl
     assert overrides.overrides_log(clinic_db, until=datetime(2000, 1, 1, tzinfo=UTC)) == []
     with pytest.raises(ValidationError):
         overrides.force_move(boss, appt.id, reason="nothing", now=NOW)
+
+
+def test_a_parallel_appointment_of_one_patient_goes_only_through_the_logged_override(clinic_db, patient, boss,
+                                                                                     login):
+    """A patient is in one place at a time (migration 0009); a companion or a visit's parallel parts are a
+    manager's deliberate, logged exception — never the override setting alone, never reception."""
+    first = scheduling.book(clinic_db, branch="Centro", service=US, start=at(MON, 8), patient_id=patient,
+                            doctor="Ana Souza", now=NOW)
+    clinic_config_equipment(clinic_db)      # a second ultrasound: only the patient is in the way
+    with pytest.raises(PatientBusy, match="already has Abdominal ultrasound"):   # the override alone: refused
+        force(boss, patient, at(MON, 8), doctor="Bruno Lima", room="Imaging 2", equipment="Ultrasound B")
+    _, desk = login("reception")
+    with pytest.raises(PermissionDenied):
+        force(desk, patient, at(MON, 8), doctor="Bruno Lima", room="Imaging 2", equipment="Ultrasound B",
+              parallel=True)
+    with pytest.raises(PermissionDenied):   # and not with raw SQL either
+        desk.write(lambda c: c.execute(text("UPDATE appointment SET parallel = true WHERE id = :i"), {"i": first.id}))
+    second = force(boss, patient, at(MON, 8), doctor="Bruno Lima", room="Imaging 2", equipment="Ultrasound B",
+                   parallel=True, reason="companion: mother and daughter together")
+    assert second.start == first.start and second.resources["doctor"] == "Bruno Lima"
+    kinds = [(e.kind, e.appointment_id, e.reason) for e in overrides.overrides_log(clinic_db)]
+    assert ("patient_overlap", second.id, "companion: mother and daughter together") in kinds
+
+
+def clinic_config_equipment(db) -> None:
+    from reception_app.services import clinic_config
+
+    clinic_config.apply(db, {"equipment": [{"name": "Ultrasound B", "branch": "Centro", "kind": "ultrasound"}]})

@@ -79,3 +79,28 @@ def test_the_log_window_lists_who_what_and_why_and_filters_by_date(qtbot, clinic
     with qtbot.waitSignal(window.log_loaded, timeout=10_000) as loaded:
         window.until_edit.setDate(QDate(2020, 1, 2))
     assert loaded.args[0] == 0 and window.table.rowCount() == 0
+
+
+def test_a_companion_is_booked_in_parallel_only_when_ticked_and_it_is_logged(qtbot, clinic_db, login,
+                                                                            runner: Runner):
+    """A patient is in one place at a time: the same patient at the same time is refused in plain words,
+    unless the manager ticks "parallel" — then it is booked and the override is logged."""
+    from reception_app.services import clinic_config
+
+    _, boss = login("manager")
+    joana = patients.add_patient(clinic_db, name="Joana Prado", birth_date="1990-09-09").id
+    clinic_config.apply(clinic_db, {"equipment": [{"name": "Ultrasound B", "branch": "Centro",
+                                                    "kind": "ultrasound"}]})
+    overrides.force_book(boss, branch="Centro", service="Abdominal ultrasound", start=at(14, day=THU),
+                         patient_id=joana, doctor="Bruno Lima", reason="first part", now=NOW)
+    dialog = _force_dialog(qtbot, boss, runner)
+    _fill(qtbot, dialog, "mother and daughter together")
+    with qtbot.waitSignal(dialog.error_shown, timeout=10_000) as error:
+        dialog.book_button.click()
+    assert "already has Abdominal ultrasound" in error.args[0] and dialog.isVisible()
+    dialog.parallel_check.setChecked(True)
+    with qtbot.waitSignal(dialog.appointment_booked, timeout=10_000) as booked:
+        dialog.book_button.click()
+    assert booked.args[0].start == at(14, day=THU)
+    assert ("patient_overlap", "mother and daughter together") in [
+        (e.kind, e.reason) for e in overrides.overrides_log(clinic_db)]

@@ -78,11 +78,20 @@ def test_money_is_parsed_to_cents(text, cents) -> None:
     assert policy.parse_money(text, "deposit") == cents
 
 
-@pytest.mark.parametrize("bad", ["-1", "20.001", "twenty", 20.5, "NaN", True])
+@pytest.mark.parametrize("bad", ["-1", "20.001", "twenty", 20.5, "NaN", True,
+                                 # issue 14: "1e6" was EUR 1,000,000; no exponent, sign, NaN or infinity
+                                 "1e6", "1E6", "2.5e2", "inf", "-Infinity", "sNaN", "+5", "-0", "1,000.00",
+                                 "1_000", "٢٠", "", -5, None])
 def test_bad_money_is_refused_naming_field_and_value(bad) -> None:
     with pytest.raises(ValidationError) as info:
         policy.parse_money(bad, "service 'X'.deposit")
     assert info.value.field == "service 'X'.deposit" and info.value.value == bad
+
+
+def test_money_in_exponent_notation_says_how_to_write_it() -> None:
+    with pytest.raises(ValidationError) as info:
+        policy.parse_money("1e6", "amount")
+    assert "exponent" in info.value.problem
 
 
 def test_money_is_formatted_with_its_currency() -> None:

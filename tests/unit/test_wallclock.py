@@ -270,6 +270,17 @@ def test_parse_instant() -> None:
         parse_instant("next tuesday", "start")
 
 
+@pytest.mark.parametrize("text", ["0001-01-01T00:00:00+05:00", "9999-12-31T23:00:00-05:00"])
+def test_parse_instant_refuses_an_instant_with_no_utc_form(text: str) -> None:
+    # Year 1 east of UTC and year 9999 west of it have no UTC instant: OverflowError before issue 14.
+    with pytest.raises(ValidationError) as info:
+        parse_instant(text, "start")
+    assert (info.value.field, info.value.value) == ("start", text)
+    assert "range of dates" in info.value.problem
+    # The extremes that do have a UTC form still parse.
+    assert parse_instant("0001-01-01T00:00:00Z", "start") == datetime(1, 1, 1, tzinfo=UTC)
+
+
 def test_check_local_time_exists() -> None:
     check_local_time_exists(datetime(2027, 3, 28, 1, 45), BERLIN, "start")
     check_local_time_exists(datetime(2027, 3, 28, 3, 0), BERLIN, "start")
