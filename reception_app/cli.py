@@ -267,11 +267,12 @@ def cmd_patient_add(args: argparse.Namespace) -> int:
 
     channels = args.channels.split(",") if args.channels else None
     p = add_patient(_db(args), name=args.name, birth_date=args.birth_date, phone=args.phone, email=args.email,
-                    channels=channels)
+                    channels=channels, client_id=args.client_id)
     if args.json:
         _print_json(p.to_json())
     else:
-        print(f"patient {p.id}: {p.name}")
+        print(f"patient {p.id}: {p.name}" + (" (already added with this client id: nothing new written)"
+                                             if p.already_added else ""))
     return 0
 
 
@@ -597,6 +598,7 @@ def build_parser() -> argparse.ArgumentParser:
     pa.add_argument("--phone", metavar="E164")
     pa.add_argument("--email")
     pa.add_argument("--channels", metavar="LIST", help="consented channels, e.g. sms,email")
+    pa.add_argument("--client-id", type=_uuid_arg, metavar="UUID", help="idempotency key: retrying with it adds once")
     pa.add_argument("--json", action="store_true")
     pa.set_defaults(func=cmd_patient_add)
     pf = pat.add_parser("find", help="search by name, phone or date of birth")

@@ -10,7 +10,8 @@
 - ``template_db``: a database migrated once per session.
 - ``db``: a fresh database per test, cloned from the template with
   ``CREATE DATABASE … TEMPLATE …`` (fast: a file copy, no migrations).
-- ``clinic_db``: ``db`` with the small test clinic (tests/data/test_clinic.toml) applied.
+- ``clinic_db``: ``db`` with the small test clinic (tests/data/test_clinic.toml) applied — cloned
+  from a second template that has it (``clinic_template_db``), not applied per test.
 
 Tests are marked by folder (unit, db, ui, e2e) so ``-m`` can select a layer.
 """
@@ -102,11 +103,30 @@ def _secure(url: str) -> None:
         conn.execute(SECURE_DATABASE_SQL)
 
 
-@pytest.fixture
-def db_url(pg_admin_url: str, template_db: str) -> Iterator[str]:
-    name = f"clinic_test_{os.getpid()}_{next(_counter)}"
+@pytest.fixture(scope="session")
+def clinic_template_db(pg_admin_url: str, template_db: str) -> Iterator[str]:
+    """The migrated template with the test clinic (tests/data/test_clinic.toml) applied, once per session:
+    ``clinic_db`` clones it instead of applying the file in every test."""
+    from reception_app.services import clinic_config
+
+    name = f"clinic_template_clinic_{os.getpid()}"
+    _admin(pg_admin_url, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
     _admin(pg_admin_url, sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name),
                                                                          sql.Identifier(template_db)))
+    db = Database(url_for(pg_admin_url, name), pool=False)
+    clinic_config.apply_file(db, DATA / "test_clinic.toml")
+    db.dispose()
+    yield name
+    _admin(pg_admin_url, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def db_url(request: pytest.FixtureRequest, pg_admin_url: str, template_db: str) -> Iterator[str]:
+    name = f"clinic_test_{os.getpid()}_{next(_counter)}"
+    # A test that uses the test clinic (directly or through another fixture) starts from it.
+    source = request.getfixturevalue("clinic_template_db") if "clinic_db" in request.fixturenames else template_db
+    _admin(pg_admin_url, sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name),
+                                                                         sql.Identifier(source)))
     url = url_for(pg_admin_url, name)
     _secure(url)
     yield url
@@ -122,9 +142,7 @@ def db(db_url: str) -> Iterator[Database]:
 
 @pytest.fixture
 def clinic_db(db: Database) -> Database:
-    from reception_app.services import clinic_config
-
-    clinic_config.apply_file(db, DATA / "test_clinic.toml")
+    """``db`` with the test clinic applied (cloned from ``clinic_template_db`` by ``db_url``)."""
     return db
 
 

@@ -258,6 +258,9 @@ ALTER TABLE override_log ADD CONSTRAINT override_log_kind_check CHECK (kind IN (
 
 ALTER TABLE appointment ADD COLUMN parallel boolean NOT NULL DEFAULT false;
 
+-- A patient added at the desk carries the client's id, so a retried "Add patient" adds one patient.
+ALTER TABLE patient ADD COLUMN client_id uuid UNIQUE;
+
 -- Appointments that overlap another live one of the same patient from before this rule: kept, and
 -- marked parallel with an override row each, so nothing is lost and the constraint can be added.
 WITH o AS (
@@ -504,6 +507,7 @@ DECLARE
     kinds text[];
     got   text[];
     occ   tstzrange;
+    moved boolean;
 BEGIN
     IF TG_RELID NOT IN ('public.appointment'::regclass, 'public.booking'::regclass) THEN
         RAISE EXCEPTION 'appointment_commit_check() fires on public.appointment and public.booking only'
@@ -543,6 +547,17 @@ BEGIN
         RAISE EXCEPTION 'appointment %: its deposit of % cents is not paid', appt, a.deposit_cents
             USING ERRCODE = 'check_violation', CONSTRAINT = 'appointment_deposit_paid';
     END IF;
+    -- An appointment's own status change does not re-judge its bookings against today's service
+    -- (a buffer changed since); a new appointment, a booking change or a move does.
+    IF TG_TABLE_NAME = 'appointment' AND TG_OP = 'UPDATE' THEN
+        moved := (OLD.branch_id, OLD.starts_at, OLD.ends_at, OLD.service_id)
+                 IS DISTINCT FROM (NEW.branch_id, NEW.starts_at, NEW.ends_at, NEW.service_id);
+    ELSE
+        moved := true;
+    END IF;
+    IF NOT moved THEN
+        RETURN NULL;
+    END IF;
     IF NOT public.clinic_status_is_live(a.status) OR public.clinic_is_owner() THEN
         RETURN NULL;          -- the owner loads fixtures and history piece by piece
     END IF;
@@ -557,9 +572,29 @@ BEGIN
                         CASE WHEN cardinality(got) = 0 THEN 'no bookings' ELSE array_to_string(got, ', ') END
             USING ERRCODE = 'check_violation', CONSTRAINT = 'appointment_resources';
     END IF;
+    occ := tstzrange(a.starts_at - make_interval(mins => a.buffer_before_min),
+                     a.ends_at + make_interval(mins => a.buffer_after_min));
+    IF EXISTS (SELECT 1 FROM public.booking b WHERE b.appointment_id = appt AND b.period <> occ) THEN
+        -- an appointment moved, or given another service, without its bookings following
+        RAISE EXCEPTION 'appointment %: its bookings are not its time with its service''s buffers (%)', appt, occ
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'booking_buffers';
+    END IF;
+    IF TG_TABLE_NAME = 'appointment' AND TG_OP = 'UPDATE' THEN
+        BEGIN
+            -- the bookings did not change (booking_check saw nothing): the rosters at the new place and time
+            PERFORM 1 FROM public.booking b JOIN public.resource r ON r.id = b.resource_id
+              WHERE b.appointment_id = appt
+                AND NOT public.clinic_availability(b.resource_id, a.branch_id, lower(b.period), upper(b.period)) @> b.period
+                AND NOT public.clinic_take_override(CASE WHEN r.kind = 'doctor' THEN 'outside_shift' ELSE 'closed' END,
+                                                    appt, jsonb_build_object('resource_id', b.resource_id,
+                                                                             'period', b.period::text));
+            IF FOUND THEN
+                RAISE EXCEPTION 'appointment %: a resource it books is not available at its new branch or time', appt
+                    USING ERRCODE = 'check_violation', CONSTRAINT = 'booking_roster';
+            END IF;
+        END;
+    END IF;
     IF cardinality(kinds) = 0 THEN
-        occ := tstzrange(a.starts_at - make_interval(mins => a.buffer_before_min),
-                         a.ends_at + make_interval(mins => a.buffer_after_min));
         IF NOT public.clinic_availability(NULL, a.branch_id, lower(occ), upper(occ)) @> occ
            AND NOT public.clinic_take_override('closed', appt, jsonb_build_object('period', occ::text)) THEN
             RAISE EXCEPTION 'appointment %: the branch is not open then', appt
@@ -759,6 +794,7 @@ DROP FUNCTION IF EXISTS appointment_guard(), appointment_commit_check(), payment
 ALTER TABLE appointment DROP CONSTRAINT IF EXISTS appointment_patient_no_overlap;
 DROP FUNCTION IF EXISTS clinic_is_owner();
 ALTER TABLE appointment DROP COLUMN IF EXISTS parallel;
+ALTER TABLE patient DROP COLUMN IF EXISTS client_id;
 DELETE FROM override_log WHERE kind = 'patient_overlap';
 ALTER TABLE override_log DROP CONSTRAINT override_log_kind_check;
 ALTER TABLE override_log ADD CONSTRAINT override_log_kind_check CHECK (kind IN (

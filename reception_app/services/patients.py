@@ -11,11 +11,13 @@ and forgives typos word by word, so "joao" finds "João" and "Mraia Slva" finds
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import insert, text, update
+from sqlalchemy import text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection
 
 from ..domain.errors import NotFound, ValidationError
@@ -23,6 +25,7 @@ from ..domain.status import RELEASED
 from ..domain.validation import clean_name, parse_birth_date, parse_channels, parse_email, parse_phone
 from ..store import schema as t
 from ..store.database import Database
+from . import checks
 from .scheduling import AppointmentView, patient_appointments
 
 
@@ -36,11 +39,17 @@ class PatientView:
     phone: str | None
     email: str | None
     channels: tuple[str, ...]
+    #: True when :func:`add_patient` found this patient already added with the same client id (a
+    #: retry after an unknown outcome, a double click) instead of adding one now.
+    already_added: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name,
-                "birth_date": self.birth_date.isoformat() if self.birth_date else None,
-                "phone": self.phone, "email": self.email, "channels": list(self.channels)}
+        out = {"id": self.id, "name": self.name,
+               "birth_date": self.birth_date.isoformat() if self.birth_date else None,
+               "phone": self.phone, "email": self.email, "channels": list(self.channels)}
+        if self.already_added:
+            out["already_added"] = True
+        return out
 
 
 def _view(row: Any) -> PatientView:
@@ -49,11 +58,17 @@ def _view(row: Any) -> PatientView:
 
 
 def add_patient(db: Database, *, name: str, birth_date: str | date, phone: str | None = None,
-                email: str | None = None, channels: list[str] | None = None) -> PatientView:
+                email: str | None = None, channels: list[str] | None = None,
+                client_id: uuid.UUID | str | None = None) -> PatientView:
     """Create a patient. Consent channels default to those a contact was given for
     (sms and whatsapp need a phone, email an address).
 
-    Raises ``ValidationError`` naming the field (nothing is written).
+    ``client_id`` (a UUID the caller makes once per "Add patient") makes a retry safe: a
+    second call with the same id adds nothing and returns that patient with
+    ``already_added=True`` (column ``patient.client_id``, unique; migration 0009).
+
+    Raises ``ValidationError`` naming the field (nothing is written); ``ValidationError("client_id", …)``
+    when the id was used for a patient of another name or date of birth.
     """
     values = {
         "display_name": clean_name(name, "name"),
@@ -69,10 +84,17 @@ def add_patient(db: Database, *, name: str, birth_date: str | date, phone: str |
         if ch == "email" and not values["email"]:
             raise ValidationError("channels", ch, "needs an e-mail address")
     values["consent_channels"] = chosen
+    values["client_id"] = checks.client_id(client_id) if client_id else uuid.uuid4()
 
     def work(conn: Connection) -> PatientView:
-        row = conn.execute(insert(t.patient).values(**values).returning(*t.patient.c)).one()
-        return _view(row)
+        row = conn.execute(pg_insert(t.patient).values(**values).on_conflict_do_nothing(index_elements=["client_id"])
+                           .returning(*t.patient.c)).first()
+        if row is not None:
+            return _view(row)
+        earlier = conn.execute(t.patient.select().where(t.patient.c.client_id == values["client_id"])).one()
+        if (earlier.display_name, earlier.birth_date) != (values["display_name"], values["birth_date"]):
+            raise ValidationError("client_id", str(values["client_id"]), f"was already used for patient {earlier.id}")
+        return replace(_view(earlier), already_added=True)
 
     return db.write(work, reason="patient added")
 

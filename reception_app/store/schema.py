@@ -123,6 +123,7 @@ patient = Table(
     Column("created_at", TZ),
     Column("created_by", Text),
     Column("language", Text),  # 0004: message language (NULL: the branch's)
+    Column("client_id", Uuid, unique=True),  # 0009: the adding client's id (a retry adds once)
 )
 
 appointment = Table(

@@ -8,6 +8,7 @@ choice when it is still offered. :class:`PatientPicker`: the one patient search
 
 from __future__ import annotations
 
+import uuid
 from html import escape
 
 import phonenumbers
@@ -115,6 +116,7 @@ class PatientPicker(QWidget):
         self._runner = runner
         self._patient: PatientView | None = None
         self._pending: dict[str, str | None] | None = None  # details a duplicate warning is about
+        self._add_client_id: uuid.UUID | None = None       # the patient being added (see _write)
         self._adding = False
         self._rerun = False  # the last search failed for want of a connection
         self._key = f"picker-{id(self)}"
@@ -398,7 +400,12 @@ class PatientPicker(QWidget):
     def _write(self, values: dict[str, str | None]) -> None:
         self._adding = True
         self.add_button.setEnabled(False)
-        self._runner.run(lambda: patients.add_patient(self._db, **values),  # type: ignore[arg-type]
+        # One client id per patient being added: a retry after a lost connection (or a second click)
+        # adds that patient once (patients.add_patient); a new one after the patient was added.
+        if self._add_client_id is None:
+            self._add_client_id = uuid.uuid4()
+        cid = self._add_client_id
+        self._runner.run(lambda: patients.add_patient(self._db, client_id=cid, **values),  # type: ignore[arg-type]
                          on_success=self._on_added, on_failure=self._on_add_failed,
                          on_finished=self._on_add_finished, label="add patient")
 
@@ -411,6 +418,7 @@ class PatientPicker(QWidget):
             self.add_button.setEnabled(True)
 
     def _on_added(self, patient: PatientView) -> None:
+        self._add_client_id = None
         self._show_chosen(patient, "new")
         self.patient_added.emit(patient)
 

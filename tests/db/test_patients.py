@@ -217,3 +217,23 @@ def test_the_record_lists_upcoming_and_past_appointments(clinic_db):
     assert [a.id for a in record.upcoming] == [soon.id, later.id]
     assert [(a.id, a.status) for a in record.past] == [(gone.id, "cancelled"), (old.id, "no_show")]
     assert set(record.zones.values()) == {"America/Sao_Paulo"}
+
+
+# -- a retried "Add patient" adds once ----------------------------------------------------------
+def test_a_client_id_makes_adding_a_patient_safe_to_retry(db):
+    import uuid
+
+    cid = uuid.uuid4()
+    first = patients.add_patient(db, name="Rosa Lima", birth_date="1970-01-02", client_id=cid)
+    again = patients.add_patient(db, name="Rosa Lima", birth_date="1970-01-02", client_id=str(cid))
+    assert again.id == first.id and again.already_added and not first.already_added
+    assert again.to_json()["already_added"] is True and "already_added" not in first.to_json()
+    count = db.read(lambda c: c.execute(text("SELECT count(*) FROM patient WHERE display_name = 'Rosa Lima'"))
+                    .scalar_one())
+    assert count == 1
+    with pytest.raises(ValidationError) as reused:          # the same id for someone else: a mistake
+        patients.add_patient(db, name="Otto Lima", birth_date="1970-01-02", client_id=cid)
+    assert reused.value.field == "client_id" and f"patient {first.id}" in str(reused.value)
+    with pytest.raises(ValidationError) as bad:
+        patients.add_patient(db, name="Otto Lima", birth_date="1970-01-02", client_id="not-a-uuid")
+    assert bad.value.field == "client_id"

@@ -146,6 +146,7 @@ MATRIX: dict[str, dict[str, str]] = {
     "time_off": dict(_ROSTER),
     "utilization_day": {R: "S", D: "S", M: "S", A: "S I? U? D?"},
     "utilization_stale": {R: "S", D: "S", M: "S", A: "S I? U? D?"},
+    "utilization_fresh": {M: "S", A: "S I U D"},   # the refresh's scratch table (TEMP is nobody's)
     "utilization_summary": {R: "S", D: "S", M: "S", A: "S I? U? D?"},
     "visit": dict(_DESK),
     "waitlist_entry": dict(_DESK),
@@ -205,6 +206,7 @@ def test_privilege_matrix(env: Env, table: str) -> None:
 #: test_every_security_definer_function_is_in_the_function_matrix until it gets a row.
 FUNCTION_MATRIX: dict[str, dict[str, bool | None]] = {
     "clinic_log_override(text,bigint,text,jsonb)": {M: True, A: True},
+    "clinic_analyze_import()": {A: True},                  # an administrator's import ends with ANALYZE
     "clinic_release_expired_holds(integer[],timestamp with time zone,timestamp with time zone)":
         {R: True, M: True, A: True, REM: None},   # open: the reminder service's hold sweep
     "clinic_plan_reminders(bigint[],text[])": {},          # only the reminder triggers plan reminders
