@@ -224,11 +224,9 @@ def force_book(db: Database, *, branch: str, service: str, start: datetime, pati
         fetch(conn, "SELECT set_config('clinic.override', %(w)s, true)", {"w": why})
         catalog.release_expired_holds(conn, list(chosen.values()), lo, hi)
         inserted = _insert_appointment(conn, b.id, s, patient_id, start_utc, end, chosen, status="confirmed",
-                                       source="phone", client_id=cid)
+                                       source="phone", client_id=cid, parallel=parallel)
         assert inserted is not None  # the client id was checked above, in this transaction
-        new_id = inserted[0]
-        if parallel:   # the database logs it (appointment_guard, with clinic.override set above)
-            fetch(conn, "UPDATE appointment SET parallel = true WHERE id = %(a)s RETURNING id", {"a": new_id})
+        new_id = inserted[0]   # parallel: logged by the database (appointment_guard, clinic.override set above)
         for kind in skipped:
             if kind not in DATABASE_LOGGED:
                 _log(conn, kind, new_id, why, {"start": start_utc.isoformat(), "resources": chosen,

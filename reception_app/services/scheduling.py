@@ -474,25 +474,38 @@ def _booked_by_client(conn: Connection, client_id: uuid.UUID, patient_id: int, s
 def _insert_appointment(conn: Connection, branch_id: int, s: ServiceInfo, patient_id: int, start: datetime,
                         end: datetime, chosen: dict[str, int], *, status: str, source: str,
                         client_id: uuid.UUID, terms: tuple[int, int, int] | None = None,
-                        ) -> tuple[int, str, datetime | None] | None:
+                        parallel: bool = False) -> tuple[int, str, datetime | None] | None:
     """Insert the appointment and one booking per chosen resource (period with buffers).
 
     ``terms``: (policy_free_hours, policy_late_fee_cents, deposit_cents) to keep
     (a rescheduled appointment's); None: the trigger copies the service's.
+    ``parallel``: the appointment may overlap another of the patient's (a manager's logged
+    override, ``overrides.force_book``; the database refuses it to anyone else).
     Returns (new id, patient's name, UTC hold expiry or None), or None when
     ``client_id`` exists already (nothing written). An unknown patient fails the
     foreign key ``appointment_patient_id_fkey`` (ValidationError from the runner).
     """
     spec = s.spec
     free_hours, late_fee, deposit = terms or (None, None, None)
+    # Bookings of one patient take turns: the patient's row is locked first (FOR NO KEY UPDATE: foreign
+    # keys still share it). Without that, two transactions inserting overlapping appointments of one
+    # patient each wait on the other at the exclusion constraint (appointment_patient_no_overlap) as
+    # soon as one of them writes its row again (the doctor column, a status) — a deadlock per pair.
+    # And not INSERT … ON CONFLICT: a speculative insertion that meets an exclusion constraint waits on
+    # the other inserter's speculative token just the same; the client id is looked up instead.
+    found = catalog.fetch(conn, "SELECT EXISTS (SELECT 1 FROM appointment WHERE client_id = %(c)s) FROM patient "
+                                "WHERE id = %(p)s FOR NO KEY UPDATE", {"c": client_id, "p": patient_id})
+    if found and found[0][0]:
+        return None
     row = catalog.fetch(conn,
         "INSERT INTO appointment (client_id, patient_id, service_id, branch_id, status, starts_at, ends_at, source, "
-        "policy_free_hours, policy_late_fee_cents, deposit_cents) "
-        "VALUES (%(c)s, %(p)s, %(s)s, %(b)s, %(st)s, %(start)s, %(end)s, %(src)s, %(fh)s, %(fee)s, %(dep)s) "
-        "ON CONFLICT (client_id) DO NOTHING "
+        "policy_free_hours, policy_late_fee_cents, deposit_cents, doctor_id" + (", parallel" if parallel else "") + ") "
+        "VALUES (%(c)s, %(p)s, %(s)s, %(b)s, %(st)s, %(start)s, %(end)s, %(src)s, %(fh)s, %(fee)s, %(dep)s, %(doc)s"
+        + (", true" if parallel else "") + ") "
         "RETURNING id, (SELECT display_name FROM patient WHERE id = %(p)s), hold_expires_at",
         {"c": client_id, "p": patient_id, "s": s.id, "b": branch_id, "st": status, "start": start, "end": end,
-         "src": source, "fh": free_hours, "fee": late_fee, "dep": deposit})
+         "src": source, "fh": free_hours, "fee": late_fee, "dep": deposit,
+         "doc": chosen.get("doctor")})   # the report column, given now: the row is not written twice
     if not row:
         return None
     appointment_id, patient_name, hold_expires_at = row[0]

@@ -247,10 +247,11 @@ def test_constraint_decides_even_when_the_engine_is_fooled(clinic_db, patient, m
     """If the slot search misses a booking (a stale or buggy read), the exclusion
     constraint still refuses, the error names the resource, and nothing is half-written."""
     book(clinic_db, patient)
+    other = patients.add_patient(clinic_db, name="Joana Prado", birth_date="1990-01-01").id
     before = counts(clinic_db)
     monkeypatch.setattr(catalog, "busy_seconds", lambda *a, **k: {})
-    with pytest.raises(SlotTaken) as info:
-        book(clinic_db, patient, doctor="Bruno Lima", room="Imaging 2")
+    with pytest.raises(SlotTaken) as info:     # another patient: the resource, not the patient, is in the way
+        book(clinic_db, other, doctor="Bruno Lima", room="Imaging 2")
     assert info.value.resource == "Ultrasound A"
     # The constraint's path (not the engine's explanation), in the branch's local time:
     assert str(info.value) == "Ultrasound A was booked by someone else at 2027-01-04 08:00 -03 just now."

@@ -82,9 +82,13 @@ def test_approving_a_deposit_request_waits_for_the_payment(clinic_db, patient) -
     assert scheduling.approve(clinic_db, appt.id).status == "payment_pending"
 
 
-def test_a_forced_status_wins_over_the_service_rules(clinic_db, patient) -> None:
-    set_service(clinic_db, confirmation_mode="approval", deposit_cents=2000)
-    assert book(clinic_db, patient, status="confirmed").status == "confirmed"
+def test_a_forced_status_wins_over_the_service_rules_but_never_an_unpaid_deposit(clinic_db, patient) -> None:
+    set_service(clinic_db, confirmation_mode="approval")
+    assert book(clinic_db, patient, status="confirmed").status == "confirmed"     # no approval asked
+    set_service(clinic_db, deposit_cents=2000)
+    with pytest.raises(ValidationError) as unpaid:   # the database: confirmed needs the deposit paid (0009)
+        book(clinic_db, patient, status="confirmed", start=T0 + timedelta(days=1))
+    assert unpaid.value.field == "appointment_deposit_paid"
 
 
 def test_a_hold_blocks_for_its_minutes_and_confirms_with_one_action(clinic_db, patient) -> None:

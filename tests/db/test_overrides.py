@@ -57,12 +57,13 @@ def test_a_forced_booking_over_leave_at_short_notice_logs_each_rule(clinic_db, p
 
 
 def test_nothing_forces_two_bookings_of_one_doctor_to_overlap(clinic_db, patient, boss):
+    other = patients.add_patient(clinic_db, name="Rui Prado", birth_date="1991-01-01").id
     first = force(boss, patient, at(THU, 14))
     with pytest.raises(SlotTaken) as taken:      # the exclusion constraint refuses it
-        force(boss, patient, at(THU, 14, 15), room="Imaging 2", equipment="Ultrasound A")
+        force(boss, other, at(THU, 14, 15), room="Imaging 2", equipment="Ultrasound A")
     assert taken.value.resource in ("Ana Souza", "Ultrasound A")
     with pytest.raises(SlotTaken, match="No equipment"):  # nothing free to pick: refused before writing
-        force(boss, patient, at(THU, 14, 15), room="Imaging 2")
+        force(boss, other, at(THU, 14, 15), room="Imaging 2")
     assert [e.appointment_id for e in overrides.overrides_log(clinic_db)] == [first.id]
     count = clinic_db.read(lambda c: c.execute(text("SELECT count(*) FROM appointment")).scalar_one())
     assert count == 1

@@ -58,9 +58,10 @@ def test_provision_locks_the_database_down_and_creates_the_service_login(pg_admi
         with psycopg.connect(url, autocommit=True) as conn:
             acl = conn.execute("SELECT datacl::text FROM pg_database WHERE datname = %s", (name,)).fetchone()[0]
         assert not any(entry.startswith("=") for entry in acl.strip("{}").split(","))
-        # The schema, applied as the owner (the embedded tests' trust auth lets us name the login).
-        upgrade = subprocess.run([sys.executable, "-m", "reception_app", "--database",
-                                  make_conninfo(url, user=owner), "db", "upgrade"],
+        # The schema, applied by the test server's superuser: the clinic's group roles are cluster-wide and
+        # exist already here (another database made them), and only their creator may grant them
+        # (PostgreSQL 16+) — on a clinic's own server the owner creates them with its first upgrade.
+        upgrade = subprocess.run([sys.executable, "-m", "reception_app", "--database", url, "db", "upgrade"],
                                  capture_output=True, text=True, timeout=300, cwd=ROOT)
         assert upgrade.returncode == 0, upgrade.stderr
         second = _run(env, name, owner)

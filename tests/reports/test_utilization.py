@@ -54,7 +54,6 @@ def week(db: Database) -> Database:
         bia = one("INSERT INTO resource (kind, name, category) VALUES ('doctor', 'Dr Bia', 'gp') RETURNING id")
         room = one("INSERT INTO resource (kind, name, category, branch_id) VALUES ('room', 'Room 1', 'consult', :b) "
                    "RETURNING id", b=north)
-        patient = one("INSERT INTO patient (display_name, birth_date) VALUES ('P', '1990-01-01') RETURNING id")
         for weekday, start, end in ((0, 9 * 60, 12 * 60), (0, 14 * 60, 17 * 60), (1, 9 * 60, 12 * 60)):
             conn.execute(text("INSERT INTO shift (resource_id, branch_id, weekday, start_min, end_min) "
                               "VALUES (:r, :b, :w, :s, :e)"), {"r": ana, "b": north, "w": weekday, "s": start, "e": end})
@@ -68,9 +67,11 @@ def week(db: Database) -> Database:
                      {"r": ana, "s": _at(1, 15), "e": _at(1, 16)})
 
         def book(branch: int, resources: tuple[int, ...], start: datetime, end: datetime) -> int:
+            # a patient of its own each (a patient is in one place at a time: migration 0009)
+            who = one("INSERT INTO patient (display_name, birth_date) VALUES ('P', '1990-01-01') RETURNING id")
             aid = one("INSERT INTO appointment (patient_id, service_id, branch_id, status, starts_at, ends_at, "
                       "source, booked_at) VALUES (:p, :s, :b, 'confirmed', :t, :e, 'phone', :t - interval '2 days') "
-                      "RETURNING id", p=patient, s=service, b=branch, t=start, e=end)
+                      "RETURNING id", p=who, s=service, b=branch, t=start, e=end)
             for r in resources:
                 conn.execute(text("INSERT INTO booking (appointment_id, resource_id, period) "
                                   "VALUES (:a, :r, tstzrange(:s, :e))"), {"a": aid, "r": r, "s": start, "e": end})

@@ -63,9 +63,15 @@ def _patient_and_service(conn: Connection) -> tuple[int, int]:
 def _book(conn: Connection, branch: int, resources: tuple[int, ...], start: datetime, end: datetime, *,
           status: str = "confirmed", booking_start: datetime | None = None) -> int:
     """An appointment ``start``-``end`` at ``branch`` with one booking per resource (from ``booking_start``
-    when given: a buffer before the appointment). Uses the first patient and service."""
-    patient = _one(conn, "SELECT min(id) FROM patient")
+    when given: a buffer before the appointment, of a service with that buffer). Each appointment has a
+    patient of its own (a patient is in one place at a time; utilization does not look at patients)."""
+    patient = _one(conn, "INSERT INTO patient (display_name, birth_date) VALUES ('P', '1990-01-01') RETURNING id")
     service = _one(conn, "SELECT min(id) FROM service")
+    if booking_start is not None and booking_start != start:   # the booking's period is its service's buffers
+        before = int((start - booking_start).total_seconds() // 60)
+        service = _one(conn, "INSERT INTO service (name, duration_min, buffer_before_min) VALUES (:n, 30, :b) "
+                             "ON CONFLICT (name) DO UPDATE SET buffer_before_min = EXCLUDED.buffer_before_min "
+                             "RETURNING id", n=f"Visit with {before} min before", b=before)
     aid = _one(conn, "INSERT INTO appointment (patient_id, service_id, branch_id, status, starts_at, ends_at, source, "
                      "booked_at) VALUES (:p, :s, :b, :st, :t, :e, 'phone', :t - interval '2 days') RETURNING id",
                p=patient, s=service, b=branch, st=status, t=start, e=end)
