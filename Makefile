@@ -32,8 +32,12 @@ install: $(STAMP)
 run: $(STAMP)
 	$(PY) main.py
 
+# Three workers, each with its own embedded PostgreSQL, a test file each at a time (module fixtures
+# stay shared): the suite waits on the database more than it computes, so 2 cores take 3 (~5 min).
+TEST_WORKERS ?= 3
+
 test: $(STAMP)
-	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -p no:cacheprovider
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile
 
 $(NEWEST_STAMP): pyproject.toml
 	@if [ -z "$(NEWEST_PYTHON)" ]; then \
