@@ -325,7 +325,8 @@ def _what(table: str, action: str, old: Mapping[str, Any], new: Mapping[str, Any
         kind = "Refund" if row.get("kind") == "refund" else "Payment"
         return f"{kind} {_PAYMENT_VERB[action]}"
     if table == "appointment" and action == "UPDATE" and old.get("status") != new.get("status"):
-        return f"Appointment {LABELS.get(new.get('status'), new.get('status')).lower()}"
+        status = str(new.get("status"))
+        return f"Appointment {LABELS.get(status, status).lower()}"
     return f"{_THING.get(table, table.replace('_', ' ').capitalize())} {_VERB[action]}"
 
 
@@ -363,7 +364,7 @@ def _value(column: str, value: Any, row: Mapping[str, Any], names: _Names, zone:
     if column == "rescheduled_to":
         return f"appointment #{value}"
     if column == "consent_channels" and isinstance(value, list):
-        return ", ".join(_CHANNEL.get(c, c) for c in value) or "none"
+        return ", ".join(_CHANNEL.get(str(c), str(c)) for c in value) or "none"
     if isinstance(value, bool):
         return "yes" if value else "no"
     if column in _CODES and isinstance(value, str):

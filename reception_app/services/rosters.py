@@ -348,7 +348,7 @@ def _checked(change: RosterChange) -> RosterChange:
                 if (not isinstance(interval, tuple | list) or len(interval) != 2
                         or any(isinstance(m, bool) or not isinstance(m, int) for m in interval)):
                     raise ValidationError("intervals", interval, "must be (start, end) minutes from local midnight")
-            return replace(change, local_date=day, note=note, intervals=tuple(tuple(i) for i in change.intervals))
+            return replace(change, local_date=day, note=note, intervals=tuple((int(i[0]), int(i[1])) for i in change.intervals))
         return replace(change, local_date=day)
     if isinstance(change, AddTimeOff):
         checks.names(resource=change.resource)

@@ -242,7 +242,7 @@ def _plan(conn: Connection, req: SeriesRequest, now: datetime, with_alternatives
         start, missing = _start_of(o, b)
         option = engine.find_slot_at(b.spec, s.spec, resources, busy, start, now, only=only or None) if start else None
         other = _overlapping(option, patient_busy) if option is not None else None
-        if other is not None:
+        if other is not None and option is not None:
             why = str(scheduling._patient_busy(other, catalog.load_branch(conn, other.branch_id).tz))
             alternatives = (_alternatives(b, s, resources, busy, o, now, only, names, patient_busy)
                             if with_alternatives else ())

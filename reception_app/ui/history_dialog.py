@@ -136,8 +136,8 @@ class HistoryDialog(QDialog):
 
     def entries(self) -> list[HistoryEntry]:
         """The entries listed, in order."""
-        return [self.tree.topLevelItem(i).data(0, Qt.ItemDataRole.UserRole)
-                for i in range(self.tree.topLevelItemCount())]
+        items = (self.tree.topLevelItem(i) for i in range(self.tree.topLevelItemCount()))
+        return [item.data(0, Qt.ItemDataRole.UserRole) for item in items if item is not None]
 
     # -- reactions ----------------------------------------------------------------------------------
     def _on_loaded(self, entries: list[HistoryEntry]) -> None:
