@@ -18,6 +18,7 @@ Tests are marked by folder (unit, db, ui, e2e) so ``-m`` can select a layer.
 
 from __future__ import annotations
 
+import fcntl
 import itertools
 import os
 import tempfile
@@ -89,7 +90,14 @@ def template_db(pg_admin_url: str) -> Iterator[str]:
     _admin(pg_admin_url, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
     _admin(pg_admin_url, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     db = Database(url_for(pg_admin_url, name), pool=False)
-    migrate.upgrade(db)
+    # The migrations create and grant cluster-wide roles; pytest-xdist workers sharing one server
+    # (CLINIC_TEST_DATABASE_URL) migrate their templates one at a time (a lock file on this machine).
+    with open(Path(tempfile.gettempdir()) / "clinic-test-migrate.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            migrate.upgrade(db)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
     db.dispose()
     yield name
     _admin(pg_admin_url, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

@@ -100,34 +100,36 @@ BEGIN
         CREATE ROLE clinic_reminders NOLOGIN;
     END IF;
 END $$;
-GRANT clinic_manager TO clinic_admin;
-DO $$
-BEGIN
-    EXECUTE format('REVOKE ALL ON DATABASE %I FROM PUBLIC', current_database());
-    EXECUTE format('GRANT CONNECT ON DATABASE %I TO clinic_reception, clinic_doctor, clinic_manager, '
-                   'clinic_admin, clinic_reminders', current_database());
-END $$;
-REVOKE CREATE ON SCHEMA public FROM PUBLIC;
-GRANT USAGE ON SCHEMA public TO clinic_reminders;
-ALTER DEFAULT PRIVILEGES REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;
-ALTER ROLE clinic_reception SET default_transaction_isolation = 'serializable';
-ALTER ROLE clinic_doctor SET default_transaction_isolation = 'serializable';
-ALTER ROLE clinic_manager SET default_transaction_isolation = 'serializable';
-ALTER ROLE clinic_admin SET default_transaction_isolation = 'serializable';
-ALTER ROLE clinic_reminders SET default_transaction_isolation = 'serializable';
+-- Role changes only when not made already: roles are cluster-wide, and two databases of one server
+-- migrating at once must not rewrite the same catalog rows ("tuple concurrently updated").
 DO $$
 DECLARE
     r record;
 BEGIN
-    -- Existing people: role-level settings do not pass from a group to its members.
-    FOR r IN SELECT DISTINCT m.rolname FROM pg_auth_members am
-               JOIN pg_roles g ON g.oid = am.roleid JOIN pg_roles m ON m.oid = am.member
-              WHERE g.rolname IN ('clinic_reception', 'clinic_doctor', 'clinic_manager', 'clinic_admin',
-                                  'clinic_reminders')
-                AND m.rolcanlogin AND NOT m.rolsuper LOOP
+    IF NOT pg_has_role('clinic_admin', 'clinic_manager', 'MEMBER') THEN
+        GRANT clinic_manager TO clinic_admin;
+    END IF;
+    EXECUTE format('REVOKE ALL ON DATABASE %I FROM PUBLIC', current_database());
+    EXECUTE format('GRANT CONNECT ON DATABASE %I TO clinic_reception, clinic_doctor, clinic_manager, '
+                   'clinic_admin, clinic_reminders', current_database());
+    -- The groups, and the people already in them (a group's settings do not pass to its members).
+    FOR r IN SELECT DISTINCT x.rolname FROM pg_roles x
+              WHERE (x.rolname IN ('clinic_reception', 'clinic_doctor', 'clinic_manager', 'clinic_admin',
+                                   'clinic_reminders')
+                     OR (x.rolcanlogin AND NOT x.rolsuper AND EXISTS (
+                            SELECT 1 FROM pg_auth_members am JOIN pg_roles g2 ON g2.oid = am.roleid
+                             WHERE am.member = x.oid
+                               AND g2.rolname IN ('clinic_reception', 'clinic_doctor', 'clinic_manager',
+                                                  'clinic_admin', 'clinic_reminders'))))
+                AND NOT EXISTS (SELECT 1 FROM pg_db_role_setting s
+                                 WHERE s.setrole = x.oid AND s.setdatabase = 0
+                                   AND 'default_transaction_isolation=serializable' = ANY(s.setconfig)) LOOP
         EXECUTE format('ALTER ROLE %I SET default_transaction_isolation = %L', r.rolname, 'serializable');
     END LOOP;
 END $$;
+REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+GRANT USAGE ON SCHEMA public TO clinic_reminders;
+ALTER DEFAULT PRIVILEGES REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;
 """
 
 # Helpers with SQL-standard bodies: bound at creation, inlinable, nothing to pin.
@@ -822,7 +824,6 @@ DO $$
 BEGIN
     EXECUTE format('GRANT CONNECT, TEMPORARY ON DATABASE %I TO PUBLIC', current_database());
 END $$;
-REVOKE clinic_manager FROM clinic_admin;
 """
 
 
@@ -843,6 +844,7 @@ def _previous_booking_check() -> str:
 def downgrade() -> None:
     """Back to 0008: the new rules, columns, tables and functions go, PUBLIC's privileges come back.
     Pinned search paths and the functions' TG_RELID checks stay (harmless, and 0008 has no record of
-    the bodies before them); ``clinic_reminders`` stays (roles are cluster-wide)."""
+    the bodies before them); ``clinic_reminders`` and ``clinic_admin``'s membership of ``clinic_manager``
+    stay (roles are cluster-wide: other databases of the server may rely on them)."""
     op.execute(DOWNGRADE_SQL)
     op.execute(_previous_booking_check())
