@@ -399,6 +399,12 @@ BEGIN
     IF a.source = 'import' OR owner THEN
         RETURN NEW;
     END IF;
+    IF EXISTS (SELECT 1 FROM public.booking b JOIN public.resource o ON o.id = b.resource_id
+                WHERE b.appointment_id = NEW.appointment_id AND b.id <> NEW.id AND o.kind = r.kind) THEN
+        RAISE EXCEPTION 'booking of appointment %: it books a % already (one of each kind it needs)',
+                        NEW.appointment_id, r.kind
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'appointment_resources';
+    END IF;
     avail := public.clinic_availability(NEW.resource_id, a.branch_id, lower(NEW.period), upper(NEW.period));
     IF NOT avail @> NEW.period THEN
         info := jsonb_build_object('resource_id', NEW.resource_id, 'resource', r.name, 'period', NEW.period::text);
@@ -622,8 +628,9 @@ CREATE CONSTRAINT TRIGGER appointment_commit_check_upd
     WHEN (NEW.source <> 'import' AND (OLD.status, OLD.starts_at, OLD.ends_at, OLD.branch_id, OLD.service_id, OLD.rescheduled_to)
           IS DISTINCT FROM (NEW.status, NEW.starts_at, NEW.ends_at, NEW.branch_id, NEW.service_id, NEW.rescheduled_to))
     EXECUTE FUNCTION appointment_commit_check();
-CREATE CONSTRAINT TRIGGER booking_commit_check_ins AFTER INSERT ON booking
-    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION appointment_commit_check();
+-- (No check at commit for an inserted booking: a new appointment is checked by its own insert's
+-- trigger, and a second booking of one kind is refused at once by booking_check; a bulk import of
+-- bookings so costs nothing at commit.)
 CREATE CONSTRAINT TRIGGER booking_commit_check_upd AFTER UPDATE OF appointment_id, resource_id, period ON booking
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION appointment_commit_check();
 CREATE CONSTRAINT TRIGGER booking_commit_check_del AFTER DELETE ON booking
@@ -786,7 +793,6 @@ DOWNGRADE_SQL = r"""
 DROP TRIGGER IF EXISTS appointment_guard ON appointment;
 DROP TRIGGER IF EXISTS appointment_commit_check_ins ON appointment;
 DROP TRIGGER IF EXISTS appointment_commit_check_upd ON appointment;
-DROP TRIGGER IF EXISTS booking_commit_check_ins ON booking;
 DROP TRIGGER IF EXISTS booking_commit_check_upd ON booking;
 DROP TRIGGER IF EXISTS booking_commit_check_del ON booking;
 DROP TRIGGER IF EXISTS payment_guard ON payment;

@@ -135,7 +135,7 @@ def bench_config() -> dict:
         {"name": "Grid visit", "duration": 15, "min_notice": 0, "horizon": 3650, "needs": {"doctor": "grid"}},
         {"name": "Bench ultrasound", "duration": 30, "buffer_after": 10, "min_notice": 60, "horizon": 365,
          "needs": {"doctor": "radiology", "room": "imaging", "equipment": "ultrasound"}},
-        {"name": "Booking ultrasound", "duration": 30, "buffer_after": 10, "min_notice": 0, "horizon": 100000,
+        {"name": "Booking ultrasound", "duration": 30, "buffer_after": 10, "min_notice": 0, "horizon": 3650,
          "needs": {"doctor": "sonography", "room": "sonography", "equipment": "sonography"}},
     ]
     return cfg
