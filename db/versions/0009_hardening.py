@@ -87,9 +87,6 @@ down_revision = "0008"
 branch_labels = None
 depends_on = None
 
-#: Clinic groups (0001) and the reminder service's group (new).
-STAFF = ("clinic_reception", "clinic_doctor", "clinic_manager", "clinic_admin")
-SERVICES = ("clinic_reminders",)
 #: Pinned search path of every function (temporary objects last: they shadow nothing).
 SEARCH_PATH = "pg_catalog, public, pg_temp"
 
