@@ -433,7 +433,12 @@ class PatientPicker(QWidget):
             self.form_error.show()
 
     def _show_chosen(self, patient: PatientView, note: str) -> None:
-        """Close the new-patient form and list ``patient`` (labelled with ``note``) as the one chosen."""
+        """Close the new-patient form and list ``patient`` (labelled with ``note``) as the one chosen.
+
+        A choice made now supersedes a search still waiting or running (typed before "New
+        patient…"): its answer would otherwise replace the list and undo the choice."""
+        self._timer.stop()
+        self._runner.discard(self._key)
         self._hide_duplicates()
         self.new_button.setChecked(False)
         for edit in self.new_edits.values():
