@@ -82,19 +82,11 @@ def upgrade(db: Database) -> tuple[str | None, str]:
         raise translate(exc) from exc
 
 
-#: The database-level privileges (migration 0009): PUBLIC may not connect, create temporary tables or
-#: create schemas; the clinic groups and the service roles may connect. A database made from a
-#: template does not inherit its template's privileges, so :func:`upgrade` applies them every time.
-SECURE_DATABASE_SQL = """
-DO $$
-BEGIN
-    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'clinic_reminders') THEN
-        EXECUTE format('REVOKE ALL ON DATABASE %I FROM PUBLIC', current_database());
-        EXECUTE format('GRANT CONNECT ON DATABASE %I TO clinic_reception, clinic_doctor, clinic_manager, '
-                       'clinic_admin, clinic_reminders', current_database());
-    END IF;
-END $$
-"""
+#: The database-level privileges (``db/sql/database.sql``, first applied by migration 0009): PUBLIC may
+#: not connect, create temporary tables or create schemas; the clinic groups and the service roles may
+#: connect. A database made from a template does not inherit its template's privileges, so
+#: :func:`upgrade` applies them every time.
+SECURE_DATABASE_SQL = (resources.files("reception_app.migrations") / "sql" / "database.sql").read_text(encoding="utf-8")
 
 
 def secure_database(conn: Connection) -> None:
