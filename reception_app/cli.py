@@ -340,7 +340,8 @@ def cmd_book(args: argparse.Namespace) -> int:
 
 def cmd_confirm(args: argparse.Namespace) -> int:
     """Confirm a hold, or approve a requested booking: whichever the appointment's status calls for."""
-    from .services.scheduling import approve, confirm_hold, get_appointment
+    from .services.appointments import get_appointment
+    from .services.scheduling import approve, confirm_hold
 
     db = _db(args)
     status = get_appointment(db, args.id).status
@@ -446,7 +447,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     the lifecycle does not allow is ``InvalidTransition`` (exit 2)."""
     from .domain.errors import InvalidTransition
     from .domain.status import LABELS
-    from .services.scheduling import get_appointment, set_status
+    from .services.appointments import get_appointment
+    from .services.scheduling import set_status
 
     target = STATUS_STEPS[args.step]
     reason = " ".join(args.reason.split()) if args.reason else None
@@ -467,7 +469,10 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_appointments(args: argparse.Namespace) -> int:
-    from .services.scheduling import branch_zone, list_appointments
+    """``clinic appointments BRANCH DATE``: the day's appointments from the read model
+    (``services.appointments.list_appointments``), cancelled ones included, by start."""
+    from .services.appointments import list_appointments
+    from .services.scheduling import branch_zone
 
     db = _db(args)
     rows = list_appointments(db, branch=args.branch, local_date=args.date)

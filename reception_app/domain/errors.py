@@ -31,6 +31,14 @@ class ValidationError(ClinicError):
         super().__init__(f"{field}: {problem} (got {value!r})")
 
 
+class OutsideHours(ValidationError):
+    """The start is outside the branch's opening hours or the doctors' shifts, or on the branch's
+    holiday (field ``start``; raised by the booking core, ``services.booking.explain_unavailable``).
+    Unlike a start in the past, off the grid or beyond the horizon, a manager may book it anyway
+    through the logged override (``services.overrides.force_book``): a front door may offer that.
+    A ``ValidationError``, so every existing handler treats it as bad input (exit code 2)."""
+
+
 class NotFound(ValidationError):
     """A named branch, service, resource, patient or appointment does not exist."""
 

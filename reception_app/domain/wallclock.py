@@ -83,6 +83,12 @@ def _parse_hhmm(part: str, *, is_end: bool, field: str, text: str) -> int:
     return hours * 60 + minutes
 
 
+def parse_hhmm(text: str, field: str, *, is_end: bool = False) -> int:
+    """One local wall-clock time ``"HH:MM"`` -> minutes from midnight (``"24:00"`` = 1440 only with
+    ``is_end=True``). Raises ``ValidationError(field, text, …)`` naming the field and the value."""
+    return _parse_hhmm(text, is_end=is_end, field=field, text=text)
+
+
 def parse_hhmm_range(text: str, field: str) -> tuple[int, int]:
     """Parse a local wall-clock range ``"HH:MM-HH:MM"`` into minutes from local midnight.
 

@@ -25,8 +25,8 @@ from ..domain.slots import KINDS, BranchSpec, ResourceSpec, WeeklyRule, resource
 from ..domain.wallclock import GRID_STEP_MIN, UTC, day_bounds_utc, grid_starts, local_to_utc
 from ..store.database import Database
 from . import catalog
+from .appointments import AppointmentView, appointments_on
 from .catalog import BranchInfo
-from .scheduling import AppointmentView, appointments_on
 
 Interval = tuple[datetime, datetime]
 

@@ -37,24 +37,14 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from ..domain import slots as engine
-from ..domain.errors import InvalidTransition, PermissionDenied, SlotTaken, ValidationError
+from ..domain.errors import PermissionDenied, SlotTaken, ValidationError
 from ..domain.slots import KINDS, ResourceSpec
-from ..domain.status import LABELS
 from ..domain.validation import clean_name
 from ..store.database import Database
-from . import catalog, checks
+from . import booking, catalog, checks
+from .appointments import AppointmentView, get_appointment
 from .catalog import BranchInfo, ServiceInfo, fetch
-from .scheduling import (
-    MOVABLE_STATUSES,
-    AppointmentView,
-    MoveResult,
-    _booked_by_client,
-    _check_start,
-    _insert_appointment,
-    _lock_status,
-    get_appointment,
-    name_booking_error,
-)
+from .scheduling import MoveResult, name_booking_error
 
 #: Rules whose override the database logs itself when a booking breaks them with ``clinic.override``
 #: set (``booking_check``, migration 0009): the service logs only the others.
@@ -105,8 +95,7 @@ def _skipped_rules(conn: Connection, b: BranchInfo, s: ServiceInfo, doctor_id: i
     (branch hours, for services that need a room or equipment, or nothing), ``outside_shift``
     (the doctor's shifts at the branch, exceptions applied), ``notice``."""
     spec = s.spec
-    lo = start - timedelta(minutes=spec.buffer_before_min)
-    hi = start + timedelta(minutes=spec.duration_min + spec.buffer_after_min)
+    lo, hi = booking.occupied_span(s, start)
     local_day = start.astimezone(b.tz).date()
     out: list[str] = []
 
@@ -130,12 +119,11 @@ def _skipped_rules(conn: Connection, b: BranchInfo, s: ServiceInfo, doctor_id: i
 
 
 def _check_when(start: datetime, b: BranchInfo, s: ServiceInfo, now: datetime) -> None:
-    """What an override never skips: the past and the service's booking horizon."""
-    if start < now:
-        raise ValidationError("start", start.isoformat(), "is in the past")
-    if (start.astimezone(b.tz).date() - now.astimezone(b.tz).date()).days > s.spec.horizon_days:
-        raise ValidationError("start", start.isoformat(),
-                              f"is beyond the service's booking horizon of {s.spec.horizon_days} days")
+    """What an override never skips: the past and the service's booking horizon
+    (``booking.timing_problem`` without the notice)."""
+    problem = booking.timing_problem(start, b, s, now, notice=False)
+    if problem is not None:
+        raise ValidationError("start", start.isoformat(), problem)
 
 
 def _doctor(conn: Connection, name: str, s: ServiceInfo) -> int:
@@ -203,7 +191,7 @@ def force_book(db: Database, *, branch: str, service: str, start: datetime, pati
     def work(conn: Connection) -> AppointmentView | int:
         _require_override_rights(conn)
         b = catalog.load_branch(conn, branch)
-        start_utc = _check_start(start, b)
+        start_utc = booking.check_start(start, b)
         s = catalog.load_service(conn, service)
         _check_when(start_utc, b, s, now)
         pinned = {"doctor": _doctor(conn, doctor, s)}
@@ -212,21 +200,18 @@ def force_book(db: Database, *, branch: str, service: str, start: datetime, pati
                 if kind not in s.spec.needs:
                     raise ValidationError(kind, name, f"the service {s.name!r} does not need a {kind}")
                 pinned[kind] = catalog.load_resources(conn, {kind: name})[kind].id
-        spec = s.spec
-        lo = start_utc - timedelta(minutes=spec.buffer_before_min)
-        end = start_utc + timedelta(minutes=spec.duration_min)
-        hi = end + timedelta(minutes=spec.buffer_after_min)
-        existing = _booked_by_client(conn, cid, patient_id, s.id, start_utc)
+        end = start_utc + timedelta(minutes=s.spec.duration_min)
+        lo, hi = booking.occupied_span(s, start_utc, end)
+        existing = booking.booked_by_client(conn, cid, patient_id, s.id, start_utc)
         if existing is not None:
             return existing
         chosen = _pick_resources(conn, b, s, lo, hi, pinned)
         skipped = _skipped_rules(conn, b, s, pinned["doctor"], start_utc, now)
         fetch(conn, "SELECT set_config('clinic.override', %(w)s, true)", {"w": why})
-        catalog.release_expired_holds(conn, list(chosen.values()), lo, hi)
-        inserted = _insert_appointment(conn, b.id, s, patient_id, start_utc, end, chosen, status="confirmed",
-                                       source="phone", client_id=cid, parallel=parallel)
-        assert inserted is not None  # the client id was checked above, in this transaction
-        new_id = inserted[0]   # parallel: logged by the database (appointment_guard, clinic.override set above)
+        placed = booking.place(conn, b.id, s, patient_id, start_utc, end, chosen, status="confirmed",
+                               source="phone", client_id=cid, parallel=parallel)
+        assert placed is not None  # the client id was checked above, in this transaction
+        new_id = placed.id   # parallel: logged by the database (appointment_guard, clinic.override set above)
         for kind in skipped:
             if kind not in DATABASE_LOGGED:
                 _log(conn, kind, new_id, why, {"start": start_utc.isoformat(), "resources": chosen,
@@ -262,22 +247,17 @@ def force_move(db: Database, appointment_id: int, *, start: datetime | None = No
 
     def work(conn: Connection) -> None:
         _require_override_rights(conn)
-        status = _lock_status(conn, appointment_id)
-        if status not in MOVABLE_STATUSES:
-            raise InvalidTransition(f"An appointment that is {LABELS.get(status, status).lower()} cannot be moved.")
+        booking.check_movable(booking.lock_status(conn, appointment_id))
         b = catalog.load_branch(conn, before.branch_id)
         s = catalog.load_service(conn, before.service)
-        start_utc = _check_start(start, b) if start is not None else before.start
+        start_utc = booking.check_start(start, b) if start is not None else before.start
         if start_utc != before.start:
             _check_when(start_utc, b, s, now)
-        current = dict(fetch(conn, "SELECT r.kind, r.id FROM booking b JOIN resource r ON r.id = b.resource_id "
-                                   "WHERE b.appointment_id = %(a)s", {"a": appointment_id}))
+        current = booking.current_resources(conn, appointment_id)
         pinned = {"doctor": _doctor(conn, doctor, s)} if doctor else (
             {"doctor": current["doctor"]} if "doctor" in current else {})
-        spec = s.spec
-        lo = start_utc - timedelta(minutes=spec.buffer_before_min)
-        end = start_utc + timedelta(minutes=spec.duration_min)
-        hi = end + timedelta(minutes=spec.buffer_after_min)
+        end = start_utc + timedelta(minutes=s.spec.duration_min)
+        lo, hi = booking.occupied_span(s, start_utc, end)
         chosen = _pick_resources(conn, b, s, lo, hi, pinned, exclude_appointment=appointment_id, prefer=current)
         skipped = _skipped_rules(conn, b, s, chosen.get("doctor"), start_utc, now)
         fetch(conn, "SELECT set_config('clinic.override', %(w)s, true)", {"w": why})
@@ -290,12 +270,7 @@ def force_move(db: Database, appointment_id: int, *, start: datetime | None = No
         if chosen.get("doctor") != current.get("doctor"):
             _log(conn, "change_doctor", appointment_id, why, {"from": current.get("doctor"),
                                                               "to": chosen.get("doctor"), "skipped": skipped})
-        fetch(conn, "UPDATE appointment SET starts_at = %(s)s, ends_at = %(e)s, updated_at = now() "
-                    "WHERE id = %(a)s RETURNING id", {"s": start_utc, "e": end, "a": appointment_id})
-        fetch(conn, "DELETE FROM booking WHERE appointment_id = %(a)s RETURNING id", {"a": appointment_id})
-        fetch(conn, "INSERT INTO booking (appointment_id, resource_id, period) "
-                    "SELECT %(a)s, r, tstzrange(%(lo)s, %(hi)s) FROM unnest(%(r)s::integer[]) AS r RETURNING id",
-              {"a": appointment_id, "r": list(chosen.values()), "lo": lo, "hi": hi})
+        booking.rebook(conn, appointment_id, s, start_utc, end, chosen, release_holds=False)  # released above
 
     try:
         db.write(work, reason=f"override: {why}")

@@ -26,7 +26,7 @@ from ..domain.validation import clean_name, parse_birth_date, parse_channels, pa
 from ..store import schema as t
 from ..store.database import Database
 from . import checks
-from .scheduling import AppointmentView, patient_appointments
+from .appointments import AppointmentView, patient_appointments
 
 
 @dataclass(frozen=True)

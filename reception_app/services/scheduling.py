@@ -1,18 +1,25 @@
-"""Use cases of the day grid: find free slots, book, cancel, list a day.
+"""Use cases of the day grid: find free slots, book, hold, walk in, move, reschedule, cancel, change status.
 
-Each function takes plain values and a ``Database`` and runs one transaction.
-The slot engine (``domain.slots``) decides what to *offer*; on booking it is
-run again inside the SERIALIZABLE write transaction, and the exclusion
-constraint decides what *commits* (DESIGN.md, "The one rule").
+Each public function takes plain values and a ``Database`` and runs one transaction through the
+runner (``Database.write``, wrapped by :func:`write_booking`, which names the database's refusals).
+The rules themselves are the booking core's (``services.booking``): check the start, resolve the
+pins, judge the start, place or rebook, lock and change the status. The slot engine
+(``domain.slots``) decides what to *offer*; on booking it is run again inside the SERIALIZABLE
+write transaction, and the exclusion constraints decide what *commits*.
+
+Appointments are read through ``services.appointments`` (the read model). The names screens and
+the CLI import from here (``AppointmentView``, ``SlotOffer``, ``MOVABLE_STATUSES``,
+``get_appointment``, ``appointments_on``, ``list_appointments``, ``patient_conflict``, …) are
+re-exported from those two modules.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, TypeVar
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import text, update
@@ -20,22 +27,33 @@ from sqlalchemy.engine import Connection
 
 from ..domain import policy
 from ..domain import slots as engine
-from ..domain.errors import (
-    InvalidTransition,
-    NotFound,
-    PatientBusy,
-    PermissionDenied,
-    SlotTaken,
-    ValidationError,
-)
+from ..domain.errors import InvalidTransition, NotFound, PatientBusy, SlotTaken, ValidationError
 from ..domain.slots import KINDS
 from ..domain.status import LABELS, UNCONFIRMED, check_transition
 from ..domain.validation import SCHEDULE_LAST, SOURCES, clean_name, parse_date, parse_schedule_instant
-from ..domain.wallclock import GRID_STEP_MIN, check_local_time_exists, day_bounds_utc, is_on_grid
+from ..domain.wallclock import GRID_STEP_MIN
 from ..store import schema as t
 from ..store.database import Database
-from . import catalog, checks, payments
+from . import booking, catalog, checks, payments
+from .appointments import (
+    AppointmentView,
+    appointments_on,
+    get_appointment,
+    iso_utc,
+    list_appointments,
+    patient_appointments,
+    patient_live_between,
+)
+from .booking import MOVABLE_STATUSES, SlotOffer, patient_conflict
 from .catalog import BranchInfo, ServiceInfo
+
+__all__ = [
+    "BOOKABLE_STATUSES", "MOVABLE_STATUSES", "AppointmentView", "MoveResult", "RescheduleResult", "ServiceTerms",
+    "SlotOffer", "appointments_on", "approve", "book", "branch_zone", "cancel", "confirm_hold", "find_slots",
+    "get_appointment", "hold", "iso_utc", "list_appointments", "move", "name_booking_error", "next_free_starts",
+    "patient_appointments", "patient_appointments_between", "patient_conflict", "reschedule", "service_terms",
+    "set_status", "walk_in", "walk_in_preview", "write_booking",
+]
 
 _T = TypeVar("_T")
 
@@ -44,72 +62,7 @@ _T = TypeVar("_T")
 BOOKABLE_STATUSES = ("confirmed", "requested", "held", "payment_pending")
 
 
-@dataclass(frozen=True)
-class SlotOffer:
-    """One free start. ``start``/``end``: the appointment's own UTC times (no
-    buffers); ``resources``: kind → name of the first free combination;
-    ``choices``: kind → [(id, name), …] of every resource free for it."""
-
-    start: datetime
-    end: datetime
-    resources: dict[str, str]
-    resource_ids: dict[str, int]
-    choices: dict[str, list[tuple[int, str]]]
-
-    def to_json(self) -> dict[str, Any]:
-        return {"start": iso_utc(self.start), "end": iso_utc(self.end), "resources": dict(self.resources)}
-
-
-@dataclass(frozen=True)
-class AppointmentView:
-    """An appointment as screens and the CLI show it; times are UTC."""
-
-    id: int
-    client_id: str
-    branch_id: int
-    branch: str
-    service_id: int
-    service: str
-    patient_id: int
-    patient: str
-    status: str
-    start: datetime
-    end: datetime
-    source: str
-    resources: dict[str, str] = field(default_factory=dict)
-    resource_ids: dict[str, int] = field(default_factory=dict)
-    #: UTC end of a hold (status ``held``), else None.
-    hold_expires_at: datetime | None = None
-    #: The recurring series it belongs to and its occurrence's original branch-local date, else None.
-    series_id: int | None = None
-    series_date: date | None = None
-    #: The visit (appointments booked together) it belongs to, else None.
-    visit_id: int | None = None
-    #: True when :func:`book` found this appointment already made by an earlier call with the same
-    #: client id (a retried commit) instead of booking it now.
-    already_booked: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        out = {"id": self.id, "start": iso_utc(self.start), "end": iso_utc(self.end), "status": self.status,
-               "branch": self.branch, "service": self.service, "patient_id": self.patient_id,
-               "patient": self.patient, "source": self.source, "resources": dict(self.resources)}
-        if self.already_booked:
-            out["already_booked"] = True
-        return out
-
-
-def iso_utc(instant: datetime) -> str:
-    """ISO-8601 in UTC with a ``Z`` suffix: ``2027-01-04T11:00:00Z``."""
-    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 # -- slot search -----------------------------------------------------------------
-def _resolve_only(conn: Connection, pins: dict[str, str | None]) -> dict[str, list[int]]:
-    """Pinned resources by name (one query): ``{kind: name or None}`` → ``{kind: [id]}``."""
-    found = catalog.load_resources(conn, {k: n for k, n in pins.items() if n})
-    return {kind: [info.id] for kind, info in found.items()}
-
-
 def _search(conn: Connection, branch: BranchInfo, service: ServiceInfo, dates: list[date], now: datetime,
             only: dict[str, list[int]]) -> tuple[list[engine.SlotOption], dict[int, str]]:
     """Run the slot engine over ``dates``; returns the options and resource names by id."""
@@ -118,16 +71,6 @@ def _search(conn: Connection, branch: BranchInfo, service: ServiceInfo, dates: l
     busy = catalog.busy_seconds(conn, [r.id for r in resources], lo, hi)
     options = engine.find_slots(branch.spec, service.spec, resources, busy, dates, now, only=only or None)
     return options, {r.id: r.name for r in resources}
-
-
-def _offer(option: engine.SlotOption, names: dict[int, str]) -> SlotOffer:
-    first = option.first_combination()
-    return SlotOffer(
-        start=option.start, end=option.end,
-        resources={k: names[v] for k, v in first.items()},
-        resource_ids=dict(first),
-        choices={k: [(i, names[i]) for i in ids] for k, ids in option.free.items()},
-    )
 
 
 def find_slots(db: Database, *, branch: str, service: str, local_date: date | str, doctor: str | None = None,
@@ -157,13 +100,13 @@ def find_slots(db: Database, *, branch: str, service: str, local_date: date | st
     def work(conn: Connection) -> list[SlotOffer]:
         b = catalog.load_branch(conn, branch, dates[0] - timedelta(days=1), dates[-1] + timedelta(days=1))
         s = catalog.load_service(conn, service)
-        only = _resolve_only(conn, {"doctor": doctor, "room": room, "equipment": equipment})
+        only = booking.resolve_names(conn, {"doctor": doctor, "room": room, "equipment": equipment})
         options, names = _search(conn, b, s, dates, now, only)
         if patient_id is not None and options:
-            busy = [(a.start, a.end) for a in _patient_live_between(conn, patient_id, options[0].start,
-                                                                    options[-1].end)]
+            busy = [(a.start, a.end) for a in patient_live_between(conn, patient_id, options[0].start,
+                                                                   options[-1].end)]
             options = [o for o in options if not any(lo < o.end and o.start < hi for lo, hi in busy)]
-        return [_offer(o, names) for o in options]
+        return [booking.offer(o, names) for o in options]
 
     return db.read(work)
 
@@ -175,108 +118,16 @@ def _check_search_end(last: date, field: str, value: object) -> None:
                                             f"the clinic schedules ({SCHEDULE_LAST.isoformat()})")
 
 
-def _patient_live_between(conn: Connection, patient_id: int, lo: datetime, hi: datetime,
-                          exclude: Collection[int] = ()) -> list[AppointmentView]:
-    """The patient's live appointments whose time overlaps [lo, hi) (UTC), by start — those the
-    constraint ``appointment_patient_no_overlap`` counts (a ``parallel`` one, booked through the logged
-    override, blocks nobody); ``exclude``: appointment ids left out (one being moved)."""
-    q = _APPOINTMENT_SQL + (" WHERE a.patient_id = :p AND clinic_status_is_live(a.status) AND NOT a.parallel "
-                            "AND a.starts_at < :hi AND a.ends_at > :lo AND NOT a.id = ANY(:x) "
-                            "GROUP BY a.id, br.name, s.name, p.display_name ORDER BY a.starts_at, a.id")
-    return [_view(r) for r in conn.execute(text(q), {"p": patient_id, "lo": lo, "hi": hi,
-                                                     "x": [int(i) for i in exclude]})]
-
-
-def patient_conflict(conn: Connection, patient_id: int, start: datetime, end: datetime, *,
-                     exclude: Collection[int] = ()) -> PatientBusy | None:
-    """Inside the caller's transaction: a ``PatientBusy`` naming the patient's first live appointment
-    whose time overlaps [start, end) (aware), or None. ``exclude``: appointment ids that do not count
-    (one being moved). For paths that book several appointments at once (visits, series), so the
-    refusal names the part before the database's deferred constraint would at commit."""
-    around = _patient_live_between(conn, patient_id, start, end, exclude)
-    if not around:
-        return None
-    return _patient_busy(around[0], catalog.load_branch(conn, around[0].branch_id).tz)
-
-
-def _patient_busy(other: AppointmentView, tz: ZoneInfo) -> PatientBusy:
-    """``PatientBusy`` naming ``other`` (the patient's appointment in the way) in its branch's wall clock."""
-    when = (f"{other.start.astimezone(tz):%Y-%m-%d %H:%M}–{other.end.astimezone(tz):%H:%M} "
-            f"{other.start.astimezone(tz):%Z}")
-    who = ", ".join(other.resources.values())
-    return PatientBusy(f"{other.patient} already has {other.service} at {when}"
-                       f"{' with ' + who if who else ''} ({other.branch}, appointment {other.id}); a patient "
-                       f"cannot be in two places at once.", appointment_id=other.id, when=when)
-
-
 def patient_appointments_between(db: Database, patient_id: int, lo_utc: datetime,
                                  hi_utc: datetime) -> list[AppointmentView]:
     """The patient's live appointments (any branch) whose time [start, end) overlaps [lo_utc, hi_utc),
     by start — what keeps a new booking of that patient from overlapping (the booking dialog says
     which). Aware datetimes. One read. Raises ``ValidationError``/``NotFound`` for a bad patient id."""
     checks.patient_id(patient_id)
-    return db.read(lambda conn: _patient_live_between(conn, patient_id, lo_utc, hi_utc))
+    return db.read(lambda conn: patient_live_between(conn, patient_id, lo_utc, hi_utc))
 
 
 # -- booking ---------------------------------------------------------------------
-def _check_start(start: datetime, branch: BranchInfo) -> datetime:
-    """The requested start as UTC, or ValidationError("start", …): not a date-time, no offset, a date
-    outside 2000-01-01 .. 2099-12-31 (``validation.parse_schedule_instant``: year 1 or 9999 would
-    overflow), a local time the branch's clocks skip (written with an offset that is neither UTC nor
-    the branch's), off the grid."""
-    start = parse_schedule_instant(start, "start")
-    tz = branch.tz
-    given = start.utcoffset()
-    if given != timedelta(0) and given != start.astimezone(tz).utcoffset():
-        # The wall-clock time written with this offset: does it exist in the branch's zone?
-        check_local_time_exists(start.replace(tzinfo=None), tz, "start")
-    if not is_on_grid(start, tz):
-        raise ValidationError("start", start.isoformat(), "is not on the 15-minute grid")
-    return start.astimezone(UTC)
-
-
-def _explain_unavailable(conn: Connection, branch: BranchInfo, service: ServiceInfo, start: datetime,
-                         now: datetime, only: dict[str, list[int]], names: dict[int, str],
-                         exclude_appointment: int = 0) -> Exception:
-    """Why ``start`` was not offered: bad input (ValidationError) or taken (SlotTaken).
-    ``exclude_appointment``: an appointment being moved does not block itself."""
-    spec = service.spec
-    local = start.astimezone(branch.tz)
-    when = local.strftime("%Y-%m-%d %H:%M %Z")
-    if start < now + timedelta(minutes=spec.min_notice_min):
-        if start < now:
-            return ValidationError("start", iso_utc(start), "is in the past")
-        return ValidationError("start", iso_utc(start),
-                               f"is less than the service's minimum notice of {spec.min_notice_min} minutes away")
-    today = now.astimezone(branch.tz).date()
-    if (local.date() - today).days > spec.horizon_days:
-        return ValidationError("start", iso_utc(start),
-                               f"is beyond the service's booking horizon of {spec.horizon_days} days")
-    resources = catalog.candidate_resources(conn, branch, service)
-    free_if_empty = engine.find_slots(branch.spec, spec, resources, {}, [local.date()], now, only=only or None)
-    if not any(o.start == start for o in free_if_empty):
-        return ValidationError("start", when, "is outside the branch's opening hours or the doctors' shifts "
-                               "(or on a holiday)")
-    occupied = (start - timedelta(minutes=spec.buffer_before_min),
-                start + timedelta(minutes=spec.duration_min + spec.buffer_after_min))
-    ids = [r.id for r in resources if r.kind in spec.needs and (r.kind not in only or r.id in only[r.kind])]
-    blocked: dict[int, str] = dict(conn.execute(text(
-        "SELECT b.resource_id, r.name FROM booking b JOIN resource r ON r.id = b.resource_id "
-        "WHERE b.live AND b.resource_id = ANY(:ids) AND b.period && tstzrange(:s, :e) "
-        "AND b.appointment_id <> :x "
-        "UNION SELECT o.resource_id, r.name FROM time_off o JOIN resource r ON r.id = o.resource_id "
-        "WHERE o.resource_id = ANY(:ids) AND o.period && tstzrange(:s, :e)"),
-        {"ids": ids, "s": occupied[0], "e": occupied[1], "x": exclude_appointment}).all())
-    # Name the kind for which nothing is left: every suitable resource of it is taken.
-    for kind in KINDS:
-        of_kind = [r for r in resources if r.kind == kind and r.id in ids]
-        if of_kind and all(r.id in blocked for r in of_kind):
-            names_taken = ", ".join(blocked[r.id] for r in of_kind)
-            return SlotTaken(f"{names_taken} {'is' if len(of_kind) == 1 else 'are'} already booked at {when}.",
-                             resource=blocked[of_kind[0].id], when=when)
-    return SlotTaken(f"No combination of free resources is left at {when}.", when=when)
-
-
 def book(db: Database, *, branch: str, service: str, start: datetime, patient_id: int,
          doctor: str | None = None, room: str | None = None, equipment: str | None = None,
          source: str = "phone", client_id: uuid.UUID | str | None = None, reason: str | None = None,
@@ -320,35 +171,33 @@ def book(db: Database, *, branch: str, service: str, start: datetime, patient_id
 
     def work(conn: Connection) -> AppointmentView | int:
         b = catalog.load_branch(conn, branch)
-        start_utc = _check_start(start, b)
+        start_utc = booking.check_start(start, b)
         s = catalog.load_service(conn, service)
         only = _pins_for(conn, s, doctor, room, equipment)
         # The patient is checked by the foreign key on insert (no extra round trip); see below.
         # Judge this one start, reading only the bookings around it (a small SERIALIZABLE read set).
-        option, names = _place(conn, b, s, start_utc, now, only)
+        option, names = booking.judge_start(conn, b, s, start_utc, now, only)
         if option is None:
             # A retry after a commit whose outcome was unknown finds its own booking in the way:
             # the client id says it is ours (checked only here, off the hot path).
-            existing = _booked_by_client(conn, cid, patient_id, s.id, start_utc)
+            existing = booking.booked_by_client(conn, cid, patient_id, s.id, start_utc)
             if existing is not None:
                 return existing
-            raise _explain_unavailable(conn, b, s, start_utc, now, only, names)
+            raise booking.explain_unavailable(conn, b, s, start_utc, now, only)
         chosen = option.first_combination()
-        catalog.release_expired_holds(conn, list(chosen.values()), option.occupied_start, option.occupied_end)
         new_status = status or _initial_status(conn, s.id, patient_id)
-        inserted = _insert_appointment(conn, b.id, s, patient_id, option.start, option.end, chosen,
-                                       status=new_status, source=source, client_id=cid)
-        if inserted is None:  # this client id booked already (a retried commit)
-            existing = _booked_by_client(conn, cid, patient_id, s.id, start_utc)
+        placed = booking.place(conn, b.id, s, patient_id, option.start, option.end, chosen,
+                               status=new_status, source=source, client_id=cid)
+        if placed is None:  # this client id booked already (a retried commit)
+            existing = booking.booked_by_client(conn, cid, patient_id, s.id, start_utc)
             assert existing is not None  # the insert conflicted on exactly this client id
             return existing
         # Built from what this transaction wrote: no second round trip to read it back.
-        new_id, patient_name, hold_expires_at = inserted
         return AppointmentView(
-            id=new_id, client_id=str(cid), branch_id=b.id, branch=b.name, service_id=s.id, service=s.name,
-            patient_id=patient_id, patient=patient_name, status=new_status, start=option.start, end=option.end,
+            id=placed.id, client_id=str(cid), branch_id=b.id, branch=b.name, service_id=s.id, service=s.name,
+            patient_id=patient_id, patient=placed.patient, status=new_status, start=option.start, end=option.end,
             source=source, resources={k: names[v] for k, v in chosen.items()}, resource_ids=dict(chosen),
-            hold_expires_at=hold_expires_at)
+            hold_expires_at=placed.hold_expires_at)
 
     result = write_booking(db, work, reason=reason or "booked", start=start, branch=branch, patient_id=patient_id)
     return result if isinstance(result, AppointmentView) else replace(get_appointment(db, result), already_booked=True)
@@ -374,62 +223,22 @@ def name_booking_error(db: Database, exc: SlotTaken | ValidationError, *, start:
     resource exclusion constraint names the resource and the branch-local ``start``; an unknown
     patient (the foreign key) is ``NotFound("patient", …)``. Anything else is returned as it is."""
     if isinstance(exc, PatientBusy):
-        return _name_patient_conflict(db, patient_id, start, exclude)
+        return db.read(lambda conn: booking.name_patient_conflict(conn, patient_id, start, exclude))
     if isinstance(exc, SlotTaken):
-        return _name_conflict(db, exc, start, branch)
+        if exc.resource or exc.resource_id is None:
+            return exc
+        return db.read(lambda conn: booking.name_resource_conflict(conn, exc, start, branch))
     if exc.field == "appointment_patient_id_fkey":
         return NotFound("patient", patient_id)
     return exc
 
 
-def _name_patient_conflict(db: Database, patient_id: int, start: datetime,
-                           exclude: Collection[int] = ()) -> PatientBusy:
-    """A ``PatientBusy`` naming the patient's appointment in the way at ``start``: one running at
-    ``start``, else the one starting nearest to it (within 12 hours); ``exclude``: ids that do not count."""
-    def work(conn: Connection) -> PatientBusy:
-        around = _patient_live_between(conn, patient_id, start - timedelta(hours=12), start + timedelta(hours=12),
-                                       exclude)
-        if not around:
-            return PatientBusy("The patient already has an appointment at that time; a patient cannot be in "
-                               "two places at once.")
-        other = min(around, key=lambda a: (not a.start <= start < a.end, abs((a.start - start).total_seconds())))
-        return _patient_busy(other, catalog.load_branch(conn, other.branch_id).tz)
-
-    return db.read(work)
-
-
 def _pins_for(conn: Connection, s: ServiceInfo, doctor: str | None, room: str | None,
               equipment: str | None) -> dict[str, list[int]]:
-    """Pinned resources by name for service ``s``: ``{kind: [id]}``; ``ValidationError`` for a kind
-    the service does not need, ``NotFound`` for an unknown name."""
-    given = {"doctor": doctor, "room": room, "equipment": equipment}
-    only = _resolve_only(conn, given)
-    for kind in only:
-        if kind not in s.spec.needs:
-            raise ValidationError(kind, given[kind], f"the service {s.name!r} does not need a {kind}")
-    return only
-
-
-def _place(conn: Connection, b: BranchInfo, s: ServiceInfo, start_utc: datetime, now: datetime,
-           pinned: dict[str, list[int]], *, prefer: dict[str, int] | None = None,
-           exclude_appointment: int | None = None) -> tuple[engine.SlotOption | None, dict[int, str]]:
-    """The slot engine's verdict on one start (UTC): an option or None, and resource names by id.
-
-    Reads only the bookings around the start. ``prefer``: kind → resource id
-    kept when free (a kind not pinned); ``exclude_appointment``: its own
-    bookings do not block (a move).
-    """
-    spec = s.spec
-    occupied = (start_utc - timedelta(minutes=spec.buffer_before_min),
-                start_utc + timedelta(minutes=spec.duration_min + spec.buffer_after_min))
-    resources = catalog.candidate_resources(conn, b, s)
-    names = {r.id: r.name for r in resources}
-    busy = catalog.busy_seconds(conn, list(names), *occupied, exclude_appointment=exclude_appointment)
-    keep = {k: [v] for k, v in (prefer or {}).items() if k in spec.needs and k not in pinned}
-    option = (engine.find_slot_at(b.spec, spec, resources, busy, start_utc, now, only=pinned | keep)
-              if keep else None)
-    option = option or engine.find_slot_at(b.spec, spec, resources, busy, start_utc, now, only=pinned or None)
-    return option, names
+    """Pinned resources by name for service ``s``: ``{kind: [id]}`` (``booking.resolve_pins``, an
+    unknown name reported first)."""
+    return booking.resolve_pins(conn, s, {"doctor": doctor, "room": room, "equipment": equipment},
+                                names_first=True)
 
 
 def _service_rules(conn: Connection, service_id: int) -> tuple[str, int]:
@@ -455,84 +264,6 @@ def _initial_status(conn: Connection, service_id: int, patient_id: int, *, depos
     return policy.initial_status(mode, deposit, known, paid_cents)
 
 
-def _booked_by_client(conn: Connection, client_id: uuid.UUID, patient_id: int, service_id: int,
-                      start: datetime) -> int | None:
-    """The appointment an earlier attempt with this client id made, or None.
-
-    The same id with a different patient, service or start is a caller's
-    mistake, never a retry: ``ValidationError("client_id", …)``.
-    """
-    row = conn.execute(text("SELECT id, patient_id, service_id, starts_at FROM appointment WHERE client_id = :c"),
-                       {"c": client_id}).first()
-    if row is None:
-        return None
-    if (row.patient_id, row.service_id, row.starts_at) != (patient_id, service_id, start):
-        raise ValidationError("client_id", str(client_id), f"was already used for appointment {row.id}")
-    return int(row.id)
-
-
-def _insert_appointment(conn: Connection, branch_id: int, s: ServiceInfo, patient_id: int, start: datetime,
-                        end: datetime, chosen: dict[str, int], *, status: str, source: str,
-                        client_id: uuid.UUID, terms: tuple[int, int, int] | None = None,
-                        parallel: bool = False) -> tuple[int, str, datetime | None] | None:
-    """Insert the appointment and one booking per chosen resource (period with buffers).
-
-    ``terms``: (policy_free_hours, policy_late_fee_cents, deposit_cents) to keep
-    (a rescheduled appointment's); None: the trigger copies the service's.
-    ``parallel``: the appointment may overlap another of the patient's (a manager's logged
-    override, ``overrides.force_book``; the database refuses it to anyone else).
-    Returns (new id, patient's name, UTC hold expiry or None), or None when
-    ``client_id`` exists already (nothing written). An unknown patient fails the
-    foreign key ``appointment_patient_id_fkey`` (ValidationError from the runner).
-    """
-    spec = s.spec
-    free_hours, late_fee, deposit = terms or (None, None, None)
-    # Bookings of one patient take turns: the patient's row is locked first (FOR NO KEY UPDATE: foreign
-    # keys still share it). Without that, two transactions inserting overlapping appointments of one
-    # patient each wait on the other at the exclusion constraint (appointment_patient_no_overlap) as
-    # soon as one of them writes its row again (the doctor column, a status) — a deadlock per pair.
-    # And not INSERT … ON CONFLICT: a speculative insertion that meets an exclusion constraint waits on
-    # the other inserter's speculative token just the same; the client id is looked up instead.
-    found = catalog.fetch(conn, "SELECT EXISTS (SELECT 1 FROM appointment WHERE client_id = %(c)s) FROM patient "
-                                "WHERE id = %(p)s FOR NO KEY UPDATE", {"c": client_id, "p": patient_id})
-    if found and found[0][0]:
-        return None
-    row = catalog.fetch(conn,
-        "INSERT INTO appointment (client_id, patient_id, service_id, branch_id, status, starts_at, ends_at, source, "
-        "policy_free_hours, policy_late_fee_cents, deposit_cents, doctor_id" + (", parallel" if parallel else "") + ") "
-        "VALUES (%(c)s, %(p)s, %(s)s, %(b)s, %(st)s, %(start)s, %(end)s, %(src)s, %(fh)s, %(fee)s, %(dep)s, %(doc)s"
-        + (", true" if parallel else "") + ") "
-        "RETURNING id, (SELECT display_name FROM patient WHERE id = %(p)s), hold_expires_at",
-        {"c": client_id, "p": patient_id, "s": s.id, "b": branch_id, "st": status, "start": start, "end": end,
-         "src": source, "fh": free_hours, "fee": late_fee, "dep": deposit,
-         "doc": chosen.get("doctor")})   # the report column, given now: the row is not written twice
-    if not row:
-        return None
-    appointment_id, patient_name, hold_expires_at = row[0]
-    lo = start - timedelta(minutes=spec.buffer_before_min)
-    hi = end + timedelta(minutes=spec.buffer_after_min)
-    catalog.fetch(conn,  # one multi-row INSERT
-        "INSERT INTO booking (appointment_id, resource_id, period) "
-        "SELECT %(a)s, r, tstzrange(%(lo)s, %(hi)s) FROM unnest(%(r)s::integer[]) AS r RETURNING id",
-        {"a": appointment_id, "r": list(chosen.values()), "lo": lo, "hi": hi})
-    return int(appointment_id), str(patient_name), hold_expires_at.astimezone(UTC) if hold_expires_at else None
-
-
-def _name_conflict(db: Database, exc: SlotTaken, start: datetime, branch: str) -> SlotTaken:
-    """Give a SlotTaken from the exclusion constraint the resource's name and the branch-local time."""
-    if exc.resource or exc.resource_id is None:
-        return exc
-
-    def work(conn: Connection) -> tuple[str, ZoneInfo]:
-        name = conn.execute(text("SELECT name FROM resource WHERE id = :i"), {"i": exc.resource_id}).scalar()
-        return str(name), catalog.load_branch(conn, branch).tz
-
-    name, tz = db.read(work)
-    when = start.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
-    return SlotTaken(f"{name} was booked by someone else at {when} just now.", resource=name, when=when,
-                     resource_id=exc.resource_id)
-
-
 # -- changes -----------------------------------------------------------------------
 @dataclass(frozen=True)
 class MoveResult:
@@ -541,10 +272,6 @@ class MoveResult:
 
     before: AppointmentView
     after: AppointmentView
-
-
-#: Statuses whose time and resources may still change (the patient has not arrived).
-MOVABLE_STATUSES = ("requested", "held", "confirmed", "payment_pending")
 
 
 def move(db: Database, appointment_id: int, *, start: datetime | None = None, doctor: str | None = None,
@@ -575,57 +302,29 @@ def move(db: Database, appointment_id: int, *, start: datetime | None = None, do
     before = get_appointment(db, appointment_id)
 
     def work(conn: Connection) -> None:
-        status = _lock_status(conn, appointment_id)
-        if status not in MOVABLE_STATUSES:
-            raise InvalidTransition(f"An appointment that is {LABELS.get(status, status).lower()} cannot be moved.")
+        booking.check_movable(booking.lock_status(conn, appointment_id))
         row = conn.execute(text("SELECT a.branch_id, a.starts_at, s.name AS service FROM appointment a "
                                 "JOIN service s ON s.id = a.service_id WHERE a.id = :i"),
                            {"i": appointment_id}).one()
         b = catalog.load_branch(conn, int(row.branch_id))
         s = catalog.load_service(conn, row.service)
-        start_utc = _check_start(start, b) if start is not None else row.starts_at.astimezone(UTC)
+        start_utc = booking.check_start(start, b) if start is not None else row.starts_at.astimezone(UTC)
         pinned = _pins_for(conn, s, doctor, room, equipment)
-        current = _current_resources(conn, appointment_id)
-        option, names = _place(conn, b, s, start_utc, now, pinned, prefer=current,
-                               exclude_appointment=appointment_id)
+        current = booking.current_resources(conn, appointment_id)
+        option, _names = booking.judge_start(conn, b, s, start_utc, now, pinned, prefer=current,
+                                             exclude_appointment=appointment_id)
         if option is None:
-            raise _explain_unavailable(conn, b, s, start_utc, now, pinned, names, exclude_appointment=appointment_id)
-        chosen = option.first_combination()
-        catalog.release_expired_holds(conn, list(chosen.values()), option.occupied_start, option.occupied_end)
-        conn.execute(update(t.appointment).where(t.appointment.c.id == appointment_id)
-                     .values(starts_at=option.start, ends_at=option.end, updated_at=datetime.now(UTC)))
-        conn.execute(t.booking.delete().where(t.booking.c.appointment_id == appointment_id))
-        catalog.fetch(conn,
-            "INSERT INTO booking (appointment_id, resource_id, period) "
-            "SELECT %(a)s, r, tstzrange(%(lo)s, %(hi)s) FROM unnest(%(r)s::integer[]) AS r RETURNING id",
-            {"a": appointment_id, "r": list(chosen.values()), "lo": option.occupied_start,
-             "hi": option.occupied_end})
+            raise booking.explain_unavailable(conn, b, s, start_utc, now, pinned, exclude_appointment=appointment_id)
+        booking.rebook(conn, appointment_id, s, option.start, option.end, option.first_combination())
 
     write_booking(db, work, reason=reason or "moved", start=start or before.start, branch=before.branch,
                   patient_id=before.patient_id, exclude=(appointment_id,))
     return MoveResult(before=before, after=get_appointment(db, appointment_id))
 
 
-def _current_resources(conn: Connection, appointment_id: int) -> dict[str, int]:
-    """The appointment's booked resources: kind → resource id."""
-    return dict(catalog.fetch(conn, "SELECT r.kind, r.id FROM booking b JOIN resource r "
-                                    "ON r.id = b.resource_id WHERE b.appointment_id = %(a)s",
-                              {"a": appointment_id}))
-
-
 # -- rescheduling ------------------------------------------------------------------------
 #: Local days searched per read while looking for the next free starts (one busy-time query each).
 _SEARCH_CHUNK_DAYS = 14
-
-
-def _offer_preferring(option: engine.SlotOption, names: dict[int, str], prefer: dict[str, int]) -> SlotOffer:
-    """A ``SlotOffer`` whose resources are ``prefer[kind]`` where that one is free, else the first free one."""
-    chosen = {kind: (prefer[kind] if prefer.get(kind) in ids else ids[0]) for kind, ids in option.free.items()}
-    return SlotOffer(
-        start=option.start, end=option.end,
-        resources={k: names[v] for k, v in chosen.items()}, resource_ids=chosen,
-        choices={k: [(i, names[i]) for i in ids] for k, ids in option.free.items()},
-    )
 
 
 def next_free_starts(db: Database, appointment_id: int, *, now: datetime, count: int = 8,
@@ -667,13 +366,11 @@ def next_free_starts(db: Database, appointment_id: int, *, now: datetime, count:
                            {"i": appointment_id}).first()
         if row is None:
             raise NotFound("appointment", appointment_id)
-        if row.status not in MOVABLE_STATUSES:
-            raise InvalidTransition(f"An appointment that is {LABELS.get(row.status, row.status).lower()} "
-                                    "cannot be moved.")
+        booking.check_movable(row.status)
         b = catalog.load_branch(conn, int(row.branch_id))
         s = catalog.load_service(conn, row.service)
         own_start = row.starts_at.astimezone(UTC)
-        current = _current_resources(conn, appointment_id)
+        current = booking.current_resources(conn, appointment_id)
         only = {"doctor": [current["doctor"]]} if same_doctor and "doctor" in current else None
         today = now.astimezone(b.tz).date()
         last = min(today + timedelta(days=s.spec.horizon_days), SCHEDULE_LAST)
@@ -689,7 +386,7 @@ def next_free_starts(db: Database, appointment_id: int, *, now: datetime, count:
             for option in engine.find_slots(b.spec, s.spec, resources, busy, chunk, now, only=only):
                 if option.start == own_start:
                     continue
-                offers.append(_offer_preferring(option, names, current))
+                offers.append(booking.offer(option, names, current))
                 if len(offers) == count:
                     break
             day = chunk[-1] + timedelta(days=1)
@@ -761,7 +458,7 @@ def walk_in_preview(db: Database, *, branch: str, service: str, now: datetime,
     def work(conn: Connection) -> SlotOffer:
         b, s, only = _walk_in_inputs(conn, branch, service, doctor, now)
         option, names = _plan_walk_in(conn, b, s, now, only)
-        return _offer(option, names)
+        return booking.offer(option, names)
 
     return db.read(work)
 
@@ -771,10 +468,7 @@ def _walk_in_inputs(conn: Connection, branch: str, service: str, doctor: str | N
     parse_schedule_instant(now, "now")
     b = catalog.load_branch(conn, branch)
     s = catalog.load_service(conn, service)
-    only = _resolve_only(conn, {"doctor": doctor})
-    if only and "doctor" not in s.spec.needs:
-        raise ValidationError("doctor", doctor, f"the service {s.name!r} does not need a doctor")
-    return b, s, only
+    return b, s, booking.resolve_pins(conn, s, {"doctor": doctor}, names_first=True)
 
 
 def walk_in(db: Database, *, branch: str, service: str, patient_id: int, now: datetime,
@@ -813,20 +507,15 @@ def walk_in(db: Database, *, branch: str, service: str, patient_id: int, now: da
     cid = checks.client_id(client_id)
 
     def work(conn: Connection) -> int:
-        earlier = conn.execute(text("SELECT id, patient_id, service_id FROM appointment WHERE client_id = :c"),
-                               {"c": cid}).first()
         b, s, only = _walk_in_inputs(conn, branch, service, doctor, now)
+        earlier = booking.booked_by_client(conn, cid, patient_id, s.id)  # any start: the walk-in's is now
         if earlier is not None:  # a retried commit: it is done already
-            if (earlier.patient_id, earlier.service_id) != (patient_id, s.id):
-                raise ValidationError("client_id", str(cid), f"was already used for appointment {earlier.id}")
-            return int(earlier.id)
+            return earlier
         option, _names = _plan_walk_in(conn, b, s, now, only)
-        chosen = option.first_combination()
-        catalog.release_expired_holds(conn, list(chosen.values()), option.occupied_start, option.occupied_end)
-        inserted = _insert_appointment(conn, b.id, s, patient_id, option.start, option.end,
-                                       chosen, status="confirmed", source="walk_in", client_id=cid)
-        assert inserted is not None  # the client id was checked above, in this transaction
-        new_id = inserted[0]
+        placed = booking.place(conn, b.id, s, patient_id, option.start, option.end, option.first_combination(),
+                               status="confirmed", source="walk_in", client_id=cid)
+        assert placed is not None  # the client id was checked above, in this transaction
+        new_id = placed.id
         conn.execute(update(t.appointment).where(t.appointment.c.id == new_id)
                      .values(status="checked_in", checked_in_at=now))
         return new_id
@@ -837,37 +526,6 @@ def walk_in(db: Database, *, branch: str, service: str, patient_id: int, now: da
         start = _floor_to_grid(now, branch_zone(db, branch)) if isinstance(exc, SlotTaken) else now
         raise name_booking_error(db, exc, start=start, branch=branch, patient_id=patient_id) from exc
     return get_appointment(db, new_id)
-
-
-def _not_yours(appointment_id: int) -> PermissionDenied:
-    return PermissionDenied(f"Your database role may not change appointment {appointment_id} "
-                            "(a doctor may change only their own appointments).")
-
-
-def _lock_status(conn: Connection, appointment_id: int) -> str:
-    """Lock the appointment for a status change and return its status.
-
-    Row-level security hides rows the role may not update from ``FOR UPDATE``
-    (a doctor and another doctor's appointment): a row that is visible but
-    cannot be locked is ``PermissionDenied``, not ``NotFound``.
-    """
-    row = conn.execute(text("SELECT status FROM appointment WHERE id = :i FOR UPDATE"),
-                       {"i": appointment_id}).first()
-    if row is not None:
-        return str(row.status)
-    if conn.execute(text("SELECT 1 FROM appointment WHERE id = :i"), {"i": appointment_id}).first() is None:
-        raise NotFound("appointment", appointment_id)
-    raise _not_yours(appointment_id)
-
-
-def _change_status(conn: Connection, appointment_id: int, status: str, reason: str | None,
-                   **more: Any) -> None:
-    """Set the status (and ``more`` columns); an UPDATE that row-level security silently filters is an
-    error, never a no-op."""
-    result = conn.execute(update(t.appointment).where(t.appointment.c.id == appointment_id)
-                          .values(status=status, status_reason=reason, **more))
-    if result.rowcount != 1:
-        raise _not_yours(appointment_id)
 
 
 def cancel(db: Database, appointment_id: int, *, reason: str, by: str = "clinic",
@@ -890,13 +548,12 @@ def cancel(db: Database, appointment_id: int, *, reason: str, by: str = "clinic"
         raise ValidationError("by", by, f"must be one of {', '.join(policy.CANCELLED_BY)}")
 
     def work(conn: Connection) -> None:
-        current = _lock_status(conn, appointment_id)
+        current = booking.lock_status(conn, appointment_id)
         if current == "cancelled":
             return
-        check_transition(current, "cancelled")
         # "clinic" is the trigger's default: left out, so doctors (granted only the status columns) may cancel.
         more = {"cancelled_by": by} if by != "clinic" else {}
-        _change_status(conn, appointment_id, "cancelled", why, **more)
+        booking.change_status(conn, appointment_id, "cancelled", why, current=current, **more)
 
     db.write(work, reason=f"cancelled: {why}")
     return get_appointment(db, appointment_id)
@@ -927,11 +584,11 @@ def set_status(db: Database, appointment_id: int, status: str, *, reason: str | 
     checks.optional_text(reason, "reason")
 
     def work(conn: Connection) -> None:
-        current = _lock_status(conn, appointment_id)
+        current = booking.lock_status(conn, appointment_id)
         check_transition(current, status)
         if status == "confirmed" and current in UNCONFIRMED:
             _check_deposit(conn, appointment_id)
-        _change_status(conn, appointment_id, status, reason)
+        booking.change_status(conn, appointment_id, status, reason)
 
     db.write(work, reason=reason or status)
     return get_appointment(db, appointment_id)
@@ -983,14 +640,13 @@ def confirm_hold(db: Database, appointment_id: int, *, reason: str | None = None
     checks.optional_text(reason, "reason")
 
     def work(conn: Connection) -> None:
-        current = _lock_status(conn, appointment_id)
+        current = booking.lock_status(conn, appointment_id)
         if current != "held":
             raise InvalidTransition(f"Only a held appointment can be confirmed this way; this one is "
                                     f"{LABELS.get(current, current).lower()}"
                                     f"{' (the hold expired)' if current == 'cancelled' else ''}.")
         target = _decide(conn, appointment_id, approved=False)
-        check_transition(current, target)
-        _change_status(conn, appointment_id, target, reason or "hold confirmed")
+        booking.change_status(conn, appointment_id, target, reason or "hold confirmed", current=current)
 
     db.write(work, reason=reason or "hold confirmed")
     return get_appointment(db, appointment_id)
@@ -1007,12 +663,12 @@ def approve(db: Database, appointment_id: int, *, reason: str | None = None) -> 
     checks.optional_text(reason, "reason")
 
     def work(conn: Connection) -> None:
-        current = _lock_status(conn, appointment_id)
+        current = booking.lock_status(conn, appointment_id)
         if current != "requested":
             raise InvalidTransition(f"Only a requested appointment can be approved; this one is "
                                     f"{LABELS.get(current, current).lower()}.")
         target = _decide(conn, appointment_id, approved=True)
-        _change_status(conn, appointment_id, target, reason or "approved")
+        booking.change_status(conn, appointment_id, target, reason or "approved")
 
     db.write(work, reason=reason or "approved")
     return get_appointment(db, appointment_id)
@@ -1103,7 +759,7 @@ def reschedule(db: Database, appointment_id: int, *, start: datetime, doctor: st
     cid = checks.client_id(client_id)
 
     def work(conn: Connection) -> int:
-        current = _lock_status(conn, appointment_id)
+        current = booking.lock_status(conn, appointment_id)
         row = conn.execute(text(
             "SELECT a.branch_id, a.patient_id, a.source, a.rescheduled_to, a.policy_free_hours, "
             "a.policy_late_fee_cents, a.deposit_cents, s.name AS service, "
@@ -1115,26 +771,25 @@ def reschedule(db: Database, appointment_id: int, *, start: datetime, doctor: st
         check_transition(current, "rescheduled")
         b = catalog.load_branch(conn, int(row.branch_id))
         s = catalog.load_service(conn, row.service)
-        start_utc = _check_start(start, b)
+        start_utc = booking.check_start(start, b)
         pinned = _pins_for(conn, s, doctor, room, equipment)
-        prefer = _current_resources(conn, appointment_id)
-        _change_status(conn, appointment_id, "rescheduled", reason or "rescheduled")  # releases its bookings
-        option, names = _place(conn, b, s, start_utc, now, pinned, prefer=prefer, exclude_appointment=appointment_id)
+        prefer = booking.current_resources(conn, appointment_id)
+        booking.change_status(conn, appointment_id, "rescheduled", reason or "rescheduled")  # releases its bookings
+        option, _names = booking.judge_start(conn, b, s, start_utc, now, pinned, prefer=prefer,
+                                             exclude_appointment=appointment_id)
         if option is None:
-            raise _explain_unavailable(conn, b, s, start_utc, now, pinned, names, exclude_appointment=appointment_id)
-        chosen = option.first_combination()
-        catalog.release_expired_holds(conn, list(chosen.values()), option.occupied_start, option.occupied_end)
+            raise booking.explain_unavailable(conn, b, s, start_utc, now, pinned, exclude_appointment=appointment_id)
         status = current
         if current == "payment_pending":
             status = policy.status_after_approval(int(row.deposit_cents or 0),
                                                   payments.net_paid_cents(conn, appointment_id))
         terms = (row.policy_free_hours, row.policy_late_fee_cents, row.deposit_cents)
-        inserted = _insert_appointment(conn, b.id, s, int(row.patient_id), option.start, option.end, chosen,
-                                       status=status, source=row.source, client_id=cid,
-                                       terms=terms if None not in terms else None)
-        if inserted is None:
+        placed = booking.place(conn, b.id, s, int(row.patient_id), option.start, option.end,
+                               option.first_combination(), status=status, source=row.source, client_id=cid,
+                               terms=terms if None not in terms else None)
+        if placed is None:
             raise ValidationError("client_id", str(cid), "was already used for another appointment")
-        new_id = inserted[0]
+        new_id = placed.id
         conn.execute(update(t.appointment).where(t.appointment.c.id == appointment_id)
                      .values(rescheduled_to=new_id, updated_at=datetime.now(UTC)))
         return new_id
@@ -1146,81 +801,6 @@ def reschedule(db: Database, appointment_id: int, *, start: datetime, doctor: st
 
 
 # -- reading -----------------------------------------------------------------------
-_APPOINTMENT_SQL = """
-SELECT a.id, a.client_id, a.branch_id, br.name AS branch, a.service_id, s.name AS service, a.patient_id,
-       p.display_name AS patient, a.status, a.starts_at, a.ends_at, a.source, a.hold_expires_at,
-       a.series_id, a.series_date, a.visit_id,
-       coalesce(json_agg(json_build_array(r.kind, r.name, r.id) ORDER BY r.kind)
-                FILTER (WHERE r.id IS NOT NULL), '[]') AS res
-  FROM appointment a
-  JOIN branch br ON br.id = a.branch_id
-  JOIN service s ON s.id = a.service_id
-  JOIN patient p ON p.id = a.patient_id
-  LEFT JOIN booking b ON b.appointment_id = a.id
-  LEFT JOIN resource r ON r.id = b.resource_id
-"""
-
-
-def _view(row: Any) -> AppointmentView:
-    return AppointmentView(
-        id=row.id, client_id=str(row.client_id), branch_id=row.branch_id, branch=row.branch,
-        service_id=row.service_id, service=row.service, patient_id=row.patient_id, patient=row.patient,
-        status=row.status, start=row.starts_at.astimezone(UTC), end=row.ends_at.astimezone(UTC),
-        source=row.source, resources={k: n for k, n, _ in row.res}, resource_ids={k: i for k, _, i in row.res},
-        hold_expires_at=row.hold_expires_at.astimezone(UTC) if row.hold_expires_at else None,
-        series_id=row.series_id, series_date=row.series_date, visit_id=row.visit_id)
-
-
-def get_appointment(db: Database, appointment_id: int) -> AppointmentView:
-    """One appointment by id. Raises ``NotFound``, ``ValidationError`` (an id that is not a whole number)."""
-    checks.record_id(appointment_id, "appointment")
-
-    def work(conn: Connection) -> AppointmentView:
-        row = conn.execute(text(_APPOINTMENT_SQL + " WHERE a.id = :i GROUP BY a.id, br.name, s.name, "
-                                "p.display_name"), {"i": appointment_id}).first()
-        if row is None:
-            raise NotFound("appointment", appointment_id)
-        return _view(row)
-    return db.read(work)
-
-
-def appointments_on(conn: Connection, branch: BranchInfo, local_date: date, *, include_released: bool = True,
-                    overlapping: bool = False) -> list[AppointmentView]:
-    """Appointments of ``branch`` starting on ``local_date`` (branch-local), by start.
-
-    ``overlapping=True`` also returns those that started the evening before and
-    run into the day (the grid shows them; a list of the day's appointments
-    does not).
-    """
-    lo, hi = day_bounds_utc(local_date, branch.tz)
-    if overlapping:  # the lower bound on starts_at keeps the (branch_id, starts_at) index usable
-        q = _APPOINTMENT_SQL + (" WHERE a.branch_id = :b AND a.starts_at < :hi AND a.ends_at > :lo "
-                                "AND a.starts_at >= CAST(:lo AS timestamptz) - interval '1 day'")
-    else:
-        q = _APPOINTMENT_SQL + " WHERE a.branch_id = :b AND a.starts_at >= :lo AND a.starts_at < :hi"
-    if not include_released:
-        q += " AND clinic_status_is_live(a.status)"
-    q += " GROUP BY a.id, br.name, s.name, p.display_name ORDER BY a.starts_at, a.id"
-    return [_view(r) for r in conn.execute(text(q), {"b": branch.id, "lo": lo, "hi": hi})]
-
-
-def patient_appointments(conn: Connection, patient_id: int) -> list[AppointmentView]:
-    """Every appointment of a patient (any branch, cancelled ones included), by start."""
-    q = _APPOINTMENT_SQL + (" WHERE a.patient_id = :p GROUP BY a.id, br.name, s.name, p.display_name "
-                            "ORDER BY a.starts_at, a.id")
-    return [_view(r) for r in conn.execute(text(q), {"p": patient_id})]
-
-
-def list_appointments(db: Database, *, branch: str, local_date: date | str) -> list[AppointmentView]:
-    """All appointments of a branch on a local date, cancelled ones included, by start.
-
-    Raises ``NotFound`` (branch), ``ValidationError`` (a bad date, one outside 2000-01-01 ..
-    2099-12-31, a branch name holding a control character)."""
-    checks.names(branch=branch)
-    d = parse_date(local_date, "date")
-    return db.read(lambda conn: appointments_on(conn, catalog.load_branch(conn, branch), d))
-
-
 def branch_zone(db: Database, branch: str) -> ZoneInfo:
     """The IANA zone of a branch (by name), for showing times in branch-local wall clock.
     Raises ``NotFound``, ``ValidationError`` (a name holding a control character)."""

@@ -45,18 +45,11 @@ from ..domain.status import check_transition
 from ..domain.validation import SOURCES, clean_name, parse_date, parse_schedule_instant
 from ..domain.wallclock import local_to_utc
 from ..store.database import Database
-from . import catalog, checks, scheduling
+from . import booking, catalog, checks
+from .appointments import AppointmentView, appointments_where, patient_live_between
+from .booking import SlotOffer
 from .catalog import BranchInfo, ServiceInfo
-from .scheduling import AppointmentView, SlotOffer
-from .visits import (
-    CANCELLABLE,
-    appointments_where,
-    cancel_in,
-    insert_linked,
-    judge_start,
-    part_client_id,
-    resolve_pins,
-)
+from .visits import CANCELLABLE, cancel_in, insert_linked, part_client_id
 
 #: Days before and after a conflicting occurrence searched for alternatives (same day first).
 ALTERNATIVE_DAYS = 3
@@ -221,7 +214,7 @@ def _alternatives(b: BranchInfo, s: ServiceInfo, resources: list[engine.Resource
         day = option.start.astimezone(b.tz).date()
         return abs((day - d).days), (day - d).days, abs((option.start - wanted).total_seconds())
 
-    return tuple(scheduling._offer(option, names) for option in sorted(options, key=nearness)[:ALTERNATIVE_COUNT])
+    return tuple(booking.offer(option, names) for option in sorted(options, key=nearness)[:ALTERNATIVE_COUNT])
 
 
 def _plan(conn: Connection, req: SeriesRequest, now: datetime, with_alternatives: bool) -> SeriesPlan:
@@ -230,20 +223,20 @@ def _plan(conn: Connection, req: SeriesRequest, now: datetime, with_alternatives
     margin = timedelta(days=ALTERNATIVE_DAYS + 1)
     b = catalog.load_branch(conn, req.branch, first - margin, last + margin)
     s = catalog.load_service(conn, req.service)
-    only = resolve_pins(conn, s, {"doctor": req.doctor})
+    only = booking.resolve_pins(conn, s, {"doctor": req.doctor})
     resources = catalog.candidate_resources(conn, b, s)
     names = {r.id: r.name for r in resources}
     lo, hi = catalog.search_window(b, s, first - margin, last + margin)
     busy: dict[int, list[tuple[int, int]]] = defaultdict(list, catalog.busy_seconds(conn, list(names), lo, hi))
     # The patient's own live appointments: an occurrence overlapping one is not free (one place at a time).
-    patient_busy = scheduling._patient_live_between(conn, req.patient_id, lo, hi)
+    patient_busy = patient_live_between(conn, req.patient_id, lo, hi)
     planned: list[Occurrence] = []
     for o in occurrences:
         start, missing = _start_of(o, b)
-        option = engine.find_slot_at(b.spec, s.spec, resources, busy, start, now, only=only or None) if start else None
+        option = booking.judge(b, s, resources, busy, start, now, only) if start else None
         other = _overlapping(option, patient_busy) if option is not None else None
         if other is not None and option is not None:
-            why = str(scheduling._patient_busy(other, catalog.load_branch(conn, other.branch_id).tz))
+            why = str(booking.patient_busy(other, catalog.load_branch(conn, other.branch_id).tz))
             alternatives = (_alternatives(b, s, resources, busy, o, now, only, names, patient_busy)
                             if with_alternatives else ())
             planned.append(Occurrence(o.series_date, o.local_start, option.start, option.end, False, why,
@@ -259,7 +252,7 @@ def _plan(conn: Connection, req: SeriesRequest, now: datetime, with_alternatives
         if start is None:
             why = f"{o.local_start:%H:%M} {missing}"
         else:
-            why = str(scheduling._explain_unavailable(conn, b, s, start, now, only, names))
+            why = str(booking.explain_unavailable(conn, b, s, start, now, only))
         alternatives = (_alternatives(b, s, resources, busy, o, now, only, names, patient_busy)
                         if with_alternatives else ())
         end = start + timedelta(minutes=s.spec.duration_min) if start else None
@@ -352,7 +345,7 @@ def book_series(db: Database, plan: SeriesPlan | SeriesRequest, *, mode: Mode, c
             if (earlier[0][1], earlier[0][2]) != (req.patient_id, s.name):
                 raise ValidationError("client_id", str(cid), f"was already used for series {earlier[0][0]}")
             return int(earlier[0][0])  # a retried commit: written already
-        only = resolve_pins(conn, s, {"doctor": req.doctor})
+        only = booking.resolve_pins(conn, s, {"doctor": req.doctor})
         series_id = int(catalog.fetch(conn,
             "INSERT INTO series (client_id, patient_id, service_id, branch_id, rrule, first_date, local_start, "
             "doctor_id) VALUES (%(c)s, %(p)s, %(s)s, %(b)s, %(r)s, %(f)s, %(t)s, %(d)s) RETURNING id",
@@ -364,12 +357,12 @@ def book_series(db: Database, plan: SeriesPlan | SeriesRequest, *, mode: Mode, c
         for o in occurrences:
             progress["occurrence"] = o
             start, missing = _start_of(o, b)
-            option, names = judge_start(conn, b, s, start, when, only) if start else (None, {})
-            patient_busy = (scheduling.patient_conflict(conn, req.patient_id, option.start, option.end)
+            option, _names = booking.judge_start(conn, b, s, start, when, only) if start else (None, {})
+            patient_busy = (booking.patient_conflict(conn, req.patient_id, option.start, option.end)
                             if option is not None else None)
             if option is None or patient_busy is not None:
                 why = (f"{o.local_start:%H:%M} {missing}" if start is None else str(patient_busy) if patient_busy
-                       else str(scheduling._explain_unavailable(conn, b, s, start, when, only, names)))
+                       else str(booking.explain_unavailable(conn, b, s, start, when, only)))
                 conflicts.append(f"{_occurrence_label(o)}: {why}")
                 left.append(o.series_date)
                 continue
@@ -415,8 +408,8 @@ def _name_busy_occurrence(db: Database, exc: PatientBusy, req: SeriesRequest) ->
             start, _missing = _start_of(o, b)
             if start is None:
                 continue
-            busy = scheduling.patient_conflict(conn, req.patient_id, start,
-                                               start + timedelta(minutes=s.spec.duration_min))
+            busy = booking.patient_conflict(conn, req.patient_id, start,
+                                            start + timedelta(minutes=s.spec.duration_min))
             if busy is not None:
                 return PatientBusy(f"{_occurrence_label(o)}: {busy} Nothing was booked.",
                                    appointment_id=busy.appointment_id, when=busy.when)

@@ -12,9 +12,9 @@ when the last live one is released the database marks the visit cancelled
 an unknown commit outcome safe: the second call returns the visit the first
 one wrote, never a second one.
 
-This module also holds the small per-start booking steps that :mod:`.series`
-shares (judge one start inside the transaction, insert it linked to its
-visit or series). They reuse scheduling's internals rather than copy them.
+This module also holds the steps that :mod:`.series` shares (insert an appointment linked to
+its visit or series, cancel several in one transaction, derive a part's client id), built on the
+booking core (``services.booking``) like every other way of booking.
 """
 
 from __future__ import annotations
@@ -24,17 +24,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from ..domain import slots as engine
 from ..domain.errors import ClinicError, NotFound, PatientBusy, SlotTaken, ValidationError
-from ..domain.status import TRANSITIONS, check_transition
+from ..domain.status import TRANSITIONS
 from ..domain.validation import SOURCES, clean_name, parse_schedule_instant
 from ..store.database import Database
-from . import catalog, checks, scheduling
+from . import booking, catalog, checks, scheduling
+from .appointments import AppointmentView, appointments_where
 from .catalog import BranchInfo, ServiceInfo
-from .scheduling import AppointmentView
 
 #: The most parts one visit may have.
 MAX_PARTS = 10
@@ -78,35 +77,6 @@ class VisitView:
 
 
 # -- shared booking steps (visits and series) -------------------------------------------------
-def resolve_pins(conn: Connection, s: ServiceInfo, pins: dict[str, str | None],
-                 field_prefix: str = "") -> dict[str, list[int]]:
-    """Pinned resources by name → ``{kind: [id]}`` for the slot engine's ``only``.
-
-    Raises ``NotFound`` (unknown name) and ``ValidationError`` (a kind the service
-    does not need), the field prefixed with ``field_prefix`` (e.g. ``"parts[1]."``).
-    """
-    for kind, name in pins.items():
-        if name and kind not in s.spec.needs:
-            raise ValidationError(field_prefix + kind, name, f"the service {s.name!r} does not need a {kind}")
-    return scheduling._resolve_only(conn, pins)
-
-
-def judge_start(conn: Connection, b: BranchInfo, s: ServiceInfo, start_utc: datetime, now: datetime,
-                only: dict[str, list[int]]) -> tuple[engine.SlotOption | None, dict[int, str]]:
-    """Whether ``start_utc`` can be booked now, reading only the bookings around it (the booking
-    transaction's small SERIALIZABLE read set; what this transaction inserted already counts).
-
-    Returns the slot engine's option (None: not bookable) and resource names by id.
-    """
-    spec = s.spec
-    occupied = (start_utc - timedelta(minutes=spec.buffer_before_min),
-                start_utc + timedelta(minutes=spec.duration_min + spec.buffer_after_min))
-    resources = catalog.candidate_resources(conn, b, s)
-    names = {r.id: r.name for r in resources}
-    busy = catalog.busy_seconds(conn, list(names), *occupied)
-    return engine.find_slot_at(b.spec, spec, resources, busy, start_utc, now, only=only or None), names
-
-
 def insert_linked(conn: Connection, b: BranchInfo, s: ServiceInfo, option: engine.SlotOption, patient_id: int,
                   client_id: uuid.UUID, *, source: str, link: dict[str, Any]) -> int:
     """Book ``option`` on its first free combination (expired holds in the way released first) and
@@ -115,13 +85,11 @@ def insert_linked(conn: Connection, b: BranchInfo, s: ServiceInfo, option: engin
 
     ``client_id`` must be new (the caller derives it from its visit's or series' own id).
     """
-    chosen = option.first_combination()
-    catalog.release_expired_holds(conn, list(chosen.values()), option.occupied_start, option.occupied_end)
-    inserted = scheduling._insert_appointment(conn, b.id, s, patient_id, option.start, option.end, chosen,
-                                              status="confirmed", source=source, client_id=client_id)
-    if inserted is None:
+    placed = booking.place(conn, b.id, s, patient_id, option.start, option.end, option.first_combination(),
+                           status="confirmed", source=source, client_id=client_id)
+    if placed is None:
         raise ValidationError("client_id", str(client_id), "was already used for another appointment")
-    appointment_id = inserted[0]
+    appointment_id = placed.id
     allowed = {"visit_id", "series_id", "series_date"}
     assert set(link) <= allowed
     sets = ", ".join(f"{k} = %({k})s" for k in link)
@@ -129,24 +97,15 @@ def insert_linked(conn: Connection, b: BranchInfo, s: ServiceInfo, option: engin
     return appointment_id
 
 
-def appointments_where(conn: Connection, where: str, params: dict[str, Any]) -> list[AppointmentView]:
-    """Appointments matching ``where`` (SQL over alias ``a``), by start — scheduling's read model."""
-    q = (scheduling._APPOINTMENT_SQL + f" WHERE {where} GROUP BY a.id, br.name, s.name, p.display_name "
-         "ORDER BY a.starts_at, a.id")
-    return [scheduling._view(r) for r in conn.execute(text(q), params)]
-
-
 def cancel_in(conn: Connection, appointment_ids: list[int], why: str, cancelled_by: str = "clinic") -> list[int]:
     """Cancel each appointment still cancellable (locked first), in the caller's transaction;
     returns the ids cancelled. Already released or finished ones are left alone."""
     done = []
     for appointment_id in appointment_ids:
-        current = scheduling._lock_status(conn, appointment_id)
+        current = booking.lock_status(conn, appointment_id)
         if current not in CANCELLABLE:
             continue
-        check_transition(current, "cancelled")
-        conn.execute(text("UPDATE appointment SET status = 'cancelled', status_reason = :r, cancelled_by = :by "
-                          "WHERE id = :i"), {"r": why, "by": cancelled_by, "i": appointment_id})
+        booking.change_status(conn, appointment_id, "cancelled", why, current=current, cancelled_by=cancelled_by)
         done.append(appointment_id)
     return done
 
@@ -265,13 +224,13 @@ def book_visit(db: Database, *, branch: str, patient_id: int, parts: list[VisitP
         for i, (part, s) in enumerate(zip(parts, services, strict=True)):
             progress["part"] = i
             try:
-                start_utc = scheduling._check_start(part.start, b)
-                only = resolve_pins(conn, s, {"doctor": part.doctor, "room": part.room,
-                                              "equipment": part.equipment})
-                option, names = judge_start(conn, b, s, start_utc, now, only)
+                start_utc = booking.check_start(part.start, b)
+                only = booking.resolve_pins(conn, s, {"doctor": part.doctor, "room": part.room,
+                                                      "equipment": part.equipment})
+                option, _names = booking.judge_start(conn, b, s, start_utc, now, only)
                 if option is None:
-                    raise scheduling._explain_unavailable(conn, b, s, start_utc, now, only, names)
-                busy = scheduling.patient_conflict(conn, patient_id, option.start, option.end)
+                    raise booking.explain_unavailable(conn, b, s, start_utc, now, only)
+                busy = booking.patient_conflict(conn, patient_id, option.start, option.end)
                 if busy is not None:  # the patient's other appointment (the deferred constraint would refuse)
                     raise busy
             except ClinicError as exc:
@@ -289,7 +248,7 @@ def book_visit(db: Database, *, branch: str, patient_id: int, parts: list[VisitP
         i = progress["part"]
         if i is None or exc.resource:
             raise
-        named = scheduling._name_conflict(db, exc, parts[i].start, branch)
+        named = scheduling.name_booking_error(db, exc, start=parts[i].start, branch=branch, patient_id=patient_id)
         raise _for_part(named, i, parts[i], progress["branch"]) from exc
     except ValidationError as exc:
         if exc.field in ("appointment_patient_id_fkey", "visit_patient_id_fkey"):
@@ -306,7 +265,7 @@ def _name_busy_part(db: Database, exc: PatientBusy, branch: str, patient_id: int
         b = catalog.load_branch(conn, branch)
         for i, (part, s) in enumerate(zip(parts, services, strict=False)):
             start = part.start.astimezone(UTC)
-            busy = scheduling.patient_conflict(conn, patient_id, start, start + timedelta(minutes=s.spec.duration_min))
+            busy = booking.patient_conflict(conn, patient_id, start, start + timedelta(minutes=s.spec.duration_min))
             if busy is not None:
                 named = _for_part(busy, i, part, b)
                 assert isinstance(named, PatientBusy)

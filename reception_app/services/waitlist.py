@@ -51,15 +51,13 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from ..domain import slots as engine
 from ..domain.errors import InvalidTransition, NotFound, PatientBusy, SlotTaken, ValidationError
 from ..domain.validation import check_text, parse_date, parse_schedule_instant
-from ..domain.wallclock import MINUTES_PER_DAY, _parse_hhmm, format_minute
+from ..domain.wallclock import MINUTES_PER_DAY, format_minute, parse_hhmm
 from ..store.database import Database
-from . import catalog, checks, scheduling
+from . import booking, catalog, checks
 from .catalog import fetch
 from .notifications import queue_notification
-from .scheduling import _insert_appointment
 
 #: Entry statuses (``waitlist_entry.status``); the first two are still on the list.
 ENTRY_STATUSES: tuple[str, ...] = ("waiting", "offered", "booked", "cancelled")
@@ -263,7 +261,7 @@ def _local_minute(text: str, field_name: str, *, is_end: bool) -> int:
     """``"HH:MM"`` → minutes from local midnight (``24:00`` = 1440 only as the latest end)."""
     if not isinstance(text, str):
         raise ValidationError(field_name, text, "expected a local time like 08:00")
-    return _parse_hhmm(text, is_end=is_end, field=field_name, text=text)
+    return parse_hhmm(text, field_name, is_end=is_end)
 
 
 def add_entry(db: Database, *, patient_id: int, service: str, branch: str, first_date: date | str,
@@ -433,11 +431,9 @@ def accept_offer(db: Database, offer_id: int, *, now: datetime) -> OfferView:
             raise InvalidTransition(f"This offer was {status} already; it cannot be accepted.")
         if expires_at <= now_utc:
             raise InvalidTransition("This offer has expired; the time goes to the next patient on the waitlist.")
-        held = fetch(conn, "SELECT status FROM appointment WHERE id = %(a)s FOR UPDATE", {"a": appointment_id})
-        if not held or held[0][0] != "held":
+        if booking.lock_status(conn, appointment_id) != "held":
             raise InvalidTransition("The offered time is no longer held; it cannot be accepted.")
-        fetch(conn, "UPDATE appointment SET status = 'confirmed', status_reason = 'waitlist offer accepted' "
-                    "WHERE id = %(a)s RETURNING id", {"a": appointment_id})
+        booking.change_status(conn, appointment_id, "confirmed", "waitlist offer accepted")
         row = fetch(conn, "UPDATE waitlist_offer SET status = 'accepted', decided_at = %(now)s WHERE id = %(i)s "
                           "RETURNING entry_id, freed_slot_id", {"now": now_utc, "i": offer_id})
         entry_id, slot_id = row[0]
@@ -455,8 +451,8 @@ def accept_offer(db: Database, offer_id: int, *, now: datetime) -> OfferView:
         if not rows:
             raise
         appointment_id, patient_id, start = rows[0]
-        raise scheduling._name_patient_conflict(db, int(patient_id), start.astimezone(UTC),
-                                                exclude=(int(appointment_id),)) from exc
+        raise db.read(lambda conn: booking.name_patient_conflict(conn, int(patient_id), start.astimezone(UTC),
+                                                                 exclude=(int(appointment_id),))) from exc
 
 
 def decline_offer(db: Database, offer_id: int, *, now: datetime) -> DeclineResult:
@@ -562,10 +558,7 @@ def _claim_and_offer(conn: Connection, now: datetime, only: int | None = None) -
     only_ids = {kind_of[r]: [r] for r in rids if r in kind_of}
     option = None
     if len(only_ids) == len(rids) and set(only_ids) == set(s.spec.needs):
-        occupied = (start - timedelta(minutes=s.spec.buffer_before_min),
-                    start + timedelta(minutes=s.spec.duration_min + s.spec.buffer_after_min))
-        busy = catalog.busy_seconds(conn, rids, *occupied)
-        option = engine.find_slot_at(b.spec, s.spec, resources, busy, start, now, only=only_ids)
+        option, _names = booking.judge_start(conn, b, s, start, now, only_ids, resources=resources)
     if option is None:  # past the notice, re-booked, off shift, closed, or the service changed
         _close_unfilled(conn, slot_id, now)
         return slot_id, None
@@ -579,14 +572,12 @@ def _claim_and_offer(conn: Connection, now: datetime, only: int | None = None) -
         _close_unfilled(conn, slot_id, now)
         return slot_id, None
     entry_id, patient_id = int(entry[0]["id"]), int(entry[0]["patient_id"])
-    chosen = option.first_combination()
-    catalog.release_expired_holds(conn, list(chosen.values()), option.occupied_start, option.occupied_end)
     minutes = int(fetch(conn, "SELECT clinic_setting_int('offer_minutes', 10)")[0][0])
     expires_at = now + timedelta(minutes=minutes)
-    inserted = _insert_appointment(conn, b.id, s, patient_id, option.start, option.end, chosen, status="held",
-                                   source=OFFER_SOURCE, client_id=uuid.uuid4())
-    assert inserted is not None  # a fresh client id never conflicts
-    appointment_id = inserted[0]
+    placed = booking.place(conn, b.id, s, patient_id, option.start, option.end, option.first_combination(),
+                           status="held", source=OFFER_SOURCE, client_id=uuid.uuid4())
+    assert placed is not None  # a fresh client id never conflicts
+    appointment_id = placed.id
     # The offer's own expiry, not the booking hold's default (the bookings follow by trigger).
     fetch(conn, "UPDATE appointment SET hold_expires_at = %(x)s, status_reason = 'waitlist offer' "
                 "WHERE id = %(a)s RETURNING id", {"x": expires_at, "a": appointment_id})

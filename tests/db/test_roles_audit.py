@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import text
 
 from reception_app.domain.errors import PermissionDenied, SlotTaken, ValidationError
-from reception_app.services import clinic_config, patients, scheduling
+from reception_app.services import booking, clinic_config, patients, scheduling
 from reception_app.services.users import add_user
 from reception_app.store.database import Database
 
@@ -149,7 +149,7 @@ def test_an_update_filtered_by_row_level_security_is_never_a_silent_success(logi
     """Even without the lock check, an UPDATE that RLS turns into 0 rows raises."""
     _, ana = login("doctor", doctor="Ana Souza")
     other = book(clinic_db, patient, doctor="Bruno Lima")
-    monkeypatch.setattr(scheduling, "_lock_status", lambda conn, appointment_id: "confirmed")
+    monkeypatch.setattr(booking, "lock_status", lambda conn, appointment_id: "confirmed")
     with pytest.raises(PermissionDenied):
         scheduling.set_status(ana, other.id, "checked_in")
     assert scheduling.get_appointment(clinic_db, other.id).status == "confirmed"
