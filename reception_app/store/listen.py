@@ -5,6 +5,9 @@ after each statement that changes appointments or bookings (migration 0001;
 ``day`` is the branch-local date). :class:`ScheduleListener` receives them on
 its own autocommit connection in a daemon thread — never a connection the
 rest of the program uses — and calls back with ``(branch_id, local_date)``.
+The roster triggers (migration 0003: shifts, exceptions, time off, blocks,
+holidays) send ``{"roster": "<table>"}`` on the same channel, with no branch:
+those call ``on_roster(table)`` instead (skipped when no ``on_roster`` is given).
 
 Notifications are best effort: while the connection is down they are lost.
 So the listener reports the loss once (``on_disconnect``), reconnects by
@@ -38,17 +41,21 @@ class ScheduleListener:
     thread-safe (the UI emits a Qt signal). ``on_reconnect()`` runs after each
     reconnection (not the first connection). ``on_disconnect(reason)`` runs
     once per outage, when the connection is lost or the first connection fails
-    (``reason``: libpq's first line). Malformed payloads are logged and
-    skipped. ``poll_s``: how often the thread checks for ``stop()``.
+    (``reason``: libpq's first line). ``on_roster(table)`` runs for a roster
+    notification (``table``: the roster table that changed, e.g. ``"time_off"``).
+    Malformed payloads are logged and skipped. ``poll_s``: how often the thread
+    checks for ``stop()``.
     """
 
     def __init__(self, conninfo: str, on_change: Callable[[int, date], None], *,
                  on_reconnect: Callable[[], None] | None = None,
+                 on_roster: Callable[[str], None] | None = None,
                  on_disconnect: Callable[[str], None] | None = None, application_name: str = "clinic-listen",
                  poll_s: float = 0.5, max_backoff_s: float = 15.0) -> None:
         self._conninfo = conninfo
         self._on_change = on_change
         self._on_reconnect = on_reconnect
+        self._on_roster = on_roster
         self._on_disconnect = on_disconnect
         self._application_name = application_name
         self._poll_s = poll_s
@@ -137,6 +144,10 @@ class ScheduleListener:
     def _deliver(self, payload: str) -> None:
         try:
             data = json.loads(payload)
+            if isinstance(data, dict) and "roster" in data and "branch" not in data:
+                if self._on_roster is not None:
+                    self._on_roster(str(data["roster"]))
+                return
             branch_id, day = int(data["branch"]), date.fromisoformat(str(data["day"]))
         except (ValueError, KeyError, TypeError):
             log.warning("ignoring malformed %s notification: %r", CHANNEL, payload[:200])

@@ -32,6 +32,12 @@ once instead of a box per failure.
 Superseded work: operations started with the same ``key`` (e.g. ``"day"``)
 replace each other; only the newest one's callbacks run, so a slow answer for
 yesterday never overwrites the grid of today.
+
+Reads and writes: :meth:`Runner.query` runs a read; :meth:`Runner.change` runs a
+write and, once it committed, publishes the :class:`~.changes.Changes` it
+declares on :attr:`Runner.changes` (the window's one change bus), after
+``on_success`` and before ``on_finished``. :meth:`Runner.run` is the older name
+of :meth:`Runner.query` and stays for the dialogs that use it.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal, Slot
 
 from ..domain.errors import ClinicError, is_connection_loss
+from .changes import ChangeBus, Changes
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +135,9 @@ class Runner(QObject):
             superseded operations.
         connection_restored(): the watching monitor found the database
             reachable again after a loss (see :meth:`mark_connection_restored`).
+
+    ``changes``: the :class:`~.changes.ChangeBus` that :meth:`change` publishes on
+    (every view of the window subscribes to it).
     """
 
     busy_changed = Signal(bool)
@@ -148,8 +158,39 @@ class Runner(QObject):
         self._closed = False
         self._watched = False
         self._offline = False
+        self.changes = ChangeBus(self)
 
     # -- public API ----------------------------------------------------------------
+    def query(self, work: Callable[[], Any], *, on_success: Callable[[Any], None] | None = None,
+              on_failure: Callable[[ClinicError], None] | None = None,
+              on_finished: Callable[[], None] | None = None, key: str | None = None, label: str = "") -> int:
+        """Run a read: ``work()`` on a worker thread, its outcome to the callbacks (see :meth:`run`,
+        of which this is the name for reads). Returns the operation's id."""
+        return self.run(work, on_success=on_success, on_failure=on_failure, on_finished=on_finished, key=key,
+                        label=label)
+
+    def change(self, work: Callable[[], Any], *, changes: Changes | Callable[[Any], Changes] | None = None,
+               on_success: Callable[[Any], None] | None = None,
+               on_failure: Callable[[ClinicError], None] | None = None,
+               on_finished: Callable[[], None] | None = None, key: str | None = None, label: str = "") -> int:
+        """Run a write like :meth:`query`; when it succeeds, publish what it changed on :attr:`changes`.
+
+        ``changes``: the :class:`~.changes.Changes` declared up front, or a function of the
+        result returning it; omitted, the result itself must be a ``Changes``. It is published
+        once, after ``on_success`` and before ``on_finished`` (a failed write publishes nothing:
+        ``on_failure`` may publish what it learnt). A result that gives no ``Changes`` is a bug
+        (``TypeError``: logged and reported like one, ``on_finished`` still runs).
+        """
+        def succeeded(result: Any) -> None:
+            try:
+                if on_success is not None:
+                    on_success(result)
+            finally:
+                declared = changes(result) if callable(changes) else (changes if changes is not None else result)
+                self.changes.publish(declared)
+        return self.run(work, on_success=succeeded, on_failure=on_failure, on_finished=on_finished, key=key,
+                        label=label)
+
     def run(self, work: Callable[[], Any], *, on_success: Callable[[Any], None] | None = None,
             on_failure: Callable[[ClinicError], None] | None = None,
             on_finished: Callable[[], None] | None = None, key: str | None = None, label: str = "") -> int:

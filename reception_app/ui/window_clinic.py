@@ -3,7 +3,11 @@
 Each entry opens a self-contained dialog (its own module) with the window's
 database, runner, branch and clock, offered only when the signed-in role's
 capabilities allow it (``domain.roles``; the database's grants are the real
-guard). Whatever a dialog commits makes the window reload the days shown.
+guard). The window's :class:`~.dialog_manager.DialogManager` opens each one
+once (asking again brings the open one forward) where it was last. Whatever a
+dialog commits is published on the window's change bus as one ``Changes``
+(``WindowBase.changes_from``: the appointments of a visit or series, or the
+branch shown; rosters for a roster change), and the views reload from that.
 
 Shortcuts: New visit Ctrl+Shift+V, New series Ctrl+Shift+E, Waitlist
 Ctrl+Shift+L, Rosters Ctrl+Shift+R, Force booking Ctrl+Shift+F, Reports
@@ -20,13 +24,14 @@ appointment, its bookings and payments, when (branch-local) and why.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QDialog, QMenu, QWidget
+from PySide6.QtWidgets import QMenu, QWidget
 
 from ..services.scheduling import MOVABLE_STATUSES
+from .changes import Changes
 from .history_dialog import may_read_history
 from .window_base import WindowBase
 
@@ -43,9 +48,6 @@ if TYPE_CHECKING:  # the dialogs are imported when first opened: start-up stays 
     from .visit_dialog import VisitDialog
     from .waitlist_dialog import WaitlistDialog
 
-W = TypeVar("W", bound=QWidget)
-
-
 def _shortcut(key: Qt.Key) -> QKeySequence:
     return QKeySequence(Qt.Modifier.CTRL | Qt.Modifier.SHIFT | key)
 
@@ -54,17 +56,14 @@ class WindowClinic(WindowBase):
     """Visits, recurring series, the waitlist, rosters, forced bookings and the overrides log.
 
     Needs from the window: ``find_patient`` (the search opened when no patient
-    is at hand), ``current_appointment``, ``reload_day`` and the
-    ``dialog_opened`` signal.
+    is at hand), ``current_appointment``, ``_on_appointment_moved`` and the
+    dialog manager (``dialogs``, which announces each dialog with ``dialog_opened``).
     """
-
-    clinic_windows: list[QWidget]
     #: Where reports read from when it is not the window's own database (a read replica; set by the app).
     reports_db: Database | None = None
 
     def _build_clinic_actions(self) -> None:
         """Create the actions (added to the menus by :meth:`_add_clinic_menus`)."""
-        self.clinic_windows = []
 
         def make(text: str, name: str, tip: str, slot: Callable[[], object], key: Qt.Key | None = None) -> QAction:
             action = QAction(text, self)
@@ -169,9 +168,12 @@ class WindowClinic(WindowBase):
             self._ask_for_patient("Book a visit…")
             return None
         from .visit_dialog import VisitDialog
-        dialog = VisitDialog(self._db, self.runner, patient_id=who[0], patient_name=who[1], parent=self, **args)
-        dialog.visit_booked.connect(lambda _v: self.reload_day())  # type: ignore[attr-defined]
-        return self._show(dialog)
+
+        def make() -> VisitDialog:
+            dialog = VisitDialog(self._db, self.runner, patient_id=who[0], patient_name=who[1], parent=self, **args)
+            dialog.visit_booked.connect(self._publish_committed)
+            return dialog
+        return self.dialogs.open(f"visit/{who[0]}", make)
 
     def open_series_dialog(self, patient: PatientView | None = None) -> SeriesDialog | None:
         """Plan and book a recurring series for ``patient`` (default as :meth:`open_visit_dialog`)."""
@@ -183,9 +185,12 @@ class WindowClinic(WindowBase):
             self._ask_for_patient("Book a series…")
             return None
         from .series_dialog import SeriesDialog
-        dialog = SeriesDialog(self._db, self.runner, patient_id=who[0], patient_name=who[1], parent=self, **args)
-        dialog.series_booked.connect(lambda _s: self.reload_day())  # type: ignore[attr-defined]
-        return self._show(dialog)
+
+        def make() -> SeriesDialog:
+            dialog = SeriesDialog(self._db, self.runner, patient_id=who[0], patient_name=who[1], parent=self, **args)
+            dialog.series_booked.connect(self._publish_committed)
+            return dialog
+        return self.dialogs.open(f"series/{who[0]}", make)
 
     def update_series_action(self, appointment: AppointmentView | None) -> None:
         """Offer "Cancel series…" for an occurrence of a series that reception may change, and
@@ -209,10 +214,10 @@ class WindowClinic(WindowBase):
 
         tz = self._branch.tz
         about = f"{appt.patient}, {appt.service} {appt.start.astimezone(tz):%a %d/%m/%Y %H:%M}"
-        dialog = HistoryDialog(self._db, self.runner, table="appointment", row_id=appt.id, about=about, tz=tz,
-                               zone_text=f"branch-local time ({self._branch.name}, {self._branch.timezone})",
-                               parent=self)
-        return self._show(dialog)
+        zone_text = f"branch-local time ({self._branch.name}, {self._branch.timezone})"
+        return self.dialogs.open(f"history/{appt.id}", lambda: HistoryDialog(
+            self._db, self.runner, table="appointment", row_id=appt.id, about=about, tz=tz, zone_text=zone_text,
+            parent=self))
 
     def open_appointment_reminders(self) -> AppointmentRemindersDialog | None:
         """The selected appointment's confirmation, reminders and their status (Ctrl+Shift+U)."""
@@ -221,18 +226,22 @@ class WindowClinic(WindowBase):
             return None
         about = f"{appt.patient} {appt.start.astimezone(self._branch.tz):%d %b %H:%M}"
         from .reminders_dialog import AppointmentRemindersDialog
-        return self._show(AppointmentRemindersDialog(self._db, self.runner, appointment_id=appt.id, about=about,
-                                                     timezone=self._branch.timezone, parent=self))
+        timezone = self._branch.timezone
+        return self.dialogs.open(f"reminders/{appt.id}", lambda: AppointmentRemindersDialog(
+            self._db, self.runner, appointment_id=appt.id, about=about, timezone=timezone, parent=self))
 
     def open_failed_reminders(self) -> FailedRemindersDialog | None:
         """Reminders that failed for good and are not handled: whom reception should phone (Ctrl+Shift+B)."""
         if not self.capabilities.book:
             return None
         from .reminders_dialog import FailedRemindersDialog
-        dialog = FailedRemindersDialog(self._db, self.runner, branch=self._branch.name if self._branch else None,
-                                       parent=self)
-        dialog.reminder_handled.connect(lambda _n: self.reload_day())  # type: ignore[attr-defined]
-        return self._show(dialog, modal=False)
+
+        def make() -> FailedRemindersDialog:
+            dialog = FailedRemindersDialog(self._db, self.runner, branch=self._branch.name if self._branch else None,
+                                           parent=self)
+            dialog.reminder_handled.connect(self._publish_committed)
+            return dialog
+        return self.dialogs.open("failed-reminders", make, modal=False)
 
     def open_force_move(self) -> ForceMoveDialog | None:
         """Move the selected appointment over the rules or change its doctor, with a reason (logged)."""
@@ -241,10 +250,13 @@ class WindowClinic(WindowBase):
                 or appt.status not in MOVABLE_STATUSES:
             return None
         from .override_dialogs import ForceMoveDialog
-        dialog = ForceMoveDialog(self._db, self.runner, appointment=appt, timezone=self._branch.timezone,
-                                 clock=self._clock, parent=self)
-        dialog.appointment_moved.connect(self._on_appointment_moved)  # type: ignore[attr-defined]
-        return self._show(dialog)
+
+        def make() -> ForceMoveDialog:
+            dialog = ForceMoveDialog(self._db, self.runner, appointment=appt, timezone=self._branch.timezone,
+                                     clock=self._clock, parent=self)
+            dialog.appointment_moved.connect(self._on_appointment_moved)  # type: ignore[attr-defined]
+            return dialog
+        return self.dialogs.open(f"force-move/{appt.id}", make)
 
     def open_cancel_series(self) -> CancelSeriesDialog | None:
         """Cancel occurrences of the selected appointment's series (one, following, all), with a reason."""
@@ -254,10 +266,13 @@ class WindowClinic(WindowBase):
         tz = self._branch.tz if self._branch else None
         about = f"{appt.patient} {appt.start.astimezone(tz):%a %d %b %H:%M}"
         from .series_dialog import CancelSeriesDialog
-        dialog = CancelSeriesDialog(self._db, self.runner, appointment=appt, about=about, clock=self._clock,
-                                    parent=self)
-        dialog.series_cancelled.connect(lambda _s: self.reload_day())  # type: ignore[attr-defined]
-        return self._show(dialog)
+
+        def make() -> CancelSeriesDialog:
+            dialog = CancelSeriesDialog(self._db, self.runner, appointment=appt, about=about, clock=self._clock,
+                                        parent=self)
+            dialog.series_cancelled.connect(self._publish_committed)
+            return dialog
+        return self.dialogs.open(f"cancel-series/{appt.id}", make)
 
     # -- clinic tools -----------------------------------------------------------------------------------
     def open_waitlist(self) -> WaitlistDialog | None:
@@ -265,30 +280,40 @@ class WindowClinic(WindowBase):
         if self._branch is None or not self.capabilities.book:
             return None
         from .waitlist_dialog import WaitlistDialog
-        dialog = WaitlistDialog(self._db, self.runner, branch=self._branch, clock=self._clock, parent=self)
-        for signal in (dialog.offer_accepted, dialog.offer_declined, dialog.entry_cancelled, dialog.slots_processed):
-            signal.connect(lambda *_: self.reload_day())  # type: ignore[attr-defined]
-        return self._show(dialog)
+
+        def make() -> WaitlistDialog:
+            dialog = WaitlistDialog(self._db, self.runner, branch=self._branch, clock=self._clock, parent=self)
+            for signal in (dialog.offer_accepted, dialog.offer_declined, dialog.entry_cancelled,
+                           dialog.slots_processed):
+                signal.connect(self._publish_branch_changed)
+            return dialog
+        return self.dialogs.open("waitlist", make)
 
     def open_rosters(self) -> RosterDialog | None:
         """Shifts, exceptions, leave, blocks and holidays (managers and admins)."""
         if not self.capabilities.rosters:
             return None
         from .roster_dialog import RosterDialog
-        dialog = RosterDialog(self._db, self.runner, clock=self._clock,
-                              branch=self._branch.name if self._branch else None, parent=self)
-        dialog.change_applied.connect(lambda _c: self.reload_day())  # type: ignore[attr-defined]
-        return self._show(dialog)
+
+        def make() -> RosterDialog:
+            dialog = RosterDialog(self._db, self.runner, clock=self._clock,
+                                  branch=self._branch.name if self._branch else None, parent=self)
+            dialog.change_applied.connect(lambda _c: self.publish_changes(Changes(rosters=True)))
+            return dialog
+        return self.dialogs.open("rosters", make)
 
     def open_force_booking(self) -> ForceBookingDialog | None:
         """Book over a block or outside a shift with a reason (managers and admins; logged)."""
         if self._branch is None or not self.capabilities.overrides:
             return None
         from .override_dialogs import ForceBookingDialog
-        dialog = ForceBookingDialog(self._db, self.runner, branch=self._branch.name, timezone=self._branch.timezone,
-                                    clock=self._clock, day=self._day, parent=self)
-        dialog.appointment_booked.connect(lambda _a: self.reload_day())  # type: ignore[attr-defined]
-        return self._show(dialog)
+
+        def make() -> ForceBookingDialog:
+            dialog = ForceBookingDialog(self._db, self.runner, branch=self._branch.name,
+                                        timezone=self._branch.timezone, clock=self._clock, day=self._day, parent=self)
+            dialog.appointment_booked.connect(self._publish_committed)
+            return dialog
+        return self.dialogs.open("force-booking", make)
 
     def open_overrides_log(self) -> OverridesLogWindow | None:
         """The overrides log: who overrode the clinic's rules, when, what and why (stays open beside
@@ -297,8 +322,8 @@ class WindowClinic(WindowBase):
             return None
         tz = self._branch.timezone if self._branch else "UTC"
         from .override_dialogs import OverridesLogWindow
-        return self._show(OverridesLogWindow(self._db, self.runner, timezone=tz, clock=self._clock, parent=self),
-                          modal=False)
+        return self.dialogs.open("overrides-log", lambda: OverridesLogWindow(
+            self._db, self.runner, timezone=tz, clock=self._clock, parent=self), modal=False)
 
     def open_reports(self) -> ReportsWindow | None:
         """The manager's reports (Ctrl+Shift+G), read from :attr:`reports_db` (a read replica when
@@ -307,21 +332,19 @@ class WindowClinic(WindowBase):
         if not self.capabilities.reports:
             return None
         from .reports_window import ReportsWindow
-        window = ReportsWindow(self.reports_db or self._db, self.runner, clock=self._clock,
-                               printed_by=self.printed_by, parent=self)
-        return self._show(window, modal=False)
+        return self.dialogs.open("reports", lambda: ReportsWindow(
+            self.reports_db or self._db, self.runner, clock=self._clock, printed_by=self.printed_by, parent=self),
+            modal=False)
 
-    def _show(self, widget: W, *, modal: bool = True) -> W:
-        """Open ``widget`` without blocking (``open()`` — window-modal — or, with ``modal=False``,
-        ``show()``; never ``exec()``), keep a reference while it lives, and announce it
-        (``dialog_opened``)."""
-        self.clinic_windows.append(widget)
-        widget.destroyed.connect(lambda *_: self.clinic_windows.remove(widget) if widget in self.clinic_windows
-                                 else None)
-        widget.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        if isinstance(widget, QDialog) and modal:
-            widget.open()
-        else:
-            widget.show()
-        self.dialog_opened.emit(widget)  # type: ignore[attr-defined]
-        return widget
+    @property
+    def clinic_windows(self) -> list[QWidget]:
+        """The dialogs and tool windows open now (kept by the dialog manager)."""
+        return self.dialogs.windows
+
+    def _publish_committed(self, committed: object) -> None:
+        """A dialog committed ``committed`` (an appointment, a visit, a series…): publish what changed."""
+        self.publish_changes(self.changes_from(committed))
+
+    def _publish_branch_changed(self, *_args: object) -> None:
+        """A dialog changed the branch shown on days it does not say (the waitlist's offers)."""
+        self.publish_changes(Changes.of_branch(self._branch.id) if self._branch is not None else Changes.all())

@@ -1,15 +1,24 @@
-"""The main window's docks: the month calendar (left) and the doctor's day list (right)."""
+"""The main window's docks: the month calendar (left) and the doctor's day list (right).
+
+Each dock is a view of its own on the window's change bus
+(:meth:`WindowDocks._on_changes_for_docks`): the month calendar reloads its
+counts when a change touches the branch in the month shown, the doctor's day
+list when it touches the branch on the day listed and its doctor (a change
+that names no resources may be anyone's). Moving to another day, week or
+branch reloads both once the grid shows it (``MainWindow._after_load``).
+"""
 
 from __future__ import annotations
 
 from datetime import date, timedelta
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, SignalInstance
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QDockWidget, QVBoxLayout, QWidget
 
 from ..services.dayview import MonthOverview, month_overview, week_start
 from ..services.my_day import MyDay, my_day
+from .changes import Changes
 from .month_calendar import MonthCalendar
 from .my_day import MyDayPanel
 from .window_base import WindowBase
@@ -18,11 +27,12 @@ from .window_base import WindowBase
 class WindowDocks(WindowBase):
     """The docks of the main window and what they load (through the window's runner).
 
-    Signals:
-        my_day_loaded(object): the doctor's day list got a ``MyDay``.
+    Emits the window's ``my_day_loaded(object)`` (declared on ``MainWindow``, with every
+    signal of the window: PySide orders a class's signals and slots only within one class)
+    when the doctor's day list got a ``MyDay``.
     """
 
-    my_day_loaded = Signal(object)
+    my_day_loaded: SignalInstance
 
     def _build_calendar_dock(self) -> None:
         """The month calendar on the left: a click jumps there; bold days have appointments,
@@ -104,9 +114,23 @@ class WindowDocks(WindowBase):
         self.my_day_panel.set_day(day)
         self.my_day_loaded.emit(day)
 
-    def _month_calendar_show(self) -> None:
-        """Tint the day or week shown on the month calendar and reload its month's counts (a day
-        or week arrives after every change: the counts change with it)."""
+    def _on_changes_for_docks(self, changes: Changes) -> None:
+        """The docks' subscription to the change bus: reload the month's counts and the doctor's
+        day list when ``changes`` touches what they show."""
+        if self._branch is None:
+            return
+        branch_id = self._branch.id
+        year, month = self.month_calendar.yearShown(), self.month_calendar.monthShown()
+        days = changes.days_of(branch_id)
+        if days is None or any((d.year, d.month) == (year, month) for d in days):
+            self._load_month(year, month)
+        day = self.my_day_date()
+        if self.my_day_dock.isVisible() and day is not None and changes.touches(branch_id, (day,)) \
+                and changes.touches_resource(self.my_day_doctor()):
+            self.reload_my_day()
+
+    def _month_calendar_tint(self) -> None:
+        """Tint the day or week shown on the month calendar."""
         if self._day is None:
             return
         if self._mode == "week":
@@ -114,6 +138,12 @@ class WindowDocks(WindowBase):
             self.month_calendar.set_shown(monday, monday + timedelta(days=6))
         else:
             self.month_calendar.set_shown(self._day)
+
+    def _month_calendar_show(self) -> None:
+        """Tint the day or week shown on the month calendar and load its month's counts."""
+        if self._day is None:
+            return
+        self._month_calendar_tint()
         self._load_month(self.month_calendar.yearShown(), self.month_calendar.monthShown())
 
     def _load_month(self, year: int, month: int) -> None:

@@ -1,0 +1,192 @@
+"""The main window's booking dialogs: book, walk in, reschedule, and the patients they start from.
+
+:class:`WindowBooking` opens the booking dialog (one at a time; Ctrl+N, a
+double-click or a range dragged on the grid), the walk-in and reschedule
+dialogs, the patient search (Ctrl+F, or typing on the grid) and a patient's
+record (Ctrl+O). Whatever they commit is published on the window's change bus
+as one ``Changes`` (the appointment's branch and local day, its resources; a
+patient's id when a record is saved; the day or branch when another
+workstation took the time first), and the views reload from that.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from ..services.dayview import GridResource, ServiceSummary
+from ..services.patients import PatientView
+from ..services.scheduling import AppointmentView
+from . import colors
+from .booking_dialog import BookingDialog
+from .changes import Changes
+from .history_dialog import may_read_history
+from .patient_dialog import PatientRecordDialog, PatientSearchDialog
+from .reschedule_dialog import RescheduleDialog
+from .walk_in_dialog import WalkInDialog
+from .window_base import WindowBase
+
+
+class WindowBooking(WindowBase):
+    """Booking, walk-in and reschedule dialogs, the patient search and records.
+
+    Needs from the window: ``current_appointment``, ``reschedule_action``,
+    ``open_visit_dialog`` / ``open_series_dialog``, ``_on_appointment_moved``,
+    ``publish_changes`` and the signals ``appointment_booked``,
+    ``booking_dialog_opened``, ``patient_search_opened``, ``patient_record_opened``
+    and ``dialog_opened``.
+    """
+
+    _services: list[ServiceSummary] | None
+    _dialog: BookingDialog | None
+    _patient_search: PatientSearchDialog | None
+
+    def find_patient(self, query: str = "") -> PatientSearchDialog:
+        """Open the patient search (Ctrl+F, or typing on the grid) with ``query`` typed in; one at a time."""
+        if self._patient_search is not None and self._patient_search.isVisible():
+            self._patient_search.search_edit.setText(self._patient_search.search_edit.text() + query)
+            self._patient_search.raise_()
+            self._patient_search.activateWindow()
+            return self._patient_search
+        dialog = PatientSearchDialog(self._db, self.runner, query=query, clock=self._clock,
+                                     show_history=may_read_history(self.capabilities), parent=self)
+        dialog.book_requested.connect(self.book_for_patient)
+        dialog.visit_requested.connect(self.open_visit_dialog)
+        dialog.series_requested.connect(self.open_series_dialog)
+        dialog.record_opened.connect(self._on_record_opened)
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.destroyed.connect(lambda: setattr(self, "_patient_search", None))
+        self._patient_search = dialog
+        dialog.open()
+        # Opening a dialog focuses its field as if by Tab, which selects the letter typed on the grid:
+        # the next key would replace it. Typing goes on after it.
+        dialog.search_edit.setCursorPosition(len(dialog.search_edit.text()))
+        self.patient_search_opened.emit(dialog)
+        return dialog
+
+    def open_patient(self, patient_id: int | None = None) -> PatientRecordDialog | None:
+        """Open the record of ``patient_id`` (default: the selected appointment's patient; Ctrl+O)."""
+        if patient_id is None:
+            appt = self.current_appointment()
+            if appt is None:
+                self.statusBar().showMessage("Select an appointment to open its patient, or press Ctrl+F to "
+                                             "find one.", 10_000)
+                return None
+            patient_id = appt.patient_id
+        dialog = PatientRecordDialog(self._db, self.runner, patient_id=patient_id, clock=self._clock,
+                                     show_history=may_read_history(self.capabilities), parent=self)
+        dialog.book_requested.connect(self.book_for_patient)
+        dialog.visit_requested.connect(self.open_visit_dialog)
+        dialog.series_requested.connect(self.open_series_dialog)
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
+        self._on_record_opened(dialog)
+        return dialog
+
+    def _on_record_opened(self, dialog: PatientRecordDialog) -> None:
+        """A record was opened (Ctrl+O, or from the patient search): saving it reloads the grid
+        (the blocks show the patient's name)."""
+        dialog.patient_updated.connect(lambda p: self.publish_changes(Changes(patients=frozenset({p.id}))))
+        self.patient_record_opened.emit(dialog)
+
+    def book_for_patient(self, patient: PatientView) -> BookingDialog | None:
+        """Open the booking dialog with ``patient`` chosen ("Book for this patient")."""
+        dialog = self.open_booking_dialog()
+        if dialog is not None:
+            dialog.set_patient(patient)
+        return dialog
+
+    # -- reschedule and walk-in ---------------------------------------------------------------------
+    def open_reschedule_dialog(self) -> RescheduleDialog | None:
+        """Offer the next free starts for the selected appointment (Ctrl+R); picking one moves it."""
+        appt = self.current_appointment()
+        if appt is None or self._branch is None or not self.reschedule_action.isEnabled():
+            return None
+        def make() -> RescheduleDialog:
+            dialog = RescheduleDialog(self._db, self.runner, appointment=appt, timezone=self._branch.timezone,
+                                      clock=self._clock, parent=self)
+            dialog.appointment_moved.connect(self._on_appointment_moved)
+            # Another workstation took the start: the appointment's day is not as shown.
+            dialog.slot_taken.connect(lambda _message: self.publish_changes(self._taken_changes(appt)))
+            return dialog
+        return self.dialogs.open(f"reschedule/{appt.id}", make)
+
+    def open_walk_in_dialog(self) -> WalkInDialog | None:
+        """Book a patient who is here now on the first free fitting doctor and check them in
+        (Ctrl+Shift+W)."""
+        if self._branch is None or not self.capabilities.book:
+            return None
+        def make() -> WalkInDialog:
+            dialog = WalkInDialog(self._db, self.runner, branch=self._branch, clock=self._clock,
+                                  services=self._services, parent=self)
+            dialog.appointment_booked.connect(self._on_dialog_appointment_booked)
+            return dialog
+        return self.dialogs.open("walk-in", make)
+
+    def _taken_changes(self, appointment: AppointmentView) -> Changes:
+        """A start offered for ``appointment`` was taken meanwhile: its branch changed on days not
+        known (where the start was, and the appointment's own day)."""
+        return Changes(branches=frozenset({appointment.branch_id}), appointments=frozenset({appointment.id}))
+
+    def _on_grid_search_typed(self, text: str) -> None:
+        self.find_patient(text)
+
+    def _on_grid_booking_requested(self, instant: datetime, resource: GridResource) -> None:
+        if self.capabilities.book:
+            self.open_booking_dialog(pin=resource, start_hint=instant, length=self.grid.requested_length())
+
+    def _on_grid_appointment_activated(self, appointment: AppointmentView) -> None:
+        tz = self._branch.tz if self._branch else UTC
+        self.statusBar().showMessage(
+            f"{appointment.patient} — {appointment.service}, {appointment.start.astimezone(tz):%H:%M}, "
+            f"{colors.status_label(appointment.status)}", 10_000)
+
+    def open_booking_dialog(self, *, pin: GridResource | None = None,
+                            start_hint: datetime | None = None,
+                            length: timedelta | None = None) -> BookingDialog | None:
+        """Open the booking dialog for the branch and day shown (one at a time); returns it.
+
+        ``pin``: the resource to prefer; ``start_hint``: the UTC start to preselect if free;
+        ``length``: the time range dragged on the grid (a service that fits it is preferred).
+        """
+        if self._branch is None or self._day is None or not self.capabilities.book:
+            return None
+        if self._dialog is not None and self._dialog.isVisible():
+            self._dialog.raise_()
+            self._dialog.activateWindow()
+            return self._dialog
+        if self._dialog is not None:  # the previous, closed dialog: release it (one lives at a time)
+            self._dialog.deleteLater()
+        local_date = start_hint.astimezone(self._branch.tz).date() if start_hint is not None else self._day
+        dialog = BookingDialog(self._db, self.runner, branch=self._branch, local_date=local_date,
+                               clock=self._clock, pin=pin, start_hint=start_hint, services=self._services,
+                               length=length, parent=self)
+        dialog.services_loaded.connect(lambda _n: self._remember_services(dialog))
+        dialog.appointment_booked.connect(self._on_dialog_appointment_booked)
+        dialog.appointment_held.connect(self._on_dialog_appointment_held)
+        dialog.slot_taken.connect(self._on_dialog_slot_taken)
+        self._dialog = dialog
+        dialog.open()
+        self.booking_dialog_opened.emit(dialog)
+        return dialog
+
+    def _remember_services(self, dialog: BookingDialog) -> None:
+        self._services = dialog.services
+
+    def _on_dialog_slot_taken(self, _message: str) -> None:
+        """Another workstation won the time: the branch booked in (the one shown; the dialog is
+        window-modal) is not as shown, on days not known."""
+        self.publish_changes(Changes.of_branch(self._branch.id) if self._branch is not None else Changes.all())
+
+    def _on_dialog_appointment_held(self, held: AppointmentView) -> None:
+        """A hold was placed: it shows on the grid at once."""
+        self.publish_changes(self.changes_of(held))
+
+    def _on_dialog_appointment_booked(self, appointment: AppointmentView) -> None:
+        tz = self._branch.tz if self._branch else UTC
+        self.statusBar().showMessage(
+            f"Booked: {appointment.patient} — {appointment.service} on "
+            f"{appointment.start.astimezone(tz):%a %d %b %H:%M}", 15_000)
+        self.appointment_booked.emit(appointment)
+        self.publish_changes(self.changes_of(appointment))
+
+
