@@ -6,6 +6,10 @@ months (all of it). The utilization summary is refreshed first (as the reminder 
 utilization figure is the summary's; ``utilization_summary`` (:func:`bench_utilization_summary`) has the
 refresh times and the report's time with stale and uncovered resource-days. Run alone:
 ``python -m tests.bench.reports_bench`` (uses run_all's server and dataset).
+
+``python -m tests.bench.reports_bench --queries [REPORT ...]`` times only the queries of the named reports
+(all by default) over the existing dataset, read-only (:func:`bench_report_queries`): no migration, no
+summary refresh, no PDF — the figures of issue 15's report goals (no-show and load under 500 ms).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import psycopg
 import pypdfium2 as pdfium
 
 from reception_app.reports.manager_pdf import report_pdf
-from reception_app.services.report_queries import REPORTS, refresh_utilization, run_report, utilization
+from reception_app.services.reports import REPORTS, refresh_utilization, run_report, utilization
 from reception_app.store.database import Database
 
 
@@ -40,6 +44,20 @@ def bench_reports(url: str, date_from: str = "2026-01-01", date_to: str = "2027-
             pdfs.append(ms)
         out[name] = {"query_ms": round(statistics.median(queries)), "query_runs_ms": queries,
                      "pdf_ms": round(statistics.median(pdfs)), "pages": len(pdfium.PdfDocument(pdf))}
+    db.dispose()
+    return out
+
+
+def bench_report_queries(url: str, names: list[str] | None = None, date_from: str = "2026-01-01",
+                         date_to: str = "2027-03-31", rounds: int = 5) -> dict:
+    """Each named report (all of :data:`REPORTS` by default) ``rounds`` times after one warm-up run:
+    ``{report: {"query_ms": median, "query_runs_ms": [...]}}``. Reads only."""
+    db = Database(url)
+    out: dict = {"period": [date_from, date_to], "rounds": rounds, "goal_query_ms": 500}
+    for name in names or list(REPORTS):
+        run_report(db, name, date_from=date_from, date_to=date_to)    # warm-up: caches, the pool's connection
+        runs = [_ms(partial(run_report, db, name, date_from=date_from, date_to=date_to))[0] for _ in range(rounds)]
+        out[name] = {"query_ms": round(statistics.median(runs)), "query_runs_ms": runs}
     db.dispose()
     return out
 
@@ -101,10 +119,18 @@ def bench_utilization_summary(url: str, date_from: str, date_to: str, rounds: in
 
 
 if __name__ == "__main__":
+    import os
+    import sys
     from pathlib import Path
+
+    from psycopg.conninfo import make_conninfo
 
     from tests.bench.run_all import ROOT, ensure_dataset, server
 
-    srv = server(Path(ROOT / ".bench"))
-    url, _ = ensure_dataset(srv.get_uri("postgres"))
-    print(json.dumps(bench_reports(url), indent=2))
+    srv = server(Path(os.environ.get("CLINIC_BENCH_DIR", ROOT / ".bench")))
+    if sys.argv[1:2] == ["--queries"]:    # the existing dataset as it stands: no migration, nothing written
+        print(json.dumps(bench_report_queries(make_conninfo(srv.get_uri("postgres"), dbname="clinic_bench"),
+                                              sys.argv[2:] or None), indent=2))
+    else:
+        url, _ = ensure_dataset(srv.get_uri("postgres"))
+        print(json.dumps(bench_reports(url), indent=2))

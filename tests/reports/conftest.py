@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from reception_app.services import report_queries as rq
+from reception_app.services import reports as rq
 from reception_app.store.database import Database
 
 

@@ -14,10 +14,10 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from reception_app.domain.errors import ValidationError
+from reception_app.domain.report_definitions import DEFINITIONS
 from reception_app.reports.csv_export import report_csv, table_csv
-from reception_app.reports.definitions import DEFINITIONS
 from reception_app.reports.manager_pdf import report_pdf
-from reception_app.services import report_queries as rq
+from reception_app.services import reports as rq
 from reception_app.services.importer import import_noshow_csv
 from reception_app.store.database import Database
 from tests.conftest import DATA
@@ -198,6 +198,6 @@ def test_percentile_matches_percentile_cont() -> None:
         pos = p * (len(values) - 1)
         lo, frac = int(pos), pos - int(pos)
         expected = values[lo] + (values[min(lo + 1, len(values) - 1)] - values[lo]) * frac
-        assert rq._percentile(hist, p) == expected / 60
-    assert rq._percentile(hist, 0.5) * 60 == statistics.median(values)
-    assert rq._percentile([], 0.5) == 0.0
+        assert rq.percentile(hist, p) == expected / 60
+    assert rq.percentile(hist, 0.5) * 60 == statistics.median(values)
+    assert rq.percentile([], 0.5) == 0.0

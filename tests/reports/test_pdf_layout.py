@@ -12,7 +12,7 @@ from reportlab.graphics.charts.barcharts import HorizontalBarChart, VerticalBarC
 
 from reception_app.reports import charts
 from reception_app.reports.manager_pdf import MIN_LAST_ROWS, NO_APPOINTMENTS, report_is_empty, report_pdf
-from reception_app.services import report_queries as rq
+from reception_app.services import reports as rq
 
 AT = datetime(2027, 3, 8, 12, 0, tzinfo=UTC)
 COLS = [rq.Column("label", "Resource"), rq.Column("kind", "Kind"), rq.Column("available_h", "Available h", "hours"),

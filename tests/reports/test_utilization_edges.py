@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from reception_app.services import report_queries as rq
+from reception_app.services import reports as rq
 from reception_app.store.database import Database
 
 SP = ZoneInfo("America/Sao_Paulo")

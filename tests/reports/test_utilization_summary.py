@@ -17,7 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from reception_app import cli
-from reception_app.services import report_queries as rq
+from reception_app.services import reports as rq
 from reception_app.store.database import Database
 from tests.reports.test_utilization_edges import (
     WEEK,
@@ -196,7 +196,7 @@ def test_a_booking_committed_during_a_refresh_stays_stale(db: Database, db_url: 
 
 def test_one_refresh_at_a_time(db: Database, db_url: str, fay: dict[str, int]) -> None:
     with psycopg.connect(db_url) as other:
-        other.execute("SELECT pg_advisory_xact_lock(%s)", (rq._UTIL_REFRESH_LOCK,))
+        other.execute("SELECT pg_advisory_xact_lock(%s)", (rq.REFRESH_LOCK,))
         assert rq.refresh_utilization(db, today=TODAY) == {"skipped": True, "covered": None, "resource_days": 0,
                                                           "stale_entries": 0}
     assert rq.refresh_utilization(db, today=TODAY)["skipped"] is False

@@ -1,16 +1,18 @@
-"""What the manager reports count, written once (issue 6, "Definitions").
+"""What the manager reports count and how they label it, written once (issue 6, "Definitions").
 
-A leaf module: plain constants and sentences, no imports from the app, so the
-report queries (``services/report_queries.py``, which put these rules into
-SQL), the PDF and CSV writers and the reports window all quote the same
-words. Each report prints the definitions it uses in its footnote
-(:func:`footnotes`).
+A leaf module of the domain layer: plain constants and sentences, no imports, so the report
+queries (``services/reports/``, which put these rules into SQL: the shared SQL definitions are
+``services/reports/definitions.sql``), the PDF and CSV writers, the reports window and the
+coming no-show risk model all quote the same words and buckets. Each report prints the
+definitions it uses in its footnote (:func:`footnotes`).
 
 The rules themselves come from the schema (migrations 0001 and 0003):
 
 - an appointment's *outcome is known* when its status is ``completed`` or
   ``no_show`` (a ``no_show`` can still become ``checked_in``: the report
   counts what the row says at the snapshot);
+- an appointment *occupies* its resources unless it is ``cancelled`` or ``rescheduled``
+  (SQL ``clinic_status_is_live``; ``booking.live`` follows it): booked time and load;
 - ``cancelled_late`` is stamped by the database when the cancellation came
   after ``start − policy_free_hours`` (the service's free-cancellation window,
   copied onto the appointment when it was booked);
@@ -18,17 +20,42 @@ The rules themselves come from the schema (migrations 0001 and 0003):
   the branch (replaced on a date by that date's ``shift_exception`` rows),
   a room's or a piece of equipment's branch opening hours; nothing on the
   branch's holidays; time off subtracted.
+
+Buckets: weekdays Monday first, lead-time bands (local calendar days, bounds
+:data:`LEAD_BOUNDS`), age bands (whole years, bounds :data:`AGE_BOUNDS`), the SMS
+labels and the booking sources (the CHECK of ``appointment.source``).
 """
 
 from __future__ import annotations
 
 __all__ = ["OUTCOME_STATUSES", "LIVE_EXCLUDED", "RESOURCE_WEEK_TABLE_DAYS", "RESOURCE_DAY_TABLE_DAYS", "DEFINITIONS",
-           "footnotes"]
+           "footnotes", "WEEKDAYS", "LEAD_TIME_BANDS", "LEAD_BOUNDS", "SMS_LABELS", "AGE_BANDS", "AGE_BOUNDS",
+           "UNKNOWN_AGE", "SOURCES"]
 
 #: Statuses whose outcome is known: the denominator of every no-show rate.
 OUTCOME_STATUSES: tuple[str, ...] = ("completed", "no_show")
 #: Statuses that hold no time (released at once): left out of booked minutes and load.
 LIVE_EXCLUDED: tuple[str, ...] = ("cancelled", "rescheduled")
+
+#: Weekday labels, Monday first (ISO day 1..7).
+WEEKDAYS: tuple[str, ...] = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+#: Lead-time bands: local calendar days from booking to appointment.
+LEAD_TIME_BANDS: tuple[str, ...] = ("negative", "0", "1-2", "3-7", "8-14", "15-30", "31+")
+#: Lower bounds (days) of the lead-time bands after "negative": ``width_bucket(lead, LEAD_BOUNDS)`` is the
+#: index into LEAD_TIME_BANDS (lead < 0 -> 0 "negative", 0 -> 1 "0", 1..2 -> 2 "1-2", …, >= 31 -> 6).
+LEAD_BOUNDS: tuple[int, ...] = (0, 1, 3, 8, 15, 31)
+#: "sms" when a reminder went out by SMS (channel sms, purpose reminder, status sent).
+SMS_LABELS: tuple[str, ...] = ("sms", "no_sms")
+#: The label of appointments whose patient age is not known (no source age, no birth date,
+#: or a birth date after the appointment).
+UNKNOWN_AGE = "unknown"
+#: Age bands in whole years on the appointment's local date.
+AGE_BANDS: tuple[str, ...] = ("0-11", "12-17", "18-39", "40-59", "60+", UNKNOWN_AGE)
+#: Lower bounds (years) of the age bands: ``width_bucket(age, AGE_BOUNDS) - 1`` indexes AGE_BANDS; a
+#: negative age (bucket 0) or none (NULL) is UNKNOWN_AGE.
+AGE_BOUNDS: tuple[int, ...] = (0, 12, 18, 40, 60)
+#: Appointment sources (the CHECK of appointment.source), in the order the reports number them.
+SOURCES: tuple[str, ...] = ("phone", "walk_in", "online", "import")
 
 #: The longest periods (local days) whose utilization report has a table per resource and week (half a
 #: year) and per resource and day (a month); longer ones would be tens of thousands of rows.
