@@ -230,7 +230,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 def cmd_db_refresh(args: argparse.Namespace) -> int:
     """``clinic db refresh``: bring the report summaries up to date now; a systemd timer runs it every
     few minutes (installers/systemd/clinic-db-refresh.timer), and by hand after a bulk import."""
-    from .services.report_queries import refresh_utilization
+    from .services.reports import refresh_utilization
 
     done = refresh_utilization(_db(args))
     if done["skipped"]:
@@ -529,7 +529,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from .domain.errors import ValidationError
-    from .services.report_queries import run_report
+    from .services.reports import run_report
 
     fmt = args.format or "json"
     if fmt not in ("pdf", "csv", "json"):
@@ -717,7 +717,7 @@ def build_parser() -> argparse.ArgumentParser:
     im.set_defaults(func=cmd_import_noshow)
 
     rep = sub.add_parser("report", help="manager reports").add_subparsers(dest="sub", required=True, metavar="NAME")
-    from .services.report_queries import REPORTS
+    from .services.reports import REPORTS
 
     for name in REPORTS:
         rn = rep.add_parser(name, help=f"the {name} report (--format pdf|csv|json -o FILE)")

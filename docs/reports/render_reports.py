@@ -40,7 +40,7 @@ from sqlalchemy import text
 
 from reception_app.domain.errors import ClinicError
 from reception_app.reports.manager_pdf import report_pdf
-from reception_app.services import report_queries as rq
+from reception_app.services import reports as rq
 from reception_app.services import scheduling
 from reception_app.services.demo import load_demo
 from reception_app.services.importer import import_noshow_csv

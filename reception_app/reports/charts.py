@@ -1,6 +1,6 @@
 """Report charts, drawn once with reportlab.graphics and used on paper and on screen.
 
-:func:`draw_chart` turns a :class:`~reception_app.services.report_queries.Chart` spec and its
+:func:`draw_chart` turns a :class:`~reception_app.services.reports.Chart` spec and its
 table into a reportlab ``Drawing`` (a bar chart, a line chart for trends, or a heatmap of
 rects for bookings per hour of the week). The PDF places the Drawing as a flowable; the
 window renders the same Drawing to a one-page PDF (:func:`chart_pdf`) and rasterizes it with
@@ -33,7 +33,7 @@ from reportlab.graphics.shapes import Drawing, Rect, String
 from reportlab.lib import colors
 from reportlab.pdfbase.pdfmetrics import stringWidth
 
-from ..services.report_queries import Chart, Table
+from ..services.reports import Chart, Table
 from .pdf_common import printable
 
 __all__ = ["draw_chart", "chart_pdf", "chart_height", "chart_is_empty", "chart_title", "empty_text",

@@ -12,7 +12,7 @@ import csv
 import io
 from typing import Any
 
-from ..services.report_queries import ReportData, Table
+from ..services.reports import ReportData, Table
 
 __all__ = ["table_csv", "report_csv"]
 

@@ -16,7 +16,7 @@ from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.platypus import CondPageBreak, Flowable, KeepTogether, PageBreak, Paragraph, Spacer
 from reportlab.platypus import Table as PlatypusTable
 
-from ..services.report_queries import Column, ReportData, Table
+from ..services.reports import Column, ReportData, Table
 from .charts import chart_height, draw_chart
 from .pdf_common import (
     A4_PORTRAIT,
