@@ -23,81 +23,63 @@ one click turns the hold into the booking (``scheduling.confirm_hold``: the
 service's confirmation mode and deposit decide the status). Closing the dialog
 without confirming releases the hold. Under the slot list, the chosen
 service's terms are shown: approval, deposit, cancellation policy.
+
+What the dialog knows — the patient, the starts listed, whether something is being sent, the
+attempt's client id, the hold, the message and what ends it — is ``self.state``, a
+``booking_model.BookingState`` (no widgets; the rules of what may be done next are there); the
+"Appointment" box and the message line are ``booking_slots.SlotPanel`` and ``MessageLabel``.
 """
 
 from __future__ import annotations
 
-import uuid
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, tzinfo
-from html import escape
+from datetime import UTC, date, datetime, timedelta
 
-from PySide6.QtCore import QDate, Qt, QTimer, Signal
+from PySide6.QtCore import QDate, QTimer, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QComboBox,
-    QDateEdit,
     QDialog,
     QDialogButtonBox,
-    QFormLayout,
     QGroupBox,
-    QHBoxLayout,
-    QHeaderView,
-    QLabel,
-    QPushButton,
-    QTreeWidget,
-    QTreeWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
 from ..domain.errors import ClinicError, CommitOutcomeUnknown, DatabaseUnavailable, PatientBusy, SlotTaken
-from ..domain.slots import KINDS
 from ..domain.wallclock import day_bounds_utc
 from ..services import scheduling
-from ..services.dayview import BranchSummary, GridResource, ServiceSummary, list_services, local_time_text
+from ..services.dayview import BranchSummary, GridResource, ServiceSummary, list_services
 from ..services.patients import PatientView
 from ..services.scheduling import AppointmentView, SlotOffer
 from ..store.database import Database
-from . import colors
+from .booking_model import (
+    BOOKED_TEXT,
+    BOOKING_PROGRESS_TEXT,
+    CHECKING_TEXT,
+    ERROR,
+    INFO,
+    NEXT_FREE_DAYS,
+    OFFLINE,
+    OFFLINE_TEXT,
+    PROGRESS,
+    SAVED_BEFORE_TEXT,
+    SUCCESS,
+    TAKEN_MEANWHILE_TEXT,
+    BookingAttempt,
+    BookingState,
+    attempt_of,
+    changes_offset,
+    held_text,
+    patient_day_text,
+    send_booking,
+    send_hold,
+    settle_attempt,
+    settled_text,
+)
+from .booking_slots import MessageLabel, SlotPanel
 from .pickers import PatientPicker
 from .runner import Clock, Runner
 
-#: How many local days after a day without free time are searched for the next free start.
-NEXT_FREE_DAYS = 14
-
-#: Shown when the connection died during COMMIT (the booking may or may not be saved).
-CHECKING_TEXT = "The connection dropped while saving. Checking whether the booking was saved…"
-#: The check found the booking the lost COMMIT had saved.
-SAVED_BEFORE_TEXT = "Booked — it had been saved before the connection dropped."
-#: The check found nothing, and booking again (same client id) succeeded.
-BOOKED_TEXT = "Booked."
-#: The check found nothing, and the time had been taken by someone else meanwhile.
-TAKEN_MEANWHILE_TEXT = "That time was taken meanwhile; nothing was booked."
-#: A search or booking failed for want of a connection.
-OFFLINE_TEXT = "No connection to the clinic database. What you entered is kept"
-
-
-def _qdate(d: date) -> QDate:
-    return QDate(d.year, d.month, d.day)
-
-
-def _pydate(d: QDate) -> date:
-    return date(d.year(), d.month(), d.day())
-
-
-@dataclass(frozen=True)
-class _Unsure:
-    """A booking sent whose commit outcome is unknown: what is needed to check it and send it again."""
-
-    branch: str
-    service: str
-    start: datetime
-    local_date: date
-    patient_id: int
-    client_id: uuid.UUID
-    pins: dict[str, str]
-    now: datetime
+__all__ = ["BOOKED_TEXT", "CHECKING_TEXT", "NEXT_FREE_DAYS", "OFFLINE_TEXT", "SAVED_BEFORE_TEXT",
+           "TAKEN_MEANWHILE_TEXT", "BookingDialog", "patient_day_text"]
 
 
 class BookingDialog(QDialog):
@@ -163,25 +145,9 @@ class BookingDialog(QDialog):
         self._runner = runner
         self._branch = branch
         self._clock = clock or (lambda: datetime.now(UTC))
-        self._pin = pin
-        self._start_hint = start_hint
-        self._length = length
-        self._services: list[ServiceSummary] = []
-        self._patient: PatientView | None = None
-        self._offers: list[SlotOffer] = []
-        self._offers_patient: int | None = None
-        self._booking = False
-        self._attempt: tuple[tuple[object, ...], uuid.UUID] | None = None
-        self._next_free_date: date | None = None
-        self._keys = {k: f"{k}-{id(self)}" for k in ("slots", "next_free", "patient_day")}
-        self._adding_patient = False
-        self._pending_patient: dict[str, str | None] | None = None
-        self._unsure: _Unsure | None = None
-        self._resolved = False  # an unsure booking was found saved: nothing more to book here
-        self._rerun_on_restore: set[str] = set()  # "slots": failed for want of a connection (the picker
-        # re-runs its own search)
-        self._held: AppointmentView | None = None  # a hold made here and not confirmed yet
-        self._keys["terms"] = f"terms-{id(self)}"
+        #: What the dialog knows and decides (``booking_model.BookingState``); the widgets show it.
+        self.state = BookingState(pin=pin, start_hint=start_hint, length=length)
+        self._keys = {k: f"{k}-{id(self)}" for k in ("slots", "next_free", "patient_day", "terms")}
         runner.connection_restored.connect(self._on_connection_restored)
         runner.connection_lost.connect(self._on_connection_lost)
 
@@ -195,11 +161,7 @@ class BookingDialog(QDialog):
         layout.addWidget(self._build_patient_box(search_delay_ms))
         layout.addWidget(self._build_appointment_box(local_date), 1)
 
-        self.message_label = QLabel()
-        self.message_label.setObjectName("bookingMessage")
-        self.message_label.setWordWrap(True)
-        self.message_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.message_label.hide()
+        self.message_label = MessageLabel("bookingMessage")
         layout.addWidget(self.message_label)
 
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
@@ -247,106 +209,55 @@ class BookingDialog(QDialog):
         picker.patient_chosen.connect(self._on_patient_chosen)
         return box
 
-    def _build_appointment_box(self, local_date: date) -> QGroupBox:
-        box = QGroupBox("Appointment")
-        v = QVBoxLayout(box)
-        form = QFormLayout()
-        self.service_combo = QComboBox()
-        self.service_combo.setObjectName("serviceCombo")
+    def _build_appointment_box(self, local_date: date) -> SlotPanel:
+        """The "Appointment" box (``booking_slots.SlotPanel``), its widgets under the names this
+        dialog has always offered (tests and the window use them)."""
+        self.slots = panel = SlotPanel(local_date)
+        self.service_combo, self.date_edit, self.pin_label = panel.service_combo, panel.date_edit, panel.pin_label
+        self.slot_tree, self.slot_status, self.next_free_button = (panel.slot_tree, panel.slot_status,
+                                                                   panel.next_free_button)
+        self.patient_day_label, self.terms_label = panel.patient_day_label, panel.terms_label
         self.service_combo.currentIndexChanged.connect(self._on_service_index_changed)
-        form.addRow("Service", self.service_combo)
-        date_row = QHBoxLayout()
-        self.date_edit = QDateEdit(_qdate(local_date))
-        self.date_edit.setObjectName("dateEdit")
-        self.date_edit.setCalendarPopup(True)
-        self.date_edit.setDisplayFormat("ddd d MMM yyyy")
         self.date_edit.dateChanged.connect(self._on_date_changed)
-        date_row.addWidget(self.date_edit)
-        self.pin_label = QLabel()
-        self.pin_label.setObjectName("pinLabel")
-        date_row.addWidget(self.pin_label, 1)
-        form.addRow("Day", date_row)
-        v.addLayout(form)
-
-        self.slot_tree = QTreeWidget()
-        self.slot_tree.setObjectName("slotList")
-        self.slot_tree.setHeaderLabels(["Time", "Doctor", "Room", "Equipment"])
-        self.slot_tree.setRootIsDecorated(False)
-        self.slot_tree.setUniformRowHeights(True)
-        self.slot_tree.setAlternatingRowColors(True)
-        self.slot_tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.slot_tree.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.slot_tree.header().setStretchLastSection(True)
         self.slot_tree.currentItemChanged.connect(self._on_slot_current_changed)
         self.slot_tree.itemDoubleClicked.connect(self._on_slot_double_clicked)
-        v.addWidget(self.slot_tree, 1)
-        status_row = QHBoxLayout()
-        self.slot_status = QLabel()
-        self.slot_status.setObjectName("slotStatus")
-        self.slot_status.setStyleSheet("color: #4a5563;")
-        self.slot_status.setWordWrap(True)
-        status_row.addWidget(self.slot_status, 1)
-        self.next_free_button = QPushButton()
-        self.next_free_button.setObjectName("nextFreeButton")
-        self.next_free_button.setAccessibleDescription("Sets the day to the next day with free time")
-        self.next_free_button.setAutoDefault(False)  # Enter in the dialog still means Book
         self.next_free_button.clicked.connect(self._on_next_free_clicked)
-        self.next_free_button.hide()
-        status_row.addWidget(self.next_free_button)
-        v.addLayout(status_row)
-        self.patient_day_label = QLabel()
-        self.patient_day_label.setObjectName("patientDayNote")
-        self.patient_day_label.setAccessibleName("The patient's other appointments that day")
-        self.patient_day_label.setWordWrap(True)
-        self.patient_day_label.setStyleSheet(
-            "QLabel { color: #5b3a00; background: #fff4e5; border: 1px solid #f0c36d; border-radius: 4px;"
-            " padding: 4px 6px; }")
-        self.patient_day_label.hide()
-        v.addWidget(self.patient_day_label)
-        self.terms_label = QLabel()
-        self.terms_label.setObjectName("serviceTerms")
-        self.terms_label.setAccessibleName("Service terms")
-        self.terms_label.setWordWrap(True)
-        self.terms_label.setStyleSheet("color: #4a5563;")
-        v.addWidget(self.terms_label)
-        return box
+        return panel
 
     # -- public --------------------------------------------------------------------------
     @property
     def patient(self) -> PatientView | None:
         """The patient chosen (found or just added), or ``None``."""
-        return self._patient
+        return self.state.patient
 
     @property
     def services(self) -> list[ServiceSummary]:
         """The services in the picker."""
-        return list(self._services)
+        return list(self.state.services)
 
     @property
     def offers(self) -> list[SlotOffer]:
         """The free starts listed, in list order."""
-        return list(self._offers)
+        return list(self.state.offers)
 
     @property
     def offers_for_patient(self) -> int | None:
         """The patient id the listed starts leave that patient's own appointments out for (``None``:
         listed for nobody in particular). It lags :attr:`patient` while a new list is on its way."""
-        return self._offers_patient
+        return self.state.offers_patient
 
     @property
     def local_date(self) -> date:
         """The branch-local day searched."""
-        return _pydate(self.date_edit.date())
+        return self.slots.local_date
 
     def selected_service(self) -> ServiceSummary | None:
         """The service chosen in the picker."""
-        i = self.service_combo.currentIndex()
-        return self._services[i] if 0 <= i < len(self._services) else None
+        return self.state.service_at(self.service_combo.currentIndex())
 
     def selected_offer(self) -> SlotOffer | None:
         """The free start selected in the list."""
-        item = self.slot_tree.currentItem()
-        return item.data(0, Qt.ItemDataRole.UserRole) if item is not None else None
+        return self.slots.selected_offer()
 
     def search_now(self) -> None:
         """Run the patient search for the current text at once (Enter does this too)."""
@@ -355,7 +266,7 @@ class BookingDialog(QDialog):
     @property
     def next_free_date(self) -> date | None:
         """The branch-local day the "Show …" button moves to, while it is shown."""
-        return self._next_free_date
+        return self.state.next_free_date
 
     def refresh_slots(self) -> None:
         """Reload the free starts for the chosen service and day — without the starts that would
@@ -366,11 +277,11 @@ class BookingDialog(QDialog):
         service = self.selected_service()
         if service is None:
             return
-        pins = self._pins_for(service)
+        pins = self.state.pins_for(service)
         day = self.local_date
         branch = self._branch.name
         now = self._clock()
-        patient_id = self._patient.id if self._patient is not None else None
+        patient_id = self.state.patient.id if self.state.patient is not None else None
         self.slot_status.setText("Looking for free times…")
         self._runner.run(
             lambda: scheduling.find_slots(self._db, branch=branch, service=service.name, local_date=day,
@@ -385,8 +296,8 @@ class BookingDialog(QDialog):
         self.picker.set_patient(patient, "chosen")
 
     def _on_patient_chosen(self, patient: PatientView | None) -> None:
-        changed = (patient.id if patient else None) != (self._patient.id if self._patient else None)
-        self._patient = patient
+        changed = (patient.id if patient else None) != (self.state.patient.id if self.state.patient else None)
+        self.state.patient = patient
         self._update_book_button()
         if changed:  # the patient's own appointments decide which starts are offered
             self.refresh_slots()
@@ -394,7 +305,7 @@ class BookingDialog(QDialog):
     def _load_patient_day(self) -> None:
         """Load the chosen patient's live appointments on the day shown (any branch), in the background."""
         self._runner.discard(self._keys["patient_day"])
-        patient = self._patient
+        patient = self.state.patient
         if patient is None:
             self.patient_day_label.hide()
             return
@@ -406,46 +317,21 @@ class BookingDialog(QDialog):
                          key=self._keys["patient_day"], label="the patient's appointments that day")
 
     def _on_patient_day(self, patient: PatientView, found: list[AppointmentView]) -> None:
-        others = [a for a in found if self._held is None or a.id != self._held.id]
-        text = patient_day_text(patient.name, others, self._branch.name, self._branch.tz)
-        self.patient_day_label.setText(text)
-        self.patient_day_label.setVisible(bool(text))
+        others = [a for a in found if self.state.held is None or a.id != self.state.held.id]
+        self.slots.show_patient_day(patient_day_text(patient.name, others, self._branch.name, self._branch.tz))
         self.patient_day_listed.emit(others)
 
     # -- service, day, slots -----------------------------------------------------------------
     def _on_services_loaded(self, services: list[ServiceSummary]) -> None:
-        self._services = list(services)
-        self.service_combo.blockSignals(True)
-        self.service_combo.clear()
-        for s in self._services:
-            self.service_combo.addItem(f"{s.name}  ({s.duration_min} min)")
-        preferred = 0
-        if self._pin is not None:
-            preferred = next((i for i, s in enumerate(self._services) if self._pin_applies(s)), 0)
-        fitting = [(s.duration_min, i) for i, s in enumerate(self._services)
-                   if self._length is not None and timedelta(minutes=s.duration_min) <= self._length
-                   and (self._pin is None or self._pin_applies(s))]
-        if fitting:  # a range dragged on the grid: the longest service that fits in it
-            preferred = max(fitting, key=lambda f: (f[0], -f[1]))[1]
-        self.service_combo.setCurrentIndex(preferred if self._services else -1)
-        self.service_combo.blockSignals(False)
-        self.services_loaded.emit(len(self._services))
+        self.state.services = list(services)
+        self.slots.set_services(self.state.services, self.state.preferred_service())
+        self.services_loaded.emit(len(self.state.services))
         self._on_service_index_changed(self.service_combo.currentIndex())
-
-    def _pin_applies(self, service: ServiceSummary) -> bool:
-        pin = self._pin
-        return pin is not None and service.needs.get(pin.kind) == pin.category
-
-    def _pins_for(self, service: ServiceSummary) -> dict[str, str]:
-        return {self._pin.kind: self._pin.name} if self._pin is not None and self._pin_applies(service) else {}
 
     def _on_service_index_changed(self, _index: int) -> None:
         service = self.selected_service()
-        if self._pin is not None and service is not None:
-            if self._pin_applies(service):
-                self.pin_label.setText(f"only with <b>{escape(self._pin.name)}</b>")
-            else:
-                self.pin_label.setText(f"<i>{escape(self._pin.name)} does not do this service</i>")
+        if self.state.pin is not None and service is not None:
+            self.slots.show_pin(self.state.pin.name, self.state.pin_applies(service))
         self._load_terms(service)
         self.refresh_slots()
 
@@ -467,60 +353,33 @@ class BookingDialog(QDialog):
 
     def _on_slots_found(self, offers: list[SlotOffer], patient_id: int | None = None) -> None:
         previous = self.selected_offer()
-        self._offers = list(offers)
-        self._offers_patient = patient_id
+        self.state.offers = list(offers)
+        self.state.offers_patient = patient_id
         service = self.selected_service()
         needs = service.needs if service else {}
         tz = self._branch.tz
-        lo, hi = day_bounds_utc(self.local_date, tz)
-        dst_day = lo.astimezone(tz).utcoffset() != hi.astimezone(tz).utcoffset()
-        self.slot_tree.blockSignals(True)
-        self.slot_tree.clear()
-        for column, kind in enumerate(KINDS, start=1):
-            self.slot_tree.setColumnHidden(column, kind not in needs)
-        keep: QTreeWidgetItem | None = None
-        for offer in self._offers:
-            cells = [f"{local_time_text(offer.start, tz, with_offset=dst_day)}–{local_time_text(offer.end, tz)}"]
-            for kind in KINDS:
-                name = offer.resources.get(kind, "")
-                others = len(offer.choices.get(kind, ())) - 1
-                cells.append(f"{name}  (+{others} more)" if others > 0 else name)
-            item = QTreeWidgetItem(cells)
-            item.setData(0, Qt.ItemDataRole.UserRole, offer)
-            alternatives = [
-                f"{kind}: " + ", ".join(n for _, n in offer.choices.get(kind, ()))
-                for kind in KINDS if offer.choices.get(kind)]
-            item.setToolTip(0, "\n".join(alternatives))
-            self.slot_tree.addTopLevelItem(item)
-            same_as_before = previous is not None and (offer.start, offer.resources) == (previous.start,
-                                                                                          previous.resources)
-            hinted = previous is None and keep is None and offer.start == self._start_hint
-            if same_as_before or hinted:
-                keep = item
-        if keep is not None:
-            self.slot_tree.setCurrentItem(keep)
-            self.slot_tree.scrollToItem(keep)
-        self.slot_tree.blockSignals(False)
-        when = self.date_edit.date().toString("dddd d MMMM")
-        if self._offers:
-            self.slot_status.setText(f"{len(self._offers)} free start{'s' if len(self._offers) != 1 else ''} "
+        self.slots.show_offers(self.state.offers, needs, tz, with_offset=changes_offset(self.local_date, tz),
+                               previous=previous, start_hint=self.state.start_hint)
+        when = self.slots.day_text()
+        if self.state.offers:
+            self.slot_status.setText(f"{len(self.state.offers)} free start{'s' if len(self.state.offers) != 1 else ''} "
                                      f"on {when} (times in {self._branch.timezone}).")
         else:
             self.slot_status.setText(f"No free time on {when}. Looking for the next free day…")
             self._find_next_free()
         self._update_book_button()
-        self.slots_listed.emit(len(self._offers))
+        self.slots_listed.emit(len(self.state.offers))
 
     def _find_next_free(self) -> None:
         """Search the ``NEXT_FREE_DAYS`` local days after the (empty) day shown, in the background."""
         service = self.selected_service()
         if service is None:
             return
-        pins = self._pins_for(service)
+        pins = self.state.pins_for(service)
         first = self.local_date + timedelta(days=1)
         branch = self._branch.name
         now = self._clock()
-        patient_id = self._patient.id if self._patient is not None else None
+        patient_id = self.state.patient.id if self.state.patient is not None else None
         self._runner.run(
             lambda: scheduling.find_slots(self._db, branch=branch, service=service.name, local_date=first,
                                           days=NEXT_FREE_DAYS, now=now, patient_id=patient_id, **pins),
@@ -528,43 +387,31 @@ class BookingDialog(QDialog):
             key=self._keys["next_free"], label="find next free day")
 
     def _on_next_free_found(self, offers: list[SlotOffer]) -> None:
-        when = self.date_edit.date().toString("dddd d MMMM")
         first = offers[0] if offers else None
-        if first is None:
-            self.slot_status.setText(f"No free time on {when}. No free time in the next {NEXT_FREE_DAYS} days.")
-        else:
-            local = first.start.astimezone(self._branch.tz)
-            self._next_free_date = local.date()
-            day_text = _qdate(local.date()).toString("dddd d MMMM")
-            self.slot_status.setText(f"No free time on {when}. Next free: {day_text} "
-                                     f"{local_time_text(first.start, self._branch.tz)}")
-            self.next_free_button.setText(f"Show {day_text}")
-            self.next_free_button.setAccessibleName(f"Show {day_text}")
-            self.next_free_button.show()
+        self.state.next_free_date = self.slots.show_next_free(first, self._branch.tz)
         self.next_free_listed.emit(first)
 
     def _on_next_free_failed(self, error: ClinicError) -> None:
-        when = self.date_edit.date().toString("dddd d MMMM")
-        self.slot_status.setText(f"No free time on {when}.")
+        self.slot_status.setText(f"No free time on {self.slots.day_text()}.")
         self._show_failure(error)
 
     def _on_next_free_clicked(self) -> None:
-        target = self._next_free_date
+        target = self.state.next_free_date
         if target is None:
             return
-        self.date_edit.setDate(_qdate(target))  # the day search runs on dateChanged
+        self.slots.set_local_date(target)  # the day search runs on dateChanged
         self.slot_tree.setFocus()  # the button hides; keep the keyboard where the times will be
 
     def _clear_next_free(self) -> None:
         """Hide the "Show …" button and drop the answer of a next-free search still running."""
         self._runner.discard(self._keys["next_free"])
-        self._next_free_date = None
+        self.state.next_free_date = None
         self.next_free_button.hide()
 
     def _on_slots_failed(self, error: ClinicError) -> None:
         if isinstance(error, DatabaseUnavailable):
-            self._rerun_on_restore.add("slots")
-        self._offers = []
+            self.state.rerun_on_restore.add("slots")
+        self.state.offers = []
         self.slot_tree.clear()
         self.slot_status.setText("")
         self._show_failure(error)
@@ -583,85 +430,74 @@ class BookingDialog(QDialog):
     def outcome_unknown(self) -> bool:
         """Whether a booking was sent whose commit outcome is not known yet (being checked, or
         waiting for the connection to check it)."""
-        return self._unsure is not None
+        return self.state.unsure is not None
 
     def _update_book_button(self) -> None:
-        ready = (self._patient is not None and self.selected_offer() is not None and not self._booking
-                 and not self._runner.offline and not self._resolved)
-        self.book_button.setEnabled(self._held is None and (ready or (
-            self._unsure is not None and not self._booking and not self._runner.offline)))
-        self.hold_button.setEnabled(not self._booking and not self._runner.offline and self._unsure is None
-                                    and (self._held is not None or ready))
+        offer, offline = self.selected_offer(), self._runner.offline
+        self.book_button.setEnabled(self.state.can_book(offer, offline=offline))
+        self.hold_button.setEnabled(self.state.can_hold(offer, offline=offline))
 
     # -- holding -----------------------------------------------------------------------------------------
     @property
     def held(self) -> AppointmentView | None:
         """The hold made in this dialog and not confirmed yet, or ``None``."""
-        return self._held
+        return self.state.held
 
     def _on_hold_clicked(self) -> None:
         """Hold the chosen start, or, with a hold made, confirm it."""
-        if self._booking:
+        if self.state.booking:
             return
-        if self._held is not None:
+        if self.state.held is not None:
             self._confirm_hold()
             return
-        offer, service, patient = self.selected_offer(), self.selected_service(), self._patient
+        offer, service, patient = self.selected_offer(), self.selected_service(), self.state.patient
         if patient is None or service is None or offer is None:
             self._show_message("Choose the patient and a free time first.")
             return
-        branch, now, db = self._branch.name, self._clock(), self._db
-        pins = {kind: offer.resources[kind] for kind in KINDS if kind in offer.resources}
-        client_id = uuid.uuid4()
-        self._booking = True
+        attempt, db = attempt_of(self._branch.name, self._branch.tz, patient.id, service.name, offer,
+                                 self._clock()), self._db
+        self.state.booking = True
         self._update_book_button()
-        self._show_message("Holding…", error=False)
-        self._runner.run(
-            lambda: scheduling.hold(db, branch=branch, service=service.name, start=offer.start,
-                                    patient_id=patient.id, client_id=client_id, now=now,
-                                    reason="held at the front desk", **pins),
-            on_success=self._on_held, on_failure=self._on_book_failed, on_finished=self._on_book_finished,
-            label="hold")
+        self._show_message("Holding…", kind=INFO)
+        self._runner.run(lambda: send_hold(db, attempt), on_success=self._on_held, on_failure=self._on_book_failed,
+                         on_finished=self._on_book_finished, label="hold")
 
     def _on_held(self, appointment: AppointmentView) -> None:
-        self._held = appointment
-        until = (appointment.hold_expires_at or appointment.start).astimezone(self._branch.tz)
+        self.state.held = appointment
         self.hold_button.setText("Confirm hold")
-        self._show_message(f"Held until {until:%H:%M} for {appointment.patient}: {appointment.service}, "
-                           f"{appointment.start.astimezone(self._branch.tz):%a %d %b %H:%M}. "
-                           "Confirm hold books it; Cancel releases it.", error=False)
+        self._show_message(held_text(appointment, self._branch.tz), kind=INFO)
         self.appointment_held.emit(appointment)
 
     def _confirm_hold(self) -> None:
-        held, db = self._held, self._db
+        held, db = self.state.held, self._db
         assert held is not None
-        self._booking = True
+        self.state.booking = True
         self._update_book_button()
         self._runner.run(lambda: scheduling.confirm_hold(db, held.id, reason="hold confirmed at the front desk"),
                          on_success=self._on_hold_confirmed, on_failure=self._on_confirm_failed,
                          on_finished=self._on_book_finished, label="confirm hold")
 
     def _on_hold_confirmed(self, appointment: AppointmentView) -> None:
-        self._held = None
+        self.state.held = None
         self.appointment_booked.emit(appointment)
         self.accept()
 
     def _on_confirm_failed(self, error: ClinicError) -> None:
         # The hold expired and someone took the time, or it was cancelled elsewhere: start again.
-        self._held = None
+        self.state.held = None
         self.hold_button.setText("Hold slot")
         self._show_message(f"{error} Please pick a time again.")
         self.refresh_slots()
 
     def _on_book_clicked(self) -> None:
-        offer, service, patient = self.selected_offer(), self.selected_service(), self._patient
-        if self._booking or self._resolved:
+        offer, service, patient = self.selected_offer(), self.selected_service(), self.state.patient
+        if self.state.booking or self.state.resolved:
             return
-        if self._unsure is not None:  # settle the first attempt before anything else is booked
+        if self.state.unsure is not None:  # settle the first attempt before anything else is booked
             self._check_unsure()
             return
         if self._runner.offline:
-            self._show_message(f"{OFFLINE_TEXT}; Book works again when the connection is back.")
+            self._show_message(f"{OFFLINE_TEXT}; Book works again when the connection is back.", topic=OFFLINE)
             return
         if patient is None:
             self._show_message("Choose the patient first: search above or add a new one.")
@@ -670,89 +506,67 @@ class BookingDialog(QDialog):
             self._show_message("Choose a free time from the list.")
             return
         # The same attempt keeps its client id, so a retry after a lost connection cannot book twice.
-        attempt = (patient.id, service.name, offer.start, tuple(sorted(offer.resources.items())))
-        if self._attempt is None or self._attempt[0] != attempt:
-            self._attempt = (attempt, uuid.uuid4())
-        client_id = self._attempt[1]
-        branch, now = self._branch.name, self._clock()
-        pins = {kind: offer.resources[kind] for kind in KINDS if kind in offer.resources}
-        self._booking = True
+        attempt = self.state.attempt_for(self._branch.name, self._branch.tz, patient.id, service.name, offer,
+                                         self._clock())
+        self.state.booking = True
         self._update_book_button()
-        self._show_message("Booking…", error=False)
-        unsure = _Unsure(branch=branch, service=service.name, start=offer.start,
-                         local_date=offer.start.astimezone(self._branch.tz).date(), patient_id=patient.id,
-                         client_id=client_id, pins=pins, now=now)
-        self._runner.run(
-            lambda: scheduling.book(self._db, branch=branch, service=service.name, start=offer.start,
-                                    patient_id=patient.id, client_id=client_id, now=now,
-                                    reason="booked at the front desk", **pins),
-            on_success=self._on_booked, on_failure=lambda error: self._on_book_failed(error, unsure),
-            on_finished=self._on_book_finished, label="book")
+        self._show_message(BOOKING_PROGRESS_TEXT, kind=INFO, topic=PROGRESS)
+        self._runner.run(lambda: send_booking(self._db, attempt), on_success=self._on_booked,
+                         on_failure=lambda error: self._on_book_failed(error, attempt),
+                         on_finished=self._on_book_finished, label="book")
 
     def _on_booked(self, appointment: AppointmentView) -> None:
-        self._attempt = None
+        self.state.forget_attempt()
         self.appointment_booked.emit(appointment)
         self.accept()
 
-    def _on_book_failed(self, error: ClinicError, unsure: _Unsure | None = None) -> None:
+    def _on_book_failed(self, error: ClinicError, unsure: BookingAttempt | None = None) -> None:
         if isinstance(error, CommitOutcomeUnknown) and unsure is not None:
             # Keep everything (and the client id): check once the connection is back.
-            self._unsure = unsure
+            self.state.unsure = unsure
             if self._runner.offline:
-                self._show_message(f"{CHECKING_TEXT} (waiting for the connection to come back)", error=False)
+                self._show_message(f"{CHECKING_TEXT} (waiting for the connection to come back)", kind=INFO)
             else:  # nobody watches the connection: check at once (Book checks again if this fails)
                 QTimer.singleShot(0, self._check_unsure)
-                self._show_message(CHECKING_TEXT, error=False)
+                self._show_message(CHECKING_TEXT, kind=INFO)
         elif isinstance(error, PatientBusy):  # booked meanwhile elsewhere (another desk, the CLI)
-            self._attempt = None
+            self.state.forget_attempt()
             self._show_message(f"{error} Nothing was booked; the list of free times has been refreshed "
                                "without that time; please pick another.")
             self.refresh_slots()
             self.slot_taken.emit(str(error))
         elif isinstance(error, SlotTaken):
-            self._attempt = None
+            self.state.forget_attempt()
             self._show_message(f"{error} The list of free times has been refreshed; please pick another.")
             self.refresh_slots()
             self.slot_taken.emit(str(error))
         elif isinstance(error, DatabaseUnavailable):  # lost before COMMIT, or never reached: nothing saved
             self._show_message("No connection to the clinic database, so nothing was booked. What you entered "
-                               "is kept; press Book again when the connection is back.")
+                               "is kept; press Book again when the connection is back.", topic=OFFLINE)
         else:
             self._show_message(str(error))
 
     def _check_unsure(self) -> None:
         """Find out what became of the booking whose COMMIT outcome is unknown: look for its client
         id on its day; if absent, book again with the same client id (never twice: the id is unique)."""
-        unsure = self._unsure
-        if unsure is None or self._booking:
+        unsure = self.state.unsure
+        if unsure is None or self.state.booking:
             return
-        self._booking = True
+        self.state.booking = True
         self._update_book_button()
-        self._show_message(CHECKING_TEXT, error=False)
+        self._show_message(CHECKING_TEXT, kind=INFO)
         db = self._db
-
-        def work() -> tuple[AppointmentView, bool]:
-            saved = [a for a in scheduling.list_appointments(db, branch=unsure.branch, local_date=unsure.local_date)
-                     if a.client_id == str(unsure.client_id)]
-            if saved:
-                return saved[0], True
-            booked = scheduling.book(db, branch=unsure.branch, service=unsure.service, start=unsure.start,
-                                     patient_id=unsure.patient_id, client_id=unsure.client_id, now=unsure.now,
-                                     reason="booked at the front desk", **unsure.pins)
-            return booked, False
-
-        self._runner.run(work, on_success=self._on_unsure_settled, on_failure=self._on_unsure_check_failed,
+        self._runner.run(lambda: settle_attempt(db, unsure), on_success=self._on_unsure_settled,
+                         on_failure=self._on_unsure_check_failed,
                          on_finished=self._on_book_finished, label="check a booking with an unknown outcome")
 
     def _on_unsure_settled(self, outcome: tuple[AppointmentView, bool]) -> None:
         appointment, saved_before = outcome
-        self._unsure = None
-        self._attempt = None
-        self._resolved = True
-        tz = self._branch.tz
-        text = (f"{SAVED_BEFORE_TEXT if saved_before else BOOKED_TEXT} {appointment.patient}, "
-                f"{appointment.service}, {appointment.start.astimezone(tz):%a %d %b %H:%M}.")
-        self._show_message(text, success=True)
+        self.state.unsure = None
+        self.state.forget_attempt()
+        self.state.resolved = True
+        text = settled_text(appointment, saved_before, self._branch.tz)
+        self._show_message(text, kind=SUCCESS)
         self.buttons.button(QDialogButtonBox.StandardButton.Cancel).setText("Close")
         self.appointment_booked.emit(appointment)
         self.outcome_resolved.emit(text)
@@ -760,10 +574,10 @@ class BookingDialog(QDialog):
     def _on_unsure_check_failed(self, error: ClinicError) -> None:
         if isinstance(error, DatabaseUnavailable):  # still (or again) no connection: stay unsure
             self._show_message(f"{CHECKING_TEXT} The connection dropped again; the booking will be checked "
-                               f"when it is back.", error=False)
+                               f"when it is back.", kind=INFO)
             return
-        self._unsure = None
-        self._attempt = None
+        self.state.unsure = None
+        self.state.forget_attempt()
         if isinstance(error, SlotTaken):
             text = f"{TAKEN_MEANWHILE_TEXT} {error} The list of free times has been refreshed; please pick another."
             self._show_message(text)
@@ -781,18 +595,18 @@ class BookingDialog(QDialog):
         """The connection is back: settle an unsure booking, re-run searches that failed, allow Book."""
         if not self.isVisible():
             return
-        if self._unsure is not None:
+        if self.state.unsure is not None:
             self._check_unsure()
-        rerun, self._rerun_on_restore = self._rerun_on_restore, set()
+        rerun, self.state.rerun_on_restore = self.state.rerun_on_restore, set()
         if "slots" in rerun:
             self.refresh_slots()
-        if self.message_label.text().startswith("No connection to the clinic database"):
+        if self.state.end_topic(OFFLINE):
             self.message_label.hide()  # what it said is over: Book and the searches work again
         self._update_book_button()
 
     def _on_book_finished(self) -> None:
-        self._booking = False
-        if self.message_label.text() == "Booking…":
+        self.state.booking = False
+        if self.state.end_topic(PROGRESS):
             self.message_label.hide()
         self._update_book_button()
 
@@ -800,21 +614,13 @@ class BookingDialog(QDialog):
     def _show_failure(self, error: ClinicError) -> None:
         if isinstance(error, DatabaseUnavailable):
             self._show_message(f"{OFFLINE_TEXT}; this is tried again when the connection is back."
-                               if self._runner.connection_watched else f"{OFFLINE_TEXT}: {error}")
+                               if self._runner.connection_watched else f"{OFFLINE_TEXT}: {error}", topic=OFFLINE)
         else:
             self._show_message(str(error))
 
-    def _show_message(self, text: str, *, error: bool = True, success: bool = False) -> None:
-        self.message_label.setText(text)
-        if success:
-            style = ("QLabel { color: #1e4620; background: #e3f4e1; border: 1px solid #8cc084; border-radius: 4px;"
-                     " padding: 6px; }")
-        elif error:
-            style = colors.ERROR_BOX_STYLE
-        else:
-            style = "QLabel { color: #1b1f24; padding: 6px; }"
-        self.message_label.setStyleSheet(style)
-        self.message_label.show()
+    def _show_message(self, text: str, *, kind: str = ERROR, topic: str = "") -> None:
+        """Set the state's message and show it (``booking_model.Message``: kind and topic)."""
+        self.message_label.show_message(self.state.show(text, kind, topic))
 
     def done(self, result: int) -> None:
         """Close; searches still running finish, but their results are dropped.
@@ -823,24 +629,10 @@ class BookingDialog(QDialog):
         """
         self.picker.discard()
         self._runner.discard(*self._keys.values())
-        held, self._held = self._held, None
+        held, self.state.held = self.state.held, None
         if held is not None and not self._runner.closed:  # closed without confirming: let the time go
             db = self._db
             self._runner.run(lambda: scheduling.cancel(db, held.id, reason="hold released at the desk"),
                              on_failure=lambda _error: None, label="release hold")
         super().done(result)
 
-
-def patient_day_text(name: str, appointments: list[AppointmentView], branch: str, tz: tzinfo) -> str:
-    """``"Maria Silva already has Abdominal ultrasound 13:00–13:30 with Ana Souza; overlapping starts
-    are not offered."`` (times in ``tz``, the branch's zone; another branch is named); ``""`` for none."""
-    if not appointments:
-        return ""
-    parts = []
-    for a in appointments:
-        doctor = a.resources.get("doctor")
-        where = f" at {a.branch}" if a.branch != branch else ""
-        parts.append(f"{a.service} {a.start.astimezone(tz):%H:%M}–{a.end.astimezone(tz):%H:%M}"
-                     f"{' with ' + doctor if doctor else ''}{where}")
-    listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
-    return f"{name} already has {listed}; overlapping starts are not offered."

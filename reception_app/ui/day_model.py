@@ -71,12 +71,16 @@ MARKERS_ROLE = Qt.ItemDataRole.UserRole + 8
 #: Resource sets the grid can show: all, or one kind.
 RESOURCE_SETS: tuple[str, ...] = ("all", *KINDS)
 
-_KIND_LABELS = {"doctor": "Doctor", "room": "Room", "equipment": "Equipment"}
+#: How tooltips and headers name each resource kind (an unknown kind is shown as it is).
+KIND_LABELS: dict[str, str] = {"doctor": "Doctor", "room": "Room", "equipment": "Equipment"}
 _BACKGROUNDS = {"open": colors.OPEN, "closed": colors.CLOSED, "off": colors.TIME_OFF, "missing": colors.MISSING}
 _TEXT = QColor("#1b1f24")
 _MINOR_TEXT = QColor("#6b7480")
 
 _Index = QModelIndex | QPersistentModelIndex
+# Made once: the view asks for every painted cell's flags, and combining enum members costs.
+_CELL_FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+_NO_FLAGS = Qt.ItemFlag.NoItemFlags
 PaintInfo = tuple[str, QColor, int, AppointmentView | None, bool, tuple[colors.Marker, ...], bool]
 
 
@@ -319,8 +323,8 @@ class ScheduleGridModel(QAbstractTableModel):
     def flags(self, index: _Index) -> Qt.ItemFlag:
         """Cells are enabled and selectable, never editable."""
         if not index.isValid():
-            return Qt.ItemFlag.NoItemFlags
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+            return _NO_FLAGS
+        return _CELL_FLAGS
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         """The cell's value for ``role`` (see the class docstring); ``None`` for unknown roles."""
@@ -395,7 +399,7 @@ class ScheduleGridModel(QAbstractTableModel):
 
     def _column_tip(self, column: int) -> str:
         res = self._columns[column]
-        tip = f"{res.name}\n{_KIND_LABELS.get(res.kind, res.kind)} · {res.category}"
+        tip = f"{res.name}\n{KIND_LABELS.get(res.kind, res.kind)} · {res.category}"
         if res.exception:  # a roster exception replaces the weekly shifts that day (migration 0003)
             kind, _, note = res.exception.partition(": ")
             tip += "\n" + ("Off this day (roster exception)" if kind == "off" else "Other hours this day (roster exception)")

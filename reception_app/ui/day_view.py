@@ -1,11 +1,12 @@
 """The grid widget: a ``QTableView`` over a :class:`~.day_model.ScheduleGridModel` (the day
 model, or the week model of ``ui.week_model``) and its delegate.
 
-Only display: the delegate paints open/closed shading, quarter-hour and hour
-lines, and appointment blocks (status fill, accent bar, patient, service,
-local time, marker glyphs); the view spans each block over its rows, draws the
-current-time line, and turns double-clicks, context-menu gestures, drags of a
-block and typing into requests (the window decides what to do with them).
+Only display: the delegate (``ui.grid_paint.DayGridDelegate``, re-exported here) paints
+open/closed shading, quarter-hour and hour lines, and appointment blocks (status fill, accent
+bar, patient, service, local time, marker glyphs) from a cache of rendered cells; the view
+spans each block over its rows, draws the current-time line, and turns double-clicks,
+context-menu gestures, drags of a block and typing into requests (the window decides what to
+do with them).
 """
 
 from __future__ import annotations
@@ -13,17 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, QPoint, QRect, QSize, Qt, Signal
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, QRect, Qt, Signal
 from PySide6.QtGui import (
-    QBrush,
     QColor,
     QContextMenuEvent,
-    QFont,
-    QFontMetrics,
     QKeyEvent,
     QMouseEvent,
     QPainter,
-    QPainterPath,
     QPaintEvent,
     QPen,
 )
@@ -31,9 +28,6 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
     QHeaderView,
-    QStyle,
-    QStyledItemDelegate,
-    QStyleOptionViewItem,
     QTableView,
     QWidget,
 )
@@ -41,12 +35,13 @@ from PySide6.QtWidgets import (
 from ..services.dayview import GridResource, local_time_text
 from ..services.scheduling import MOVABLE_STATUSES, AppointmentView
 from . import colors
-from .day_model import PAINT_ROLE, ScheduleGridModel
+from .day_model import ScheduleGridModel
+from .grid_paint import MIN_COLUMN_WIDTH, ROW_HEIGHT, DayGridDelegate
+
+__all__ = ["MIN_COLUMN_WIDTH", "ROW_HEIGHT", "DayGridDelegate", "DayGridView"]
 
 _Index = QModelIndex | QPersistentModelIndex
 
-ROW_HEIGHT = 24
-MIN_COLUMN_WIDTH = 150
 
 
 @dataclass
@@ -82,153 +77,6 @@ class _RangeDrag:
     def rows(self) -> tuple[int, int]:
         """(first, last) row of the range."""
         return min(self.anchor, self.end), max(self.anchor, self.end)
-
-
-class DayGridDelegate(QStyledItemDelegate):
-    """Paints one cell of the grid (a block's anchor cell covers all its rows).
-
-    Everything comes from the model's ``PAINT_ROLE`` (one call per cell, cached there).
-    Fonts, their metrics and the layout of marker glyphs are made once per base font, not
-    per block: a full repaint of a busy day paints hundreds of blocks (``make bench``, grid).
-    """
-
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._fonts: dict[str, tuple[QFont, QFont, QFontMetrics, QFontMetrics]] = {}
-        self._marker_layouts: dict[tuple[str, tuple[colors.Marker, ...]],
-                                   tuple[int, tuple[tuple[int, int, str, QColor], ...]]] = {}
-        self._line_pen = QPen(colors.LINE, 1)
-        self._hour_pen = QPen(colors.HOUR_LINE, 1)
-        self._day_pen = QPen(colors.DAY_LINE, 1)
-        self._off_brush = QBrush(colors.TIME_OFF_HATCH, Qt.BrushStyle.BDiagPattern)
-        self._missing_brush = QBrush(colors.HOUR_LINE, Qt.BrushStyle.Dense6Pattern)
-
-    def _fonts_for(self, base: QFont) -> tuple[QFont, QFont, QFontMetrics, QFontMetrics]:
-        key = base.key()
-        got = self._fonts.get(key)
-        if got is None:
-            font = QFont(base)
-            bold = QFont(font)
-            bold.setBold(True)
-            got = self._fonts[key] = (font, bold, QFontMetrics(font), QFontMetrics(bold))
-        return got
-
-    def _marker_layout(self, base: QFont, markers: tuple[colors.Marker, ...],
-                       fm_bold: QFontMetrics) -> tuple[int, tuple[tuple[int, int, str, QColor], ...]]:
-        """(total width, ((x offset, width, glyph, color), …)) of a block's marker glyphs."""
-        key = (base.key(), markers)
-        got = self._marker_layouts.get(key)
-        if got is None:
-            parts, x = [], 0
-            for m in markers:
-                w = fm_bold.horizontalAdvance(m.glyph)
-                parts.append((x, w, m.glyph, m.qcolor))
-                x += w + 3
-            got = self._marker_layouts[key] = (max(0, x - 3), tuple(parts))
-        return got
-
-    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: _Index) -> None:
-        """Shading, grid lines, the block if any, and the selection."""
-        rect: QRect = option.rect  # type: ignore[attr-defined]
-        state, background, span, appt, hour_row, markers, day_end = index.data(PAINT_ROLE)
-        painter.save()
-        if state == "appointment":
-            painter.fillRect(rect, colors.OPEN)
-        else:
-            painter.fillRect(rect, background or colors.OPEN)
-            if state == "off":
-                painter.fillRect(rect, self._off_brush)
-            elif state == "missing":
-                painter.fillRect(rect, self._missing_brush)
-        # Grid lines: light right and bottom edges, a darker top edge on full hours, a dark right
-        # edge after the last column of a day (week view).
-        if day_end:
-            painter.setPen(self._day_pen)
-            painter.drawLine(rect.topRight(), rect.bottomRight())
-            painter.setPen(self._line_pen)
-        else:
-            painter.setPen(self._line_pen)
-            painter.drawLine(rect.topRight(), rect.bottomRight())
-        painter.drawLine(rect.bottomLeft(), rect.bottomRight())
-        if hour_row:
-            painter.setPen(self._hour_pen)
-            painter.drawLine(rect.topLeft(), rect.topRight())
-        if state == "appointment" and span:
-            self._paint_block(painter, option, appt, markers, index.model())
-        if option.state & QStyle.StateFlag.State_Selected:  # type: ignore[attr-defined]
-            highlight = QColor(option.palette.highlight().color())  # type: ignore[attr-defined]
-            highlight.setAlpha(40)
-            painter.fillRect(rect, highlight)
-            highlight.setAlpha(200)
-            painter.setPen(QPen(highlight, 2))
-            painter.setBrush(Qt.BrushStyle.NoBrush)
-            painter.drawRect(rect.adjusted(1, 1, -1, -1))
-        painter.restore()
-
-    def _paint_block(self, painter: QPainter, option: QStyleOptionViewItem, appt: AppointmentView,
-                     markers: tuple[colors.Marker, ...], model: object) -> None:
-        tint = colors.status_colors(appt.status)
-        block = QRect(option.rect).adjusted(3, 2, -3, -2)  # type: ignore[attr-defined]
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-        path = QPainterPath()
-        path.addRoundedRect(block.adjusted(0, 0, -1, -1), 4, 4)
-        painter.fillPath(path, tint.fill_color)
-        # The status accent bar, inset past the rounded corners (no clip path: a clip per block
-        # is the costliest step of a full repaint).
-        painter.fillRect(QRect(block.left() + 1, block.top() + 2, 3, block.height() - 4), tint.accent_color)
-        painter.setPen(colors.border_pen(appt.status))  # dashed for a hold
-        painter.drawPath(path)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
-
-        text_rect = block.adjusted(9, 2, -5, -1)
-        base: QFont = option.font  # type: ignore[attr-defined]
-        font, bold, fm, fm_bold = self._fonts_for(base)
-        line_h = fm.height()
-        one_line = text_rect.height() < 2 * line_h
-        first_w = text_rect.width()
-        if markers:
-            # Marker glyphs at the right end of the first line; the name gives way to them.
-            marks_w, parts = self._marker_layout(base, markers, fm_bold)
-            if marks_w + 24 <= text_rect.width():
-                first_w -= marks_w + 4
-                x0 = text_rect.right() + 1 - marks_w
-                y = text_rect.top() if not one_line else text_rect.top() + (text_rect.height() - line_h) // 2
-                painter.setFont(bold)
-                for dx, w, glyph, color in parts:
-                    painter.setPen(color)
-                    painter.drawText(QRect(x0 + dx, y, w + 1, line_h),
-                                     Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, glyph)
-        painter.setPen(tint.text_color)
-        if one_line:
-            # One line: "Patient · Service"
-            painter.setFont(bold)
-            name = fm_bold.elidedText(appt.patient, Qt.TextElideMode.ElideRight, first_w)
-            painter.drawText(QRect(text_rect.left(), text_rect.top(), first_w, text_rect.height()),
-                             Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, name)
-            rest = first_w - fm_bold.horizontalAdvance(name)
-            if rest > 30:
-                painter.setFont(font)
-                service = fm.elidedText(f" · {appt.service}", Qt.TextElideMode.ElideRight, rest)
-                painter.drawText(QRect(text_rect.left() + first_w - rest, text_rect.top(), rest, text_rect.height()),
-                                 Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, service)
-            return
-        lines = [(bold, fm_bold, appt.patient, first_w), (font, fm, appt.service, text_rect.width())]
-        if text_rect.height() >= 3 * line_h:  # tall enough for the times too
-            tz = model.tz if isinstance(model, ScheduleGridModel) else None
-            if tz is not None:
-                lines.append((font, fm, f"{local_time_text(appt.start, tz)}–{local_time_text(appt.end, tz)}",
-                              text_rect.width()))
-        y = text_rect.top()
-        for f, metrics, content, width in lines:
-            painter.setFont(f)
-            shown = metrics.elidedText(content, Qt.TextElideMode.ElideRight, width)
-            painter.drawText(QRect(text_rect.left(), y, width, line_h),
-                             Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, shown)
-            y += line_h
-
-    def sizeHint(self, option: QStyleOptionViewItem, index: _Index) -> QSize:
-        """Fixed rows; width from the column minimum."""
-        return QSize(MIN_COLUMN_WIDTH, ROW_HEIGHT)
 
 
 class DayGridView(QTableView):

@@ -42,7 +42,7 @@ from ..services.dayview import ServiceSummary, list_services
 from ..services.scheduling import SlotOffer
 from ..services.visits import VisitPart, VisitView
 from ..store.database import Database
-from .reschedule_dialog import _ERROR_STYLE as MESSAGE_STYLE
+from . import colors
 from .runner import Clock, Runner
 
 
@@ -83,7 +83,7 @@ class PatientBookingDialog(QDialog):
         self.message_label = QLabel()
         self.message_label.setObjectName(f"{object_name}Message")
         self.message_label.setWordWrap(True)
-        self.message_label.setStyleSheet(MESSAGE_STYLE)
+        self.message_label.setStyleSheet(colors.ERROR_BOX_STYLE)
         self.message_label.hide()
 
     def _add_status_area(self, layout: QVBoxLayout) -> None:

@@ -30,7 +30,7 @@ from ..domain.slots import KINDS
 from ..domain.wallclock import grid_starts
 from ..services.dayview import DayView, GridResource, WeekView, local_time_text
 from ..services.scheduling import AppointmentView
-from .day_model import _KIND_LABELS, ScheduleGridModel
+from .day_model import KIND_LABELS, ScheduleGridModel
 
 #: A row of the week: (minutes from local midnight on the wall clock, occurrence: 0, or 1 for the
 #: second pass of a time repeated when the clocks go back).
@@ -225,7 +225,7 @@ class WeekGridModel(ScheduleGridModel):
         res = self._columns[column]
         d = day.local_date
         note = f"\nHoliday: {day.holiday}" if day.holiday else ("\nBranch closed" if day.closed else "")
-        return (f"{d:%A} {d.day} {d:%B %Y}\n{res.name}\n{_KIND_LABELS.get(res.kind, res.kind)} · "
+        return (f"{d:%A} {d.day} {d:%B %Y}\n{res.name}\n{KIND_LABELS.get(res.kind, res.kind)} · "
                 f"{res.category}{note}")
 
     def _row_tip(self, row: int) -> str:

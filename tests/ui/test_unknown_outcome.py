@@ -114,7 +114,7 @@ def test_killed_inside_commit_the_dialog_checks_and_books_with_the_same_client_i
         assert hook.killed_query[0] == "COMMIT"
         assert dialog.message_label.text().startswith(CHECKING_TEXT)
         assert dialog.isVisible() and dialog.patient is not None and dialog.selected_offer() is not None
-        client_id = dialog._attempt[1]  # the attempt's id, kept for the retry
+        client_id = dialog.state.client_id  # the attempt's id, kept for the retry
         assert appointments_with(booked.db, client_id) == []  # it died before its commit record
 
         with qtbot.waitSignal(dialog.outcome_resolved, timeout=20_000) as resolved, \
@@ -143,7 +143,7 @@ def test_a_commit_whose_answer_was_lost_is_found_saved_and_not_booked_again(
             qtbot.mouseClick(dialog.book_button, Qt.MouseButton.LeftButton)
             qtbot.waitUntil(lambda: dialog.outcome_unknown, timeout=10_000)
         assert proxy.cut.is_set()
-        client_id = dialog._attempt[1]
+        client_id = dialog.state.client_id
         saved = appointments_with(booked.db, client_id)
         assert len(saved) == 1  # the server committed it; the dialog could not know
 
@@ -173,7 +173,7 @@ def test_a_time_taken_while_the_connection_was_down_is_said_plainly(
     finally:
         hook.close()
     assert not dialog.book_button.isEnabled()  # waiting for the connection
-    client_id = dialog._attempt[1]
+    client_id = dialog.state.client_id
     # Meanwhile another workstation takes 10:00 (the only ultrasound).
     other = scheduling.book(booked.db, branch="Centro", service="Abdominal ultrasound", start=at(10),
                             patient_id=booked.ana_clara, now=NOW)

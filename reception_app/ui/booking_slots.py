@@ -1,0 +1,215 @@
+"""The booking dialog's "Appointment" box — service, day, the list of free starts and the notes
+under it — and its message line. Only display: :class:`SlotPanel` and :class:`MessageLabel` show
+what the dialog (``ui.booking_dialog``) and its state (``ui.booking_model.BookingState``) give them
+and never read the database.
+
+Free starts are listed with their local times on the branch's wall clock (with the UTC offset on a
+day the clocks change) and the resource of each kind the service books; the columns of kinds the
+service does not book are hidden.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from html import escape
+from zoneinfo import ZoneInfo
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDateEdit,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..domain.slots import KINDS
+from ..services.dayview import ServiceSummary, local_time_text
+from ..services.scheduling import SlotOffer
+from . import colors
+from .booking_model import ERROR, INFO, NEXT_FREE_DAYS, SUCCESS, Message, offer_cells, offer_tooltip
+from .roster_dialog import pydate, qdate
+
+#: The message line's style per ``Message.kind``.
+MESSAGE_STYLES = {
+    SUCCESS: ("QLabel { color: #1e4620; background: #e3f4e1; border: 1px solid #8cc084; border-radius: 4px;"
+              " padding: 6px; }"),
+    ERROR: colors.ERROR_BOX_STYLE,
+    INFO: "QLabel { color: #1b1f24; padding: 6px; }",
+}
+
+
+class MessageLabel(QLabel):
+    """The message under a form (hidden until :meth:`show_message`): word-wrapped, selectable, styled
+    by the message's kind (a red box for an error, a green one for a success, plain for information)."""
+
+    def __init__(self, object_name: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName(object_name)
+        self.setWordWrap(True)
+        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.hide()
+
+    def show_message(self, message: Message) -> None:
+        """Show ``message`` (a ``booking_model.Message``)."""
+        self.setText(message.text)
+        self.setStyleSheet(MESSAGE_STYLES[message.kind])
+        self.show()
+
+
+class SlotPanel(QGroupBox):
+    """Service picker (``service_combo``), day (``date_edit``) and pin note (``pin_label``), the free
+    starts (``slot_tree``: each item holds its ``SlotOffer`` in ``UserRole``), the status line
+    (``slot_status``) with the "Show <next free day>" button (``next_free_button``), the patient's
+    other appointments that day (``patient_day_label``) and the service's terms (``terms_label``).
+
+    ``local_date``: the branch-local day shown first. Signals: only the widgets' own (the dialog
+    connects to them).
+    """
+
+    def __init__(self, local_date: date, parent: QWidget | None = None) -> None:
+        super().__init__("Appointment", parent)
+        v = QVBoxLayout(self)
+        form = QFormLayout()
+        self.service_combo = QComboBox()
+        self.service_combo.setObjectName("serviceCombo")
+        form.addRow("Service", self.service_combo)
+        date_row = QHBoxLayout()
+        self.date_edit = QDateEdit(qdate(local_date))
+        self.date_edit.setObjectName("dateEdit")
+        self.date_edit.setCalendarPopup(True)
+        self.date_edit.setDisplayFormat("ddd d MMM yyyy")
+        date_row.addWidget(self.date_edit)
+        self.pin_label = QLabel()
+        self.pin_label.setObjectName("pinLabel")
+        date_row.addWidget(self.pin_label, 1)
+        form.addRow("Day", date_row)
+        v.addLayout(form)
+
+        self.slot_tree = QTreeWidget()
+        self.slot_tree.setObjectName("slotList")
+        self.slot_tree.setHeaderLabels(["Time", "Doctor", "Room", "Equipment"])
+        self.slot_tree.setRootIsDecorated(False)
+        self.slot_tree.setUniformRowHeights(True)
+        self.slot_tree.setAlternatingRowColors(True)
+        self.slot_tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.slot_tree.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.slot_tree.header().setStretchLastSection(True)
+        v.addWidget(self.slot_tree, 1)
+        status_row = QHBoxLayout()
+        self.slot_status = QLabel()
+        self.slot_status.setObjectName("slotStatus")
+        self.slot_status.setStyleSheet("color: #4a5563;")
+        self.slot_status.setWordWrap(True)
+        status_row.addWidget(self.slot_status, 1)
+        self.next_free_button = QPushButton()
+        self.next_free_button.setObjectName("nextFreeButton")
+        self.next_free_button.setAccessibleDescription("Sets the day to the next day with free time")
+        self.next_free_button.setAutoDefault(False)  # Enter in the dialog still means Book
+        self.next_free_button.hide()
+        status_row.addWidget(self.next_free_button)
+        v.addLayout(status_row)
+        self.patient_day_label = QLabel()
+        self.patient_day_label.setObjectName("patientDayNote")
+        self.patient_day_label.setAccessibleName("The patient's other appointments that day")
+        self.patient_day_label.setWordWrap(True)
+        self.patient_day_label.setStyleSheet(
+            "QLabel { color: #5b3a00; background: #fff4e5; border: 1px solid #f0c36d; border-radius: 4px;"
+            " padding: 4px 6px; }")
+        self.patient_day_label.hide()
+        v.addWidget(self.patient_day_label)
+        self.terms_label = QLabel()
+        self.terms_label.setObjectName("serviceTerms")
+        self.terms_label.setAccessibleName("Service terms")
+        self.terms_label.setWordWrap(True)
+        self.terms_label.setStyleSheet("color: #4a5563;")
+        v.addWidget(self.terms_label)
+
+
+    # -- reading -------------------------------------------------------------------------------
+    @property
+    def local_date(self) -> date:
+        """The branch-local day shown."""
+        return pydate(self.date_edit.date())
+
+    def set_local_date(self, day: date) -> None:
+        """Show ``day`` (the date edit's ``dateChanged`` follows)."""
+        self.date_edit.setDate(qdate(day))
+
+    def day_text(self, day: date | None = None) -> str:
+        """``"Monday 4 January"``: ``day`` (default: the day shown) as the status line names it."""
+        return (self.date_edit.date() if day is None else qdate(day)).toString("dddd d MMMM")
+
+    def selected_offer(self) -> SlotOffer | None:
+        """The free start selected in the list."""
+        item = self.slot_tree.currentItem()
+        return item.data(0, Qt.ItemDataRole.UserRole) if item is not None else None
+
+    # -- showing ---------------------------------------------------------------------------------
+    def set_services(self, services: list[ServiceSummary], current: int) -> None:
+        """Fill the service picker (``"Name  (30 min)"``) and select ``current``, without signals."""
+        self.service_combo.blockSignals(True)
+        self.service_combo.clear()
+        for s in services:
+            self.service_combo.addItem(f"{s.name}  ({s.duration_min} min)")
+        self.service_combo.setCurrentIndex(current)
+        self.service_combo.blockSignals(False)
+
+    def show_pin(self, name: str, applies: bool) -> None:
+        """Say whether the search is restricted to the pinned resource ``name``."""
+        self.pin_label.setText(f"only with <b>{escape(name)}</b>" if applies
+                               else f"<i>{escape(name)} does not do this service</i>")
+
+    def show_offers(self, offers: list[SlotOffer], needs: dict[str, str], tz: ZoneInfo, *, with_offset: bool,
+                    previous: SlotOffer | None, start_hint: datetime | None) -> None:
+        """List ``offers`` (without signals), showing the columns of the kinds in ``needs``; the
+        offer with ``previous``'s start and resources stays selected, else (nothing selected
+        before) the first one starting at ``start_hint``."""
+        self.slot_tree.blockSignals(True)
+        self.slot_tree.clear()
+        for column, kind in enumerate(KINDS, start=1):
+            self.slot_tree.setColumnHidden(column, kind not in needs)
+        keep: QTreeWidgetItem | None = None
+        for offer in offers:
+            item = QTreeWidgetItem(offer_cells(offer, tz, with_offset=with_offset))
+            item.setData(0, Qt.ItemDataRole.UserRole, offer)
+            item.setToolTip(0, offer_tooltip(offer))
+            self.slot_tree.addTopLevelItem(item)
+            same_as_before = previous is not None and (offer.start, offer.resources) == (previous.start,
+                                                                                          previous.resources)
+            hinted = previous is None and keep is None and offer.start == start_hint
+            if same_as_before or hinted:
+                keep = item
+        if keep is not None:
+            self.slot_tree.setCurrentItem(keep)
+            self.slot_tree.scrollToItem(keep)
+        self.slot_tree.blockSignals(False)
+
+    def show_next_free(self, first: SlotOffer | None, tz: ZoneInfo) -> date | None:
+        """After a day without free time: name the first free start found in the next
+        ``NEXT_FREE_DAYS`` days and show the button to its day; return that local day (``None``
+        when there is none)."""
+        when = self.day_text()
+        if first is None:
+            self.slot_status.setText(f"No free time on {when}. No free time in the next {NEXT_FREE_DAYS} days.")
+            return None
+        local = first.start.astimezone(tz)
+        day_text = self.day_text(local.date())
+        self.slot_status.setText(f"No free time on {when}. Next free: {day_text} {local_time_text(first.start, tz)}")
+        self.next_free_button.setText(f"Show {day_text}")
+        self.next_free_button.setAccessibleName(f"Show {day_text}")
+        self.next_free_button.show()
+        return local.date()
+
+    def show_patient_day(self, text: str) -> None:
+        """The note about the patient's other appointments that day (hidden when ``text`` is empty)."""
+        self.patient_day_label.setText(text)
+        self.patient_day_label.setVisible(bool(text))
