@@ -14,22 +14,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy.engine import Connection
-
-from ..services.catalog import fetch
+from ..services.reminder_queries import login_standing, service_login_statement
 from ..store.database import Database
 
 #: The group role the service's login belongs to.
 SERVICE_GROUP = "clinic_reminders"
-
-_STANDING_SQL = """
-SELECT current_user, r.rolsuper, g.oid IS NOT NULL,
-       coalesce(pg_has_role(current_user, g.oid, 'USAGE'), false),
-       has_function_privilege('clinic_release_expired_holds(integer[], timestamptz, timestamptz)', 'EXECUTE'),
-       has_table_privilege('waitlist_offer', 'INSERT') AND has_table_privilege('appointment', 'INSERT')
-  FROM pg_roles r LEFT JOIN pg_roles g ON g.rolname = %(group)s
- WHERE r.rolname = current_user
-"""
 
 
 @dataclass(frozen=True)
@@ -48,8 +37,8 @@ class Standing:
     def problem(self) -> str | None:
         """One sentence saying what is wrong with the login for the service, or None when it is
         a non-superuser member of ``clinic_reminders``."""
-        how = (f'give the service its own login in that group (as the database owner: CREATE ROLE reminders '
-               f'LOGIN PASSWORD \'…\' IN ROLE {SERVICE_GROUP}); see installers/README.md, "Reminder service"')
+        how = (f'give the service its own login in that group (as the database owner: '
+               f'{service_login_statement(SERVICE_GROUP)}); see installers/README.md, "Reminder service"')
         if not self.group_exists:
             return (f"the database has no {SERVICE_GROUP} group role; run `clinic db upgrade` as the database "
                     "owner, then " + how)
@@ -63,9 +52,6 @@ class Standing:
 def standing(db: Database) -> Standing:
     """Look up the standing of ``db``'s login (one read). Raises ``DatabaseUnavailable``."""
 
-    def work(conn: Connection) -> Standing:
-        row = fetch(conn, _STANDING_SQL, {"group": SERVICE_GROUP})[0]
-        return Standing(login=str(row[0]), superuser=bool(row[1]), group_exists=bool(row[2]),
-                        in_group=bool(row[3]), may_release_holds=bool(row[4]), may_offer_waitlist=bool(row[5]))
-
-    return db.read(work)
+    row = db.read(lambda conn: login_standing(conn, SERVICE_GROUP))
+    return Standing(login=str(row[0]), superuser=bool(row[1]), group_exists=bool(row[2]),
+                    in_group=bool(row[3]), may_release_holds=bool(row[4]), may_offer_waitlist=bool(row[5]))

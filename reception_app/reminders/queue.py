@@ -1,4 +1,4 @@
-"""The reminder queue in SQL: claim due reminders with a lease, mark them sent or failed, release.
+"""The reminder queue: claim due reminders with a lease, mark them sent or failed, release.
 
 Claiming takes up to ``batch`` rows that are due (``ready_at <= now()``: pending
 and due, a retry whose backoff has passed, or ``sending`` with a lease that ran
@@ -11,10 +11,18 @@ or WhatsApp message whose branch is inside its quiet hours is put back to wait
 for their end (quiet hours are honoured at the moment of sending too, so a retry
 after a gateway failure never goes out at night; see :func:`claim_round`).
 
-Each function is one SERIALIZABLE transaction through ``Database.write``
-(retried on conflicts; a lost connection raises ``DatabaseUnavailable``). Times
-are the database server's clock (``now()``; a claim may be given another ``now``
-to judge what is due and quiet by); durations are seconds.
+The statements are in ``services/reminder_queries.py``; this module chooses their
+transactions. Each function is one transaction through ``Database.write`` (a lost
+connection raises ``DatabaseUnavailable``) under READ COMMITTED: every one of them
+is a single statement that changes only reminder rows it locks, judged on the
+newest committed version of those rows (the claim's ``SKIP LOCKED`` skips rows
+another worker holds; a mark's ``claimed_by``/``status`` condition is re-checked
+after any concurrent change), so SERIALIZABLE would add only predicate locks over
+the queue, and with them serialization failures between workers. The schedule's
+own writes (booking, cancelling, planning reminders) stay SERIALIZABLE, and a
+cancellation that races a claim still meets it on the reminder's row lock.
+Times are the database server's clock (``now()``; a claim may be given another
+``now`` to judge what is due and quiet by); durations are seconds.
 """
 
 from __future__ import annotations
@@ -22,70 +30,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy.engine import Connection
-
 from ..domain.errors import ValidationError
-from ..services.catalog import fetch
+from ..services import reminder_queries
+from ..services.reminder_queries import ASYNC_COMMIT, CLAIM_SQL
 from ..store.database import Database
 from .messages import Claimed
 
-#: The clock a claim judges by: the caller's ``now`` (tests, a catch-up), else the database's.
-_CLOCK = "coalesce(CAST(%(now)s AS timestamptz), now())"
+__all__ = ["ASYNC_COMMIT", "CLAIM_SQL", "ISOLATION", "ClaimRound", "claim", "claim_round", "mark_failed",
+           "mark_sent", "next_ready", "release"]
 
-CLAIM_SQL = f"""
-WITH picked AS (
-    SELECT r.id FROM reminder r
-     WHERE r.status IN ('pending', 'sending') AND r.ready_at <= {_CLOCK} AND r.channel = ANY(%(channels)s)
-       AND (r.status = 'pending' OR coalesce(r.lease_until <= now(), true))  -- leases run out by the database's clock
-     ORDER BY r.ready_at
-     LIMIT %(batch)s
-       FOR UPDATE SKIP LOCKED),
-info AS (
-    SELECT r.id, r.purpose, a.starts_at, b.timezone, b.name AS branch, b.phone AS branch_phone, s.name AS service,
-           p.display_name, coalesce(r.language, p.language, b.language) AS language,
-           CASE r.channel WHEN 'email' THEN p.email WHEN 'file' THEN coalesce(p.phone, p.email, '')
-                ELSE p.phone END AS recipient,
-           CASE WHEN r.channel IN ('email', 'sms', 'whatsapp') AND NOT r.channel = ANY(p.consent_channels)
-                     THEN 'the patient opted out of ' || r.channel
-                WHEN a.status IN ('cancelled', 'rescheduled')
-                     AND r.purpose IN ('confirmation', 'reminder', 'payment', 'waitlist_offer')
-                     THEN 'appointment ' || a.status END AS refusal,
-           CASE WHEN r.channel IN ('sms', 'whatsapp')       -- the only channels with quiet hours
-                THEN clinic_quiet_adjust({_CLOCK}, r.channel, b.timezone, b.quiet_from_min, b.quiet_until_min)
-                ELSE {_CLOCK} END AS quiet_end,
-           a.hold_expires_at
-      FROM picked JOIN reminder r ON r.id = picked.id
-      JOIN appointment a ON a.id = r.appointment_id JOIN patient p ON p.id = a.patient_id
-      JOIN branch b ON b.id = a.branch_id JOIN service s ON s.id = a.service_id),
-decided AS (
-    SELECT info.*,
-           CASE WHEN refusal IS NOT NULL THEN refusal
-                WHEN quiet_end <= {_CLOCK} THEN NULL
-                WHEN purpose IN ('confirmation', 'reminder', 'payment') AND quiet_end >= starts_at
-                     THEN 'quiet hours last until the appointment starts'
-                WHEN purpose = 'waitlist_offer' AND quiet_end >= least(starts_at, hold_expires_at)
-                     THEN 'the offer expires inside the quiet hours' END AS why_cancelled
-      FROM info),
-action AS (
-    SELECT decided.*,
-           CASE WHEN why_cancelled IS NOT NULL THEN 'cancel' WHEN quiet_end > {_CLOCK} THEN 'defer'
-                ELSE 'send' END AS act
-      FROM decided)
-UPDATE reminder r
-   SET status = CASE act WHEN 'send' THEN 'sending' WHEN 'defer' THEN 'pending' ELSE 'cancelled' END,
-       attempts = r.attempts + CASE WHEN act = 'send' THEN 1 ELSE 0 END,
-       lease_until = CASE WHEN act = 'send' THEN now() + make_interval(secs => %(lease)s) END,
-       next_attempt_at = CASE act WHEN 'send' THEN now() + make_interval(secs => %(lease)s)
-                                  WHEN 'defer' THEN action.quiet_end END,
-       claimed_by = CASE WHEN act = 'defer' THEN r.claimed_by ELSE %(worker)s END,
-       language = action.language, recipient = action.recipient,
-       last_error = coalesce(action.why_cancelled, r.last_error)
-  FROM action
- WHERE r.id = action.id
-RETURNING r.id, r.status, r.idempotency_key, r.channel, r.purpose, r.template, coalesce(r.recipient, ''),
-          r.language, action.display_name, action.service, action.starts_at, action.timezone, action.branch,
-          action.branch_phone, r.attempts
-"""
+#: The isolation of the queue's transactions (see the module docstring).
+ISOLATION = "READ COMMITTED"
 
 
 @dataclass(frozen=True)
@@ -124,12 +79,9 @@ def claim_round(db: Database, *, worker: str, channels: list[str], batch: int, l
     """
     if now is not None and now.utcoffset() is None:
         raise ValidationError("now", now, "must carry a time zone")
-
-    def work(conn: Connection) -> list[tuple]:
-        return fetch(conn, CLAIM_SQL, {"channels": channels, "batch": batch, "lease": lease_s, "worker": worker,
-                                       "now": now})
-
-    rows = db.write(work)
+    rows = db.write(lambda conn: reminder_queries.claim_due(conn, worker=worker, channels=channels, batch=batch,
+                                                             lease_s=lease_s, now=now),
+                    isolation=ISOLATION)
     claimed = [Claimed(reminder_id=r[0], idempotency_key=r[2], channel=r[3], purpose=r[4], template=r[5],
                        recipient=r[6], language=r[7] or "en", patient=r[8], service=r[9],
                        starts_at=r[10].astimezone(UTC), timezone=r[11], branch=r[12], branch_phone=r[13],
@@ -146,26 +98,12 @@ def claim(db: Database, *, worker: str, channels: list[str], batch: int, lease_s
     return claim_round(db, worker=worker, channels=channels, batch=batch, lease_s=lease_s, now=now).claimed
 
 
-#: Joined into the per-message bookkeeping: this transaction's COMMIT does not wait for the WAL
-#: flush (``synchronous_commit = off``, one round trip fewer than a separate SET). A *server*
-#: crash may forget the last few hundred milliseconds of marks, and those reminders are sent
-#: again — with the same idempotency key; a crashed *worker* loses nothing, since the server
-#: has the commit. This halves the cost per message (tests/bench/reminders_bench.py).
-ASYNC_COMMIT = "(SELECT set_config('synchronous_commit', 'off', true)) AS async_commit"
-
-
 def mark_sent(db: Database, reminder_id: int, *, worker: str, provider_ref: str | None) -> bool:
     """Record a successful send. False when another worker has claimed the row since (our lease ran
     out): it will record its own send."""
-
-    def work(conn: Connection) -> list:
-        return fetch(conn, "UPDATE reminder SET status = 'sent', sent_at = now(), lease_until = NULL, "
-                           "next_attempt_at = NULL, last_error = NULL, provider_ref = %(ref)s "
-                           f"FROM {ASYNC_COMMIT} "
-                           "WHERE id = %(id)s AND claimed_by = %(w)s AND status IN ('sending', 'cancelled') "
-                           "RETURNING id", {"id": reminder_id, "w": worker, "ref": provider_ref})
-
-    return bool(db.write(work))
+    return db.write(lambda conn: reminder_queries.mark_sent_row(conn, reminder_id, worker=worker,
+                                                                provider_ref=provider_ref),
+                    isolation=ISOLATION)
 
 
 def mark_failed(db: Database, reminder_id: int, *, worker: str, error: str, permanent: bool,
@@ -173,21 +111,9 @@ def mark_failed(db: Database, reminder_id: int, *, worker: str, error: str, perm
     """Record a failed attempt: back to ``pending`` with the next attempt after
     ``backoff_s * 2**(attempts - 1)`` seconds (at most ``backoff_max_s``), or ``failed`` when
     ``permanent`` or after ``max_attempts`` attempts. Returns the new status (None: not ours any more)."""
-
-    def work(conn: Connection) -> list:
-        return fetch(conn,
-            "UPDATE reminder SET "
-            " status = CASE WHEN %(perm)s OR attempts >= %(max)s THEN 'failed' ELSE 'pending' END, "
-            " failed_at = CASE WHEN %(perm)s OR attempts >= %(max)s THEN now() END, "
-            " next_attempt_at = CASE WHEN %(perm)s OR attempts >= %(max)s THEN NULL ELSE now() + "
-            "   make_interval(secs => least(%(cap)s, %(base)s * power(2, greatest(attempts - 1, 0)))) END, "
-            " lease_until = NULL, last_error = left(%(err)s, 500) "
-            "WHERE id = %(id)s AND claimed_by = %(w)s AND status = 'sending' RETURNING status",
-            {"id": reminder_id, "w": worker, "perm": permanent, "max": max_attempts, "base": backoff_s,
-             "cap": backoff_max_s, "err": error})
-
-    rows = db.write(work)
-    return str(rows[0][0]) if rows else None
+    return db.write(lambda conn: reminder_queries.mark_failed_row(
+        conn, reminder_id, worker=worker, error=error, permanent=permanent, max_attempts=max_attempts,
+        backoff_s=backoff_s, backoff_max_s=backoff_max_s), isolation=ISOLATION)
 
 
 def release(db: Database, reminder_ids: list[int], *, worker: str) -> int:
@@ -195,23 +121,11 @@ def release(db: Database, reminder_ids: list[int], *, worker: str) -> int:
     attempt not counted. Returns how many."""
     if not reminder_ids:
         return 0
-
-    def work(conn: Connection) -> list:
-        return fetch(conn, "UPDATE reminder SET status = 'pending', attempts = greatest(attempts - 1, 0), "
-                           "lease_until = NULL, next_attempt_at = NULL "
-                           "WHERE id = ANY(%(ids)s) AND claimed_by = %(w)s AND status = 'sending' RETURNING id",
-                     {"ids": reminder_ids, "w": worker})
-
-    return len(db.write(work))
+    return db.write(lambda conn: reminder_queries.release_rows(conn, reminder_ids, worker=worker),
+                    isolation=ISOLATION)
 
 
 def next_ready(db: Database, channels: list[str]) -> datetime | None:
     """When the next reminder on ``channels`` becomes due (UTC), or None when none is waiting."""
-
-    def work(conn: Connection) -> datetime | None:
-        rows = fetch(conn, "SELECT min(ready_at) FROM reminder WHERE status IN ('pending', 'sending') "
-                           "AND channel = ANY(%(c)s)", {"c": channels})
-        return rows[0][0]
-
-    found = db.read(work)
+    found = db.read(lambda conn: reminder_queries.next_ready_at(conn, channels))
     return found.astimezone(UTC) if found else None

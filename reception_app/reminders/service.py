@@ -43,7 +43,7 @@ from typing import Any, TypeVar
 import psycopg
 
 from ..domain.errors import ClinicError, DatabaseUnavailable
-from ..services import catalog
+from ..services import catalog, reminder_queries
 from ..store.database import Database
 from . import privileges, queue
 from .channels import Channel, SendError
@@ -228,8 +228,7 @@ class ReminderService:
                 with psycopg.connect(self._conninfo, autocommit=True, connect_timeout=10,
                                      application_name="clinic-reminders listen", keepalives=1,
                                      keepalives_idle=15, keepalives_interval=5, keepalives_count=3) as conn:
-                    for channel in NOTIFY_CHANNELS:
-                        conn.execute(f"LISTEN {channel}")
+                    reminder_queries.listen(conn, NOTIFY_CHANNELS)
                     backoff = 0.5
                     self._wake.set()          # (re)connected: look again, something may have been missed
                     while not self._stop.is_set():

@@ -93,7 +93,11 @@ class Database:
         """Run ``work(conn)`` in one SERIALIZABLE transaction and commit it.
 
         ``isolation="REPEATABLE READ"`` is for maintenance that reads whole tables and must not take
-        SERIALIZABLE's predicate locks on them (the utilization summary refresh); bookings never use it.
+        SERIALIZABLE's predicate locks on them (the utilization summary refresh);
+        ``isolation="READ COMMITTED"`` is for the reminder workers' queue statements, each one
+        statement that changes only rows it locks (``FOR UPDATE SKIP LOCKED``, re-checked on the
+        newest row version: reminders/queue.py); bookings and every other change of the schedule
+        never use either. Deadlocks (40P01) are retried under every isolation.
 
         ``work`` may be called several times (after a serialization failure,
         or when the connection turned out dead before anything was committed),

@@ -1,9 +1,10 @@
 """Reminder service benchmark (issue 5): 10,000 due reminders, 2 worker processes, a local SMTP
 server (aiosmtpd, in its own process) as the sink.
 
-Reports reminders per second (from the first claim to the last mark, goal >= 500/s),
-duplicates (messages delivered twice, goal 0) and lost (reminders not delivered or not
-marked sent, must be 0). The database is a fresh one on the benchmark's embedded
+Reports reminders per second (from the first claim to the last mark, goal over 1,000/s),
+duplicates (messages delivered twice, goal 0), lost (reminders not delivered or not
+marked sent, must be 0) and the serialization retries of the workers' transactions (goal 0:
+the queue runs under READ COMMITTED, reminders/queue.py). The database is a fresh one on the benchmark's embedded
 server (``$CLINIC_BENCH_DIR``, default ``.bench/``). ``python -m tests.bench.reminders_bench``
 prints the JSON alone.
 """
@@ -126,7 +127,7 @@ def bench_reminders() -> dict:
     return {"reminders": REMINDERS, "workers": WORKERS, "batch": BATCH, "seconds": round(seconds, 2),
             "reminders_per_s": round(REMINDERS / seconds, 1), "duplicates": duplicates, "lost": lost,
             "delivered": len(delivered), "marked": marked, "per_worker_sent": [r["sent"] for r in results],
-            "serialization_retries": sum(r["retries"] for r in results), "goal_per_s": 500}
+            "serialization_retries": sum(r["retries"] for r in results), "goal_per_s": 1000, "goal_retries": 0}
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import csv
 import itertools
 import math
 import re
+import sys
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -30,6 +31,7 @@ from reception_app.services.importer import (
     SERVICE_NAME,
     branch_name,
     import_noshow_csv,
+    patient_key,
     pseudonym,
 )
 from reception_app.store.database import Database
@@ -538,6 +540,48 @@ def test_patient_ids_are_opaque_text(db: Database, tmp_path: Path) -> None:
     assert got == {f"vitoria:{9_100_000 + i}": ref for i, ref in enumerate(ids.values()) if ref}
     refs = db.read(lambda c: [r for (r,) in c.execute(text("SELECT source_ref FROM patient ORDER BY id"))])
     assert sorted(refs) == sorted({ref for ref in ids.values() if ref}) and len(refs) == 11
+
+
+def test_patient_id_blank_and_control_rule_holds_for_every_character() -> None:
+    """A PatientId holding any character that is a blank (``str.isspace``) or not printable
+    (``str.isprintable``) is rejected, and no other character is: checked for every code point."""
+
+    def rejected(value: str) -> bool:
+        try:
+            patient_key(value)
+        except Exception as exc:  # the importer's row reject; its reason names the rule
+            assert "holds a blank or a control character" in str(exc)
+            return True
+        return False
+
+    wrong = [hex(cp) for cp in range(sys.maxunicode + 1)
+             if rejected(f"12{chr(cp)}34") != (chr(cp).isspace() or not chr(cp).isprintable())]
+    assert wrong == []
+    assert patient_key("29872499824296.0") == "29872499824296"
+
+
+def test_text_with_quotes_backslashes_and_braces_arrives_as_written(db: Database, tmp_path: Path) -> None:
+    """The bulk inserts send each column as one array literal: values holding the characters
+    that literal syntax uses (quotes, backslashes, braces, commas, blanks, "NULL") and non-ASCII
+    text reach the database exactly as written."""
+    base = [GOOD[0][h] for h in EXTRACT_HEADER]
+    hoods = ['VILA "RUBIM"', "SÃO {PEDRO}, NULL", "ILHA \\ DO \\\\ PRÍNCIPE", "JARDIM DA PENHA"]
+    rows = []
+    for i, hood in enumerate(hoods):
+        row = list(base)
+        row[EXTRACT_HEADER.index("AppointmentID")] = str(9_200_000 + i)
+        row[EXTRACT_HEADER.index("PatientId")] = f'P"{i}\\{{x}}'
+        row[EXTRACT_HEADER.index("Neighbourhood")] = hood
+        rows.append(row)
+    result = import_noshow_csv(db, _write(tmp_path / "quotes.csv", EXTRACT_HEADER, rows))
+    assert (result.imported, result.rejected) == (len(hoods), 0)
+    got = db.read(lambda c: c.execute(text(
+        "SELECT p.source_ref, p.display_name, p.attributes->>'Neighbourhood', b.name, a.external_ref "
+        "FROM appointment a JOIN patient p ON p.id = a.patient_id JOIN branch b ON b.id = a.branch_id "
+        "ORDER BY a.external_ref")).all())
+    assert [tuple(r) for r in got] == [
+        (f'vitoria:P"{i}\\{{x}}', pseudonym(f'vitoria:P"{i}\\{{x}}'), hood, branch_name(hood), f"vitoria:{9_200_000 + i}")
+        for i, hood in enumerate(hoods)]
 
 
 def test_branch_name() -> None:
