@@ -16,7 +16,7 @@ NEWEST_VENV  := .venv-newest
 NEWEST_PY    := $(NEWEST_VENV)/bin/python
 NEWEST_STAMP := $(NEWEST_VENV)/.installed
 
-.PHONY: run test test-newest bench install lint clean
+.PHONY: run test test-fast test-newest bench install lint clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -32,12 +32,19 @@ install: $(STAMP)
 run: $(STAMP)
 	$(PY) main.py
 
-# Three workers, each with its own embedded PostgreSQL, a test file each at a time (module fixtures
-# stay shared): the suite waits on the database more than it computes, so 2 cores take 3 (~5 min).
+# Three workers sharing one embedded PostgreSQL (started, migrated and given the test clinic once, by
+# pytest-xdist's controller: tests/conftest.py), each cloning its own databases, a test file each at
+# a time (module fixtures stay shared): the suite waits on the database more than it computes, so
+# 2 cores take 3. CLINIC_TEST_SERVER_PER_WORKER=1 gives each worker its own server instead.
 TEST_WORKERS ?= 3
 
 test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile
+
+# Everything but the tests marked slow (they start programs or servers of their own: the end-to-end
+# tests, the server restarts), for a developer between changes. make test still runs everything.
+test-fast: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile -m "not slow"
 
 $(NEWEST_STAMP): pyproject.toml
 	@if [ -z "$(NEWEST_PYTHON)" ]; then \
@@ -56,9 +63,17 @@ test-newest: $(NEWEST_STAMP)
 bench: $(STAMP)
 	$(PY) -m tests.bench.run_all
 
+# ruff, mypy, the layer contracts of pyproject.toml ([tool.importlinter]: front doors > reports >
+# services > store > settings > domain, Qt only in ui/) and tools/check_architecture.py (no SQL text
+# outside store/, services/ and db/; no _private name used across modules). Every check runs; the
+# target fails if any did.
 lint: $(STAMP)
-	$(PY) -m ruff check reception_app tests
-	$(PY) -m mypy --ignore-missing-imports reception_app
+	@status=0; \
+	$(PY) -m ruff check reception_app tests tools || status=1; \
+	$(PY) -m mypy --ignore-missing-imports reception_app || status=1; \
+	$(VENV)/bin/lint-imports --no-cache || status=1; \
+	$(PY) tools/check_architecture.py || status=1; \
+	exit $$status
 
 clean:
 	rm -rf $(VENV) $(NEWEST_VENV) build *.egg-info

@@ -34,6 +34,8 @@ from reception_app.store.embedded import (
 )
 from tests.conftest import DATA
 
+pytestmark = pytest.mark.slow  # starts embedded PostgreSQL servers of its own (make test-fast leaves it out)
+
 EMBEDDED = ConnectionChoice(None, "embedded")
 
 

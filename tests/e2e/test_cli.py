@@ -29,6 +29,8 @@ from psycopg.conninfo import make_conninfo
 
 from reception_app.store.migrate import head_revision
 
+pytestmark = pytest.mark.slow  # runs the real programs as processes (make test-fast leaves it out)
+
 ROOT = Path(__file__).resolve().parents[2]
 CLINIC_TOML = ROOT / "tests" / "data" / "test_clinic.toml"
 SAO_PAULO = ZoneInfo("America/Sao_Paulo")

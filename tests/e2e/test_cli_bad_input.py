@@ -47,6 +47,8 @@ from .test_cli import (  # noqa: F401 (fixtures)
     url,
 )
 
+pytestmark = pytest.mark.slow  # runs the real programs as processes (make test-fast leaves it out)
+
 #: What Python makes of the argument bytes ``b"Mar\xc3a"`` (not UTF-8): a lone surrogate.
 NOT_UTF8 = os.fsdecode(b"Mar\xc3a")
 CONTROLS = ("Ana\tSouza", "two\nlines", "bell\x07", "del\x7f", "c1\x85", "line\u2028sep", "para\u2029sep")

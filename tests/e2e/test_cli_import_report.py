@@ -26,6 +26,8 @@ from reception_app.services.users import add_user
 from reception_app.store.database import Database
 from tests.conftest import DATA
 
+pytestmark = pytest.mark.slow  # runs the real programs as processes (make test-fast leaves it out)
+
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = DATA / "noshow_sample.csv"
 

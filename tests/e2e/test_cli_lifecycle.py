@@ -7,11 +7,14 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+import pytest
 from sqlalchemy import text
 
 from reception_app.store.database import Database
 
 from .test_cli import SAO_PAULO, US, clinic, env, home, next_monday, patient_id, url  # noqa: F401 (fixtures)
+
+pytestmark = pytest.mark.slow  # runs the real programs as processes (make test-fast leaves it out)
 
 
 def _db(conninfo: str) -> Database:

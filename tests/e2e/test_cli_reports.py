@@ -7,11 +7,14 @@ import json
 from pathlib import Path
 
 import pypdfium2 as pdfium
+import pytest
 
 from reception_app.services.importer import import_noshow_csv
 from reception_app.store.database import Database
 from tests.conftest import DATA
 from tests.e2e.test_cli_import_report import clinic
+
+pytestmark = pytest.mark.slow  # runs the real programs as processes (make test-fast leaves it out)
 
 
 def test_every_report_every_format(db_url: str, tmp_path: Path) -> None:

@@ -15,6 +15,8 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+pytestmark = pytest.mark.slow  # runs the real programs as processes (make test-fast leaves it out)
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "installers" / "server" / "provision.sh"
 

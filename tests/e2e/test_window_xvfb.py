@@ -29,6 +29,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # runs the real programs as processes (make test-fast leaves it out)
+
 ROOT = Path(__file__).resolve().parents[2]
 MAIN = ROOT / "main.py"
 TITLE = "Clinic Reception"

@@ -10,10 +10,14 @@ import threading
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from reception_app.reminders.service import ReminderService
 
 from .conftest import add_due, config_file, settings_for, sql, wait_until
 from .servers import GatewayServer, GatewayState, SmtpServer, SmtpSink
+
+pytestmark = pytest.mark.slow  # runs the reminder worker as processes (make test-fast leaves it out)
 
 
 def _start(db_url: str, config: Path, *extra: str, env: dict | None = None) -> subprocess.Popen:

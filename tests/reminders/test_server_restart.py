@@ -35,6 +35,8 @@ from reception_app.store.database import Database
 from .conftest import config_file, insert_appointment, sql, wait_until
 from .servers import SmtpServer, SmtpSink
 
+pytestmark = pytest.mark.slow  # starts and restarts a PostgreSQL server of its own (make test-fast leaves it out)
+
 DATA = Path(__file__).resolve().parents[1] / "data"
 
 

@@ -32,6 +32,8 @@ from reception_app.ui.runner import Runner
 from reception_app.ui.settings_dialog import ConnectionSettings
 from reception_app.ui.signin import KEYRING_UNREADABLE, NOT_REMEMBERED, SignedIn, SignInDialog
 
+pytestmark = pytest.mark.slow  # starts a password-checking PostgreSQL server of its own (make test-fast leaves it out)
+
 DATA = Path(__file__).parents[1] / "data"
 ANNA_PASSWORD = "right horse battery"
 DOCTOR_PASSWORD = "d0ctor-pass"
