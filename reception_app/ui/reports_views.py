@@ -1,9 +1,9 @@
 """The parts of the manager's reports window that stand on their own: the table model of a report
 table, the chart widget, the drill-down dialog, and small helpers the window shares with them.
 
-Only display: the figures are plain values from ``services.report_queries`` (``Table``, ``Chart``);
+Only display: the figures are plain values from ``services.reports`` (``Table``, ``Chart``);
 the drill-down reads the database on the shared :class:`~.runner.Runner`'s worker threads
-(``report_queries.drill_down``). Charts are one-page PDFs (``reports.charts.chart_pdf``) drawn at
+(``report_service.drill_down``). Charts are one-page PDFs (``reports.charts.chart_pdf``) drawn at
 ``CHART_WIDTH_PT`` points wide and rasterized on the GUI thread (``print_preview.PdfPrintJob``)
 again only when the width they are shown at changes.
 """
@@ -29,14 +29,14 @@ from PySide6.QtWidgets import (
 from ..domain.errors import ClinicError
 from ..reports.charts import chart_height
 from ..reports.manager_pdf import format_value, summary_items
-from ..services import report_queries
-from ..services.report_queries import Chart, ReportData, Table
+from ..services import reports as report_service
+from ..services.reports import Chart, ReportData, Table
 from ..store.database import Database
 from .print_preview import PdfPrintJob
 from .roster_dialog import ERROR_STYLE
 from .runner import Runner
 
-#: The reports offered, in menu order: report name (``report_queries.REPORTS``) -> what the picker says.
+#: The reports offered, in menu order: report name (``report_service.REPORTS``) -> what the picker says.
 REPORT_TITLES = {
     "no-show": "No-shows",
     "utilization": "Utilization",
@@ -73,7 +73,7 @@ def summary_text(data: ReportData) -> str:
 
 
 class ReportTableModel(QAbstractTableModel):
-    """One report :class:`~reception_app.services.report_queries.Table`, read-only, sortable.
+    """One report :class:`~reception_app.services.reports.Table`, read-only, sortable.
 
     Display: values as printed (``manager_pdf.format_value``: rates as ``42.9%``, hours with one
     decimal, thousands separators); numbers right-aligned. ``Qt.UserRole``: the raw value.
@@ -249,7 +249,7 @@ class ChartView(QWidget):
 
 
 class DrillDownDialog(QDialog):
-    """The appointments behind one figure of a report (``report_queries.drill_down``), loaded in the
+    """The appointments behind one figure of a report (``report_service.drill_down``), loaded in the
     background: date and time (the branch's local time), patient, service, doctor, status (and the
     branch when the report covers every branch). Non-modal; deleted when closed.
 
@@ -291,7 +291,7 @@ class DrillDownDialog(QDialog):
         layout.addWidget(buttons)
         self.resize(760, 420)
         self.finished.connect(lambda _result: self._runner.discard("reports-drill"))
-        self._runner.run(lambda: report_queries.drill_down(db, key, date_from=date_from, date_to=date_to,
+        self._runner.run(lambda: report_service.drill_down(db, key, date_from=date_from, date_to=date_to,
                                                            branch=branch),
                          on_success=self._on_loaded, on_failure=self._show_error, key="reports-drill",
                          label="report drill-down")
@@ -301,10 +301,10 @@ class DrillDownDialog(QDialog):
         picks = [keys.index(k) for k, _ in self._columns]
         self.rows = [tuple(r[i] for i in picks) for r in found.rows]
         shown = Table("appointments", found.title,
-                      [report_queries.Column(k, heading) for k, heading in self._columns], self.rows, [])
+                      [report_service.Column(k, heading) for k, heading in self._columns], self.rows, [])
         self.model.set_table(shown)
         self.table.resizeColumnsToContents()
-        more = " (the first ones)" if len(self.rows) >= report_queries.DRILL_LIMIT else ""
+        more = " (the first ones)" if len(self.rows) >= report_service.DRILL_LIMIT else ""
         self.status_label.setText(f"{len(self.rows)} appointment{'s' if len(self.rows) != 1 else ''}{more}")
         self.loaded.emit(len(self.rows))
 

@@ -2,7 +2,7 @@
 in the background, read its headline figures, tables and charts, drill down to the appointments
 behind a figure, export a table as CSV, and print or save the whole report as PDF.
 
-Layers: the figures come from ``services.report_queries`` (one snapshot per run, on the reports
+Layers: the figures come from ``services.reports`` (one snapshot per run, on the reports
 connection the caller hands in); charts, PDF and CSV from ``reports/``. Everything that reads the
 database — and the reportlab work of drawing charts and the PDF — runs on the shared
 :class:`~.runner.Runner`'s worker threads; this module only shows plain values.
@@ -48,8 +48,9 @@ from ..domain.errors import ClinicError, ValidationError
 from ..reports.charts import chart_pdf
 from ..reports.csv_export import table_csv
 from ..reports.manager_pdf import period_text, report_pdf
-from ..services import dayview, report_queries
-from ..services.report_queries import MAX_DAYS, Chart, ReportData, Table
+from ..services import dayview
+from ..services import reports as report_service
+from ..services.reports import MAX_DAYS, Chart, ReportData, Table
 from ..store.database import Database
 from . import print_preview
 from .reports_views import (
@@ -333,7 +334,7 @@ class ReportsWindow(QDialog):
         name, branch, db = str(self.report_combo.currentData()), self._branch(), self._db
 
         def work() -> _Outcome:
-            data = report_queries.run_report(db, name, date_from=d_from, date_to=d_to, branch=branch)
+            data = report_service.run_report(db, name, date_from=d_from, date_to=d_to, branch=branch)
             tables = {t.name: t for t in data.tables}
             charts = [(c, tables[c.table], chart_pdf(c, tables[c.table], CHART_WIDTH_PT,
                                                       chart_height_pt(c, tables[c.table])))

@@ -32,7 +32,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from reception_app.services.report_queries import REPORTS
+from reception_app.services.reports import REPORTS
 
 from .test_cli import (  # noqa: F401 (fixtures)
     CLINIC_TOML,
