@@ -79,14 +79,16 @@ def iso_utc(instant: datetime) -> str:
 
 
 #: The shared SELECT: one row per appointment once grouped by :data:`APPOINTMENT_GROUP_BY`, its
-#: resources as a JSON array ``[[kind, name, id], …]`` (column ``res``). Callers add ``WHERE …`` over
+#: resources as three parallel arrays ordered by kind (columns ``res_kinds``, ``res_names``,
+#: ``res_ids``; plain arrays, so no JSON is decoded per row). Callers add ``WHERE …`` over
 #: alias ``a`` (appointment), ``br`` (branch), ``s`` (service), ``p`` (patient), then the GROUP BY.
 APPOINTMENT_SELECT = """
 SELECT a.id, a.client_id, a.branch_id, br.name AS branch, a.service_id, s.name AS service, a.patient_id,
        p.display_name AS patient, a.status, a.starts_at, a.ends_at, a.source, a.hold_expires_at,
        a.series_id, a.series_date, a.visit_id,
-       coalesce(json_agg(json_build_array(r.kind, r.name, r.id) ORDER BY r.kind)
-                FILTER (WHERE r.id IS NOT NULL), '[]') AS res
+       coalesce(array_agg(r.kind ORDER BY r.kind) FILTER (WHERE r.id IS NOT NULL), '{}') AS res_kinds,
+       coalesce(array_agg(r.name ORDER BY r.kind) FILTER (WHERE r.id IS NOT NULL), '{}') AS res_names,
+       coalesce(array_agg(r.id ORDER BY r.kind) FILTER (WHERE r.id IS NOT NULL), '{}') AS res_ids
   FROM appointment a
   JOIN branch br ON br.id = a.branch_id
   JOIN service s ON s.id = a.service_id
@@ -104,13 +106,20 @@ BY_START = " ORDER BY a.starts_at, a.id"
 
 def view_of(row: Any) -> AppointmentView:
     """An :class:`AppointmentView` from one row of :data:`APPOINTMENT_SELECT` (times made UTC)."""
+    kinds = row.res_kinds
     return AppointmentView(
         id=row.id, client_id=str(row.client_id), branch_id=row.branch_id, branch=row.branch,
         service_id=row.service_id, service=row.service, patient_id=row.patient_id, patient=row.patient,
-        status=row.status, start=row.starts_at.astimezone(UTC), end=row.ends_at.astimezone(UTC),
-        source=row.source, resources={k: n for k, n, _ in row.res}, resource_ids={k: i for k, _, i in row.res},
-        hold_expires_at=row.hold_expires_at.astimezone(UTC) if row.hold_expires_at else None,
+        status=row.status, start=_utc(row.starts_at), end=_utc(row.ends_at),
+        source=row.source, resources=dict(zip(kinds, row.res_names, strict=True)),
+        resource_ids=dict(zip(kinds, row.res_ids, strict=True)),
+        hold_expires_at=_utc(row.hold_expires_at) if row.hold_expires_at else None,
         series_id=row.series_id, series_date=row.series_date, visit_id=row.visit_id)
+
+
+def _utc(instant: datetime) -> datetime:
+    """``instant`` (aware) in UTC; as it is when the session already gives UTC (the common case)."""
+    return instant if instant.tzinfo is UTC else instant.astimezone(UTC)
 
 
 def appointments_where(conn: Connection, where: str, params: dict[str, Any]) -> list[AppointmentView]:
