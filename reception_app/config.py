@@ -1,4 +1,4 @@
-"""Where settings come from (DESIGN.md, "Configuration and connections").
+"""Where settings come from (docs/architecture.md, "Configuration and connections").
 
 Precedence for the database connection, first match wins:
 

@@ -1,7 +1,7 @@
 """Foundation schema: branches, resources, shifts, services, patients,
 appointments with one booking row per occupied resource, reminders, audit.
 
-The database is the authority (DESIGN.md, "The one rule"):
+The database is the authority (docs/architecture.md, "The one rule"):
 - ``booking_no_overlap``: no two live bookings of one resource overlap
   (``EXCLUDE USING gist``; the period includes the service's buffers);
 - appointment start/end on the 15-minute grid and end after start (checks);

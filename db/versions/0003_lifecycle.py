@@ -1,7 +1,7 @@
 """The booking lifecycle and the clinic's rules: holds, policies, payments, visits,
 series, waitlist, roster exceptions, overrides.
 
-Every rule a second client could get around lives here (DESIGN.md, "The one rule"):
+Every rule a second client could get around lives here (docs/architecture.md, "The one rule"):
 
 - **Settings** ``clinic_setting`` (key → jsonb): ``hold_minutes`` (5), ``offer_minutes``
   (10, a waitlist offer's hold), ``currency`` ("EUR"). Functions

@@ -2,7 +2,7 @@
 claimable queue — planned, cancelled and moved by the database in the transaction of the change.
 
 Every writer (the window, the CLI, an import, another workstation) obeys, because the
-rules live here (DESIGN.md, "The one rule"):
+rules live here (docs/architecture.md, "The one rule"):
 
 - **Branch**: ``phone`` (the clinic's number for changes, printed in every message),
   ``language`` (``en``; messages to patients without a language of their own), quiet

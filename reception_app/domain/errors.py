@@ -109,7 +109,7 @@ class CommitOutcomeUnknown(DatabaseUnavailable):
     Raised by the write runner only then. A caller that gave the change a
     client-generated id (e.g. ``book(client_id=…)``) may retry with the same id
     once the connection is back: the retry returns what the first attempt saved,
-    or saves it now, never twice (DESIGN.md, "Transactions").
+    or saves it now, never twice (docs/architecture.md, "Transactions").
     """
 
 

@@ -1,6 +1,6 @@
 """Recurring series on the branch's wall clock: an RRULE expanded into local dates, exceptions applied.
 
-Where the rules come from: DESIGN.md "Time" (recurrence by python-dateutil's
+Where the rules come from: docs/architecture.md "Time" (recurrence by python-dateutil's
 rrule on local wall-clock times) and issue 4 (recurring series). A series is
 "every Tuesday at 10:00 for 8 weeks": the RRULE gives the branch-local *dates*
 (``FREQ=WEEKLY;BYDAY=TU;COUNT=8``), every occurrence starts at the same local

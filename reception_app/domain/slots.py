@@ -1,7 +1,7 @@
 """The slot engine: which appointment starts to *offer* for a service at a branch.
 
 The engine decides what to offer; the database's exclusion constraint decides
-what commits (DESIGN.md "The one rule"). Pure Python: no Qt, no SQL.
+what commits (docs/architecture.md "The one rule"). Pure Python: no Qt, no SQL.
 
 Contract
 ========

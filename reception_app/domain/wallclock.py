@@ -1,6 +1,6 @@
 """Local wall-clock time <-> UTC instants, for one branch's IANA time zone.
 
-Where the rules come from: DESIGN.md, section "Time". Instants are stored and
+Where the rules come from: docs/architecture.md, section "Time". Instants are stored and
 compared as aware UTC ``datetime`` objects (``tzinfo=timezone.utc``); shifts,
 opening hours, holidays and the booking grid are local wall-clock rules of the
 branch, turned into instants per *local date* with :mod:`zoneinfo`.
@@ -49,7 +49,7 @@ __all__ = [
 
 #: Minutes in a nominal (wall-clock) day.
 MINUTES_PER_DAY = 1440
-#: The booking grid step: 15 minutes of local wall-clock time (DESIGN.md "Time").
+#: The booking grid step: 15 minutes of local wall-clock time (docs/architecture.md "Time").
 GRID_STEP_MIN = 15
 
 _HHMM = re.compile(r"(\d{1,2}):(\d{2})")
@@ -106,7 +106,7 @@ def parse_hhmm_range(text: str, field: str) -> tuple[int, int]:
     of range hour or minute, ``24:00`` as start, or an empty range (end equal to
     start, e.g. ``"08:00-08:00"``).
 
-    Rule source: DESIGN.md "Time" (shifts and opening hours are local
+    Rule source: docs/architecture.md "Time" (shifts and opening hours are local
     wall-clock rules).
     """
     if not isinstance(text, str):
@@ -175,7 +175,7 @@ def local_to_utc(local_date: date, minute: int, tz: ZoneInfo, *, latest: bool = 
     works). Raises nothing for valid dates (``OverflowError`` at the ends of
     the ``datetime`` range).
 
-    Rule source: DESIGN.md "Time" (build instants from the local date).
+    Rule source: docs/architecture.md "Time" (build instants from the local date).
     """
     return _local_to_utc(local_date, minute, tz, latest)
 
@@ -217,7 +217,7 @@ def day_bounds_utc(local_date: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
     ``start == end``.
 
     Returns aware UTC datetimes; memoized. Raises nothing for valid dates.
-    Rule source: DESIGN.md "Time" (holidays close a whole local day).
+    Rule source: docs/architecture.md "Time" (holidays close a whole local day).
     """
     return _first_instant(local_date, tz), _first_instant(local_date + timedelta(days=1), tz)
 
@@ -253,7 +253,7 @@ def grid_starts(local_date: date, tz: ZoneInfo, step_min: int = GRID_STEP_MIN) -
     re-aligns if an offset is not. Memoized. Raises ``ValueError`` if
     ``step_min`` is not positive.
 
-    Rule source: DESIGN.md "Time" (the grid is 15 minutes of local wall-clock
+    Rule source: docs/architecture.md "Time" (the grid is 15 minutes of local wall-clock
     time) and the check constraint on stored times.
     """
     if step_min <= 0:
@@ -272,7 +272,7 @@ def is_on_grid(instant: datetime, tz: ZoneInfo, step_min: int = GRID_STEP_MIN) -
     True when its local wall-clock time in ``tz`` has seconds and microseconds
     zero and minutes-of-day a multiple of ``step_min``. Raises ``ValueError`` for
     a naive ``instant`` (a programming error, not user input).
-    Rule source: DESIGN.md "Time" (15-minute local grid).
+    Rule source: docs/architecture.md "Time" (15-minute local grid).
     """
     _require_aware(instant, "instant")
     seen = instant.astimezone(tz)
@@ -323,7 +323,7 @@ def check_local_time_exists(local_dt_naive: datetime, tz: ZoneInfo, field: str) 
     ``fold=0`` reading does not round-trip to the same wall-clock time.
 
     Raises ``ValueError`` if ``local_dt_naive`` is aware (a programming error).
-    Rule source: DESIGN.md "Time" (a local time can be missing).
+    Rule source: docs/architecture.md "Time" (a local time can be missing).
     """
     if local_dt_naive.tzinfo is not None:
         raise ValueError(f"expected a naive local datetime, got aware {local_dt_naive!r}")

@@ -1,4 +1,4 @@
-"""Printed reports: report data → PDF (reportlab) and CSV; no SQL, no Qt (DESIGN.md "Layers").
+"""Printed reports: report data → PDF (reportlab) and CSV; no SQL, no Qt (docs/architecture.md "Layers").
 
 - ``pdf_common``: the page template every PDF shares (clinic/branch, title and
   period in the header; "Printed by … at …" and "Page x of y" in the footer;

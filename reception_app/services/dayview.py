@@ -1,7 +1,7 @@
 """Read model of the day grid: one branch, one local date, its resources and appointments.
 
 Plain values in, plain values out, one short READ ONLY transaction per call
-(DESIGN.md "Transactions": reads for grids). The window draws exactly what
+(docs/architecture.md "Transactions": reads for grids). The window draws exactly what
 :func:`load_day` returns; nothing here knows about Qt.
 
 Time: every instant is an aware UTC ``datetime``; the grid's rows are the

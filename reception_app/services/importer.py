@@ -78,7 +78,7 @@ What one row becomes
 * **Reminder** — when SMS_received is 1: channel ``sms``, purpose
   ``reminder``, status ``sent``, one attempt, ``due_at = sent_at`` = the same
   local wall-clock time as the appointment on the local day before (built from
-  the local date, DESIGN.md "Time"), but never before ``booked_at`` (a reminder
+  the local date, docs/architecture.md "Time"), but never before ``booked_at`` (a reminder
   cannot go out before the booking exists). ``idempotency_key =
   'import:vitoria:<AppointmentID>:sms'``.
 

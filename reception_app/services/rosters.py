@@ -17,7 +17,7 @@ silently (issue 4):
 
 Where the rules come from: migration 0003 (``shift_exception`` replaces a
 resource's weekly shifts at a branch on one branch-local date, a row without
-minutes = off that day; ``time_off.kind``; ``holiday``), DESIGN.md "Time"
+minutes = off that day; ``time_off.kind``; ``holiday``), docs/architecture.md "Time"
 (local wall-clock rules made instants per local date) and the slot engine
 (``domain.slots``: what "fits the roster" means). Grants: only managers and
 admins may change shifts, exceptions, time off and holidays; anyone else gets

@@ -1,4 +1,4 @@
-"""Connections and the one transaction runner (DESIGN.md, "Transactions").
+"""Connections and the one transaction runner (docs/architecture.md, "Transactions").
 
 Every write in the program goes through :meth:`Database.write`: one
 SERIALIZABLE transaction, retried on serialization failures (40001) and

@@ -14,7 +14,7 @@ create the clinic's group roles ``clinic_admin``, ``clinic_manager``,
 ``clinic_reception``, ``clinic_doctor`` and their grants), and creates the
 person's own login — named after the operating-system user
 (:func:`desk_login_name`), a member of ``clinic_admin`` and ``clinic_manager``,
-made with ``services.users.add_user`` — when it is missing (the first start,
+made with ``store.logins.grant_login``, the rules ``clinic user add`` uses too — when it is missing (the first start,
 or the first start after an update from a version that signed in as the
 superuser). ``clinic db upgrade`` also runs as the superuser. Everything else —
 the window, the ``clinic`` command, the reminder service — connects as that
@@ -68,7 +68,7 @@ class EmbeddedDatabase:
 
 def desk_login_name(os_user: str | None = None) -> str:
     """The login name for the operating-system user ``os_user`` (default ``getpass.getuser()``),
-    made to fit ``services.users`` rules (2-63 characters: ``a-z 0-9 _ . -``, starting with a
+    made to fit ``store.logins.LOGIN_NAME`` (2-63 characters: ``a-z 0-9 _ . -``, starting with a
     letter or ``_``).
 
     Accents are dropped (``"José"`` → ``"jose"``), other characters become ``_``
@@ -150,15 +150,16 @@ def ensure_desk_login(owner_conninfo: str, name: str | None = None) -> str:
     ``owner_conninfo``: the clinic database as the bootstrap superuser, migrated (the groups
     exist). ``name``: default :func:`desk_login_name`. Creates the login (no password: the
     server trusts its Unix socket) and adds the missing memberships with
-    ``services.users.add_user``; does nothing when both are there. A role of that name that is a
+    ``store.logins.grant_login`` (one transaction per group, as ``clinic user add`` would);
+    does nothing when both are there. A role of that name that is a
     superuser or cannot log in is not used: ``<name>_desk`` is. Serialized with an advisory lock,
     so programs starting at once create it once.
 
-    Raises ``DatabaseUnavailable`` (server gone) and ``ValidationError`` (a name ``add_user``
+    Raises ``DatabaseUnavailable`` (server gone) and ``ValidationError`` (a name ``grant_login``
     refuses; :func:`desk_login_name` never makes one).
     """
-    from ..services.users import add_user
     from .database import Database
+    from .logins import grant_login
 
     name = name or desk_login_name()
     with psycopg.connect(owner_conninfo, autocommit=True, application_name="clinic-reception set-up") as conn:
@@ -178,7 +179,7 @@ def ensure_desk_login(owner_conninfo: str, name: str | None = None) -> str:
                 owner = Database(owner_conninfo, application_name="clinic-reception set-up", pool=False)
                 try:
                     for group in missing:
-                        add_user(owner, name, group)
+                        owner.admin(lambda c, g=group: grant_login(c, name, g))
                 finally:
                     owner.dispose()
                 log.info("built-in database: login %s is in %s", name,

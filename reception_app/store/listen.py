@@ -14,7 +14,7 @@ So the listener reports the loss once (``on_disconnect``), reconnects by
 itself (backoff 0.5 s doubling to 15 s; :meth:`ScheduleListener.retry_now`
 skips the wait) and calls ``on_reconnect`` after every reconnection, telling
 the caller to reload what it shows; callers also keep a slow periodic reload
-(DESIGN.md, "Live refresh"). TCP keepalives notice a silently dead network
+(docs/architecture.md, "Live refresh"). TCP keepalives notice a silently dead network
 within about half a minute. No Qt here: the UI wraps it in ``ui.live``.
 """
 

@@ -9,6 +9,11 @@ open one to the front instead of making a second. When a dialog is hidden its
 size and place are written to QSettings under ``dialogs/<kind>/geometry``
 (``kind``: the key up to its first ``/``), and the next dialog of that kind
 opens with them.
+
+A dialog is deleted when closed, except one opened with ``keep=True`` (the
+booking dialog: a booking sent just before Cancel still reports its outcome
+through it). A kept dialog lives, hidden, until the next dialog of its key
+replaces it; only one is ever kept per key.
 """
 
 from __future__ import annotations
@@ -41,7 +46,8 @@ class DialogManager(QObject):
     def __init__(self, parent: QWidget, settings: QSettings | None = None) -> None:
         super().__init__(parent)
         self._settings = settings
-        #: The dialogs and windows open now (also ``MainWindow.clinic_windows``).
+        #: The dialogs and windows open now, and a kept one closed but not yet replaced
+        #: (also ``MainWindow.clinic_windows``).
         self.windows: list[QWidget] = []
         self._by_key: dict[str, QWidget] = {}
         self._key_of: dict[int, str] = {}
@@ -56,22 +62,27 @@ class DialogManager(QObject):
         widget = self._by_key.get(key)
         return widget if widget is not None and widget.isVisible() else None
 
-    def open(self, key: str, make: Callable[[], W], *, modal: bool = True) -> W:
+    def open(self, key: str, make: Callable[[], W], *, modal: bool = True, keep: bool = False) -> W:
         """Bring the dialog open under ``key`` to the front, or make one with ``make()`` and open it.
 
         ``modal``: ``open()`` a ``QDialog`` window-modally; otherwise ``show()`` it beside the
-        window. A new dialog is deleted when closed, gets the size and place last seen for its
-        kind, and is announced with :attr:`opened`. Returns the dialog.
+        window. A new dialog is deleted when closed (``keep``: hidden instead, and deleted when
+        the next one of ``key`` opens), gets the size and place last seen for its kind, and is
+        announced with :attr:`opened`. Returns the dialog.
         """
         existing = self.find(key)
         if existing is not None:
             existing.raise_()
             existing.activateWindow()
             return existing  # type: ignore[return-value]
-        return self.show(key, make(), modal=modal)
+        return self.show(key, make(), modal=modal, keep=keep)
 
-    def show(self, key: str, widget: W, *, modal: bool = True) -> W:
+    def show(self, key: str, widget: W, *, modal: bool = True, keep: bool = False) -> W:
         """Open ``widget`` (already made) under ``key``: see :meth:`open`."""
+        previous = self._by_key.get(key)
+        if previous is not None and previous is not widget and not previous.isVisible():
+            self._forget(previous, key)
+            previous.deleteLater()  # a kept dialog, closed: the new one replaces it
         saved = self._store().value(geometry_key(key))
         if isinstance(saved, QByteArray) and not saved.isEmpty():
             widget.restoreGeometry(saved)
@@ -80,7 +91,7 @@ class DialogManager(QObject):
         self._key_of[id(widget)] = key
         widget.installEventFilter(self)
         widget.destroyed.connect(lambda *_: self._forget(widget, key))
-        widget.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        widget.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, not keep)
         if isinstance(widget, QDialog) and modal:
             widget.open()
         else:

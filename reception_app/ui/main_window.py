@@ -47,7 +47,6 @@ from ..services.dayview import (
     week_start,
 )
 from ..store.database import Database
-from .booking_dialog import BookingDialog
 from .changes import Changes
 from .connection_banner import ConnectionBanner, ConnectionMonitor
 from .day_model import DayGridModel
@@ -58,7 +57,6 @@ from .legend import legend_widget
 from .live import LIVE_DEBOUNCE_MS, LiveFeed, LiveSchedule
 from .messages import APP_TITLE, show_crash, show_error
 from .navigation import WindowNavigation
-from .patient_dialog import PatientSearchDialog
 from .resource_selection import SelectionStore
 from .runner import Clock, Runner
 from .shortcuts_dialog import ShortcutSheet
@@ -176,13 +174,11 @@ class MainWindow(WindowNavigation, WindowActions, WindowBooking, WindowDocks, Wi
         self._branches: list[BranchSummary] = []
         self._branch: BranchSummary | None = None
         self._services: list[ServiceSummary] | None = None
-        self._dialog: BookingDialog | None = None
         self._scroll_pending = True
         self._controls_enabled = False
         self._status_change_pending = False
         self._menu = None
         self.print_preview: QWidget | None = None
-        self._patient_search: PatientSearchDialog | None = None
         self._loaded_view: tuple | None = None  # (mode, branch id, day or Monday) of the latest load shown
         self.dialogs = DialogManager(self)
         self.dialogs.opened.connect(self.dialog_opened)
@@ -547,7 +543,7 @@ class MainWindow(WindowNavigation, WindowActions, WindowBooking, WindowDocks, Wi
         self.grid.set_now(self._clock())
         if self.runner.offline:
             return  # the connection monitor reloads when the database is back
-        if self._dialog is None or not self._dialog.isVisible():
+        if self.booking_dialog is None:
             self.publish_changes(Changes.all())
 
     def _on_runner_failed(self, message: str) -> None:

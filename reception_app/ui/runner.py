@@ -10,7 +10,7 @@ call that started the work has returned.
 
 Threads and connections: services open and close a connection per call, and
 SQLAlchemy's pool hands each thread its own, so a connection is never shared
-between threads (DESIGN.md "Layers").
+between threads (docs/architecture.md "Layers").
 
 Errors:
 

@@ -7,6 +7,12 @@ record (Ctrl+O). Whatever they commit is published on the window's change bus
 as one ``Changes`` (the appointment's branch and local day, its resources; a
 patient's id when a record is saved; the day or branch when another
 workstation took the time first), and the views reload from that.
+
+The booking dialog (key ``"booking"``) and the patient search (key
+``"patient-search"``) are opened through the window's dialog manager like
+the other dialogs: one of each at a time, with the size and place it last
+had. The booking dialog is kept when closed (until the next one opens), so a
+booking sent just before Cancel still reaches the window.
 """
 
 from __future__ import annotations
@@ -37,26 +43,37 @@ class WindowBooking(WindowBase):
     """
 
     _services: list[ServiceSummary] | None
-    _dialog: BookingDialog | None
-    _patient_search: PatientSearchDialog | None
+
+    #: The dialog manager's keys of the booking dialog and the patient search.
+    BOOKING_KEY = "booking"
+    PATIENT_SEARCH_KEY = "patient-search"
+
+    @property
+    def booking_dialog(self) -> BookingDialog | None:
+        """The booking dialog open now, or ``None``."""
+        return self.dialogs.find(self.BOOKING_KEY)  # type: ignore[return-value]
+
+    @property
+    def patient_search(self) -> PatientSearchDialog | None:
+        """The patient search open now, or ``None``."""
+        return self.dialogs.find(self.PATIENT_SEARCH_KEY)  # type: ignore[return-value]
 
     def find_patient(self, query: str = "") -> PatientSearchDialog:
-        """Open the patient search (Ctrl+F, or typing on the grid) with ``query`` typed in; one at a time."""
-        if self._patient_search is not None and self._patient_search.isVisible():
-            self._patient_search.search_edit.setText(self._patient_search.search_edit.text() + query)
-            self._patient_search.raise_()
-            self._patient_search.activateWindow()
-            return self._patient_search
+        """Open the patient search (Ctrl+F, or typing on the grid) with ``query`` typed in; one at a
+        time: when it is open, ``query`` is typed after what it holds and it comes to the front."""
+        existing = self.patient_search
+        if existing is not None:
+            existing.search_edit.setText(existing.search_edit.text() + query)
+            existing.raise_()
+            existing.activateWindow()
+            return existing
         dialog = PatientSearchDialog(self._db, self.runner, query=query, clock=self._clock,
                                      show_history=may_read_history(self.capabilities), parent=self)
         dialog.book_requested.connect(self.book_for_patient)
         dialog.visit_requested.connect(self.open_visit_dialog)
         dialog.series_requested.connect(self.open_series_dialog)
         dialog.record_opened.connect(self._on_record_opened)
-        dialog.finished.connect(dialog.deleteLater)
-        dialog.destroyed.connect(lambda: setattr(self, "_patient_search", None))
-        self._patient_search = dialog
-        dialog.open()
+        self.dialogs.show(self.PATIENT_SEARCH_KEY, dialog)  # deleted when closed
         # Opening a dialog focuses its field as if by Tab, which selects the letter typed on the grid:
         # the next key would replace it. Typing goes on after it.
         dialog.search_edit.setCursorPosition(len(dialog.search_edit.text()))
@@ -150,12 +167,11 @@ class WindowBooking(WindowBase):
         """
         if self._branch is None or self._day is None or not self.capabilities.book:
             return None
-        if self._dialog is not None and self._dialog.isVisible():
-            self._dialog.raise_()
-            self._dialog.activateWindow()
-            return self._dialog
-        if self._dialog is not None:  # the previous, closed dialog: release it (one lives at a time)
-            self._dialog.deleteLater()
+        existing = self.booking_dialog
+        if existing is not None:
+            existing.raise_()
+            existing.activateWindow()
+            return existing
         local_date = start_hint.astimezone(self._branch.tz).date() if start_hint is not None else self._day
         dialog = BookingDialog(self._db, self.runner, branch=self._branch, local_date=local_date,
                                clock=self._clock, pin=pin, start_hint=start_hint, services=self._services,
@@ -164,8 +180,9 @@ class WindowBooking(WindowBase):
         dialog.appointment_booked.connect(self._on_dialog_appointment_booked)
         dialog.appointment_held.connect(self._on_dialog_appointment_held)
         dialog.slot_taken.connect(self._on_dialog_slot_taken)
-        self._dialog = dialog
-        dialog.open()
+        # Kept when closed (the previous, closed one is released now): a booking sent just before
+        # Cancel still commits and reports through it (BookingDialog.done).
+        self.dialogs.show(self.BOOKING_KEY, dialog, keep=True)
         self.booking_dialog_opened.emit(dialog)
         return dialog
 

@@ -110,11 +110,21 @@ class OwnServer:
         return info.process if info is not None and info.is_running() else None
 
     def close(self) -> None:
-        if self.postmaster is not None:
+        """Stop the server (fast, else immediate) and delete its data directory. On a loaded machine
+        ``pg_ctl stop`` can give up (exit 1) while the postmaster is still finishing its shutdown, and
+        a second ``pg_ctl`` then finds no server: only a postmaster still running after 30 s fails."""
+        for mode in ("fast", "immediate"):
+            if self.postmaster is None:
+                break
             try:
-                self.stop()
+                self.pg_ctl("-w", "-t", "60", "-m", mode, "stop")
             except subprocess.SubprocessError:
-                self.pg_ctl("-m", "immediate", "stop")
+                deadline = time.monotonic() + 30
+                while self.postmaster is not None and time.monotonic() < deadline:
+                    time.sleep(0.5)
+        if self.postmaster is not None:
+            raise AssertionError(f"the test's own server at {self.pgdata} did not stop")
+        self.handle._postmaster_info = None
         self.handle.cleanup()                  # the postmaster is gone: only deletes the data directory
 
 

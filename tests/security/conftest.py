@@ -31,11 +31,11 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from reception_app.services import clinic_config, scheduling
+from reception_app.services import scheduling
 from reception_app.store import migrate
 from reception_app.store.database import Database
 
-from ..conftest import DATA, url_for
+from ..conftest import url_for
 
 #: The kinds of login the suite attacks as, and the group role each is a member of (None: no group).
 GROUPS: dict[str, str | None] = {
@@ -257,14 +257,13 @@ def sec_logins(pg_admin_url: str) -> Iterator[dict[str, str]]:
 
 
 @pytest.fixture(scope="session")
-def sec_template(pg_admin_url: str, template_db: str, sec_logins: dict[str, str]) -> Iterator[tuple[str, list[str]]]:
-    """(name of the attack template database, group roles missing from the server)."""
+def sec_template(pg_admin_url: str, clinic_template_db: str,
+                 sec_logins: dict[str, str]) -> Iterator[tuple[str, list[str]]]:
+    """(name of the attack template database — the test clinic's template plus the attack set-up —,
+    group roles missing from the server)."""
     name = f"clinic_sec_template_{os.getpid()}"
     _drop(pg_admin_url, name)
-    url = _clone(pg_admin_url, template_db, name)
-    db = Database(url, pool=False)
-    clinic_config.apply_file(db, DATA / "test_clinic.toml")
-    db.dispose()
+    url = _clone(pg_admin_url, clinic_template_db, name)
     missing: list[str] = []
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(SETUP_SQL)

@@ -17,6 +17,8 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import QEvent
+from PySide6.QtWidgets import QApplication
 
 from reception_app.services import patients, scheduling
 from reception_app.services.dayview import BranchSummary, list_branches
@@ -36,6 +38,30 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if HERE in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.qt_log_level_fail("WARNING"))
             item.add_marker(pytest.mark.qt_log_ignore(r"This plugin does not support (propagateSizeHints|raise)\(\)"))
+
+
+@pytest.fixture(autouse=True)
+def no_window_left(qapp: QApplication) -> Iterator[None]:
+    """After each window test, close every top-level widget it left shown and delete every one it
+    left without a parent, so nothing carries over to the next test in the same process (pytest-xdist
+    puts several files on one worker).
+
+    pytest-qt closes the widgets given to ``qtbot.addWidget`` and calls ``deleteLater`` on them, but
+    ``deleteLater`` waits for an event loop that may never run again before the next test: a main
+    window closed that way stays alive, and so does a dialog it opened (a dialog is a window of its
+    own: closing its parent does not hide it). This runs after pytest-qt's clean-up and after every
+    other fixture's (it is set up first), closes what is still shown, deletes what has no parent
+    (its children go with it) and then runs the pending deletions at once.
+    """
+    yield
+    for widget in QApplication.topLevelWidgets():
+        if widget.isVisible():
+            widget.close()
+            widget.hide()  # a closeEvent may refuse; the next test must not see it either
+    for widget in QApplication.topLevelWidgets():
+        if widget.parentWidget() is None:
+            widget.deleteLater()
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
 
 
 def at(hour: int, minute: int = 0, day: date = DAY) -> datetime:

@@ -73,11 +73,14 @@ class SmtpChannel:
 
     def _build(self, message: Message) -> bytes:
         """The message as bytes (``compat32`` MIME: a tenth of the cost of ``EmailMessage``'s header
-        parsing, which dominated the benchmark); non-ASCII names and subjects RFC 2047-encoded."""
+        parsing, which dominated the benchmark); non-ASCII names and subjects RFC 2047-encoded (a plain
+        printable ASCII subject is sent as it is: encoding it cost a third of a message's CPU)."""
         mail = MIMEText(message.body, "plain", "utf-8")
         mail["From"] = formataddr((self.settings.sender_name, self.settings.sender), charset="utf-8")
         mail["To"] = formataddr((message.patient, message.recipient), charset="utf-8")
-        mail["Subject"] = Header(message.subject, "utf-8").encode()
+        subject = message.subject
+        plain = subject.isascii() and subject.isprintable()  # no line breaks: nothing to encode
+        mail["Subject"] = subject if plain else Header(subject, "utf-8").encode()
         mail["Date"] = formatdate(localtime=False)
         mail["Message-ID"] = f"<{message.idempotency_key}@clinic-reminders>"
         mail["Content-Language"] = message.language
