@@ -14,7 +14,12 @@ and the ``clinic`` command can migrate a server without the source tree.
   every upgrade and the tests after every clone of a template.
 
 A migration that changes a rule edits its file and calls :func:`apply_sql_files` after its table
-changes. The files describe the newest schema and every migration that applies them applies the
+changes. It names the catalog objects it changes in a module-level ``CHANGED`` tuple
+(``"function <name>(<argument types>)"``, ``"trigger <name> on <table>"``, as
+``tests/db/test_catalog.changed_objects`` names them) and its downgrade restores their former
+definitions (0011 is the example): the catalog test proves that a database at 0009 upgraded to
+head differs from the 0009 catalog in exactly the declared objects, and downgraded is 0009 again.
+The files describe the newest schema and every migration that applies them applies the
 files as they are now, so on a fresh database an older such migration (0010) applies definitions
 written for a newer schema: a PL/pgSQL body is only parsed then (names are looked up when it runs),
 but a SQL-language body and a trigger's ``UPDATE OF`` column list are checked at once — a rule that

@@ -11,7 +11,8 @@
 -- and grants; a trigger is dropped and created again (PostgreSQL has no CREATE OR REPLACE for a
 -- constraint trigger), and ALTER TABLE … ENABLE ALWAYS TRIGGER keeps the report triggers firing when
 -- a bulk load runs with session_replication_role = replica. "(migrations …)" names the migrations
--- that wrote a function before this file. A change of rule edits this file; the migration that ships
+-- that wrote a function before this file; "0011: …" marks a definition migration 0011 changed since
+-- (db/versions/0011_booking_trigger_costs.py). A change of rule edits this file; the migration that ships
 -- it calls db.apply_sql_files() (tables and data stay in migrations).
 --
 -- Firing order on one table (PostgreSQL's, whatever file a trigger lives in; docs/database.md
@@ -41,7 +42,7 @@
 -- The commit checks are deferred so that an appointment and its bookings, written in separate
 -- statements of one transaction, are judged together.
 
--- clinic_availability(integer,integer,timestamp with time zone,timestamp with time zone) (migrations 0009)
+-- clinic_availability(integer,integer,timestamp with time zone,timestamp with time zone) (migrations 0009; 0011: generic plans)
 -- Where resource ``res`` (NULL: the branch itself) may be booked at ``branch`` around [lo, hi):
 -- the union of its windows on the local dates that can touch the interval — a doctor's weekly
 -- shifts at that branch with their validity, replaced on a date by that date's shift exceptions
@@ -53,6 +54,7 @@ CREATE OR REPLACE FUNCTION public.clinic_availability(res integer, branch intege
  LANGUAGE plpgsql
  STABLE
  SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+ SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
 DECLARE
     tz     text;
@@ -460,7 +462,7 @@ BEGIN
     RETURN NULL;
 END $function$;
 
--- clinic_release_expired_holds(integer[],timestamp with time zone,timestamp with time zone) (migrations 0003)
+-- clinic_release_expired_holds(integer[],timestamp with time zone,timestamp with time zone) (migrations 0003; 0011: no empty UPDATE)
 -- Expired holds in the way are cancelled by whoever needs the time (and by the sweeper).
 -- ids NULL: every expired hold. Returns the number released.
 CREATE OR REPLACE FUNCTION public.clinic_release_expired_holds(ids integer[], lo timestamp with time zone, hi timestamp with time zone)
@@ -472,6 +474,13 @@ AS $function$
 DECLARE
     n integer;
 BEGIN
+    -- Nothing to release (the usual case): no UPDATE, so no empty statement triggers on appointment.
+    IF NOT EXISTS (SELECT 1 FROM booking b
+                    WHERE b.live AND b.hold_until <= now()
+                      AND (ids IS NULL OR b.resource_id = ANY(ids))
+                      AND (lo IS NULL OR b.period && tstzrange(lo, hi))) THEN
+        RETURN 0;
+    END IF;
     UPDATE appointment a SET status = 'cancelled', status_reason = 'hold expired', cancelled_by = 'clinic'
      WHERE a.status = 'held' AND a.hold_expires_at <= now()
        AND a.id IN (SELECT b.appointment_id FROM booking b

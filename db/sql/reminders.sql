@@ -8,7 +8,8 @@
 -- and grants; a trigger is dropped and created again (PostgreSQL has no CREATE OR REPLACE for a
 -- constraint trigger), and ALTER TABLE … ENABLE ALWAYS TRIGGER keeps the report triggers firing when
 -- a bulk load runs with session_replication_role = replica. "(migrations …)" names the migrations
--- that wrote a function before this file. A change of rule edits this file; the migration that ships
+-- that wrote a function before this file; "0011: …" marks a definition migration 0011 changed since
+-- (db/versions/0011_booking_trigger_costs.py). A change of rule edits this file; the migration that ships
 -- it calls db.apply_sql_files() (tables and data stay in migrations).
 --
 -- Firing order on one table (PostgreSQL's, whatever file a trigger lives in; docs/database.md
@@ -77,7 +78,7 @@ AS $function$
      WHERE active AND rank = (SELECT max(rank) FROM scoped)
 $function$;
 
--- clinic_plan_reminders(bigint[],text[]) (migrations 0004)
+-- clinic_plan_reminders(bigint[],text[]) (migrations 0004; 0011: generic plans, no empty INSERT)
 -- Plan reminders of ``kinds`` (confirmation, payment: at once; reminder, follow_up: by the rules)
 -- for the appointments ``ids``; returns how many rows were queued.
 CREATE OR REPLACE FUNCTION public.clinic_plan_reminders(ids bigint[], kinds text[])
@@ -85,11 +86,20 @@ CREATE OR REPLACE FUNCTION public.clinic_plan_reminders(ids bigint[], kinds text
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+ SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
 DECLARE
     n integer;
 BEGIN
     IF cardinality(ids) = 0 THEN
+        RETURN 0;
+    END IF;
+    -- No patient of ``ids`` can be reached on a channel they consented to: the INSERT below would
+    -- queue nothing. Skip it, so that no empty INSERT wakes the reminder service (reminder_notify).
+    IF NOT EXISTS (SELECT 1 FROM appointment a JOIN patient p ON p.id = a.patient_id
+                    WHERE a.id = ANY(ids)
+                      AND (('email' = ANY(p.consent_channels) AND p.email IS NOT NULL)
+                           OR (p.consent_channels && ARRAY['sms', 'whatsapp'] AND p.phone IS NOT NULL))) THEN
         RETURN 0;
     END IF;
     WITH a AS (

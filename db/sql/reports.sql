@@ -11,7 +11,8 @@
 -- and grants; a trigger is dropped and created again (PostgreSQL has no CREATE OR REPLACE for a
 -- constraint trigger), and ALTER TABLE … ENABLE ALWAYS TRIGGER keeps the report triggers firing when
 -- a bulk load runs with session_replication_role = replica. "(migrations …)" names the migrations
--- that wrote a function before this file. A change of rule edits this file; the migration that ships
+-- that wrote a function before this file; "0011: …" marks a definition migration 0011 changed since
+-- (db/versions/0011_booking_trigger_costs.py). A change of rule edits this file; the migration that ships
 -- it calls db.apply_sql_files() (tables and data stay in migrations).
 --
 -- Firing order on one table (PostgreSQL's, whatever file a trigger lives in; docs/database.md
@@ -65,12 +66,13 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN (1::bigint << greatest(least(greatest(hi - 48 * word, 0), 48), least(greatest(lo - 48 * word, 0), 48)))
      - (1::bigint << least(greatest(lo - 48 * word, 0), 48));
 
--- clinic_report_doctor_of(bigint[]) (migrations 0005)
+-- clinic_report_doctor_of(bigint[]) (migrations 0005; 0011: generic plans)
 CREATE OR REPLACE FUNCTION public.clinic_report_doctor_of(ids bigint[])
  RETURNS void
  LANGUAGE sql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+ SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
     UPDATE appointment a SET doctor_id = d.doctor_id
       FROM (SELECT i.id, (SELECT min(bk.resource_id) FROM booking bk
@@ -162,7 +164,7 @@ BEGIN
     RETURN NEW;
 END $function$;
 
--- booking_report_doctor_ins() (migrations 0005)
+-- booking_report_doctor_ins() (migrations 0005; 0011: no empty UPDATE)
 -- The doctor of each appointment whose bookings a statement touched.
 CREATE OR REPLACE FUNCTION public.booking_report_doctor_ins()
  RETURNS trigger
@@ -170,23 +172,36 @@ CREATE OR REPLACE FUNCTION public.booking_report_doctor_ins()
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'public', 'pg_temp'
 AS $function$
+DECLARE
+    stale bigint[];
 BEGIN
     IF TG_RELID NOT IN ('public.booking'::regclass) THEN
         RAISE EXCEPTION '%() fires on the clinic''s own tables only', TG_NAME USING ERRCODE = 'CL009';
     END IF;
     -- An insert can only add doctors: the new minimum wins. A doctor given on insert that none of
     -- the appointment's bookings names (checked for the appointments inserted with this statement's
-    -- bookings) is corrected from all its bookings.
-    UPDATE appointment a SET doctor_id = n.doctor_id
-      FROM (SELECT k.appointment_id, min(k.resource_id) AS doctor_id
-              FROM new_rows k JOIN resource r ON r.id = k.resource_id AND r.kind = 'doctor'
-             GROUP BY k.appointment_id) n
-     WHERE a.id = n.appointment_id AND (a.doctor_id IS NULL OR a.doctor_id > n.doctor_id);
-    PERFORM clinic_report_doctor_of(ARRAY(
+    -- bookings) is corrected from all its bookings. Each UPDATE runs only when it has a row to
+    -- change: an UPDATE of no rows would still fire appointment's statement triggers (audit,
+    -- notify, reminders) for nothing.
+    IF EXISTS (SELECT 1 FROM appointment a
+                 JOIN (SELECT k.appointment_id, min(k.resource_id) AS doctor_id
+                         FROM new_rows k JOIN resource r ON r.id = k.resource_id AND r.kind = 'doctor'
+                        GROUP BY k.appointment_id) n ON a.id = n.appointment_id
+                WHERE a.doctor_id IS NULL OR a.doctor_id > n.doctor_id) THEN
+        UPDATE appointment a SET doctor_id = n.doctor_id
+          FROM (SELECT k.appointment_id, min(k.resource_id) AS doctor_id
+                  FROM new_rows k JOIN resource r ON r.id = k.resource_id AND r.kind = 'doctor'
+                 GROUP BY k.appointment_id) n
+         WHERE a.id = n.appointment_id AND (a.doctor_id IS NULL OR a.doctor_id > n.doctor_id);
+    END IF;
+    stale := ARRAY(
         SELECT a.id FROM appointment a
          WHERE a.id IN (SELECT DISTINCT appointment_id FROM new_rows) AND a.doctor_id IS NOT NULL
            AND NOT EXISTS (SELECT 1 FROM booking bk WHERE bk.appointment_id = a.id
-                                                       AND bk.resource_id = a.doctor_id)));
+                                                       AND bk.resource_id = a.doctor_id));
+    IF cardinality(stale) > 0 THEN
+        PERFORM clinic_report_doctor_of(stale);
+    END IF;
     RETURN NULL;
 END $function$;
 

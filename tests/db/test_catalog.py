@@ -1,4 +1,5 @@
-"""The database's rules live in ``db/sql/`` and migration 0010 applies them: proof that nothing changed.
+"""The database's rules live in ``db/sql/`` and migration 0010 applies them: proof that nothing changed,
+except what a later migration declares it changes.
 
 - :func:`catalog_snapshot` reads, as plain values, everything a rule is made of: the clinic's
   functions (``pg_get_functiondef``, settings, ``SECURITY DEFINER``, volatility and grants), triggers
@@ -7,8 +8,11 @@
   and the database, the owner's default privileges, and the memberships and settings of the clinic
   roles. A later migration that changes a rule can compare snapshots before and after it the same
   way and assert the difference is exactly the change it meant.
-- a database at 0009 and the same database at head have equal snapshots (0010 re-applied every
-  definition and changed none);
+- a database at 0009 and the same database at head differ in exactly the objects that the migrations
+  after 0010 declare in their ``CHANGED`` tuple (0011: the booking's trigger costs), and in nothing
+  else: 0010 re-applied every definition 0009 left and changed none, and since 0010 applies the files
+  as they are now, the database at 0010 already has the later changes and the later migrations change
+  nothing more on it; downgrading to 0009 gives the 0009 catalog back;
 - applying the files again on a database at head changes nothing (each file is re-appliable);
 - each function and trigger of the catalog is defined in exactly one file, and every file's
   definitions exist in the catalog (one home, nothing stale).
@@ -115,6 +119,42 @@ def _frozen(value):
     return tuple(value) if isinstance(value, list) else value
 
 
+#: How each part of a snapshot names the object of one of its rows (see :func:`changed_objects`).
+_OBJECT_NAMES = {
+    "functions": lambda row: f"function {row[0]}",
+    "triggers": lambda row: f"trigger {row[1]} on {row[0]}",
+    "constraints": lambda row: f"constraint {row[1]} on {row[0]}",
+    "policies": lambda row: f"policy {row[1]} on {row[0]}",
+    "relations": lambda row: f"relation {row[0]}",
+    "views": lambda row: f"view {row[0]}",
+    "columns": lambda row: f"column {row[0]}.{row[1]}",
+    "default_privileges": lambda row: f"default privileges {row[0]} {row[1]} {row[2]}",
+    "memberships": lambda row: f"membership {row[1]} in {row[0]}",
+    "role_settings": lambda row: f"role {row[0]}",
+}
+
+
+def changed_objects(before: dict[str, list[tuple]], after: dict[str, list[tuple]]) -> set[str]:
+    """The objects that differ between two snapshots, named as a migration's ``CHANGED`` tuple names
+    them (``function <regprocedure>``, ``trigger <name> on <table>``, ``constraint <name> on <table>``,
+    …; ``schema`` and ``database`` for their grants): each object with a row only in one of them."""
+    out = set()
+    for part in before.keys() | after.keys():
+        name = _OBJECT_NAMES.get(part, lambda row, part=part: part)
+        out |= {name(row) for row in set(before.get(part, [])) ^ set(after.get(part, []))}
+    return out
+
+
+def declared_changes(after: str = "0010") -> set[str]:
+    """The union of the ``CHANGED`` tuples of every migration after revision ``after``: what the
+    migrations that change rules once they live in db/sql/ say they change."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(migrate._config())
+    return {name for rev in script.iterate_revisions("heads", after)
+            for name in getattr(rev.module, "CHANGED", ())}
+
+
 def differences(before: dict[str, list[tuple]], after: dict[str, list[tuple]]) -> list[str]:
     """What differs between two snapshots, one line per row only in one of them (empty: equal)."""
     out = []
@@ -155,7 +195,10 @@ def _snapshot(url: str) -> dict[str, list[tuple]]:
         return catalog_snapshot(conn)
 
 
-def test_0010_changes_nothing_in_the_catalog_and_its_downgrade_neither(empty_url):
+def test_head_differs_from_0009_in_exactly_what_later_migrations_declare(empty_url):
+    declared = declared_changes("0010")
+    assert "function clinic_availability(integer,integer,timestamp with time zone,timestamp with time zone)" \
+        in declared   # 0011's CHANGED is found
     db = Database(empty_url, pool=False)
     try:
         _alembic(db, "upgrade", "0009")
@@ -163,7 +206,18 @@ def test_0010_changes_nothing_in_the_catalog_and_its_downgrade_neither(empty_url
         assert len(at_0009["functions"]) > 40 and len(at_0009["triggers"]) > 100
         _alembic(db, "upgrade", "0010")
         assert db.read(migrate.current_revision) == "0010"
+        at_0010 = _snapshot(empty_url)
+        # 0010 applies the files as they are now: 0009's rules, plus what the later migrations changed.
+        assert changed_objects(at_0009, at_0010) == declared, differences(at_0009, at_0010)
+        _alembic(db, "upgrade", "head")
+        assert db.read(migrate.current_revision) == migrate.head_revision()
+        assert differences(at_0010, _snapshot(empty_url)) == []
+        # down to 0010: the rules 0009 left, as on a server migrated to 0010 before 0011 existed …
+        _alembic(db, "downgrade", "0010")
         assert differences(at_0009, _snapshot(empty_url)) == []
+        # … which upgrading brings to head's rules; and down to 0009 gives the 0009 catalog back
+        _alembic(db, "upgrade", "head")
+        assert differences(at_0010, _snapshot(empty_url)) == []
         _alembic(db, "downgrade", "0009")
         assert differences(at_0009, _snapshot(empty_url)) == []
     finally:
