@@ -16,5 +16,6 @@ Plain psycopg is used only where there is no runner or SQLAlchemy cannot do the 
 its module: a sign-in probe and the embedded server's set-up before a ``Database`` exists
 (:mod:`.connect`, :mod:`.embedded`), ``LISTEN`` on an autocommit connection of its own
 (:mod:`.listen`), and — through :func:`.database.driver`, on the runner's own connection and
-transaction — ``COPY``, hot-path reads and whole SQL files (``db.apply_sql_files``).
+transaction — ``COPY``, hot-path reads, role statements with quoted identifiers (:mod:`.logins`)
+and whole SQL files (``db.apply_sql_files``).
 """

@@ -31,6 +31,7 @@ import re
 import unicodedata
 import warnings
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import psycopg
@@ -179,7 +180,7 @@ def ensure_desk_login(owner_conninfo: str, name: str | None = None) -> str:
                 owner = Database(owner_conninfo, application_name="clinic-reception set-up", pool=False)
                 try:
                     for group in missing:
-                        owner.admin(lambda c, g=group: grant_login(c, name, g))
+                        owner.admin(partial(grant_login, name=name, role=group))
                 finally:
                     owner.dispose()
                 log.info("built-in database: login %s is in %s", name,

@@ -170,7 +170,7 @@ class MainWindow(WindowNavigation, WindowActions, WindowBooking, WindowDocks, Wi
         self._clock: Clock = clock or (lambda: datetime.now(UTC))
         self._day: date | None = day
         self._wanted_branch = branch
-        self._first_run = first_run
+        self._first_run: FirstRun | None = first_run
         self._branches: list[BranchSummary] = []
         self._branch: BranchSummary | None = None
         self._services: list[ServiceSummary] | None = None

@@ -13,9 +13,13 @@ change bus (:meth:`WindowBase.publish_changes`).
 from __future__ import annotations
 
 import getpass
+from collections.abc import Callable
 from datetime import date, timedelta, tzinfo
+from typing import TYPE_CHECKING
 
-from PySide6.QtWidgets import QMainWindow
+from PySide6.QtCore import QTimer
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow
 
 from ..domain.roles import Capabilities
 from ..services.dayview import BranchSummary, week_start
@@ -24,8 +28,18 @@ from .changes import ChangeBus, Changes
 from .day_model import DayGridModel, ScheduleGridModel
 from .day_view import DayGridView
 from .dialog_manager import DialogManager
+from .month_calendar import MonthCalendar
 from .runner import Clock, Runner
 from .week_model import WeekGridModel
+
+if TYPE_CHECKING:
+    from PySide6.QtCore import SignalInstance
+
+    from ..services.patients import PatientView
+    from ..services.scheduling import AppointmentView, MoveResult
+    from .patient_dialog import PatientSearchDialog
+    from .series_dialog import SeriesDialog
+    from .visit_dialog import VisitDialog
 
 
 class WindowBase(QMainWindow):
@@ -48,6 +62,47 @@ class WindowBase(QMainWindow):
     changes: ChangeBus
     #: Opens each dialog once and remembers its size and place.
     dialogs: DialogManager
+    #: The set-up to run when the database has no branch yet (taken once, then ``None``).
+    _first_run: Callable[[Database], str] | None
+    # The widgets and actions the parts use from each other (made by MainWindow and its parts).
+    title_label: QLabel
+    summary_label: QLabel
+    zone_label: QLabel
+    _busy_timer: QTimer
+    month_calendar: MonthCalendar
+    my_day_dock: QDockWidget
+    _my_day_asked: tuple[int, date] | None
+    open_patient_action: QAction
+    reschedule_action: QAction
+    appointment_reminders_action: QAction
+    appointment_history_action: QAction
+    cancel_series_action: QAction
+    force_move_action: QAction
+
+    if TYPE_CHECKING:
+        # For the type checker only: the signals stay declared on MainWindow alone (PySide orders
+        # signals by declaration), and the methods live in the parts that define them.
+        branches_loaded: SignalInstance
+        appointment_booked: SignalInstance
+        booking_dialog_opened: SignalInstance
+        appointment_changed: SignalInstance
+        appointment_menu_opened: SignalInstance
+        patient_search_opened: SignalInstance
+        patient_record_opened: SignalInstance
+
+        def my_day_doctor(self) -> int | None: ...
+        def my_day_date(self) -> date | None: ...
+        def reload_day(self) -> None: ...
+        def reload_my_day(self) -> None: ...
+        def _load_month(self, year: int, month: int) -> None: ...
+        def _set_controls_enabled(self, enabled: bool) -> None: ...
+        def current_appointment(self) -> AppointmentView | None: ...
+        def _update_appointment_actions(self) -> None: ...
+        def update_series_action(self, appointment: AppointmentView | None) -> None: ...
+        def _on_appointment_moved(self, result: MoveResult) -> None: ...
+        def find_patient(self, query: str = "") -> PatientSearchDialog: ...
+        def open_visit_dialog(self, patient: PatientView | None = None) -> VisitDialog | None: ...
+        def open_series_dialog(self, patient: PatientView | None = None) -> SeriesDialog | None: ...
 
     @property
     def grid_model(self) -> ScheduleGridModel:

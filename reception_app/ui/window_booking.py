@@ -118,8 +118,10 @@ class WindowBooking(WindowBase):
         appt = self.current_appointment()
         if appt is None or self._branch is None or not self.reschedule_action.isEnabled():
             return None
+        branch = self._branch  # narrowed to BranchSummary for the closure
+
         def make() -> RescheduleDialog:
-            dialog = RescheduleDialog(self._db, self.runner, appointment=appt, timezone=self._branch.timezone,
+            dialog = RescheduleDialog(self._db, self.runner, appointment=appt, timezone=branch.timezone,
                                       clock=self._clock, parent=self)
             dialog.appointment_moved.connect(self._on_appointment_moved)
             # Another workstation took the start: the appointment's day is not as shown.
@@ -132,8 +134,10 @@ class WindowBooking(WindowBase):
         (Ctrl+Shift+W)."""
         if self._branch is None or not self.capabilities.book:
             return None
+        branch = self._branch  # narrowed to BranchSummary for the closure
+
         def make() -> WalkInDialog:
-            dialog = WalkInDialog(self._db, self.runner, branch=self._branch, clock=self._clock,
+            dialog = WalkInDialog(self._db, self.runner, branch=branch, clock=self._clock,
                                   services=self._services, parent=self)
             dialog.appointment_booked.connect(self._on_dialog_appointment_booked)
             return dialog

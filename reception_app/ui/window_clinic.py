@@ -144,12 +144,12 @@ class WindowClinic(WindowBase):
 
     # -- patients for visits and series -------------------------------------------------------------
     def _patient_at_hand(self) -> tuple[int, str] | None:
-        appt = self.current_appointment()  # type: ignore[attr-defined]
+        appt = self.current_appointment()
         return (appt.patient_id, appt.patient) if appt is not None else None
 
     def _ask_for_patient(self, what: str) -> None:
         self.statusBar().showMessage(f"Find the patient, open their record and press “{what}”.", 15_000)
-        self.find_patient()  # type: ignore[attr-defined]
+        self.find_patient()
 
     def _booking_args(self) -> dict | None:
         if self._branch is None or not self.capabilities.book:
@@ -207,7 +207,7 @@ class WindowClinic(WindowBase):
     def open_appointment_history(self) -> HistoryDialog | None:
         """The selected appointment's change history — the appointment, its resource bookings and
         payments — in the branch's local time (managers and admins)."""
-        appt = self.current_appointment()  # type: ignore[attr-defined]
+        appt = self.current_appointment()
         if appt is None or self._branch is None or not may_read_history(self.capabilities):
             return None
         from .history_dialog import HistoryDialog
@@ -221,7 +221,7 @@ class WindowClinic(WindowBase):
 
     def open_appointment_reminders(self) -> AppointmentRemindersDialog | None:
         """The selected appointment's confirmation, reminders and their status (Ctrl+Shift+U)."""
-        appt = self.current_appointment()  # type: ignore[attr-defined]
+        appt = self.current_appointment()
         if appt is None or self._branch is None:
             return None
         about = f"{appt.patient} {appt.start.astimezone(self._branch.tz):%d %b %H:%M}"
@@ -245,22 +245,23 @@ class WindowClinic(WindowBase):
 
     def open_force_move(self) -> ForceMoveDialog | None:
         """Move the selected appointment over the rules or change its doctor, with a reason (logged)."""
-        appt = self.current_appointment()  # type: ignore[attr-defined]
+        appt = self.current_appointment()
         if appt is None or self._branch is None or not self.capabilities.overrides \
                 or appt.status not in MOVABLE_STATUSES:
             return None
         from .override_dialogs import ForceMoveDialog
+        branch = self._branch  # narrowed to BranchSummary for the closure
 
         def make() -> ForceMoveDialog:
-            dialog = ForceMoveDialog(self._db, self.runner, appointment=appt, timezone=self._branch.timezone,
+            dialog = ForceMoveDialog(self._db, self.runner, appointment=appt, timezone=branch.timezone,
                                      clock=self._clock, parent=self)
-            dialog.appointment_moved.connect(self._on_appointment_moved)  # type: ignore[attr-defined]
+            dialog.appointment_moved.connect(self._on_appointment_moved)
             return dialog
         return self.dialogs.open(f"force-move/{appt.id}", make)
 
     def open_cancel_series(self) -> CancelSeriesDialog | None:
         """Cancel occurrences of the selected appointment's series (one, following, all), with a reason."""
-        appt = self.current_appointment()  # type: ignore[attr-defined]
+        appt = self.current_appointment()
         if appt is None or appt.series_id is None or not self.capabilities.book:
             return None
         tz = self._branch.tz if self._branch else None
@@ -280,9 +281,10 @@ class WindowClinic(WindowBase):
         if self._branch is None or not self.capabilities.book:
             return None
         from .waitlist_dialog import WaitlistDialog
+        branch = self._branch  # narrowed to BranchSummary for the closure
 
         def make() -> WaitlistDialog:
-            dialog = WaitlistDialog(self._db, self.runner, branch=self._branch, clock=self._clock, parent=self)
+            dialog = WaitlistDialog(self._db, self.runner, branch=branch, clock=self._clock, parent=self)
             for signal in (dialog.offer_accepted, dialog.offer_declined, dialog.entry_cancelled,
                            dialog.slots_processed):
                 signal.connect(self._publish_branch_changed)
@@ -307,10 +309,11 @@ class WindowClinic(WindowBase):
         if self._branch is None or not self.capabilities.overrides:
             return None
         from .override_dialogs import ForceBookingDialog
+        branch = self._branch  # narrowed to BranchSummary for the closure
 
         def make() -> ForceBookingDialog:
-            dialog = ForceBookingDialog(self._db, self.runner, branch=self._branch.name,
-                                        timezone=self._branch.timezone, clock=self._clock, day=self._day, parent=self)
+            dialog = ForceBookingDialog(self._db, self.runner, branch=branch.name,
+                                        timezone=branch.timezone, clock=self._clock, day=self._day, parent=self)
             dialog.appointment_booked.connect(self._publish_committed)
             return dialog
         return self.dialogs.open("force-booking", make)
