@@ -7,10 +7,12 @@ Reports: (section R, filled in below).
 
 Import: (section I, filled in below).
 
+Reminders: (section M, filled in below).
+
 :data:`CHANGED` names the catalog objects this migration changes (``tests/db/test_catalog.py``
 proves that 0009 upgraded to head differs in exactly the union of the later migrations' tuples).
 The new definitions live in ``db/sql/``; upgrading applies the files. The downgrade restores the
-definitions 0011 left (:data:`BEFORE_REPORTS`, :data:`BEFORE_IMPORT`).
+definitions 0011 left (:data:`BEFORE_REPORTS`, :data:`BEFORE_IMPORT`, :data:`BEFORE_REMINDERS`).
 
 Revision ID: 0012
 Revises: 0011
@@ -53,9 +55,14 @@ def downgrade_import() -> None:
     """Undo :func:`upgrade_import` (after the old definitions are restored)."""
 
 
+# -- section M (reminders) ------------------------------------------------------------------------
+CHANGED_REMINDERS: tuple[str, ...] = ()
+BEFORE_REMINDERS = ""
+
+
 # -- both ----------------------------------------------------------------------------------------
 #: The catalog objects this migration changes, as ``tests/db/test_catalog.py`` names them.
-CHANGED: tuple[str, ...] = CHANGED_REPORTS + CHANGED_IMPORT
+CHANGED: tuple[str, ...] = CHANGED_REPORTS + CHANGED_IMPORT + CHANGED_REMINDERS
 
 
 def upgrade() -> None:
@@ -69,7 +76,7 @@ def downgrade() -> None:
     from reception_app.store.database import driver  # as in db/__init__.py: not at import time
 
     with driver(op.get_bind()).cursor() as cur:
-        for before in (BEFORE_REPORTS, BEFORE_IMPORT):
+        for before in (BEFORE_REPORTS, BEFORE_IMPORT, BEFORE_REMINDERS):
             if before.strip():
                 cur.execute(before.encode("utf-8"))
     downgrade_import()
