@@ -9,6 +9,11 @@ or retries. Transactions and their retries belong to the runner (``Database.writ
 
 The steps, in the order a booking takes them:
 
+0. :func:`queue_for_booking`, :func:`queue_for_appointments`, :func:`queue_for_offer`,
+   :func:`queue_for_freed_slots` — before the transaction: the resources the write may touch, so that
+   ``Database.write(queue=…)`` lets writers of the same resources take turns (for speed only; no
+   rule depends on it).
+
 1. :func:`check_start` — the requested start: a date-time with an offset, in 2000-01-01 ..
    2099-12-31, a wall-clock time that exists in the branch's zone (not in a DST gap), on the
    15-minute grid. :func:`timing_problem` — the past, the service's minimum notice, its horizon.
@@ -75,12 +80,71 @@ from ..domain.status import LABELS, check_transition
 from ..domain.validation import parse_schedule_instant
 from ..domain.wallclock import check_local_time_exists, is_on_grid
 from ..store import schema as t
+from ..store.database import Queue
 from . import catalog
 from .appointments import AppointmentView, iso_utc, patient_live_between
 from .catalog import BranchInfo, ServiceInfo
 
 #: Statuses whose time and resources may still change (the patient has not arrived).
 MOVABLE_STATUSES = ("requested", "held", "confirmed", "payment_pending")
+
+
+# -- 0. waiting in line (before the transaction) --------------------------------------------------
+#: The resources a booking of a service at a branch may take: those pinned by name (case-insensitive,
+#: as the booking resolves them), else every active resource of each needed kind and category
+#: (doctors wherever they work; rooms and equipment of the branch).
+_BOOKING_QUEUE_SQL = """
+SELECT r.id
+  FROM service s
+  JOIN branch b ON lower(b.name) = lower(:branch) OR b.id::text = :branch
+  JOIN resource r ON r.active
+   AND ((r.kind = 'doctor' AND r.category = s.doctor_specialty
+         AND (CAST(:doctor AS text) IS NULL OR lower(r.name) = lower(:doctor)))
+     OR (r.kind = 'room' AND r.category = s.room_kind AND r.branch_id = b.id
+         AND (CAST(:room AS text) IS NULL OR lower(r.name) = lower(:room)))
+     OR (r.kind = 'equipment' AND r.category = s.equipment_kind AND r.branch_id = b.id
+         AND (CAST(:equipment AS text) IS NULL OR lower(r.name) = lower(:equipment))))
+ WHERE lower(s.name) = lower(:service)
+UNION ALL
+SELECT resource_id FROM booking WHERE appointment_id = ANY(CAST(:appointments AS bigint[]))
+"""
+
+_APPOINTMENTS_QUEUE_SQL = "SELECT resource_id FROM booking WHERE appointment_id = ANY(CAST(:appointments AS bigint[]))"
+
+_OFFER_QUEUE_SQL = ("SELECT b.resource_id FROM waitlist_offer o JOIN booking b ON b.appointment_id = o.appointment_id "
+                    "WHERE o.id = :offer")
+
+_FREED_SLOTS_QUEUE_SQL = ("SELECT unnest(resource_ids) FROM freed_slot WHERE state IN ('open', 'offered') "
+                          "AND (CAST(:slot AS bigint) IS NULL OR id = :slot)")
+
+
+def queue_for_booking(branch: str | int, service: str, pins: Mapping[str, str | None] | None = None,
+                      moving: Collection[int] = ()) -> Queue:
+    """Where a booking of ``service`` at ``branch`` (name or id) waits in line: the resources it may
+    take (``pins``: ``{kind: name or None}``), and those of the appointments in ``moving`` (a move
+    frees them). Unknown names lock nothing: the transaction then raises ``NotFound`` as usual."""
+    p = pins or {}
+    return Queue(_BOOKING_QUEUE_SQL, {"branch": str(branch), "service": service, "doctor": p.get("doctor"),
+                                      "room": p.get("room"), "equipment": p.get("equipment"),
+                                      "appointments": list(moving)})
+
+
+def queue_for_appointments(appointment_ids: Collection[int]) -> Queue:
+    """Where a status change (cancel, confirm, check-in …) of these appointments waits in line: the
+    resources they book (a cancel frees them for the next booking of the same resources)."""
+    return Queue(_APPOINTMENTS_QUEUE_SQL, {"appointments": list(appointment_ids)})
+
+
+def queue_for_offer(offer_id: int) -> Queue:
+    """Where accepting or declining waitlist offer ``offer_id`` waits in line: its held appointment's
+    resources."""
+    return Queue(_OFFER_QUEUE_SQL, {"offer": offer_id})
+
+
+def queue_for_freed_slots(slot_id: int | None = None) -> Queue:
+    """Where a waitlist sweep waits in line: the resources of the freed slots it may offer (one slot,
+    or every open or offered one)."""
+    return Queue(_FREED_SLOTS_QUEUE_SQL, {"slot": slot_id})
 
 
 @dataclass(frozen=True)

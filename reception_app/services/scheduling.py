@@ -33,7 +33,7 @@ from ..domain.status import LABELS, UNCONFIRMED, check_transition
 from ..domain.validation import SCHEDULE_LAST, SOURCES, clean_name, parse_date, parse_schedule_instant
 from ..domain.wallclock import GRID_STEP_MIN
 from ..store import schema as t
-from ..store.database import Database
+from ..store.database import Database, Queue
 from . import booking, catalog, checks, payments
 from .appointments import (
     AppointmentView,
@@ -199,17 +199,20 @@ def book(db: Database, *, branch: str, service: str, start: datetime, patient_id
             source=source, resources={k: names[v] for k, v in chosen.items()}, resource_ids=dict(chosen),
             hold_expires_at=placed.hold_expires_at)
 
-    result = write_booking(db, work, reason=reason or "booked", start=start, branch=branch, patient_id=patient_id)
+    queue = booking.queue_for_booking(branch, service, {"doctor": doctor, "room": room, "equipment": equipment})
+    result = write_booking(db, work, reason=reason or "booked", start=start, branch=branch, patient_id=patient_id,
+                           queue=queue)
     return result if isinstance(result, AppointmentView) else replace(get_appointment(db, result), already_booked=True)
 
 
 def write_booking(db: Database, work: Callable[[Connection], _T], *, reason: str, start: datetime, branch: str,
-                  patient_id: int, exclude: Collection[int] = ()) -> _T:
-    """Run a transaction that creates or moves an appointment (``db.write``) and say its expected
-    failures in the desk's words (:func:`name_booking_error`). ``start``: the aware start asked for;
-    ``exclude``: the appointment being moved or rescheduled (it is not "in the way" of itself)."""
+                  patient_id: int, exclude: Collection[int] = (), queue: Queue | None = None) -> _T:
+    """Run a transaction that creates or moves an appointment (``db.write``, waiting in ``queue``
+    first: ``booking.queue_for_booking``) and say its expected failures in the desk's words
+    (:func:`name_booking_error`). ``start``: the aware start asked for; ``exclude``: the appointment
+    being moved or rescheduled (it is not "in the way" of itself)."""
     try:
-        return db.write(work, reason=reason)
+        return db.write(work, reason=reason, queue=queue)
     except (SlotTaken, ValidationError) as exc:
         raise name_booking_error(db, exc, start=start, branch=branch, patient_id=patient_id,
                                  exclude=exclude) from exc
@@ -317,8 +320,10 @@ def move(db: Database, appointment_id: int, *, start: datetime | None = None, do
             raise booking.explain_unavailable(conn, b, s, start_utc, now, pinned, exclude_appointment=appointment_id)
         booking.rebook(conn, appointment_id, s, option.start, option.end, option.first_combination())
 
+    queue = booking.queue_for_booking(before.branch_id, before.service,
+                                      {"doctor": doctor, "room": room, "equipment": equipment}, moving=(appointment_id,))
     write_booking(db, work, reason=reason or "moved", start=start or before.start, branch=before.branch,
-                  patient_id=before.patient_id, exclude=(appointment_id,))
+                  patient_id=before.patient_id, exclude=(appointment_id,), queue=queue)
     return MoveResult(before=before, after=get_appointment(db, appointment_id))
 
 
@@ -521,7 +526,8 @@ def walk_in(db: Database, *, branch: str, service: str, patient_id: int, now: da
         return new_id
 
     try:
-        new_id = db.write(work, reason=reason or "walk-in: booked and checked in")
+        new_id = db.write(work, reason=reason or "walk-in: booked and checked in",
+                          queue=booking.queue_for_booking(branch, service, {"doctor": doctor}))
     except (SlotTaken, ValidationError) as exc:
         start = _floor_to_grid(now, branch_zone(db, branch)) if isinstance(exc, SlotTaken) else now
         raise name_booking_error(db, exc, start=start, branch=branch, patient_id=patient_id) from exc
@@ -555,7 +561,7 @@ def cancel(db: Database, appointment_id: int, *, reason: str, by: str = "clinic"
         more = {"cancelled_by": by} if by != "clinic" else {}
         booking.change_status(conn, appointment_id, "cancelled", why, current=current, **more)
 
-    db.write(work, reason=f"cancelled: {why}")
+    db.write(work, reason=f"cancelled: {why}", queue=booking.queue_for_appointments([appointment_id]))
     return get_appointment(db, appointment_id)
 
 
@@ -590,7 +596,7 @@ def set_status(db: Database, appointment_id: int, status: str, *, reason: str | 
             _check_deposit(conn, appointment_id)
         booking.change_status(conn, appointment_id, status, reason)
 
-    db.write(work, reason=reason or status)
+    db.write(work, reason=reason or status, queue=booking.queue_for_appointments([appointment_id]))
     return get_appointment(db, appointment_id)
 
 
@@ -648,7 +654,7 @@ def confirm_hold(db: Database, appointment_id: int, *, reason: str | None = None
         target = _decide(conn, appointment_id, approved=False)
         booking.change_status(conn, appointment_id, target, reason or "hold confirmed", current=current)
 
-    db.write(work, reason=reason or "hold confirmed")
+    db.write(work, reason=reason or "hold confirmed", queue=booking.queue_for_appointments([appointment_id]))
     return get_appointment(db, appointment_id)
 
 
@@ -670,7 +676,7 @@ def approve(db: Database, appointment_id: int, *, reason: str | None = None) -> 
         target = _decide(conn, appointment_id, approved=True)
         booking.change_status(conn, appointment_id, target, reason or "approved")
 
-    db.write(work, reason=reason or "approved")
+    db.write(work, reason=reason or "approved", queue=booking.queue_for_appointments([appointment_id]))
     return get_appointment(db, appointment_id)
 
 
@@ -795,8 +801,10 @@ def reschedule(db: Database, appointment_id: int, *, start: datetime, doctor: st
         return new_id
 
     before = get_appointment(db, appointment_id)
+    queue = booking.queue_for_booking(before.branch_id, before.service,
+                                      {"doctor": doctor, "room": room, "equipment": equipment}, moving=(appointment_id,))
     new_id = write_booking(db, work, reason=reason or "rescheduled", start=start, branch=before.branch,
-                           patient_id=before.patient_id, exclude=(appointment_id,))
+                           patient_id=before.patient_id, exclude=(appointment_id,), queue=queue)
     return RescheduleResult(old=get_appointment(db, appointment_id), new=get_appointment(db, new_id))
 
 

@@ -443,7 +443,7 @@ def accept_offer(db: Database, offer_id: int, *, now: datetime) -> OfferView:
         return _get_offer(conn, offer_id)
 
     try:
-        return db.write(work, reason="waitlist: offer accepted")
+        return db.write(work, reason="waitlist: offer accepted", queue=booking.queue_for_offer(offer_id))
     except PatientBusy as exc:
         rows = db.read(lambda conn: fetch(conn, "SELECT a.id, a.patient_id, a.starts_at FROM waitlist_offer o "
                                                 "JOIN appointment a ON a.id = o.appointment_id WHERE o.id = %(i)s",
@@ -481,7 +481,7 @@ def decline_offer(db: Database, offer_id: int, *, now: datetime) -> DeclineResul
               {"s": slot_id})
         return slot_id
 
-    slot_id = db.write(work, reason="waitlist: offer declined")
+    slot_id = db.write(work, reason="waitlist: offer declined", queue=booking.queue_for_offer(offer_id))
     next_offer = _process_slot_now(db, now_utc, slot_id) if slot_id is not None else None
     return DeclineResult(declined=get_offer(db, offer_id), next_offer=next_offer)
 
@@ -595,7 +595,8 @@ def _process_slot_now(db: Database, now: datetime, slot_id: int) -> OfferView | 
     """Offer one freed slot again at once (after a decline); None when it went unfilled, another
     process claimed it first, or a conflict outlived the retries (the next sweep then does it)."""
     try:
-        claim = db.write(lambda conn: _claim_and_offer(conn, now, slot_id), reason="waitlist: offer freed slot")
+        claim = db.write(lambda conn: _claim_and_offer(conn, now, slot_id), reason="waitlist: offer freed slot",
+                         queue=booking.queue_for_freed_slots(slot_id))
     except SlotTaken:
         return None
     return claim[1] if claim else None
@@ -628,7 +629,8 @@ def process_freed_slots(db: Database, *, now: datetime, limit: int = 20) -> list
     conflicts = 0
     for _ in range(limit):
         try:
-            claim = db.write(lambda conn: _claim_and_offer(conn, now_utc), reason="waitlist: offer freed slot")
+            claim = db.write(lambda conn: _claim_and_offer(conn, now_utc), reason="waitlist: offer freed slot",
+                             queue=booking.queue_for_freed_slots())
         except SlotTaken:  # someone booked the time in the same instant: the next round sees it
             conflicts += 1
             if conflicts >= 3:

@@ -17,6 +17,13 @@ CL001       ``InvalidTransition`` (status trigger)
 08xxx, lost ``DatabaseUnavailable`` (``CommitOutcomeUnknown`` when lost during COMMIT)
 ==========  ==============================================================
 
+Writes that change the schedule may wait in line first (:class:`Queue`): session advisory locks on
+the resources they will touch, taken *before* BEGIN, so that two desks booking the same machine
+queue instead of both reading a snapshot and one of them failing SERIALIZABLE's check (a lock taken
+inside the transaction comes after its snapshot, too late). The queue is only for speed: every rule
+still holds without it (another front door or a ``psql`` login that does not queue is still
+refused by the constraints, and SERIALIZABLE with its retries stays the net).
+
 Reads use short READ ONLY transactions (:meth:`Database.read`); reports ask
 for a consistent snapshot with ``snapshot=True`` (SERIALIZABLE READ ONLY
 DEFERRABLE). A connection is never shared between threads: the engine's pool
@@ -30,7 +37,8 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 import psycopg
@@ -62,6 +70,35 @@ def _sqlstate(exc: BaseException) -> str | None:
     return getattr(orig, "sqlstate", None)
 
 
+#: The first key of the queue's advisory locks (``pg_advisory_lock(QUEUE_LOCK_SPACE, resource_id)``):
+#: "CQ" (clinic queue) in ASCII, so the two-key space is told apart from the program's one-key locks.
+QUEUE_LOCK_SPACE = 0x4351
+#: The longest a write waits in the queue (ms). Past it, the write goes ahead without its turn (its
+#: rules still hold; it may meet a serialization failure and be retried): a session that holds a
+#: resource's turn for long — a hung workstation, a hostile login taking the lock by hand — slows
+#: the others down by at most this much per attempt, never stops them.
+QUEUE_WAIT_MS = 3000
+
+
+@dataclass(frozen=True)
+class Queue:
+    """Where a write waits in line before BEGIN: ``sql`` is a query of one integer column, the ids
+    of the resources the write may book or free (duplicates and NULLs allowed); ``params`` its named
+    parameters (``:name`` style). :meth:`Database.write` locks each id with a session advisory lock in
+    ascending order, in one round trip, before the transaction starts, and unlocks them all after it
+    ends. Ids that do not match what the transaction then does cost only speed, never a rule."""
+
+    sql: str
+    params: Mapping[str, object] = field(default_factory=dict)
+
+    def lock_statement(self) -> str:
+        """The one statement that takes the locks, lowest id first (one order for every writer: no
+        deadlock among queued writers); it returns the ids it locked, as an array."""
+        return (f"SELECT coalesce(array_agg(q.id), '{{}}') FROM (SELECT o.id, pg_advisory_lock({QUEUE_LOCK_SPACE}, o.id) "
+                f"FROM (SELECT DISTINCT w.id FROM ({self.sql}) AS w(id) WHERE w.id IS NOT NULL "
+                f"AND set_config('lock_timeout', '{QUEUE_WAIT_MS}ms', true) IS NOT NULL ORDER BY w.id) AS o) AS q")
+
+
 class Database:
     """A clinic database: an engine plus the read and write runners.
 
@@ -89,7 +126,7 @@ class Database:
 
     # -- runners ---------------------------------------------------------------
     def write(self, work: Callable[[Connection], T], *, reason: str | None = None,
-              attempts: int = DEFAULT_ATTEMPTS, isolation: str = "SERIALIZABLE") -> T:
+              attempts: int = DEFAULT_ATTEMPTS, isolation: str = "SERIALIZABLE", queue: Queue | None = None) -> T:
         """Run ``work(conn)`` in one SERIALIZABLE transaction and commit it.
 
         ``isolation="REPEATABLE READ"`` is for maintenance that reads whole tables and must not take
@@ -98,6 +135,10 @@ class Database:
         statement that changes only rows it locks (``FOR UPDATE SKIP LOCKED``, re-checked on the
         newest row version: reminders/queue.py); bookings and every other change of the schedule
         never use either. Deadlocks (40P01) are retried under every isolation.
+
+        ``queue``: wait in line for the resources the write will touch before each attempt's
+        BEGIN (:class:`Queue`; two extra round trips), so that writers of the same resources take
+        turns instead of failing each other's serialization check.
 
         ``work`` may be called several times (after a serialization failure,
         or when the connection turned out dead before anything was committed),
@@ -113,7 +154,7 @@ class Database:
         last: BaseException | None = None
         for attempt in range(attempts):
             try:
-                return self._run(work, reason=reason, isolation=isolation)
+                return self._run(work, reason=reason, isolation=isolation, queue=queue)
             except _Retry as retry:
                 last = retry.error
                 state = _sqlstate(retry.error)
@@ -161,13 +202,17 @@ class Database:
             raise translate(retry.error) from retry.error
 
     def _run(self, work: Callable[[Connection], T], *, reason: str | None = None, isolation: str | None = None,
-             read_only: bool = False, deferrable: bool = False) -> T:
-        """One transaction. Raises ``_Retry`` for a serialization failure or deadlock, and for a
-        connection found dead before COMMIT (it is invalidated, so the next try reconnects); other
-        database errors are translated; a connection lost during COMMIT is an unknown outcome."""
+             read_only: bool = False, deferrable: bool = False, queue: Queue | None = None) -> T:
+        """One transaction (after waiting in ``queue``). Raises ``_Retry`` for a serialization failure
+        or deadlock, and for a connection found dead before COMMIT (it is invalidated, so the next
+        try reconnects); other database errors are translated; a connection lost during COMMIT is an
+        unknown outcome."""
         committing = False
+        queued: list[int] | None = None     # the resource ids locked (None: unknown, the statement failed)
         with self._connect() as conn:
             try:
+                if queue is not None:
+                    queued = _enter_queue(conn, queue)
                 options: dict = {}
                 if isolation:
                     options["isolation_level"] = isolation
@@ -197,6 +242,9 @@ class Database:
                     log.info("connection found dead, reconnecting: %s", _first_line(exc))
                     raise _Retry(exc) from exc
                 raise translate(exc) from exc
+            finally:
+                if queue is not None and queued != [] and not conn.invalidated:
+                    _leave_queue(conn, queued)
 
     def _connect(self) -> Connection:
         try:
@@ -223,6 +271,47 @@ def driver(conn: Connection) -> psycopg.Connection:
     raw = conn.connection.driver_connection
     assert isinstance(raw, psycopg.Connection)
     return raw
+
+
+def _outside_transaction(conn: Connection, sql: str, params: Mapping[str, object]) -> list[int]:
+    """Run one statement returning one integer array on ``conn``'s psycopg connection in autocommit
+    (its own implicit transaction: no snapshot is kept), between two of the runner's transactions."""
+    raw = driver(conn)
+    raw.autocommit = True
+    try:
+        row = raw.execute(_PARAM_RE.sub(r"%(\1)s", sql), params, prepare=True).fetchone()
+    finally:
+        raw.autocommit = False
+    return list(row[0]) if row and row[0] is not None else []
+
+
+def _enter_queue(conn: Connection, queue: Queue) -> list[int] | None:
+    """Wait for the queue's locks; the ids locked, or None when the wait outlasted ``QUEUE_WAIT_MS``
+    (logged; the write then goes ahead without its turn and its partial locks are all released
+    after it)."""
+    try:
+        return _outside_transaction(conn, queue.lock_statement(), queue.params)
+    except psycopg.errors.LockNotAvailable:
+        log.warning("waited over %d ms in the queue for resources (%s); going ahead without waiting",
+                    QUEUE_WAIT_MS, dict(queue.params))
+        return None
+
+
+def _leave_queue(conn: Connection, ids: list[int] | None) -> None:
+    """Release the queue's session locks on ``ids`` after the transaction ended (committed or not);
+    all of the session's advisory locks when the lock statement itself failed part-way (``ids``
+    None: which ones it held is unknown). A connection that cannot do it is invalidated: its
+    session ends, and with it the locks."""
+    sql = (f"SELECT array_agg(pg_advisory_unlock({QUEUE_LOCK_SPACE}, x)) FROM unnest(CAST(:ids AS integer[])) AS x"
+           if ids else "SELECT CAST(NULL AS integer[]) FROM pg_advisory_unlock_all()")
+    try:
+        _outside_transaction(conn, sql, {"ids": ids})
+    except psycopg.Error as exc:
+        log.info("could not leave the queue, dropping the connection: %s", _first_line(exc))
+        conn.invalidate()
+
+
+_PARAM_RE = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
 
 class _Retry(Exception):
