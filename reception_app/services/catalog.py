@@ -59,9 +59,12 @@ _LOOKUP_SQL = ("SELECT {cols} FROM {table} t WHERE t.name = %(n)s OR lower(t.nam
                "ORDER BY (t.name = %(n)s) DESC LIMIT 2")
 
 
-def fetch(conn: Connection, sql: str, params: dict | None = None, *, dicts: bool = False) -> list:
+def fetch(conn: Connection, sql: str, params: dict | None = None, *, dicts: bool = False,
+          binary: bool = False) -> list:
     """Run ``sql`` (psycopg ``%(name)s`` placeholders) on the transaction's own driver
-    connection and return all rows (tuples, or dicts with ``dicts=True``).
+    connection and return all rows (tuples, or dicts with ``dicts=True``). ``binary=True`` asks for
+    the results in PostgreSQL's binary format (cheaper to load for many rows of timestamps and
+    arrays: the day grid).
 
     The booking and slot-search hot path reads through this rather than SQLAlchemy's
     ``text()``: the same transaction and error handling (the runner maps psycopg's
@@ -70,7 +73,7 @@ def fetch(conn: Connection, sql: str, params: dict | None = None, *, dicts: bool
     from psycopg.rows import dict_row, tuple_row
 
     with driver(conn).cursor(row_factory=dict_row if dicts else tuple_row) as cur:  # type: ignore[call-overload]
-        cur.execute(sql, params)
+        cur.execute(sql, params, binary=binary)
         return cur.fetchall()
 
 

@@ -13,7 +13,6 @@ spring-forward day has none for the skipped hour.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -25,7 +24,7 @@ from ..domain.slots import KINDS, BranchSpec, ResourceSpec, WeeklyRule, resource
 from ..domain.wallclock import GRID_STEP_MIN, UTC, day_bounds_utc, grid_starts, local_to_utc
 from ..store.database import Database
 from . import catalog
-from .appointments import AppointmentView, appointments_on
+from .appointments import AppointmentView, appointments_with, day_where
 from .catalog import BranchInfo
 
 Interval = tuple[datetime, datetime]
@@ -208,7 +207,7 @@ def _load_day(conn: Connection, branch_key: str | int, local_date: date, *,
                                      local_date + timedelta(days=2))
     tz = branch.tz
     day_lo, day_hi = day_bounds_utc(local_date, tz)
-    appointments = appointments_on(conn, branch, local_date, include_released=False, overlapping=True)
+    appointments, markers = _day_appointments(conn, branch, local_date)
     booked_ids = sorted({rid for a in appointments for rid in a.resource_ids.values()})
 
     rows = conn.execute(text(_RESOURCES_SQL), {"b": branch.id, "extra": booked_ids, "d": local_date}).all()
@@ -244,7 +243,7 @@ def _load_day(conn: Connection, branch_key: str | int, local_date: date, *,
     return DayView(branch=summary, local_date=local_date,
                    rows=tuple(_rows(local_date, tz, opening, resources, appointments)),
                    opening=opening, holiday=holiday, resources=tuple(resources),
-                   appointments=tuple(appointments), markers=_markers(conn, appointments))
+                   appointments=tuple(appointments), markers=markers)
 
 
 def _shifts(conn: Connection, branch_id: int) -> dict[int, tuple[WeeklyRule, ...]]:
@@ -258,35 +257,32 @@ def _opening(spec: BranchSpec, local_date: date) -> tuple[Interval, ...]:
     return tuple(resource_availability(spec, ResourceSpec(id=0, name="", kind="room", category=""), local_date))
 
 
-# One query for all the day's appointments. "Earlier" is an earlier start; a no-show or a completed
-# visit counts, a cancelled or rescheduled one does not (clinic_status_is_live, as the bookings).
-_MARKERS_SQL = """
-SELECT id, first_visit, reminder_failed FROM (
-  SELECT a.id,
-         NOT EXISTS (SELECT 1 FROM appointment e
-                      WHERE e.patient_id = a.patient_id AND e.starts_at < a.starts_at
-                        AND clinic_status_is_live(e.status)) AS first_visit,
-         EXISTS (SELECT 1 FROM reminder m WHERE m.appointment_id = a.id AND m.status = 'failed'
-                 AND m.handled_at IS NULL) AS reminder_failed
-    FROM appointment a
-   WHERE a.id = ANY(:ids)) marked
- WHERE first_visit OR reminder_failed
+# The markers, computed in the day's one query (appointments.appointments_with). "Earlier" is an
+# earlier start; a no-show or a completed visit counts, a cancelled or rescheduled one does not
+# (clinic_status_is_live, as the bookings).
+_MARKER_COLUMNS = """,
+  NOT EXISTS (SELECT 1 FROM appointment e
+               WHERE e.patient_id = a.patient_id AND e.starts_at < a.starts_at
+                 AND clinic_status_is_live(e.status)) AS first_visit,
+  EXISTS (SELECT 1 FROM reminder m WHERE m.appointment_id = a.id AND m.status = 'failed'
+          AND m.handled_at IS NULL) AS reminder_failed
 """
 
 
-def _markers(conn: Connection, appointments: Iterable[AppointmentView]) -> dict[int, frozenset[str]]:
-    """Markers (:data:`MARKER_KINDS`) of ``appointments``, by id; those without any are left out."""
-    by_id = {a.id: a for a in appointments}
-    if not by_id:
-        return {}
-    found: dict[int, set[str]] = {a.id: {"payment_pending"} for a in by_id.values() if a.status == "payment_pending"}
-    for r in conn.execute(text(_MARKERS_SQL), {"ids": list(by_id)}):
-        keys = found.setdefault(r.id, set())
-        if r.first_visit:
-            keys.add("first_visit")
-        if r.reminder_failed:
-            keys.add("reminder_failed")
-    return {i: frozenset(keys) for i, keys in found.items()}
+def _day_appointments(conn: Connection, branch: BranchInfo,
+                      local_date: date) -> tuple[list[AppointmentView], dict[int, frozenset[str]]]:
+    """The grid's appointments of the day (live ones, those running into it included) and their
+    markers (:data:`MARKER_KINDS`) by id, those without any left out — one statement."""
+    where, params = day_where(branch, local_date, include_released=False, overlapping=True)
+    appointments: list[AppointmentView] = []
+    markers: dict[int, frozenset[str]] = {}
+    for view, (first_visit, reminder_failed) in appointments_with(conn, where, params, _MARKER_COLUMNS):
+        appointments.append(view)
+        keys = [k for k, on in (("payment_pending", view.status == "payment_pending"),
+                                ("first_visit", first_visit), ("reminder_failed", reminder_failed)) if on]
+        if keys:
+            markers[view.id] = frozenset(keys)
+    return appointments, markers
 
 
 # -- the week ------------------------------------------------------------------------

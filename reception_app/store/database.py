@@ -273,13 +273,20 @@ def driver(conn: Connection) -> psycopg.Connection:
     return raw
 
 
+def driver_sql(sql: str) -> str:
+    """``sql`` written with SQLAlchemy's ``:name`` placeholders, as psycopg takes it (``%(name)s``,
+    a literal ``%`` doubled), for statements run on :func:`driver`'s connection. Casts (``::int``)
+    are left alone."""
+    return _PARAM_RE.sub(r"%(\1)s", sql.replace("%", "%%"))
+
+
 def _outside_transaction(conn: Connection, sql: str, params: Mapping[str, object]) -> list[int]:
     """Run one statement returning one integer array on ``conn``'s psycopg connection in autocommit
     (its own implicit transaction: no snapshot is kept), between two of the runner's transactions."""
     raw = driver(conn)
     raw.autocommit = True
     try:
-        row = raw.execute(_PARAM_RE.sub(r"%(\1)s", sql), params, prepare=True).fetchone()
+        row = raw.execute(driver_sql(sql), params, prepare=True).fetchone()
     finally:
         raw.autocommit = False
     return list(row[0]) if row and row[0] is not None else []
