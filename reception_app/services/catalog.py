@@ -36,11 +36,14 @@ class BranchInfo:
 
 @dataclass(frozen=True)
 class ServiceInfo:
-    """A service with its engine spec; durations and buffers in minutes."""
+    """A service with its engine spec; durations and buffers in minutes. ``confirmation_mode`` and
+    ``deposit_cents`` (minor units) are its booking rules (migration 0003; None when not read)."""
 
     id: int
     name: str
     spec: ServiceSpec
+    confirmation_mode: str | None = None
+    deposit_cents: int | None = None
 
 
 @dataclass(frozen=True)
@@ -130,7 +133,8 @@ def _service_info(row: dict) -> ServiceInfo:
     return ServiceInfo(row["id"], row["name"], ServiceSpec(
         duration_min=row["duration_min"], buffer_before_min=row["buffer_before_min"],
         buffer_after_min=row["buffer_after_min"], min_notice_min=row["min_notice_min"],
-        horizon_days=row["horizon_days"], needs=needs))
+        horizon_days=row["horizon_days"], needs=needs),
+        confirmation_mode=row.get("confirmation_mode"), deposit_cents=row.get("deposit_cents"))
 
 
 def load_resources(conn: Connection, names: dict[str, str]) -> dict[str, ResourceInfo]:

@@ -185,7 +185,7 @@ def book(db: Database, *, branch: str, service: str, start: datetime, patient_id
                 return existing
             raise booking.explain_unavailable(conn, b, s, start_utc, now, only)
         chosen = option.first_combination()
-        new_status = status or _initial_status(conn, s.id, patient_id)
+        new_status = status or _initial_status(conn, s.id, patient_id, service=s)
         placed = booking.place(conn, b.id, s, patient_id, option.start, option.end, chosen,
                                status=new_status, source=source, client_id=cid)
         if placed is None:  # this client id booked already (a retried commit)
@@ -258,9 +258,13 @@ def _known_patient(conn: Connection, patient_id: int) -> bool:
 
 
 def _initial_status(conn: Connection, service_id: int, patient_id: int, *, deposit_cents: int | None = None,
-                    paid_cents: int = 0) -> str:
-    """A new booking's status by its service's rules (``policy.initial_status``)."""
-    mode, deposit = _service_rules(conn, service_id)
+                    paid_cents: int = 0, service: ServiceInfo | None = None) -> str:
+    """A new booking's status by its service's rules (``policy.initial_status``), read in this
+    transaction — or taken from ``service`` when it was (``catalog.load_service``, same transaction)."""
+    if service is not None and service.confirmation_mode is not None and service.deposit_cents is not None:
+        mode, deposit = service.confirmation_mode, service.deposit_cents
+    else:
+        mode, deposit = _service_rules(conn, service_id)
     if deposit_cents is not None:
         deposit = deposit_cents
     known = mode == "hybrid" and _known_patient(conn, patient_id)

@@ -93,10 +93,12 @@ class Queue:
 
     def lock_statement(self) -> str:
         """The one statement that takes the locks, lowest id first (one order for every writer: no
-        deadlock among queued writers); it returns the ids it locked, as an array."""
-        return (f"SELECT coalesce(array_agg(q.id), '{{}}') FROM (SELECT o.id, pg_advisory_lock({QUEUE_LOCK_SPACE}, o.id) "
+        deadlock among queued writers); it returns how many it locked. ``lock_timeout`` is set for
+        this statement only (its own implicit transaction): a turn is waited for at most
+        ``QUEUE_WAIT_MS``."""
+        return (f"SELECT count(pg_advisory_lock({QUEUE_LOCK_SPACE}, o.id)) "
                 f"FROM (SELECT DISTINCT w.id FROM ({self.sql}) AS w(id) WHERE w.id IS NOT NULL "
-                f"AND set_config('lock_timeout', '{QUEUE_WAIT_MS}ms', true) IS NOT NULL ORDER BY w.id) AS o) AS q")
+                f"AND set_config('lock_timeout', '{QUEUE_WAIT_MS}ms', true) IS NOT NULL ORDER BY w.id) AS o")
 
 
 class Database:
@@ -208,11 +210,10 @@ class Database:
         try reconnects); other database errors are translated; a connection lost during COMMIT is an
         unknown outcome."""
         committing = False
-        queued: list[int] | None = None     # the resource ids locked (None: unknown, the statement failed)
+        queued = False      # this session may hold queue locks (released after the transaction)
+        released = False
         with self._connect() as conn:
             try:
-                if queue is not None:
-                    queued = _enter_queue(conn, queue)
                 options: dict = {}
                 if isolation:
                     options["isolation_level"] = isolation
@@ -222,11 +223,18 @@ class Database:
                     options["postgresql_deferrable"] = True
                 if options:
                     conn = conn.execution_options(**options)
+                own = isolation is not None and not read_only   # a write: BEGIN and COMMIT sent by us
                 with conn.begin():
-                    if reason:
+                    if own:
+                        queued = queue is not None
+                        _open(conn, isolation or "", reason, queue)
+                    elif reason:
                         conn.execute(text("SELECT set_config('clinic.reason', :r, true)"), {"r": reason})
                     result = work(conn)
                     committing = True
+                    if own:
+                        _commit(conn, release_queue=queued)
+                        released = True
                 return result
             except (DBAPIError, psycopg.Error) as exc:  # raw cursors (busy_seconds, COPY, DDL) raise psycopg's
                 if _sqlstate(exc) in RETRYABLE:
@@ -243,8 +251,8 @@ class Database:
                     raise _Retry(exc) from exc
                 raise translate(exc) from exc
             finally:
-                if queue is not None and queued != [] and not conn.invalidated:
-                    _leave_queue(conn, queued)
+                if queued and not released and not conn.invalidated:
+                    _leave_queue(conn)
 
     def _connect(self) -> Connection:
         try:
@@ -280,42 +288,63 @@ def driver_sql(sql: str) -> str:
     return _PARAM_RE.sub(r"%(\1)s", sql.replace("%", "%%"))
 
 
-def _outside_transaction(conn: Connection, sql: str, params: Mapping[str, object]) -> list[int]:
-    """Run one statement returning one integer array on ``conn``'s psycopg connection in autocommit
-    (its own implicit transaction: no snapshot is kept), between two of the runner's transactions."""
+def _simple(conn: Connection, statements: list[str]) -> None:
+    """Send ``statements`` (complete SQL, literals inlined) in one round trip on ``conn``'s psycopg
+    connection (the simple query protocol: several statements in one message, run in order, the
+    first error ending the message). Raises the psycopg error of the statement that failed."""
     raw = driver(conn)
-    raw.autocommit = True
-    try:
-        row = raw.execute(driver_sql(sql), params, prepare=True).fetchone()
-    finally:
-        raw.autocommit = False
-    return list(row[0]) if row and row[0] is not None else []
+    result = raw.pgconn.exec_("; ".join(statements).encode("utf-8"))
+    if raw.pgconn.status != psycopg.pq.ConnStatus.OK:
+        raise psycopg.OperationalError(f"the connection is lost: {raw.pgconn.get_error_message()!r}")
+    if result.status == psycopg.pq.ExecStatus.FATAL_ERROR:
+        raise psycopg.errors.error_from_result(result, encoding=raw.info.encoding)
 
 
-def _enter_queue(conn: Connection, queue: Queue) -> list[int] | None:
-    """Wait for the queue's locks; the ids locked, or None when the wait outlasted ``QUEUE_WAIT_MS``
-    (logged; the write then goes ahead without its turn and its partial locks are all released
-    after it)."""
+def _open(conn: Connection, isolation: str, reason: str | None, queue: Queue | None) -> None:
+    """Begin the write's transaction in one round trip: wait in ``queue`` (its locks taken in an
+    implicit transaction of their own, committed before BEGIN, so the snapshot comes after the
+    wait), ``BEGIN ISOLATION LEVEL …``, and ``clinic.reason`` for the audit trail. A wait longer than
+    ``QUEUE_WAIT_MS`` is logged and the write goes ahead without its turn."""
+    begin = [f"BEGIN ISOLATION LEVEL {_ISOLATION[isolation]}"]
+    if reason:
+        begin.append(f"SELECT set_config('clinic.reason', {_literal(conn, reason)}, true)")
+    if queue is None:
+        _simple(conn, begin)
+        return
+    lock = psycopg.ClientCursor(driver(conn)).mogrify(driver_sql(queue.lock_statement()), dict(queue.params))
     try:
-        return _outside_transaction(conn, queue.lock_statement(), queue.params)
+        _simple(conn, [lock, "COMMIT", *begin])
     except psycopg.errors.LockNotAvailable:
         log.warning("waited over %d ms in the queue for resources (%s); going ahead without waiting",
                     QUEUE_WAIT_MS, dict(queue.params))
-        return None
+        _simple(conn, begin)
 
 
-def _leave_queue(conn: Connection, ids: list[int] | None) -> None:
-    """Release the queue's session locks on ``ids`` after the transaction ended (committed or not);
-    all of the session's advisory locks when the lock statement itself failed part-way (``ids``
-    None: which ones it held is unknown). A connection that cannot do it is invalidated: its
-    session ends, and with it the locks."""
-    sql = (f"SELECT array_agg(pg_advisory_unlock({QUEUE_LOCK_SPACE}, x)) FROM unnest(CAST(:ids AS integer[])) AS x"
-           if ids else "SELECT CAST(NULL AS integer[]) FROM pg_advisory_unlock_all()")
+def _commit(conn: Connection, *, release_queue: bool) -> None:
+    """COMMIT the write's transaction (and leave the queue) in one round trip. An error at COMMIT
+    (a deferred check) leaves the queue to the runner's ``finally`` (:func:`_leave_queue`)."""
+    _simple(conn, ["COMMIT", "SELECT pg_advisory_unlock_all()"] if release_queue else ["COMMIT"])
+
+
+def _leave_queue(conn: Connection) -> None:
+    """Release the session's queue locks after a transaction that did not commit (it was rolled
+    back). A connection that cannot do it is invalidated: its session ends, and with it the locks.
+    (The pool's connections hold no other session advisory locks while a write runs.)"""
     try:
-        _outside_transaction(conn, sql, {"ids": ids})
+        _simple(conn, ["SELECT pg_advisory_unlock_all()"])
     except psycopg.Error as exc:
         log.info("could not leave the queue, dropping the connection: %s", _first_line(exc))
         conn.invalidate()
+
+
+def _literal(conn: Connection, value: str) -> str:
+    """``value`` as an SQL string literal, quoted for this connection."""
+    return psycopg.sql.Literal(value).as_string(driver(conn))
+
+
+#: The isolation levels a write may ask for, as BEGIN spells them (nothing else is ever sent).
+_ISOLATION = {"SERIALIZABLE": "SERIALIZABLE", "REPEATABLE READ": "REPEATABLE READ",
+              "READ COMMITTED": "READ COMMITTED"}
 
 
 _PARAM_RE = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")

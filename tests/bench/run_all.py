@@ -264,7 +264,7 @@ def _booking_client(url: str, k: int, clients: int, base: datetime, stop_at: flo
             continue
         latencies.append((time.perf_counter() - t0) * 1e3)
     db.dispose()
-    out.put((latencies, errors))
+    out.put((latencies, errors, db.retries))
 
 
 def bench_booking(url: str, clients: int = 4) -> dict:
@@ -289,10 +289,12 @@ def bench_booking(url: str, clients: int = 4) -> dict:
     results = [queue.get() for _ in procs]
     for p in procs:
         p.join()
-    latencies = [x for lat, _ in results for x in lat]
-    errors = [e for _, errs in results for e in errs]
+    latencies = [x for lat, _, _ in results for x in lat]
+    errors = [e for _, errs, _ in results for e in errs]
+    retries = sum(r for _, _, r in results)
     ours = {"clients": clients, "processes": True, "seconds": BOOKING_SECONDS, "bookings": len(latencies),
             "bookings_per_s": round(len(latencies) / BOOKING_SECONDS, 1),
+            "retries_per_booking": round(retries / max(1, len(latencies)), 2),
             "latency_ms": {"p50": round(pct(latencies, .5), 1), "p95": round(pct(latencies, .95), 1)},
             "errors": len(errors), "first_error": errors[0] if errors else None}
     pg = run_pgbench(url, clients, base + timedelta(days=365 * 40), ids)
