@@ -27,24 +27,23 @@ service's terms are shown: approval, deposit, cancellation policy.
 What the dialog knows — the patient, the starts listed, whether something is being sent, the
 attempt's client id, the hold, the message and what ends it — is ``self.state``, a
 ``booking_model.BookingState`` (no widgets; the rules of what may be done next are there); the
-"Appointment" box and the message line are ``booking_slots.SlotPanel`` and ``MessageLabel``.
+"Appointment" box and the buttons are ``booking_slots.SlotPanel`` and ``BookingButtons``, the
+background searches ``booking_search.SlotSearch``, the message line the dialogs' ``colors.MessageLabel``.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from PySide6.QtCore import QDate, QTimer, Signal
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (
     QDialog,
-    QDialogButtonBox,
     QGroupBox,
     QVBoxLayout,
     QWidget,
 )
 
-from ..domain.errors import ClinicError, CommitOutcomeUnknown, DatabaseUnavailable, PatientBusy, SlotTaken
-from ..domain.wallclock import day_bounds_utc
+from ..domain.errors import ClinicError, CommitOutcomeUnknown, DatabaseUnavailable
 from ..services import scheduling
 from ..services.dayview import BranchSummary, GridResource, ServiceSummary, list_services
 from ..services.patients import PatientView
@@ -60,21 +59,30 @@ from .booking_model import (
     OFFLINE,
     OFFLINE_TEXT,
     PROGRESS,
+    RECHECK_TEXT,
     SAVED_BEFORE_TEXT,
     SUCCESS,
     TAKEN_MEANWHILE_TEXT,
     BookingAttempt,
     BookingState,
+    Message,
+    Refusal,
     attempt_of,
     changes_offset,
+    check_refusal_of,
+    failure_message,
     held_text,
     patient_day_text,
+    refusal_of,
     send_booking,
     send_hold,
     settle_attempt,
     settled_text,
+    slots_text,
 )
-from .booking_slots import MessageLabel, SlotPanel
+from .booking_search import SlotSearch
+from .booking_slots import BookingButtons, SlotPanel
+from .colors import MessageLabel
 from .pickers import PatientPicker
 from .runner import Clock, Runner
 
@@ -147,7 +155,8 @@ class BookingDialog(QDialog):
         self._clock = clock or (lambda: datetime.now(UTC))
         #: What the dialog knows and decides (``booking_model.BookingState``); the widgets show it.
         self.state = BookingState(pin=pin, start_hint=start_hint, length=length)
-        self._keys = {k: f"{k}-{id(self)}" for k in ("slots", "next_free", "patient_day", "terms")}
+        #: The background searches behind the "Appointment" box (``booking_search.SlotSearch``).
+        self.search = SlotSearch(db, runner, branch, self._clock)
         runner.connection_restored.connect(self._on_connection_restored)
         runner.connection_lost.connect(self._on_connection_lost)
 
@@ -161,17 +170,11 @@ class BookingDialog(QDialog):
         layout.addWidget(self._build_patient_box(search_delay_ms))
         layout.addWidget(self._build_appointment_box(local_date), 1)
 
-        self.message_label = MessageLabel("bookingMessage")
+        self.message_label = MessageLabel("bookingMessage", selectable=True)
         layout.addWidget(self.message_label)
 
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-        self.book_button = self.buttons.addButton("Book", QDialogButtonBox.ButtonRole.AcceptRole)
-        self.book_button.setObjectName("bookButton")
-        self.book_button.setDefault(True)
-        self.hold_button = self.buttons.addButton("Hold slot", QDialogButtonBox.ButtonRole.ActionRole)
-        self.hold_button.setObjectName("holdButton")
-        self.hold_button.setAutoDefault(False)  # Enter still means Book
-        self.hold_button.setToolTip("Keep this time for the patient on the phone for a few minutes")
+        self.buttons = BookingButtons()
+        self.book_button, self.hold_button = self.buttons.book_button, self.buttons.hold_button
         self.hold_button.clicked.connect(self._on_hold_clicked)
         self.buttons.accepted.connect(self._on_book_clicked)
         self.buttons.rejected.connect(self.reject)
@@ -218,8 +221,8 @@ class BookingDialog(QDialog):
                                                                    panel.next_free_button)
         self.patient_day_label, self.terms_label = panel.patient_day_label, panel.terms_label
         self.service_combo.currentIndexChanged.connect(self._on_service_index_changed)
-        self.date_edit.dateChanged.connect(self._on_date_changed)
-        self.slot_tree.currentItemChanged.connect(self._on_slot_current_changed)
+        self.date_edit.dateChanged.connect(lambda _day: self.refresh_slots())
+        self.slot_tree.currentItemChanged.connect(lambda _current, _previous: self._update_book_button())
         self.slot_tree.itemDoubleClicked.connect(self._on_slot_double_clicked)
         self.next_free_button.clicked.connect(self._on_next_free_clicked)
         return panel
@@ -277,18 +280,11 @@ class BookingDialog(QDialog):
         service = self.selected_service()
         if service is None:
             return
-        pins = self.state.pins_for(service)
-        day = self.local_date
-        branch = self._branch.name
-        now = self._clock()
         patient_id = self.state.patient.id if self.state.patient is not None else None
         self.slot_status.setText("Looking for free times…")
-        self._runner.run(
-            lambda: scheduling.find_slots(self._db, branch=branch, service=service.name, local_date=day,
-                                          now=now, doctor=pins.get("doctor"), room=pins.get("room"),
-                                          equipment=pins.get("equipment"), patient_id=patient_id),
-            on_success=lambda offers: self._on_slots_found(offers, patient_id), on_failure=self._on_slots_failed,
-            key=self._keys["slots"], label="find slots")
+        self.search.day(service, self.state.pins_for(service), self.local_date, patient_id,
+                        on_success=lambda offers: self._on_slots_found(offers, patient_id),
+                        on_failure=self._on_slots_failed)
 
     # -- patients --------------------------------------------------------------------------
     def set_patient(self, patient: PatientView) -> None:
@@ -304,17 +300,14 @@ class BookingDialog(QDialog):
 
     def _load_patient_day(self) -> None:
         """Load the chosen patient's live appointments on the day shown (any branch), in the background."""
-        self._runner.discard(self._keys["patient_day"])
+        self.search.drop("patient_day")
         patient = self.state.patient
         if patient is None:
             self.patient_day_label.hide()
             return
-        lo, hi = day_bounds_utc(self.local_date, self._branch.tz)
-        db = self._db
-        self._runner.run(lambda: scheduling.patient_appointments_between(db, patient.id, lo, hi),
-                         on_success=lambda found: self._on_patient_day(patient, found),
-                         on_failure=lambda _error: self.patient_day_label.hide(),  # the slot search says why
-                         key=self._keys["patient_day"], label="the patient's appointments that day")
+        self.search.patient_day(patient.id, self.local_date,
+                                on_success=lambda found: self._on_patient_day(patient, found),
+                                on_failure=lambda _error: self.patient_day_label.hide())  # the slot search says why
 
     def _on_patient_day(self, patient: PatientView, found: list[AppointmentView]) -> None:
         others = [a for a in found if self.state.held is None or a.id != self.state.held.id]
@@ -337,19 +330,13 @@ class BookingDialog(QDialog):
 
     def _load_terms(self, service: ServiceSummary | None) -> None:
         self.terms_label.clear()
-        if service is None:
-            return
-        db, name = self._db, service.name
-        self._runner.run(lambda: scheduling.service_terms(db, name), on_success=self._on_terms_loaded,
-                         on_failure=lambda _error: None, key=self._keys["terms"], label="service terms")
+        if service is not None:
+            self.search.terms(service.name, on_success=self._on_terms_loaded)
 
     def _on_terms_loaded(self, terms: scheduling.ServiceTerms) -> None:
         self.terms_label.setText(terms.describe())
-        self.hold_button.setToolTip(f"Keep this time for the patient on the phone for {terms.hold_minutes} minutes")
+        self.buttons.set_hold_minutes(terms.hold_minutes)
         self.terms_loaded.emit(terms)
-
-    def _on_date_changed(self, _date: QDate) -> None:
-        self.refresh_slots()
 
     def _on_slots_found(self, offers: list[SlotOffer], patient_id: int | None = None) -> None:
         previous = self.selected_offer()
@@ -360,12 +347,8 @@ class BookingDialog(QDialog):
         tz = self._branch.tz
         self.slots.show_offers(self.state.offers, needs, tz, with_offset=changes_offset(self.local_date, tz),
                                previous=previous, start_hint=self.state.start_hint)
-        when = self.slots.day_text()
-        if self.state.offers:
-            self.slot_status.setText(f"{len(self.state.offers)} free start{'s' if len(self.state.offers) != 1 else ''} "
-                                     f"on {when} (times in {self._branch.timezone}).")
-        else:
-            self.slot_status.setText(f"No free time on {when}. Looking for the next free day…")
+        self.slot_status.setText(slots_text(len(self.state.offers), self.slots.day_text(), self._branch.timezone))
+        if not self.state.offers:
             self._find_next_free()
         self._update_book_button()
         self.slots_listed.emit(len(self.state.offers))
@@ -375,16 +358,9 @@ class BookingDialog(QDialog):
         service = self.selected_service()
         if service is None:
             return
-        pins = self.state.pins_for(service)
-        first = self.local_date + timedelta(days=1)
-        branch = self._branch.name
-        now = self._clock()
         patient_id = self.state.patient.id if self.state.patient is not None else None
-        self._runner.run(
-            lambda: scheduling.find_slots(self._db, branch=branch, service=service.name, local_date=first,
-                                          days=NEXT_FREE_DAYS, now=now, patient_id=patient_id, **pins),
-            on_success=self._on_next_free_found, on_failure=self._on_next_free_failed,
-            key=self._keys["next_free"], label="find next free day")
+        self.search.next_free(service, self.state.pins_for(service), self.local_date, patient_id,
+                              on_success=self._on_next_free_found, on_failure=self._on_next_free_failed)
 
     def _on_next_free_found(self, offers: list[SlotOffer]) -> None:
         first = offers[0] if offers else None
@@ -404,7 +380,7 @@ class BookingDialog(QDialog):
 
     def _clear_next_free(self) -> None:
         """Hide the "Show …" button and drop the answer of a next-free search still running."""
-        self._runner.discard(self._keys["next_free"])
+        self.search.drop("next_free")
         self.state.next_free_date = None
         self.next_free_button.hide()
 
@@ -418,9 +394,6 @@ class BookingDialog(QDialog):
         self._update_book_button()
         self.slots_listed.emit(0)
 
-    def _on_slot_current_changed(self, _current: object, _previous: object) -> None:
-        self._update_book_button()
-
     def _on_slot_double_clicked(self, _item: object, _column: int) -> None:
         if self.book_button.isEnabled():
             self._on_book_clicked()
@@ -433,9 +406,8 @@ class BookingDialog(QDialog):
         return self.state.unsure is not None
 
     def _update_book_button(self) -> None:
-        offer, offline = self.selected_offer(), self._runner.offline
-        self.book_button.setEnabled(self.state.can_book(offer, offline=offline))
-        self.hold_button.setEnabled(self.state.can_hold(offer, offline=offline))
+        """The buttons show the state: enabled (``can_book``/``can_hold``) and their words."""
+        self.buttons.show_state(self.state, self.selected_offer(), offline=self._runner.offline)
 
     # -- holding -----------------------------------------------------------------------------------------
     @property
@@ -464,7 +436,7 @@ class BookingDialog(QDialog):
 
     def _on_held(self, appointment: AppointmentView) -> None:
         self.state.held = appointment
-        self.hold_button.setText("Confirm hold")
+        self._update_book_button()  # "Confirm hold"
         self._show_message(held_text(appointment, self._branch.tz), kind=INFO)
         self.appointment_held.emit(appointment)
 
@@ -485,7 +457,7 @@ class BookingDialog(QDialog):
     def _on_confirm_failed(self, error: ClinicError) -> None:
         # The hold expired and someone took the time, or it was cancelled elsewhere: start again.
         self.state.held = None
-        self.hold_button.setText("Hold slot")
+        self._update_book_button()  # "Hold slot" again
         self._show_message(f"{error} Please pick a time again.")
         self.refresh_slots()
 
@@ -529,22 +501,18 @@ class BookingDialog(QDialog):
             else:  # nobody watches the connection: check at once (Book checks again if this fails)
                 QTimer.singleShot(0, self._check_unsure)
                 self._show_message(CHECKING_TEXT, kind=INFO)
-        elif isinstance(error, PatientBusy):  # booked meanwhile elsewhere (another desk, the CLI)
+        else:  # taken meanwhile, never sent, or refused: ``booking_model.refusal_of`` says what it means
+            self._refused(error, refusal_of(error))
+
+    def _refused(self, error: ClinicError, refusal: Refusal) -> None:
+        """Show ``refusal``; when the time was taken meanwhile, list the free starts again and tell
+        the window (``slot_taken``)."""
+        if refusal.taken:
             self.state.forget_attempt()
-            self._show_message(f"{error} Nothing was booked; the list of free times has been refreshed "
-                               "without that time; please pick another.")
+        self._show(refusal.message)
+        if refusal.taken:
             self.refresh_slots()
             self.slot_taken.emit(str(error))
-        elif isinstance(error, SlotTaken):
-            self.state.forget_attempt()
-            self._show_message(f"{error} The list of free times has been refreshed; please pick another.")
-            self.refresh_slots()
-            self.slot_taken.emit(str(error))
-        elif isinstance(error, DatabaseUnavailable):  # lost before COMMIT, or never reached: nothing saved
-            self._show_message("No connection to the clinic database, so nothing was booked. What you entered "
-                               "is kept; press Book again when the connection is back.", topic=OFFLINE)
-        else:
-            self._show_message(str(error))
 
     def _check_unsure(self) -> None:
         """Find out what became of the booking whose COMMIT outcome is unknown: look for its client
@@ -567,26 +535,19 @@ class BookingDialog(QDialog):
         self.state.resolved = True
         text = settled_text(appointment, saved_before, self._branch.tz)
         self._show_message(text, kind=SUCCESS)
-        self.buttons.button(QDialogButtonBox.StandardButton.Cancel).setText("Close")
+        self._update_book_button()  # Cancel reads "Close": nothing is left to cancel
         self.appointment_booked.emit(appointment)
         self.outcome_resolved.emit(text)
 
     def _on_unsure_check_failed(self, error: ClinicError) -> None:
-        if isinstance(error, DatabaseUnavailable):  # still (or again) no connection: stay unsure
-            self._show_message(f"{CHECKING_TEXT} The connection dropped again; the booking will be checked "
-                               f"when it is back.", kind=INFO)
+        refusal = check_refusal_of(error)
+        if refusal is None:  # still (or again) no connection: stay unsure
+            self._show_message(RECHECK_TEXT, kind=INFO)
             return
         self.state.unsure = None
         self.state.forget_attempt()
-        if isinstance(error, SlotTaken):
-            text = f"{TAKEN_MEANWHILE_TEXT} {error} The list of free times has been refreshed; please pick another."
-            self._show_message(text)
-            self.refresh_slots()
-            self.slot_taken.emit(str(error))
-        else:
-            text = f"The booking was not saved: {error}"
-            self._show_message(text)
-        self.outcome_resolved.emit(text)
+        self._refused(error, refusal)
+        self.outcome_resolved.emit(refusal.message.text)
 
     def _on_connection_lost(self, _message: str) -> None:
         self._update_book_button()
@@ -612,15 +573,14 @@ class BookingDialog(QDialog):
 
     # -- messages ------------------------------------------------------------------------------------
     def _show_failure(self, error: ClinicError) -> None:
-        if isinstance(error, DatabaseUnavailable):
-            self._show_message(f"{OFFLINE_TEXT}; this is tried again when the connection is back."
-                               if self._runner.connection_watched else f"{OFFLINE_TEXT}: {error}", topic=OFFLINE)
-        else:
-            self._show_message(str(error))
+        self._show(failure_message(error, connection_watched=self._runner.connection_watched))
 
     def _show_message(self, text: str, *, kind: str = ERROR, topic: str = "") -> None:
         """Set the state's message and show it (``booking_model.Message``: kind and topic)."""
-        self.message_label.show_message(self.state.show(text, kind, topic))
+        self._show(Message(text, kind, topic))
+
+    def _show(self, message: Message) -> None:
+        self.message_label.show_message(self.state.set_message(message))
 
     def done(self, result: int) -> None:
         """Close; searches still running finish, but their results are dropped.
@@ -628,7 +588,7 @@ class BookingDialog(QDialog):
         A booking already sent is not dropped: if it commits, ``appointment_booked`` is still emitted.
         """
         self.picker.discard()
-        self._runner.discard(*self._keys.values())
+        self.search.discard()
         held, self.state.held = self.state.held, None
         if held is not None and not self._runner.closed:  # closed without confirming: let the time go
             db = self._db

@@ -13,7 +13,12 @@ about *what* may be done next lives here, so it can be read (and tested) without
   earlier booking by it);
 * the message under the form — its text, its kind (error, information, success) and its
   *topic*: ``"offline"`` for a message about the lost connection (over when the connection is
-  back), ``"progress"`` for "Booking…" (over when the booking finishes), ``""`` otherwise.
+  back), ``"progress"`` for "Booking…" (over when the booking finishes), ``""`` otherwise;
+* what a refused booking, hold or check means for the form (:func:`refusal_of`,
+  :func:`check_refusal_of`, :func:`failure_message`: the message, whether the free starts are
+  listed again because another desk took the time);
+* the words on the buttons that change with the state ("Hold slot" / "Confirm hold", "Cancel" /
+  "Close"): the labels show the state, they never hold it.
 
 Plus the texts the dialog shows for free starts, the patient's other appointments that day, and
 the outcomes of an unknown commit. Times are aware ``datetime``\\ s in UTC; texts show them on the
@@ -27,6 +32,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
+from ..domain.errors import ClinicError, DatabaseUnavailable, PatientBusy, SlotTaken
 from ..domain.slots import KINDS
 from ..domain.wallclock import day_bounds_utc
 from ..services import scheduling
@@ -194,12 +200,88 @@ class BookingState:
         self.message = Message(text, kind, topic)
         return self.message
 
+    def set_message(self, message: Message) -> Message:
+        """Set the message to ``message`` and return it."""
+        self.message = message
+        return message
+
+    # -- the words on the buttons -----------------------------------------------------------------
+    @property
+    def hold_text(self) -> str:
+        """The hold button's words: ``"Confirm hold"`` with a hold made here, else ``"Hold slot"``."""
+        return "Confirm hold" if self.held is not None else "Hold slot"
+
+    @property
+    def cancel_text(self) -> str:
+        """The Cancel button's words: ``"Close"`` once an unsure booking was found saved (nothing is
+        left to cancel), else ``"Cancel"``."""
+        return "Close" if self.resolved else "Cancel"
+
     def end_topic(self, topic: str) -> bool:
         """Drop the message if it is about ``topic``; whether it was (the dialog hides it then)."""
         if self.message is not None and self.message.topic == topic:
             self.message = None
             return True
         return False
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """What the form does after a booking (or hold, or check) was refused: show ``message``;
+    ``taken``: another desk took the time (the free starts are listed again, and the dialog tells
+    the window, whose grid is behind)."""
+
+    message: Message
+    taken: bool = False
+
+
+def refusal_of(error: ClinicError) -> Refusal:
+    """The form's answer to a booking or hold refused with ``error`` (not ``CommitOutcomeUnknown``:
+    the dialog settles that one). ``PatientBusy``/``SlotTaken``: the time went elsewhere meanwhile;
+    ``DatabaseUnavailable``: lost before COMMIT or never reached, so nothing was saved."""
+    if isinstance(error, PatientBusy):  # booked meanwhile elsewhere (another desk, the CLI)
+        return Refusal(Message(f"{error} Nothing was booked; the list of free times has been refreshed "
+                               "without that time; please pick another."), taken=True)
+    if isinstance(error, SlotTaken):
+        return Refusal(Message(f"{error} The list of free times has been refreshed; please pick another."),
+                       taken=True)
+    if isinstance(error, DatabaseUnavailable):
+        return Refusal(Message("No connection to the clinic database, so nothing was booked. What you entered "
+                               "is kept; press Book again when the connection is back.", topic=OFFLINE))
+    return Refusal(Message(str(error)))
+
+
+def check_refusal_of(error: ClinicError) -> Refusal | None:
+    """The form's answer when checking a booking of unknown outcome failed with ``error``: ``None``
+    for ``DatabaseUnavailable`` (still unsure: checked again when the connection is back), else the
+    attempt is over — taken meanwhile (``SlotTaken``) or not saved."""
+    if isinstance(error, DatabaseUnavailable):
+        return None
+    if isinstance(error, SlotTaken):
+        return Refusal(Message(f"{TAKEN_MEANWHILE_TEXT} {error} The list of free times has been refreshed; "
+                               "please pick another."), taken=True)
+    return Refusal(Message(f"The booking was not saved: {error}"))
+
+
+#: Shown while an unsure booking waits for a connection that dropped again during its check.
+RECHECK_TEXT = f"{CHECKING_TEXT} The connection dropped again; the booking will be checked when it is back."
+
+
+def failure_message(error: ClinicError, *, connection_watched: bool) -> Message:
+    """The message for a load (services, free starts) that failed with ``error``; for a lost
+    connection it says the load runs again when the connection is back (when it is watched)."""
+    if isinstance(error, DatabaseUnavailable):
+        return Message(f"{OFFLINE_TEXT}; this is tried again when the connection is back." if connection_watched
+                       else f"{OFFLINE_TEXT}: {error}", topic=OFFLINE)
+    return Message(str(error))
+
+
+def slots_text(count: int, day_text: str, timezone: str) -> str:
+    """The status line under the free starts: ``"3 free starts on Monday 4 January (times in
+    America/Sao_Paulo)."``, or that the next free day is being looked for."""
+    if count:
+        return f"{count} free start{'s' if count != 1 else ''} on {day_text} (times in {timezone})."
+    return f"No free time on {day_text}. Looking for the next free day…"
 
 
 def attempt_of(branch: str, tz: tzinfo, patient_id: int, service: str, offer: SlotOffer, now: datetime,

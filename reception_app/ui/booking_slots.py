@@ -1,7 +1,8 @@
 """The booking dialog's "Appointment" box — service, day, the list of free starts and the notes
-under it — and its message line. Only display: :class:`SlotPanel` and :class:`MessageLabel` show
-what the dialog (``ui.booking_dialog``) and its state (``ui.booking_model.BookingState``) give them
-and never read the database.
+under it — and its buttons. Only display: :class:`SlotPanel` and :class:`BookingButtons` show what
+the dialog (``ui.booking_dialog``) and its state (``ui.booking_model.BookingState``) give them and
+never read the database. (The message line
+under the form is the dialogs' shared ``colors.MessageLabel``, importable from here too.)
 
 Free starts are listed with their local times on the branch's wall clock (with the UTC offset on a
 day the clocks change) and the resource of each kind the service books; the columns of kinds the
@@ -19,6 +20,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QDateEdit,
+    QDialogButtonBox,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -34,35 +36,11 @@ from PySide6.QtWidgets import (
 from ..domain.slots import KINDS
 from ..services.dayview import ServiceSummary, local_time_text
 from ..services.scheduling import SlotOffer
-from . import colors
-from .booking_model import ERROR, INFO, NEXT_FREE_DAYS, SUCCESS, Message, offer_cells, offer_tooltip
+from .booking_model import NEXT_FREE_DAYS, BookingState, offer_cells, offer_tooltip
+from .colors import MessageLabel
 from .roster_dialog import pydate, qdate
 
-#: The message line's style per ``Message.kind``.
-MESSAGE_STYLES = {
-    SUCCESS: ("QLabel { color: #1e4620; background: #e3f4e1; border: 1px solid #8cc084; border-radius: 4px;"
-              " padding: 6px; }"),
-    ERROR: colors.ERROR_BOX_STYLE,
-    INFO: "QLabel { color: #1b1f24; padding: 6px; }",
-}
-
-
-class MessageLabel(QLabel):
-    """The message under a form (hidden until :meth:`show_message`): word-wrapped, selectable, styled
-    by the message's kind (a red box for an error, a green one for a success, plain for information)."""
-
-    def __init__(self, object_name: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName(object_name)
-        self.setWordWrap(True)
-        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.hide()
-
-    def show_message(self, message: Message) -> None:
-        """Show ``message`` (a ``booking_model.Message``)."""
-        self.setText(message.text)
-        self.setStyleSheet(MESSAGE_STYLES[message.kind])
-        self.show()
+__all__ = ["BookingButtons", "MessageLabel", "SlotPanel"]
 
 
 class SlotPanel(QGroupBox):
@@ -213,3 +191,33 @@ class SlotPanel(QGroupBox):
         """The note about the patient's other appointments that day (hidden when ``text`` is empty)."""
         self.patient_day_label.setText(text)
         self.patient_day_label.setVisible(bool(text))
+
+
+class BookingButtons(QDialogButtonBox):
+    """Cancel, Book (``book_button``: the default, so Enter books) and "Hold slot" (``hold_button``:
+    not a default, Enter still means Book). :meth:`show_state` enables them and sets their words
+    from the dialog's ``BookingState``; the dialog connects ``accepted``, ``rejected`` and the hold
+    button's ``clicked``."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(QDialogButtonBox.StandardButton.Cancel, parent)
+        self.book_button = self.addButton("Book", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.book_button.setObjectName("bookButton")
+        self.book_button.setDefault(True)
+        self.hold_button = self.addButton("Hold slot", QDialogButtonBox.ButtonRole.ActionRole)
+        self.hold_button.setObjectName("holdButton")
+        self.hold_button.setAutoDefault(False)
+        self.set_hold_minutes(None)
+
+    def set_hold_minutes(self, minutes: int | None) -> None:
+        """The hold button's tooltip: for how long a hold keeps the time (``None``: not known yet)."""
+        how_long = f"{minutes} minutes" if minutes is not None else "a few minutes"
+        self.hold_button.setToolTip(f"Keep this time for the patient on the phone for {how_long}")
+
+    def show_state(self, state: BookingState, offer: SlotOffer | None, *, offline: bool) -> None:
+        """Enable Book and the hold button as ``state`` allows with ``offer`` selected (``offline``:
+        the connection is down) and give them the state's words ("Confirm hold", "Close")."""
+        self.book_button.setEnabled(state.can_book(offer, offline=offline))
+        self.hold_button.setEnabled(state.can_hold(offer, offline=offline))
+        self.hold_button.setText(state.hold_text)
+        self.button(QDialogButtonBox.StandardButton.Cancel).setText(state.cancel_text)

@@ -1,4 +1,5 @@
-"""Colors of the day grid: appointment statuses and resource availability.
+"""Colors of the day grid (appointment statuses and resource availability) and the one message
+label every form shows its refusals in (:class:`MessageLabel`, styled by ``MESSAGE_STYLES``).
 
 Each status has a light fill, a strong accent (the block's left bar and
 border) and a text color; fills are light enough for dark text to keep a
@@ -15,9 +16,11 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
+from typing import Protocol
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QPen
+from PySide6.QtWidgets import QLabel, QWidget
 
 from ..domain.status import LABELS, STATUSES
 from ..services.dayview import MARKER_KINDS
@@ -163,3 +166,59 @@ def legend_html() -> str:
 #: the dialogs.
 ERROR_BOX_STYLE = ("QLabel { color: #8c1d18; background: #fdecea; border: 1px solid #f2b8b5; border-radius: 4px;"
                    " padding: 6px; }")
+#: The boxed message after something was done (dark green on light green).
+SUCCESS_BOX_STYLE = ("QLabel { color: #1e4620; background: #e3f4e1; border: 1px solid #8cc084; border-radius: 4px;"
+                     " padding: 6px; }")
+#: A message that informs, without a box.
+INFO_STYLE = "QLabel { color: #1b1f24; padding: 6px; }"
+#: Red words without a box: the error under one field of a form, or a short note.
+ERROR_TEXT_STYLE = "color: #b3261e;"
+
+#: The message kinds (``"error"``, ``"info"``, ``"success"``: ``booking_model.ERROR`` …) and their styles.
+MESSAGE_STYLES: dict[str, str] = {"error": ERROR_BOX_STYLE, "info": INFO_STYLE, "success": SUCCESS_BOX_STYLE}
+
+
+class KindedMessage(Protocol):
+    """A message with its kind, e.g. ``booking_model.Message``: ``text`` and ``kind`` (a key of
+    ``MESSAGE_STYLES``)."""
+
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
+
+
+class MessageLabel(QLabel):
+    """The message line under a form, the one every dialog uses: hidden until shown, word-wrapped,
+    in ``style`` (default: the red box of ``ERROR_BOX_STYLE``).
+
+    ``object_name``/``accessible_name``: set when given; ``selectable``: the text can be selected
+    with the mouse (to copy a refusal into a ticket). :meth:`show_text` and :meth:`show_message`
+    set the text (and a kind's style) and show it.
+    """
+
+    def __init__(self, object_name: str = "", parent: QWidget | None = None, *, style: str = ERROR_BOX_STYLE,
+                 accessible_name: str = "", selectable: bool = False) -> None:
+        super().__init__(parent)
+        if object_name:
+            self.setObjectName(object_name)
+        if accessible_name:
+            self.setAccessibleName(accessible_name)
+        self.setWordWrap(True)
+        if selectable:
+            self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.setStyleSheet(style)
+        self.hide()
+
+    def show_text(self, text: str, kind: str | None = None) -> None:
+        """Show ``text``, in the style of ``kind`` (a key of ``MESSAGE_STYLES``) when given, else in
+        the label's current style."""
+        if kind is not None:
+            self.setStyleSheet(MESSAGE_STYLES[kind])
+        self.setText(text)
+        self.show()
+
+    def show_message(self, message: KindedMessage) -> None:
+        """Show ``message`` (e.g. a ``booking_model.Message``) in its kind's style."""
+        self.show_text(message.text, message.kind)

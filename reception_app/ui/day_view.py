@@ -36,6 +36,7 @@ from ..services.dayview import GridResource, local_time_text
 from ..services.scheduling import MOVABLE_STATUSES, AppointmentView
 from . import colors
 from .day_model import ScheduleGridModel
+from .grid_header import GridHeader
 from .grid_paint import MIN_COLUMN_WIDTH, ROW_HEIGHT, DayGridDelegate
 
 __all__ = ["MIN_COLUMN_WIDTH", "ROW_HEIGHT", "DayGridDelegate", "DayGridView"]
@@ -146,6 +147,8 @@ class DayGridView(QTableView):
         vh.setMinimumSectionSize(ROW_HEIGHT)
         vh.setDefaultAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop)
         vh.setMinimumWidth(64)
+        # Each header line wider than its column ends in "…" (not cut off at both ends).
+        self.setHorizontalHeader(GridHeader(Qt.Orientation.Horizontal, self))
         hh = self.horizontalHeader()
         hh.setMinimumSectionSize(MIN_COLUMN_WIDTH)
         hh.setDefaultSectionSize(MIN_COLUMN_WIDTH)

@@ -8,10 +8,12 @@ tests run it against a test database at a fixed time.
 The window is composed of parts that each own one job, on the shared state
 declared by ``window_base``: navigation (branch, day, mode, resources:
 ``navigation``), the appointment actions (``window_actions``), the booking
-dialogs and patients (``window_booking``), the docks (``window_docks``),
-printing (``window_printing``) and the clinic tools (``window_clinic``), whose
-dialogs the :class:`~.dialog_manager.DialogManager` opens once each and
-places where they were last. This module lays them out and shows what is
+dialogs and patients (``window_booking``), printing (``window_printing``) and
+the clinic tools (``window_clinic``), whose dialogs the
+:class:`~.dialog_manager.DialogManager` (``self.dialogs``) opens once each and
+places where they were last. The dialog manager and the docks
+(:class:`~.window_docks.WindowDocks`, ``self.docks``) are objects the window
+owns rather than base classes of it. This module lays them out and shows what is
 loaded: the day or week grid and its titles.
 
 What changed reaches every view through one signal: the runner's change bus
@@ -88,7 +90,7 @@ def window_title(session: object | None) -> str:
     return f"{APP_TITLE} — {login} ({role})" if role else f"{APP_TITLE} — {login}"
 
 
-class MainWindow(WindowNavigation, WindowActions, WindowBooking, WindowDocks, WindowPrinting, WindowClinic):
+class MainWindow(WindowNavigation, WindowActions, WindowBooking, WindowPrinting, WindowClinic):
     """The reception desk's main window.
 
     ``db``: the clinic database (the window never touches SQL; it hands
@@ -204,9 +206,11 @@ class MainWindow(WindowNavigation, WindowActions, WindowBooking, WindowDocks, Wi
             m.modelReset.connect(self._update_appointment_actions)  # resets clear the current cell silently
 
         self._build_toolbar()
-        self._build_calendar_dock()
+        self.docks = WindowDocks(self, db, self._clock)
+        self.month_calendar, self.calendar_dock = self.docks.month_calendar, self.docks.calendar_dock
+        self.my_day_panel, self.my_day_dock = self.docks.my_day_panel, self.docks.my_day_dock
+        self.docks.my_day_loaded.connect(self.my_day_loaded)
         self.month_calendar.date_chosen.connect(self.set_day)
-        self._build_my_day_dock()
         for signal, key in ((self.my_day_panel.check_in_requested, "check_in"),
                             (self.my_day_panel.start_requested, "start"),
                             (self.my_day_panel.complete_requested, "complete"),
@@ -260,7 +264,7 @@ class MainWindow(WindowNavigation, WindowActions, WindowBooking, WindowDocks, Wi
         # live feed (a burst of notifications becomes one value), every other workstation's.
         self.changes = self.runner.changes
         self.changes.changed.connect(self._on_changes)
-        self.changes.changed.connect(self._on_changes_for_docks)
+        self.changes.changed.connect(self.docks.on_changes)
         self._live = live
         self._live_feed = LiveFeed(live, self.changes, parent=self) if live is not None else None
         self._set_controls_enabled(False)
@@ -459,11 +463,11 @@ class MainWindow(WindowNavigation, WindowActions, WindowBooking, WindowDocks, Wi
         """Tint what is shown on the month calendar; when it is a new day, week or branch (not a
         reload after a change: the docks reloaded from that change themselves), load the docks'
         views of it too."""
-        self._month_calendar_tint()
+        self.docks.tint_calendar()
         if shown != self._loaded_view:
             self._loaded_view = shown
-            self._month_calendar_show()
-            self.reload_my_day()
+            self.docks.show_calendar()
+            self.docks.reload_my_day()
 
     # -- the change bus -------------------------------------------------------------------------------
     def _on_changes(self, changes: Changes) -> None:

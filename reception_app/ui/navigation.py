@@ -36,7 +36,7 @@ class WindowNavigation(WindowBase):
 
     Needs from the window: ``reload_day`` (show what was navigated to),
     ``title_label`` / ``summary_label`` / ``zone_label``, ``branches_loaded``,
-    ``month_calendar``, ``_load_month``, ``_set_controls_enabled`` and
+    ``month_calendar``, ``docks``, ``_set_controls_enabled`` and
     ``_update_appointment_actions``, and the first-run hook ``_first_run``.
     """
 
@@ -359,7 +359,7 @@ class WindowNavigation(WindowBase):
         self.month_calendar.clear_overview()
         if self._selection is not None:
             self.apply_selection(None)  # selections are per branch
-        self._load_month(self._day.year, self._day.month)
+        self.docks.load_month(self._day.year, self._day.month)
         self._scroll_pending = True
         day = self._day
         self._day = None  # force set_day to load

@@ -40,7 +40,8 @@ from ..services import dayview, overrides, patients, rosters, scheduling
 from ..services.overrides import OverrideEntry
 from ..services.scheduling import AppointmentView
 from ..store.database import Database
-from .roster_dialog import ERROR_STYLE, pydate, qdate
+from .colors import MessageLabel
+from .roster_dialog import pydate, qdate
 from .runner import Clock, Runner
 
 
@@ -130,10 +131,7 @@ class ForceBookingDialog(QDialog):
                       "resource; a patient is booked twice at once only when marked parallel (logged too).")
         note.setWordWrap(True)
         layout.addWidget(note)
-        self.message_label = QLabel()
-        self.message_label.setWordWrap(True)
-        self.message_label.setStyleSheet(ERROR_STYLE)
-        self.message_label.hide()
+        self.message_label = MessageLabel()
         layout.addWidget(self.message_label)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.book_button = self.buttons.addButton("Force booking", QDialogButtonBox.ButtonRole.AcceptRole)
@@ -256,9 +254,7 @@ class OverridesLogWindow(QDialog):
         for column in ("Why", "Details"):  # long texts wrap
             header.setSectionResizeMode(self.COLUMNS.index(column), QHeaderView.ResizeMode.Stretch)
         layout.addWidget(self.table)
-        self.message_label = QLabel()
-        self.message_label.setStyleSheet(ERROR_STYLE)
-        self.message_label.hide()
+        self.message_label = MessageLabel()
         layout.addWidget(self.message_label)
         close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         close.rejected.connect(self.reject)
@@ -389,10 +385,7 @@ class ForceMoveDialog(QDialog):
         self.reason_edit.setPlaceholderText("required: why the rules are overridden")
         form.addRow("Reason:", self.reason_edit)
         v.addLayout(form)
-        self.message_label = QLabel()
-        self.message_label.setWordWrap(True)
-        self.message_label.setStyleSheet(ERROR_STYLE)
-        self.message_label.hide()
+        self.message_label = MessageLabel()
         v.addWidget(self.message_label)
         buttons = QDialogButtonBox()
         self.move_button = buttons.addButton("Force move", QDialogButtonBox.ButtonRole.AcceptRole)

@@ -7,7 +7,10 @@ record. ``PatientRecordDialog``: the patient's details, contact details
 editable with validation (``patients.update_patient``, one write), upcoming
 and past appointments, and "Book for this patient".
 
-Every database call goes through the shared :class:`~.runner.Runner`.
+Every database call goes through the shared :class:`~.runner.Runner`. A record opens through a
+dialog manager (``dialog_manager.DialogManager``, the window's when the window opens the search)
+under :func:`record_key`: one record per patient at a time, with the size and place the last
+record had; it is deleted when closed.
 """
 
 from __future__ import annotations
@@ -42,11 +45,12 @@ from ..services import patients
 from ..services.patients import PatientRecord, PatientView
 from ..services.scheduling import AppointmentView
 from ..store.database import Database
+from .colors import ERROR_TEXT_STYLE, MessageLabel
+from .dialog_manager import DialogManager
 from .runner import Clock, Runner
 
 _FIELD_LABELS = {"name": "Name", "birth_date": "Birth date", "phone": "Phone", "email": "E-mail",
                  "channels": "Consent"}
-_ERROR_STYLE = "color: #b3261e;"
 
 
 def patient_line(p: PatientView) -> str:
@@ -58,6 +62,11 @@ def patient_line(p: PatientView) -> str:
     return " — ".join(parts)
 
 
+def record_key(patient_id: int) -> str:
+    """``"patient/5"``: the dialog manager's key of patient 5's record (kind ``"patient"``)."""
+    return f"patient/{patient_id}"
+
+
 class PatientSearchDialog(QDialog):
     """Find a patient and open their record.
 
@@ -65,6 +74,7 @@ class PatientSearchDialog(QDialog):
     search runs at once when it is not empty. ``search_delay_ms``: debounce
     while typing. ``clock``: handed to the record dialog. ``show_history``: records opened from
     here offer "History" (managers and admins; see ``history_dialog.may_read_history``).
+    ``dialogs``: the dialog manager records open through (default: one of this dialog's own).
 
     Keys: typing searches; Down moves into the results; Enter opens the record
     of the selected (or first) patient; Esc closes.
@@ -85,14 +95,15 @@ class PatientSearchDialog(QDialog):
     series_requested = Signal(object)
 
     def __init__(self, db: Database, runner: Runner, *, query: str = "", clock: Clock | None = None,
-                 search_delay_ms: int = 250, show_history: bool = False, parent: QWidget | None = None) -> None:
+                 search_delay_ms: int = 250, show_history: bool = False, dialogs: DialogManager | None = None,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self._dialogs = dialogs if dialogs is not None else DialogManager(self)
         self._db = db
         self._runner = runner
         self._clock = clock or (lambda: datetime.now(UTC))
         self._show_history = show_history
         self._key = f"patient-search-{id(self)}"
-        self._record: PatientRecordDialog | None = None
         self.setObjectName("patientSearchDialog")
         self.setWindowTitle("Find patient")
         self.setAccessibleName("Find patient")
@@ -160,22 +171,27 @@ class PatientSearchDialog(QDialog):
                          on_failure=self._on_failed, key=self._key, label="find patients")
 
     def open_selected(self) -> PatientRecordDialog | None:
-        """Open the record of the selected patient (Enter); returns the record dialog."""
+        """Open the record of the selected patient (Enter) through the dialog manager, or bring it
+        to the front when it is open; returns the record dialog (``record_opened`` for a new one)."""
         patient = self.selected_patient()
         if patient is None:
             self.search_now()
             return None
-        if self._record is not None:
-            self._record.deleteLater()
-        record = PatientRecordDialog(self._db, self._runner, patient_id=patient.id, clock=self._clock,
-                                     show_history=self._show_history, parent=self)
-        for ours, theirs in ((self.book_requested, record.book_requested),
-                             (self.visit_requested, record.visit_requested),
-                             (self.series_requested, record.series_requested)):
-            theirs.connect(lambda patient, signal=ours: self._forward(signal, patient))
-        self._record = record
-        record.open()
-        self.record_opened.emit(record)
+        made: list[PatientRecordDialog] = []
+
+        def make() -> PatientRecordDialog:
+            record = PatientRecordDialog(self._db, self._runner, patient_id=patient.id, clock=self._clock,
+                                         show_history=self._show_history, parent=self)
+            for ours, theirs in ((self.book_requested, record.book_requested),
+                                 (self.visit_requested, record.visit_requested),
+                                 (self.series_requested, record.series_requested)):
+                theirs.connect(lambda patient, signal=ours: self._forward(signal, patient))
+            made.append(record)
+            return record
+
+        record = self._dialogs.open(record_key(patient.id), make)
+        if made:
+            self.record_opened.emit(record)
         return record
 
     # -- reactions -----------------------------------------------------------------------------
@@ -353,11 +369,7 @@ class PatientRecordDialog(QDialog):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(2)
         lay.addWidget(widget)
-        error = QLabel()
-        error.setObjectName(f"error_{field}")
-        error.setStyleSheet(_ERROR_STYLE)
-        error.setWordWrap(True)
-        error.hide()
+        error = MessageLabel(f"error_{field}", style=ERROR_TEXT_STYLE)
         lay.addWidget(error)
         self.field_errors[field] = error
         return cell
@@ -483,7 +495,7 @@ class PatientRecordDialog(QDialog):
 
     def _show_error(self, error: ClinicError) -> None:
         self.save_message.setText(str(error))
-        self.save_message.setStyleSheet(_ERROR_STYLE)
+        self.save_message.setStyleSheet(ERROR_TEXT_STYLE)
 
     def _request(self, signal: SignalInstance) -> None:
         """Emit ``signal`` (book / visit / series) with the patient and close."""

@@ -45,10 +45,10 @@ from ..reports.receipt import receipt_lines, receipt_pdf
 from ..services import payments
 from ..services.payments import Account, PaymentResult
 from ..store.database import Database
-from . import colors, print_preview
+from . import print_preview
+from .colors import MessageLabel
 from .runner import Clock, Runner
 
-_ERROR_STYLE = colors.ERROR_BOX_STYLE
 _PURPOSE_LABELS = {"deposit": "Deposit", "fee": "Fee", "late_cancel_fee": "Late cancellation fee", "other": "Other"}
 
 
@@ -140,11 +140,7 @@ class PaymentDialog(QDialog):
         form.addRow("&Reference", self.reference_edit)
         v.addLayout(form)
 
-        self.error_label = QLabel()
-        self.error_label.setObjectName("paymentError")
-        self.error_label.setWordWrap(True)
-        self.error_label.setStyleSheet(_ERROR_STYLE)
-        self.error_label.hide()
+        self.error_label = MessageLabel("paymentError")
         v.addWidget(self.error_label)
         self.status_label = QLabel()
         self.status_label.setObjectName("paymentStatus")

@@ -33,6 +33,7 @@ from ..services import patients
 from ..services.dayview import DayView, ServiceSummary
 from ..services.patients import PatientView
 from ..store.database import Database
+from .colors import ERROR_TEXT_STYLE, MessageLabel
 from .patient_dialog import patient_line
 from .runner import Runner
 
@@ -70,7 +71,6 @@ def fill_doctors(combo: QComboBox, day: DayView | None, specialty: str | None, f
 MIN_SEARCH_CHARS = 2
 
 _PATIENT_FIELDS = {"name": "Name", "birth_date": "Birth date", "phone": "Phone", "email": "E-mail"}
-_ERROR_STYLE = "color: #b3261e;"
 
 
 class PatientPicker(QWidget):
@@ -183,7 +183,7 @@ class PatientPicker(QWidget):
             edit.setPlaceholderText(hint)
             edit.textEdited.connect(self._hide_duplicates)  # a warning was about the old details
             self.new_edits[field] = edit
-            error = _error_label()
+            error = MessageLabel("fieldError", style=ERROR_TEXT_STYLE)
             self.field_errors[field] = error
             cell = QVBoxLayout()
             cell.setSpacing(2)
@@ -194,7 +194,7 @@ class PatientPicker(QWidget):
         self.add_button.setObjectName("addPatientButton")
         self.add_button.setAutoDefault(False)
         self.add_button.clicked.connect(self.add_patient)
-        self.form_error = _error_label()
+        self.form_error = MessageLabel("fieldError", style=ERROR_TEXT_STYLE)
         buttons = QHBoxLayout()
         buttons.addWidget(self.form_error, 1)
         buttons.addWidget(self.add_button)
@@ -454,17 +454,8 @@ class PatientPicker(QWidget):
 
     def _note(self, text: str, *, error: bool = False) -> None:
         self.note_label.setText(text)
-        self.note_label.setStyleSheet(_ERROR_STYLE if error else "")
+        self.note_label.setStyleSheet(ERROR_TEXT_STYLE if error else "")
         self.note_label.setVisible(bool(text))
-
-
-def _error_label() -> QLabel:
-    label = QLabel()
-    label.setObjectName("fieldError")
-    label.setStyleSheet(_ERROR_STYLE)
-    label.setWordWrap(True)
-    label.hide()
-    return label
 
 
 def _phone_text(phone: str) -> str:

@@ -32,8 +32,8 @@ from ..reports.manager_pdf import format_value, summary_items
 from ..services import reports as report_service
 from ..services.reports import Chart, ReportData, Table
 from ..store.database import Database
+from .colors import MessageLabel
 from .print_preview import PdfPrintJob
-from .roster_dialog import ERROR_STYLE
 from .runner import Runner
 
 #: The reports offered, in menu order: report name (``report_service.REPORTS``) -> what the picker says.
@@ -284,7 +284,7 @@ class DrillDownDialog(QDialog):
         self.table = table_view(self.model, "Appointments behind the figure")
         self.table.horizontalHeader().setStretchLastSection(True)
         layout.addWidget(self.table)
-        self.message_label = message_label()
+        self.message_label = MessageLabel(accessible_name="Message")
         layout.addWidget(self.message_label)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
@@ -313,16 +313,6 @@ class DrillDownDialog(QDialog):
         self.message_label.setText(str(error))
         self.message_label.show()
         self.error_shown.emit(str(error))
-
-
-def message_label() -> QLabel:
-    """A hidden, word-wrapped label for messages in plain words, styled as an error."""
-    label = QLabel()
-    label.setAccessibleName("Message")
-    label.setWordWrap(True)
-    label.setStyleSheet(ERROR_STYLE)
-    label.hide()
-    return label
 
 
 def table_view(model: ReportTableModel, name: str) -> QTableView:

@@ -53,6 +53,7 @@ from ..services import reports as report_service
 from ..services.reports import MAX_DAYS, Chart, ReportData, Table
 from ..store.database import Database
 from . import print_preview
+from .colors import MessageLabel
 from .reports_views import (
     ALL_BRANCHES,
     CHART_WIDTH_PT,
@@ -64,7 +65,6 @@ from .reports_views import (
     chart_height_pt,
     default_period,
     escape_html,
-    message_label,
     summary_text,
     table_view,
 )
@@ -134,8 +134,7 @@ class ReportsWindow(QDialog):
 
         layout = QVBoxLayout(self)
         layout.addLayout(self._build_controls())
-        self.message_label = message_label()
-        self.message_label.setObjectName("reportsMessage")
+        self.message_label = MessageLabel("reportsMessage", accessible_name="Message")
         layout.addWidget(self.message_label)
         self.heading_label = QLabel("Choose a report and a period, then Run.")
         self.heading_label.setAccessibleName("Report")

@@ -41,13 +41,12 @@ from ..domain.status import LABELS
 from ..services import scheduling
 from ..services.scheduling import AppointmentView, MoveResult, SlotOffer
 from ..store.database import Database
-from . import colors
+from .colors import MessageLabel
 from .runner import Clock, Runner
 
 #: How many free starts the list shows.
 OFFER_COUNT = 8
 
-_ERROR_STYLE = colors.ERROR_BOX_STYLE
 
 
 
@@ -148,11 +147,7 @@ class RescheduleDialog(QDialog):
         self.status_label.setWordWrap(True)
         self.status_label.setStyleSheet("color: #4a5563;")
         v.addWidget(self.status_label)
-        self.message_label = QLabel()
-        self.message_label.setObjectName("rescheduleMessage")
-        self.message_label.setWordWrap(True)
-        self.message_label.setStyleSheet(_ERROR_STYLE)
-        self.message_label.hide()
+        self.message_label = MessageLabel("rescheduleMessage")
         v.addWidget(self.message_label)
 
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)

@@ -56,11 +56,10 @@ from ..services.rosters import (
     WeeklyPattern,
 )
 from ..store.database import Database
-from . import colors
+from .colors import MessageLabel
 from .runner import Clock, Runner
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-ERROR_STYLE = colors.ERROR_BOX_STYLE
 
 
 def qdate(d: date) -> QDate:
@@ -173,10 +172,7 @@ class RosterDialog(QDialog):
         pick.addRow("&Doctor:", self.doctor_combo)
         pick.addRow("&Branch:", self.branch_combo)
         layout.addLayout(pick)
-        self.message_label = QLabel()
-        self.message_label.setWordWrap(True)
-        self.message_label.setStyleSheet(ERROR_STYLE)
-        self.message_label.hide()
+        self.message_label = MessageLabel()
         layout.addWidget(self.message_label)
         self.tabs = QTabWidget()
         layout.addWidget(self.tabs)

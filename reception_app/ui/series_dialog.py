@@ -45,6 +45,7 @@ from ..services import series
 from ..services.scheduling import AppointmentView
 from ..services.series import Occurrence, SeriesPlan, SeriesView
 from ..store.database import Database
+from .colors import ERROR_TEXT_STYLE, MessageLabel
 from .runner import Clock, Runner
 from .visit_dialog import PatientBookingDialog
 
@@ -446,10 +447,7 @@ class CancelSeriesDialog(QDialog):
         self.by_combo.addItem("The patient", "patient")
         form.addRow("Cancelled by:", self.by_combo)
         v.addLayout(form)
-        self.message_label = QLabel()
-        self.message_label.setWordWrap(True)
-        self.message_label.setStyleSheet("color: #b3261e;")
-        self.message_label.hide()
+        self.message_label = MessageLabel(style=ERROR_TEXT_STYLE)
         v.addWidget(self.message_label)
         buttons = QDialogButtonBox()
         self.ok_button = buttons.addButton("Cancel occurrences", QDialogButtonBox.ButtonRole.AcceptRole)

@@ -42,7 +42,7 @@ from ..services.dayview import ServiceSummary, list_services
 from ..services.scheduling import SlotOffer
 from ..services.visits import VisitPart, VisitView
 from ..store.database import Database
-from . import colors
+from .colors import MessageLabel
 from .runner import Clock, Runner
 
 
@@ -80,11 +80,7 @@ class PatientBookingDialog(QDialog):
         self.status_label = QLabel()
         self.status_label.setObjectName(f"{object_name}Status")
         self.status_label.setWordWrap(True)
-        self.message_label = QLabel()
-        self.message_label.setObjectName(f"{object_name}Message")
-        self.message_label.setWordWrap(True)
-        self.message_label.setStyleSheet(colors.ERROR_BOX_STYLE)
-        self.message_label.hide()
+        self.message_label = MessageLabel(f"{object_name}Message")
 
     def _add_status_area(self, layout: QVBoxLayout) -> None:
         layout.addWidget(self.status_label)

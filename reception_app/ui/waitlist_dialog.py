@@ -43,10 +43,10 @@ from ..services.dayview import BranchSummary, DayView, ServiceSummary, list_serv
 from ..services.waitlist import DeclineResult, OfferView, WaitlistEntryView
 from ..store.database import Database
 from . import colors
+from .colors import MessageLabel
 from .pickers import PatientPicker, fill_doctors, fill_services
 from .runner import Clock, Runner
 
-_MESSAGE_STYLE = colors.ERROR_BOX_STYLE
 ENTRY_COLUMNS = ("Patient", "Service", "Doctor", "Window", "Priority", "Status", "Waiting")
 OFFER_COLUMNS = ("Patient", "Service", "Time", "With", "Time left")
 _STATUS_LABELS = {"waiting": "Waiting", "offered": "Offered", "booked": "Booked", "cancelled": "Cancelled"}
@@ -235,11 +235,7 @@ class WaitlistDialog(QDialog):
         offer_layout.addLayout(row)
         v.addWidget(offer_box, 2)
 
-        self.message_label = QLabel()
-        self.message_label.setObjectName("waitlistMessage")
-        self.message_label.setWordWrap(True)
-        self.message_label.setStyleSheet(_MESSAGE_STYLE)
-        self.message_label.hide()
+        self.message_label = MessageLabel("waitlistMessage")
         v.addWidget(self.message_label)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
@@ -496,7 +492,7 @@ class WaitlistDialog(QDialog):
         self.add_button.setEnabled(self.picker.patient is not None and self.selected_service() is not None)
 
     def _show_message(self, text: str, *, error: bool = True) -> None:
-        self.message_label.setStyleSheet(_MESSAGE_STYLE if error else "QLabel { padding: 6px; }")
+        self.message_label.setStyleSheet(colors.ERROR_BOX_STYLE if error else "QLabel { padding: 6px; }")
         self.message_label.setText(text)
         self.message_label.show()
         self.message_shown.emit(text)

@@ -30,13 +30,12 @@ from ..services.dayview import BranchSummary, DayView, ServiceSummary, list_serv
 from ..services.patients import PatientView
 from ..services.scheduling import AppointmentView, SlotOffer
 from ..store.database import Database
-from . import colors
+from .colors import MessageLabel
 from .pickers import PatientPicker, fill_doctors, fill_services
 from .runner import Clock, Runner
 
 __all__ = ["PatientPicker", "WalkInDialog"]  # PatientPicker: re-exported (it lived here)
 
-_MESSAGE_STYLE = colors.ERROR_BOX_STYLE
 
 
 class WalkInDialog(QDialog):
@@ -104,11 +103,7 @@ class WalkInDialog(QDialog):
         form.addRow("Start", self.start_label)
         v.addLayout(form)
 
-        self.message_label = QLabel()
-        self.message_label.setObjectName("walkInMessage")
-        self.message_label.setWordWrap(True)
-        self.message_label.setStyleSheet(_MESSAGE_STYLE)
-        self.message_label.hide()
+        self.message_label = MessageLabel("walkInMessage")
         v.addWidget(self.message_label)
         v.addStretch(1)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)

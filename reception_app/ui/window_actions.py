@@ -63,7 +63,7 @@ class WindowActions(WindowBase):
     """The status and lifecycle actions, the block's context menu, and moves on the grid.
 
     Needs from the window: ``reschedule_action``, ``open_patient_action`` and the
-    clinic actions (``update_series_action``), ``my_day_dock`` / ``reload_my_day``,
+    clinic actions (``update_series_action``), ``my_day_dock`` / ``docks``,
     and the signals ``appointment_changed``, ``appointment_menu_opened`` and
     ``dialog_opened``.
     """
@@ -165,8 +165,8 @@ class WindowActions(WindowBase):
         self._update_appointment_actions()
         if current.isValid() and self.my_day_dock.isVisible():
             # Another doctor's column (reception), or in the week view another day's: that day list.
-            if self._my_day_asked != (self.my_day_doctor(), self.my_day_date()):
-                self.reload_my_day()
+            if self.docks.asked != (self.docks.my_day_doctor(), self.docks.my_day_date()):
+                self.docks.reload_my_day()
 
     def _on_grid_appointment_menu_requested(self, appointment: AppointmentView, where: QPoint) -> None:
         """Show the block's menu: a title line, then the window's status actions (the grid has

@@ -3,9 +3,10 @@
 :class:`WindowBase` declares the window's state (set up by
 :class:`~.main_window.MainWindow`) so its parts in other modules — navigation
 (:mod:`.navigation`), the appointment actions (:mod:`.window_actions`), the
-booking dialogs (:mod:`.window_booking`), the docks (:mod:`.window_docks`),
-printing (:mod:`.window_printing`) and the clinic tools (:mod:`.window_clinic`)
-— are typed against it. It also turns what a dialog or an action committed
+booking dialogs (:mod:`.window_booking`), printing (:mod:`.window_printing`)
+and the clinic tools (:mod:`.window_clinic`) — are typed against it, and so
+are the objects it owns: the dialog manager (``dialogs``) and the docks
+(``docks``, :mod:`.window_docks`). It also turns what a dialog or an action committed
 into the one :class:`~.changes.Changes` the parts publish on the runner's
 change bus (:meth:`WindowBase.publish_changes`).
 """
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from .patient_dialog import PatientSearchDialog
     from .series_dialog import SeriesDialog
     from .visit_dialog import VisitDialog
+    from .window_docks import WindowDocks
 
 
 class WindowBase(QMainWindow):
@@ -62,6 +64,8 @@ class WindowBase(QMainWindow):
     changes: ChangeBus
     #: Opens each dialog once and remembers its size and place.
     dialogs: DialogManager
+    #: The month calendar and the doctor's day list, and what they load (``window_docks``).
+    docks: WindowDocks
     #: The set-up to run when the database has no branch yet (taken once, then ``None``).
     _first_run: Callable[[Database], str] | None
     # The widgets and actions the parts use from each other (made by MainWindow and its parts).
@@ -71,7 +75,6 @@ class WindowBase(QMainWindow):
     _busy_timer: QTimer
     month_calendar: MonthCalendar
     my_day_dock: QDockWidget
-    _my_day_asked: tuple[int, date] | None
     open_patient_action: QAction
     reschedule_action: QAction
     appointment_reminders_action: QAction
@@ -90,11 +93,7 @@ class WindowBase(QMainWindow):
         patient_search_opened: SignalInstance
         patient_record_opened: SignalInstance
 
-        def my_day_doctor(self) -> int | None: ...
-        def my_day_date(self) -> date | None: ...
         def reload_day(self) -> None: ...
-        def reload_my_day(self) -> None: ...
-        def _load_month(self, year: int, month: int) -> None: ...
         def _set_controls_enabled(self, enabled: bool) -> None: ...
         def current_appointment(self) -> AppointmentView | None: ...
         def _update_appointment_actions(self) -> None: ...

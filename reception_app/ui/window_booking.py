@@ -8,8 +8,9 @@ as one ``Changes`` (the appointment's branch and local day, its resources; a
 patient's id when a record is saved; the day or branch when another
 workstation took the time first), and the views reload from that.
 
-The booking dialog (key ``"booking"``) and the patient search (key
-``"patient-search"``) are opened through the window's dialog manager like
+The booking dialog (key ``"booking"``), the patient search (key
+``"patient-search"``) and a patient's record (key ``"patient/<id>"``, from
+Ctrl+O or from the search) are opened through the window's dialog manager like
 the other dialogs: one of each at a time, with the size and place it last
 had. The booking dialog is kept when closed (until the next one opens), so a
 booking sent just before Cancel still reaches the window.
@@ -26,7 +27,7 @@ from . import colors
 from .booking_dialog import BookingDialog
 from .changes import Changes
 from .history_dialog import may_read_history
-from .patient_dialog import PatientRecordDialog, PatientSearchDialog
+from .patient_dialog import PatientRecordDialog, PatientSearchDialog, record_key
 from .reschedule_dialog import RescheduleDialog
 from .walk_in_dialog import WalkInDialog
 from .window_base import WindowBase
@@ -68,7 +69,8 @@ class WindowBooking(WindowBase):
             existing.activateWindow()
             return existing
         dialog = PatientSearchDialog(self._db, self.runner, query=query, clock=self._clock,
-                                     show_history=may_read_history(self.capabilities), parent=self)
+                                     show_history=may_read_history(self.capabilities), dialogs=self.dialogs,
+                                     parent=self)
         dialog.book_requested.connect(self.book_for_patient)
         dialog.visit_requested.connect(self.open_visit_dialog)
         dialog.series_requested.connect(self.open_series_dialog)
@@ -81,7 +83,8 @@ class WindowBooking(WindowBase):
         return dialog
 
     def open_patient(self, patient_id: int | None = None) -> PatientRecordDialog | None:
-        """Open the record of ``patient_id`` (default: the selected appointment's patient; Ctrl+O)."""
+        """Open the record of ``patient_id`` (default: the selected appointment's patient; Ctrl+O), or
+        bring it to the front when it is open (``patient_record_opened`` for a new one)."""
         if patient_id is None:
             appt = self.current_appointment()
             if appt is None:
@@ -89,14 +92,21 @@ class WindowBooking(WindowBase):
                                              "find one.", 10_000)
                 return None
             patient_id = appt.patient_id
-        dialog = PatientRecordDialog(self._db, self.runner, patient_id=patient_id, clock=self._clock,
-                                     show_history=may_read_history(self.capabilities), parent=self)
-        dialog.book_requested.connect(self.book_for_patient)
-        dialog.visit_requested.connect(self.open_visit_dialog)
-        dialog.series_requested.connect(self.open_series_dialog)
-        dialog.finished.connect(dialog.deleteLater)
-        dialog.open()
-        self._on_record_opened(dialog)
+        who = patient_id  # an int from here on (for the closure)
+        made: list[PatientRecordDialog] = []
+
+        def make() -> PatientRecordDialog:
+            dialog = PatientRecordDialog(self._db, self.runner, patient_id=who, clock=self._clock,
+                                         show_history=may_read_history(self.capabilities), parent=self)
+            dialog.book_requested.connect(self.book_for_patient)
+            dialog.visit_requested.connect(self.open_visit_dialog)
+            dialog.series_requested.connect(self.open_series_dialog)
+            made.append(dialog)
+            return dialog
+
+        dialog = self.dialogs.open(record_key(who), make)  # deleted when closed
+        if made:
+            self._on_record_opened(dialog)
         return dialog
 
     def _on_record_opened(self, dialog: PatientRecordDialog) -> None:

@@ -1,46 +1,66 @@
 """The main window's docks: the month calendar (left) and the doctor's day list (right).
 
-Each dock is a view of its own on the window's change bus
-(:meth:`WindowDocks._on_changes_for_docks`): the month calendar reloads its
-counts when a change touches the branch in the month shown, the doctor's day
-list when it touches the branch on the day listed and its doctor (a change
-that names no resources may be anyone's). Moving to another day, week or
-branch reloads both once the grid shows it (``MainWindow._after_load``).
+:class:`WindowDocks` is a part the window owns (``window.docks``), not a base class of it: it
+makes both docks, adds them to the window, loads what they show through the window's runner and
+reads from the window only what it shows (branch, day, view, the grid's selection).
+
+Each dock is a view of its own on the window's change bus (:meth:`WindowDocks.on_changes`): the
+month calendar reloads its counts when a change touches the branch in the month shown, the
+doctor's day list when it touches the branch on the day listed and its doctor (a change that
+names no resources may be anyone's). Moving to another day, week or branch reloads both once the
+grid shows it (``MainWindow._after_load``).
 """
 
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, SignalInstance
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QDockWidget, QVBoxLayout, QWidget
 
 from ..services.dayview import MonthOverview, month_overview, week_start
 from ..services.my_day import MyDay, my_day
+from ..store.database import Database
 from .changes import Changes
 from .month_calendar import MonthCalendar
 from .my_day import MyDayPanel
-from .window_base import WindowBase
+from .runner import Clock
+
+if TYPE_CHECKING:
+    from .main_window import MainWindow
 
 
-class WindowDocks(WindowBase):
-    """The docks of the main window and what they load (through the window's runner).
+class WindowDocks(QObject):
+    """The docks of ``window`` and what they load from ``db`` (through the window's runner;
+    ``clock``: the current aware time, for the day list's waiting times).
 
-    Emits the window's ``my_day_loaded(object)`` (declared on ``MainWindow``, with every
-    signal of the window: PySide orders a class's signals and slots only within one class)
-    when the doctor's day list got a ``MyDay``.
+    Widgets: ``month_calendar`` in ``calendar_dock``, ``my_day_panel`` in ``my_day_dock``.
+    ``asked``: the (doctor resource id, local date) of the latest day list asked for, or ``None``.
+
+    Signals:
+        my_day_loaded(object): the doctor's day list got a ``MyDay`` (the window passes it on
+            as its own ``my_day_loaded``).
     """
 
-    my_day_loaded: SignalInstance
+    my_day_loaded = Signal(object)
+
+    def __init__(self, window: MainWindow, db: Database, clock: Clock) -> None:
+        super().__init__(window)
+        self._w = window
+        self._db = db
+        self._clock = clock
+        self._build_calendar_dock()
+        self._build_my_day_dock()
 
     def _build_calendar_dock(self) -> None:
         """The month calendar on the left: a click jumps there; bold days have appointments,
         grey days are closed (``dayview.month_overview``, loaded per month shown)."""
         self.month_calendar = MonthCalendar()
         self.month_calendar.setAccessibleName("Month calendar: jump to a day")
-        self.month_calendar.month_shown.connect(self._load_month)
-        self.calendar_dock = QDockWidget("Calendar", self)
+        self.month_calendar.month_shown.connect(self.load_month)
+        self.calendar_dock = QDockWidget("Calendar", self._w)
         self.calendar_dock.setObjectName("calendarDock")
         self.calendar_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetClosable
                                        | QDockWidget.DockWidgetFeature.DockWidgetMovable)
@@ -52,16 +72,16 @@ class WindowDocks(WindowBase):
         self.calendar_dock.setWidget(holder)
         self.calendar_dock.toggleViewAction().setShortcut(QKeySequence(Qt.Modifier.CTRL | Qt.Modifier.SHIFT
                                                                        | Qt.Key.Key_C))
-        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.calendar_dock)
+        self._w.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.calendar_dock)
 
     def _build_my_day_dock(self) -> None:
         """The doctor's day list on the right: arrivals, waiting time since check-in, the next
         patient. Shown first for a signed-in doctor (their own day); otherwise it follows the
         doctor of the selected column (View ▸ Doctor's day, Ctrl+Shift+D)."""
-        self._my_day_doctor: int | None = getattr(self.session, "doctor_resource_id", None)
-        self._my_day_asked: tuple[int, date] | None = None  # (doctor, day) of the latest day list asked for
+        self._my_day_doctor: int | None = self._w.session_doctor
+        self.asked: tuple[int, date] | None = None
         self.my_day_panel = MyDayPanel(clock=self._clock)
-        self.my_day_dock = QDockWidget("Doctor's day", self)
+        self.my_day_dock = QDockWidget("Doctor's day", self._w)
         self.my_day_dock.setObjectName("myDayDock")
         self.my_day_dock.setWidget(self.my_day_panel)
         self.my_day_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetClosable
@@ -70,90 +90,96 @@ class WindowDocks(WindowBase):
         toggle.setShortcut(QKeySequence(Qt.Modifier.CTRL | Qt.Modifier.SHIFT | Qt.Key.Key_D))
         # Not the action's toggled: it fires before the dock is shown, when reload_my_day skips a hidden dock.
         self.my_day_dock.visibilityChanged.connect(lambda shown: self.reload_my_day() if shown else None)
-        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.my_day_dock)
-        self.my_day_dock.setVisible(self.capabilities.my_day_first)
+        self._w.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.my_day_dock)
+        self.my_day_dock.setVisible(self._w.capabilities.my_day_first)
 
     def my_day_doctor(self) -> int | None:
         """The doctor resource id the day list shows: the signed-in doctor, else the selected
         column's doctor (kept when the selection moves to a non-doctor column)."""
-        own = getattr(self.session, "doctor_resource_id", None)
+        w = self._w
+        own = w.session_doctor
         if own is not None:
             return own
-        index = self.grid.currentIndex()
+        index = w.grid.currentIndex()
         if index.isValid():
-            column = self.grid_model.columns[index.column()]
+            column = w.grid_model.columns[index.column()]
             if column.kind == "doctor":
                 self._my_day_doctor = column.id
         if self._my_day_doctor is None:
-            doctors = [r for r in self.grid_model.columns if r.kind == "doctor"]
+            doctors = [r for r in w.grid_model.columns if r.kind == "doctor"]
             self._my_day_doctor = doctors[0].id if doctors else None
         return self._my_day_doctor
 
     def my_day_date(self) -> date | None:
         """The branch-local date the day list shows: the day shown, or in the week view the
         selected column's day (else the day the week was opened on)."""
-        index = self.grid.currentIndex()
-        if self._mode == "week" and index.isValid() and self.week_model.week is not None:
+        w = self._w
+        index = w.grid.currentIndex()
+        if w.mode == "week" and index.isValid() and w.week_model.week is not None:
             try:
-                return self.week_model.date_of_column(index.column())
+                return w.week_model.date_of_column(index.column())
             except IndexError:
                 pass
-        return self._day
+        return w.day
 
     def reload_my_day(self) -> None:
         """Reload the doctor's day list (in the background) if it is shown."""
         doctor, day = self.my_day_doctor(), self.my_day_date()
         if not self.my_day_dock.isVisible() or doctor is None or day is None:
             return
-        self._my_day_asked = (doctor, day)
+        self.asked = (doctor, day)
         db, now = self._db, self._clock()
-        self.runner.run(lambda: my_day(db, resource_id=doctor, local_date=day, now=now),
+        self._w.runner.run(lambda: my_day(db, resource_id=doctor, local_date=day, now=now),
                         on_success=self._on_my_day_loaded, key="my-day", label="load doctor's day")
 
     def _on_my_day_loaded(self, day: MyDay) -> None:
         self.my_day_panel.set_day(day)
         self.my_day_loaded.emit(day)
 
-    def _on_changes_for_docks(self, changes: Changes) -> None:
+    def on_changes(self, changes: Changes) -> None:
         """The docks' subscription to the change bus: reload the month's counts and the doctor's
         day list when ``changes`` touches what they show."""
-        if self._branch is None:
+        if self._w.branch is None:
             return
-        branch_id = self._branch.id
+        branch_id = self._w.branch.id
         year, month = self.month_calendar.yearShown(), self.month_calendar.monthShown()
         days = changes.days_of(branch_id)
         if days is None or any((d.year, d.month) == (year, month) for d in days):
-            self._load_month(year, month)
+            self.load_month(year, month)
         day = self.my_day_date()
         if self.my_day_dock.isVisible() and day is not None and changes.touches(branch_id, (day,)) \
                 and changes.touches_resource(self.my_day_doctor()):
             self.reload_my_day()
 
-    def _month_calendar_tint(self) -> None:
-        """Tint the day or week shown on the month calendar."""
-        if self._day is None:
+    def tint_calendar(self) -> None:
+        """Tint the day or week the window shows on the month calendar."""
+        day = self._w.day
+        if day is None:
             return
-        if self._mode == "week":
-            monday = week_start(self._day)
+        if self._w.mode == "week":
+            monday = week_start(day)
             self.month_calendar.set_shown(monday, monday + timedelta(days=6))
         else:
-            self.month_calendar.set_shown(self._day)
+            self.month_calendar.set_shown(day)
 
-    def _month_calendar_show(self) -> None:
+    def show_calendar(self) -> None:
         """Tint the day or week shown on the month calendar and load its month's counts."""
-        if self._day is None:
+        if self._w.day is None:
             return
-        self._month_calendar_tint()
-        self._load_month(self.month_calendar.yearShown(), self.month_calendar.monthShown())
+        self.tint_calendar()
+        self.load_month(self.month_calendar.yearShown(), self.month_calendar.monthShown())
 
-    def _load_month(self, year: int, month: int) -> None:
-        if self._branch is None:
+    def load_month(self, year: int, month: int) -> None:
+        """Load the counts of ``year``-``month`` at the window's branch (in the background)."""
+        branch = self._w.branch
+        if branch is None:
             return
-        db, branch_id = self._db, self._branch.id
-        self.runner.run(lambda: month_overview(db, branch_id, year, month), on_success=self._on_month_loaded,
-                        key="month", label="load month")
+        db, branch_id = self._db, branch.id
+        self._w.runner.run(lambda: month_overview(db, branch_id, year, month), on_success=self._on_month_loaded,
+                           key="month", label="load month")
 
     def _on_month_loaded(self, overview: MonthOverview) -> None:
-        if self._branch is not None and overview.branch_id == self._branch.id:
+        branch = self._w.branch
+        if branch is not None and overview.branch_id == branch.id:
             self.month_calendar.set_overview(overview)
 

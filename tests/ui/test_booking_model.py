@@ -1,21 +1,33 @@
 """The booking dialog's state without widgets (``ui.booking_model``): preselection, pins, when Book
-and Hold are enabled, the client id of an attempt, and the message topics."""
+and Hold are enabled, the client id of an attempt, the message topics, what a refusal means for the
+form and the words on the buttons."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from reception_app.domain.errors import ClinicError, DatabaseUnavailable, PatientBusy, SlotTaken
 from reception_app.services.dayview import GridResource, ServiceSummary
 from reception_app.services.patients import PatientView
-from reception_app.services.scheduling import SlotOffer
+from reception_app.services.scheduling import AppointmentView, SlotOffer
 from reception_app.ui.booking_model import (
+    CHECKING_TEXT,
+    ERROR,
     OFFLINE,
+    OFFLINE_TEXT,
     PROGRESS,
+    RECHECK_TEXT,
+    TAKEN_MEANWHILE_TEXT,
     BookingState,
+    Message,
     changes_offset,
+    check_refusal_of,
+    failure_message,
     offer_cells,
     offer_tooltip,
+    refusal_of,
+    slots_text,
 )
 
 TZ = ZoneInfo("America/Sao_Paulo")
@@ -96,3 +108,53 @@ def test_offer_texts() -> None:
     assert offer_tooltip(offer) == "doctor: Ana Souza, Bruno Lima"
     assert not changes_offset(date(2027, 1, 4), TZ)
     assert changes_offset(date(2027, 3, 28), ZoneInfo("Europe/Berlin"))
+
+
+def test_a_refused_booking_says_what_it_means_for_the_form() -> None:
+    taken = refusal_of(SlotTaken("Ana Souza is booked at 10:00."))
+    assert taken.taken and taken.message.kind == ERROR and taken.message.topic == ""
+    assert taken.message.text == ("Ana Souza is booked at 10:00. The list of free times has been refreshed; "
+                                  "please pick another.")
+    busy = refusal_of(PatientBusy("Maria Silva is booked at 10:00."))
+    assert busy.taken and "Nothing was booked" in busy.message.text and "without that time" in busy.message.text
+    lost = refusal_of(DatabaseUnavailable("server closed the connection"))
+    assert not lost.taken and lost.message.topic == OFFLINE and "nothing was booked" in lost.message.text
+    other = refusal_of(ClinicError("Needs a manager's approval."))
+    assert not other.taken and other.message == Message("Needs a manager's approval.")
+
+
+def test_a_failed_check_of_an_unsure_booking() -> None:
+    assert check_refusal_of(DatabaseUnavailable("gone again")) is None  # still unsure: checked again later
+    assert RECHECK_TEXT.startswith(CHECKING_TEXT)
+    taken = check_refusal_of(SlotTaken("Ana Souza is booked at 10:00."))
+    assert taken is not None and taken.taken and taken.message.text.startswith(TAKEN_MEANWHILE_TEXT)
+    refused = check_refusal_of(ClinicError("The service is retired."))
+    assert refused is not None and not refused.taken
+    assert refused.message.text == "The booking was not saved: The service is retired."
+
+
+def test_a_failed_load_names_the_lost_connection() -> None:
+    watched = failure_message(DatabaseUnavailable("timeout"), connection_watched=True)
+    assert watched == Message(f"{OFFLINE_TEXT}; this is tried again when the connection is back.", topic=OFFLINE)
+    assert failure_message(DatabaseUnavailable("timeout"), connection_watched=False).text == f"{OFFLINE_TEXT}: timeout"
+    assert failure_message(ClinicError("No such branch."), connection_watched=True) == Message("No such branch.")
+
+
+def test_the_buttons_words_follow_the_state() -> None:
+    state = BookingState()
+    assert (state.hold_text, state.cancel_text) == ("Hold slot", "Cancel")
+    state.held = AppointmentView(
+        id=1, client_id="c1", branch_id=1, branch="Centro", service_id=1, service="Consultation", patient_id=5,
+        patient="Maria Silva", status="held", start=START, end=START + timedelta(minutes=20), source="phone",
+        resources={"doctor": "Ana Souza"}, resource_ids={"doctor": 7})
+    assert state.hold_text == "Confirm hold"
+    state.held, state.resolved = None, True
+    assert (state.hold_text, state.cancel_text) == ("Hold slot", "Close")
+
+
+def test_the_slot_status_line() -> None:
+    assert slots_text(1, "Monday 4 January", "America/Sao_Paulo") == (
+        "1 free start on Monday 4 January (times in America/Sao_Paulo).")
+    assert slots_text(3, "Monday 4 January", "America/Sao_Paulo").startswith("3 free starts on")
+    assert slots_text(0, "Monday 4 January", "America/Sao_Paulo") == (
+        "No free time on Monday 4 January. Looking for the next free day…")

@@ -111,7 +111,7 @@ def test_killed_inside_commit_the_dialog_checks_and_books_with_the_same_client_i
             qtbot.waitUntil(lambda: hook.waiting_backend() is not None, timeout=10_000)
             hook.kill_waiting()
             qtbot.waitUntil(lambda: dialog.outcome_unknown, timeout=10_000)
-        assert hook.killed_query[0] == "COMMIT"
+        assert hook.killed_query[0].startswith("COMMIT")   # (with the queue's release: one round trip)
         assert dialog.message_label.text().startswith(CHECKING_TEXT)
         assert dialog.isVisible() and dialog.patient is not None and dialog.selected_offer() is not None
         client_id = dialog.state.client_id  # the attempt's id, kept for the retry

@@ -7,10 +7,13 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from PySide6.QtCore import QPoint, Qt
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QHeaderView
 
 from reception_app.services import dayview
 from reception_app.ui.day_model import APPOINTMENT_ROLE, CELL_STATE_ROLE, PAINT_ROLE, SPAN_ROLE
 from reception_app.ui.day_view import DayGridView
+from reception_app.ui.grid_header import GridHeader
 from reception_app.ui.week_model import WeekGridModel
 
 from .conftest import DAY, Booked, at
@@ -201,3 +204,39 @@ def test_typing_on_the_grid_starts_a_patient_search(qtbot, grid) -> None:
         qtbot.keyClick(view, Qt.Key.Key_M, Qt.KeyboardModifier.ControlModifier)
         qtbot.keyClick(view, Qt.Key.Key_Space)
         qtbot.keyClick(view, Qt.Key.Key_Down)
+
+
+def _ink_at_edges(image: QImage, left: int, right: int) -> tuple[bool, bool]:
+    """Whether dark (text) pixels touch the 2 pixels inside the left / right edge of a section
+    spanning ``left``..``right`` of a header ``image`` (the style keeps text 4 pixels in)."""
+    def inked(xs: range) -> bool:
+        return any(image.pixelColor(x, y).lightness() < 110 for x in xs for y in range(image.height()))
+    return inked(range(left + 1, left + 3)), inked(range(right - 3, right - 1))
+
+
+def test_a_header_line_wider_than_its_column_ends_in_an_ellipsis_not_cut_at_both_ends(qtbot, grid) -> None:
+    view, model = grid
+    header = view.horizontalHeader()
+    assert isinstance(header, GridHeader)
+    assert header.shown_text(0) == "Mon 4 Jan\nAna Souza"  # both lines fit: shown whole
+    long_name = "Mon 4 Jan\nDr Maximiliana Albuquerque-Vasconcelos"
+    shown = header.shown_text(0, long_name).split("\n")
+    assert shown[0] == "Mon 4 Jan" and shown[1].startswith("Dr Maxim") and shown[1].endswith("…")
+    header.setMinimumSectionSize(20)
+    header.setSectionResizeMode(header.ResizeMode.Fixed)
+    header.resizeSection(0, header.fontMetrics().horizontalAdvance("Ana Souza") - 8)  # both lines are wider
+    qtbot.wait(10)
+    assert [line[-1] for line in header.shown_text(0).split("\n")] == ["…", "…"]
+    left = header.sectionViewportPosition(0)
+    assert _ink_at_edges(header.grab().toImage(), left, left + header.sectionSize(0)) == (False, False)
+    plain = QHeaderView(Qt.Orientation.Horizontal)  # Qt's own header: the centred lines overflow both edges
+    plain.setModel(model)
+    plain.setDefaultAlignment(Qt.AlignmentFlag.AlignCenter)
+    plain.setMinimumSectionSize(20)
+    plain.resizeSection(0, header.sectionSize(0))
+    plain.resize(400, header.height())
+    qtbot.addWidget(plain)
+    plain.show()
+    qtbot.waitExposed(plain)
+    assert _ink_at_edges(plain.grab().toImage(), 0, plain.sectionSize(0)) == (True, True)
+    assert "Ana Souza" in model.headerData(0, Qt.Orientation.Horizontal, Qt.ItemDataRole.ToolTipRole)

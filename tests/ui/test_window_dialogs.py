@@ -1,6 +1,6 @@
-"""The booking dialog and the patient search go through the window's dialog manager: one of each
-at a time, announced with ``dialog_opened``, opened again with the size they last had; the booking
-dialog is kept (hidden) when closed until the next one replaces it."""
+"""The booking dialog, the patient search and a patient's record go through the window's dialog
+manager: one of each at a time, announced with ``dialog_opened``, opened again with the size they
+last had; the booking dialog is kept (hidden) when closed until the next one replaces it."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from PySide6.QtWidgets import QApplication
 from reception_app.ui.booking_dialog import BookingDialog
 from reception_app.ui.dialog_manager import geometry_key
 from reception_app.ui.main_window import MainWindow
-from reception_app.ui.patient_dialog import PatientSearchDialog
+from reception_app.ui.patient_dialog import PatientRecordDialog, PatientSearchDialog, record_key
+
+from .conftest import Booked
 
 
 def _flush_deletes() -> None:
@@ -67,3 +69,28 @@ def test_the_patient_search_is_opened_once_and_deleted_when_closed(qtbot, window
     again = window.find_patient()
     assert again.size() == wanted
     again.reject()
+
+
+def test_a_patient_record_is_opened_once_with_its_size_and_deleted_when_closed(
+        qtbot, window: MainWindow, booked: Booked) -> None:
+    with qtbot.waitSignal(window.dialog_opened) as opened, qtbot.waitSignal(window.patient_record_opened):
+        record = window.open_patient(booked.maria)
+    assert isinstance(record, PatientRecordDialog) and opened.args[0] is record and record in window.clinic_windows
+    assert window.dialogs.find(record_key(booked.maria)) is record
+    with qtbot.assertNotEmitted(window.dialog_opened), qtbot.assertNotEmitted(window.patient_record_opened):
+        assert window.open_patient(booked.maria) is record  # brought to the front, not a second one
+    wanted = _a_new_size(record)
+    assert wanted != record.size()
+    record.resize(wanted)
+    record.reject()
+    _flush_deletes()
+    assert not shiboken6.isValid(record) and window.dialogs.find(record_key(booked.maria)) is None
+
+    search = window.find_patient("Maria")  # a record opened from the search: the same kind, the same size
+    qtbot.waitUntil(lambda: len(search.results()) == 1, timeout=10_000)
+    with qtbot.waitSignal(window.patient_record_opened) as from_search:
+        search.open_selected()
+    again = from_search.args[0]
+    assert again.size() == wanted and window.dialogs.find(record_key(booked.maria)) is again
+    again.reject()
+    search.reject()
