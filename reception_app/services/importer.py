@@ -813,7 +813,20 @@ def _array_literal(column: Iterable[Any]) -> str:
     parses the text form of an array parameter. Written here because psycopg's list dumper
     escapes each element with a regular expression: for the full file's 79,192 bookings this
     takes a third of its CPU time (0.39 s instead of 1.17 s for their five columns).
+
+    A column of one type throughout (every column the import writes, but ``None`` among others)
+    is joined in one pass for its type, without a per-value dispatch (a third of the time again);
+    any other column goes value by value.
     """
+    if not isinstance(column, list):
+        column = list(column)
+    kinds = set(map(type, column))
+    if kinds == {int}:
+        return "{" + ",".join(map(str, column)) + "}"
+    if kinds == {str}:
+        return "{" + ",".join(map(_quoted, column)) + "}"
+    if kinds == {datetime} and None not in map(datetime.utcoffset, column):
+        return '{"' + '","'.join(map(datetime.isoformat, column)) + '"}'
     parts: list[str] = []
     append = parts.append
     for v in column:

@@ -660,3 +660,63 @@ def test_a_patient_seen_at_two_branches_on_one_day_is_in_one_place_at_a_time(db:
         "SELECT a.starts_at FROM appointment a JOIN patient p ON p.id = a.patient_id "
         "WHERE p.source_ref = 'vitoria:555' ORDER BY a.starts_at"))])
     assert [s.astimezone(SP).strftime("%H:%M") for s in starts] == ["07:00", "07:15", "07:30"]
+
+
+def test_imported_rows_still_meet_every_rule_that_binds_an_administrator(login, clinic_db: Database,
+                                                                          db_url: str) -> None:
+    """The booking triggers ask ``clinic_is_owner()`` only where its answer decides (migration 0012);
+    for an administrator's imported rows the rules that bind them still hold, written by hand in
+    SQL as a hostile login could: forged stamps are overwritten, a booking of a resource of the
+    wrong kind or in a resource's time off is refused, and a desk login may not write an imported
+    appointment at all. The owner, as before, keeps the stamps it writes."""
+    import psycopg
+    from psycopg.conninfo import make_conninfo
+
+    name, admin = login("admin")
+    desk, _ = login("reception")
+    import_noshow_csv(admin, SAMPLE)
+    first = admin.read(lambda c: c.execute(text(
+        "SELECT a.patient_id, a.branch_id, a.service_id, a.starts_at, a.doctor_id, "
+        "       (SELECT b.resource_id FROM booking b JOIN resource r ON r.id = b.resource_id "
+        "         WHERE b.appointment_id = a.id AND r.kind = 'room') AS room_id "
+        "  FROM appointment a ORDER BY a.id LIMIT 1")).one())
+    start = first.starts_at + timedelta(days=364)   # same weekday and grid, a year later: free
+    other_doctor = clinic_db.read(lambda c: c.execute(text(
+        "SELECT id FROM resource WHERE kind = 'doctor' AND category IS DISTINCT FROM 'general practice' "
+        "ORDER BY id LIMIT 1")).scalar_one())
+    insert = ("INSERT INTO appointment (patient_id, branch_id, service_id, status, starts_at, ends_at, booked_at, "
+              "source, external_ref, created_at, created_by, updated_at) "
+              "VALUES (%s, %s, %s, 'completed', %s, %s, %s, 'import', %s, '2000-01-01', 'someone_else', "
+              "'2000-01-01') RETURNING id, created_by, created_at, updated_at")
+
+    def appointment(cur: psycopg.Cursor, ref: str) -> tuple:
+        return cur.execute(insert, (first.patient_id, first.branch_id, first.service_id, start,
+                                    start + timedelta(minutes=15), start - timedelta(days=3), ref)).fetchone()
+
+    def book(cur: psycopg.Cursor, appt: int, resource: int) -> None:
+        cur.execute("INSERT INTO booking (appointment_id, resource_id, period) "
+                    "VALUES (%s, %s, tstzrange(%s, %s, '[)'))", (appt, resource, start, start + timedelta(minutes=15)))
+
+    with psycopg.connect(make_conninfo(db_url, user=name)) as conn, conn.cursor() as cur:
+        appt, by, created, updated = appointment(cur, "vitoria:hostile-1")
+        assert by == name and created.year > 2000 and updated.year > 2000   # the database's stamps
+        book(cur, appt, first.doctor_id)                                      # the right kind: accepted
+        with pytest.raises(psycopg.errors.CheckViolation, match="not a resource its service needs"):
+            book(cur, appt, other_doctor)
+        conn.rollback()
+    _admin(db_url, sql.SQL("INSERT INTO time_off (resource_id, period, reason) "
+                           "VALUES ({}, tstzrange({}, {}), 'leave')").format(
+        sql.Literal(first.room_id), sql.Literal(start - timedelta(hours=1)), sql.Literal(start + timedelta(hours=1))))
+    with psycopg.connect(make_conninfo(db_url, user=name)) as conn, conn.cursor() as cur:
+        appt = appointment(cur, "vitoria:hostile-2")[0]
+        with pytest.raises(psycopg.errors.ExclusionViolation, match="booking_time_off"):
+            book(cur, appt, first.room_id)
+    with psycopg.connect(make_conninfo(db_url, user=desk)) as conn, conn.cursor() as cur:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege,
+                           match="only an administrator's import|permission denied"):
+            appointment(cur, "vitoria:hostile-3")
+    # The owner (who loads fixtures and history as they were) keeps what it writes.
+    with psycopg.connect(db_url) as conn, conn.cursor() as cur:
+        assert appointment(cur, "vitoria:owner-1")[1:] == (
+            "someone_else", datetime(2000, 1, 1, tzinfo=created.tzinfo), datetime(2000, 1, 1, tzinfo=created.tzinfo))
+        conn.rollback()
