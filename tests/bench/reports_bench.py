@@ -10,11 +10,19 @@ refresh times and the report's time with stale and uncovered resource-days. Run 
 ``python -m tests.bench.reports_bench --queries [REPORT ...]`` times only the queries of the named reports
 (all by default) over the existing dataset, read-only (:func:`bench_report_queries`): no migration, no
 summary refresh, no PDF — the figures of issue 15's report goals (no-show and load under 500 ms).
+
+Wall-clock times on a shared 2-core machine swing by 2x with the other work on it, so each query
+figure also carries ``server_cpu_ms``: the CPU time (user + system, ms) the database server's
+processes spent during each run — the backend, its parallel workers (reaped children count through
+the postmaster's children times) and the server's background processes — read from ``/proc`` of
+the local server (:func:`server_cpu_ms`; None when the server is not on this machine). Contention
+inflates CPU time too, but far less than wall time, so it compares two versions of a query better.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import time
 from datetime import UTC, datetime
@@ -34,15 +42,19 @@ def bench_reports(url: str, date_from: str = "2026-01-01", date_to: str = "2027-
     db = Database(url)
     out: dict = {"period": [date_from, date_to], "rounds": rounds, "goal_query_ms": 1000, "goal_pdf_ms": 3000,
                  "utilization_summary": bench_utilization_summary(url, date_from, date_to)}
+    postmaster = _postmaster_pid(url)
     for name in REPORTS:
-        queries, pdfs = [], []
+        queries, pdfs, cpu = [], [], []
         for _ in range(rounds):
+            cpu0 = server_cpu_ms(postmaster)
             ms, data = _ms(partial(run_report, db, name, date_from=date_from, date_to=date_to))
+            cpu.append(_minus(server_cpu_ms(postmaster), cpu0))
             queries.append(ms)
             ms, pdf = _ms(partial(report_pdf, data, clinic="Bench", printed_by="bench", printed_at=datetime.now(UTC),
                                   tz=UTC))
             pdfs.append(ms)
         out[name] = {"query_ms": round(statistics.median(queries)), "query_runs_ms": queries,
+                     "server_cpu_ms": _median(cpu), "server_cpu_runs_ms": cpu,
                      "pdf_ms": round(statistics.median(pdfs)), "pages": len(pdfium.PdfDocument(pdf))}
     db.dispose()
     return out
@@ -54,12 +66,65 @@ def bench_report_queries(url: str, names: list[str] | None = None, date_from: st
     ``{report: {"query_ms": median, "query_runs_ms": [...]}}``. Reads only."""
     db = Database(url)
     out: dict = {"period": [date_from, date_to], "rounds": rounds, "goal_query_ms": 500}
+    postmaster = _postmaster_pid(url)
     for name in names or list(REPORTS):
         run_report(db, name, date_from=date_from, date_to=date_to)    # warm-up: caches, the pool's connection
-        runs = [_ms(partial(run_report, db, name, date_from=date_from, date_to=date_to))[0] for _ in range(rounds)]
-        out[name] = {"query_ms": round(statistics.median(runs)), "query_runs_ms": runs}
+        runs, cpu = [], []
+        for _ in range(rounds):
+            cpu0 = server_cpu_ms(postmaster)
+            runs.append(_ms(partial(run_report, db, name, date_from=date_from, date_to=date_to))[0])
+            cpu.append(_minus(server_cpu_ms(postmaster), cpu0))
+        out[name] = {"query_ms": round(statistics.median(runs)), "query_runs_ms": runs,
+                     "server_cpu_ms": _median(cpu), "server_cpu_runs_ms": cpu}
     db.dispose()
     return out
+
+
+def _postmaster_pid(url: str) -> int | None:
+    """The pid of the server's postmaster (the parent of a backend), or None when the server is not a
+    process of this machine (no ``/proc`` entry for the backend)."""
+    with psycopg.connect(url) as conn:
+        backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+        try:
+            return _stat(backend)[1]
+        except OSError:
+            return None
+
+
+def _stat(pid: int) -> tuple[list[int], int]:
+    """(utime, stime, cutime, cstime) in clock ticks and the parent pid of process ``pid`` (``/proc``);
+    ``OSError`` when it is gone."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+        fields = f.read().rsplit(")", 1)[1].split()    # after "(comm)": state, ppid, ...
+    return [int(v) for v in fields[11:15]], int(fields[1])
+
+
+def server_cpu_ms(postmaster: int | None) -> float | None:
+    """CPU time (user + system, ms) used so far by the server whose postmaster is ``postmaster``: the
+    postmaster itself and the children it has reaped (exited parallel workers and backends) plus each
+    live child. None without a postmaster pid. A child that exits between the listing and its read is
+    skipped (its time then counts at the next reading, once reaped)."""
+    if postmaster is None:
+        return None
+    ticks = sum(_stat(postmaster)[0])
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                times, parent = _stat(int(entry.name))
+            except (OSError, ValueError, IndexError):
+                continue
+            if parent == postmaster:
+                ticks += times[0] + times[1]
+    return ticks * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def _minus(after: float | None, before: float | None) -> float | None:
+    return None if after is None or before is None else round(after - before)
+
+
+def _median(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return round(statistics.median(known)) if known else None
 
 
 def _ms(work) -> tuple[float, object]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pypdfium2 as pdfium
@@ -110,6 +110,43 @@ def test_load_figures(small: Database) -> None:
     heat = rows_of(r.table("heat_all"))
     assert heat["09:00"] == (1, 1, 0, 0, 0, 0, 0)
     assert heat["22:00"] == (0, 1, 0, 0, 0, 0, 0)
+
+
+def test_load_days_worked_across_the_week_words(db: Database) -> None:
+    """Days worked over the longest period (1,098 local days = 157 weeks): load.sql keeps a group's weeks
+    as bits of 64-week words, so weeks 63/64 and 127/128 sit in different words and week 156 in the
+    third; two bookings on one day count one day, and bookings at the same weekday and hour in
+    different words are one heatmap cell."""
+    d_from = datetime(2025, 1, 1)                    # a Wednesday; week i = local days 7i..7i+6 from it
+    days = [0, 7 * 63, 7 * 64, 7 * 127, 7 * 128, 7 * 156 + 1]
+    starts = [d_from + timedelta(days=d, hours=9) for d in days] + [d_from + timedelta(days=7 * 64, hours=10)]
+
+    def work(conn: Connection) -> None:
+        branch = conn.execute(text("INSERT INTO branch (name, timezone) VALUES ('North', 'America/Sao_Paulo') "
+                                   "RETURNING id")).scalar_one()
+        service = conn.execute(text("INSERT INTO service (name, duration_min) VALUES ('Visit', 30) "
+                                    "RETURNING id")).scalar_one()
+        doctor = conn.execute(text("INSERT INTO resource (kind, name, category) VALUES ('doctor', 'Dr Ana', 'gp') "
+                                   "RETURNING id")).scalar_one()
+        patient = conn.execute(text("INSERT INTO patient (display_name) VALUES ('P') RETURNING id")).scalar_one()
+        for start in starts:
+            t = start.replace(tzinfo=SP)
+            aid = conn.execute(text(
+                "INSERT INTO appointment (patient_id, service_id, branch_id, status, starts_at, ends_at, source, "
+                "booked_at) VALUES (:p, :s, :b, 'completed', :t, :t + interval '30 minutes', 'phone', "
+                ":t - interval '2 days') RETURNING id"), {"p": patient, "s": service, "b": branch, "t": t}).scalar_one()
+            conn.execute(text("INSERT INTO booking (appointment_id, resource_id, period) VALUES "
+                              "(:a, :r, tstzrange(:t, :t + interval '30 minutes'))"), {"a": aid, "r": doctor, "t": t})
+
+    db.write(work)
+    r = rq.load(db, date_from="2025-01-01", date_to="2028-01-03")
+    assert r.summary == {"bookings": 7}
+    assert rows_of(r.table("by_doctor")) == {"Dr Ana": (7, 3.5, 6, 1.2)}     # 7 bookings on 6 days
+    weekdays = {(d_from + timedelta(days=d)).weekday() for d in days}
+    heat = rows_of(r.table("heat_all"))
+    assert set(heat) == {"09:00", "10:00"}
+    assert sum(heat["09:00"]) == 6 and heat["09:00"][2] == 5 and len(weekdays) == 2   # five Wednesdays
+    assert heat["10:00"] == (0, 0, 1, 0, 0, 0, 0)
 
 
 def test_pdf_text_and_csv(small: Database) -> None:
