@@ -7,14 +7,17 @@ tests run it against a test database at a fixed time.
 
 The window is composed of parts that each own one job, on the shared state
 declared by ``window_base``: navigation (branch, day, mode, resources:
-``navigation``), the appointment actions (``window_actions``), the booking
-dialogs and patients (``window_booking``), printing (``window_printing``) and
-the clinic tools (``window_clinic``), whose dialogs the
-:class:`~.dialog_manager.DialogManager` (``self.dialogs``) opens once each and
-places where they were last. The dialog manager and the docks
-(:class:`~.window_docks.WindowDocks`, ``self.docks``) are objects the window
-owns rather than base classes of it. This module lays them out and shows what is
-loaded: the day or week grid and its titles.
+:class:`~.navigation.Navigation`, ``self.nav``), the appointment actions
+(:class:`~.window_actions.AppointmentActions`, ``self.appointment_actions``),
+the booking dialogs and patients (``window_booking``), printing
+(``window_printing``) and the clinic tools (``window_clinic``), whose dialogs
+the :class:`~.dialog_manager.DialogManager` (``self.dialogs``) opens once each
+and places where they were last. Navigation, the actions, the dialog manager,
+the docks (:class:`~.window_docks.WindowDocks`, ``self.docks``) and the
+toolbars' rows (:class:`~.toolbar_rows.ToolbarRows`, ``self.toolbars``) are
+objects the window owns; the booking, printing and clinic parts are still base
+classes of it. This module lays them out and shows what is loaded: the day or
+week grid and its titles.
 
 What changed reaches every view through one signal: the runner's change bus
 (``Runner.changes``, :mod:`.changes`). The window's own writes publish one
@@ -39,7 +42,6 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QVBoxLayout, QW
 from ..domain.roles import Capabilities, capabilities
 from ..domain.wallclock import day_bounds_utc
 from ..services.dayview import (
-    BranchSummary,
     DayView,
     ServiceSummary,
     WeekView,
@@ -58,12 +60,13 @@ from .idle_lock import IdleLock
 from .legend import legend_widget
 from .live import LIVE_DEBOUNCE_MS, LiveFeed, LiveSchedule
 from .messages import APP_TITLE, show_crash, show_error
-from .navigation import WindowNavigation
+from .navigation import Navigation
 from .resource_selection import SelectionStore
 from .runner import Clock, Runner
 from .shortcuts_dialog import ShortcutSheet
+from .toolbar_rows import ToolbarRows
 from .week_model import WeekGridModel
-from .window_actions import WindowActions
+from .window_actions import AppointmentActions
 from .window_booking import WindowBooking
 from .window_clinic import WindowClinic
 from .window_docks import WindowDocks
@@ -90,7 +93,7 @@ def window_title(session: object | None) -> str:
     return f"{APP_TITLE} — {login} ({role})" if role else f"{APP_TITLE} — {login}"
 
 
-class MainWindow(WindowNavigation, WindowActions, WindowBooking, WindowPrinting, WindowClinic):
+class MainWindow(WindowBooking, WindowPrinting, WindowClinic):
     """The reception desk's main window.
 
     ``db``: the clinic database (the window never touches SQL; it hands
@@ -140,7 +143,9 @@ class MainWindow(WindowNavigation, WindowActions, WindowBooking, WindowPrinting,
         dialog_opened(object): a dialog or tool window was opened by the dialog
             manager (reschedule, walk-in, payments, the clinic tools).
 
-    ``changes``: the runner's change bus; ``dialogs``: the dialog manager.
+    ``changes``: the runner's change bus; ``dialogs``: the dialog manager; ``nav``: navigation
+    (``navigation.Navigation``); ``appointment_actions``: the appointment actions
+    (``window_actions.AppointmentActions``); ``docks``: the docks (``window_docks.WindowDocks``).
     """
 
     branches_loaded = Signal(int)
@@ -170,16 +175,8 @@ class MainWindow(WindowNavigation, WindowActions, WindowBooking, WindowPrinting,
         self._owns_runner = runner is None
         self.runner = runner or Runner(self, log_path=log_path)
         self._clock: Clock = clock or (lambda: datetime.now(UTC))
-        self._day: date | None = day
-        self._wanted_branch = branch
-        self._first_run: FirstRun | None = first_run
-        self._branches: list[BranchSummary] = []
-        self._branch: BranchSummary | None = None
         self._services: list[ServiceSummary] | None = None
         self._scroll_pending = True
-        self._controls_enabled = False
-        self._status_change_pending = False
-        self._menu = None
         self.print_preview: QWidget | None = None
         self._loaded_view: tuple | None = None  # (mode, branch id, day or Monday) of the latest load shown
         self.dialogs = DialogManager(self)
@@ -191,20 +188,23 @@ class MainWindow(WindowNavigation, WindowActions, WindowBooking, WindowPrinting,
 
         self.model = DayGridModel(self)
         self.week_model = WeekGridModel(self)
-        self._mode = "day"
-        self._week: date | None = None  # the Monday of the week shown in week mode
         self.grid = DayGridView()
         self.grid.setObjectName("dayGrid")
         self.grid.setModel(self.model)
         self.grid.booking_requested.connect(self._on_grid_booking_requested)
         self.grid.appointment_activated.connect(self._on_grid_appointment_activated)
-        self.grid.appointment_menu_requested.connect(self._on_grid_appointment_menu_requested)
-        self.grid.move_requested.connect(self._on_grid_move_requested)
         self.grid.search_typed.connect(self._on_grid_search_typed)
-        self.grid.current_cell_changed.connect(self._on_grid_current_changed)
         for m in (self.model, self.week_model):
-            m.modelReset.connect(self._update_appointment_actions)  # resets clear the current cell silently
+            m.modelReset.connect(self.update_appointment_actions)  # resets clear the current cell silently
 
+        self.toolbars = ToolbarRows(self)
+        self.nav = Navigation(self, db, self._clock, day=day, branch=branch, first_run=first_run)
+        self.nav.branches_loaded.connect(self.branches_loaded)
+        nav = self.nav
+        self.branch_combo, self.date_edit, self.set_buttons = nav.branch_combo, nav.date_edit, nav.set_buttons
+        self.prev_action, self.today_action, self.next_action = nav.prev_action, nav.today_action, nav.next_action
+        self.day_mode_action, self.week_mode_action = nav.day_mode_action, nav.week_mode_action
+        self.selection_menu = nav.selection_menu
         self._build_toolbar()
         self.docks = WindowDocks(self, db, self._clock)
         self.month_calendar, self.calendar_dock = self.docks.month_calendar, self.docks.calendar_dock
@@ -215,7 +215,7 @@ class MainWindow(WindowNavigation, WindowActions, WindowBooking, WindowPrinting,
                             (self.my_day_panel.start_requested, "start"),
                             (self.my_day_panel.complete_requested, "complete"),
                             (self.my_day_panel.no_show_requested, "no_show")):
-            signal.connect(lambda row, key=key: self._on_my_day_action(key, row))
+            signal.connect(lambda row, key=key: self.appointment_actions.on_my_day_action(key, row))
         self._build_clinic_actions()
         self._build_menus()
         central = QWidget()
@@ -267,17 +267,14 @@ class MainWindow(WindowNavigation, WindowActions, WindowBooking, WindowPrinting,
         self.changes.changed.connect(self.docks.on_changes)
         self._live = live
         self._live_feed = LiveFeed(live, self.changes, parent=self) if live is not None else None
-        self._set_controls_enabled(False)
-        self.reload_branches()
+        self.set_controls_enabled(False)
+        self.nav.reload_branches()
 
     # -- construction -----------------------------------------------------------------------
     def _build_toolbar(self) -> None:
-        """Three toolbars (the day, what to show, actions): side by side in a wide window, on
-        rows of their own when they do not fit (:meth:`arrange_toolbars`), so large text or a
-        narrow window never hides an action."""
-        self._build_navigation_toolbars()
-
-        bar = self._add_toolbar("Actions", "actionsToolbar")
+        """The "Actions" toolbar, after navigation's "Day" and "Show" (``self.toolbars`` puts them
+        side by side in a wide window, on rows of their own when they do not fit)."""
+        bar = self.toolbars.add("Actions", "actionsToolbar")
         self.refresh_action = QAction("Refresh", self)
         self.refresh_action.setShortcut(QKeySequence.StandardKey.Refresh)
         self.refresh_action.triggered.connect(lambda: self.publish_changes(Changes.all()))
@@ -315,7 +312,11 @@ class MainWindow(WindowNavigation, WindowActions, WindowBooking, WindowPrinting,
         self.reschedule_action.setEnabled(False)
         self.reschedule_action.triggered.connect(lambda: self.open_reschedule_dialog())
         self.addAction(self.reschedule_action)
-        self._build_appointment_actions(bar)
+        actions = self.appointment_actions = AppointmentActions(self, self._db, self._clock, bar)
+        actions.appointment_changed.connect(self.appointment_changed)
+        actions.menu_opened.connect(self.appointment_menu_opened)
+        self.status_actions, self.lifecycle_actions = actions.status_actions, actions.lifecycle_actions
+        self.appointment_menu = actions.appointment_menu
         self._build_print_actions(bar)
         self.help_action = QAction("Keyboard shortcuts", self)
         self.help_action.setObjectName("keyboardShortcuts")
@@ -424,10 +425,10 @@ class MainWindow(WindowNavigation, WindowActions, WindowBooking, WindowPrinting,
     # -- loading ------------------------------------------------------------------------------------
     def reload_day(self) -> None:
         """Reload the day shown from the database (in the background)."""
-        if self._branch is None or self._day is None:
+        if self.branch is None or self.day is None:
             return
-        branch_id, day = self._branch.id, self._day
-        if self._mode == "week":
+        branch_id, day = self.branch.id, self.day
+        if self.mode == "week":
             self._busy_text = "Loading the week…"
             self.runner.run(lambda: load_week(self._db, branch_id, week_start(day)), on_success=self._on_week_loaded,
                             key="day", label="load week")
@@ -437,8 +438,8 @@ class MainWindow(WindowNavigation, WindowActions, WindowBooking, WindowPrinting,
                         key="day", label="load day")
 
     def _on_day_loaded(self, view: DayView) -> None:
-        if self._mode != "day" or self._branch is None or view.branch.id != self._branch.id \
-                or view.local_date != self._day:
+        if self.mode != "day" or self.branch is None or view.branch.id != self.branch.id \
+                or view.local_date != self.day:
             return  # the user moved on meanwhile
         old = self.model.day
         same = old is not None and old.branch.id == view.branch.id and old.local_date == view.local_date
@@ -448,8 +449,8 @@ class MainWindow(WindowNavigation, WindowActions, WindowBooking, WindowPrinting,
         self.day_loaded.emit(view)
 
     def _on_week_loaded(self, view: WeekView) -> None:
-        if self._mode != "week" or self._branch is None or self._day is None \
-                or view.branch.id != self._branch.id or view.monday != week_start(self._day):
+        if self.mode != "week" or self.branch is None or self.day is None \
+                or view.branch.id != self.branch.id or view.monday != week_start(self.day):
             return  # the user moved on meanwhile
         old = self.week_model.week
         same = old is not None and old.branch.id == view.branch.id and old.monday == view.monday
@@ -472,7 +473,7 @@ class MainWindow(WindowNavigation, WindowActions, WindowBooking, WindowPrinting,
     # -- the change bus -------------------------------------------------------------------------------
     def _on_changes(self, changes: Changes) -> None:
         """The grid's subscription: reload the day or week shown when ``changes`` touches it."""
-        if self._branch is not None and changes.touches(self._branch.id, self.shown_days()):
+        if self.branch is not None and changes.touches(self.branch.id, self.shown_days()):
             self.reload_day()
 
     def _show_loaded(self, fill: Callable[[], None], same: bool, opening: tuple) -> None:
@@ -486,7 +487,7 @@ class MainWindow(WindowNavigation, WindowActions, WindowBooking, WindowPrinting,
             index = model.index(*keep)
             if index.isValid():
                 self.grid.setCurrentIndex(index)
-        self._update_appointment_actions()
+        self.update_appointment_actions()
         now = self._clock()
         self.grid.set_now(now)
         if self._scroll_pending:
@@ -506,8 +507,8 @@ class MainWindow(WindowNavigation, WindowActions, WindowBooking, WindowPrinting,
         columns = [c for c, r in enumerate(model.columns) if own is not None and r.id == own]
         if not columns:
             return
-        if self._mode == "week":
-            columns = [c for c in columns if self.week_model.date_of_column(c) == self._day] or columns
+        if self.mode == "week":
+            columns = [c for c in columns if self.week_model.date_of_column(c) == self.day] or columns
         top = max(0, self.grid.rowAt(0))
         self.grid.scrollTo(model.index(top, columns[0]), DayGridView.ScrollHint.EnsureVisible)
 
@@ -570,16 +571,14 @@ class MainWindow(WindowNavigation, WindowActions, WindowBooking, WindowPrinting,
             self.busy_label.show()
             self.busy_bar.show()
 
-    def _set_controls_enabled(self, enabled: bool) -> None:
-        self._controls_enabled = enabled
-        for w in (self.branch_combo, self.date_edit):
-            w.setEnabled(enabled)
-        for a in (self.prev_action, self.next_action, self.today_action, self.refresh_action):
-            a.setEnabled(enabled)
+    def set_controls_enabled(self, enabled: bool) -> None:
+        """Enable or disable what needs a branch shown: moving, refresh, booking, the actions."""
+        self.nav.set_enabled(enabled)
+        self.refresh_action.setEnabled(enabled)
         for action in (self.book_action, self.walk_in_action):
             action.setEnabled(enabled and self.capabilities.book)
             action.setVisible(self.capabilities.book)
-        self._update_appointment_actions()
+        self.appointment_actions.set_enabled(enabled)
 
 
     # -- closing -----------------------------------------------------------------------------------------

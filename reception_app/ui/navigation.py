@@ -1,68 +1,89 @@
 """The main window's navigation: which branch, which day, day or week, which resources.
 
-:class:`WindowNavigation` owns the "Day" and "Show" toolbars (branch selector,
-previous / today / next, the date picker, the resource-kind buttons, saved
-resource selections, day and week mode), the branch list and the window's
-position in time (``branch``, ``day``, ``mode``). Moving anywhere asks the
-window to show it (``set_day`` → ``reload_day``); what is shown is loaded by
-the main window (``main_window``), never here. Days are branch-local *dates*
-(no DST arithmetic: a step is a calendar day, or seven in week mode).
+:class:`Navigation` is a part the window owns (``window.nav``), not a base class of it. It owns
+the "Day" and "Show" toolbars (branch selector, previous / today / next, the date picker, the
+resource-kind buttons, saved resource selections, day and week mode), the branch list and the
+window's position in time (``branch``, ``day``, ``mode``). Moving anywhere asks the window to
+show it (``set_day`` → ``window.reload_day``); what is shown is loaded by the main window
+(``main_window``), never here. Days are branch-local *dates* (no DST arithmetic: a step is a
+calendar day, or seven in week mode).
+
+It reads and drives the window only through public names: ``reload_day``,
+``scroll_on_next_load``, ``set_busy_text``, ``set_controls_enabled``,
+``update_appointment_actions``, ``grid`` / ``grid_model`` / ``model`` / ``week_model``,
+``title_label`` / ``summary_label`` / ``zone_label``, ``month_calendar``, ``docks``,
+``runner``, ``selection_store`` and ``toolbars``.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QDate, Qt
-from PySide6.QtGui import QAction, QKeySequence, QResizeEvent
+from PySide6.QtCore import QDate, QObject, Qt, Signal
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QButtonGroup, QComboBox, QDateEdit, QLabel, QMenu, QToolBar, QToolButton
 
 from ..domain.errors import ClinicError
 from ..services.dayview import BranchSummary, list_branches, week_start
+from ..store.database import Database
 from .messages import show_error
-from .resource_selection import ResourceSelection, ResourceSelectionDialog, SelectionStore
-from .window_base import WindowBase
+from .resource_selection import ResourceSelection, ResourceSelectionDialog
+from .runner import Clock
+
+if TYPE_CHECKING:
+    from .main_window import MainWindow
 
 log = logging.getLogger(__name__)
 
 #: The resource-kind buttons: (key for ``set_resource_set``, button text).
 SETS = (("all", "All"), ("doctor", "Doctors"), ("room", "Rooms"), ("equipment", "Equipment"))
-_SETS = SETS
 
 
-class WindowNavigation(WindowBase):
-    """Branch, day, mode and resource selection of the main window.
+class Navigation(QObject):
+    """Branch, day, mode and resource selection of ``window`` (branches listed from ``db``
+    through the window's runner; ``clock``: the current aware time, for "Today").
 
-    Needs from the window: ``reload_day`` (show what was navigated to),
-    ``title_label`` / ``summary_label`` / ``zone_label``, ``branches_loaded``,
-    ``month_calendar``, ``docks``, ``_set_controls_enabled`` and
-    ``_update_appointment_actions``, and the first-run hook ``_first_run``.
+    ``day``: the branch-local date to show first (default: today in the branch's zone).
+    ``branch``: the branch name to show first (default: the first by name). ``first_run``:
+    called in the background when the database has no branch yet; it returns a summary line
+    (taken once).
+
+    Widgets and actions (parented to the window, so its shortcuts and the shortcut sheet see
+    them): ``day_toolbar`` (``branch_combo``, ``prev_action``, ``today_action``,
+    ``next_action``, ``date_edit``), ``show_toolbar`` (``set_buttons``, ``selection_menu``,
+    ``new_selection_action``, ``day_mode_action``, ``week_mode_action``).
+
+    Signals:
+        branches_loaded(int): the branch list was (re)loaded: how many (the window passes it on
+            as its own ``branches_loaded``).
     """
 
-    selection_store: SelectionStore
-    _branches: list[BranchSummary]
-    _wanted_branch: str | None
-    _scroll_pending: bool
+    branches_loaded = Signal(int)
 
-    def _add_toolbar(self, title: str, name: str) -> QToolBar:
-        bar = QToolBar(title)
-        bar.setObjectName(name)
-        bar.setMovable(False)
-        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-        self.addToolBar(bar)
-        self._toolbars.append(bar)
-        return bar
+    def __init__(self, window: MainWindow, db: Database, clock: Clock, *, day: date | None = None,
+                 branch: str | None = None, first_run: Callable[[Database], str] | None = None) -> None:
+        super().__init__(window)
+        self._w = window
+        self._db = db
+        self._clock = clock
+        self._day: date | None = day
+        self._mode = "day"
+        self._branches: list[BranchSummary] = []
+        self._branch: BranchSummary | None = None
+        self._wanted_branch = branch
+        self._first_run = first_run
+        self._selection: ResourceSelection | None = None
+        self._build_day_toolbar()
+        self._build_show_toolbar()
 
-
-    def _build_navigation_toolbars(self) -> None:
-        """The "Day" toolbar (branch, previous / today / next, date) and the "Show" toolbar (resource
-        kinds, saved selections, day or week); the window adds its "Actions" toolbar after them
-        (:meth:`arrange_toolbars` puts them side by side or on rows of their own)."""
-        self._toolbars: list[QToolBar] = []
-        self._toolbar_breaks: set[int] = set()
-        bar = self._add_toolbar("Day", "dayToolbar")
-
+    # -- construction -----------------------------------------------------------------------
+    def _build_day_toolbar(self) -> None:
+        """The "Day" toolbar: branch, previous / today / next, the date picker."""
+        w = self._w
+        bar = self.day_toolbar = w.toolbars.add("Day", "dayToolbar")
         bar.addWidget(QLabel(" Branch "))
         self.branch_combo = QComboBox()
         self.branch_combo.setObjectName("branchCombo")
@@ -71,18 +92,18 @@ class WindowNavigation(WindowBase):
         bar.addWidget(self.branch_combo)
         bar.addSeparator()
 
-        self.prev_action = QAction("◀  Previous", self)
+        self.prev_action = QAction("◀  Previous", w)
         self.prev_action.setShortcut(QKeySequence(Qt.Modifier.ALT | Qt.Key.Key_Left))
         self.prev_action.setToolTip("Previous day (Alt+Left)")
-        self.prev_action.triggered.connect(lambda: self._step_day(-1))
-        self.today_action = QAction("Today", self)
+        self.prev_action.triggered.connect(lambda: self.step_day(-1))
+        self.today_action = QAction("Today", w)
         self.today_action.setShortcut(QKeySequence(Qt.Modifier.CTRL | Qt.Key.Key_T))
         self.today_action.setToolTip("Today in the branch's time zone (Ctrl+T)")
         self.today_action.triggered.connect(self.go_today)
-        self.next_action = QAction("Next  ▶", self)
+        self.next_action = QAction("Next  ▶", w)
         self.next_action.setShortcut(QKeySequence(Qt.Modifier.ALT | Qt.Key.Key_Right))
         self.next_action.setToolTip("Next day (Alt+Right)")
-        self.next_action.triggered.connect(lambda: self._step_day(1))
+        self.next_action.triggered.connect(lambda: self.step_day(1))
         for action in (self.prev_action, self.today_action, self.next_action):
             bar.addAction(action)
         self.date_edit = QDateEdit()
@@ -93,11 +114,14 @@ class WindowNavigation(WindowBase):
         self.date_edit.dateChanged.connect(self._on_date_picker_changed)
         bar.addWidget(self.date_edit)
 
-        bar = self._add_toolbar("Show", "showToolbar")
+    def _build_show_toolbar(self) -> None:
+        """The "Show" toolbar: resource kinds, saved selections, day or week."""
+        w = self._w
+        bar = self.show_toolbar = w.toolbars.add("Show", "showToolbar")
         bar.addWidget(QLabel(" Show "))
-        self.set_buttons = QButtonGroup(self)
+        self.set_buttons = QButtonGroup(w)
         self.set_buttons.setExclusive(True)
-        for i, (key, text) in enumerate(_SETS):
+        for i, (key, text) in enumerate(SETS):
             button = QToolButton()
             button.setText(text)
             button.setCheckable(True)
@@ -108,11 +132,11 @@ class WindowNavigation(WindowBase):
         self.set_buttons.idClicked.connect(self._on_resource_set_clicked)
         self._build_selection_menu(bar)
         bar.addSeparator()
-        self.day_mode_action = QAction("Day", self)
+        self.day_mode_action = QAction("Day", w)
         self.day_mode_action.setObjectName("dayMode")
         self.day_mode_action.setShortcut(QKeySequence(Qt.Modifier.CTRL | Qt.Key.Key_1))
         self.day_mode_action.setToolTip("Show one day (Ctrl+1)")
-        self.week_mode_action = QAction("Week", self)
+        self.week_mode_action = QAction("Week", w)
         self.week_mode_action.setObjectName("weekMode")
         self.week_mode_action.setShortcut(QKeySequence(Qt.Modifier.CTRL | Qt.Key.Key_2))
         self.week_mode_action.setToolTip("Show Monday to Sunday (Ctrl+2)")
@@ -122,45 +146,13 @@ class WindowNavigation(WindowBase):
             bar.addAction(action)
         self.day_mode_action.setChecked(True)
 
-    def arrange_toolbars(self) -> None:
-        """Put the toolbars side by side while they fit the window's width; a toolbar that does
-        not fit starts a row of its own."""
-        used, breaks = 0, set()
-        for i, bar in enumerate(self._toolbars):
-            need = bar.sizeHint().width()
-            if i and used + need > self.width():
-                breaks.add(i)
-                used = 0
-            used += need
-        if breaks == self._toolbar_breaks:
-            return
-        for i in self._toolbar_breaks - breaks:
-            self.removeToolBarBreak(self._toolbars[i])
-        for i in breaks - self._toolbar_breaks:
-            self.insertToolBarBreak(self._toolbars[i])
-        self._toolbar_breaks = breaks
-
-    def toolbar_rows(self) -> list[list[QToolBar]]:
-        """The toolbars as arranged, row by row."""
-        rows: list[list[QToolBar]] = []
-        for i, bar in enumerate(self._toolbars):
-            if not rows or i in self._toolbar_breaks:
-                rows.append([])
-            rows[-1].append(bar)
-        return rows
-
-    def resizeEvent(self, event: QResizeEvent) -> None:
-        """Re-arrange the toolbars for the new width."""
-        super().resizeEvent(event)
-        self.arrange_toolbars()
-
     def _build_selection_menu(self, bar: QToolBar) -> None:
         """"Selections ▾": the branch's saved resource selections (``ui.resource_selection``), one
         click to show only those columns; "New selection…" and "Edit this selection…"."""
-        self.selection_menu = QMenu("Selections", self)
+        self.selection_menu = QMenu("Selections", self._w)
         self.selection_menu.setObjectName("selectionMenu")
         self.selection_menu.aboutToShow.connect(self._fill_selection_menu)
-        self.new_selection_action = QAction("New selection…", self)
+        self.new_selection_action = QAction("New selection…", self._w)
         self.new_selection_action.setObjectName("newSelection")
         self.new_selection_action.triggered.connect(lambda: self.edit_selection(None))
         button = QToolButton()
@@ -172,13 +164,20 @@ class WindowNavigation(WindowBase):
         button.setMenu(self.selection_menu)
         button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         bar.addWidget(button)
-        self._selection: ResourceSelection | None = None
 
+    def set_enabled(self, enabled: bool) -> None:
+        """Enable or disable moving: the branch selector, the date picker, previous / today / next."""
+        for widget in (self.branch_combo, self.date_edit):
+            widget.setEnabled(enabled)
+        for action in (self.prev_action, self.next_action, self.today_action):
+            action.setEnabled(enabled)
+
+    # -- saved selections -----------------------------------------------------------------------
     def _fill_selection_menu(self) -> None:
         menu = self.selection_menu
         menu.clear()
         if self._branch is not None:
-            for sel in self.selection_store.list(self._branch.id):
+            for sel in self._w.selection_store.list(self._branch.id):
                 action = menu.addAction(sel.name)
                 action.setCheckable(True)
                 action.setChecked(self._selection is not None and self._selection.name == sel.name)
@@ -198,25 +197,26 @@ class WindowNavigation(WindowBase):
         for button in self.set_buttons.buttons():
             button.setChecked(False)
         self.set_buttons.setExclusive(True)
+        model, week_model = self._w.model, self._w.week_model
         if selection is None:
-            key = self.model.resource_set
-            self.set_buttons.button([k for k, _ in _SETS].index(key)).setChecked(True)
-        for m in (self.model, self.week_model):
+            key = model.resource_set
+            self.set_buttons.button([k for k, _ in SETS].index(key)).setChecked(True)
+        for m in (model, week_model):
             m.set_resource_filter(ids)
 
     def edit_selection(self, selection: ResourceSelection | None) -> ResourceSelectionDialog | None:
         """Open the dialog that creates (``None``) or edits a saved selection of this branch."""
-        view = self.model.day or (self.week_model.week.days[0] if self.week_model.week else None)
+        model, week_model = self._w.model, self._w.week_model
+        view = model.day or (week_model.week.days[0] if week_model.week else None)
         if self._branch is None or view is None:
             return None
-        dialog = ResourceSelectionDialog(self.selection_store, self._branch.id, view.resources,
-                                         selection=selection, parent=self)
+        dialog = ResourceSelectionDialog(self._w.selection_store, self._branch.id, view.resources,
+                                         selection=selection, parent=self._w)
         dialog.selection_saved.connect(self.apply_selection)
         dialog.selection_deleted.connect(lambda _name: self.apply_selection(None))
         dialog.finished.connect(dialog.deleteLater)
         dialog.open()
         return dialog
-
 
     # -- state ---------------------------------------------------------------------------------
     @property
@@ -234,28 +234,38 @@ class WindowNavigation(WindowBase):
         """The branches in the selector."""
         return list(self._branches)
 
+    @property
+    def mode(self) -> str:
+        """``"day"`` or ``"week"``: what the grid shows."""
+        return self._mode
+
+    def shown_days(self) -> frozenset[date]:
+        """The branch-local dates the grid shows: the day, or the seven days of the week."""
+        if self._day is None:
+            return frozenset()
+        if self._mode == "week":
+            monday = week_start(self._day)
+            return frozenset(monday + timedelta(days=i) for i in range(7))
+        return frozenset({self._day})
+
     def set_day(self, local_date: date) -> None:
         """Show branch-local ``local_date`` (loads in the background)."""
         if local_date == self._day and self._shows(local_date):
             return
         self._day = local_date
-        self._scroll_pending = True
+        self._w.scroll_on_next_load()
         self.date_edit.blockSignals(True)
         self.date_edit.setDate(QDate(local_date.year, local_date.month, local_date.day))
         self.date_edit.blockSignals(False)
-        self.reload_day()
+        self._w.reload_day()
 
     def _shows(self, local_date: date) -> bool:
         """Whether the active model already holds ``local_date`` (the day, or a day of the week)."""
         if self._mode == "week":
-            week = self.week_model.week
+            week = self._w.week_model.week
             return week is not None and week.monday == week_start(local_date)
-        return self.model.day is not None and self.model.day.local_date == local_date
-
-    @property
-    def mode(self) -> str:
-        """``"day"`` or ``"week"``: what the grid shows."""
-        return self._mode
+        day = self._w.model.day
+        return day is not None and day.local_date == local_date
 
     def set_mode(self, mode: str) -> None:
         """Show the ``"day"`` or the ``"week"`` (Monday to Sunday of the day shown); loads in
@@ -267,10 +277,11 @@ class WindowNavigation(WindowBase):
         if mode == self._mode:
             return
         self._mode = mode
-        self.grid.setModel(self.grid_model)
-        self._scroll_pending = True
-        self._update_appointment_actions()
-        self.reload_day()
+        w = self._w
+        w.grid.setModel(w.grid_model)
+        w.scroll_on_next_load()
+        w.update_appointment_actions()
+        w.reload_day()
 
     def set_branch(self, name: str) -> None:
         """Show the branch called ``name``. Raises ``KeyError`` if it is not in the selector."""
@@ -283,10 +294,10 @@ class WindowNavigation(WindowBase):
     def set_resource_set(self, resource_set: str) -> None:
         """Show ``"all"`` resources or one kind (``"doctor"``, ``"room"``, ``"equipment"``); a saved
         selection shown gives way to it."""
-        keys = [k for k, _ in _SETS]
+        keys = [k for k, _ in SETS]
         self.set_buttons.button(keys.index(resource_set)).setChecked(True)
         self._selection = None
-        for m in (self.model, self.week_model):
+        for m in (self._w.model, self._w.week_model):
             m.set_resource_filter(None)
             m.set_resource_set(resource_set)
 
@@ -295,8 +306,8 @@ class WindowNavigation(WindowBase):
         if self._branch is not None:
             self.set_day(self._clock().astimezone(self._branch.tz).date())
 
-    def _step_day(self, days: int) -> None:
-        """Previous/next: a day in day mode, a week in week mode."""
+    def step_day(self, days: int) -> None:
+        """Previous/next: ``days`` days in day mode, as many weeks in week mode."""
         if self._day is not None:
             step = days * (7 if self._mode == "week" else 1)
             self.set_day(self._day + timedelta(days=step))  # local *dates*: no DST arithmetic involved
@@ -304,18 +315,20 @@ class WindowNavigation(WindowBase):
     # -- loading ------------------------------------------------------------------------------------
     def reload_branches(self) -> None:
         """Load the branch list (and, on a database without branches, run the first-run set-up)."""
-        self._busy_text = "Connecting…"
-        self.runner.run(lambda: list_branches(self._db), on_success=self._on_branches_listed,
-                        key="branches", label="list branches")
+        self._w.set_busy_text("Connecting…")
+        db = self._db
+        self._w.runner.run(lambda: list_branches(db), on_success=self._on_branches_listed,
+                           key="branches", label="list branches")
 
     def _on_branches_listed(self, branches: list[BranchSummary]) -> None:
+        w = self._w
         if not branches and self._first_run is not None:
             first_run, self._first_run = self._first_run, None
-            self.title_label.setText("Setting up the demo clinic…")
-            self._busy_text = "Loading the demo clinic (first run; this takes a minute)…"
-            self._busy_timer.start(0)
-            self.runner.run(lambda: first_run(self._db), on_success=self._on_first_run_done,
-                            on_failure=self._on_first_run_failed, label="first run")
+            w.title_label.setText("Setting up the demo clinic…")
+            w.set_busy_text("Loading the demo clinic (first run; this takes a minute)…", show_now=True)
+            db = self._db
+            w.runner.run(lambda: first_run(db), on_success=self._on_first_run_done,
+                         on_failure=self._on_first_run_failed, label="first run")
             return
         self._branches = list(branches)
         self.branch_combo.blockSignals(True)
@@ -325,42 +338,42 @@ class WindowNavigation(WindowBase):
         self.branch_combo.blockSignals(False)
         self.branches_loaded.emit(len(self._branches))
         if not self._branches:
-            self.title_label.setText("No branches yet")
-            self.summary_label.setText("Apply a clinic configuration: clinic config apply <file.toml>")
+            w.title_label.setText("No branches yet")
+            w.summary_label.setText("Apply a clinic configuration: clinic config apply <file.toml>")
             return
         names = [b.name for b in self._branches]
         wanted = self._wanted_branch if self._wanted_branch in names else names[0]
-        self._set_controls_enabled(True)
+        w.set_controls_enabled(True)
         self.branch_combo.setCurrentIndex(names.index(wanted))
         if self._branch is None or self._branch.name != wanted:
             self._on_branch_index_changed(names.index(wanted))
 
     def _on_first_run_done(self, summary: str) -> None:
         log.info("first run: %s", summary)
-        self.statusBar().showMessage(summary, 15_000)
+        self._w.statusBar().showMessage(summary, 15_000)
         self.reload_branches()
 
     def _on_first_run_failed(self, error: ClinicError) -> None:
-        show_error(self, f"The demo clinic could not be loaded: {error}")
+        show_error(self._w, f"The demo clinic could not be loaded: {error}")
         self.reload_branches()
-
 
     # -- reactions ------------------------------------------------------------------------------------
     def _on_branch_index_changed(self, index: int) -> None:
         if not 0 <= index < len(self._branches):
             return
+        w = self._w
         self._branch = self._branches[index]
         self._wanted_branch = self._branch.name
-        self.zone_label.setText(f"Time zone: {self._branch.timezone}")
+        w.zone_label.setText(f"Time zone: {self._branch.timezone}")
         if self._day is None:
             self._day = self._clock().astimezone(self._branch.tz).date()
-        self.model.set_day(None)
-        self.week_model.set_week(None)
-        self.month_calendar.clear_overview()
+        w.model.set_day(None)
+        w.week_model.set_week(None)
+        w.month_calendar.clear_overview()
         if self._selection is not None:
             self.apply_selection(None)  # selections are per branch
-        self.docks.load_month(self._day.year, self._day.month)
-        self._scroll_pending = True
+        w.docks.load_month(self._day.year, self._day.month)
+        w.scroll_on_next_load()
         day = self._day
         self._day = None  # force set_day to load
         self.set_day(day)
@@ -369,6 +382,4 @@ class WindowNavigation(WindowBase):
         self.set_day(date(qdate.year(), qdate.month(), qdate.day()))
 
     def _on_resource_set_clicked(self, button_id: int) -> None:
-        self.set_resource_set(_SETS[button_id][0])
-
-
+        self.set_resource_set(SETS[button_id][0])

@@ -1,20 +1,27 @@
 """The main window's appointment actions: what the key table lists, on the selected appointment.
 
-:class:`WindowActions` makes one window action per ``appointment_actions``
-entry (check in, start, complete, no-show, cancel; confirm a hold, approve a
-request, cancel for the patient, payments), enables each from the selected
-appointment's status (``domain.status.TRANSITIONS`` through
-``appointment_actions.is_allowed`` / ``lifecycle_allowed``) and the signed-in
-role, and runs them — and moves dropped on the grid — as writes through
-``Runner.change``: what they changed reaches every view as one ``Changes`` on
-the window's change bus. A failed write publishes the branch shown as changed
-(with the appointment's id), so the grid shows the day as it is now (e.g.
+:class:`AppointmentActions` is a part the window owns (``window.appointment_actions``: not
+``actions``, which would hide ``QWidget.actions()``), not a base class of it. It makes one
+window action per ``appointment_actions`` entry (check in, start, complete, no-show, cancel;
+confirm a hold, approve a request, cancel for the patient, payments), enables each from the
+selected appointment's status (``domain.status.TRANSITIONS`` through
+``appointment_actions.is_allowed`` / ``lifecycle_allowed``) and the signed-in role, and runs
+them — and moves dropped on the grid — as writes through ``Runner.change``: what they changed
+reaches every view as one ``Changes`` on the window's change bus. A failed write publishes the
+branch shown as changed (with the appointment's id), so the grid shows the day as it is now (e.g.
 another workstation changed it first).
 
 Status actions are in the "Appointment" toolbar menu, the block's context menu
 and on their shortcuts. Dragging a block moves it (``scheduling.move``): to the
 drop row's time, and to the drop column's resource when that is of a kind the
 service books (other kinds are refused here, with a status message).
+
+It reads and drives the window only through public names: ``grid`` / ``grid_model``,
+``capabilities``, ``session``, ``branch``, ``runner``, ``dialogs``, ``docks``,
+``changes_of`` / ``publish_changes``, ``set_busy_text``, ``statusBar``, ``printed_by``,
+``update_series_action`` and the actions the window makes (``reschedule_action``,
+``open_patient_action``, ``appointment_reminders_action``, ``appointment_history_action``,
+``cancel_series_action``, ``force_move_action``).
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from PySide6.QtCore import QModelIndex, QPoint
+from PySide6.QtCore import QModelIndex, QObject, QPoint, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMenu, QToolBar, QToolButton
 
@@ -34,6 +41,7 @@ from ..services import scheduling, waitlist
 from ..services.dayview import GridResource
 from ..services.my_day import MyDayRow
 from ..services.scheduling import AppointmentView
+from ..store.database import Database
 from . import appointment_actions, colors
 from .appointment_actions import (
     ACTIONS,
@@ -48,9 +56,10 @@ from .changes import Changes
 from .connection_banner import ConnectionMonitor
 from .day_view import DayGridView
 from .messages import show_error
-from .window_base import WindowBase
+from .runner import Clock
 
 if TYPE_CHECKING:
+    from .main_window import MainWindow
     from .payment_dialog import PaymentDialog
 
 log = logging.getLogger(__name__)
@@ -59,25 +68,47 @@ log = logging.getLogger(__name__)
 _KIND_WITH_ARTICLE = {"doctor": "a doctor", "room": "a room", "equipment": "equipment"}
 
 
-class WindowActions(WindowBase):
-    """The status and lifecycle actions, the block's context menu, and moves on the grid.
+class AppointmentActions(QObject):
+    """The status and lifecycle actions of ``window``, the block's context menu, and moves on
+    the grid; the writes go to ``db`` through the window's runner (``clock``: the current aware
+    time, for moves and waitlist offers). ``bar``: the toolbar that gets the "Appointment ▾"
+    button (its menu also lists the window's ``reschedule_action`` and ``open_patient_action``,
+    made before this part).
 
-    Needs from the window: ``reschedule_action``, ``open_patient_action`` and the
-    clinic actions (``update_series_action``), ``my_day_dock`` / ``docks``,
-    and the signals ``appointment_changed``, ``appointment_menu_opened`` and
-    ``dialog_opened``.
+    Actions (parented to the window, whose shortcuts they are): ``status_actions`` and
+    ``lifecycle_actions`` (by key), in ``appointment_menu``. It listens to the grid's current
+    cell, block menu and drop signals itself.
+
+    Signals:
+        appointment_changed(object): a status change or move made from this window committed:
+            the appointment's new ``AppointmentView`` (the window passes it on as its own).
+        menu_opened(object): the context menu of a block was opened (the ``QMenu``; the window
+            passes it on as ``appointment_menu_opened``).
     """
 
-    _controls_enabled: bool
-    _status_change_pending: bool
-    _menu: QMenu | None
+    appointment_changed = Signal(object)
+    menu_opened = Signal(object)
 
-    def _build_appointment_actions(self, bar: QToolBar) -> None:
+    def __init__(self, window: MainWindow, db: Database, clock: Clock, bar: QToolBar) -> None:
+        super().__init__(window)
+        self._w = window
+        self._db = db
+        self._clock = clock
+        self._enabled = False
+        self._status_change_pending = False
+        self._menu: QMenu | None = None
+        self._build(bar)
+        window.grid.current_cell_changed.connect(self._on_grid_current_changed)
+        window.grid.appointment_menu_requested.connect(self.show_menu)
+        window.grid.move_requested.connect(self._on_grid_move_requested)
+
+    def _build(self, bar: QToolBar) -> None:
         """One window action per ``appointment_actions.ACTIONS`` entry (shortcuts work window-wide),
         shown in the "Appointment" toolbar menu and, the same objects, in the blocks' context menu."""
+        w = self._w
         self.status_actions: dict[str, QAction] = {}
         for spec in ACTIONS:
-            action = QAction(spec.label, self)
+            action = QAction(spec.label, w)
             action.setObjectName(f"appointment_{spec.key}")
             action.setShortcut(QKeySequence(spec.shortcut))
             shortcut_text = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
@@ -85,27 +116,27 @@ class WindowActions(WindowBase):
             action.setStatusTip(f"{spec.label.rstrip('…')} the selected appointment")
             action.setEnabled(False)
             action.triggered.connect(lambda _checked=False, spec=spec: self._on_appointment_action_triggered(spec))
-            self.addAction(action)  # shortcuts fire wherever the focus is in the window
+            w.addAction(action)  # shortcuts fire wherever the focus is in the window
             self.status_actions[spec.key] = action
         # Issue 4's lifecycle actions (confirm a hold, approve a request, cancel for the patient) and
         # "Payments…": the same pattern, their own rule of when they are offered (``lifecycle_allowed``).
         self.lifecycle_actions: dict[str, QAction] = {}
         for life in (*LIFECYCLE_ACTIONS, PAYMENT_ACTION):
-            action = QAction(life.label, self)
+            action = QAction(life.label, w)
             action.setObjectName(f"appointment_{life.key}")
             action.setShortcut(QKeySequence(life.shortcut))
             action.setStatusTip(f"{life.label.rstrip('…')}: the selected appointment")
             action.setEnabled(False)
             action.triggered.connect(lambda _checked=False, life=life: self._on_lifecycle_action_triggered(life))
-            self.addAction(action)
+            w.addAction(action)
             self.lifecycle_actions[life.key] = action
-        self.appointment_menu = QMenu("Appointment", self)
+        self.appointment_menu = QMenu("Appointment", w)
         self.appointment_menu.setObjectName("appointmentMenu")
         self.appointment_menu.setAccessibleName("Appointment actions")
         self.appointment_menu.addActions(list(self.status_actions.values()))
         self.appointment_menu.addActions(list(self.lifecycle_actions.values()))
         self.appointment_menu.addSeparator()
-        self.appointment_menu.addActions([self.reschedule_action, self.open_patient_action])
+        self.appointment_menu.addActions([w.reschedule_action, w.open_patient_action])
         button = QToolButton()
         button.setObjectName("appointmentMenuButton")
         button.setText("Appointment ▾")
@@ -117,65 +148,77 @@ class WindowActions(WindowBase):
         button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         bar.addWidget(button)
 
+    def set_enabled(self, enabled: bool) -> None:
+        """Offer the actions at all (``False`` while no branch is shown), then enable each from
+        the selection."""
+        self._enabled = enabled
+        self.update()
 
-    def _on_my_day_action(self, key: str, row: MyDayRow) -> None:
+    def on_my_day_action(self, key: str, row: MyDayRow) -> None:
+        """The doctor's day list asked for status action ``key`` (an ``ACTIONS`` key) on ``row``."""
         spec = next(s for s in ACTIONS if s.key == key)
-        if self._status_change_pending or not self.capabilities.allows_status(key):
+        if self._status_change_pending or not self._w.capabilities.allows_status(key):
             return
         tz = ZoneInfo(row.timezone)
         self._change_status_of(spec, row.appointment_id, f"{row.patient} {row.start.astimezone(tz):%H:%M}", None)
 
-
     def current_appointment(self) -> AppointmentView | None:
         """The appointment of the grid's current cell (as last loaded), or ``None``."""
-        index = self.grid.currentIndex()
-        return self.grid_model.appointment_at(index) if index.isValid() else None
+        w = self._w
+        index = w.grid.currentIndex()
+        return w.grid_model.appointment_at(index) if index.isValid() else None
 
-    def _update_appointment_actions(self) -> None:
+    def update(self) -> None:
         """Enable each status action iff the current cell's appointment may take it (and no change
         is on its way)."""
+        w, caps = self._w, self._w.capabilities
         appt = self.current_appointment()
-        status = appt.status if appt is not None and self._controls_enabled \
+        status = appt.status if appt is not None and self._enabled \
             and not self._status_change_pending and self._may_change(appt) else None
         for spec in ACTIONS:
-            self.status_actions[spec.key].setEnabled(is_allowed(spec, status)
-                                                     and self.capabilities.allows_status(spec.key))
+            self.status_actions[spec.key].setEnabled(is_allowed(spec, status) and caps.allows_status(spec.key))
         for life in (*LIFECYCLE_ACTIONS, PAYMENT_ACTION):
-            allowed_role = self.capabilities.book if life.opens_dialog else self.capabilities.move
+            allowed_role = caps.book if life.opens_dialog else caps.move
             self.lifecycle_actions[life.key].setVisible(allowed_role)
             self.lifecycle_actions[life.key].setEnabled(allowed_role and lifecycle_allowed(life, status))
-        self.reschedule_action.setEnabled(status in scheduling.MOVABLE_STATUSES and self.capabilities.move)
-        self.open_patient_action.setEnabled(appt is not None)
-        self.update_series_action(appt if status is not None else None)
+        w.reschedule_action.setEnabled(status in scheduling.MOVABLE_STATUSES and caps.move)
+        w.open_patient_action.setEnabled(appt is not None)
+        w.update_series_action(appt if status is not None else None)
 
     def _may_change(self, appointment: AppointmentView) -> bool:
         """Whether the signed-in user is offered changes to ``appointment``: a doctor only their own
         (booked on their doctor resource; the server's row-level security says the same)."""
-        if not self.capabilities.own_only:
+        if not self._w.capabilities.own_only:
             return True
-        own = getattr(self.session, "doctor_resource_id", None)
+        own = getattr(self._w.session, "doctor_resource_id", None)
         return own is not None and appointment.resource_ids.get("doctor") == own
 
     def _describe(self, appointment: AppointmentView) -> str:
         """``"Maria Silva 08:00"``: the patient and the branch-local start."""
-        tz = self._branch.tz if self._branch else UTC
+        branch = self._w.branch
+        tz = branch.tz if branch else UTC
         return f"{appointment.patient} {appointment.start.astimezone(tz):%H:%M}"
 
-    def _on_grid_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
-        self._update_appointment_actions()
-        if current.isValid() and self.my_day_dock.isVisible():
-            # Another doctor's column (reception), or in the week view another day's: that day list.
-            if self.docks.asked != (self.docks.my_day_doctor(), self.docks.my_day_date()):
-                self.docks.reload_my_day()
+    def _status(self, text: str, ms: int = 15_000) -> None:
+        self._w.statusBar().showMessage(text, ms)
 
-    def _on_grid_appointment_menu_requested(self, appointment: AppointmentView, where: QPoint) -> None:
-        """Show the block's menu: a title line, then the window's status actions (the grid has
-        made the block current, so their enabled state is this block's)."""
-        self._update_appointment_actions()
+    def _on_grid_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        self.update()
+        docks = self._w.docks
+        if current.isValid() and docks.my_day_dock.isVisible():
+            # Another doctor's column (reception), or in the week view another day's: that day list.
+            if docks.asked != (docks.my_day_doctor(), docks.my_day_date()):
+                docks.reload_my_day()
+
+    def show_menu(self, appointment: AppointmentView, where: QPoint) -> QMenu:
+        """Show the block's menu at ``where`` (global): a title line, then the window's status
+        actions (the grid has made the block current, so their enabled state is this block's)."""
+        w = self._w
+        self.update()
         if self._menu is not None:
             self._menu.close()
             self._menu.deleteLater()
-        menu = QMenu(self)
+        menu = QMenu(w)
         menu.setObjectName("appointmentContextMenu")
         about = self._describe(appointment)
         menu.setAccessibleName(f"Appointment actions for {about}")
@@ -189,56 +232,59 @@ class WindowActions(WindowBase):
         menu.addActions(list(self.status_actions.values()))
         menu.addActions([a for a in self.lifecycle_actions.values() if a.isVisible()])
         menu.addSeparator()
-        menu.addActions([self.reschedule_action, self.open_patient_action, self.appointment_reminders_action])
-        if self.appointment_history_action.isVisible():
-            menu.addAction(self.appointment_history_action)
-        if appointment.series_id is not None and self.cancel_series_action.isVisible():
-            menu.addAction(self.cancel_series_action)
-        if self.force_move_action.isVisible():
-            menu.addAction(self.force_move_action)
+        menu.addActions([w.reschedule_action, w.open_patient_action, w.appointment_reminders_action])
+        if w.appointment_history_action.isVisible():
+            menu.addAction(w.appointment_history_action)
+        if appointment.series_id is not None and w.cancel_series_action.isVisible():
+            menu.addAction(w.cancel_series_action)
+        if w.force_move_action.isVisible():
+            menu.addAction(w.force_move_action)
         self._menu = menu
         menu.popup(where)
-        self.appointment_menu_opened.emit(menu)
+        self.menu_opened.emit(menu)
+        return menu
 
     def _on_appointment_action_triggered(self, spec: AppointmentAction) -> None:
         appt = self.current_appointment()
         if appt is None or self._status_change_pending or not is_allowed(spec, appt.status) \
-                or not self.capabilities.allows_status(spec.key) or not self._may_change(appt):
+                or not self._w.capabilities.allows_status(spec.key) or not self._may_change(appt):
             return  # a shortcut pressed while the action was being disabled
         if spec.asks_reason:
             appointment_actions.ask_cancel_reason(
-                self, self._describe(appt), lambda reason: self._change_status(spec, appt, reason))
+                self._w, self._describe(appt), lambda reason: self._change_status(spec, appt, reason))
         else:
             self._change_status(spec, appt, None)
 
     def _on_lifecycle_action_triggered(self, spec: LifecycleAction) -> None:
         appt = self.current_appointment()
-        allowed_role = self.capabilities.book if spec.opens_dialog else self.capabilities.move
+        caps = self._w.capabilities
+        allowed_role = caps.book if spec.opens_dialog else caps.move
         if appt is None or self._status_change_pending or not allowed_role or not lifecycle_allowed(spec, appt.status):
             return  # a shortcut pressed while the action was being disabled
         if spec.opens_dialog:
             self.open_payments(appt)
         elif spec.asks_reason:
             appointment_actions.ask_cancel_reason(
-                self, self._describe(appt), lambda reason: self._change_status(spec, appt, reason))
+                self._w, self._describe(appt), lambda reason: self._change_status(spec, appt, reason))
         else:
             self._change_status(spec, appt, None)
 
     def open_payments(self, appointment: AppointmentView | None = None) -> PaymentDialog | None:
         """The payments of ``appointment`` (default: the selected one; Ctrl+Shift+M): deposit, paid,
         refund due; take a payment or record a refund; print the receipt."""
+        w = self._w
         appt = appointment or self.current_appointment()
-        if appt is None or not self.capabilities.book:
+        if appt is None or not w.capabilities.book:
             return None
         from .payment_dialog import PaymentDialog  # with reportlab's receipt: imported when first opened
 
         def make() -> PaymentDialog:
-            dialog = PaymentDialog(self._db, self.runner, appointment_id=appt.id,
-                                   clinic=self._branch.name if self._branch else "", printed_by=self.printed_by,
-                                   clock=self._clock, parent=self)
-            dialog.payment_recorded.connect(lambda _p: self.publish_changes(self.changes_of(appt)))
+            dialog = PaymentDialog(self._db, w.runner, appointment_id=appt.id,
+                                   clinic=w.branch.name if w.branch else "", printed_by=w.printed_by,
+                                   clock=self._clock, parent=w)
+            dialog.payment_recorded.connect(lambda _p: w.publish_changes(w.changes_of(appt)))
             return dialog
-        return self.dialogs.open(f"payments/{appt.id}", make)
+        return w.dialogs.open(f"payments/{appt.id}", make)
 
     def _change_status(self, spec: AppointmentAction | LifecycleAction, appointment: AppointmentView,
                        reason: str | None) -> None:
@@ -257,15 +303,15 @@ class WindowActions(WindowBase):
         def work() -> AppointmentView:
             return appointment_actions.perform(db, spec, appointment_id, reason)
         self._status_change_pending = True
-        self._update_appointment_actions()
-        self._busy_text = f"{spec.label.rstrip('…')}…"
-        self.runner.change(work, changes=self.changes_of,
+        self.update()
+        self._w.set_busy_text(f"{spec.label.rstrip('…')}…")
+        self._w.runner.change(work, changes=self._w.changes_of,
                            on_success=lambda view: self._on_status_changed(spec, view),
                            on_failure=lambda error: self._on_status_change_failed(spec, appointment_id, about, error),
                            on_finished=self._on_status_change_finished, label=f"appointment {spec.key}")
 
     def _on_status_changed(self, spec: AppointmentAction | LifecycleAction, appointment: AppointmentView) -> None:
-        self.statusBar().showMessage(f"{spec.done}: {self._describe(appointment)}", 15_000)
+        self._status(f"{spec.done}: {self._describe(appointment)}")
         self.appointment_changed.emit(appointment)
         if appointment.status == "cancelled":
             self._offer_freed_slots()
@@ -274,61 +320,60 @@ class WindowActions(WindowBase):
         """A cancellation freed a slot: offer it to the waitlist now (the reminder service's sweep
         does it too, so a failure here only delays the offer)."""
         db, now = self._db, self._clock()
-        self.runner.change(lambda: waitlist.process_freed_slots(db, now=now), changes=self._offers_changes,
+        self._w.runner.change(lambda: waitlist.process_freed_slots(db, now=now), changes=self._offers_changes,
                            on_success=self._on_offers_made,
                            on_failure=lambda error: log.info("waitlist offers deferred: %s", error),
                            key="waitlist-offers", label="offer freed slots")
 
     def _on_offers_made(self, offers: list) -> None:
         if offers:
-            self.statusBar().showMessage(
-                f"The freed time was offered to {len(offers)} patient(s) on the waitlist.", 15_000)
+            self._status(f"The freed time was offered to {len(offers)} patient(s) on the waitlist.")
 
     def _offers_changes(self, offers: list) -> Changes:
         """Offers hold the freed times for the patients offered: the branch shown changed (the
         offers do not say which days); no offer, no change."""
         if not offers:
             return Changes()
-        return Changes.of_branch(self._branch.id) if self._branch is not None else Changes.all()
+        branch = self._w.branch
+        return Changes.of_branch(branch.id) if branch is not None else Changes.all()
 
     def _on_status_change_failed(self, spec: AppointmentAction | LifecycleAction, appointment_id: int, about: str,
                                  error: ClinicError) -> None:
         """Say why in plain words (e.g. another workstation changed it first) and show the day as it is."""
-        self.statusBar().showMessage(f"Could not {spec.verb} {about}. {error}", 15_000)
+        self._status(f"Could not {spec.verb} {about}. {error}")
         if not ConnectionMonitor.absorbs(error):  # a lost connection is told by the banner
-            show_error(self, f"Could not {spec.verb} {about}. {error}")
-        self.publish_changes(self._stale(appointment_id))
+            show_error(self._w, f"Could not {spec.verb} {about}. {error}")
+        self._w.publish_changes(self._stale(appointment_id))
 
     def _stale(self, appointment_id: int) -> Changes:
         """A write on ``appointment_id`` failed: the desk's picture of the branch shown (where the
         grid and the doctor's day list showed it) may be out of date, on days not known."""
-        if self._branch is not None:
-            return Changes(branches=frozenset({self._branch.id}), appointments=frozenset({appointment_id}))
+        branch = self._w.branch
+        if branch is not None:
+            return Changes(branches=frozenset({branch.id}), appointments=frozenset({appointment_id}))
         return Changes.all()
 
     def _on_status_change_finished(self) -> None:
         self._status_change_pending = False
-        self._update_appointment_actions()
+        self.update()
 
     # -- moving on the grid ------------------------------------------------------------------------------
     def _on_grid_move_requested(self, appointment: AppointmentView, start: datetime,
                                 resource: GridResource | None) -> None:
         """A block was dropped: move it to ``start`` (UTC) and, if given, onto ``resource``."""
         about = self._describe(appointment)
-        if not self.capabilities.move or not self._may_change(appointment):
-            self.statusBar().showMessage(f"Cannot move {about}: your sign-in does not move appointments.", 15_000)
+        if not self._w.capabilities.move or not self._may_change(appointment):
+            self._status(f"Cannot move {about}: your sign-in does not move appointments.")
             return
         if resource is not None and not DayGridView.drop_resource_kind_allowed(appointment, resource):
-            self.statusBar().showMessage(
-                f"Cannot move {about} to {resource.name}: {appointment.service} does not use "
-                f"{_KIND_WITH_ARTICLE.get(resource.kind, resource.kind)}.", 15_000)
+            self._status(f"Cannot move {about} to {resource.name}: {appointment.service} does not use "
+                         f"{_KIND_WITH_ARTICLE.get(resource.kind, resource.kind)}.")
             return
         if appointment.status not in scheduling.MOVABLE_STATUSES:
-            self.statusBar().showMessage(
-                f"Cannot move {about}: it is {colors.status_label(appointment.status).lower()}.", 15_000)
+            self._status(f"Cannot move {about}: it is {colors.status_label(appointment.status).lower()}.")
             return
         if self._status_change_pending:
-            self.statusBar().showMessage(f"Cannot move {about} yet: another change is on its way.", 15_000)
+            self._status(f"Cannot move {about} yet: another change is on its way.")
             return
         db, appointment_id, now = self._db, appointment.id, self._clock()
         pins = {resource.kind: resource.name} if resource is not None else {}
@@ -337,38 +382,36 @@ class WindowActions(WindowBase):
             return scheduling.move(db, appointment_id, start=start, reason="moved on the grid", now=now, **pins)
 
         self._status_change_pending = True
-        self._update_appointment_actions()
-        self._busy_text = f"Moving {about}…"
-        self.runner.change(work, changes=self._move_changes, on_success=self._tell_moved,
+        self.update()
+        self._w.set_busy_text(f"Moving {about}…")
+        self._w.runner.change(work, changes=self._move_changes, on_success=self._tell_moved,
                            on_failure=lambda error: self._on_move_failed(appointment_id, about, error),
                            on_finished=self._on_status_change_finished, label="move appointment")
 
     def _move_changes(self, result: scheduling.MoveResult) -> Changes:
         """A move changed the appointment where it was and where it went (days, resources)."""
-        return self.changes_of(result.before, result.after)
+        return self._w.changes_of(result.before, result.after)
 
-    def _on_appointment_moved(self, result: scheduling.MoveResult) -> None:
+    def on_moved(self, result: scheduling.MoveResult) -> None:
         """A dialog moved an appointment (reschedule, force move): say so and publish what changed."""
         self._tell_moved(result)
-        self.publish_changes(self._move_changes(result))
+        self._w.publish_changes(self._move_changes(result))
 
     def _tell_moved(self, result: scheduling.MoveResult) -> None:
         """``"Moved: Maria Silva 08:00 → 10:00 (Bruno Lima)"`` (``Rescheduled:`` when a new appointment
         replaced the old one): the resources that changed, else the doctor."""
         before, after = result.before, result.after
-        tz = self._branch.tz if self._branch else UTC
+        branch = self._w.branch
+        tz = branch.tz if branch else UTC
         changed = [after.resources[k] for k in KINDS
                    if k in after.resources and after.resources[k] != before.resources.get(k)]
         shown = changed or ([after.resources["doctor"]] if "doctor" in after.resources else [])
         where = f" ({', '.join(shown)})" if shown else ""
-        self.statusBar().showMessage(
-            f"{'Moved' if after.id == before.id else 'Rescheduled'}: {self._describe(before)} → "
-            f"{after.start.astimezone(tz):%H:%M}{where}", 15_000)
+        self._status(f"{'Moved' if after.id == before.id else 'Rescheduled'}: {self._describe(before)} → "
+                     f"{after.start.astimezone(tz):%H:%M}{where}")
         self.appointment_changed.emit(after)
 
     def _on_move_failed(self, appointment_id: int, about: str, error: ClinicError) -> None:
         """Say what is in the way (the service's words) and show the day as it is."""
-        self.statusBar().showMessage(f"Could not move {about}: {error}", 30_000)
-        self.publish_changes(self._stale(appointment_id))
-
-
+        self._status(f"Could not move {about}: {error}", 30_000)
+        self._w.publish_changes(self._stale(appointment_id))

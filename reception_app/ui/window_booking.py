@@ -37,7 +37,7 @@ class WindowBooking(WindowBase):
     """Booking, walk-in and reschedule dialogs, the patient search and records.
 
     Needs from the window: ``current_appointment``, ``reschedule_action``,
-    ``open_visit_dialog`` / ``open_series_dialog``, ``_on_appointment_moved``,
+    ``open_visit_dialog`` / ``open_series_dialog``, ``appointment_actions.on_moved``,
     ``publish_changes`` and the signals ``appointment_booked``,
     ``booking_dialog_opened``, ``patient_search_opened``, ``patient_record_opened``
     and ``dialog_opened``.
@@ -126,14 +126,14 @@ class WindowBooking(WindowBase):
     def open_reschedule_dialog(self) -> RescheduleDialog | None:
         """Offer the next free starts for the selected appointment (Ctrl+R); picking one moves it."""
         appt = self.current_appointment()
-        if appt is None or self._branch is None or not self.reschedule_action.isEnabled():
+        if appt is None or self.branch is None or not self.reschedule_action.isEnabled():
             return None
-        branch = self._branch  # narrowed to BranchSummary for the closure
+        branch = self.branch  # narrowed to BranchSummary for the closure
 
         def make() -> RescheduleDialog:
             dialog = RescheduleDialog(self._db, self.runner, appointment=appt, timezone=branch.timezone,
                                       clock=self._clock, parent=self)
-            dialog.appointment_moved.connect(self._on_appointment_moved)
+            dialog.appointment_moved.connect(self.appointment_actions.on_moved)
             # Another workstation took the start: the appointment's day is not as shown.
             dialog.slot_taken.connect(lambda _message: self.publish_changes(self._taken_changes(appt)))
             return dialog
@@ -142,9 +142,9 @@ class WindowBooking(WindowBase):
     def open_walk_in_dialog(self) -> WalkInDialog | None:
         """Book a patient who is here now on the first free fitting doctor and check them in
         (Ctrl+Shift+W)."""
-        if self._branch is None or not self.capabilities.book:
+        if self.branch is None or not self.capabilities.book:
             return None
-        branch = self._branch  # narrowed to BranchSummary for the closure
+        branch = self.branch  # narrowed to BranchSummary for the closure
 
         def make() -> WalkInDialog:
             dialog = WalkInDialog(self._db, self.runner, branch=branch, clock=self._clock,
@@ -166,7 +166,7 @@ class WindowBooking(WindowBase):
             self.open_booking_dialog(pin=resource, start_hint=instant, length=self.grid.requested_length())
 
     def _on_grid_appointment_activated(self, appointment: AppointmentView) -> None:
-        tz = self._branch.tz if self._branch else UTC
+        tz = self.branch.tz if self.branch else UTC
         self.statusBar().showMessage(
             f"{appointment.patient} — {appointment.service}, {appointment.start.astimezone(tz):%H:%M}, "
             f"{colors.status_label(appointment.status)}", 10_000)
@@ -179,15 +179,15 @@ class WindowBooking(WindowBase):
         ``pin``: the resource to prefer; ``start_hint``: the UTC start to preselect if free;
         ``length``: the time range dragged on the grid (a service that fits it is preferred).
         """
-        if self._branch is None or self._day is None or not self.capabilities.book:
+        if self.branch is None or self.day is None or not self.capabilities.book:
             return None
         existing = self.booking_dialog
         if existing is not None:
             existing.raise_()
             existing.activateWindow()
             return existing
-        local_date = start_hint.astimezone(self._branch.tz).date() if start_hint is not None else self._day
-        dialog = BookingDialog(self._db, self.runner, branch=self._branch, local_date=local_date,
+        local_date = start_hint.astimezone(self.branch.tz).date() if start_hint is not None else self.day
+        dialog = BookingDialog(self._db, self.runner, branch=self.branch, local_date=local_date,
                                clock=self._clock, pin=pin, start_hint=start_hint, services=self._services,
                                length=length, parent=self)
         dialog.services_loaded.connect(lambda _n: self._remember_services(dialog))
@@ -206,14 +206,14 @@ class WindowBooking(WindowBase):
     def _on_dialog_slot_taken(self, _message: str) -> None:
         """Another workstation won the time: the branch booked in (the one shown; the dialog is
         window-modal) is not as shown, on days not known."""
-        self.publish_changes(Changes.of_branch(self._branch.id) if self._branch is not None else Changes.all())
+        self.publish_changes(Changes.of_branch(self.branch.id) if self.branch is not None else Changes.all())
 
     def _on_dialog_appointment_held(self, held: AppointmentView) -> None:
         """A hold was placed: it shows on the grid at once."""
         self.publish_changes(self.changes_of(held))
 
     def _on_dialog_appointment_booked(self, appointment: AppointmentView) -> None:
-        tz = self._branch.tz if self._branch else UTC
+        tz = self.branch.tz if self.branch else UTC
         self.statusBar().showMessage(
             f"Booked: {appointment.patient} — {appointment.service} on "
             f"{appointment.start.astimezone(tz):%a %d %b %H:%M}", 15_000)

@@ -56,7 +56,7 @@ class WindowClinic(WindowBase):
     """Visits, recurring series, the waitlist, rosters, forced bookings and the overrides log.
 
     Needs from the window: ``find_patient`` (the search opened when no patient
-    is at hand), ``current_appointment``, ``_on_appointment_moved`` and the
+    is at hand), ``current_appointment``, ``appointment_actions.on_moved`` and the
     dialog manager (``dialogs``, which announces each dialog with ``dialog_opened``).
     """
     #: Where reports read from when it is not the window's own database (a read replica; set by the app).
@@ -152,9 +152,9 @@ class WindowClinic(WindowBase):
         self.find_patient()
 
     def _booking_args(self) -> dict | None:
-        if self._branch is None or not self.capabilities.book:
+        if self.branch is None or not self.capabilities.book:
             return None
-        return {"branch": self._branch.name, "timezone": self._branch.timezone, "day": self._day,
+        return {"branch": self.branch.name, "timezone": self.branch.timezone, "day": self.day,
                 "clock": self._clock}
 
     def open_visit_dialog(self, patient: PatientView | None = None) -> VisitDialog | None:
@@ -208,13 +208,13 @@ class WindowClinic(WindowBase):
         """The selected appointment's change history — the appointment, its resource bookings and
         payments — in the branch's local time (managers and admins)."""
         appt = self.current_appointment()
-        if appt is None or self._branch is None or not may_read_history(self.capabilities):
+        if appt is None or self.branch is None or not may_read_history(self.capabilities):
             return None
         from .history_dialog import HistoryDialog
 
-        tz = self._branch.tz
+        tz = self.branch.tz
         about = f"{appt.patient}, {appt.service} {appt.start.astimezone(tz):%a %d/%m/%Y %H:%M}"
-        zone_text = f"branch-local time ({self._branch.name}, {self._branch.timezone})"
+        zone_text = f"branch-local time ({self.branch.name}, {self.branch.timezone})"
         return self.dialogs.open(f"history/{appt.id}", lambda: HistoryDialog(
             self._db, self.runner, table="appointment", row_id=appt.id, about=about, tz=tz, zone_text=zone_text,
             parent=self))
@@ -222,11 +222,11 @@ class WindowClinic(WindowBase):
     def open_appointment_reminders(self) -> AppointmentRemindersDialog | None:
         """The selected appointment's confirmation, reminders and their status (Ctrl+Shift+U)."""
         appt = self.current_appointment()
-        if appt is None or self._branch is None:
+        if appt is None or self.branch is None:
             return None
-        about = f"{appt.patient} {appt.start.astimezone(self._branch.tz):%d %b %H:%M}"
+        about = f"{appt.patient} {appt.start.astimezone(self.branch.tz):%d %b %H:%M}"
         from .reminders_dialog import AppointmentRemindersDialog
-        timezone = self._branch.timezone
+        timezone = self.branch.timezone
         return self.dialogs.open(f"reminders/{appt.id}", lambda: AppointmentRemindersDialog(
             self._db, self.runner, appointment_id=appt.id, about=about, timezone=timezone, parent=self))
 
@@ -237,7 +237,7 @@ class WindowClinic(WindowBase):
         from .reminders_dialog import FailedRemindersDialog
 
         def make() -> FailedRemindersDialog:
-            dialog = FailedRemindersDialog(self._db, self.runner, branch=self._branch.name if self._branch else None,
+            dialog = FailedRemindersDialog(self._db, self.runner, branch=self.branch.name if self.branch else None,
                                            parent=self)
             dialog.reminder_handled.connect(self._publish_committed)
             return dialog
@@ -246,16 +246,16 @@ class WindowClinic(WindowBase):
     def open_force_move(self) -> ForceMoveDialog | None:
         """Move the selected appointment over the rules or change its doctor, with a reason (logged)."""
         appt = self.current_appointment()
-        if appt is None or self._branch is None or not self.capabilities.overrides \
+        if appt is None or self.branch is None or not self.capabilities.overrides \
                 or appt.status not in MOVABLE_STATUSES:
             return None
         from .override_dialogs import ForceMoveDialog
-        branch = self._branch  # narrowed to BranchSummary for the closure
+        branch = self.branch  # narrowed to BranchSummary for the closure
 
         def make() -> ForceMoveDialog:
             dialog = ForceMoveDialog(self._db, self.runner, appointment=appt, timezone=branch.timezone,
                                      clock=self._clock, parent=self)
-            dialog.appointment_moved.connect(self._on_appointment_moved)
+            dialog.appointment_moved.connect(self.appointment_actions.on_moved)
             return dialog
         return self.dialogs.open(f"force-move/{appt.id}", make)
 
@@ -264,7 +264,7 @@ class WindowClinic(WindowBase):
         appt = self.current_appointment()
         if appt is None or appt.series_id is None or not self.capabilities.book:
             return None
-        tz = self._branch.tz if self._branch else None
+        tz = self.branch.tz if self.branch else None
         about = f"{appt.patient} {appt.start.astimezone(tz):%a %d %b %H:%M}"
         from .series_dialog import CancelSeriesDialog
 
@@ -278,10 +278,10 @@ class WindowClinic(WindowBase):
     # -- clinic tools -----------------------------------------------------------------------------------
     def open_waitlist(self) -> WaitlistDialog | None:
         """The branch's waitlist: entries, adding one, the open offers (accept, decline)."""
-        if self._branch is None or not self.capabilities.book:
+        if self.branch is None or not self.capabilities.book:
             return None
         from .waitlist_dialog import WaitlistDialog
-        branch = self._branch  # narrowed to BranchSummary for the closure
+        branch = self.branch  # narrowed to BranchSummary for the closure
 
         def make() -> WaitlistDialog:
             dialog = WaitlistDialog(self._db, self.runner, branch=branch, clock=self._clock, parent=self)
@@ -299,21 +299,21 @@ class WindowClinic(WindowBase):
 
         def make() -> RosterDialog:
             dialog = RosterDialog(self._db, self.runner, clock=self._clock,
-                                  branch=self._branch.name if self._branch else None, parent=self)
+                                  branch=self.branch.name if self.branch else None, parent=self)
             dialog.change_applied.connect(lambda _c: self.publish_changes(Changes(rosters=True)))
             return dialog
         return self.dialogs.open("rosters", make)
 
     def open_force_booking(self) -> ForceBookingDialog | None:
         """Book over a block or outside a shift with a reason (managers and admins; logged)."""
-        if self._branch is None or not self.capabilities.overrides:
+        if self.branch is None or not self.capabilities.overrides:
             return None
         from .override_dialogs import ForceBookingDialog
-        branch = self._branch  # narrowed to BranchSummary for the closure
+        branch = self.branch  # narrowed to BranchSummary for the closure
 
         def make() -> ForceBookingDialog:
             dialog = ForceBookingDialog(self._db, self.runner, branch=branch.name,
-                                        timezone=branch.timezone, clock=self._clock, day=self._day, parent=self)
+                                        timezone=branch.timezone, clock=self._clock, day=self.day, parent=self)
             dialog.appointment_booked.connect(self._publish_committed)
             return dialog
         return self.dialogs.open("force-booking", make)
@@ -323,7 +323,7 @@ class WindowClinic(WindowBase):
         the calendar)."""
         if not (self.capabilities.overrides or self.capabilities.reports):
             return None
-        tz = self._branch.timezone if self._branch else "UTC"
+        tz = self.branch.timezone if self.branch else "UTC"
         from .override_dialogs import OverridesLogWindow
         return self.dialogs.open("overrides-log", lambda: OverridesLogWindow(
             self._db, self.runner, timezone=tz, clock=self._clock, parent=self), modal=False)
@@ -350,4 +350,4 @@ class WindowClinic(WindowBase):
 
     def _publish_branch_changed(self, *_args: object) -> None:
         """A dialog changed the branch shown on days it does not say (the waitlist's offers)."""
-        self.publish_changes(Changes.of_branch(self._branch.id) if self._branch is not None else Changes.all())
+        self.publish_changes(Changes.of_branch(self.branch.id) if self.branch is not None else Changes.all())

@@ -70,14 +70,14 @@ class WindowPrinting(WindowBase):
     def _printed_day(self) -> DayView | None:
         """The day the print actions print: the day shown, or in week mode the current cell's day
         (else the day the week was opened on)."""
-        if self._mode == "day":
+        if self.mode == "day":
             return self.model.day
         week, index = self.week_model.week, self.grid.currentIndex()
         if week is None:
             return None
         if index.isValid():
             return self.week_model.day_of_column(index.column())
-        return next((d for d in week.days if d.local_date == self._day), week.days[0])
+        return next((d for d in week.days if d.local_date == self.day), week.days[0])
 
     def print_day_sheet(self, doctor: GridResource | None = None) -> None:
         """Build the doctor's day sheet of the day shown in the background, then preview it.

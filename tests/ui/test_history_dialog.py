@@ -55,7 +55,7 @@ def test_a_manager_opens_an_appointments_history_from_its_context_menu(qtbot, bo
     select_block(w, booked.second)
     assert w.appointment_history_action.isVisible() and w.appointment_history_action.isEnabled()
     with qtbot.waitSignal(w.appointment_menu_opened) as opened:
-        w._on_grid_appointment_menu_requested(booked.second, QPoint(10, 10))
+        w.grid.appointment_menu_requested.emit(booked.second, QPoint(10, 10))
     menu: QMenu = opened.args[0]
     assert w.appointment_history_action in menu.actions()
     menu.close()
@@ -95,7 +95,7 @@ def test_reception_is_not_offered_history_and_a_refusal_is_said_in_plain_words(q
     assert not w.appointment_history_action.isVisible()
     assert w.open_appointment_history() is None
     with qtbot.waitSignal(w.appointment_menu_opened) as opened:
-        w._on_grid_appointment_menu_requested(booked.second, QPoint(10, 10))
+        w.grid.appointment_menu_requested.emit(booked.second, QPoint(10, 10))
     assert w.appointment_history_action not in opened.args[0].actions()
     opened.args[0].close()
     record = w.open_patient(booked.joao)

@@ -13,7 +13,9 @@ from reception_app.store.database import Database
 from reception_app.ui.booking_dialog import BookingDialog
 from reception_app.ui.day_model import APPOINTMENT_ROLE, CELL_STATE_ROLE
 from reception_app.ui.main_window import MainWindow
+from reception_app.ui.navigation import Navigation
 from reception_app.ui.runner import Runner
+from reception_app.ui.window_actions import AppointmentActions
 
 from .conftest import DAY, NOW, Booked, at, make_window
 
@@ -240,3 +242,21 @@ def test_toolbars_go_on_rows_of_their_own_when_they_do_not_fit(qtbot, window: Ma
     assert [len(row) for row in window.toolbar_rows()] == [1, 1, 1]
     window.resize(2400, 820)
     qtbot.waitUntil(lambda: len(window.toolbar_rows()) == 1)
+
+
+def test_navigation_and_the_actions_are_parts_the_window_owns(qtbot, window: MainWindow) -> None:
+    """Navigation and the appointment actions are objects of the window, not base classes: the
+    window reads where it is from ``nav``, its own ``actions()`` still lists every action whose
+    shortcut works window-wide, and the toolbars keep their order (Day, Show, Actions)."""
+    nav, actions = window.nav, window.appointment_actions
+    assert isinstance(nav, Navigation) and nav.parent() is window
+    assert isinstance(actions, AppointmentActions) and actions.parent() is window
+    assert not isinstance(window, (Navigation, AppointmentActions))
+    assert window.branch is nav.branch and window.branch is not None and window.branch.name == "Centro"
+    assert window.day == nav.day == DAY and window.mode == nav.mode == "day"
+    listed = window.actions()
+    assert all(a in listed for a in [*actions.status_actions.values(), *actions.lifecycle_actions.values()])
+    assert window.status_actions is actions.status_actions and window.branch_combo is nav.branch_combo
+    window.resize(2400, 820)
+    qtbot.waitUntil(lambda: len(window.toolbar_rows()) == 1)
+    assert [bar.objectName() for bar in window.toolbar_rows()[0]] == ["dayToolbar", "showToolbar", "actionsToolbar"]
