@@ -6,10 +6,16 @@ database (each claim skips rows another worker holds). The loop:
 1. claims a batch of due reminders (``queue.claim_round``: a lease, one more attempt;
    an SMS or WhatsApp message inside its branch's quiet hours is not claimed but put
    back until they end, so a retry never goes out at night);
-2. renders and sends each on its channel, and records the outcome at once
+2. renders and sends each on its channel, and records the outcome
    (``mark_sent`` / ``mark_failed`` with exponential backoff, ``failed`` after the
-   last attempt or a permanent refusal), so a worker killed mid-batch re-sends at
-   most the one message that was in flight when it died (after its lease ran out);
+   last attempt or a permanent refusal) before the next message is handed over, so
+   a worker killed mid-batch re-sends at most the one message that was in flight
+   when it died (after its lease ran out). A ``sent`` mark is written by the
+   service's recorder thread (its own pooled connection) while the next message is
+   rendered and its SMTP transaction opened; the send waits for that mark just
+   before ``DATA`` (``before_delivery``; other channels wait before ``send``), and
+   a round waits for its last mark before it returns. Nothing is marked sent that
+   its channel did not accept;
 3. sweeps expired holds (``catalog.release_expired_holds``) and waitlist offers
    (``services.waitlist.process_freed_slots``) every ``sweep_seconds`` and on
    ``NOTIFY clinic_waitlist`` — each only when the service's login may: both are
@@ -20,8 +26,12 @@ database (each claim skips rows another worker holds). The loop:
 4. sleeps until the next reminder is due, at most ``poll_seconds``, woken early by
    ``NOTIFY clinic_reminders`` (sent by migration 0004 when reminders are queued).
 
-A lost database connection is logged and retried with backoff (the write runner
-reconnects); the listener reconnects by itself. :meth:`ReminderService.stop`
+A round (claim, sends, marks, sweep) that fails because the database is unreachable
+(``DatabaseUnavailable``) or because a serialization conflict or deadlock outlived the
+runner's retries (``SlotTaken``) is logged, and the loop backs off (0.5 s doubling to
+15 s) and carries on; a bookkeeping write meeting either is retried for up to the lease
+time. The write runner reconnects; the listener reconnects by itself. Other errors
+(``PermissionDenied``: the login lacks the rights; bugs) propagate. :meth:`ReminderService.stop`
 (the CLI calls it on SIGTERM) lets the message in flight finish and be recorded,
 gives the rest of the batch back (``queue.release``) and returns from :meth:`run`.
 """
@@ -36,13 +46,14 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, TypeVar
 
 import psycopg
 
-from ..domain.errors import ClinicError, DatabaseUnavailable
+from ..domain.errors import ClinicError, DatabaseUnavailable, SlotTaken
 from ..services import catalog, reminder_queries
 from ..store.database import Database
 from . import privileges, queue
@@ -78,6 +89,15 @@ def build_channels(settings: ReminderSettings) -> dict[str, Channel]:
     return chosen
 
 
+class _Unrecorded(Exception):
+    """Internal: the write of the previous message's outcome raised ``error`` while a channel
+    waited for it before handing the next message over."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 class ReminderService:
     """One reminder worker over ``db`` (see the module docstring).
 
@@ -100,6 +120,8 @@ class ReminderService:
         self._listener: threading.Thread | None = None
         self._last_sweep = 0.0
         self._standing: privileges.Standing | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._pending: Future | None = None   # the last ``sent`` mark handed to the recorder
         self.sent = 0
         self.failed = 0
         self.gave_up = 0
@@ -108,27 +130,39 @@ class ReminderService:
     def run_once(self, now: datetime | None = None) -> int:
         """Claim one batch and send it; returns how many due reminders the claim handled (sent
         now, put back for quiet hours or cancelled; 0: nothing was due). ``now`` (aware): the
-        instant to judge what is due and what is quiet by (default: the database's clock).
-        Raises ``DatabaseUnavailable`` when the claim cannot reach the database."""
-        done = queue.claim_round(self.db, worker=self.worker, channels=list(self.channels),
-                                 batch=self.settings.batch_size, lease_s=self.settings.lease_seconds, now=now)
-        if done.deferred:
-            log.info("%d reminder(s) inside the quiet hours: put back until they end", done.deferred)
-        batch = done.claimed
-        for i, item in enumerate(batch):
-            if self._stop.is_set():
-                rest = [r.reminder_id for r in batch[i:]]
-                given_back = self._record(partial(queue.release, self.db, rest, worker=self.worker))
-                log.info("stopping: gave back %s claimed reminders", given_back)
-                break
-            self._deliver(item)
+        instant to judge what is due and what is quiet by (default: the database's clock). Every
+        outcome is recorded when it returns. Raises ``DatabaseUnavailable`` when the claim cannot
+        reach the database, ``SlotTaken`` when its conflicts outlived the runner's retries."""
+        try:
+            done = queue.claim_round(self.db, worker=self.worker, channels=list(self.channels),
+                                     batch=self.settings.batch_size, lease_s=self.settings.lease_seconds, now=now)
+            if done.deferred:
+                log.info("%d reminder(s) inside the quiet hours: put back until they end", done.deferred)
+            batch = done.claimed
+            for i, item in enumerate(batch):
+                if self._stop.is_set():
+                    self._settle()
+                    rest = [r.reminder_id for r in batch[i:]]
+                    given_back = self._record(partial(queue.release, self.db, rest, worker=self.worker))
+                    log.info("stopping: gave back %s claimed reminders", given_back)
+                    break
+                self._deliver(item)
+        finally:
+            self._settle()
         return done.handled
 
     def _deliver(self, item: Claimed) -> None:
         channel = self.channels[item.channel]
+        unrecorded: Exception | None = None
         try:
             message = render(item, default_phone=self.settings.default_phone)
-            ref = channel.send(message)
+            if getattr(channel, "takes_before_delivery", False):
+                ref = channel.send(message, before_delivery=self._settle_before_delivery)  # type: ignore[call-arg]
+            else:
+                self._settle_before_delivery()
+                ref = channel.send(message)
+        except _Unrecorded as exc:        # the previous outcome's write failed: this one was not handed over
+            unrecorded = exc.error
         except SendError as exc:
             self._failed(item, str(exc), permanent=exc.permanent)
             return
@@ -136,13 +170,38 @@ class ReminderService:
             log.exception("reminder %s could not be sent", item.reminder_id)
             self._failed(item, f"internal error: {type(exc).__name__}: {exc}", permanent=True)
             return
-        self._record(lambda: queue.mark_sent(self.db, item.reminder_id, worker=self.worker, provider_ref=ref))
+        if unrecorded is not None:        # raised as it came from the write (its cause kept)
+            raise unrecorded
+        self._pending = self._recorder().submit(self._record, partial(
+            queue.mark_sent, self.db, item.reminder_id, worker=self.worker, provider_ref=ref))
         self.sent += 1
         log.debug("reminder %s sent (%s, %s)", item.reminder_id, item.channel, item.purpose)
+
+    def _recorder(self) -> ThreadPoolExecutor:
+        """The one thread that writes ``sent`` marks (started on first use, ended by :meth:`close`)."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clinic-reminders-record")
+        return self._executor
+
+    def _settle(self) -> None:
+        """Wait until the last ``sent`` mark handed to the recorder is written (or given up: see
+        :meth:`_record`); re-raise what the write raised."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def _settle_before_delivery(self) -> None:
+        """:meth:`_settle` for a channel's ``before_delivery``: what the write raised comes wrapped
+        in ``_Unrecorded``, so that ``_deliver`` does not take it for a failure of the send."""
+        try:
+            self._settle()
+        except Exception as exc:
+            raise _Unrecorded(exc) from exc
 
     def _failed(self, item: Claimed, error: str, *, permanent: bool) -> None:
         s = self.settings
         self.failed += 1
+        self._settle()
         status = self._record(lambda: queue.mark_failed(
             self.db, item.reminder_id, worker=self.worker, error=error, permanent=permanent,
             max_attempts=s.max_attempts, backoff_s=s.backoff_seconds, backoff_max_s=s.backoff_max_seconds))
@@ -153,18 +212,20 @@ class ReminderService:
             log.info("reminder %s attempt %d failed, will retry: %s", item.reminder_id, item.attempts, error)
 
     def _record(self, write: Callable[[], T]) -> T | None:
-        """Run a bookkeeping write, retrying while the database is unreachable (a restart) for up to
-        the lease time: a send already happened and must not be forgotten. None if it never got through."""
+        """Run a bookkeeping write, retrying while the database is unreachable (a restart) or its
+        conflicts outlive the runner's retries (``SlotTaken``), for up to the lease time: a send
+        already happened and must not be forgotten. None if it never got through (the reminder is
+        sent again once its lease runs out, with the same idempotency key)."""
         deadline = time.monotonic() + self.settings.lease_seconds
         delay = 0.2
         while True:
             try:
                 return write()
-            except DatabaseUnavailable as exc:
+            except (DatabaseUnavailable, SlotTaken) as exc:
                 if time.monotonic() >= deadline:
                     log.error("could not record a reminder's outcome: %s", exc)
                     return None
-                log.info("database unreachable while recording (%s); retrying in %.1f s", exc, delay)
+                log.info("could not record a reminder's outcome (%s); retrying in %.1f s", exc, delay)
                 time.sleep(delay)
                 delay = min(5.0, delay * 2)
 
@@ -254,8 +315,12 @@ class ReminderService:
         return self._stop.is_set()
 
     def run(self, *, until_idle: bool = False) -> None:
-        """Run until :meth:`stop` (or, with ``until_idle``, until nothing is due). Database
-        outages are waited out with backoff; never raises for them."""
+        """Run until :meth:`stop` (or, with ``until_idle``, until nothing is due). A round or
+        sweep that fails because the database is unreachable (``DatabaseUnavailable``) or a
+        conflict outlived the runner's retries (``SlotTaken``: serialization failures, deadlocks)
+        is logged and waited out with backoff (0.5 s doubling to 15 s); never raises for them.
+        Other errors propagate: ``PermissionDenied`` (the login lacks the rights: the CLI stops with
+        its exit code) and bugs."""
         self.start_listening()
         s = self.settings
         outage = 0.5
@@ -278,6 +343,13 @@ class ReminderService:
                 self._stop.wait(outage)
                 outage = min(15.0, outage * 2)
                 continue
+            except SlotTaken as exc:          # a serialization conflict or lock past the runner's retries
+                cause = str(exc.__cause__ or exc).strip().splitlines() or [type(exc).__name__]
+                log.warning("reminder round failed: a conflict outlived the retries (%s); retrying in %.1f s",
+                            cause[0], outage)
+                self._stop.wait(outage)
+                outage = min(15.0, outage * 2)
+                continue
             timeout = s.poll_seconds
             if nxt is not None:
                 timeout = min(timeout, max(0.0, (nxt - datetime.now(UTC)).total_seconds()) + 0.01)
@@ -289,5 +361,8 @@ class ReminderService:
         self.stop()
         if self._listener is not None:
             self._listener.join(5)
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
         for channel in {id(c): c for c in self.channels.values()}.values():
             channel.close()

@@ -4,7 +4,10 @@ server (aiosmtpd, in its own process) as the sink.
 Reports reminders per second (from the first claim to the last mark, goal over 1,000/s),
 duplicates (messages delivered twice, goal 0), lost (reminders not delivered or not
 marked sent, must be 0) and the serialization retries of the workers' transactions (goal 0:
-the queue runs under READ COMMITTED, reminders/queue.py). The database is a fresh one on the benchmark's embedded
+the queue runs under READ COMMITTED, reminders/queue.py). Each worker keeps one SMTP connection
+and writes each ``sent`` mark on its recorder thread while the next message's SMTP transaction
+opens, waiting for it before ``DATA`` (reminders/service.py), so a message's database round
+trips overlap the next one's SMTP round trips. The database is a fresh one on the benchmark's embedded
 server (``$CLINIC_BENCH_DIR``, default ``.bench/``). ``python -m tests.bench.reminders_bench``
 prints the JSON alone.
 """

@@ -7,6 +7,11 @@ recipient, a malformed number), otherwise the service retries with backoff.
 Each send carries the reminder's idempotency key (SMTP ``Message-ID``, the
 gateway's ``Idempotency-Key`` header, the outbox file name), so a retried send
 after a crash can be dropped as a duplicate by whoever receives it.
+
+A channel whose class sets ``takes_before_delivery = True`` (SMTP) also accepts
+``send(message, before_delivery=callable)`` and calls it once it is ready to hand
+the message over, before doing so; for any other channel the service calls that
+itself before ``send``.
 """
 
 from __future__ import annotations
