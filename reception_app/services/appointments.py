@@ -136,8 +136,7 @@ def appointments_where(conn: Connection, where: str, params: dict[str, Any]) -> 
     """Appointments matching ``where`` (SQL over alias ``a``, ``:name`` placeholders filled from
     ``params``), by start, inside the caller's transaction. ``where`` is the program's own text,
     never user input."""
-    return [view_of(r) for r in _rows(conn, APPOINTMENT_SELECT + f" WHERE {where}" + APPOINTMENT_GROUP_BY + BY_START,
-                                      params)]
+    return [view for view, _ in appointments_with(conn, where, params, "")]
 
 
 def _rows(conn: Connection, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 import psycopg
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import NullPool
@@ -228,8 +228,6 @@ class Database:
                     if own:
                         queued = queue is not None
                         _open(conn, isolation or "", reason, queue)
-                    elif reason:
-                        conn.execute(text("SELECT set_config('clinic.reason', :r, true)"), {"r": reason})
                     result = work(conn)
                     committing = True
                     if own:
@@ -305,7 +303,9 @@ def _open(conn: Connection, isolation: str, reason: str | None, queue: Queue | N
     implicit transaction of their own, committed before BEGIN, so the snapshot comes after the
     wait), ``BEGIN ISOLATION LEVEL …``, and ``clinic.reason`` for the audit trail. A wait longer than
     ``QUEUE_WAIT_MS`` is logged and the write goes ahead without its turn."""
-    begin = [f"BEGIN ISOLATION LEVEL {_ISOLATION[isolation]}"]
+    if isolation not in _ISOLATION:
+        raise ValueError(f"isolation: not a level a write may ask for (got {isolation!r})")
+    begin = [f"BEGIN ISOLATION LEVEL {isolation}"]
     if reason:
         begin.append(f"SELECT set_config('clinic.reason', {_literal(conn, reason)}, true)")
     if queue is None:
@@ -343,8 +343,7 @@ def _literal(conn: Connection, value: str) -> str:
 
 
 #: The isolation levels a write may ask for, as BEGIN spells them (nothing else is ever sent).
-_ISOLATION = {"SERIALIZABLE": "SERIALIZABLE", "REPEATABLE READ": "REPEATABLE READ",
-              "READ COMMITTED": "READ COMMITTED"}
+_ISOLATION = frozenset({"SERIALIZABLE", "REPEATABLE READ", "READ COMMITTED"})
 
 
 _PARAM_RE = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
