@@ -35,7 +35,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QDialog,
     QGroupBox,
@@ -55,6 +56,7 @@ from .booking_model import (
     CHECKING_TEXT,
     ERROR,
     INFO,
+    MISSING,
     NEXT_FREE_DAYS,
     OFFLINE,
     OFFLINE_TEXT,
@@ -88,6 +90,10 @@ from .runner import Clock, Runner
 
 __all__ = ["BOOKED_TEXT", "CHECKING_TEXT", "NEXT_FREE_DAYS", "OFFLINE_TEXT", "SAVED_BEFORE_TEXT",
            "TAKEN_MEANWHILE_TEXT", "BookingDialog", "patient_day_text"]
+
+
+#: Book pressed before a patient was chosen.
+PATIENT_FIRST_TEXT = "Choose the patient first: search above or add a new one."
 
 
 class BookingDialog(QDialog):
@@ -210,20 +216,24 @@ class BookingDialog(QDialog):
                              (picker.existing_patient_used, self.existing_patient_used)):
             theirs.connect(ours.emit)
         picker.patient_chosen.connect(self._on_patient_chosen)
+        picker.patient_confirmed.connect(lambda _patient: self._focus_starts())
         return box
 
     def _build_appointment_box(self, local_date: date) -> SlotPanel:
         """The "Appointment" box (``booking_slots.SlotPanel``), its widgets under the names this
         dialog has always offered (tests and the window use them)."""
-        self.slots = panel = SlotPanel(local_date)
+        # No booking in the past: the branch's today is the first day the field offers.
+        today = self._clock().astimezone(self._branch.tz).date()
+        self.slots = panel = SlotPanel(max(local_date, today), earliest=today)
         self.service_combo, self.date_edit, self.pin_label = panel.service_combo, panel.date_edit, panel.pin_label
         self.slot_tree, self.slot_status, self.next_free_button = (panel.slot_tree, panel.slot_status,
                                                                    panel.next_free_button)
         self.patient_day_label, self.terms_label = panel.patient_day_label, panel.terms_label
         self.service_combo.currentIndexChanged.connect(self._on_service_index_changed)
         self.date_edit.dateChanged.connect(lambda _day: self.refresh_slots())
-        self.slot_tree.currentItemChanged.connect(lambda _current, _previous: self._update_book_button())
+        self.slot_tree.currentItemChanged.connect(lambda _current, _previous: self._on_start_changed())
         self.slot_tree.itemDoubleClicked.connect(self._on_slot_double_clicked)
+        self.slot_tree.installEventFilter(self)
         self.next_free_button.clicked.connect(self._on_next_free_clicked)
         return panel
 
@@ -294,6 +304,7 @@ class BookingDialog(QDialog):
     def _on_patient_chosen(self, patient: PatientView | None) -> None:
         changed = (patient.id if patient else None) != (self.state.patient.id if self.state.patient else None)
         self.state.patient = patient
+        self._end_missing()
         self._update_book_button()
         if changed:  # the patient's own appointments decide which starts are offered
             self.refresh_slots()
@@ -365,6 +376,8 @@ class BookingDialog(QDialog):
     def _on_next_free_found(self, offers: list[SlotOffer]) -> None:
         first = offers[0] if offers else None
         self.state.next_free_date = self.slots.show_next_free(first, self._branch.tz)
+        if self.state.next_free_date is not None and self.slot_tree.hasFocus():
+            self.next_free_button.setFocus()  # the empty list has nothing for the keyboard: Enter shows that day
         self.next_free_listed.emit(first)
 
     def _on_next_free_failed(self, error: ClinicError) -> None:
@@ -393,6 +406,38 @@ class BookingDialog(QDialog):
         self._show_failure(error)
         self._update_book_button()
         self.slots_listed.emit(0)
+
+    # -- keys ----------------------------------------------------------------------------------------
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """Enter on a free start books it (or says what is missing) and goes no further: the
+        primary action of the list, never another button's."""
+        if (watched is self.slot_tree and event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent)
+                and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)):
+            self._on_book_clicked()
+            return True
+        return super().eventFilter(watched, event)
+
+    def _focus_starts(self) -> None:
+        """The patient was confirmed (Enter on a result): the keyboard goes to the free starts, or to
+        "Show <next free day>" when the day has none and that button is shown."""
+        if self.next_free_button.isVisible():
+            self.next_free_button.setFocus()
+        else:
+            self.slot_tree.setFocus()
+
+    def _on_start_changed(self) -> None:
+        self._end_missing()
+        self._update_book_button()
+
+    def _end_missing(self) -> None:
+        """Hide a "Choose … first" message (topic ``MISSING``) once what it asked for is chosen: the
+        patient, and the free time unless it asked for the patient only."""
+        message = self.state.message
+        if message is None or message.topic != MISSING or self.state.patient is None:
+            return
+        if self.selected_offer() is not None or message.text.startswith(PATIENT_FIRST_TEXT):
+            self.state.end_topic(MISSING)
+            self.message_label.hide()
 
     def _on_slot_double_clicked(self, _item: object, _column: int) -> None:
         if self.book_button.isEnabled():
@@ -424,7 +469,7 @@ class BookingDialog(QDialog):
             return
         offer, service, patient = self.selected_offer(), self.selected_service(), self.state.patient
         if patient is None or service is None or offer is None:
-            self._show_message("Choose the patient and a free time first.")
+            self._show_message("Choose the patient and a free time first.", topic=MISSING)
             return
         attempt, db = attempt_of(self._branch.name, self._branch.tz, patient.id, service.name, offer,
                                  self._clock()), self._db
@@ -472,10 +517,10 @@ class BookingDialog(QDialog):
             self._show_message(f"{OFFLINE_TEXT}; Book works again when the connection is back.", topic=OFFLINE)
             return
         if patient is None:
-            self._show_message("Choose the patient first: search above or add a new one.")
+            self._show_message(PATIENT_FIRST_TEXT, topic=MISSING)
             return
         if service is None or offer is None:
-            self._show_message("Choose a free time from the list.")
+            self._show_message("Choose a free time from the list.", topic=MISSING)
             return
         # The same attempt keeps its client id, so a retry after a lost connection cannot book twice.
         attempt = self.state.attempt_for(self._branch.name, self._branch.tz, patient.id, service.name, offer,

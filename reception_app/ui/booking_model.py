@@ -59,14 +59,15 @@ BOOKING_PROGRESS_TEXT = "Booking…"
 
 #: Message kinds (:attr:`Message.kind`).
 ERROR, INFO, SUCCESS = "error", "info", "success"
-#: Message topics (:attr:`Message.topic`): about the lost connection; a booking being sent.
-OFFLINE, PROGRESS = "offline", "progress"
+#: Message topics (:attr:`Message.topic`): about the lost connection; a booking being sent; a choice
+#: still missing ("Choose the patient first…": over once the patient or a start is chosen).
+OFFLINE, PROGRESS, MISSING = "offline", "progress", "missing"
 
 
 @dataclass(frozen=True)
 class Message:
     """The message under the booking form: ``text``; ``kind`` (``ERROR``, ``INFO`` or ``SUCCESS``:
-    how it is styled); ``topic`` (``OFFLINE``, ``PROGRESS`` or ``""``: what ends it, see the
+    how it is styled); ``topic`` (``OFFLINE``, ``PROGRESS``, ``MISSING`` or ``""``: what ends it, see the
     module docstring)."""
 
     text: str

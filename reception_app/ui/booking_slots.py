@@ -19,7 +19,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
-    QDateEdit,
     QDialogButtonBox,
     QFormLayout,
     QGroupBox,
@@ -38,6 +37,7 @@ from ..services.dayview import ServiceSummary, local_time_text
 from ..services.scheduling import SlotOffer
 from .booking_model import NEXT_FREE_DAYS, BookingState, offer_cells, offer_tooltip
 from .colors import MessageLabel
+from .day_edit import DayEdit
 from .roster_dialog import pydate, qdate
 
 __all__ = ["BookingButtons", "MessageLabel", "SlotPanel"]
@@ -49,11 +49,12 @@ class SlotPanel(QGroupBox):
     (``slot_status``) with the "Show <next free day>" button (``next_free_button``), the patient's
     other appointments that day (``patient_day_label``) and the service's terms (``terms_label``).
 
-    ``local_date``: the branch-local day shown first. Signals: only the widgets' own (the dialog
+    ``local_date``: the branch-local day shown first; ``earliest``: the first day that may be chosen
+    (the branch's today for a booking; ``None``: any). Signals: only the widgets' own (the dialog
     connects to them).
     """
 
-    def __init__(self, local_date: date, parent: QWidget | None = None) -> None:
+    def __init__(self, local_date: date, *, earliest: date | None = None, parent: QWidget | None = None) -> None:
         super().__init__("Appointment", parent)
         v = QVBoxLayout(self)
         form = QFormLayout()
@@ -61,9 +62,10 @@ class SlotPanel(QGroupBox):
         self.service_combo.setObjectName("serviceCombo")
         form.addRow("Service", self.service_combo)
         date_row = QHBoxLayout()
-        self.date_edit = QDateEdit(qdate(local_date))
+        # Tab leaves it, Up/Down are a day, days before ``earliest`` can't be chosen (ui.day_edit).
+        self.date_edit = DayEdit(local_date, earliest=earliest)
         self.date_edit.setObjectName("dateEdit")
-        self.date_edit.setCalendarPopup(True)
+        self.date_edit.setAccessibleName("Day")
         self.date_edit.setDisplayFormat("ddd d MMM yyyy")
         date_row.addWidget(self.date_edit)
         self.pin_label = QLabel()
@@ -91,7 +93,8 @@ class SlotPanel(QGroupBox):
         self.next_free_button = QPushButton()
         self.next_free_button.setObjectName("nextFreeButton")
         self.next_free_button.setAccessibleDescription("Sets the day to the next day with free time")
-        self.next_free_button.setAutoDefault(False)  # Enter in the dialog still means Book
+        # Enter on it (when the keyboard is there) shows that day; elsewhere Enter still means Book.
+        self.next_free_button.setAutoDefault(True)
         self.next_free_button.hide()
         status_row.addWidget(self.next_free_button)
         v.addLayout(status_row)

@@ -323,6 +323,18 @@ class DayGridView(QTableView):
         when it was one cell: a click, a double-click or Enter)."""
         return self._requested_length
 
+    def current_cell(self) -> tuple[datetime, GridResource] | None:
+        """The selected cell's start (UTC) and its column's resource — what Ctrl+N books from — or
+        ``None`` when no cell is selected (Qt makes the top-left cell current, unselected, when the
+        grid gets the focus: that one is not meant) or its wall-clock time doesn't exist that day (a
+        DST gap). A cell under an appointment counts too: its time and resource are still the ones meant."""
+        model = self.grid_model()
+        index = self.currentIndex()
+        if model is None or not index.isValid() or not self.selectionModel().isSelected(index):
+            return None
+        instant = model.cell_instant(index.row(), index.column())
+        return (instant, model.columns[index.column()]) if instant is not None else None
+
     def _on_cell_double_clicked(self, index: QModelIndex) -> None:
         self._request(index)
 

@@ -282,7 +282,7 @@ class MainWindow(WindowBooking, WindowPrinting, WindowClinic):
         self.book_action = QAction("New appointment…", self)
         self.book_action.setObjectName("newAppointment")
         self.book_action.setShortcut(QKeySequence.StandardKey.New)
-        self.book_action.triggered.connect(lambda: self.open_booking_dialog())
+        self.book_action.triggered.connect(lambda: self.book_from_grid())
         bar.addAction(self.book_action)
         book_button = bar.widgetForAction(self.book_action)
         if book_button is not None:

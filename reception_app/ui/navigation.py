@@ -24,11 +24,12 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QDate, QObject, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QButtonGroup, QComboBox, QDateEdit, QLabel, QMenu, QToolBar, QToolButton
+from PySide6.QtWidgets import QButtonGroup, QComboBox, QLabel, QMenu, QToolBar, QToolButton
 
 from ..domain.errors import ClinicError
 from ..services.dayview import BranchSummary, list_branches, week_start
 from ..store.database import Database
+from .day_edit import DayEdit
 from .messages import show_error
 from .resource_selection import ResourceSelection, ResourceSelectionDialog
 from .runner import Clock
@@ -106,9 +107,10 @@ class Navigation(QObject):
         self.next_action.triggered.connect(lambda: self.step_day(1))
         for action in (self.prev_action, self.today_action, self.next_action):
             bar.addAction(action)
-        self.date_edit = QDateEdit()
+        # The day asked for, else the machine's today (the branch's is set once it is loaded): never
+        # Qt's default of 1 January 2000 while the branches load.
+        self.date_edit = DayEdit(self._day or self._clock().astimezone().date())
         self.date_edit.setObjectName("dayPicker")
-        self.date_edit.setCalendarPopup(True)
         self.date_edit.setDisplayFormat("ddd d MMM yyyy")
         self.date_edit.setMinimumWidth(150)
         self.date_edit.dateChanged.connect(self._on_date_picker_changed)

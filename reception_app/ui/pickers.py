@@ -86,7 +86,10 @@ class PatientPicker(QWidget):
     chooses the registered one and writes nothing, "Add anyway" adds.
 
     Keys: typing searches; Enter in the search field searches now and goes no
-    further (it never books with an older choice); Down moves into the results.
+    further (it never books with an older choice); Down moves into the results;
+    Enter on a result chooses that patient and says so (``patient_confirmed``:
+    the dialog moves on to what comes next) — it never reaches the dialog's
+    buttons, so it can't open "New patient…" or book.
 
     A search that failed for want of a connection runs again when the runner
     reports the connection back (``Runner.connection_restored``); what was typed
@@ -100,6 +103,8 @@ class PatientPicker(QWidget):
             answered (how many; 0 means the patient is being added).
         existing_patient_used(object): "Use this patient" chose a registered patient instead of
             adding one (nothing written): the ``PatientView``.
+        patient_confirmed(object): Enter on a result (or a double-click) chose that patient: the
+            ``PatientView`` (``patient_chosen`` came first when it was a change).
     """
 
     patient_chosen = Signal(object)
@@ -107,6 +112,7 @@ class PatientPicker(QWidget):
     patient_added = Signal(object)
     duplicates_listed = Signal(int)
     existing_patient_used = Signal(object)
+    patient_confirmed = Signal(object)
 
     def __init__(self, db: Database, runner: Runner, *, search_delay_ms: int = 250,
                  parent: QWidget | None = None) -> None:
@@ -151,6 +157,8 @@ class PatientPicker(QWidget):
         self.result_list.setMaximumHeight(120)
         self.result_list.setAlternatingRowColors(True)
         self.result_list.currentItemChanged.connect(self._on_current_changed)
+        self.result_list.itemDoubleClicked.connect(lambda _item: self._confirm_current())
+        self.result_list.installEventFilter(self)
         v.addWidget(self.result_list)
 
         v.addWidget(self._build_new_form())
@@ -289,7 +297,12 @@ class PatientPicker(QWidget):
     # -- reactions -----------------------------------------------------------------------------
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         """Enter in the search field searches now and goes no further (not to the dialog's default
-        button); Down moves into the results."""
+        button); Down moves into the results; Enter on a result confirms it (:meth:`_confirm_current`)
+        and goes no further either."""
+        if watched is getattr(self, "result_list", None) and event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent):
+            if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+                self._confirm_current()
+                return True
         if watched is self.search_edit and event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent):
             if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
                 self.search_now()
@@ -337,6 +350,17 @@ class PatientPicker(QWidget):
         patient = current.data(Qt.ItemDataRole.UserRole) if current is not None else None
         if patient is not None:
             self._choose(patient)
+
+    def _confirm_current(self) -> None:
+        """Choose the selected result (if it is a patient, not the "No patient found" line) and emit
+        ``patient_confirmed``."""
+        current = self.result_list.currentItem()
+        patient = current.data(Qt.ItemDataRole.UserRole) if current is not None else None
+        if patient is None:
+            return
+        if self._patient is None or self._patient.id != patient.id:
+            self._choose(patient)
+        self.patient_confirmed.emit(patient)
 
     def _choose(self, patient: PatientView | None) -> None:
         self._patient = patient

@@ -20,7 +20,6 @@ from PySide6.QtCore import QDate, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
-    QDateEdit,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
@@ -44,6 +43,7 @@ from ..services.waitlist import DeclineResult, OfferView, WaitlistEntryView
 from ..store.database import Database
 from . import colors
 from .colors import MessageLabel
+from .day_edit import DayEdit
 from .pickers import PatientPicker, fill_doctors, fill_services
 from .runner import Clock, Runner
 
@@ -76,10 +76,6 @@ def _button(label: str, name: str, slot: Callable[[], None]) -> QPushButton:
     button.setAutoDefault(False)
     button.clicked.connect(slot)
     return button
-
-
-def _qdate(d: date) -> QDate:
-    return QDate(d.year, d.month, d.day)
 
 
 def _pydate(q: QDate) -> date:
@@ -157,6 +153,8 @@ class WaitlistDialog(QDialog):
         side_by_side = QHBoxLayout()
         self.picker = PatientPicker(db, runner, search_delay_ms=search_delay_ms)
         self.picker.patient_chosen.connect(lambda _p: self._update_buttons())
+        # Enter on a patient found: the keyboard goes on to the service.
+        self.picker.patient_confirmed.connect(lambda _p: self.service_combo.setFocus())
         side_by_side.addWidget(self.picker, 1)
         form = QFormLayout()
         self.service_combo = QComboBox()
@@ -169,10 +167,10 @@ class WaitlistDialog(QDialog):
         self.doctor_combo.setAccessibleName("Doctor (optional)")
         form.addRow("Doctor", self.doctor_combo)
         dates = QHBoxLayout()
-        self.first_date_edit = QDateEdit(_qdate(today))
-        self.last_date_edit = QDateEdit(_qdate(today + timedelta(days=14)))
+        # Day fields that Tab leaves and that refuse days before today (ui.day_edit).
+        self.first_date_edit = DayEdit(today, earliest=today)
+        self.last_date_edit = DayEdit(today + timedelta(days=14), earliest=today)
         for i, (edit, name) in enumerate(((self.first_date_edit, "First date"), (self.last_date_edit, "Last date"))):
-            edit.setCalendarPopup(True)
             edit.setDisplayFormat("yyyy-MM-dd")
             edit.setAccessibleName(name)
             if i:

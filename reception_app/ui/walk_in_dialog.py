@@ -82,6 +82,8 @@ class WalkInDialog(QDialog):
         inner = QVBoxLayout(box)
         self.picker = PatientPicker(db, runner, search_delay_ms=search_delay_ms)
         self.picker.patient_chosen.connect(self._on_patient_chosen)
+        # Enter on a patient found: the keyboard goes on to the service (then Enter books).
+        self.picker.patient_confirmed.connect(lambda _p: self.service_combo.setFocus())
         inner.addWidget(self.picker)
         v.addWidget(box)
 

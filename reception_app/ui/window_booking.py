@@ -171,6 +171,15 @@ class WindowBooking(WindowBase):
             f"{appointment.patient} — {appointment.service}, {appointment.start.astimezone(tz):%H:%M}, "
             f"{colors.status_label(appointment.status)}", 10_000)
 
+    def book_from_grid(self) -> BookingDialog | None:
+        """Ctrl+N: open the booking dialog at the selected cell's time with its resource preferred
+        (as Enter on the cell does), or for the day shown when no cell is selected."""
+        cell = self.grid.current_cell()
+        if cell is None:
+            return self.open_booking_dialog()
+        instant, resource = cell
+        return self.open_booking_dialog(pin=resource, start_hint=instant)
+
     def open_booking_dialog(self, *, pin: GridResource | None = None,
                             start_hint: datetime | None = None,
                             length: timedelta | None = None) -> BookingDialog | None:
