@@ -56,6 +56,7 @@ from .changes import Changes
 from .connection_banner import ConnectionMonitor
 from .day_view import DayGridView
 from .messages import show_error
+from .move_undo import UNDO_SECONDS, MoveUndo
 from .runner import Clock
 
 if TYPE_CHECKING:
@@ -98,6 +99,9 @@ class AppointmentActions(QObject):
         self._status_change_pending = False
         self._menu: QMenu | None = None
         self._build(bar)
+        #: Ctrl+Z and "Undo" after a move made by dragging (``ui.move_undo``).
+        self.move_undo = MoveUndo(window, db, clock, self._describe)
+        self.move_undo.undone.connect(self.appointment_changed.emit)
         window.grid.current_cell_changed.connect(self._on_grid_current_changed)
         window.grid.appointment_menu_requested.connect(self.show_menu)
         window.grid.move_requested.connect(self._on_grid_move_requested)
@@ -384,9 +388,14 @@ class AppointmentActions(QObject):
         self._status_change_pending = True
         self.update()
         self._w.set_busy_text(f"Moving {about}…")
-        self._w.runner.change(work, changes=self._move_changes, on_success=self._tell_moved,
+        self._w.runner.change(work, changes=self._move_changes, on_success=self._on_dragged,
                            on_failure=lambda error: self._on_move_failed(appointment_id, about, error),
                            on_finished=self._on_status_change_finished, label="move appointment")
+
+    def _on_dragged(self, result: scheduling.MoveResult) -> None:
+        """A drag move committed: say so, and offer to undo it (Ctrl+Z, "Undo")."""
+        self._tell_moved(result, undo_hint=True)
+        self.move_undo.offer(result)
 
     def _move_changes(self, result: scheduling.MoveResult) -> Changes:
         """A move changed the appointment where it was and where it went (days, resources)."""
@@ -397,9 +406,10 @@ class AppointmentActions(QObject):
         self._tell_moved(result)
         self._w.publish_changes(self._move_changes(result))
 
-    def _tell_moved(self, result: scheduling.MoveResult) -> None:
+    def _tell_moved(self, result: scheduling.MoveResult, *, undo_hint: bool = False) -> None:
         """``"Moved: Maria Silva 08:00 → 10:00 (Bruno Lima)"`` (``Rescheduled:`` when a new appointment
-        replaced the old one): the resources that changed, else the doctor."""
+        replaced the old one): the resources that changed, else the doctor; ``undo_hint`` adds how to
+        take it back (after a drag)."""
         before, after = result.before, result.after
         branch = self._w.branch
         tz = branch.tz if branch else UTC
@@ -407,8 +417,10 @@ class AppointmentActions(QObject):
                    if k in after.resources and after.resources[k] != before.resources.get(k)]
         shown = changed or ([after.resources["doctor"]] if "doctor" in after.resources else [])
         where = f" ({', '.join(shown)})" if shown else ""
+        undo = f" — Undo ({self.move_undo.undo_action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)})" \
+            if undo_hint else ""
         self._status(f"{'Moved' if after.id == before.id else 'Rescheduled'}: {self._describe(before)} → "
-                     f"{after.start.astimezone(tz):%H:%M}{where}")
+                     f"{after.start.astimezone(tz):%H:%M}{where}{undo}", 1000 * UNDO_SECONDS if undo_hint else 15_000)
         self.appointment_changed.emit(after)
 
     def _on_move_failed(self, appointment_id: int, about: str, error: ClinicError) -> None:

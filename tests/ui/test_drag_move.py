@@ -60,7 +60,7 @@ def test_drag_to_another_time_in_the_same_column(qtbot, window: MainWindow, book
     assert _on_grid(window, booked.first, "Ana Souza") == at(10)
     moved = scheduling.get_appointment(booked.db, booked.first.id)
     assert moved.start == at(10) and moved.resources["doctor"] == "Ana Souza"
-    assert window.statusBar().currentMessage() == "Moved: Maria Silva 08:00 → 10:00 (Ana Souza)"
+    assert window.statusBar().currentMessage() == "Moved: Maria Silva 08:00 → 10:00 (Ana Souza) — Undo (Ctrl+Z)"
 
 
 def test_drag_to_another_doctor_pins_that_doctor(qtbot, window: MainWindow, booked: Booked) -> None:
@@ -73,7 +73,7 @@ def test_drag_to_another_doctor_pins_that_doctor(qtbot, window: MainWindow, book
     assert moved.resources["room"] == booked.first.resources["room"]  # kept: still free
     assert _on_grid(window, booked.first, "Bruno Lima") == at(8)
     assert _on_grid(window, booked.first, "Ana Souza") is None
-    assert window.statusBar().currentMessage() == "Moved: Maria Silva 08:00 → 08:00 (Bruno Lima)"
+    assert window.statusBar().currentMessage() == "Moved: Maria Silva 08:00 → 08:00 (Bruno Lima) — Undo (Ctrl+Z)"
 
 
 def test_drop_on_a_taken_time_says_what_is_in_the_way(qtbot, window: MainWindow, booked: Booked) -> None:
@@ -131,3 +131,61 @@ def test_a_column_of_another_kind_is_refused_here(qtbot, window: MainWindow, boo
     assert calls == []
     assert window.statusBar().currentMessage() == (
         "Cannot move Maria Silva 08:00 to Ultrasound A: Consultation does not use equipment.")
+
+
+def test_a_drag_move_can_be_undone_with_ctrl_z_or_the_undo_button(qtbot, window: MainWindow, booked: Booked) -> None:
+    undo = window.appointment_actions.move_undo
+    assert not undo.undo_action.isEnabled() and not undo.undo_button.isVisible()
+    with qtbot.waitSignal(window.day_loaded, timeout=10_000):
+        _drag(qtbot, window, _cell_center(window, at(8), "Ana Souza"), _cell_center(window, at(10), "Ana Souza"))
+    qtbot.waitUntil(lambda: undo.offered is not None, timeout=10_000)
+    assert undo.undo_action.isEnabled() and undo.undo_button.isVisible()
+    message = window.statusBar().currentMessage()
+    assert message.startswith("Moved: Maria Silva 08:00 → 10:00") and "Undo (Ctrl+Z)" in message
+    assert scheduling.get_appointment(booked.db, booked.first.id).start == at(10)
+
+    window.activateWindow()
+    window.grid.setFocus()
+    with qtbot.waitSignal(undo.undone, timeout=10_000) as done, qtbot.waitSignal(window.day_loaded, timeout=10_000):
+        qtbot.keyClick(window.grid, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    back = done.args[0]
+    assert back.after.id == booked.first.id and back.after.start == at(8)
+    assert back.after.resources == booked.first.resources
+    assert scheduling.get_appointment(booked.db, booked.first.id).start == at(8)
+    assert _on_grid(window, booked.first, "Ana Souza") == at(8)
+    assert "Move undone: Maria Silva is back at 08:00" in window.statusBar().currentMessage()
+    assert undo.offered is None and not undo.undo_action.isEnabled() and not undo.undo_button.isVisible()
+
+    # The button does the same; once the time is up nothing is offered.
+    with qtbot.waitSignal(window.day_loaded, timeout=10_000):
+        _drag(qtbot, window, _cell_center(window, at(8), "Ana Souza"), _cell_center(window, at(11), "Ana Souza"))
+    qtbot.waitUntil(lambda: undo.offered is not None, timeout=10_000)
+    with qtbot.waitSignal(undo.undone, timeout=10_000), qtbot.waitSignal(window.day_loaded, timeout=10_000):
+        qtbot.mouseClick(undo.undo_button, LEFT)
+    assert scheduling.get_appointment(booked.db, booked.first.id).start == at(8)
+    with qtbot.waitSignal(window.day_loaded, timeout=10_000):
+        _drag(qtbot, window, _cell_center(window, at(8), "Ana Souza"), _cell_center(window, at(11), "Ana Souza"))
+    qtbot.waitUntil(lambda: undo.offered is not None, timeout=10_000)
+    undo._timer.timeout.emit()  # the UNDO_SECONDS have passed
+    assert undo.offered is None and not undo.undo_action.isEnabled()
+    with qtbot.assertNotEmitted(undo.undone):
+        qtbot.keyClick(window.grid, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert scheduling.get_appointment(booked.db, booked.first.id).start == at(11)
+
+
+def test_undo_is_refused_in_words_when_the_old_time_was_taken_meanwhile(qtbot, window: MainWindow,
+                                                                        booked: Booked) -> None:
+    from .conftest import NOW
+
+    undo = window.appointment_actions.move_undo
+    with qtbot.waitSignal(window.day_loaded, timeout=10_000):
+        _drag(qtbot, window, _cell_center(window, at(8), "Ana Souza"), _cell_center(window, at(10), "Ana Souza"))
+    qtbot.waitUntil(lambda: undo.offered is not None, timeout=10_000)
+    # Another desk books the ultrasound at 08:00, where Maria was.
+    scheduling.book(booked.db, branch="Centro", service="Abdominal ultrasound", start=at(8),
+                    patient_id=booked.ana_clara, now=NOW)
+    with qtbot.waitSignal(undo.undo_failed, timeout=10_000) as failed:
+        undo.undo()
+    assert failed.args[0].startswith("Could not put Maria Silva 10:00 back:")
+    assert "Traceback" not in failed.args[0]
+    assert scheduling.get_appointment(booked.db, booked.first.id).start == at(10)
