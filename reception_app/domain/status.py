@@ -62,3 +62,8 @@ def check_transition(old: str, new: str) -> None:
     if new not in TRANSITIONS.get(old, ()):
         raise InvalidTransition(f"An appointment that is {LABELS.get(old, old).lower()} cannot become "
                                 f"{LABELS.get(new, new).lower()}.")
+
+
+#: Minutes after an appointment's start before the desk offers "No-show" (a patient a few minutes late
+#: is not a no-show yet).
+NO_SHOW_GRACE_MINUTES = 15

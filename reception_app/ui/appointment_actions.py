@@ -28,10 +28,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QLineEdit, QVBoxLayout, QWidget
 
-from ..domain.status import TRANSITIONS
+from ..domain.status import NO_SHOW_GRACE_MINUTES, TRANSITIONS
 from ..services import scheduling
 from ..services.scheduling import AppointmentView
 from ..store.database import Database
@@ -47,6 +48,8 @@ class AppointmentAction:
     ``QKeySequence`` text. ``done``: what the status bar says afterwards
     ("Checked in"). ``verb``: for error messages ("Could not check in …").
     ``asks_reason``: a required reason is asked before anything is written.
+    ``asks_confirmation``: the receptionist confirms first (No-show sits next to Ctrl+N: a slip of the
+    finger must not mark a patient).
     """
 
     key: str
@@ -56,6 +59,7 @@ class AppointmentAction:
     done: str
     verb: str
     asks_reason: bool = False
+    asks_confirmation: bool = False
 
 
 #: Every status action, in menu order.
@@ -63,7 +67,8 @@ ACTIONS: tuple[AppointmentAction, ...] = (
     AppointmentAction("check_in", "Check in", "checked_in", "Ctrl+I", "Checked in", "check in"),
     AppointmentAction("start", "Start", "in_progress", "Ctrl+Shift+T", "Started", "start"),
     AppointmentAction("complete", "Complete", "completed", "Ctrl+E", "Completed", "complete"),
-    AppointmentAction("no_show", "No-show", "no_show", "Ctrl+Shift+N", "Marked as no-show", "mark as no-show"),
+    AppointmentAction("no_show", "No-show…", "no_show", "Ctrl+Shift+N", "Marked as no-show", "mark as no-show",
+                      asks_confirmation=True),
     AppointmentAction("cancel", "Cancel…", "cancelled", "Del", "Cancelled", "cancel", asks_reason=True),
 )
 
@@ -135,9 +140,24 @@ def perform(db: Database, action: AppointmentAction | LifecycleAction, appointme
     return scheduling.set_status(db, appointment_id, action.target)
 
 
-def is_allowed(action: AppointmentAction, status: str | None) -> bool:
-    """Whether ``action`` may be applied to an appointment in ``status`` (``None`` or unknown: never)."""
-    return status is not None and action.target in TRANSITIONS.get(status, ())
+def is_allowed(action: AppointmentAction, status: str | None, *, start: datetime | None = None,
+               now: datetime | None = None) -> bool:
+    """Whether ``action`` may be applied to an appointment in ``status`` (``None`` or unknown: never).
+
+    "No-show" is also held back until ``NO_SHOW_GRACE_MINUTES`` after the appointment's ``start``
+    (aware datetimes; when ``start`` and ``now`` are given): a patient who is not late yet is no no-show.
+    """
+    if status is None or action.target not in TRANSITIONS.get(status, ()):
+        return False
+    if action.target == "no_show" and start is not None and now is not None:
+        return now >= no_show_from(start)
+    return True
+
+
+def no_show_from(start: datetime) -> datetime:
+    """When "No-show" is first offered for an appointment starting at ``start``: ``NO_SHOW_GRACE_MINUTES``
+    later."""
+    return start + timedelta(minutes=NO_SHOW_GRACE_MINUTES)
 
 
 def allowed_actions(status: str | None) -> tuple[AppointmentAction, ...]:

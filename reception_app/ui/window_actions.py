@@ -27,13 +27,14 @@ It reads and drives the window only through public names: ``grid`` / ``grid_mode
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from PySide6.QtCore import QModelIndex, QObject, QPoint, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QMenu, QToolBar, QToolButton
+from PySide6.QtWidgets import QMenu, QMessageBox, QToolBar, QToolButton
 
 from ..domain.errors import ClinicError
 from ..domain.slots import KINDS
@@ -51,6 +52,7 @@ from .appointment_actions import (
     LifecycleAction,
     is_allowed,
     lifecycle_allowed,
+    no_show_from,
 )
 from .changes import Changes
 from .connection_banner import ConnectionMonitor
@@ -85,10 +87,13 @@ class AppointmentActions(QObject):
             the appointment's new ``AppointmentView`` (the window passes it on as its own).
         menu_opened(object): the context menu of a block was opened (the ``QMenu``; the window
             passes it on as ``appointment_menu_opened``).
+        confirmation_opened(object): an action that asks first (No-show) opened its question (the
+            ``QMessageBox``).
     """
 
     appointment_changed = Signal(object)
     menu_opened = Signal(object)
+    confirmation_opened = Signal(object)
 
     def __init__(self, window: MainWindow, db: Database, clock: Clock, bar: QToolBar) -> None:
         super().__init__(window)
@@ -164,7 +169,15 @@ class AppointmentActions(QObject):
         if self._status_change_pending or not self._w.capabilities.allows_status(key):
             return
         tz = ZoneInfo(row.timezone)
-        self._change_status_of(spec, row.appointment_id, f"{row.patient} {row.start.astimezone(tz):%H:%M}", None)
+        about = f"{row.patient} {row.start.astimezone(tz):%H:%M}"
+        if spec.target == "no_show" and self._clock() < no_show_from(row.start):
+            self._status(f"{row.patient} is not late enough for a no-show yet: it can be marked from "
+                         f"{no_show_from(row.start).astimezone(tz):%H:%M}.")
+            return
+        if spec.asks_confirmation:
+            self._confirm(spec, about, lambda: self._change_status_of(spec, row.appointment_id, about, None))
+        else:
+            self._change_status_of(spec, row.appointment_id, about, None)
 
     def current_appointment(self) -> AppointmentView | None:
         """The appointment of the grid's current cell (as last loaded), or ``None``."""
@@ -179,8 +192,10 @@ class AppointmentActions(QObject):
         appt = self.current_appointment()
         status = appt.status if appt is not None and self._enabled \
             and not self._status_change_pending and self._may_change(appt) else None
+        start, now = (appt.start, self._clock()) if appt is not None else (None, None)
         for spec in ACTIONS:
-            self.status_actions[spec.key].setEnabled(is_allowed(spec, status) and caps.allows_status(spec.key))
+            self.status_actions[spec.key].setEnabled(is_allowed(spec, status, start=start, now=now)
+                                                     and caps.allows_status(spec.key))
         for life in (*LIFECYCLE_ACTIONS, PAYMENT_ACTION):
             allowed_role = caps.book if life.opens_dialog else caps.move
             self.lifecycle_actions[life.key].setVisible(allowed_role)
@@ -250,14 +265,34 @@ class AppointmentActions(QObject):
 
     def _on_appointment_action_triggered(self, spec: AppointmentAction) -> None:
         appt = self.current_appointment()
-        if appt is None or self._status_change_pending or not is_allowed(spec, appt.status) \
+        if appt is None or self._status_change_pending \
+                or not is_allowed(spec, appt.status, start=appt.start, now=self._clock()) \
                 or not self._w.capabilities.allows_status(spec.key) or not self._may_change(appt):
             return  # a shortcut pressed while the action was being disabled
-        if spec.asks_reason:
+        if spec.asks_confirmation:
+            self._confirm(spec, f"{self._describe(appt)} ({appt.service})", lambda: self._change_status(spec, appt, None))
+        elif spec.asks_reason:
             appointment_actions.ask_cancel_reason(
                 self._w, self._describe(appt), lambda reason: self._change_status(spec, appt, reason))
         else:
             self._change_status(spec, appt, None)
+
+    def _confirm(self, spec: AppointmentAction, about: str, on_yes: Callable[[], None]) -> QMessageBox:
+        """Ask before ``spec`` on ``about`` ("Maria Silva 08:00 (Consultation)"; window-modal, not
+        blocking); "Mark as no-show" runs ``on_yes``, "Keep it as it is" or Esc nothing."""
+        box = QMessageBox(QMessageBox.Icon.Question, spec.label.rstrip("…"),
+                          f"{spec.label.rstrip('…')}: {about}?\n\n"
+                          "The patient did not come. This counts in the no-show report and can be undone "
+                          "by checking the patient in.", parent=self._w)
+        box.setObjectName("confirmStatusChange")
+        yes = box.addButton(f"Mark as {spec.label.rstrip('…').lower()}", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton("Keep it as it is", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(yes)
+        box.accepted.connect(on_yes)
+        box.finished.connect(box.deleteLater)
+        self.confirmation_opened.emit(box)
+        box.open()
+        return box
 
     def _on_lifecycle_action_triggered(self, spec: LifecycleAction) -> None:
         appt = self.current_appointment()

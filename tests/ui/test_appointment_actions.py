@@ -16,7 +16,7 @@ from reception_app.ui.appointment_actions import ACTIONS, CancelReasonDialog, al
 from reception_app.ui.day_model import APPOINTMENT_ROLE
 from reception_app.ui.main_window import MainWindow
 
-from .conftest import Booked, select_block
+from .conftest import Booked, at, select_block
 
 #: Menus grab the keyboard when they pop up, which the offscreen platform notes; the conftest's
 #: other offscreen notes are repeated because pytest-qt reads only the closest ``qt_log_ignore`` mark.
@@ -78,7 +78,7 @@ def test_actions_are_disabled_without_an_appointment(window: MainWindow) -> None
 
 def test_actions_follow_the_current_cell_through_model_resets(window: MainWindow, booked: Booked) -> None:
     _select(window, booked.first)
-    assert _enabled(window) == {"check_in", "no_show", "cancel"}
+    assert _enabled(window) == {"check_in", "cancel"}  # the window's clock is days before the start: no no-show yet
     window.set_resource_set("room")  # a reset: no current cell any more
     assert window.current_appointment() is None
     assert _enabled(window) == set()
@@ -88,7 +88,7 @@ def test_check_in_with_the_shortcut(qtbot, window: MainWindow, booked: Booked) -
     window.activateWindow()
     qtbot.waitUntil(window.isActiveWindow)
     _select(window, booked.first)  # 08:00 confirmed
-    assert _enabled(window) == {"check_in", "no_show", "cancel"}
+    assert _enabled(window) == {"check_in", "cancel"}  # the window's clock is days before the start: no no-show yet
     with qtbot.waitSignal(window.appointment_changed, timeout=10_000) as changed, \
             qtbot.waitSignal(window.day_loaded, timeout=10_000):
         qtbot.keyClick(window.grid, Qt.Key.Key_I, Qt.KeyboardModifier.ControlModifier)
@@ -122,7 +122,7 @@ def test_right_click_on_a_block_opens_its_menu(qtbot, window: MainWindow, booked
     assert menu.isVisible()
     assert menu.accessibleName() == "Appointment actions for João Pereira 09:00"
     assert menu.actions()[0].text() == "João Pereira 09:00 · Checked in"
-    assert _menu_state(menu) == {"Check in": False, "Start": True, "Complete": True, "No-show": False,
+    assert _menu_state(menu) == {"Check in": False, "Start": True, "Complete": True, "No-show…": False,
                                  "Cancel…": True, "Confirm hold": False, "Approve request": False,
                                  "Cancelled by patient…": True, "Payments…": True}
     menu.close()
@@ -137,7 +137,7 @@ def test_the_menu_key_opens_the_menu_of_the_current_block(
     with qtbot.waitSignal(window.appointment_menu_opened) as opened:
         qtbot.keyClick(window.grid, key, modifier)
     menu: QMenu = opened.args[0]
-    assert _menu_state(menu) == {"Check in": True, "Start": False, "Complete": False, "No-show": True,
+    assert _menu_state(menu) == {"Check in": True, "Start": False, "Complete": False, "No-show…": False,
                                  "Cancel…": True, "Confirm hold": False, "Approve request": False,
                                  "Cancelled by patient…": True, "Payments…": True}
     menu.close()
@@ -245,3 +245,41 @@ def test_the_menu_follows_the_grid_point(qtbot, window: MainWindow, booked: Book
     top_left = window.grid.viewport().mapToGlobal(block.topLeft())
     assert menu.pos().y() >= top_left.y() - 1 and menu.pos() != QPoint(0, 0)
     menu.close()
+
+
+def test_no_show_is_offered_after_the_grace_and_asks_before_marking(qtbot, booked: Booked, runner) -> None:
+    from datetime import timedelta
+
+    from reception_app.domain.status import NO_SHOW_GRACE_MINUTES
+
+    from .conftest import make_window
+
+    clock = {"now": at(8) + timedelta(minutes=NO_SHOW_GRACE_MINUTES - 1)}  # Maria's 08:00, 14 minutes on
+    w = make_window(qtbot, booked.db, runner, clock=lambda: clock["now"])
+    with qtbot.waitSignal(w.day_loaded, timeout=10_000):
+        w.show()
+    w.activateWindow()
+    qtbot.waitUntil(w.isActiveWindow)
+    _select(w, booked.first)
+    assert "no_show" not in _enabled(w)
+    with qtbot.assertNotEmitted(w.appointment_actions.confirmation_opened):
+        qtbot.keyClick(w.grid, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    clock["now"] = at(8) + timedelta(minutes=NO_SHOW_GRACE_MINUTES)
+    w.appointment_actions.update()
+    assert "no_show" in _enabled(w)
+
+    # The shortcut asks first; "Keep it as it is" changes nothing.
+    with qtbot.waitSignal(w.appointment_actions.confirmation_opened) as asked:
+        qtbot.keyClick(w.grid, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    box = asked.args[0]
+    assert "Maria Silva 08:00" in box.text()
+    box.reject()
+    qtbot.wait(50)
+    assert scheduling.get_appointment(booked.db, booked.first.id).status == "confirmed"
+
+    with qtbot.waitSignal(w.appointment_actions.confirmation_opened) as asked:
+        w.status_actions["no_show"].trigger()
+    with qtbot.waitSignal(w.appointment_changed, timeout=10_000) as changed:
+        asked.args[0].accept()
+    assert changed.args[0].status == "no_show"
+    assert scheduling.get_appointment(booked.db, booked.first.id).status == "no_show"
