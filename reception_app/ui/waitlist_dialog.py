@@ -154,7 +154,7 @@ class WaitlistDialog(QDialog):
         self.picker = PatientPicker(db, runner, search_delay_ms=search_delay_ms)
         self.picker.patient_chosen.connect(lambda _p: self._update_buttons())
         # Enter on a patient found: the keyboard goes on to the service.
-        self.picker.patient_confirmed.connect(lambda _p: self.service_combo.setFocus())
+        self.picker.patient_confirmed.connect(self._focus_service)
         side_by_side.addWidget(self.picker, 1)
         form = QFormLayout()
         self.service_combo = QComboBox()
@@ -253,6 +253,10 @@ class WaitlistDialog(QDialog):
             self._on_services_loaded(services)
         self.refresh()
         self._update_buttons()
+
+    def _focus_service(self, _patient: object) -> None:
+        """Enter on a patient found: the keyboard goes on to the service."""
+        self.service_combo.setFocus()
 
     # -- public -----------------------------------------------------------------------------------
     @property

@@ -83,7 +83,7 @@ class WalkInDialog(QDialog):
         self.picker = PatientPicker(db, runner, search_delay_ms=search_delay_ms)
         self.picker.patient_chosen.connect(self._on_patient_chosen)
         # Enter on a patient found: the keyboard goes on to the service (then Enter books).
-        self.picker.patient_confirmed.connect(lambda _p: self.service_combo.setFocus())
+        self.picker.patient_confirmed.connect(self._focus_service)
         inner.addWidget(self.picker)
         v.addWidget(box)
 
@@ -126,6 +126,10 @@ class WalkInDialog(QDialog):
             self._on_services_loaded(services)
         self._update_book_button()
         self.picker.search_edit.setFocus()
+
+    def _focus_service(self, _patient: object) -> None:
+        """Enter on a patient found: the keyboard goes on to the service."""
+        self.service_combo.setFocus()
 
     # -- public -----------------------------------------------------------------------------------
     @property
