@@ -94,7 +94,10 @@ SNAPSHOT_QUERIES: dict[str, str] = {
     "memberships": """
         SELECT g.rolname, m.rolname, am.admin_option
           FROM pg_auth_members am JOIN pg_roles g ON g.oid = am.roleid JOIN pg_roles m ON m.oid = am.member
-         WHERE g.rolname = ANY(%(roles)s) OR m.rolname = ANY(%(roles)s)
+         WHERE (g.rolname = ANY(%(roles)s) OR m.rolname = ANY(%(roles)s))
+           -- the ``login`` fixture's short-lived logins (tests/conftest.py) come and go while other
+           -- workers compare snapshots: roles are cluster-wide
+           AND m.rolname NOT LIKE 't\\_%%'
          ORDER BY 1, 2""",
     "role_settings": """
         SELECT r.rolname, r.rolcanlogin, r.rolinherit, s.setconfig
