@@ -108,6 +108,16 @@ GRANT UPDATE (status, sent_at, attempts, last_error, next_attempt_at, lease_unti
     recipient, provider_ref, failed_at) ON TABLE reminder TO clinic_reminders;
 GRANT SELECT (id, name) ON TABLE service TO clinic_reminders;
 
+-- Receipts (migration 0013; this file is applied by 0010 too, before the table exists): the desk
+-- and the admin issue them, every staff role reads them, nobody changes or deletes one.
+DO $$
+BEGIN
+    IF to_regclass('public.receipt') IS NOT NULL THEN
+        GRANT SELECT, INSERT ON TABLE receipt TO clinic_reception, clinic_admin;
+        GRANT SELECT ON TABLE receipt TO clinic_doctor, clinic_manager;
+    END IF;
+END $$;
+
 -- Row-level security on appointment: staff see and change all; a doctor reads all and changes the
 -- status of the appointments that book them (their resource's login_role); the reminder service reads.
 ALTER TABLE appointment ENABLE ROW LEVEL SECURITY;

@@ -20,6 +20,8 @@
 -- Triggers of this file, per table, in the order PostgreSQL fires them:
 --   payment:
 --     payment_guard                    BEFORE, each row; insert -> payment_guard()
+--   receipt:
+--     receipt_issue                    BEFORE, each row; insert -> receipt_issue()
 --
 -- Why this order is right: on INSERT only payment_guard fires (payment_immutable is for UPDATE and
 -- DELETE); refunds lock the appointment row first, so two refunds of one appointment take turns.
@@ -78,3 +80,43 @@ DROP TRIGGER IF EXISTS payment_guard ON payment;
 CREATE TRIGGER payment_guard BEFORE INSERT ON payment
     FOR EACH ROW
     EXECUTE FUNCTION payment_guard();
+
+-- receipt_issue() (migrations 0013)
+-- A receipt's number, totals, time and login are the database's: the next number after the highest
+-- (no sequence, so a rolled-back print leaves no gap; two prints at once collide on the primary key
+-- and SERIALIZABLE turns that into a serialization failure the runner retries), the appointment's
+-- payments and refunds over its reschedule chain (as clinic_net_paid_cents), now() and session_user.
+CREATE OR REPLACE FUNCTION public.receipt_issue()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+BEGIN
+    IF TG_RELID <> 'public.receipt'::regclass THEN
+        RAISE EXCEPTION 'receipt_issue() fires on public.receipt only' USING ERRCODE = 'CL009';
+    END IF;
+    NEW.number := (SELECT coalesce(max(r.number), 0) + 1 FROM receipt r);
+    WITH RECURSIVE chain(id) AS (
+        SELECT NEW.appointment_id
+        UNION
+        SELECT a.id FROM appointment a JOIN chain c ON a.rescheduled_to = c.id
+    )
+    SELECT coalesce(sum(p.amount_cents) FILTER (WHERE p.kind = 'payment'), 0),
+           coalesce(sum(p.amount_cents) FILTER (WHERE p.kind <> 'payment'), 0)
+      INTO NEW.paid_cents, NEW.refunded_cents
+      FROM payment p JOIN chain c ON p.appointment_id = c.id;
+    NEW.issued_at := now();
+    NEW.issued_by := session_user;
+    RETURN NEW;
+END $function$;
+
+-- The receipt table arrives with migration 0013; migration 0010 applies this file on an older
+-- schema, where there is no table to put the trigger on yet.
+DO $$
+BEGIN
+    IF to_regclass('public.receipt') IS NOT NULL THEN
+        DROP TRIGGER IF EXISTS receipt_issue ON receipt;
+        CREATE TRIGGER receipt_issue BEFORE INSERT ON receipt FOR EACH ROW EXECUTE FUNCTION receipt_issue();
+    END IF;
+END $$;

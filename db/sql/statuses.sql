@@ -95,8 +95,12 @@ BEGIN
     RETURN NEW;
 END $function$;
 
--- appointment_check_transition() (migrations 0001)
+-- appointment_check_transition() (migrations 0001, 0013)
 -- Status transitions -------------------------------------------------------
+-- An outcome is only known once the appointment has begun (0013, issue 16): nobody is a no-show,
+-- and no visit is completed, before its start by the server's clock (now(), the transaction's
+-- start; a client's clock is not asked). The desk offers "No-show" a grace later still
+-- (clinic_setting no_show_grace_minutes, domain/status.py).
 CREATE OR REPLACE FUNCTION public.appointment_check_transition()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -107,6 +111,11 @@ BEGIN
                    WHERE from_status = OLD.status AND to_status = NEW.status) THEN
         RAISE EXCEPTION 'appointment %: status cannot change from % to %', OLD.id, OLD.status, NEW.status
             USING ERRCODE = 'CL001';
+    END IF;
+    IF NEW.status IN ('no_show', 'completed') AND now() < OLD.starts_at THEN
+        RAISE EXCEPTION 'appointment %: cannot become % before its start at %', OLD.id, NEW.status, OLD.starts_at
+            USING ERRCODE = 'CL001',
+                  HINT = CASE NEW.status WHEN 'no_show' THEN 'not_started_no_show' ELSE 'not_started_complete' END;
     END IF;
     NEW.updated_at := now();
     RETURN NEW;

@@ -99,18 +99,35 @@ def clean_name(value: str | None, field: str = "name") -> str:
     return text
 
 
-def parse_phone(value: str | None, field: str = "phone") -> str | None:
-    """An E.164 phone number (``+5527999990000``) or None for empty input."""
+def parse_phone(value: str | None, field: str = "phone", *, region: str | None = None) -> str | None:
+    """A phone number as E.164 (``+5527998765432``), or None for empty input.
+
+    ``region`` (ISO 3166 alpha-2, the branch's country: ``domain.formats.Formats.country``) completes
+    a number typed without its country code (``"27 99876-5432"``); without it the number must start
+    with ``+``. Raises ``ValidationError`` naming ``field`` and the value, with an example of how to
+    type one (never the word E.164).
+    """
     if value is None or not value.strip():
         return None
     check_text(value, field)
+    example = _phone_example(region)
     try:
-        number = phonenumbers.parse(value.strip(), None)
+        number = phonenumbers.parse(value.strip(), region)
     except phonenumbers.NumberParseException as exc:
-        raise ValidationError(field, value, "is not a phone number in E.164 form, e.g. +5527999990000") from exc
+        raise ValidationError(field, value, f"is not a phone number; type it like {example}") from exc
     if not phonenumbers.is_valid_number(number):
-        raise ValidationError(field, value, "is not a valid phone number")
+        raise ValidationError(field, value, f"is not a valid phone number; type it like {example}")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _phone_example(region: str | None) -> str:
+    """How to type a phone: a mobile number of ``region`` in national form, and the same with its
+    country code (``"(11) 96123-4567 or +55 11 96123-4567"``); ``"+55 27 99999-0000"`` without one."""
+    number = phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.MOBILE) if region else None
+    if number is None:
+        return "+55 27 99999-0000 (with the country code)"
+    national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+    return f"{national} or {phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)}"
 
 
 def parse_email(value: str | None, field: str = "email") -> str | None:

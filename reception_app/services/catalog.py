@@ -10,11 +10,13 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Connection
 
 from ..domain.errors import NotFound
+from ..domain.formats import DEFAULT_LOCALE, Formats
 from ..domain.slots import KINDS, BranchSpec, ResourceSpec, ServiceSpec, WeeklyRule, with_exceptions
 from ..domain.wallclock import day_bounds_utc
 from ..store.database import driver
@@ -22,16 +24,31 @@ from ..store.database import driver
 
 @dataclass(frozen=True)
 class BranchInfo:
-    """A branch: ``id``, ``name``, IANA ``timezone`` and its engine spec."""
+    """A branch: ``id``, ``name``, IANA ``timezone``, its engine spec, its ``locale`` (``"pt_BR"``;
+    migration 0013) and the clinic's ``currency`` (ISO 4217)."""
 
     id: int
     name: str
     timezone: str
     spec: BranchSpec
+    locale: str = DEFAULT_LOCALE
+    currency: str = "EUR"
 
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def formats(self) -> Formats:
+        """How this branch writes dates, times, money and phones (``domain.formats``)."""
+        return formats_of(self.locale, self.currency)
+
+
+@lru_cache(maxsize=64)
+def formats_of(locale: str | None, currency: str | None) -> Formats:
+    """The (shared, immutable) :class:`Formats` of a locale and currency; ``None``: the defaults
+    (``en_GB``, ``EUR``)."""
+    return Formats(locale or DEFAULT_LOCALE, currency or "EUR")
 
 
 @dataclass(frozen=True)
@@ -104,7 +121,8 @@ def load_branch(conn: Connection, name_or_id: str | int, holidays_from: date | N
             "ORDER BY h.weekday, h.start_min), '[]') FROM opening_hours h WHERE h.branch_id = t.id) AS hours, "
             "(SELECT coalesce(array_agg(d.local_date), '{}') FROM holiday d WHERE d.branch_id = t.id "
             "AND d.local_date BETWEEN coalesce(CAST(%(f)s AS date), '-infinity') "
-            "AND coalesce(CAST(%(u)s AS date), 'infinity')) AS holidays")
+            "AND coalesce(CAST(%(u)s AS date), 'infinity')) AS holidays, "
+            "(SELECT s.value #>> '{}' FROM clinic_setting s WHERE s.key = 'currency') AS currency")
     params = {"f": holidays_from, "u": holidays_until}
     if isinstance(name_or_id, int):
         found = fetch(conn, f"SELECT {cols} FROM branch t WHERE t.id = %(i)s", params | {"i": name_or_id},
@@ -118,7 +136,8 @@ def load_branch(conn: Connection, name_or_id: str | int, holidays_from: date | N
         row = _pick(rows, "branch", name_or_id.strip())
     hours = tuple(WeeklyRule(weekday=w, start_min=a, end_min=b) for w, a, b in row["hours"])
     return BranchInfo(row["id"], row["name"], row["timezone"],
-                      BranchSpec(timezone=row["timezone"], hours=hours, holidays=frozenset(row["holidays"])))
+                      BranchSpec(timezone=row["timezone"], hours=hours, holidays=frozenset(row["holidays"])),
+                      row.get("locale") or DEFAULT_LOCALE, row.get("currency") or "EUR")
 
 
 def load_service(conn: Connection, name: str) -> ServiceInfo:

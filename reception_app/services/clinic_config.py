@@ -49,6 +49,8 @@ from sqlalchemy.engine import Connection
 
 from ..domain import policy
 from ..domain.errors import NotFound, ValidationError
+from ..domain.formats import DEFAULT_LOCALE, Formats, check_locale
+from ..domain.status import NO_SHOW_GRACE_MINUTES
 from ..domain.validation import (
     check_text,
     clean_name,
@@ -64,7 +66,7 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 _SCHEMA: dict[str, tuple[set[str], set[str]]] = {
     # section: (required keys, optional keys)
-    "branch": ({"name", "timezone"}, {"hours", "phone", "language", "quiet_hours"}),
+    "branch": ({"name", "timezone"}, {"hours", "phone", "language", "quiet_hours", "locale"}),
     "doctor": ({"name", "specialty"}, {"shifts", "login"}),
     "room": ({"name", "branch", "kind"}, set()),
     "equipment": ({"name", "branch", "kind"}, set()),
@@ -75,14 +77,18 @@ _SCHEMA: dict[str, tuple[set[str], set[str]]] = {
 }
 _SHIFT_KEYS = ({"branch", "days", "hours"}, {"from", "until"})
 #: The single ``[clinic]`` table: clinic-wide settings (``clinic_setting``, migration 0003).
-_CLINIC_KEYS = {"hold_minutes", "offer_minutes", "currency", "max_amount"}
+_CLINIC_KEYS = {"hold_minutes", "offer_minutes", "currency", "max_amount", "no_show_grace_minutes",
+                "name", "legal_name", "address", "tax_id"}
+#: The ``[clinic]`` keys that are printed on receipts (free text, one line each but the address).
+_CLINIC_TEXT_KEYS = ("name", "legal_name", "address", "tax_id")
 #: The ceiling of one payment or refund when ``clinic_setting`` has no ``max_amount_cents`` row (5,000.00).
 DEFAULT_MAX_AMOUNT_CENTS = 500_000
 #: The largest ceiling a file may set: amounts are ``integer`` cents in the database.
 _MAX_CENTS = 2_147_483_647
 #: Upper bounds of the whole numbers in a file (a year of minutes, ten years of days, …).
 _INT_MAX = {"duration": 1440, "buffer_before": 1440, "buffer_after": 1440, "min_notice": 525_600,
-            "horizon": 3660, "cancel_free_hours": 8784, "hold_minutes": 1440, "offer_minutes": 10_080}
+            "horizon": 3660, "cancel_free_hours": 8784, "hold_minutes": 1440, "offer_minutes": 10_080,
+            "no_show_grace_minutes": 1440}
 _NEEDS_KEYS = {"doctor", "room", "equipment"}
 
 
@@ -277,6 +283,15 @@ def _apply_clinic(conn: Connection, clinic: dict[str, Any]) -> None:
         values["currency"] = cur
     if "max_amount" in clinic:
         values["max_amount_cents"] = parse_amount(clinic["max_amount"], "clinic.max_amount", max_cents=_MAX_CENTS)
+    if "no_show_grace_minutes" in clinic:
+        values["no_show_grace_minutes"] = _int("clinic.no_show_grace_minutes", clinic["no_show_grace_minutes"], 0)
+    for key in _CLINIC_TEXT_KEYS:
+        if key in clinic:
+            lines = [clean_name(line, f"clinic.{key}") for line in str(clinic[key]).splitlines() if line.strip()]
+            if not lines or (key != "address" and len(lines) > 1):
+                raise ValidationError(f"clinic.{key}", clinic[key], "must be one line of text" if lines
+                                      else "must not be empty")
+            values[key] = "\n".join(lines)
     for key, value in values.items():
         conn.execute(text("INSERT INTO clinic_setting (key, value) VALUES (:k, CAST(:v AS jsonb)) "
                           "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"), {"k": key, "v": json.dumps(value)})
@@ -285,7 +300,8 @@ def _apply_clinic(conn: Connection, clinic: dict[str, Any]) -> None:
 def _apply_branch_contact(conn: Connection, branch_id: int, name: str, b: dict[str, Any]) -> None:
     """The reminder service's branch settings (migration 0004), each only when the file gives it:
     ``phone`` (E.164, printed in every message for changes), ``language`` (two letters, the
-    messages' default), ``quiet_hours`` (``"21:00-08:00"`` branch-local: no SMS or WhatsApp then)."""
+    messages' default), ``quiet_hours`` (``"21:00-08:00"`` branch-local: no SMS or WhatsApp then);
+    and the branch's ``locale`` (migration 0013: ``"pt_BR"``; dates, times, money and phones)."""
     values: dict[str, Any] = {}
     if "phone" in b:
         values["phone"] = parse_phone(str(b["phone"]), f"branch {name!r}.phone")
@@ -294,6 +310,8 @@ def _apply_branch_contact(conn: Connection, branch_id: int, name: str, b: dict[s
         if len(language) != 2 or not language.isalpha():
             raise ValidationError(f"branch {name!r}.language", b["language"], 'must be a two-letter code like "pt"')
         values["language"] = language
+    if "locale" in b:
+        values["locale"] = check_locale(str(b["locale"]), f"branch {name!r}.locale")
     if "quiet_hours" in b:
         start, end = parse_hhmm_range(str(b["quiet_hours"]), f"branch {name!r}.quiet_hours")
         values["quiet_from_min"], values["quiet_until_min"] = start % 1440, end % 1440
@@ -443,3 +461,45 @@ def _ensure_kind(conn: Connection, name: str, kind: str) -> None:
     other = conn.execute(text("SELECT kind FROM resource WHERE name = :n"), {"n": name}).scalar()
     if other is not None and other != kind:
         raise ValidationError(f"{kind}.name", name, f"is already the name of a {other}")
+
+
+@dataclass(frozen=True)
+class ClinicProfile:
+    """The clinic-wide settings the desk shows and prints (``clinic_setting``; defaults when unset).
+
+    ``name``: the clinic's name for headers (``""``: the branch's name is used); ``legal_name``,
+    ``address`` (lines joined by newlines) and ``tax_id``: for receipts (``""`` when unset);
+    ``currency``: ISO 4217; ``no_show_grace_minutes``: minutes after a start before the desk offers
+    "No-show" (``domain.status.NO_SHOW_GRACE_MINUTES`` by default; the database itself refuses a
+    no-show only before the start).
+    """
+
+    name: str = ""
+    legal_name: str = ""
+    address: str = ""
+    tax_id: str = ""
+    currency: str = "EUR"
+    no_show_grace_minutes: int = NO_SHOW_GRACE_MINUTES
+
+
+def clinic_profile(conn: Connection) -> ClinicProfile:
+    """Read :class:`ClinicProfile` from ``clinic_setting`` on ``conn`` (one query)."""
+    rows: dict[str, Any] = dict(conn.execute(text(
+        "SELECT key, value FROM clinic_setting WHERE key = ANY(:k)"),
+        {"k": [*_CLINIC_TEXT_KEYS, "currency", "no_show_grace_minutes"]}).all())
+    defaults = ClinicProfile()
+    grace = rows.get("no_show_grace_minutes")
+    return ClinicProfile(**{k: str(rows.get(k) or "") for k in _CLINIC_TEXT_KEYS},
+                         currency=str(rows.get("currency") or defaults.currency),
+                         no_show_grace_minutes=int(grace) if isinstance(grace, int) else defaults.no_show_grace_minutes)
+
+
+def branch_formats(conn: Connection, branch_id: int) -> Formats:
+    """The :class:`~reception_app.domain.formats.Formats` of branch ``branch_id`` (its ``locale``,
+    ``en_GB`` when unset; the clinic's currency). Raises ``NotFound`` for an unknown branch."""
+    row = conn.execute(text(
+        "SELECT b.locale, (SELECT value #>> '{}' FROM clinic_setting WHERE key = 'currency') AS currency "
+        "FROM branch b WHERE b.id = :id"), {"id": branch_id}).first()
+    if row is None:
+        raise NotFound("branch", branch_id)
+    return Formats(row.locale or DEFAULT_LOCALE, row.currency or "EUR")

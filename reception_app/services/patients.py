@@ -328,15 +328,18 @@ class PatientRecord:
     """A patient's record as the desk shows it.
 
     ``upcoming``: appointments not yet over at ``now`` and not cancelled or
-    rescheduled, earliest first; ``past``: the others, latest first (cancelled
-    ones included, with their status). Times are UTC; ``zones`` maps each
-    branch id in them to its IANA zone, to show branch-local times.
+    rescheduled, earliest first; ``cancelled``: the cancelled or rescheduled
+    ones not yet over (their time is still to come: the desk rebooks them),
+    earliest first; ``past``: every appointment over at ``now``, latest first,
+    whatever its status. Times are UTC; ``zones`` maps each branch id in them
+    to its IANA zone, to show branch-local times.
     """
 
     patient: PatientView
     upcoming: tuple[AppointmentView, ...]
     past: tuple[AppointmentView, ...]
     zones: dict[int, str]
+    cancelled: tuple[AppointmentView, ...] = ()
 
 
 def patient_record(db: Database, patient_id: int, *, now: datetime) -> PatientRecord:
@@ -349,9 +352,11 @@ def patient_record(db: Database, patient_id: int, *, now: datetime) -> PatientRe
         zones = {int(i): str(z) for i, z in conn.execute(text(
             "SELECT id, timezone FROM branch WHERE id = ANY(:ids)"),
             {"ids": sorted({a.branch_id for a in appointments})})}
-        upcoming = [a for a in appointments if a.end > now and a.status not in RELEASED]
-        past = [a for a in reversed(appointments) if a not in upcoming]
-        return PatientRecord(_view(row), tuple(upcoming), tuple(past), zones)
+        ahead = [a for a in appointments if a.end > now]
+        upcoming = tuple(a for a in ahead if a.status not in RELEASED)
+        cancelled = tuple(a for a in ahead if a.status in RELEASED)
+        past = tuple(a for a in reversed(appointments) if a.end <= now)
+        return PatientRecord(_view(row), upcoming, past, zones, cancelled)
     return db.read(work)
 
 

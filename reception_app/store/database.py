@@ -369,6 +369,14 @@ def _is_disconnect(exc: BaseException) -> bool:
     return isinstance(orig, psycopg.OperationalError) and state == ""
 
 
+#: The status trigger's refusals of an outcome before the start (db/sql/statuses.sql, by HINT), in
+#: the desk's words.
+_NOT_STARTED = {
+    "not_started_no_show": "The appointment has not started yet, so the patient cannot be a no-show.",
+    "not_started_complete": "The appointment has not started yet, so it cannot be completed.",
+}
+
+
 def _first_line(exc: object) -> str:
     return (str(exc).strip().splitlines() or ["unknown error"])[0]
 
@@ -387,7 +395,8 @@ def translate(exc: DBAPIError | psycopg.Error) -> Exception:
     if state in RETRYABLE:
         return SlotTaken("Someone else changed this time just now; please pick the slot again.")
     if state == "CL001":
-        return InvalidTransition(diag.message_primary if diag else str(orig))
+        hint = (diag.message_hint if diag else None) or ""
+        return InvalidTransition(_NOT_STARTED.get(hint) or (diag.message_primary if diag else str(orig)))
     if state == "42501":
         return PermissionDenied(f"Your database role may not do this: {_first_line(orig)}")
     if state.startswith(("22", "23")):  # data exceptions and the remaining integrity violations

@@ -141,23 +141,28 @@ def perform(db: Database, action: AppointmentAction | LifecycleAction, appointme
 
 
 def is_allowed(action: AppointmentAction, status: str | None, *, start: datetime | None = None,
-               now: datetime | None = None) -> bool:
+               now: datetime | None = None, grace_minutes: int = NO_SHOW_GRACE_MINUTES) -> bool:
     """Whether ``action`` may be applied to an appointment in ``status`` (``None`` or unknown: never).
 
-    "No-show" is also held back until ``NO_SHOW_GRACE_MINUTES`` after the appointment's ``start``
-    (aware datetimes; when ``start`` and ``now`` are given): a patient who is not late yet is no no-show.
+    With ``start`` and ``now`` (aware datetimes) an outcome waits for the time: "Complete" is held back
+    until the start, and "No-show" until ``grace_minutes`` after it (the clinic's
+    ``no_show_grace_minutes``; a patient a few minutes late is no no-show). The database refuses
+    both before the start whatever the client does (db/sql/statuses.sql).
     """
     if status is None or action.target not in TRANSITIONS.get(status, ()):
         return False
-    if action.target == "no_show" and start is not None and now is not None:
-        return now >= no_show_from(start)
+    if start is not None and now is not None:
+        if action.target == "no_show":
+            return now >= no_show_from(start, grace_minutes)
+        if action.target == "completed":
+            return now >= start
     return True
 
 
-def no_show_from(start: datetime) -> datetime:
-    """When "No-show" is first offered for an appointment starting at ``start``: ``NO_SHOW_GRACE_MINUTES``
-    later."""
-    return start + timedelta(minutes=NO_SHOW_GRACE_MINUTES)
+def no_show_from(start: datetime, grace_minutes: int = NO_SHOW_GRACE_MINUTES) -> datetime:
+    """When "No-show" is first offered for an appointment starting at ``start``: ``grace_minutes``
+    (the clinic's setting) later."""
+    return start + timedelta(minutes=grace_minutes)
 
 
 def allowed_actions(status: str | None) -> tuple[AppointmentAction, ...]:

@@ -41,6 +41,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QVBoxLayout, QW
 
 from ..domain.roles import Capabilities, capabilities
 from ..domain.wallclock import day_bounds_utc
+from ..services.clinic_config import ClinicProfile, clinic_profile
 from ..services.dayview import (
     DayView,
     ServiceSummary,
@@ -269,6 +270,20 @@ class MainWindow(WindowBooking, WindowPrinting, WindowClinic):
         self._live_feed = LiveFeed(live, self.changes, parent=self) if live is not None else None
         self.set_controls_enabled(False)
         self.nav.reload_branches()
+        #: The clinic-wide settings the desk shows and prints (name, legal details, no-show grace).
+        self.clinic_profile = ClinicProfile()
+        self.runner.run(lambda: self._db.read(clinic_profile), on_success=self._on_clinic_profile,
+                        label="clinic settings")
+        # An outcome's actions wait for the time ("No-show" a grace after the start, "Complete" the
+        # start): look again every half minute, so they are offered when the time comes.
+        self._outcome_timer = QTimer(self)
+        self._outcome_timer.timeout.connect(self.appointment_actions.update)
+        self._outcome_timer.start(30_000)
+
+    def _on_clinic_profile(self, profile: ClinicProfile) -> None:
+        self.clinic_profile = profile
+        self.appointment_actions.grace_minutes = profile.no_show_grace_minutes
+        self.appointment_actions.update()
 
     # -- construction -----------------------------------------------------------------------
     def _build_toolbar(self) -> None:

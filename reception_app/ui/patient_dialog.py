@@ -331,8 +331,9 @@ class PatientRecordDialog(QDialog):
         self.appointment_tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.appointment_tree.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.upcoming_item = QTreeWidgetItem(["Upcoming"])
+        self.cancelled_item = QTreeWidgetItem(["Cancelled, still to come"])
         self.past_item = QTreeWidgetItem(["Past"])
-        for top in (self.upcoming_item, self.past_item):
+        for top in (self.upcoming_item, self.cancelled_item, self.past_item):
             top.setFirstColumnSpanned(True)
             self.appointment_tree.addTopLevelItem(top)
         v.addWidget(self.appointment_tree, 1)
@@ -435,12 +436,15 @@ class PatientRecordDialog(QDialog):
     def _on_loaded(self, record: PatientRecord) -> None:
         self._record = record
         self._show_patient(record.patient)
-        for top, rows in ((self.upcoming_item, record.upcoming), (self.past_item, record.past)):
+        for top, title, rows in ((self.upcoming_item, "Upcoming", record.upcoming),
+                                 (self.cancelled_item, "Cancelled, still to come", record.cancelled),
+                                 (self.past_item, "Past", record.past)):
             top.takeChildren()
             for a in rows:
                 top.addChild(self._appointment_item(a, record.zones))
-            top.setText(0, f"{'Upcoming' if top is self.upcoming_item else 'Past'} ({len(rows)})")
+            top.setText(0, f"{title} ({len(rows)})")
             top.setExpanded(True)
+            top.setHidden(top is self.cancelled_item and not rows)
         for button in (self.book_button, self.visit_button, self.series_button):
             button.setEnabled(True)
         self.record_loaded.emit(record)
@@ -471,7 +475,8 @@ class PatientRecordDialog(QDialog):
 
     def _on_saved(self, patient: PatientView) -> None:
         if self._record is not None:
-            self._record = PatientRecord(patient, self._record.upcoming, self._record.past, self._record.zones)
+            self._record = PatientRecord(patient, self._record.upcoming, self._record.past, self._record.zones,
+                                         self._record.cancelled)
         self._show_patient(patient)
         self.save_message.setStyleSheet("")
         self.save_message.setText("Saved.")

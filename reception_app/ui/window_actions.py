@@ -38,6 +38,7 @@ from PySide6.QtWidgets import QMenu, QMessageBox, QToolBar, QToolButton
 
 from ..domain.errors import ClinicError
 from ..domain.slots import KINDS
+from ..domain.status import NO_SHOW_GRACE_MINUTES
 from ..services import scheduling, waitlist
 from ..services.dayview import GridResource
 from ..services.my_day import MyDayRow
@@ -100,6 +101,9 @@ class AppointmentActions(QObject):
         self._w = window
         self._db = db
         self._clock = clock
+        #: The clinic's ``no_show_grace_minutes`` (``services.clinic_config.clinic_profile``), set by
+        #: the window once read.
+        self.grace_minutes = NO_SHOW_GRACE_MINUTES
         self._enabled = False
         self._status_change_pending = False
         self._menu: QMenu | None = None
@@ -170,9 +174,13 @@ class AppointmentActions(QObject):
             return
         tz = ZoneInfo(row.timezone)
         about = f"{row.patient} {row.start.astimezone(tz):%H:%M}"
-        if spec.target == "no_show" and self._clock() < no_show_from(row.start):
+        if spec.target == "no_show" and self._clock() < no_show_from(row.start, self.grace_minutes):
             self._status(f"{row.patient} is not late enough for a no-show yet: it can be marked from "
-                         f"{no_show_from(row.start).astimezone(tz):%H:%M}.")
+                         f"{no_show_from(row.start, self.grace_minutes).astimezone(tz):%H:%M}.")
+            return
+        if spec.target == "completed" and self._clock() < row.start:
+            self._status(f"{row.patient}'s appointment has not started yet: it can be completed from "
+                         f"{row.start.astimezone(tz):%H:%M}.")
             return
         if spec.asks_confirmation:
             self._confirm(spec, about, lambda: self._change_status_of(spec, row.appointment_id, about, None))
@@ -194,8 +202,9 @@ class AppointmentActions(QObject):
             and not self._status_change_pending and self._may_change(appt) else None
         start, now = (appt.start, self._clock()) if appt is not None else (None, None)
         for spec in ACTIONS:
-            self.status_actions[spec.key].setEnabled(is_allowed(spec, status, start=start, now=now)
-                                                     and caps.allows_status(spec.key))
+            self.status_actions[spec.key].setEnabled(
+                is_allowed(spec, status, start=start, now=now, grace_minutes=self.grace_minutes)
+                and caps.allows_status(spec.key))
         for life in (*LIFECYCLE_ACTIONS, PAYMENT_ACTION):
             allowed_role = caps.book if life.opens_dialog else caps.move
             self.lifecycle_actions[life.key].setVisible(allowed_role)
@@ -266,7 +275,8 @@ class AppointmentActions(QObject):
     def _on_appointment_action_triggered(self, spec: AppointmentAction) -> None:
         appt = self.current_appointment()
         if appt is None or self._status_change_pending \
-                or not is_allowed(spec, appt.status, start=appt.start, now=self._clock()) \
+                or not is_allowed(spec, appt.status, start=appt.start, now=self._clock(),
+                                  grace_minutes=self.grace_minutes) \
                 or not self._w.capabilities.allows_status(spec.key) or not self._may_change(appt):
             return  # a shortcut pressed while the action was being disabled
         if spec.asks_confirmation:

@@ -440,3 +440,40 @@ def test_max_amount_is_stored_in_cents_and_checked(db):
     assert db.read(clinic_config.max_amount_cents) == 123450      # a bad file changed nothing
     for key, value in (("hold_minutes", -1), ("offer_minutes", 0), ("hold_minutes", 10**9)):
         bad(db, {"clinic": {key: value}}, f"clinic.{key}")
+
+
+# -- the clinic's profile and the branch's locale (issue 16) -------------------------------------------------
+def test_the_clinic_profile_and_branch_locale_are_applied_and_read_back(db):
+    clinic_config.apply_file(db, DATA / "test_clinic.toml")
+    assert db.read(clinic_config.clinic_profile) == clinic_config.ClinicProfile(currency="EUR")   # the defaults
+    clinic_config.apply(db, {
+        "clinic": {"name": "Clínica Horizonte", "legal_name": "Clínica Horizonte Ltda.", "tax_id": "CNPJ 12.345.678/0001-90",
+                   "address": "Av. Paulista, 1000\nSão Paulo — SP", "no_show_grace_minutes": 10, "currency": "BRL"},
+        "branch": [{"name": "Centro", "timezone": "America/Sao_Paulo", "locale": "pt-BR"}]})
+    profile = db.read(clinic_config.clinic_profile)
+    assert (profile.name, profile.legal_name, profile.tax_id, profile.address, profile.no_show_grace_minutes,
+            profile.currency) == ("Clínica Horizonte", "Clínica Horizonte Ltda.", "CNPJ 12.345.678/0001-90",
+                                  "Av. Paulista, 1000\nSão Paulo — SP", 10, "BRL")
+    centro, berlin = (rows(db, "SELECT id FROM branch WHERE name = :n", n=n)[0][0] for n in ("Centro", "Berlin"))
+    assert db.read(lambda c: clinic_config.branch_formats(c, centro)).money(2000) == "R$ 20,00"
+    assert db.read(lambda c: clinic_config.branch_formats(c, berlin)).locale == "en_GB"   # none given
+
+
+@pytest.mark.parametrize("section, where, words", [
+    ({"clinic": {"no_show_grace_minutes": -1}}, "clinic.no_show_grace_minutes", "whole number from 0 to 1440"),
+    ({"clinic": {"legal_name": "  "}}, "clinic.legal_name", "must not be empty"),
+    ({"clinic": {"tax_id": "one\ntwo"}}, "clinic.tax_id", "one line"),
+    ({"branch": [{"name": "Centro", "timezone": "America/Sao_Paulo", "locale": "Brazil"}]},
+     "branch 'Centro'.locale", "is not a locale"),
+    ({"branch": [{"name": "Centro", "timezone": "America/Sao_Paulo", "locale": "pt"}]},
+     "branch 'Centro'.locale", "must name a country"),
+])
+def test_bad_profile_values_are_named_and_nothing_is_written(db, section, where, words):
+    clinic_config.apply_file(db, DATA / "test_clinic.toml")
+    before = rows(db, "SELECT key, value::text FROM clinic_setting ORDER BY 1") + rows(
+        db, "SELECT name, locale FROM branch ORDER BY 1")
+    with pytest.raises(ValidationError) as info:
+        clinic_config.apply(db, section)
+    assert info.value.field == where and words in str(info.value)
+    assert rows(db, "SELECT key, value::text FROM clinic_setting ORDER BY 1") + rows(
+        db, "SELECT name, locale FROM branch ORDER BY 1") == before

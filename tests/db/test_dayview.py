@@ -22,7 +22,8 @@ def at(day: date, hour: int, minute: int = 0) -> datetime:
 
 
 def book(db: Database, patient_id: int, start: datetime, **kw) -> scheduling.AppointmentView:
-    return scheduling.book(db, branch="Centro", service=US, start=start, patient_id=patient_id, now=NOW, **kw)
+    return scheduling.book(db, branch="Centro", service=US, start=start, patient_id=patient_id,
+                           **{"now": NOW, **kw})
 
 
 def fail_reminder(db: Database, appointment_id: int, status: str = "failed") -> None:
@@ -60,11 +61,13 @@ def test_markers_first_visit_payment_pending_and_failed_reminder(clinic_db: Data
 
 def test_a_no_show_counts_as_an_earlier_visit_in_any_branch(clinic_db: Database, people) -> None:
     maria, _ = people
-    first = book(clinic_db, maria, at(MONDAY, 9))
+    past_monday = date(2026, 6, 1)  # in the real past: no-shows are marked after the start only
+    before = datetime(2026, 5, 20, tzinfo=UTC)
+    first = book(clinic_db, maria, at(past_monday, 9), now=before)
     scheduling.set_status(clinic_db, first.id, "no_show")
-    later = book(clinic_db, maria, at(MONDAY + timedelta(days=1), 9))
-    assert dayview.load_day(clinic_db, "Centro", MONDAY).markers == {first.id: frozenset({"first_visit"})}
-    assert later.id not in dayview.load_day(clinic_db, "Centro", MONDAY + timedelta(days=1)).markers
+    later = book(clinic_db, maria, at(past_monday + timedelta(days=1), 9), now=before)
+    assert dayview.load_day(clinic_db, "Centro", past_monday).markers == {first.id: frozenset({"first_visit"})}
+    assert later.id not in dayview.load_day(clinic_db, "Centro", past_monday + timedelta(days=1)).markers
 
 
 def test_a_week_is_seven_days_in_one_read(clinic_db: Database, people) -> None:

@@ -57,7 +57,9 @@ def test_approval_mode_books_a_request_that_a_receptionist_approves(clinic_db, p
 
 def test_hybrid_confirms_known_patients_and_asks_approval_for_new_ones(clinic_db, patient) -> None:
     set_service(clinic_db, confirmation_mode="hybrid")
-    first = book(clinic_db, patient)
+    # the first visit in the real past (the database completes nothing before its start)
+    first = book(clinic_db, patient, start=datetime(2026, 6, 1, 8, 0, tzinfo=SP),
+                 now=datetime(2026, 5, 20, tzinfo=UTC))
     assert first.status == "requested"
     scheduling.approve(clinic_db, first.id)
     for status in ("checked_in", "completed"):

@@ -1,6 +1,7 @@
 """A doctor's day: rows by start, waiting since check-in, the next patient, counts; the check-in stamp.
 
-Ana Souza works Centro (America/Sao_Paulo, UTC-3) Monday 2027-01-04 08-12.
+Ana Souza works Centro (America/Sao_Paulo, UTC-3) Monday 2026-06-01 08-12 — a day in the real past, since the database marks no-shows and
+completes visits only after their start by its own clock.
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ from reception_app.services import clinic_config, patients, scheduling
 from reception_app.services.my_day import my_day, waiting_minutes
 
 SP = timezone(timedelta(hours=-3))
-NOW = datetime(2027, 1, 1, tzinfo=UTC)
-DAY = date(2027, 1, 4)
+NOW = datetime(2026, 5, 29, tzinfo=UTC)
+DAY = date(2026, 6, 1)
 US = "Abdominal ultrasound"
 
 
-def at(hour: int, minute: int = 0, day: int = 4, month: int = 1, year: int = 2027) -> datetime:
+def at(hour: int, minute: int = 0, day: int = 1, month: int = 6, year: int = 2026) -> datetime:
     return datetime(year, month, day, hour, minute, tzinfo=SP)
 
 
@@ -47,8 +48,8 @@ def day(clinic_db):
     ids = {n: add(clinic_db, name=full, birth_date="1980-01-01").id for n, full in (
         ("maria", "Maria Silva"), ("joao", "João Pereira"), ("rui", "Rui Costa"), ("lia", "Lia Maia"),
         ("ivo", "Ivo Reis"))}
-    # João came before: a completed visit in December.
-    earlier = book(clinic_db, ids["joao"], at(8, day=28, month=12, year=2026), now=datetime(2026, 12, 1, tzinfo=UTC))
+    # João came before: a completed visit the Monday before.
+    earlier = book(clinic_db, ids["joao"], at(8, day=25, month=5), now=datetime(2026, 5, 15, tzinfo=UTC))
     scheduling.set_status(clinic_db, earlier.id, "checked_in")
     scheduling.set_status(clinic_db, earlier.id, "completed")
     appts: dict = {
@@ -102,7 +103,7 @@ def test_after_the_waiting_patient_starts_the_next_confirmed_one_not_over_is_nex
 
 def test_an_empty_day_and_an_unknown_doctor(day):
     db, ana, _ = day
-    empty = my_day(db, resource_id=ana, local_date=date(2027, 1, 6), now=NOW)
+    empty = my_day(db, resource_id=ana, local_date=date(2026, 6, 3), now=NOW)
     assert empty.rows == () and empty.next_patient is None and empty.arrived == 0
     with pytest.raises(NotFound):
         my_day(db, resource_id=999_999, local_date=DAY, now=NOW)

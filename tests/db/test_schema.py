@@ -21,6 +21,9 @@ NOW = datetime(2027, 1, 1, tzinfo=UTC)
 # Monday 2027-01-04 08:00 in Sao Paulo (UTC-3).
 T0 = datetime(2027, 1, 4, 11, 0, tzinfo=UTC)
 M15 = timedelta(minutes=15)
+# Monday 2026-06-01 08:00 in Sao Paulo: in the real past, where outcomes (no-show, completed) may be
+# recorded — the database refuses them before the start by its own clock.
+PAST = datetime(2026, 6, 1, 11, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -242,7 +245,7 @@ def test_status_transition_table_matches_the_domain(sql):
     ["payment_pending", "confirmed", "rescheduled"],
 ])
 def test_allowed_transitions_pass_in_sql(sql, path):
-    a = sql.appt_with_booking("Ultrasound A", T0, T0 + 2 * M15)
+    a = sql.appt_with_booking("Ultrasound A", PAST, PAST + 2 * M15)
     for status in path:
         sql.set_status(a, status)
         assert sql.status(a) == status
@@ -257,7 +260,7 @@ def test_allowed_transitions_pass_in_sql(sql, path):
     (["no_show"], "cancelled"),
 ])
 def test_disallowed_transitions_raise_cl001(sql, start_path, bad):
-    a = sql.appt_with_booking("Ultrasound A", T0, T0 + 2 * M15)
+    a = sql.appt_with_booking("Ultrasound A", PAST, PAST + 2 * M15)
     for status in start_path:
         sql.set_status(a, status)
     before = sql.status(a)
@@ -267,10 +270,29 @@ def test_disallowed_transitions_raise_cl001(sql, start_path, bad):
     assert sql.status(a) == before
 
 
+@pytest.mark.parametrize("start_path, outcome, words", [
+    ([], "no_show", "cannot be a no-show"),
+    (["checked_in"], "completed", "cannot be completed"),
+    (["checked_in", "in_progress"], "completed", "cannot be completed"),
+])
+def test_no_outcome_before_the_start_by_the_servers_clock(clinic_db, sql, start_path, outcome, words):
+    """Issue 16: nobody is a no-show, and no visit completed, before its start — whoever asks."""
+    a = sql.appt_with_booking("Ultrasound A", T0, T0 + 2 * M15)   # 2027: still to come
+    for status in start_path:
+        sql.set_status(a, status)
+    with pytest.raises(psycopg.Error) as info:
+        sql.conn.execute("UPDATE appointment SET status = %s WHERE id = %s", (outcome, a))
+    assert info.value.sqlstate == "CL001" and info.value.diag.message_hint.startswith("not_started_")
+    assert sql.status(a) == (start_path[-1] if start_path else "confirmed")
+    with pytest.raises(InvalidTransition) as refused:   # the service says it in the desk's words
+        scheduling.set_status(clinic_db, a, outcome)
+    assert words in str(refused.value) and "not started yet" in str(refused.value)
+
+
 def test_set_status_service_follows_the_same_rules(clinic_db, sql):
     p = patients.add_patient(clinic_db, name="Status Patient", birth_date="1980-01-01")
-    appt = scheduling.book(clinic_db, branch="Centro", service="Abdominal ultrasound", start=T0,
-                           patient_id=p.id, now=NOW)
+    appt = scheduling.book(clinic_db, branch="Centro", service="Abdominal ultrasound", start=PAST,
+                           patient_id=p.id, now=PAST - timedelta(days=10))
     with pytest.raises(InvalidTransition):
         scheduling.set_status(clinic_db, appt.id, "completed")
     assert scheduling.set_status(clinic_db, appt.id, "checked_in").status == "checked_in"

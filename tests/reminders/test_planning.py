@@ -135,9 +135,14 @@ def test_payment_pending_then_confirmed_then_completed(clinic_db, add_patient, a
     assert [r[0] for r in reminders(clinic_db, appt)] == ["payment"]
     sql(clinic_db, "UPDATE appointment SET status = 'confirmed' WHERE id = :a", {"a": appt})
     assert sorted(r[0] for r in reminders(clinic_db, appt)) == ["confirmation", "reminder", "reminder"]
-    for status in ("checked_in", "completed"):
-        sql(clinic_db, "UPDATE appointment SET status = :s WHERE id = :a", {"a": appt, "s": status})
-    assert reminders(clinic_db, appt) == [("follow_up", "email", _utc(2027, 6, 2, 13), "pending")]  # 10:00 local
+    # A visit is completed after its start only (the database's clock): one in the real past.
+    past = add_appointment(pid, datetime(2026, 6, 1, 10, 0, tzinfo=SAO_PAULO), status="checked_in")
+    sql(clinic_db, "UPDATE appointment SET status = 'completed' WHERE id = :a", {"a": past})
+    follow_up = reminders(clinic_db, past)
+    assert [(r[0], r[1], r[3]) for r in follow_up] == [("follow_up", "email", "pending")]
+    # due the next day at 10:00 local (13:00 UTC), which has passed: so at once, by the server's clock
+    server_now = sql(clinic_db, "SELECT now()")[0][0]
+    assert _utc(2026, 6, 2, 13) < follow_up[0][2] <= server_now
 
 
 def test_a_narrower_inactive_rule_switches_reminders_off(clinic_db, add_patient, add_appointment):

@@ -136,6 +136,7 @@ MATRIX: dict[str, dict[str, str]] = {
     "patient": {**_DESK, REM: "S*"},
     "payment": {R: "S I", D: "S", M: "S I", A: "S I"},
     "reminder": {R: "S I U", D: "S", M: "S I U", A: "S I U", REM: "S* U*"},
+    "receipt": {R: "S I", D: "S", M: "S I", A: "S I"},   # append-only: numbered by the database
     "reminder_rule": dict(_CONFIG),
     "resource": dict(_CONFIG),
     "series": dict(_DESK),

@@ -297,3 +297,65 @@ def test_moving_a_patients_appointment_onto_their_other_one_is_refused(env: Env,
         cur.execute("UPDATE appointment SET starts_at = %s, ends_at = %s WHERE id = %s", (lo, hi, appts["rc"]))
         cur.execute("UPDATE booking SET period = tstzrange(%s, %s) WHERE appointment_id = %s", (lo, hi, appts["rc"]))
     refused(env.attack("reception", work), "23P01")
+
+
+# -- g. outcomes only after the start (issue 16) --------------------------------------------------------------
+def _outcome(appts: dict[str, int], path: tuple[str, ...]):
+    def work(cur: psycopg.Cursor) -> None:
+        for status in path:
+            cur.execute("UPDATE appointment SET status = %s WHERE id = %s", (status, appts["us"]))
+            if cur.rowcount != 1:
+                raise AssertionError("the UPDATE matched no row (row-level security?)")
+    return work
+
+
+OUTCOMES = [(role, path, "CL001") for role in (*WRITERS, "doctor")
+            for path in (("no_show",), ("checked_in", "completed"), ("checked_in", "in_progress", "completed"))] + [
+    ("reception", ("checked_in",), None),                 # controls: an early arrival is checked in,
+    ("doctor", ("checked_in", "in_progress"), None),      # and a doctor may start early
+]
+
+
+@pytest.mark.parametrize("role, path, want", OUTCOMES, ids=[f"{o[0]}-{'-'.join(o[1])}" for o in OUTCOMES])
+def test_no_role_records_an_outcome_before_the_start(env: Env, appts: dict[str, int], role: str,
+                                                     path: tuple[str, ...], want: str | None) -> None:
+    """The module's appointments are in 2027, after the server's clock: a no-show or a completion
+    is refused (CL001, the status trigger) for every role that may change a status."""
+    expect(env.attack(role, _outcome(appts, path)), want)
+
+
+# -- h. receipts: numbered by the database, without gaps, never changed ------------------------------------------
+def _issue_receipt(appts: dict[str, int], **sent: Any):
+    def work(cur: psycopg.Cursor) -> tuple:
+        cols = ", ".join(["appointment_id", *sent])
+        marks = ", ".join(["%s"] * (1 + len(sent)))
+        cur.execute(f"INSERT INTO receipt ({cols}) VALUES ({marks}) "
+                    "RETURNING number, paid_cents, refunded_cents, issued_by, issued_at = now()",
+                    (appts["paid"], *sent.values()))
+        return cur.fetchone()
+    return work
+
+
+@pytest.mark.parametrize("role, want", [("reception", None), ("manager", None), ("admin", None),
+                                        ("doctor", "42501"), ("reminders", "42501")])
+def test_a_receipt_is_issued_by_the_desk_with_the_databases_number_and_totals(env: Env, appts: dict[str, int],
+                                                                             role: str, want: str | None) -> None:
+    top = env.rows("SELECT coalesce(max(number), 0) FROM receipt")[0][0]
+    attempt = env.attack(role, _issue_receipt(appts, number=999, paid_cents=10**6, refunded_cents=0,
+                                              issued_by="someone_else", issued_at="2000-01-01T00:00:00Z"))
+    expect(attempt, want)
+    if want is None:
+        number, paid, refunded, by, at_now = attempt.result
+        assert (number, paid, refunded, at_now) == (top + 1, 0, 0, True)   # nothing paid yet
+        assert by == attempt.user
+
+
+@pytest.mark.parametrize("role", ["reception", "manager", "admin", "doctor"])
+@pytest.mark.parametrize("change", ["UPDATE receipt SET paid_cents = 0", "DELETE FROM receipt",
+                                    "UPDATE receipt SET number = number + 1"])
+def test_no_role_changes_or_removes_a_receipt(env: Env, appts: dict[str, int], role: str, change: str) -> None:
+    def work(cur: psycopg.Cursor) -> None:
+        cur.execute(change)
+    if not env.rows("SELECT 1 FROM receipt"):
+        env.attack("reception", _issue_receipt(appts), commit=True)
+    expect(env.attack(role, work), "42501")

@@ -85,16 +85,32 @@ class Booked:
 @pytest.fixture
 def booked(clinic_db: Database) -> Booked:
     """The test clinic with three patients and three ultrasound bookings on DAY at Centro."""
+    return _book_day(clinic_db, DAY, NOW)
+
+
+#: A Monday in the real past, and a clock before it: the database records outcomes (no-show,
+#: completed) only after an appointment's start by its own clock, so tests of them use this day.
+PAST_DAY = date(2026, 6, 1)
+PAST_NOW = datetime(2026, 5, 29, tzinfo=UTC)
+
+
+@pytest.fixture
+def booked_past(clinic_db: Database) -> Booked:
+    """As ``booked``, on :data:`PAST_DAY` (booked with the clock at :data:`PAST_NOW`)."""
+    return _book_day(clinic_db, PAST_DAY, PAST_NOW)
+
+
+def _book_day(clinic_db: Database, day: date, now: datetime) -> Booked:
     maria = patients.add_patient(clinic_db, name="Maria Silva", birth_date="1980-05-17", phone="+5527999990001").id
     joao = patients.add_patient(clinic_db, name="João Pereira", birth_date="1975-11-02",
                                 email="joao@example.com").id
     ana_clara = patients.add_patient(clinic_db, name="Ana Clara Souza", birth_date="2001-01-30").id
-    common = {"branch": "Centro", "service": "Abdominal ultrasound", "now": NOW}
-    first = scheduling.book(clinic_db, start=at(8), patient_id=maria, **common)
-    second = scheduling.book(clinic_db, start=at(9), patient_id=joao, **common)
+    common = {"branch": "Centro", "service": "Abdominal ultrasound", "now": now}
+    first = scheduling.book(clinic_db, start=at(8, day=day), patient_id=maria, **common)
+    second = scheduling.book(clinic_db, start=at(9, day=day), patient_id=joao, **common)
     second = scheduling.set_status(clinic_db, second.id, "checked_in")
-    cancelled = scheduling.book(clinic_db, start=at(10), patient_id=ana_clara, **common)
-    cancelled = scheduling.cancel(clinic_db, cancelled.id, reason="patient called", now=NOW)
+    cancelled = scheduling.book(clinic_db, start=at(10, day=day), patient_id=ana_clara, **common)
+    cancelled = scheduling.cancel(clinic_db, cancelled.id, reason="patient called", now=now)
     return Booked(clinic_db, maria, joao, ana_clara, first, second, cancelled)
 
 

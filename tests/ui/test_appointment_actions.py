@@ -96,7 +96,7 @@ def test_check_in_with_the_shortcut(qtbot, window: MainWindow, booked: Booked) -
     assert _status_on_grid(window, booked.first) == "checked_in"  # the same cell stays current
     assert scheduling.get_appointment(booked.db, booked.first.id).status == "checked_in"
     assert window.statusBar().currentMessage() == "Checked in: Maria Silva 08:00"
-    assert _enabled(window) == {"start", "complete", "cancel"}
+    assert _enabled(window) == {"start", "cancel"}  # "Complete" waits for the start (the clock is days before)
     with qtbot.waitSignal(window.day_loaded, timeout=10_000):
         window.status_actions["start"].trigger()
     assert _status_on_grid(window, booked.first) == "in_progress"
@@ -122,7 +122,7 @@ def test_right_click_on_a_block_opens_its_menu(qtbot, window: MainWindow, booked
     assert menu.isVisible()
     assert menu.accessibleName() == "Appointment actions for João Pereira 09:00"
     assert menu.actions()[0].text() == "João Pereira 09:00 · Checked in"
-    assert _menu_state(menu) == {"Check in": False, "Start": True, "Complete": True, "No-show…": False,
+    assert _menu_state(menu) == {"Check in": False, "Start": True, "Complete": False, "No-show…": False,
                                  "Cancel…": True, "Confirm hold": False, "Approve request": False,
                                  "Cancelled by patient…": True, "Payments…": True}
     menu.close()
@@ -144,10 +144,16 @@ def test_the_menu_key_opens_the_menu_of_the_current_block(
 
 
 @popup_notes
-def test_nothing_is_allowed_on_a_completed_appointment(qtbot, window: MainWindow, booked: Booked) -> None:
+def test_nothing_is_allowed_on_a_completed_appointment(qtbot, booked_past: Booked, runner) -> None:
+    from .conftest import PAST_DAY, make_window
+
+    booked = booked_past   # completed after its start (the database's clock): a day in the past
     scheduling.set_status(booked.db, booked.second.id, "completed")
-    with qtbot.waitSignal(window.day_loaded):
-        window.reload_day()
+    window = make_window(qtbot, booked.db, runner, day=PAST_DAY, clock=lambda: at(12, day=PAST_DAY))
+    with qtbot.waitSignal(window.day_loaded, timeout=10_000):
+        window.show()
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
     _select(window, booked.second)
     with qtbot.waitSignal(window.appointment_menu_opened) as opened:
         qtbot.keyClick(window.grid, Qt.Key.Key_Menu)
@@ -231,7 +237,7 @@ def test_a_change_made_meanwhile_elsewhere_is_explained(qtbot, window: MainWindo
     assert box.icon() == QMessageBox.Icon.Warning
     box.close()
     assert _status_on_grid(window, booked.first) == "checked_in"  # the grid now shows what happened
-    assert _enabled(window) == {"start", "complete", "cancel"}
+    assert _enabled(window) == {"start", "cancel"}
 
 
 @popup_notes
@@ -247,15 +253,16 @@ def test_the_menu_follows_the_grid_point(qtbot, window: MainWindow, booked: Book
     menu.close()
 
 
-def test_no_show_is_offered_after_the_grace_and_asks_before_marking(qtbot, booked: Booked, runner) -> None:
+def test_no_show_is_offered_after_the_grace_and_asks_before_marking(qtbot, booked_past: Booked, runner) -> None:
     from datetime import timedelta
 
     from reception_app.domain.status import NO_SHOW_GRACE_MINUTES
 
-    from .conftest import make_window
+    from .conftest import PAST_DAY, make_window
 
-    clock = {"now": at(8) + timedelta(minutes=NO_SHOW_GRACE_MINUTES - 1)}  # Maria's 08:00, 14 minutes on
-    w = make_window(qtbot, booked.db, runner, clock=lambda: clock["now"])
+    booked = booked_past   # a no-show is recorded after the start by the database's clock: a past day
+    clock = {"now": at(8, day=PAST_DAY) + timedelta(minutes=NO_SHOW_GRACE_MINUTES - 1)}  # 14 minutes on
+    w = make_window(qtbot, booked.db, runner, day=PAST_DAY, clock=lambda: clock["now"])
     with qtbot.waitSignal(w.day_loaded, timeout=10_000):
         w.show()
     w.activateWindow()
@@ -264,7 +271,7 @@ def test_no_show_is_offered_after_the_grace_and_asks_before_marking(qtbot, booke
     assert "no_show" not in _enabled(w)
     with qtbot.assertNotEmitted(w.appointment_actions.confirmation_opened):
         qtbot.keyClick(w.grid, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
-    clock["now"] = at(8) + timedelta(minutes=NO_SHOW_GRACE_MINUTES)
+    clock["now"] = at(8, day=PAST_DAY) + timedelta(minutes=NO_SHOW_GRACE_MINUTES)
     w.appointment_actions.update()
     assert "no_show" in _enabled(w)
 

@@ -417,7 +417,7 @@ def test_an_overlap_booked_meanwhile_elsewhere_is_refused_in_plain_words(
     assert dialog.isVisible() and dialog.message_label.isVisible()
     assert "a patient cannot be in two places at once" in dialog.message_label.text()
     assert "Nothing was booked" in dialog.message_label.text()
-    qtbot.waitUntil(lambda: "10:00" not in _times(dialog) and dialog.patient_day_label.isVisible())
-    assert "Abdominal ultrasound 10:00–10:30" in dialog.patient_day_label.text()
+    qtbot.waitUntil(lambda: "10:00" not in _times(dialog) and dialog.patient_day_label.isVisible()
+                    and "Abdominal ultrasound 10:00–10:30" in dialog.patient_day_label.text(), timeout=10_000)
     day = scheduling.list_appointments(booked.db, branch="Centro", local_date=DAY)
     assert not [a for a in day if a.service == "Skin check"]

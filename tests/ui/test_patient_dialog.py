@@ -115,7 +115,9 @@ def test_editing_contact_details_saves_and_a_bad_value_shows_its_field_error(qtb
 
 def test_a_consent_without_its_contact_is_refused(qtbot, booked: Booked, runner: Runner):
     dialog = _record(qtbot, booked, runner, booked.ana_clara)
-    assert dialog.past_item.text(0) == "Past (1)" and dialog.past_item.child(0).text(4) == "Cancelled"
+    assert dialog.past_item.text(0) == "Past (0)"  # a cancelled appointment of a day to come is not past
+    assert dialog.cancelled_item.text(0) == "Cancelled, still to come (1)"
+    assert dialog.cancelled_item.child(0).text(4) == "Cancelled"
     dialog.channel_boxes["sms"].setChecked(True)
     qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: dialog.field_errors["channels"].isVisible(), timeout=10_000)
