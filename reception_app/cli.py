@@ -257,7 +257,8 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     password = None
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\n") or None
-    group = add_user(_db(args, owner=True), args.name, args.role, password=password, doctor=args.doctor)
+    group = add_user(_db(args, owner=True), args.name, args.role, password=password, doctor=args.doctor,
+                     full_name=args.full_name)
     print(f"login role {args.name} is in {group}")
     return 0
 
@@ -593,6 +594,7 @@ def build_parser() -> argparse.ArgumentParser:
     ua.add_argument("name")
     ua.add_argument("--role", required=True, choices=["reception", "doctor", "manager", "admin"])
     ua.add_argument("--doctor", help="link this login to the doctor of that name")
+    ua.add_argument("--name", dest="full_name", help="the person's name, printed as 'Printed by' (\"Luana Ferreira\")")
     ua.add_argument("--password-stdin", action="store_true", help="read the password from the first stdin line")
     ua.set_defaults(func=cmd_user_add)
 

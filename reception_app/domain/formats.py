@@ -25,12 +25,12 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, tzinfo
 from decimal import Decimal
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import phonenumbers
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_time, get_date_format
-from babel.numbers import format_currency
+from babel.numbers import format_currency, get_decimal_symbol
 
 from .errors import ValidationError
 
@@ -147,6 +147,37 @@ class Formats:
         return format_currency(Decimal(int(cents)) / 100, cur, locale=self._babel, currency_digits=False,
                                format=None, decimal_quantization=True).replace("\xa0", " ")
 
+    @cached_property
+    def decimal_symbol(self) -> str:
+        """The locale's decimal separator: ``","`` in Brazil and Portugal, ``"."`` in Britain."""
+        return str(get_decimal_symbol(self._babel))
+
+    def amount_text(self, cents: int) -> str:
+        """Cents as an amount to edit, without symbol or grouping: ``2000`` → ``"20,00"`` (pt_BR),
+        ``"20.00"`` (en_GB)."""
+        sign = "-" if cents < 0 else ""
+        whole, part = divmod(abs(int(cents)), 100)
+        return f"{sign}{whole}{self.decimal_symbol}{part:02d}"
+
+    def parse_amount(self, value: str, field: str = "amount") -> int:
+        """An amount typed at the desk → cents: the locale's decimal separator (``"20,50"`` in
+        Brazil), or a point (``"20.50"``: every keyboard's numeric pad); no grouping, sign or
+        symbol; at most two decimals. Raises ``ValidationError`` naming ``field`` and the value
+        (see ``domain.validation.parse_amount``, which this completes)."""
+        from .validation import parse_amount
+
+        text = str(value).strip()
+        sep = self.decimal_symbol
+        if sep != "." and text.count(sep) == 1 and "." not in text:
+            text = text.replace(sep, ".")
+        try:
+            return parse_amount(text, field, allow_zero=True)
+        except ValidationError as exc:
+            if sep == ".":
+                raise ValidationError(field, value, exc.problem) from exc
+            raise ValidationError(field, value, f"{exc.problem.split(' like ', 1)[0]} (type it like "
+                                                f"{self.amount_text(2050)})") from exc
+
     def parse_date(self, value: str | date | None, field: str = "date") -> date | None:
         """A date typed in the locale's form (``"12/03/1985"``, ``"12.3.85"``, ``"12-03-1985"``) or
         ISO (``"1985-03-12"``); ``None`` for empty input, a ``date`` as it is. A two-digit year is
@@ -202,3 +233,10 @@ def _make_date(y: int, m: int, d: int, field: str, value: object, example: str) 
     except ValueError as exc:
         raise ValidationError(field, value, f"is not a day of the calendar ({example.removeprefix('must be ')})") \
             from exc
+
+
+@lru_cache(maxsize=64)
+def formats_for(locale: str | None, currency: str | None) -> Formats:
+    """The (shared, immutable) :class:`Formats` of a locale and currency; ``None``: the defaults
+    (:data:`DEFAULT_LOCALE`, ``EUR``). Raises ``ValidationError`` for an unknown locale."""
+    return Formats(locale or DEFAULT_LOCALE, currency or "EUR")

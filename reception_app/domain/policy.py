@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from .errors import ValidationError
+from .formats import formats_for
 from .validation import parse_amount
 
 CONFIRMATION_MODES: tuple[str, ...] = ("immediate", "approval", "hybrid")
@@ -139,8 +140,9 @@ def parse_money(value: object, field: str) -> int:
     return parse_amount(value, field, allow_zero=True)
 
 
-def format_money(cents: int, currency: str) -> str:
-    """``2050, "EUR"`` → ``"EUR 20.50"`` (a minus sign for negative amounts)."""
-    sign = "-" if cents < 0 else ""
-    whole, part = divmod(abs(cents), 100)
-    return f"{currency} {sign}{whole:,}.{part:02d}"
+def format_money(cents: int, currency: str, locale: str | None = None) -> str:
+    """Integer minor units as the branch's ``locale`` writes them (``domain.formats``, Babel):
+    ``2050, "BRL", "pt_BR"`` → ``"R$ 20,50"``; ``2050, "EUR", "pt_PT"`` → ``"20,50 €"``; without a
+    locale, ``domain.formats.DEFAULT_LOCALE``'s form (``"€20.50"``). A minus sign for negative amounts.
+    Files for machines (CSV) keep plain decimals instead (``reports.csv_export``)."""
+    return formats_for(locale, currency).money(cents)

@@ -37,6 +37,8 @@ from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import BaseDocTemplate, Flowable, Frame, PageTemplate, Paragraph, Table, TableStyle
 from unidecode import unidecode
 
+from ..domain.formats import Formats
+
 __all__ = [
     "A4_PORTRAIT", "A4_LANDSCAPE", "MARGIN", "ReportMeta", "build_pdf", "printable", "cell", "styles",
     "data_table", "TEXT", "MUTED", "RULE", "HEADER_FILL", "ZEBRA_FILL", "GAP_FILL", "format_printed_at",
@@ -71,6 +73,7 @@ class ReportMeta:
     ``printed_by``: the login of whoever printed it; ``printed_at``: when, an
     *aware* datetime, shown on ``tz``'s wall clock (the branch's zone) with its
     UTC offset. ``pagesize``: :data:`A4_PORTRAIT` or :data:`A4_LANDSCAPE` (points).
+    ``formats``: the branch's (``domain.formats``), for the printed-at date; ISO when ``None``.
     """
 
     clinic: str
@@ -81,18 +84,22 @@ class ReportMeta:
     printed_at: datetime
     tz: tzinfo
     pagesize: tuple[float, float] = A4_PORTRAIT
+    formats: Formats | None = None
 
     def __post_init__(self) -> None:
         if self.printed_at.tzinfo is None or self.printed_at.utcoffset() is None:
             raise ValueError("printed_at must be an aware datetime")
 
 
-def format_printed_at(printed_at: datetime, tz: tzinfo) -> str:
-    """``"2027-01-04 07:55 UTC-03:00"``: the aware ``printed_at`` on ``tz``'s wall clock with its offset."""
+def format_printed_at(printed_at: datetime, tz: tzinfo, formats: Formats | None = None) -> str:
+    """``"2027-01-04 07:55 UTC-03:00"``: the aware ``printed_at`` on ``tz``'s wall clock with its offset;
+    with the branch's ``formats``, its date and time in the branch's form (``"04/01/2027 07:55 UTC-03:00"``)."""
     local = printed_at.astimezone(tz)
     offset = local.utcoffset() or timedelta(0)
     minutes = int(offset.total_seconds() // 60)
     zone = "UTC" if not minutes else f"UTC{'+' if minutes > 0 else '-'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+    if formats is not None:
+        return f"{formats.date_text(local.date())} {formats.time_text(local)} {zone}"
     return f"{local:%Y-%m-%d %H:%M} {zone}"
 
 
@@ -237,7 +244,7 @@ def _draw_frame(c: Canvas, meta: ReportMeta, page: int, total: int) -> None:
     c.setFillColor(MUTED)
     c.setFont(_FONT, 8)
     c.drawString(MARGIN, bottom,
-                 f"Printed by {printable(meta.printed_by)} at {format_printed_at(meta.printed_at, meta.tz)}")
+                 f"Printed by {printable(meta.printed_by)} at {format_printed_at(meta.printed_at, meta.tz, meta.formats)}")
     c.setFillColor(TEXT)
     c.setFont(_BOLD, 9)
     c.drawRightString(width - MARGIN, bottom, f"Page {page} of {total}")

@@ -1,10 +1,13 @@
 """The desk's receipt for an appointment's payments and refunds, as PDF (reportlab; no SQL, no Qt).
 
-One A4 page in the shared frame (``pdf_common``): who and what (patient,
-service, branch-local start, status), the lines taken (time, kind, purpose,
-method, reference, amount) and the totals — paid, refunded, still due back or
-owed, deposit outstanding. Amounts in the clinic's currency; times on the
-branch's wall clock. No card data exists to print (``services.payments``).
+One A4 page in the shared frame (``pdf_common``): the clinic's legal name, address and tax number
+(``[clinic]`` of the clinic config), the receipt's number (the database's gap-free sequence,
+``services.payments.issue_receipt``; "Copy" when it repeats an earlier receipt of the same totals),
+who and what (patient, service, the branch-local start, status), the lines taken (time, kind,
+purpose, method, reference, amount) and the totals — paid, refunded, still due back or owed,
+deposit outstanding. Dates, times and money in the branch's form (``domain.formats``: "R$ 20,00",
+"04/01/2027 10:15"); the branch is named once, in the header. No card data exists to print
+(``services.payments``).
 """
 
 from __future__ import annotations
@@ -15,58 +18,81 @@ from zoneinfo import ZoneInfo
 from reportlab.lib.units import mm
 from reportlab.platypus import Flowable, Paragraph, Spacer
 
-from ..domain.policy import METHOD_LABELS, format_money
+from ..domain.formats import formats_for
+from ..domain.policy import METHOD_LABELS
 from ..domain.status import LABELS
-from ..services.payments import Account
+from ..services.payments import Account, ReceiptData
 from .pdf_common import A4_PORTRAIT, ReportMeta, build_pdf, cell, data_table, printable, styles
 
 _PURPOSES = {"deposit": "Deposit", "fee": "Fee", "late_cancel_fee": "Late cancellation fee", "other": "Other"}
 
 
+def receipt_number_text(number: int) -> str:
+    """``42`` → ``"000042"``: how a receipt number is printed (six digits, more when it grows)."""
+    return f"{number:06d}"
+
+
 def receipt_lines(account: Account) -> list[tuple[str, str]]:
     """The receipt's summary as (label, value) pairs, in print order (also shown by the payment dialog)."""
-    cur, s = account.currency, account.settlement
-    out = [("Deposit required", format_money(account.deposit_cents, cur)),
-           ("Paid", format_money(account.paid_cents, cur)),
-           ("Refunded", format_money(account.refunded_cents, cur))]
+    s, money = account.settlement, account.money
+    out = [("Deposit required", money(account.deposit_cents)),
+           ("Paid", money(account.paid_cents)),
+           ("Refunded", money(account.refunded_cents))]
     if s.deposit_outstanding_cents:
-        out.append(("Deposit still to pay", format_money(s.deposit_outstanding_cents, cur)))
+        out.append(("Deposit still to pay", money(s.deposit_outstanding_cents)))
     if account.status == "cancelled":
         who = "by the patient" if account.cancelled_by == "patient" else "by the clinic"
         when = "late" if account.cancelled_late else "in time"
         out.append(("Cancelled", f"{who}, {when}"))
-        out.append(("Kept (late cancellation fee)", format_money(s.kept_cents, cur)))
-        out.append(("Refund due", format_money(s.refund_due_cents, cur)))
+        out.append(("Kept (late cancellation fee)", money(s.kept_cents)))
+        out.append(("Refund due", money(s.refund_due_cents)))
         if s.owed_cents:
-            out.append(("Still owed", format_money(s.owed_cents, cur)))
+            out.append(("Still owed", money(s.owed_cents)))
     return out
 
 
-def receipt_pdf(account: Account, *, clinic: str, printed_by: str, printed_at: datetime) -> bytes:
-    """The receipt of ``account`` as PDF bytes. ``printed_at``: aware (shown in the branch's zone).
+def receipt_pdf(data: ReceiptData, *, printed_by: str, printed_at: datetime, clinic: str = "") -> bytes:
+    """The receipt ``data`` (``services.payments.issue_receipt``) as PDF bytes. ``printed_by``: the
+    person's name; ``printed_at``: aware (shown in the branch's zone and form); ``clinic``: the
+    clinic's name when its profile names none (the header then shows the branch alone if both are
+    empty).
 
     Raises ``ValueError`` for a naive ``printed_at``.
     """
+    account, receipt, profile = data.account, data.receipt, data.profile
     tz = ZoneInfo(account.timezone)
+    fmt = formats_for(account.locale, account.currency)
     st = styles()
     start = account.start.astimezone(tz)
-    meta = ReportMeta(clinic=clinic, branch=account.branch, title=f"Receipt — appointment {account.appointment_id}",
-                      period=f"{start:%A, %d %B %Y %H:%M}", printed_by=printed_by, printed_at=printed_at, tz=tz,
-                      pagesize=A4_PORTRAIT)
-    story: list[Flowable] = [
+    number = receipt_number_text(receipt.number)
+    issued = receipt.issued_at.astimezone(tz)
+    title = f"Receipt no. {number}" + (" (copy)" if receipt.copy else "")
+    meta = ReportMeta(clinic=profile.name or clinic, branch=account.branch, title=title,
+                      period=f"Issued {fmt.date_text(issued.date())} {fmt.time_text(issued)}",
+                      printed_by=printed_by, printed_at=printed_at, tz=tz, pagesize=A4_PORTRAIT, formats=fmt)
+    story: list[Flowable] = []
+    issuer = [line for line in (profile.legal_name, *profile.address.splitlines(), profile.tax_id) if line]
+    if issuer:
+        story.append(Paragraph("<br/>".join(printable(line) for line in issuer), st["body"]))
+        story.append(Spacer(1, 4 * mm))
+    story += [
         Paragraph(printable(f"Receipt for {account.patient}"), st["heading"]),
-        Paragraph(printable(f"{account.service} · {start:%Y-%m-%d %H:%M} · "
+        Paragraph(printable(f"{account.service} · {fmt.day_text(start.date())} {fmt.time_text(start)} · "
                             f"{LABELS.get(account.status, account.status)}"), st["body"]),
-        Spacer(1, 5 * mm),
     ]
+    if receipt.copy:
+        story.append(Paragraph(printable(f"Copy of receipt no. {number}: nothing was paid or refunded since it "
+                                         "was issued."), st["note"]))
+    story.append(Spacer(1, 5 * mm))
     rows = []
     for line in account.lines:
         sign = -1 if line.kind == "refund" else 1
-        rows.append([cell(f"{line.taken_at.astimezone(tz):%Y-%m-%d %H:%M}", st["cell"]),
+        taken = line.taken_at.astimezone(tz)
+        rows.append([cell(f"{fmt.date_text(taken.date())} {fmt.time_text(taken)}", st["cell"]),
                      cell("Refund" if line.kind == "refund" else "Payment", st["cell"]),
                      cell(_PURPOSES.get(line.purpose, line.purpose), st["cell"]),
                      cell(METHOD_LABELS.get(line.method, line.method), st["cell"], small=line.reference or None),
-                     cell(format_money(sign * line.amount_cents, line.currency), st["cell_right"])])
+                     cell(fmt.money(sign * line.amount_cents, line.currency), st["cell_right"])])
     if rows:
         story.append(data_table(["Time", "Kind", "For", "Method", "Amount"], rows,
                                 [32 * mm, 22 * mm, 40 * mm, 50 * mm, 30 * mm], header_style=st["head"]))

@@ -10,13 +10,12 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Connection
 
 from ..domain.errors import NotFound
-from ..domain.formats import DEFAULT_LOCALE, Formats
+from ..domain.formats import DEFAULT_LOCALE, Formats, formats_for
 from ..domain.slots import KINDS, BranchSpec, ResourceSpec, ServiceSpec, WeeklyRule, with_exceptions
 from ..domain.wallclock import day_bounds_utc
 from ..store.database import driver
@@ -41,14 +40,9 @@ class BranchInfo:
     @property
     def formats(self) -> Formats:
         """How this branch writes dates, times, money and phones (``domain.formats``)."""
-        return formats_of(self.locale, self.currency)
+        return formats_for(self.locale, self.currency)
 
 
-@lru_cache(maxsize=64)
-def formats_of(locale: str | None, currency: str | None) -> Formats:
-    """The (shared, immutable) :class:`Formats` of a locale and currency; ``None``: the defaults
-    (``en_GB``, ``EUR``)."""
-    return Formats(locale or DEFAULT_LOCALE, currency or "EUR")
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ from sqlalchemy.engine import Connection
 
 from ..domain import policy
 from ..domain.errors import NotFound, ValidationError
-from ..domain.formats import DEFAULT_LOCALE, Formats, check_locale
+from ..domain.formats import Formats, check_locale, formats_for
 from ..domain.status import NO_SHOW_GRACE_MINUTES
 from ..domain.validation import (
     check_text,
@@ -502,4 +502,4 @@ def branch_formats(conn: Connection, branch_id: int) -> Formats:
         "FROM branch b WHERE b.id = :id"), {"id": branch_id}).first()
     if row is None:
         raise NotFound("branch", branch_id)
-    return Formats(row.locale or DEFAULT_LOCALE, row.currency or "EUR")
+    return formats_for(row.locale, row.currency)

@@ -24,11 +24,12 @@ from sqlalchemy.engine import Connection
 
 from ..domain import policy
 from ..domain.errors import InvalidTransition, NotFound, ValidationError
+from ..domain.formats import DEFAULT_LOCALE
 from ..domain.status import check_transition
 from ..domain.validation import check_text
 from ..store.database import Database
 from . import checks
-from .clinic_config import max_amount_cents
+from .clinic_config import ClinicProfile, clinic_profile, max_amount_cents
 
 _T = TypeVar("_T")
 
@@ -93,7 +94,8 @@ class Account:
     ``deposit_cents``/``late_fee_cents``/``free_hours``: the policy snapshot on
     the appointment; ``paid_cents``/``refunded_cents``: over the appointment and
     those rescheduled into it; ``settlement``: ``policy.settle`` of all that;
-    ``lines``: this appointment's own payment rows, oldest first.
+    ``lines``: this appointment's own payment rows, oldest first; ``locale``: the
+    branch's (``branch.locale``), for :meth:`money`.
     """
 
     appointment_id: int
@@ -113,6 +115,12 @@ class Account:
     refunded_cents: int
     settlement: policy.Settlement
     lines: tuple[PaymentLine, ...]
+    locale: str = DEFAULT_LOCALE
+
+    def money(self, cents: int, currency: str | None = None) -> str:
+        """``cents`` in the branch's form (``"R$ 20,00"``; ``domain.formats``), the clinic's
+        currency unless another is given."""
+        return policy.format_money(cents, currency or self.currency, self.locale)
 
 
 @dataclass(frozen=True)
@@ -129,7 +137,7 @@ _ACCOUNT_SQL = """
 SELECT a.id, a.status, a.starts_at, a.cancelled_by, a.cancelled_late, a.service_id,
        coalesce(a.deposit_cents, 0) AS deposit_cents, coalesce(a.policy_late_fee_cents, 0) AS late_fee_cents,
        coalesce(a.policy_free_hours, 0) AS free_hours,
-       p.display_name AS patient, s.name AS service, b.name AS branch, b.timezone
+       p.display_name AS patient, s.name AS service, b.name AS branch, b.timezone, b.locale
   FROM appointment a JOIN patient p ON p.id = a.patient_id JOIN service s ON s.id = a.service_id
   JOIN branch b ON b.id = a.branch_id
  WHERE a.id = :a
@@ -167,7 +175,7 @@ def load_account(conn: Connection, appointment_id: int, *, lock: bool = False) -
                    currency=currency(conn), deposit_cents=row.deposit_cents, late_fee_cents=row.late_fee_cents,
                    free_hours=row.free_hours, cancelled_by=row.cancelled_by, cancelled_late=row.cancelled_late,
                    paid_cents=paid, refunded_cents=refunded, settlement=settlement,
-                   lines=_lines(conn, appointment_id))
+                   lines=_lines(conn, appointment_id), locale=row.locale or DEFAULT_LOCALE)
 
 
 def account(db: Database, appointment_id: int) -> Account:
@@ -356,3 +364,65 @@ def cancellation_counts(db: Database, *, branch_id: int | None = None, since: da
         return {"early": int(row.early), "late": int(row.late), "by_clinic": int(row.by_clinic)}
 
     return db.read(work)
+
+
+# -- receipts ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Receipt:
+    """One receipt as the database numbered it (table ``receipt``, migration 0013).
+
+    ``number``: 1, 2, 3 … with no gaps, clinic-wide; ``paid_cents``/``refunded_cents``: the totals it
+    states (the database's sums over the appointment's reschedule chain at issue); ``issued_at``:
+    UTC; ``issued_by``: the database login that issued it; ``copy``: this print repeats an earlier
+    receipt of the same totals (nothing changed since), so it carries that receipt's number.
+    """
+
+    number: int
+    appointment_id: int
+    paid_cents: int
+    refunded_cents: int
+    issued_at: datetime
+    issued_by: str
+    copy: bool = False
+
+
+@dataclass(frozen=True)
+class ReceiptData:
+    """What a printed receipt says, read in the transaction that numbered it: the ``receipt``, the
+    ``account`` it states and the clinic's ``profile`` (legal name, address, tax number)."""
+
+    receipt: Receipt
+    account: Account
+    profile: ClinicProfile
+
+
+def issue_receipt(db: Database, appointment_id: int) -> ReceiptData:
+    """Number a receipt for ``appointment_id`` and read what it states, in one SERIALIZABLE write.
+
+    When the appointment's last receipt states the same totals as now (nothing paid or refunded
+    since), that receipt is returned again as a ``copy`` and no number is used; otherwise a new row
+    takes the next number (the database's, ``receipt_issue()``: the transaction that prints is the
+    one that numbers, so an abandoned print leaves no gap; two desks at once are serialized and the
+    runner retries). Raises ``NotFound``, ``ValidationError`` (an id that is not a whole number),
+    ``PermissionDenied`` for a role that may not issue receipts (doctors, the reminder service).
+    """
+    checks.record_id(appointment_id, "appointment")
+
+    def work(conn: Connection) -> ReceiptData:
+        account = load_account(conn, appointment_id, lock=True)
+        last = conn.execute(text(
+            "SELECT number, appointment_id, paid_cents, refunded_cents, issued_at, issued_by FROM receipt "
+            "WHERE appointment_id = :a ORDER BY number DESC LIMIT 1"), {"a": appointment_id}).first()
+        if last is not None and (last.paid_cents, last.refunded_cents) == (account.paid_cents, account.refunded_cents):
+            receipt = Receipt(int(last.number), int(last.appointment_id), int(last.paid_cents),
+                              int(last.refunded_cents), last.issued_at.astimezone(UTC), last.issued_by, copy=True)
+        else:
+            row = conn.execute(text(
+                "INSERT INTO receipt (appointment_id) VALUES (:a) "
+                "RETURNING number, appointment_id, paid_cents, refunded_cents, issued_at, issued_by"),
+                {"a": appointment_id}).one()
+            receipt = Receipt(int(row.number), int(row.appointment_id), int(row.paid_cents), int(row.refunded_cents),
+                              row.issued_at.astimezone(UTC), row.issued_by)
+        return ReceiptData(receipt, account, clinic_profile(conn))
+
+    return db.write(work, reason=f"receipt for appointment {appointment_id}")

@@ -25,6 +25,7 @@ ROLE_ORDER: tuple[str, ...] = ("admin", "manager", "reception", "doctor")
 _WHO = text("""
 SELECT current_user AS login,
        r.rolsuper OR d.datdba = r.oid AS owner,
+       shobj_description(r.oid, 'pg_authid') AS full_name,
        ARRAY(SELECT substr(g.rolname, 8) FROM pg_roles g
              WHERE g.rolname IN ('clinic_admin', 'clinic_manager', 'clinic_reception', 'clinic_doctor')
                AND pg_has_role(current_user, g.oid, 'MEMBER')) AS groups
@@ -45,7 +46,9 @@ class SessionInfo:
     the database (on a server, whoever ran ``clinic db upgrade``) is ``"admin"``.
     ``doctor_resource_id`` / ``doctor_name``: the doctor resource whose
     ``login_role`` is this login, if any (any role may have one).
-    ``display_name``: what the window calls the user: the doctor's name, or the login.
+    ``full_name``: the person's name given with ``clinic user add … --name`` (the role's comment),
+    if any. ``display_name``: what the window calls the user and prints as "Printed by": the
+    doctor's name, else the full name, else the login.
     """
 
     login: str
@@ -53,12 +56,13 @@ class SessionInfo:
     doctor_resource_id: int | None = None
     doctor_name: str | None = None
     display_name: str = ""
+    full_name: str | None = None
 
     def __post_init__(self) -> None:
         if self.role not in ROLE_ORDER:
             raise ValueError(f"role: must be one of {', '.join(ROLE_ORDER)} (got {self.role!r})")
         if not self.display_name:
-            object.__setattr__(self, "display_name", self.doctor_name or self.login)
+            object.__setattr__(self, "display_name", self.doctor_name or self.full_name or self.login)
 
     @property
     def is_doctor(self) -> bool:
@@ -91,6 +95,6 @@ def current_session(db: Database) -> SessionInfo:
                 f"manager, admin); ask the administrator to run: clinic user add {who.login} --role …")
         doctor = conn.execute(_DOCTOR).first()
         return SessionInfo(login=who.login, role=role, doctor_resource_id=doctor.id if doctor else None,
-                           doctor_name=doctor.name if doctor else None)
+                           doctor_name=doctor.name if doctor else None, full_name=(who.full_name or "").strip() or None)
 
     return db.read(work)

@@ -15,6 +15,7 @@ a transaction of their own.
 
 from __future__ import annotations
 
+from ..domain.validation import clean_name
 from ..store.database import Database
 from ..store.logins import GROUPS, LOGIN_NAME, check_login, grant_login
 
@@ -25,7 +26,7 @@ _NAME = LOGIN_NAME
 
 
 def add_user(db: Database, name: str, role: str, *, password: str | None = None,
-             doctor: str | None = None) -> str:
+             doctor: str | None = None, full_name: str | None = None) -> str:
     """Create login role ``name`` in the group for ``role``; returns the group's name.
 
     ``doctor`` links the login to a doctor resource by name, so that doctor
@@ -35,7 +36,10 @@ def add_user(db: Database, name: str, role: str, *, password: str | None = None,
     the program does), and the change leaves an ``audit_log`` row (table
     ``login``, row id = the role's oid, old and new groups and doctor); see
     ``store.logins.grant_login``. One transaction: an unknown doctor creates nothing.
-    Raises ``ValidationError`` for a bad name, role (before connecting) or unknown doctor.
+    ``full_name``: the person's name, printed as "Printed by" on what they print (one line of
+    text, checked like every name).
+    Raises ``ValidationError`` for a bad name, role, full name (before connecting) or unknown doctor.
     """
     check_login(name, role)
-    return db.admin(lambda conn: grant_login(conn, name, role, password=password, doctor=doctor))
+    person = clean_name(full_name, "name") if full_name is not None else None
+    return db.admin(lambda conn: grant_login(conn, name, role, password=password, doctor=doctor, full_name=person))

@@ -65,7 +65,7 @@ def _login_state(conn: Connection, name: str) -> dict:
 
 
 def grant_login(conn: Connection, name: str, role: str, *, password: str | None = None,
-                doctor: str | None = None) -> str:
+                doctor: str | None = None, full_name: str | None = None) -> str:
     """Create login role ``name`` (or make an existing role a login) in the group for ``role``,
     inside the caller's transaction (it does not commit); return the group's name.
 
@@ -79,6 +79,8 @@ def grant_login(conn: Connection, name: str, role: str, *, password: str | None 
       this person writes as the program does (a group's settings do not pass to its members).
     - ``doctor``: links the login to the doctor resource of that name (``resource.login_role``), so
       that doctor may change the status of their own appointments.
+    - ``full_name``: the person's name (``"Luana Ferreira"``), kept as the role's comment: the window
+      greets them and prints it as "Printed by" instead of the login name.
     - Logins are not rows of a table, so the change leaves its ``audit_log`` row here (migration
       0009: every change leaves a trail): table ``login``, row id = the role's oid, action
       ``INSERT`` (new role) or ``UPDATE``, old and new groups and doctor, who and when.
@@ -100,6 +102,8 @@ def grant_login(conn: Connection, name: str, role: str, *, password: str | None 
         cur.execute(stmt)
         cur.execute(psql.SQL("GRANT {} TO {}").format(psql.Identifier(group), ident))
         cur.execute(psql.SQL("ALTER ROLE {} SET default_transaction_isolation = 'serializable'").format(ident))
+        if full_name is not None:
+            cur.execute(psql.SQL("COMMENT ON ROLE {} IS {}").format(ident, psql.Literal(full_name)))
     if doctor:
         updated = conn.execute(text("UPDATE resource SET login_role = :l WHERE name = :d AND kind = 'doctor' "
                                     "RETURNING id"), {"l": name, "d": doctor}).scalar()

@@ -40,10 +40,11 @@ from PySide6.QtWidgets import (
 
 from ..domain import policy
 from ..domain.errors import ClinicError, ValidationError
+from ..domain.formats import Formats, formats_for
 from ..domain.status import LABELS
-from ..reports.receipt import receipt_lines, receipt_pdf
+from ..reports.receipt import receipt_lines, receipt_number_text, receipt_pdf
 from ..services import payments
-from ..services.payments import Account, PaymentResult
+from ..services.payments import Account, PaymentResult, ReceiptData
 from ..store.database import Database
 from . import print_preview
 from .colors import MessageLabel
@@ -55,8 +56,8 @@ _PURPOSE_LABELS = {"deposit": "Deposit", "fee": "Fee", "late_cancel_fee": "Late 
 class PaymentDialog(QDialog):
     """Take payments and record refunds for the appointment ``appointment_id``.
 
-    ``clinic``: the clinic's name for the receipt's header; ``printed_by``: the
-    signed-in login; ``clock``: the current aware time (the receipt's
+    ``clinic``: the clinic's name for the receipt's header when the clinic config names none;
+    ``printed_by``: the person's name (``window_base.printed_by``); ``clock``: the current aware time (the receipt's
     "printed at"). Keys: Enter takes the payment (the default button), Esc closes.
 
     Signals:
@@ -64,11 +65,15 @@ class PaymentDialog(QDialog):
         payment_recorded(object): a payment or refund committed: its ``PaymentResult``
             (the grid behind should reload: the status may have changed).
         failed(str): a payment or refund was refused: the message shown.
+        receipt_issued(object): "Print receipt" numbered one: its ``payments.ReceiptData``.
+        receipt_opened(object): the receipt's print preview dialog is open.
     """
 
     account_loaded = Signal(object)
     payment_recorded = Signal(object)
     failed = Signal(str)
+    receipt_issued = Signal(object)
+    receipt_opened = Signal(object)
 
     def __init__(self, db: Database, runner: Runner, *, appointment_id: int, clinic: str = "",
                  printed_by: str = "", clock: Clock | None = None, parent: QWidget | None = None) -> None:
@@ -190,25 +195,41 @@ class PaymentDialog(QDialog):
         """Record the amount typed as a refund (at most the refund due; the server checks)."""
         self._submit(refund=True)
 
-    def receipt(self) -> bytes:
-        """The receipt of the account as last loaded, as PDF bytes (``ValueError`` before a load)."""
-        if self._account is None:
-            raise ValueError("the account is not loaded yet")
-        return receipt_pdf(self._account, clinic=self._clinic, printed_by=self._printed_by,
-                           printed_at=self._clock())
+    def print_receipt(self) -> None:
+        """Number the receipt (``payments.issue_receipt``: the database's next number, or the last
+        receipt again as a copy when nothing changed since) in the background, then open its print
+        preview (``receipt_opened``). Refusals are shown in the dialog."""
+        if self._account is None or self._pending:
+            return
+        db, appointment_id = self._db, self._appointment_id
+        self.receipt_button.setEnabled(False)
+        self._runner.run(lambda: payments.issue_receipt(db, appointment_id), on_success=self._on_receipt_issued,
+                         on_failure=self._show_error, on_finished=self._update_buttons, key=f"{self._key}-receipt",
+                         label="issue receipt")
 
-    def print_receipt(self) -> QDialog | None:
-        """Open the print preview of the receipt; returns the preview dialog (or ``None``)."""
-        if self._account is None:
-            return None
-        return print_preview.preview_pdf(self, self.receipt(), f"Receipt — {self._account.patient}")
+    def receipt_pdf(self, data: ReceiptData) -> bytes:
+        """The receipt ``data`` as PDF bytes, printed by this desk's person at the clock's time."""
+        return receipt_pdf(data, clinic=self._clinic, printed_by=self._printed_by, printed_at=self._clock())
+
+    def _on_receipt_issued(self, data: ReceiptData) -> None:
+        self.receipt_issued.emit(data)
+        number = receipt_number_text(data.receipt.number)
+        self.status_label.setText(f"Receipt no. {number} (a copy: nothing changed since it was issued)."
+                                  if data.receipt.copy else f"Receipt no. {number} issued.")
+        preview = print_preview.preview_pdf(self, self.receipt_pdf(data), f"Receipt — {data.account.patient}")
+        if preview is not None:
+            self.receipt_opened.emit(preview)
+
+    def _formats(self) -> Formats:
+        account = self._account
+        return formats_for(account.locale if account else None, account.currency if account else None)
 
     # -- private --------------------------------------------------------------------------------------
     def _submit(self, *, refund: bool) -> None:
         if self._pending or self._account is None:
             return
         try:
-            cents = policy.parse_money(self.amount_edit.text(), "amount")
+            cents = self._formats().parse_amount(self.amount_edit.text(), "amount")
             if cents == 0:
                 raise ValidationError("amount", self.amount_edit.text(), "must be more than 0")
         except ValidationError as exc:
@@ -240,7 +261,7 @@ class PaymentDialog(QDialog):
         self.amount_edit.clear()
         self.reference_edit.clear()
         kind = "Refund" if result.payment.kind == "refund" else "Payment"
-        text = f"{kind} of {policy.format_money(result.payment.amount_cents, result.payment.currency)} recorded."
+        text = f"{kind} of {result.account.money(result.payment.amount_cents, result.payment.currency)} recorded."
         if before != result.account.status:
             text += f" The appointment is now {LABELS.get(result.account.status, result.account.status).lower()}."
         self._on_account_loaded(result.account)
@@ -271,23 +292,26 @@ class PaymentDialog(QDialog):
         tz = ZoneInfo(account.timezone)
         start = account.start.astimezone(tz)
         self.setWindowTitle(f"Payments — {account.patient}")
+        fmt = formats_for(account.locale, account.currency)
         self.about_label.setText(f"<b>{escape(account.patient)}</b> — {escape(account.service)}, "
-                                 f"{start:%a %d %b %Y %H:%M} ({escape(LABELS.get(account.status, account.status))})")
+                                 f"{fmt.day_text(start.date())} {fmt.time_text(start)} "
+                                 f"({escape(LABELS.get(account.status, account.status))})")
         self.summary_label.setText("<br>".join(f"{escape(label)}: <b>{escape(value)}</b>"
                                                for label, value in receipt_lines(account)))
         self.amount_label.setText(f"&Amount ({account.currency})")
         self.lines_tree.clear()
         for line in account.lines:
             sign = -1 if line.kind == "refund" else 1
+            taken = line.taken_at.astimezone(tz)
             item = QTreeWidgetItem(self.lines_tree, [
-                f"{line.taken_at.astimezone(tz):%d %b %H:%M}", "Refund" if line.kind == "refund" else "Payment",
+                f"{fmt.date_text(taken.date())} {fmt.time_text(taken)}", "Refund" if line.kind == "refund" else "Payment",
                 _PURPOSE_LABELS.get(line.purpose, line.purpose), policy.METHOD_LABELS.get(line.method, line.method),
-                line.reference, policy.format_money(sign * line.amount_cents, line.currency)])
+                line.reference, account.money(sign * line.amount_cents, line.currency)])
             item.setTextAlignment(5, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         s = account.settlement
         suggested = s.refund_due_cents if account.status == "cancelled" else s.deposit_outstanding_cents
         if not self.amount_edit.text() and suggested:
-            self.amount_edit.setText(f"{suggested // 100}.{suggested % 100:02d}")
+            self.amount_edit.setText(fmt.amount_text(suggested))
         purpose = "deposit" if s.deposit_outstanding_cents else ("late_cancel_fee" if s.owed_cents else "fee")
         self.purpose_combo.setCurrentIndex(policy.PAYMENT_PURPOSES.index(purpose))
         self._client_id = uuid.uuid4()

@@ -188,9 +188,19 @@ class WindowBase(QMainWindow):
 
     @property
     def printed_by(self) -> str:
-        """Who prints or takes a payment, for printouts and receipts: the sign-in's login, else the
-        operating-system user (the embedded default has no sign-in)."""
-        return str(getattr(self.session, "login", None) or getpass.getuser())
+        """Who prints or takes a payment, by name, for printouts and receipts: the signed-in person's
+        name (a doctor's, or the one given with ``clinic user add … --name``); for a login with no
+        name, or the embedded default's database superuser, the operating-system account's full
+        name (:func:`person_name`); never a bare database login like "postgres" when a name exists."""
+        session = self.session
+        login = getattr(session, "login", None)
+        named = getattr(session, "display_name", None)
+        if named and named != login:
+            return str(named)
+        os_user = getpass.getuser()
+        if login in (None, "postgres", os_user):
+            return person_name(os_user)
+        return str(login)
 
     @property
     def session_doctor(self) -> int | None:
@@ -225,3 +235,18 @@ class WindowBase(QMainWindow):
             return self.changes_of(committed)
         branch = self.nav.branch
         return Changes.of_branch(branch.id) if branch is not None else Changes.all()
+
+
+def person_name(user: str) -> str:
+    """The full name of operating-system account ``user`` (the first field of its GECOS entry on
+    Unix; ``"Luana Ferreira,,,"`` → ``"Luana Ferreira"``), else ``user`` itself."""
+    try:
+        import pwd
+    except ImportError:  # Windows: no GECOS field
+        return user
+    try:
+        gecos = pwd.getpwnam(user).pw_gecos
+    except KeyError:
+        return user
+    name = gecos.split(",", 1)[0].strip()
+    return name or user

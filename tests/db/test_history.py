@@ -78,7 +78,7 @@ def test_an_appointments_history_tells_booking_move_payment_and_cancellation(cli
 
     paid = next(e for e in history if e.table == "payment")
     assert (paid.action, paid.what, paid.reason) == ("INSERT", "Payment recorded", "paid at the desk")
-    assert _fields(paid)["Amount"] == (None, "EUR 40.00") and _fields(paid)["Method"] == (None, "cash")
+    assert _fields(paid)["Amount"] == (None, "€40.00") and _fields(paid)["Method"] == (None, "cash")
 
     cancelled = next(e for e in history if e.table == "appointment" and e.what == "Appointment cancelled")
     assert _fields(cancelled)["Status"] == ("Confirmed", "Cancelled")

@@ -251,7 +251,7 @@ def test_an_amount_above_a_configured_ceiling_is_refused_naming_the_ceiling(ctx)
     with pytest.raises(ValidationError) as info:
         _pay(ctx, amount_cents=10_001)
     assert (info.value.field, info.value.value) == ("amount", 10_001)
-    assert "EUR 100.00" in info.value.problem and "max_amount_cents" in info.value.problem
+    assert "€100.00" in info.value.problem and "max_amount_cents" in info.value.problem
     assert snapshot(db) == before
     assert _pay(ctx, amount_cents=10_000).recorded_now  # exactly the ceiling is fine
 
@@ -268,7 +268,7 @@ def test_the_databases_refusals_of_an_amount_are_said_in_plain_words(ctx):
     with pytest.raises(ValidationError) as info:
         payments.write_money(db, insert("payment", 500_001), amount_cents=500_001, reason="test")
     assert (info.value.field, info.value.value) == ("amount", 500_001)
-    assert "EUR 5,000.00" in info.value.problem
+    assert "€5,000.00" in info.value.problem
     with pytest.raises(ValidationError) as info:  # nothing was paid: no refund of 1.00
         payments.write_money(db, insert("refund", 100), amount_cents=100, reason="test")
     assert (info.value.field, info.value.value) == ("amount", 100)

@@ -36,8 +36,8 @@ def _shown(qtbot, booked: Booked, runner: Runner, appointment_id: int) -> Paymen
 def test_shows_the_deposit_and_a_payment_confirms_the_appointment(qtbot, booked: Booked, runner: Runner):
     appointment_id = _with_deposit(booked)
     dialog = _shown(qtbot, booked, runner, appointment_id)
-    assert "Deposit required: <b>EUR 20.00</b>" in dialog.summary_label.text()
-    assert "Deposit still to pay: <b>EUR 20.00</b>" in dialog.summary_label.text()
+    assert "Deposit required: <b>€20.00</b>" in dialog.summary_label.text()
+    assert "Deposit still to pay: <b>€20.00</b>" in dialog.summary_label.text()
     assert dialog.amount_edit.text() == "20.00"          # the outstanding deposit is proposed
     assert dialog.purpose_combo.currentData() == "deposit"
     assert not dialog.refund_button.isEnabled()
@@ -81,25 +81,37 @@ def test_a_refund_after_a_clinic_cancellation_and_the_receipt(qtbot, booked: Boo
     payments.record_payment(booked.db, appointment_id, amount_cents=2000, method="cash")
     scheduling.cancel(booked.db, appointment_id, reason="doctor ill")
     dialog = _shown(qtbot, booked, runner, appointment_id)
-    assert "Refund due: <b>EUR 20.00</b>" in dialog.summary_label.text()
+    assert "Refund due: <b>€20.00</b>" in dialog.summary_label.text()
     assert dialog.refund_button.isEnabled() and dialog.amount_edit.text() == "20.00"
     with qtbot.waitSignal(dialog.payment_recorded, timeout=10_000) as recorded:
         dialog.refund_button.click()
     assert recorded.args[0].payment.kind == "refund"
-    assert "Refund due: <b>EUR 0.00</b>" in dialog.summary_label.text()
+    assert "Refund due: <b>€0.00</b>" in dialog.summary_label.text()
     assert not dialog.refund_button.isEnabled()
-    pdf = dialog.receipt()
-    assert pdf.startswith(b"%PDF")
-    words = "\n".join(pages(pdf))
-    assert "Receipt for" in words and "EUR -20.00" in words and "Refund due" in words
+    with qtbot.waitSignal(dialog.receipt_opened, timeout=10_000), \
+            qtbot.waitSignal(dialog.receipt_issued, timeout=10_000) as issued:
+        dialog.print_receipt()
+    data = issued.args[0]
+    assert not data.receipt.copy and (data.receipt.paid_cents, data.receipt.refunded_cents) == (2000, 2000)
+    number = f"{data.receipt.number:06d}"
+    assert dialog.status_label.text() == f"Receipt no. {number} issued."
+    words = "\n".join(pages(dialog.receipt_pdf(data)))
+    assert f"Receipt no. {number}" in words and "Receipt for" in words and "-€20.00" in words
+    assert "Refund due" in words
+    # Printed again with nothing paid since: the same number, as a copy (no number is used up).
+    with qtbot.waitSignal(dialog.receipt_issued, timeout=10_000) as again:
+        dialog.print_receipt()
+    assert again.args[0].receipt.copy and again.args[0].receipt.number == data.receipt.number
+    assert "(copy)" in "\n".join(pages(dialog.receipt_pdf(again.args[0])))
 
 
 def test_print_receipt_opens_the_preview_of_the_receipt(qtbot, booked: Booked, runner: Runner):
     from reception_app.ui.print_preview import PdfPrintJob
 
     dialog = _shown(qtbot, booked, runner, booked.first.id)
-    preview = dialog.print_receipt()
-    assert preview is not None
+    with qtbot.waitSignal(dialog.receipt_opened, timeout=10_000) as opened:
+        dialog.print_receipt()
+    preview = opened.args[0]
     qtbot.waitUntil(preview.isVisible)
     assert preview.windowTitle() == "Print preview — Receipt — Maria Silva"
     job = preview.findChild(PdfPrintJob, "pdfPrintJob")
@@ -172,8 +184,8 @@ def test_hold_slot_then_confirm_books_it_by_the_service_rules(qtbot, booked: Boo
     booked.db.write(lambda c: c.execute(text(
         "UPDATE service SET deposit_cents = 2500, late_cancel_fee_cents = 1000 WHERE name = 'Abdominal ultrasound'")))
     dialog = _booking_dialog(qtbot, booked, runner, centro)
-    qtbot.waitUntil(lambda: "Deposit EUR 25.00" in dialog.terms_label.text())
-    assert "then EUR 10.00" in dialog.terms_label.text()
+    qtbot.waitUntil(lambda: "Deposit €25.00" in dialog.terms_label.text())
+    assert "then €10.00" in dialog.terms_label.text()
     assert dialog.hold_button.isEnabled() and dialog.hold_button.text() == "Hold slot"
     with qtbot.waitSignal(dialog.appointment_held, timeout=10_000) as held:
         qtbot.mouseClick(dialog.hold_button, Qt.MouseButton.LeftButton)

@@ -113,3 +113,14 @@ def test_locales() -> None:
         with pytest.raises(ValidationError) as info:
             check_locale(bad, "branch 'Centro'.locale")
         assert words in str(info.value) and info.value.field == "branch 'Centro'.locale"
+
+
+def test_amounts_typed_at_the_desk() -> None:
+    assert BR.parse_amount("20,50") == 2050 and BR.parse_amount("20.50") == 2050 and BR.parse_amount("20") == 2000
+    assert GB.parse_amount("20.50") == 2050 and BR.amount_text(2050) == "20,50" and GB.amount_text(2050) == "20.50"
+    with pytest.raises(ValidationError) as info:
+        BR.parse_amount("12,345")
+    assert "more than 2 decimals" in str(info.value) and "20,50" in str(info.value) and info.value.field == "amount"
+    with pytest.raises(ValidationError) as info:
+        GB.parse_amount("1,500.00")
+    assert info.value.field == "amount" and "1,500.00" in str(info.value)

@@ -95,5 +95,7 @@ def test_money_in_exponent_notation_says_how_to_write_it() -> None:
 
 
 def test_money_is_formatted_with_its_currency() -> None:
-    assert policy.format_money(123456, "EUR") == "EUR 1,234.56"
-    assert policy.format_money(-5, "BRL") == "BRL -0.05"
+    assert policy.format_money(123456, "EUR") == "€1,234.56"   # en_GB form without a locale
+    assert policy.format_money(123456, "EUR", "pt_PT") == "1 234,56 €"
+    assert policy.format_money(123456, "BRL", "pt_BR") == "R$ 1.234,56"
+    assert policy.format_money(-5, "BRL") == "-R$0.05"
