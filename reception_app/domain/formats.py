@@ -240,3 +240,14 @@ def formats_for(locale: str | None, currency: str | None) -> Formats:
     """The (shared, immutable) :class:`Formats` of a locale and currency; ``None``: the defaults
     (:data:`DEFAULT_LOCALE`, ``EUR``). Raises ``ValidationError`` for an unknown locale."""
     return Formats(locale or DEFAULT_LOCALE, currency or "EUR")
+
+
+def phone_example(country: str, *, international: bool = False) -> str:
+    """An example mobile number of ``country`` (ISO alpha-2), for placeholders and messages:
+    ``"BR"`` → ``"(11) 96123-4567"`` (``international``: ``"+55 11 96123-4567"``); ``""`` when
+    libphonenumber has none."""
+    number = phonenumbers.example_number_for_type(country, phonenumbers.PhoneNumberType.MOBILE) if country else None
+    if number is None:
+        return ""
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL if international
+                                      else phonenumbers.PhoneNumberFormat.NATIONAL)

@@ -123,11 +123,12 @@ def parse_phone(value: str | None, field: str = "phone", *, region: str | None =
 def _phone_example(region: str | None) -> str:
     """How to type a phone: a mobile number of ``region`` in national form, and the same with its
     country code (``"(11) 96123-4567 or +55 11 96123-4567"``); ``"+55 27 99999-0000"`` without one."""
-    number = phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.MOBILE) if region else None
-    if number is None:
+    from .formats import phone_example
+
+    national = phone_example(region) if region else ""
+    if not national:
         return "+55 27 99999-0000 (with the country code)"
-    national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
-    return f"{national} or {phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)}"
+    return f"{national} or {phone_example(region or '', international=True)}"
 
 
 def parse_email(value: str | None, field: str = "email") -> str | None:

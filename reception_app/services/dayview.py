@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from ..domain.formats import DEFAULT_LOCALE, Formats, formats_for
 from ..domain.slots import KINDS, BranchSpec, ResourceSpec, WeeklyRule, resource_availability
 from ..domain.wallclock import GRID_STEP_MIN, UTC, day_bounds_utc, grid_starts, local_to_utc
 from ..store.database import Database
@@ -44,16 +45,24 @@ DEFAULT_RANGE_MIN: tuple[int, int] = (7 * 60, 19 * 60)
 
 @dataclass(frozen=True)
 class BranchSummary:
-    """A branch for selectors: ``id``, ``name`` and its IANA ``timezone``."""
+    """A branch for selectors: ``id``, ``name``, its IANA ``timezone``, its ``locale`` (``"pt_BR"``,
+    migration 0013) and the clinic's ``currency`` (ISO 4217)."""
 
     id: int
     name: str
     timezone: str
+    locale: str = DEFAULT_LOCALE
+    currency: str = "EUR"
 
     @property
     def tz(self) -> ZoneInfo:
         """The branch's ``ZoneInfo``."""
         return ZoneInfo(self.timezone)
+
+    @property
+    def formats(self) -> Formats:
+        """How the branch writes dates, times, money and phones (``domain.formats``)."""
+        return formats_for(self.locale, self.currency)
 
 
 @dataclass(frozen=True)
@@ -159,8 +168,10 @@ class DayView:
 # -- lists for selectors ------------------------------------------------------------
 def list_branches(db: Database) -> list[BranchSummary]:
     """Every branch, by name (empty on a fresh database)."""
-    return db.read(lambda conn: [BranchSummary(r.id, r.name, r.timezone) for r in conn.execute(
-        text("SELECT id, name, timezone FROM branch ORDER BY name"))])
+    return db.read(lambda conn: [BranchSummary(r.id, r.name, r.timezone, r.locale or DEFAULT_LOCALE,
+                                               r.currency or "EUR") for r in conn.execute(
+        text("SELECT id, name, timezone, locale, (SELECT s.value #>> '{}' FROM clinic_setting s "
+             "WHERE s.key = 'currency') AS currency FROM branch ORDER BY name"))])
 
 
 def list_services(db: Database) -> list[ServiceSummary]:
@@ -239,7 +250,7 @@ def _load_day(conn: Connection, branch_key: str | int, local_date: date, *,
                                       tuple(absences.get(r.id, ())), exceptions.get(r.id)))
     opening = _opening(branch.spec, local_date)
 
-    summary = BranchSummary(branch.id, branch.name, branch.timezone)
+    summary = BranchSummary(branch.id, branch.name, branch.timezone, branch.locale, branch.currency)
     return DayView(branch=summary, local_date=local_date,
                    rows=tuple(_rows(local_date, tz, opening, resources, appointments)),
                    opening=opening, holiday=holiday, resources=tuple(resources),

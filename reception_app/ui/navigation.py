@@ -29,6 +29,7 @@ from PySide6.QtWidgets import QButtonGroup, QComboBox, QLabel, QMenu, QToolBar, 
 from ..domain.errors import ClinicError
 from ..services.dayview import BranchSummary, list_branches, week_start
 from ..store.database import Database
+from . import local_formats
 from .day_edit import DayEdit
 from .messages import show_error
 from .resource_selection import ResourceSelection, ResourceSelectionDialog
@@ -366,6 +367,7 @@ class Navigation(QObject):
         w = self._w
         self._branch = self._branches[index]
         self._wanted_branch = self._branch.name
+        local_formats.use(self._branch.formats)
         w.zone_label.setText(f"Time zone: {self._branch.timezone}")
         if self._day is None:
             self._day = self._clock().astimezone(self._branch.tz).date()

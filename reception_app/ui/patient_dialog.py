@@ -39,12 +39,14 @@ from PySide6.QtWidgets import (
 )
 
 from ..domain.errors import ClinicError, ValidationError
+from ..domain.formats import phone_example
 from ..domain.status import LABELS
 from ..domain.validation import CHANNELS
 from ..services import patients
 from ..services.patients import PatientRecord, PatientView
 from ..services.scheduling import AppointmentView
 from ..store.database import Database
+from . import local_formats
 from .colors import ERROR_TEXT_STYLE, MessageLabel
 from .dialog_manager import DialogManager
 from .runner import Clock, Runner
@@ -56,9 +58,10 @@ _FIELD_LABELS = {"name": "Name", "birth_date": "Birth date", "phone": "Phone", "
 def patient_line(p: PatientView) -> str:
     """``Maria Silva — born 17/05/1980 — +5527999990001 — m@x.com``: one result line."""
     parts = [p.name]
+    fmt = local_formats.current()
     if p.birth_date:
-        parts.append(f"born {p.birth_date:%d/%m/%Y}")
-    parts += [x for x in (p.phone, p.email) if x]
+        parts.append(f"born {fmt.date_text(p.birth_date)}")
+    parts += [x for x in (fmt.phone(p.phone), p.email) if x]
     return " — ".join(parts)
 
 
@@ -113,7 +116,7 @@ class PatientSearchDialog(QDialog):
         self.search_edit = QLineEdit(query)
         self.search_edit.setObjectName("patientSearchQuery")
         self.search_edit.setAccessibleName("Search patients")
-        self.search_edit.setPlaceholderText("Name, phone, or birth date (dd/mm/yyyy)")
+        self.search_edit.setPlaceholderText(f"Name, phone, or birth date ({local_formats.current().date_hint.lower()})")
         self.search_edit.setClearButtonEnabled(True)
         self.search_edit.textEdited.connect(self._on_text_edited)
         self.search_edit.installEventFilter(self)
@@ -287,7 +290,8 @@ class PatientRecordDialog(QDialog):
         form = QFormLayout()
         self.edits: dict[str, QLineEdit] = {}
         self.field_errors: dict[str, QLabel] = {}
-        for field, placeholder in (("name", ""), ("birth_date", "YYYY-MM-DD"), ("phone", "+5527999990000"),
+        fmt = local_formats.current()
+        for field, placeholder in (("name", ""), ("birth_date", fmt.date_hint), ("phone", phone_example(fmt.country)),
                                    ("email", "optional")):
             edit = QLineEdit()
             edit.setObjectName(f"record_{field}")
@@ -411,12 +415,19 @@ class PatientRecordDialog(QDialog):
         before = self._record.patient
         changes: dict[str, object] = {}
         text = {f: e.text().strip() for f, e in self.edits.items()}
+        fmt = local_formats.current()
+        try:  # typed as the branch writes them: "12/03/1985", "27 99876-5432"
+            birth = fmt.parse_date(text["birth_date"], "birth_date")
+            phone = fmt.parse_phone(text["phone"], "phone")
+        except ValidationError as exc:
+            self._on_save_failed(exc)
+            return
         if text["name"] != before.name:
             changes["name"] = text["name"]
-        if text["birth_date"] != (before.birth_date.isoformat() if before.birth_date else ""):
-            changes["birth_date"] = text["birth_date"]
-        if text["phone"] != (before.phone or ""):
-            changes["phone"] = text["phone"] or None
+        if birth != before.birth_date:
+            changes["birth_date"] = birth.isoformat() if birth else ""
+        if phone != before.phone:
+            changes["phone"] = phone
         if text["email"] != (before.email or ""):
             changes["email"] = text["email"] or None
         chosen = [ch for ch in CHANNELS if self.channel_boxes[ch].isChecked()]
@@ -452,15 +463,17 @@ class PatientRecordDialog(QDialog):
     def _appointment_item(self, a: AppointmentView, zones: dict[int, str]) -> QTreeWidgetItem:
         tz = ZoneInfo(zones.get(a.branch_id, "UTC"))
         start, end = a.start.astimezone(tz), a.end.astimezone(tz)
-        item = QTreeWidgetItem([f"{start:%a %d/%m/%Y}", f"{start:%H:%M}–{end:%H:%M}", a.service, a.branch,
-                                LABELS.get(a.status, a.status)])
+        fmt = local_formats.current()
+        item = QTreeWidgetItem([fmt.day_text(start.date()), f"{fmt.time_text(start)}–{fmt.time_text(end)}", a.service,
+                                a.branch, LABELS.get(a.status, a.status)])
         item.setData(0, Qt.ItemDataRole.UserRole, a)
         return item
 
     def _show_patient(self, p: PatientView) -> None:
         self.setWindowTitle(f"Patient — {p.name}")
-        values = {"name": p.name, "birth_date": p.birth_date.isoformat() if p.birth_date else "",
-                  "phone": p.phone or "", "email": p.email or ""}
+        fmt = local_formats.current()
+        values = {"name": p.name, "birth_date": fmt.date_text(p.birth_date) if p.birth_date else "",
+                  "phone": fmt.phone(p.phone), "email": p.email or ""}
         for field, value in values.items():
             self.edits[field].setText(value)
         for ch, box in self.channel_boxes.items():

@@ -11,7 +11,6 @@ from __future__ import annotations
 import uuid
 from html import escape
 
-import phonenumbers
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
@@ -29,10 +28,12 @@ from PySide6.QtWidgets import (
 )
 
 from ..domain.errors import ClinicError, DatabaseUnavailable, ValidationError
+from ..domain.formats import phone_example
 from ..services import patients
 from ..services.dayview import DayView, ServiceSummary
 from ..services.patients import PatientView
 from ..store.database import Database
+from . import local_formats
 from .colors import ERROR_TEXT_STYLE, MessageLabel
 from .patient_dialog import patient_line
 from .runner import Runner
@@ -138,7 +139,7 @@ class PatientPicker(QWidget):
         self.search_edit = QLineEdit()
         self.search_edit.setObjectName("patientSearch")
         self.search_edit.setAccessibleName("Search patients")
-        self.search_edit.setPlaceholderText("Name, phone, or birth date (dd/mm/yyyy)")
+        self.search_edit.setPlaceholderText(f"Name, phone, or birth date ({local_formats.current().date_hint.lower()})")
         self.search_edit.setClearButtonEnabled(True)
         self.search_edit.textEdited.connect(lambda _text: self._timer.start())
         self.search_edit.installEventFilter(self)
@@ -183,8 +184,9 @@ class PatientPicker(QWidget):
         outer.addWidget(fields)
         self.new_edits: dict[str, QLineEdit] = {}
         self.field_errors: dict[str, QLabel] = {}
-        for field, hint in (("name", ""), ("birth_date", "YYYY-MM-DD"), ("phone", "+5527999990000 (optional)"),
-                            ("email", "optional")):
+        fmt = local_formats.current()
+        for field, hint in (("name", ""), ("birth_date", fmt.date_hint),
+                            ("phone", f"{phone_example(fmt.country)} (optional)"), ("email", "optional")):
             edit = QLineEdit()
             edit.setObjectName(f"{field}Edit")
             edit.setAccessibleName(f"New patient's {_PATIENT_FIELDS[field].lower()}")
@@ -278,10 +280,16 @@ class PatientPicker(QWidget):
         for label in [*self.field_errors.values(), self.form_error]:
             label.hide()
         self._hide_duplicates()
+        fmt = local_formats.current()
+        try:  # typed as the branch writes them: "12/03/1985", "27 99876-5432"
+            birth = fmt.parse_date(self.new_edits["birth_date"].text(), "birth_date")
+            phone = fmt.parse_phone(self.new_edits["phone"].text(), "phone")
+        except ValidationError as exc:
+            self._on_add_failed(exc)
+            return
         values: dict[str, str | None] = {
-            "name": self.new_edits["name"].text(), "birth_date": self.new_edits["birth_date"].text().strip(),
-            "phone": self.new_edits["phone"].text().strip() or None,
-            "email": self.new_edits["email"].text().strip() or None}
+            "name": self.new_edits["name"].text(), "birth_date": birth.isoformat() if birth else "",
+            "phone": phone, "email": self.new_edits["email"].text().strip() or None}
         check = {k: values[k] for k in ("name", "birth_date", "phone")}
         self.add_button.setEnabled(False)
         self._runner.run(lambda: patients.likely_duplicates(self._db, **check),  # type: ignore[arg-type]
@@ -367,7 +375,7 @@ class PatientPicker(QWidget):
         if patient is None:
             self.patient_label.setText("No patient chosen yet.")
         else:
-            born = f", born {patient.birth_date.day} {patient.birth_date:%b %Y}" if patient.birth_date else ""
+            born = f", born {local_formats.current().date_text(patient.birth_date)}" if patient.birth_date else ""
             self.patient_label.setText(f"Patient: <b>{escape(patient.name)}</b>{born}")
         self.patient_chosen.emit(patient)
 
@@ -483,19 +491,15 @@ class PatientPicker(QWidget):
 
 
 def _phone_text(phone: str) -> str:
-    """An E.164 number the way people write it (``+55 27 99999-0001``)."""
-    try:
-        return phonenumbers.format_number(phonenumbers.parse(phone, None),
-                                          phonenumbers.PhoneNumberFormat.INTERNATIONAL)
-    except phonenumbers.NumberParseException:
-        return phone
+    """A stored phone as the branch on screen writes it (national at home, international otherwise)."""
+    return local_formats.current().phone(phone)
 
 
 def duplicate_text(p: PatientView) -> str:
     """``Maria Silva, born 17 May 1980, +55 27 99999-0001 — already registered``: a likely duplicate."""
     parts = [p.name]
     if p.birth_date:
-        parts.append(f"born {p.birth_date.day} {p.birth_date:%B %Y}")
+        parts.append(f"born {local_formats.current().date_text(p.birth_date)}")
     if p.phone:
         parts.append(_phone_text(p.phone))
     if p.email:

@@ -244,7 +244,7 @@ def test_a_likely_duplicate_is_shown_and_use_this_patient_chooses_it_without_wri
         qtbot.mouseClick(dialog.add_patient_button, Qt.MouseButton.LeftButton)
     assert blocker.args == [1]
     assert dialog.duplicate_panel.isVisible() and dialog.duplicate_list.count() == 1
-    assert dialog.duplicate_list.item(0).text() == ("Maria Silva, born 17 May 1980, +55 27 99999-0001"
+    assert dialog.duplicate_list.item(0).text() == ("Maria Silva, born 17/05/1980, +55 27 99999-0001"
                                                     " — already registered")
     assert dialog.patient is None
     for widget in (dialog.duplicate_panel, dialog.duplicate_list, dialog.use_existing_button,

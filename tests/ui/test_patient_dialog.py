@@ -52,7 +52,7 @@ def test_enter_opens_the_record_and_book_for_this_patient(qtbot, booked: Booked,
         qtbot.keyClick(dialog.search_edit, Qt.Key.Key_Return)
     record: PatientRecordDialog = opened.args[0]
     qtbot.waitUntil(lambda: record.record is not None, timeout=10_000)
-    assert record.edits["name"].text() == "Maria Silva" and record.edits["phone"].text() == "+5527999990001"
+    assert record.edits["name"].text() == "Maria Silva" and record.edits["phone"].text() == "+55 27 99999-0001"  # shown internationally from a British-format branch
     assert record.channel_boxes["sms"].isChecked() and not record.channel_boxes["email"].isChecked()
     upcoming = record.upcoming_item
     assert upcoming.text(0) == "Upcoming (1)" and upcoming.child(0).text(1) == "08:00–08:30"
@@ -108,7 +108,7 @@ def test_editing_contact_details_saves_and_a_bad_value_shows_its_field_error(qtb
         qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
     p = saved.args[0]
     assert (p.phone, set(p.channels)) == ("+5527988881234", {"email", "whatsapp"})
-    assert dialog.edits["phone"].text() == "+5527988881234" and dialog.save_message.text() == "Saved."
+    assert dialog.edits["phone"].text() == "+55 27 98888-1234" and dialog.save_message.text() == "Saved."
     assert not dialog.field_errors["phone"].isVisible()
     assert patients.get_patient(booked.db, booked.joao) == p
 
