@@ -99,7 +99,7 @@ def load_demo(db: Database, *, days: int = 10, per_day: int = 40, past_days: int
         return ids[:n], ids[n:], frozenset(i for i, sms in zip(ids, consents, strict=True) if not sms)
 
     regulars, newcomers, no_sms = db.write(add_patients, reason="demo patients")
-    past = None
+    past: demo_past.PastSummary | None = None
     if past_days > 0:
         past = db.write(lambda c: demo_past.write_past(c, regulars=regulars, no_sms=no_sms, today=today,
                                                        days=past_days, rng=random.Random(seed + 1)),

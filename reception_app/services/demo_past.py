@@ -36,9 +36,9 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Sequence
-from itertools import accumulate
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from itertools import accumulate
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -61,9 +61,9 @@ LEAD_TIME_WEIGHTS: tuple[tuple[int, int, float], ...] = (
 #: set's rates without SMS: 3 %, 23 %, 26 %, 33 %, 40 %, 38 %).
 NO_SHOW_BY_LEAD_BAND: dict[int, float] = {0: 0.04, 1: 0.20, 3: 0.25, 8: 0.31, 15: 0.37, 31: 0.40}
 #: The no-show chance is multiplied by this when an SMS reminder was sent.
-SMS_NO_SHOW_FACTOR = 0.55
+SMS_NO_SHOW_FACTOR = 0.5
 #: … and by this for a patient without SMS consent (less reachable, no reminder).
-NO_CONSENT_FACTOR = 1.3
+NO_CONSENT_FACTOR = 1.4
 #: Share of the eligible appointments (SMS consent, booked before the day) that got a sent SMS reminder.
 SMS_SHARE = 0.85
 #: Share of the placed visits whose slot had an earlier, cancelled booking of another patient.
