@@ -77,10 +77,10 @@ def load_demo(db: Database, *, days: int = 10, per_day: int = 40, past_days: int
         if past_days <= 0 or db.read(demo_past.has_past):
             return f"Demo clinic up to date ({have} demo patients)."
         regulars, no_sms = db.read(lambda c: _existing_patients(c))
-        past = db.write(lambda c: demo_past.write_past(c, regulars=regulars, no_sms=no_sms, today=today,
-                                                       days=past_days, rng=rng),
-                        reason="demo past")
-        return f"Demo clinic up to date ({have} demo patients); added {_past_text(past)}."
+        added = db.write(lambda c: demo_past.write_past(c, regulars=regulars, no_sms=no_sms, today=today,
+                                                        days=past_days, rng=rng),
+                         reason="demo past")
+        return f"Demo clinic up to date ({have} demo patients); added {_past_text(added)}."
 
     def add_patients(conn) -> tuple[list[int], list[int], frozenset[int]]:
         rows = []
