@@ -54,10 +54,11 @@ MIN_SCALE, MAX_SCALE = 1.0, 1.6
 
 
 def default_period(today: date) -> tuple[date, date]:
-    """The last four complete weeks before ``today``'s week: Monday four weeks back to last Sunday
-    (local dates, inclusive; weeks are Monday-based as in the reports)."""
-    last_sunday = today - timedelta(days=today.weekday() + 1)
-    return last_sunday - timedelta(days=27), last_sunday
+    """The period a report opens on: from the Monday four weeks before ``today``'s week to ``today``
+    itself (local dates, inclusive; weeks are Monday-based as in the reports) — the last four whole
+    weeks and this week so far, so what happened today is in it."""
+    this_monday = today - timedelta(days=today.weekday())
+    return this_monday - timedelta(days=28), today
 
 
 def chart_height_pt(chart: Chart, table: Table) -> float:

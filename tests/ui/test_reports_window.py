@@ -58,10 +58,12 @@ def laid_out(w: ReportsWindow) -> bool:
         and all(b.y() >= a.y() + a.height() for a, b in pairwise(views))
 
 
-def test_default_period_is_the_last_four_complete_weeks(qtbot, small: Database, runner: Runner) -> None:  # noqa: F811
+def test_default_period_includes_today(qtbot, small: Database, runner: Runner) -> None:  # noqa: F811
+    """The last four whole weeks and this week up to today (issue 16 §6: what happened today is in it)."""
     w = make(qtbot, small, runner)
-    assert (w.from_edit.date().toPython(), w.to_edit.date().toPython()) == (date(2027, 2, 8), date(2027, 3, 7))
-    assert default_period(date(2027, 3, 8)) == (date(2027, 2, 8), date(2027, 3, 7))   # a Monday: last week is whole
+    assert (w.from_edit.date().toPython(), w.to_edit.date().toPython()) == (date(2027, 2, 8), date(2027, 3, 10))
+    assert default_period(date(2027, 3, 8)) == (date(2027, 2, 8), date(2027, 3, 8))   # a Monday: today alone
+    assert default_period(date(2027, 3, 14)) == (date(2027, 2, 8), date(2027, 3, 14))  # a Sunday
     assert [w.report_combo.itemData(i) for i in range(w.report_combo.count())] == \
         ["no-show", "utilization", "cancellations", "load", "operations"]
     assert [w.branch_combo.itemText(i) for i in range(w.branch_combo.count())] == ["All branches", "North"]
@@ -100,7 +102,7 @@ def test_no_show_figures_table_and_charts(qtbot, small: Database, runner: Runner
     assert image.width() >= 480
     colours = {image.pixelColor(x, y).name() for x in range(0, image.width(), 3) for y in range(0, image.height(), 3)}
     assert len(colours) > 5 and QColor("#2f6690").name() in colours
-    assert "No-show: an appointment whose status is no_show" in w.definitions_label.text()
+    assert "No-show: the patient did not come" in w.definitions_label.text()
 
 
 def test_chart_is_rasterized_again_only_when_its_width_changes(qtbot, small: Database,  # noqa: F811
