@@ -251,8 +251,9 @@ class ChartView(QWidget):
 
 class DrillDownDialog(QDialog):
     """The appointments behind one figure of a report (``report_service.drill_down``), loaded in the
-    background: date and time (the branch's local time), patient, service, doctor, status (and the
-    branch when the report covers every branch). Non-modal; deleted when closed.
+    background: date and time (the branch's local time), patient, service, doctor, status in words,
+    the date it was booked on, whether an SMS reminder was sent (and the branch when the report
+    covers every branch). Non-modal; deleted when closed.
 
     Signals:
         loaded(int): the appointments arrived: how many.
@@ -263,7 +264,8 @@ class DrillDownDialog(QDialog):
     error_shown = Signal(str)
     #: (column key of the drill-down table, heading) in the order shown.
     COLUMNS = (("start", "Date and time"), ("patient", "Patient"), ("service", "Service"),
-               ("doctor", "Doctor"), ("status", "Status"))
+               ("doctor", "Doctor"), ("status", "Status"), ("booked_on", "Booked on"),
+               ("sms", "SMS reminder sent"))
 
     def __init__(self, db: Database, runner: Runner, key: dict[str, Any], *, title: str, date_from: date,
                  date_to: date, branch: str | None, parent: QWidget | None = None) -> None:

@@ -140,10 +140,13 @@ def test_drill_down_lists_the_appointments(qtbot, small: Database, runner: Runne
         dialog = w.open_drill_down(0)   # Monday
     assert got.args == [2]
     assert dialog is not None and dialog.isVisible()
-    assert dialog.rows == [("2027-03-01 09:00", "P", "Visit", "Dr Ana", "completed", "North"),
-                           ("2027-03-01 10:00", "P", "Visit", "Dr Ana", "no_show", "North")]
+    assert [row[:5] + row[6:] for row in dialog.rows] == [
+        ("2027-03-01 09:00", "P", "Visit", "Dr Ana", "Completed", "no", "North"),
+        ("2027-03-01 10:00", "P", "Visit", "Dr Ana", "No-show", "no", "North")]
+    assert all(len(row[5]) == 10 and row[5] <= "2027-03-01" for row in dialog.rows)   # booked on: a local date
     headers = [dialog.model.headerData(c, Qt.Orientation.Horizontal) for c in range(dialog.model.columnCount())]
-    assert headers == ["Date and time", "Patient", "Service", "Doctor", "Status", "Branch"]
+    assert headers == ["Date and time", "Patient", "Service", "Doctor", "Status", "Booked on", "SMS reminder sent",
+                       "Branch"]
     dialog.close()
 
     run(qtbot, w, "cancellations")
@@ -335,6 +338,13 @@ def test_the_demo_in_the_reports_window_with_screenshots(qtbot, db: Database, ru
             labels = [r[0] for r in data.table("by_sms").rows]
             assert labels == ["SMS reminder sent", "No SMS reminder"]
             assert [r[0] for r in data.table("by_lead_time").rows][1] == "same day"
+            w.show_table("by_sms")
+            with qtbot.waitSignal(w.drill_down_loaded, timeout=30_000) as got:
+                drill = w.open_drill_down(0)   # "SMS reminder sent": the appointments behind it
+            assert got.args[0] > 100 and drill is not None
+            assert {row[4] for row in drill.rows} == {"Completed", "No-show"} and {row[6] for row in drill.rows} == {"yes"}
+            assert all(row[5] < row[0][:10] for row in drill.rows)   # booked on a day before (a reminder went out)
+            drill.close()
         if name in ("no-show", "utilization"):
             for width, height in ((1280, 720), (1920, 1080)):
                 w.resize(width, height)
