@@ -231,7 +231,8 @@ def write_past(conn: Connection, *, regulars: Sequence[int], no_sms: frozenset[i
                             continue
                         sv = rng.choices(mine, weights=[SERVICE_WEIGHTS.get(s.name, 1) for s in mine])[0]
                         p_lo, p_hi = t - sv.before, t + sv.duration_min + sv.after
-                        chosen = _place(sv, doctor, branch, p_lo, p_hi, (lo, hi), open_hours, kinds, busy, off, day)
+                        chosen = _place(rng, sv, doctor, branch, p_lo, p_hi, (lo, hi), open_hours, kinds, busy, off,
+                                        day)
                         if chosen is None:
                             t += 15
                             continue
@@ -303,12 +304,13 @@ def write_past(conn: Connection, *, regulars: Sequence[int], no_sms: frozenset[i
                        first_day=min(days_written), last_day=max(days_written))
 
 
-def _place(sv: _Service, doctor: int, branch: _Branch, p_lo: int, p_hi: int, shift: tuple[int, int],
+def _place(rng: random.Random, sv: _Service, doctor: int, branch: _Branch, p_lo: int, p_hi: int,
+           shift: tuple[int, int],
            open_hours: list[tuple[int, int]], kinds: dict[int, tuple[str, str, int | None]],
            busy: dict[int, list[tuple[int, int]]], off: dict[int, list[tuple[datetime, datetime]]],
            day: date) -> list[int] | None:
-    """The resources (doctor first, then a room and equipment of the kinds ``sv`` needs) free for the
-    local minutes [p_lo, p_hi) of ``day`` (buffers included), or None."""
+    """The resources (doctor first, then a room and equipment of the kinds ``sv`` needs, any free one
+    chosen by ``rng``) free for the local minutes [p_lo, p_hi) of ``day`` (buffers included), or None."""
     if p_lo < shift[0] or p_hi > shift[1] or not any(lo <= p_lo and p_hi <= hi for lo, hi in open_hours):
         return None
     lo_utc, hi_utc = local_to_utc(day, p_lo, branch.tz), local_to_utc(day, p_hi, branch.tz)
@@ -322,11 +324,11 @@ def _place(sv: _Service, doctor: int, branch: _Branch, p_lo: int, p_hi: int, shi
     for kind, category in (("room", sv.room_kind), ("equipment", sv.equipment_kind)):
         if category is None:
             continue
-        pick = next((rid for rid, (k, c, b) in sorted(kinds.items())
-                     if k == kind and c == category and b == branch.id and usable(rid)), None)
-        if pick is None:
+        free = [rid for rid, (k, c, b) in sorted(kinds.items())
+                if k == kind and c == category and b == branch.id and usable(rid)]
+        if not free:
             return None
-        chosen.append(pick)
+        chosen.append(rng.choice(free))   # any free one: the rooms share the work, as at a real desk
     return chosen
 
 

@@ -349,7 +349,8 @@ def test_the_demo_in_the_reports_window_with_screenshots(qtbot, db: Database, ru
             for width, height in ((1280, 720), (1920, 1080)):
                 w.resize(width, height)
                 qtbot.waitUntil(lambda width=width: w.width() == width)
-                qtbot.waitUntil(lambda: laid_out(w))
+                qtbot.waitUntil(lambda: laid_out(w) and w.definitions_label.y()
+                                > w.chart_views[-1].y() + w.chart_views[-1].height() - 1)
                 shot = w.grab()
                 assert (shot.width(), shot.height()) == (width, height)
                 shot.save(str(out / f"reports-{name}-{width}x{height}.png"))
