@@ -23,8 +23,6 @@ def _rate(cells: list[dict]) -> float:
     return sum(c["no_shows"] for c in cells) / n
 
 
-
-
 def test_the_past_has_the_real_data_sets_patterns(db) -> None:
     line = load_demo(db, now=NOW, past_days=60, days=1)
     assert "a past of" in line and f"to {TODAY - timedelta(days=1)}" in line
