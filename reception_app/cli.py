@@ -565,7 +565,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_demo_load(args: argparse.Namespace) -> int:
     from .services.demo import load_demo
 
-    summary = load_demo(_db(args))
+    summary = load_demo(_db(args), past_days=args.past_days)
     print(summary)
     return 0
 
@@ -741,8 +741,10 @@ def build_parser() -> argparse.ArgumentParser:
             rn.set_defaults(func=cmd_report)
 
     demo = sub.add_parser("demo", help="the demo clinic").add_subparsers(dest="sub", required=True, metavar="ACTION")
-    demo.add_parser("load", help="apply the demo clinic and book upcoming appointments").set_defaults(
-        func=cmd_demo_load)
+    dl = demo.add_parser("load", help="apply the demo clinic, write its past and book the next days")
+    dl.add_argument("--past-days", type=_int_arg(0, 730), default=120, metavar="N",
+                    help="local days of past appointments before today (default 120; 0: none)")
+    dl.set_defaults(func=cmd_demo_load)
     return p
 
 

@@ -29,7 +29,8 @@ labels and the booking sources (the CHECK of ``appointment.source``).
 from __future__ import annotations
 
 __all__ = ["OUTCOME_STATUSES", "LIVE_EXCLUDED", "RESOURCE_WEEK_TABLE_DAYS", "RESOURCE_DAY_TABLE_DAYS", "DEFINITIONS",
-           "footnotes", "WEEKDAYS", "LEAD_TIME_BANDS", "LEAD_BOUNDS", "SMS_LABELS", "AGE_BANDS", "AGE_BOUNDS",
+           "footnotes", "WEEKDAYS", "LEAD_TIME_BANDS", "LEAD_TIME_LABELS", "LEAD_BOUNDS", "SMS_LABELS",
+           "SMS_REMINDER_LABELS", "SOURCE_LABELS", "AGE_BANDS", "AGE_BOUNDS",
            "UNKNOWN_AGE", "SOURCES"]
 
 #: Statuses whose outcome is known: the denominator of every no-show rate.
@@ -41,11 +42,17 @@ LIVE_EXCLUDED: tuple[str, ...] = ("cancelled", "rescheduled")
 WEEKDAYS: tuple[str, ...] = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 #: Lead-time bands: local calendar days from booking to appointment.
 LEAD_TIME_BANDS: tuple[str, ...] = ("negative", "0", "1-2", "3-7", "8-14", "15-30", "31+")
+#: What a manager reads for each lead-time band (same order as LEAD_TIME_BANDS; "after the day" happens
+#: only in imported records, booked after the appointment's day).
+LEAD_TIME_LABELS: tuple[str, ...] = ("after the day", "same day", "1-2 days", "3-7 days", "8-14 days",
+                                     "15-30 days", "31+ days")
 #: Lower bounds (days) of the lead-time bands after "negative": ``width_bucket(lead, LEAD_BOUNDS)`` is the
 #: index into LEAD_TIME_BANDS (lead < 0 -> 0 "negative", 0 -> 1 "0", 1..2 -> 2 "1-2", …, >= 31 -> 6).
 LEAD_BOUNDS: tuple[int, ...] = (0, 1, 3, 8, 15, 31)
 #: "sms" when a reminder went out by SMS (channel sms, purpose reminder, status sent).
 SMS_LABELS: tuple[str, ...] = ("sms", "no_sms")
+#: What a manager reads for SMS_LABELS: whether an SMS reminder was sent.
+SMS_REMINDER_LABELS: dict[bool, str] = {True: "SMS reminder sent", False: "No SMS reminder"}
 #: The label of appointments whose patient age is not known (no source age, no birth date,
 #: or a birth date after the appointment).
 UNKNOWN_AGE = "unknown"
@@ -56,6 +63,9 @@ AGE_BANDS: tuple[str, ...] = ("0-11", "12-17", "18-39", "40-59", "60+", UNKNOWN_
 AGE_BOUNDS: tuple[int, ...] = (0, 12, 18, 40, 60)
 #: Appointment sources (the CHECK of appointment.source), in the order the reports number them.
 SOURCES: tuple[str, ...] = ("phone", "walk_in", "online", "import")
+#: What a manager reads for each source ("import": loaded from earlier records, the demo's past too).
+SOURCE_LABELS: dict[str, str] = {"phone": "Phone", "walk_in": "Walk-in", "online": "Online",
+                                 "import": "Imported records"}
 
 #: The longest periods (local days) whose utilization report has a table per resource and week (half a
 #: year) and per resource and day (a month); longer ones would be tens of thousands of rows.
@@ -66,25 +76,28 @@ RESOURCE_DAY_TABLE_DAYS = 31
 DEFINITIONS: dict[str, str] = {
     "dates": "Dates are the branch's local dates: an appointment counts on the local date of its start "
              "in its branch's time zone; hours are the branch's wall-clock hours; weeks start on Monday.",
-    "no_show": "No-show: an appointment whose status is no_show. The no-show rate is no-shows divided by "
-               "appointments with a known outcome (status completed or no_show); cancelled, rescheduled "
-               "and still open appointments are not counted.",
-    "lead_time": "Lead time: whole local calendar days from the day the booking was made (booked_at) to the "
-                 "day of the appointment; negative when booked after the day (imported data).",
-    "sms": "SMS reminder: at least one reminder with channel sms and purpose reminder reached status sent.",
-    "age": "Age band: whole years on the appointment's local date; the source's age for imported rows, "
-           "otherwise from the patient's birth date; unknown when neither is known.",
-    "late_cancellation": "Late cancellation: cancelled after the start minus the service's free-cancellation "
-                         "window (policy_free_hours, copied onto the appointment when booked), as stamped by "
-                         "the database at the moment of cancelling; early otherwise.",
-    "rescheduled": "Rescheduled: the appointment was moved to a new one (status rescheduled); lost: cancelled "
-                   "without a new appointment.",
+    "no_show": "No-show: the patient did not come and the appointment was marked as a no-show. The no-show "
+               "rate is no-shows divided by the appointments whose outcome is known (the visit was completed "
+               "or was a no-show); cancelled, rescheduled and still open appointments are not counted.",
+    "lead_time": "Lead time: whole calendar days from the day the appointment was booked on to the day of the "
+                 "appointment (\"same day\" when booked on the day itself); \"after the day\" only happens in "
+                 "imported records.",
+    "sms": "SMS reminder sent: at least one SMS reminder about the appointment actually went out (not only "
+           "planned, and not failed).",
+    "age": "Age band: the patient's age in whole years on the day of the appointment, from the birth date, "
+           "or as recorded in imported records; unknown when neither is known.",
+    "late_cancellation": "Late cancellation: cancelled inside the service's notice period (for example less "
+                         "than 48 hours before the start; the period the service had when the appointment was "
+                         "booked), as recorded at the moment of cancelling; early otherwise.",
+    "rescheduled": "Rescheduled: the appointment was moved to a new one; lost: cancelled without a new "
+                   "appointment.",
     "available": "Available time: a doctor's weekly shifts at the branch (a date's shift exceptions replace "
                  "them), for rooms and equipment the branch's opening hours; nothing on the branch's "
                  "holidays; time off subtracted; an overnight shift's hours after midnight count on the next "
-                 "date; real minutes (a daylight-saving change is an hour more or less). Booked time: live "
-                 "bookings (appointments not cancelled or rescheduled) with their buffers, as they hold the "
-                 "resource, on the local date their minutes fall on (a booking over midnight counts on both).",
+                 "date; real minutes (a daylight-saving change is an hour more or less). Booked time: "
+                 "appointments that are not cancelled or rescheduled, with the preparation and clean-up time "
+                 "around them, as they hold the doctor, room or equipment, on the local date their minutes fall "
+                 "on (a booking over midnight counts on both).",
     "utilization": "Utilization: booked minutes inside available time divided by available minutes. "
                    "Overbooked: booked minutes outside available time (outside shifts or opening hours, in "
                    "time off, on holidays).",
@@ -97,16 +110,18 @@ DEFINITIONS: dict[str, str] = {
                        f"{RESOURCE_DAY_TABLE_DAYS} days.",
     "load": "Bookings: appointments that are not cancelled or rescheduled, counted on the local date and "
             "hour of their start.",
-    "confirmation": "Time to confirmation: hours from booked_at (the request) to confirmed_at, for "
-                    "appointments that were confirmed in the period; imported and immediately confirmed "
-                    "bookings count as 0 hours. The median and 90th percentile are taken over whole minutes (each "
-                    "time truncated to the minute, interpolated like percentile_cont); the mean is exact.",
-    "follow_up": "Follow-up completion: completed appointments in the period that have a follow_up "
+    "confirmation": "Time to confirmation: hours from when the appointment was booked (the request) to when it "
+                    "was confirmed, for appointments that were confirmed in the period; imported and "
+                    "immediately confirmed bookings count as 0 hours. The median and 90th percentile are taken "
+                    "over whole minutes (each time truncated to the minute, interpolated between neighbours); "
+                    "the mean is exact.",
+    "follow_up": "Follow-up completion: completed appointments in the period that have a follow-up "
                  "message, and how many of those messages were sent.",
     "waitlist": "Waitlist fill rate: freed slots (a future booking cancelled or rescheduled) in the period "
-                "that were filled from the waitlist (state filled) divided by the freed slots already "
-                "decided (filled or unfilled).",
-    "overrides": "Overrides: every rule a manager or admin overrode (override_log), with who, when and why.",
+                "that were filled from the waitlist, divided by the freed slots already decided (filled or "
+                "left unfilled).",
+    "overrides": "Overrides: every rule a manager or administrator overrode (booking outside shifts, on a "
+                 "holiday, over time off, and so on), with who, when and why.",
 }
 
 

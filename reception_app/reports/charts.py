@@ -1,7 +1,8 @@
 """Report charts, drawn once with reportlab.graphics and used on paper and on screen.
 
 :func:`draw_chart` turns a :class:`~reception_app.services.reports.Chart` spec and its
-table into a reportlab ``Drawing`` (a bar chart, a line chart for trends, or a heatmap of
+table into a reportlab ``Drawing`` (a bar chart, a line chart for trends — a dot on each point, so
+a trend of one point still shows it —, or a heatmap of
 rects for bookings per hour of the week). The PDF places the Drawing as a flowable; the
 window renders the same Drawing to a one-page PDF (:func:`chart_pdf`) and rasterizes it with
 pypdfium2 — one piece of chart code. No SQL, no Qt.
@@ -30,6 +31,7 @@ from reportlab.graphics import renderPDF
 from reportlab.graphics.charts.barcharts import HorizontalBarChart, VerticalBarChart
 from reportlab.graphics.charts.linecharts import HorizontalLineChart
 from reportlab.graphics.shapes import Drawing, Rect, String
+from reportlab.graphics.widgets.markers import makeMarker
 from reportlab.lib import colors
 from reportlab.pdfbase.pdfmetrics import stringWidth
 
@@ -191,6 +193,9 @@ def draw_chart(chart: Chart, table: Table, width: float = 480, height: float = 2
         for i in range(len(series)):
             plot.lines[i].strokeColor = SERIES_COLORS[i % len(SERIES_COLORS)]
             plot.lines[i].strokeWidth = 1.6
+            # A dot on every point: a period with one week (one point) still shows its value.
+            plot.lines[i].symbol = makeMarker("FilledCircle", size=5 if len(labels) > 1 else 7,
+                                              fillColor=SERIES_COLORS[i % len(SERIES_COLORS)], strokeColor=None)
     d.add(plot)
     if len(chart.values) > 1:
         x = width - 2

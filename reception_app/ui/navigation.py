@@ -328,7 +328,8 @@ class Navigation(QObject):
         if not branches and self._first_run is not None:
             first_run, self._first_run = self._first_run, None
             w.title_label.setText("Setting up the demo clinic…")
-            w.set_busy_text("Loading the demo clinic (first run; this takes a minute)…", show_now=True)
+            w.set_busy_text("Loading the demo clinic: four months of past appointments and the next ten days "
+                            "(first run; a few seconds)…", show_now=True)
             db = self._db
             w.runner.run(lambda: first_run(db), on_success=self._on_first_run_done,
                          on_failure=self._on_first_run_failed, label="first run")

@@ -39,6 +39,7 @@ from __future__ import annotations
 import itertools
 import logging
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 
 import pypdfium2 as pdfium
@@ -290,16 +291,28 @@ def write_pdf(parent: QWidget | None, pdf: bytes, path: str | Path) -> bool:
     return True
 
 
-def save_pdf(parent: QWidget | None, pdf: bytes, suggested_name: str) -> QFileDialog:
+def pdf_folder() -> Path:
+    """The folder "Save as PDF…" proposes: the user's documents folder when it exists, else their
+    home folder (a fresh account, or a desktop without XDG folders, may have no Documents)."""
+    documents = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
+    for folder in (documents, str(Path.home())):
+        if folder and Path(folder).is_dir():
+            return Path(folder)
+    return Path.cwd()
+
+
+def save_pdf(parent: QWidget | None, pdf: bytes, suggested_name: str,
+             saved: Callable[[str], None] | None = None) -> QFileDialog:
     """Open a "Save as PDF…" file dialog (``open()``, window-modal) proposing ``suggested_name``
-    (a file name in the user's documents folder, or a full path); writes ``pdf`` to the chosen
-    file (``.pdf`` added when missing) when the user accepts. Returns the dialog (deleted when
-    closed); a failed write is shown as an error box (see :func:`write_pdf`)."""
+    (a file name in :func:`pdf_folder`, a folder that exists; or a full path, whose folder is used
+    when it exists); writes ``pdf`` to the chosen file (``.pdf`` added when missing) when the user
+    accepts, then calls ``saved`` with the path written (hold the window weakly in it: the dialog
+    keeps it). Returns the dialog (deleted when closed); a failed write is shown as an error box
+    (see :func:`write_pdf`) and ``saved`` is not called."""
     suggested = Path(suggested_name)
-    if not suggested.is_absolute():
-        documents = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
-        suggested = Path(documents or Path.home()) / suggested
-    dialog = QFileDialog(parent, "Save as PDF…", str(suggested), "PDF files (*.pdf)")
+    if not suggested.is_absolute() or not suggested.parent.is_dir():
+        suggested = pdf_folder() / suggested.name
+    dialog = QFileDialog(parent, "Save as PDF…", str(suggested.parent), "PDF files (*.pdf)")
     dialog.setObjectName("savePdfDialog")
     dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
     dialog.setFileMode(QFileDialog.FileMode.AnyFile)
@@ -307,12 +320,14 @@ def save_pdf(parent: QWidget | None, pdf: bytes, suggested_name: str) -> QFileDi
     dialog.selectFile(str(suggested))
     # The slot finds the parent when it runs: a closure holding the parent window could free it
     # while this dialog is being destroyed.
-    dialog.fileSelected.connect(lambda path, dialog=weakref.ref(dialog): _write_chosen(dialog(), pdf, path))
+    dialog.fileSelected.connect(lambda path, dialog=weakref.ref(dialog): _write_chosen(dialog(), pdf, path, saved))
     _keep_until_destroyed(dialog)
     dialog.open()
     return dialog
 
 
-def _write_chosen(dialog: QFileDialog | None, pdf: bytes, path: str) -> None:
+def _write_chosen(dialog: QFileDialog | None, pdf: bytes, path: str,
+                  saved: Callable[[str], None] | None = None) -> None:
     """"Save as PDF…" accepted: write ``pdf`` to ``path``; errors over the dialog's parent window."""
-    write_pdf(dialog.parentWidget() if dialog is not None else None, pdf, path)
+    if write_pdf(dialog.parentWidget() if dialog is not None else None, pdf, path) and saved is not None:
+        saved(path)

@@ -54,10 +54,11 @@ MIN_SCALE, MAX_SCALE = 1.0, 1.6
 
 
 def default_period(today: date) -> tuple[date, date]:
-    """The last four complete weeks before ``today``'s week: Monday four weeks back to last Sunday
-    (local dates, inclusive; weeks are Monday-based as in the reports)."""
-    last_sunday = today - timedelta(days=today.weekday() + 1)
-    return last_sunday - timedelta(days=27), last_sunday
+    """The period a report opens on: from the Monday four weeks before ``today``'s week to ``today``
+    itself (local dates, inclusive; weeks are Monday-based as in the reports) — the last four whole
+    weeks and this week so far, so what happened today is in it."""
+    this_monday = today - timedelta(days=today.weekday())
+    return this_monday - timedelta(days=28), today
 
 
 def chart_height_pt(chart: Chart, table: Table) -> float:
@@ -250,8 +251,9 @@ class ChartView(QWidget):
 
 class DrillDownDialog(QDialog):
     """The appointments behind one figure of a report (``report_service.drill_down``), loaded in the
-    background: date and time (the branch's local time), patient, service, doctor, status (and the
-    branch when the report covers every branch). Non-modal; deleted when closed.
+    background: date and time (the branch's local time), patient, service, doctor, status in words,
+    the date it was booked on, whether an SMS reminder was sent (and the branch when the report
+    covers every branch). Non-modal; deleted when closed.
 
     Signals:
         loaded(int): the appointments arrived: how many.
@@ -262,7 +264,8 @@ class DrillDownDialog(QDialog):
     error_shown = Signal(str)
     #: (column key of the drill-down table, heading) in the order shown.
     COLUMNS = (("start", "Date and time"), ("patient", "Patient"), ("service", "Service"),
-               ("doctor", "Doctor"), ("status", "Status"))
+               ("doctor", "Doctor"), ("status", "Status"), ("booked_on", "Booked on"),
+               ("sms", "SMS reminder sent"))
 
     def __init__(self, db: Database, runner: Runner, key: dict[str, Any], *, title: str, date_from: date,
                  date_to: date, branch: str | None, parent: QWidget | None = None) -> None:

@@ -19,6 +19,7 @@ here).
 from __future__ import annotations
 
 import getpass
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
@@ -101,7 +102,7 @@ class ReportsWindow(QDialog):
         report_loaded(object): a run finished and is shown: its ``ReportData``.
         drill_down_loaded(int): a drill-down dialog listed its appointments: how many.
         error_shown(str): a message shown in the window (bad dates, a database error, …).
-        pdf_saved(str): "Save PDF" wrote the report to this path.
+        pdf_saved(str): "Save PDF" wrote the report to this path (the window says so).
         csv_saved(str): "Export CSV" wrote the table shown to this path.
     """
 
@@ -131,6 +132,7 @@ class ReportsWindow(QDialog):
         self.print_dialog: QWidget | None = None
         self._running = False
         self._outcome_seen = False
+        self._pdf_folder: Path | None = None
 
         layout = QVBoxLayout(self)
         layout.addLayout(self._build_controls())
@@ -508,11 +510,33 @@ class ReportsWindow(QDialog):
                              key="reports-pdf", label="report PDF")
 
     def _ask_pdf_path(self, pdf: bytes) -> None:
-        self.print_dialog = print_preview.save_pdf(self, pdf, self._suggested_name("pdf"))
+        folder = self.pdf_folder()
+        me = weakref.ref(self)   # the dialog keeps the callback: it must not keep the window
+
+        def saved(path: str) -> None:
+            window = me()
+            if window is not None:
+                window._on_pdf_written(path)
+
+        self.print_dialog = print_preview.save_pdf(self, pdf, str(folder / self._suggested_name("pdf")), saved)
+
+    def _on_pdf_written(self, path: str) -> None:
+        """A PDF was written to ``path``: say where (the message stays until the next one) and
+        propose its folder next time."""
+        self._pdf_folder = Path(path).parent
+        self.message_label.show_text(f"Saved the PDF to {path}", "success")
+        self.pdf_saved.emit(path)
+
+    def pdf_folder(self) -> Path:
+        """The folder "Save PDF…" proposes now: where the last PDF went, else the documents folder
+        (``print_preview.pdf_folder``); always one that exists."""
+        if self._pdf_folder is not None and self._pdf_folder.is_dir():
+            return self._pdf_folder
+        return print_preview.pdf_folder()
 
     def save_pdf_to(self, path: str | Path) -> None:
         """Make the report's PDF in the background and write it to ``path`` (no file dialog);
-        :attr:`pdf_saved` says when it is written."""
+        :attr:`pdf_saved` says when it is written, and the window shows where."""
         work = self._pdf_work()
         if work is None:
             return
@@ -520,7 +544,7 @@ class ReportsWindow(QDialog):
 
         def written(pdf: bytes) -> None:
             if print_preview.write_pdf(self, pdf, target):
-                self.pdf_saved.emit(target)
+                self._on_pdf_written(target)
 
         self._runner.run(work, on_success=written, on_failure=self._show_error, key="reports-pdf",
                          label="report PDF")
@@ -534,8 +558,7 @@ class ReportsWindow(QDialog):
             self._show_message(str(error))
 
     def _show_message(self, message: str) -> None:
-        self.message_label.setText(message)
-        self.message_label.show()
+        self.message_label.show_text(message, "error")
         self.error_shown.emit(message)
 
     def closeEvent(self, event: Any) -> None:  # noqa: N802

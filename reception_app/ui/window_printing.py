@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QMenu, QToolBar, QToolButton, QWidget
 
 from ..reports import day_sheet
 from ..services.dayview import DayView, GridResource
+from ..services.patients import patients_by_id
 from . import print_preview
 from .window_base import WindowBase
 
@@ -80,7 +81,8 @@ class WindowPrinting(WindowBase):
         return next((d for d in week.days if d.local_date == self.day), week.days[0])
 
     def print_day_sheet(self, doctor: GridResource | None = None) -> None:
-        """Build the doctor's day sheet of the day shown in the background, then preview it.
+        """Build the doctor's day sheet of the day shown in the background (with the patients' phones
+        and ages, read on the worker thread), then preview it.
 
         ``doctor``: default :meth:`_sheet_doctor`; without one the status bar says to select a
         doctor's column."""
@@ -92,14 +94,19 @@ class WindowPrinting(WindowBase):
             self.statusBar().showMessage("Select a cell in a doctor's column to print that doctor's day sheet.",
                                          15_000)
             return
-        self._print(lambda by, at: day_sheet.doctor_day_sheet_pdf(view, doctor.id, printed_by=by, printed_at=at),
+        db, ids = self._db, {a.patient_id for a in view.appointments}
+        self._print(lambda by, at: day_sheet.doctor_day_sheet_pdf(view, doctor.id, printed_by=by, printed_at=at,
+                                                                  patients=patients_by_id(db, ids)),
                     f"Day sheet — {doctor.name}, {view.local_date:%d %b %Y}")
 
     def print_day_list(self) -> None:
-        """Build the branch's day list of the day shown in the background, then preview it."""
+        """Build the branch's day list of the day shown in the background (with the patients' phones
+        and ages, read on the worker thread), then preview it."""
         view = self._printed_day()
         if view is not None:
-            self._print(lambda by, at: day_sheet.day_list_pdf(view, printed_by=by, printed_at=at),
+            db, ids = self._db, {a.patient_id for a in view.appointments}
+            self._print(lambda by, at: day_sheet.day_list_pdf(view, printed_by=by, printed_at=at,
+                                                              patients=patients_by_id(db, ids)),
                         f"Day list — {view.branch.name}, {view.local_date:%d %b %Y}")
 
     def _print(self, build: Callable[[str, datetime], bytes], title: str) -> None:

@@ -400,7 +400,7 @@ def test_drill_down_lists_the_live_appointments_of_a_resource(db: Database) -> N
     assert listed("Dr Ivo") == [ids["d"]]
     hal = rq.drill_down(db, drills["Dr Hal"], **WEEK, branch="North")
     assert hal.column("start") == ["2027-03-01 09:00", "2027-03-02 09:00"]
-    assert hal.column("status") == ["confirmed", "no_show"]
+    assert hal.column("status") == ["Confirmed", "No-show"]  # in words (domain.status.LABELS)
     assert hal.column("doctor") == ["Dr Hal", "Dr Hal"]
 
 

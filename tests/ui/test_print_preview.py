@@ -19,6 +19,7 @@ from reception_app.reports.day_sheet import day_list_pdf, doctor_day_sheet_pdf
 from reception_app.ui.print_preview import (
     PREVIEW_DPI,
     PdfPrintJob,
+    pdf_folder,
     preview_pdf,
     print_pdf,
     save_pdf,
@@ -235,3 +236,13 @@ def test_preview_open_close_cycles_survive(qtbot, day_sheet: bytes) -> None:
         if cycle % 10 == 0:
             gc.collect()
     qtbot.waitUntil(lambda: printer() is None)  # and released afterwards, on the event loop
+
+
+def test_the_proposed_pdf_folder_exists(monkeypatch, tmp_path: Path) -> None:
+    """"Save as PDF…" proposes the documents folder, or home when an account has none (issue 16 §6)."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))   # no user-dirs.dirs: Documents is ~/Documents
+    monkeypatch.delenv("XDG_DOCUMENTS_DIR", raising=False)
+    assert pdf_folder() == tmp_path
+    (tmp_path / "Documents").mkdir()
+    assert pdf_folder() == tmp_path / "Documents"

@@ -42,6 +42,7 @@ def test_ctrl_p_prints_the_selected_doctors_day_sheet(qtbot, window, booked: Boo
     assert booked.first.resources["doctor"] in text
     assert "Maria Silva" in text and "08:00" in text  # branch-local time
     assert "João Pereira" in text
+    assert "+55 27 99999-0001" in text  # the phone column shows the patient's phone (issue 16 §6)
     assert "Day sheet" in dialog.windowTitle() or "Day sheet" in text
     dialog.close()
 
@@ -50,6 +51,7 @@ def test_the_day_list_lists_every_live_appointment(qtbot, window, booked: Booked
     dialog, pdf = _printed(qtbot, window, window.print_list_action.trigger)
     text = _pdf_text(pdf)
     assert "Maria Silva" in text and "João Pereira" in text
+    assert "+55 27 99999-0001" in text  # Maria's phone, in international format
     assert "Ana Clara Souza" not in text  # cancelled: not on the list
     dialog.close()
 

@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from ...domain.errors import ValidationError
+from ...domain.status import LABELS as STATUS_LABELS
 from ...store.database import Database
 from .common import period, read
 from .model import Column, ReportData, Table
@@ -39,7 +40,8 @@ def drill_down(db: Database, key: dict[str, Any], *, date_from: str | date, date
     ``drill_down.sql``'s ``filter_<key>``), within the report's period and branch, by start, at most :data:`DRILL_LIMIT`.
 
     Returns a table ``appointments`` (id, local start ``YYYY-MM-DD HH:MM``, branch, service,
-    patient, status, doctor). Raises ``ValidationError`` (field ``drill``) for an unknown filter,
+    patient, status in words (``domain.status.LABELS``: "No-show"), doctor, the local date it was
+    booked on ``YYYY-MM-DD``, and "yes"/"no" for an SMS reminder sent, definition ``sms``). Raises ``ValidationError`` (field ``drill``) for an unknown filter,
     otherwise as the reports.
     """
     d_from, d_to = period(date_from, date_to)
@@ -63,10 +65,13 @@ def drill_down(db: Database, key: dict[str, Any], *, date_from: str | date, date
     def work(conn: Connection, params: dict[str, Any]) -> ReportData:
         values = {k: v for k, v in key.items() if k in FILTERS} | extra | {"limit": DRILL_LIMIT}
         rows = conn.execute(text(sql), params | values).all()
+        shown = [(r.id, r.start, r.branch, r.service, r.patient, STATUS_LABELS.get(r.status, r.status), r.doctor,
+                  r.booked_on, "yes" if r.sms else "no") for r in rows]
         table = Table("appointments", "Appointments", [
             Column("id", "Id", "int"), Column("start", "Start (local)"), Column("branch", "Branch"),
             Column("service", "Service"), Column("patient", "Patient"), Column("status", "Status"),
-            Column("doctor", "Doctor")], [tuple(r) for r in rows], [{"appointment_id": int(r.id)} for r in rows])
+            Column("doctor", "Doctor"), Column("booked_on", "Booked on"),
+            Column("sms", "SMS reminder sent")], shown, [{"appointment_id": int(r.id)} for r in rows])
         return ReportData("drill", "Appointments", d_from, d_to, None, [table], [], [])
 
     return read(db, d_from, d_to, branch, work).tables[0]

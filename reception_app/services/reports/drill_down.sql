@@ -8,7 +8,9 @@
 SELECT a.id, to_char(lt, 'YYYY-MM-DD HH24:MI') AS start, b.name AS branch, s.name AS service,
        p.display_name AS patient, a.status,
        (SELECT string_agg(r.name, ', ' ORDER BY r.name) FROM booking k JOIN resource r ON r.id = k.resource_id
-         WHERE k.appointment_id = a.id AND r.kind = 'doctor') AS doctor
+         WHERE k.appointment_id = a.id AND r.kind = 'doctor') AS doctor,
+       to_char(a.booked_at AT TIME ZONE b.tz, 'YYYY-MM-DD') AS booked_on,
+       /*@definitions.sms_reminder_sent*/ AS sms
   FROM appointment a JOIN (/*@definitions.period_branches*/) b ON b.id = a.branch_id
  CROSS JOIN LATERAL (SELECT a.starts_at AT TIME ZONE b.tz AS lt) l
   JOIN service s ON s.id = a.service_id JOIN patient p ON p.id = a.patient_id

@@ -26,7 +26,10 @@ from ...domain.errors import ValidationError
 from ...domain.report_definitions import (
     AGE_BANDS,
     LEAD_TIME_BANDS,
+    LEAD_TIME_LABELS,
     SMS_LABELS,
+    SMS_REMINDER_LABELS,
+    SOURCE_LABELS,
     UNKNOWN_AGE,
     WEEKDAYS,
     footnotes,
@@ -49,8 +52,8 @@ _NS_TITLES = {"doctor_id": ("by_doctor", "No-shows by doctor", "Doctor"),
               "service_id": ("by_service", "No-shows by service", "Service"),
               "weekday": ("by_weekday", "No-shows by weekday", "Weekday"),
               "hour": ("by_hour", "No-shows by hour of day", "Hour"),
-              "lead_band": ("by_lead_time", "No-shows by lead time (days)", "Lead time"),
-              "sms": ("by_sms", "No-shows by SMS reminder", "SMS reminder"),
+              "lead_band": ("by_lead_time", "No-shows by lead time (days booked ahead)", "Booked ahead"),
+              "sms": ("by_sms", "No-shows with and without an SMS reminder", "SMS reminder"),
               "age_band": ("by_age", "No-shows by age band", "Age band"),
               "branch_id": ("by_branch", "No-shows by branch", "Branch"),
               "source": ("by_source", "No-shows by booking source", "Source"),
@@ -124,7 +127,7 @@ def no_show(db: Database, *, date_from: str | date, date_to: str | date, branch:
             tables.append(Table(name, title, [Column("label", label), *_RATE_COLUMNS], rows_out, drill))
         charts = [Chart("line", "trend", "label", ("rate",), "No-show rate by week", "No-show rate"),
                   Chart("bar", "by_weekday", "label", ("rate",), "No-show rate by weekday", "No-show rate"),
-                  Chart("bar", "by_lead_time", "label", ("rate",), "No-show rate by lead time (days)",
+                  Chart("bar", "by_lead_time", "label", ("rate",), "No-show rate by days booked ahead",
                         "No-show rate"),
                   Chart("bar", "by_hour", "label", ("rate",), "No-show rate by hour of day", "No-show rate"),
                   Chart("bar", "by_age", "label", ("rate",), "No-show rate by age band", "No-show rate")]
@@ -147,15 +150,15 @@ def _ns_label(dim: str, k: Any, doctors: dict[int, str], services: dict[int, str
     if dim == "hour":
         return f"{k:02d}:00", {"hour": k, "outcome": True}
     if dim == "lead_band":
-        return LEAD_TIME_BANDS[k], {"lead_band": k, "outcome": True}
+        return LEAD_TIME_LABELS[k], {"lead_band": k, "outcome": True}
     if dim == "sms":
-        return ("sms" if k else "no_sms"), {"sms": bool(k), "outcome": True}
+        return SMS_REMINDER_LABELS[bool(k)], {"sms": bool(k), "outcome": True}
     if dim == "age_band":
         return (AGE_BANDS[k - 1] if k else AGE_BANDS[-1]), {"age_band": k, "outcome": True}
     if dim == "branch_id":
         return branches.get(k, "?"), {"branch_id": k, "outcome": True}
     if dim == "source":
-        return str(k), {"source": k, "outcome": True}
+        return SOURCE_LABELS.get(str(k), str(k)), {"source": k, "outcome": True}
     return k.isoformat(), {"week": k.isoformat(), "outcome": True}
 
 
