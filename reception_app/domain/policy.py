@@ -23,6 +23,7 @@ Where the rules come from (issue 4, "Statuses, confirmation, holds, deposits"):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -125,6 +126,44 @@ def settle(*, status: str, cancelled_by: str | None, cancelled_late: bool | None
                           owed_cents=max(0, fee - paid_cents), deposit_outstanding_cents=0)
     outstanding = max(0, deposit_cents - net) if status in _COLLECTING else 0
     return Settlement(kept_cents=net, refund_due_cents=0, owed_cents=0, deposit_outstanding_cents=outstanding)
+
+
+def cancellation_words(*, by: str, late: bool, free_hours: int, late_fee_cents: int, paid_cents: int,
+                       refunded_cents: int = 0, money: Callable[[int], str]) -> str:
+    """What a cancellation means for the money, in the desk's words, for the confirmation and the
+    result message (issue 16): whether it is early or late under the appointment's own policy
+    snapshot (``free_hours``, ``late_fee_cents``) and what is kept, refunded or still owed, by
+    :func:`settle`'s rules. ``by``: ``"patient"`` or ``"clinic"``; ``late``: :func:`is_late` of the
+    cancellation's time; amounts in cents; ``money``: how the branch writes an amount
+    (``Formats.money``).
+
+    ``"Late cancellation (less than 48 h before the start): the R$ 15,00 fee is kept, R$ 5,00 will
+    be refunded."``
+    """
+    s = settle(status="cancelled", cancelled_by=by, cancelled_late=late, late_fee_cents=late_fee_cents,
+               deposit_cents=0, paid_cents=paid_cents, refunded_cents=refunded_cents)
+    refund = f"{money(s.refund_due_cents)} will be refunded" if s.refund_due_cents else ""
+    if by != "patient":
+        head = "Cancelled by the clinic: no fee"
+        return f"{head}; {refund}." if refund else f"{head}, and nothing is to be refunded."
+    if not late and late_fee_cents:
+        head = f"Early cancellation ({free_hours} h or more before the start): no fee"
+        return f"{head}; {refund}." if refund else f"{head}, and nothing is to be refunded."
+    if not late_fee_cents:
+        head = "No cancellation fee for this appointment"
+        return f"{head}; {refund}." if refund else f"{head}, and nothing is to be refunded."
+    head = f"Late cancellation (less than {free_hours} h before the start)"
+    parts = []
+    if s.owed_cents and paid_cents:
+        parts.append(f"the fee is {money(late_fee_cents)}: the {money(min(paid_cents, late_fee_cents))} paid is kept "
+                     f"and {money(s.owed_cents)} is still owed")
+    elif s.owed_cents:
+        parts.append(f"the {money(late_fee_cents)} fee is owed (nothing was paid)")
+    else:
+        parts.append(f"the {money(late_fee_cents)} fee is kept")
+    if refund:
+        parts.append(refund)
+    return f"{head}: {', '.join(parts)}."
 
 
 def parse_money(value: object, field: str) -> int:

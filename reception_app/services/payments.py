@@ -117,6 +117,26 @@ class Account:
     lines: tuple[PaymentLine, ...]
     locale: str = DEFAULT_LOCALE
 
+    def cancellation_words(self, *, by: str | None = None, at: datetime | None = None) -> str:
+        """What cancelling means for this account's money, in the desk's words
+        (``policy.cancellation_words``): for a cancelled appointment, as it was cancelled (``by`` and
+        ``at`` ignored); otherwise as if cancelled now by ``by`` (``"patient"`` or ``"clinic"``) at
+        ``at`` (aware; lateness by the appointment's own policy snapshot)."""
+        if self.status == "cancelled":
+            who, late = self.cancelled_by or "clinic", bool(self.cancelled_late)
+        else:
+            if at is None or by is None:
+                raise ValueError("by and at are needed for an appointment not cancelled yet")
+            who, late = by, policy.is_late(at, self.start, self.free_hours)
+        return policy.cancellation_words(by=who, late=late, free_hours=self.free_hours,
+                                         late_fee_cents=self.late_fee_cents, paid_cents=self.paid_cents,
+                                         refunded_cents=self.refunded_cents, money=self.money)
+
+    @property
+    def money_at_stake(self) -> bool:
+        """Whether a cancellation moves money: something was paid, or a late fee is owed."""
+        return bool(self.paid_cents or self.settlement.owed_cents)
+
     def money(self, cents: int, currency: str | None = None) -> str:
         """``cents`` in the branch's form (``"R$ 20,00"``; ``domain.formats``), the clinic's
         currency unless another is given."""

@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from html import escape
 
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QLineEdit, QVBoxLayout, QWidget
 
@@ -184,6 +185,12 @@ class CancelReasonDialog(QDialog):
         self.setAccessibleName("Cancel appointment")
         v = QVBoxLayout(self)
         label = QLabel(f"Cancel {about}?\nReason (required; it is kept in the record):")
+        #: What the cancellation means for the money, once read (:meth:`set_terms`).
+        self.terms_label = QLabel("Checking the cancellation policy…")
+        self.terms_label.setObjectName("cancelTerms")
+        self.terms_label.setAccessibleName("What happens to the money")
+        self.terms_label.setWordWrap(True)
+        v.addWidget(self.terms_label)
         v.addWidget(label)
         self.reason_edit = QLineEdit()
         self.reason_edit.setObjectName("cancelReason")
@@ -201,6 +208,11 @@ class CancelReasonDialog(QDialog):
         v.addWidget(self.buttons)
         self.setMinimumWidth(380)
 
+    def set_terms(self, text: str, *, late: bool = False) -> None:
+        """Show what the cancellation means for the money (``Account.cancellation_words``), in bold
+        when it costs the patient a fee (``late``)."""
+        self.terms_label.setText(f"<b>{escape(text)}</b>" if late else escape(text))
+
     def reason(self) -> str:
         """The reason typed, without surrounding blanks."""
         return self.reason_edit.text().strip()
@@ -214,7 +226,7 @@ class CancelReasonDialog(QDialog):
             super().accept()
 
 
-def ask_cancel_reason(parent: QWidget, about: str, on_reason: Callable[[str], None]) -> QDialog:
+def ask_cancel_reason(parent: QWidget, about: str, on_reason: Callable[[str], None]) -> CancelReasonDialog:
     """Ask (window-modal, non-blocking) why ``about`` ("Maria Silva 08:00") is cancelled.
 
     ``on_reason(reason)`` runs once with the non-empty reason if one is given;

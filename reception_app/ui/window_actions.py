@@ -39,7 +39,7 @@ from PySide6.QtWidgets import QMenu, QMessageBox, QToolBar, QToolButton
 from ..domain.errors import ClinicError
 from ..domain.slots import KINDS
 from ..domain.status import NO_SHOW_GRACE_MINUTES
-from ..services import scheduling, waitlist
+from ..services import payments, scheduling, waitlist
 from ..services.dayview import GridResource
 from ..services.my_day import MyDayRow
 from ..services.scheduling import AppointmentView
@@ -90,11 +90,13 @@ class AppointmentActions(QObject):
             passes it on as ``appointment_menu_opened``).
         confirmation_opened(object): an action that asks first (No-show) opened its question (the
             ``QMessageBox``).
+        cancel_terms_shown(str): the cancel dialog now says what happens to the money (the words).
     """
 
     appointment_changed = Signal(object)
     menu_opened = Signal(object)
     confirmation_opened = Signal(object)
+    cancel_terms_shown = Signal(str)
 
     def __init__(self, window: MainWindow, db: Database, clock: Clock, bar: QToolBar) -> None:
         super().__init__(window)
@@ -282,8 +284,7 @@ class AppointmentActions(QObject):
         if spec.asks_confirmation:
             self._confirm(spec, f"{self._describe(appt)} ({appt.service})", lambda: self._change_status(spec, appt, None))
         elif spec.asks_reason:
-            appointment_actions.ask_cancel_reason(
-                self._w, self._describe(appt), lambda reason: self._change_status(spec, appt, reason))
+            self._ask_cancel(spec, appt)
         else:
             self._change_status(spec, appt, None)
 
@@ -313,10 +314,32 @@ class AppointmentActions(QObject):
         if spec.opens_dialog:
             self.open_payments(appt)
         elif spec.asks_reason:
-            appointment_actions.ask_cancel_reason(
-                self._w, self._describe(appt), lambda reason: self._change_status(spec, appt, reason))
+            self._ask_cancel(spec, appt)
         else:
             self._change_status(spec, appt, None)
+
+    def _ask_cancel(self, spec: AppointmentAction | LifecycleAction, appt: AppointmentView) -> None:
+        """Ask why ``appt`` is cancelled, saying before the answer what happens to its money: early
+        or late under its policy, the fee kept or owed, the refund (read in the background and shown
+        in the dialog when it arrives)."""
+        dialog = appointment_actions.ask_cancel_reason(
+            self._w, self._describe(appt), lambda reason: self._change_status(spec, appt, reason))
+        if not isinstance(dialog, appointment_actions.CancelReasonDialog):
+            return   # answered at once (a test's stand-in for the question)
+        by = getattr(spec, "by", None) or "clinic"
+        at, db = self._clock(), self._db
+
+        def show(account: payments.Account) -> None:
+            if dialog.isVisible():
+                words = account.cancellation_words(by=by, at=at)
+                dialog.set_terms(words, late=words.startswith("Late"))
+                self.cancel_terms_shown.emit(words)
+
+        def not_read(error: ClinicError) -> None:
+            if dialog.isVisible():
+                dialog.set_terms(f"The cancellation policy could not be read: {error}")
+        self._w.runner.run(lambda: payments.account(db, appt.id), on_success=show, on_failure=not_read,
+                           label="cancellation terms")
 
     def open_payments(self, appointment: AppointmentView | None = None) -> PaymentDialog | None:
         """The payments of ``appointment`` (default: the selected one; Ctrl+Shift+M): deposit, paid,
@@ -349,18 +372,29 @@ class AppointmentActions(QObject):
             return  # the reason is required: no reason, no change
         db = self._db
 
+        money: list[str] = []   # what a cancellation did to the money, for the message
+
         def work() -> AppointmentView:
-            return appointment_actions.perform(db, spec, appointment_id, reason)
+            view = appointment_actions.perform(db, spec, appointment_id, reason)
+            if view.status == "cancelled":
+                try:
+                    account = payments.account(db, appointment_id)
+                    if account.money_at_stake:
+                        money.append(account.cancellation_words())
+                except ClinicError as exc:   # the cancellation stands; only its money words are missing
+                    log.info("cancellation words for appointment %s: %s", appointment_id, exc)
+            return view
         self._status_change_pending = True
         self.update()
         self._w.set_busy_text(f"{spec.label.rstrip('…')}…")
         self._w.runner.change(work, changes=self._w.changes_of,
-                           on_success=lambda view: self._on_status_changed(spec, view),
+                           on_success=lambda view: self._on_status_changed(spec, view, " ".join(money)),
                            on_failure=lambda error: self._on_status_change_failed(spec, appointment_id, about, error),
                            on_finished=self._on_status_change_finished, label=f"appointment {spec.key}")
 
-    def _on_status_changed(self, spec: AppointmentAction | LifecycleAction, appointment: AppointmentView) -> None:
-        self._status(f"{spec.done}: {self._describe(appointment)}")
+    def _on_status_changed(self, spec: AppointmentAction | LifecycleAction, appointment: AppointmentView,
+                           money: str = "") -> None:
+        self._status(f"{spec.done}: {self._describe(appointment)}" + (f" — {money}" if money else ""))
         self.appointment_changed.emit(appointment)
         if appointment.status == "cancelled":
             self._offer_freed_slots()

@@ -202,9 +202,13 @@ def test_cancel_with_an_empty_reason_changes_nothing(qtbot, window: MainWindow, 
 def test_the_reason_prompt_needs_a_reason_and_esc_changes_nothing(qtbot, window: MainWindow,
                                                                    booked: Booked) -> None:
     _select(window, booked.first)
-    window.status_actions["cancel"].trigger()
+    with qtbot.waitSignal(window.appointment_actions.cancel_terms_shown, timeout=10_000) as terms:
+        window.status_actions["cancel"].trigger()
     dialog = window.findChild(CancelReasonDialog)
     assert dialog is not None and dialog.isVisible()
+    # before the answer, the dialog says what happens to the money (nothing paid here)
+    assert terms.args[0] == "Cancelled by the clinic: no fee, and nothing is to be refunded."
+    assert dialog.terms_label.text() == terms.args[0]
     assert not dialog.ok_button.isEnabled()
     qtbot.keyClicks(dialog.reason_edit, "   ")
     assert not dialog.ok_button.isEnabled()
