@@ -446,3 +446,53 @@ def issue_receipt(db: Database, appointment_id: int) -> ReceiptData:
         return ReceiptData(receipt, account, clinic_profile(conn))
 
     return db.write(work, reason=f"receipt for appointment {appointment_id}")
+
+
+# -- refunds due -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RefundDue:
+    """A refund the policy owes and that has not been handed back yet (cents; ``start`` and
+    ``cancelled_at`` UTC): the appointment, its patient and phone (E.164, to call), service and
+    branch, ``refund_due_cents`` and ``method``: how it was paid (the last payment's method: the
+    usual way to hand it back). ``account``: the appointment's whole account."""
+
+    appointment_id: int
+    patient: str
+    phone: str | None
+    service: str
+    branch: str
+    start: datetime
+    cancelled_at: datetime | None
+    refund_due_cents: int
+    method: str
+    account: Account
+
+
+_REFUND_CANDIDATES = """
+SELECT a.id, a.cancelled_at, p.phone
+  FROM appointment a JOIN patient p ON p.id = a.patient_id JOIN branch b ON b.id = a.branch_id
+ WHERE a.status = 'cancelled'
+   AND (CAST(:branch AS text) IS NULL OR b.name = :branch)
+   AND EXISTS (SELECT 1 FROM payment x WHERE x.appointment_id = a.id AND x.kind = 'payment')
+ ORDER BY a.cancelled_at NULLS LAST, a.id
+"""
+
+
+def refunds_due(db: Database, *, branch: str | None = None) -> list[RefundDue]:
+    """Every cancelled appointment whose policy still owes the patient money (``policy.settle``'s
+    refund due > 0), oldest cancellation first; ``branch``: a branch's name, or every branch. One
+    read. The payments rescheduled into an appointment count on the appointment they moved to."""
+    def work(conn: Connection) -> list[RefundDue]:
+        out = []
+        for row in conn.execute(text(_REFUND_CANDIDATES), {"branch": branch}).all():
+            account = load_account(conn, int(row.id))
+            due = account.settlement.refund_due_cents
+            if due <= 0:
+                continue
+            paid = [line for line in account.lines if line.kind == "payment"]
+            out.append(RefundDue(account.appointment_id, account.patient, row.phone, account.service,
+                                 account.branch, account.start,
+                                 row.cancelled_at.astimezone(UTC) if row.cancelled_at else None,
+                                 due, paid[-1].method if paid else "cash", account))
+        return out
+    return db.read(work)
