@@ -24,7 +24,7 @@ from ..domain.slots import KINDS, BranchSpec, ResourceSpec, WeeklyRule, resource
 from ..domain.wallclock import GRID_STEP_MIN, UTC, day_bounds_utc, grid_starts, local_to_utc
 from ..store.database import Database
 from . import catalog
-from .appointments import AppointmentView, appointments_with, day_where
+from .appointments import AppointmentView, appointments_where, appointments_with, day_where
 from .catalog import BranchInfo
 
 Interval = tuple[datetime, datetime]
@@ -133,6 +133,10 @@ class DayView:
     out), by start.
     ``markers``: appointment id -> its markers (a subset of :data:`MARKER_KINDS`);
     appointments without any marker are left out.
+    ``cancelled``: the day's cancelled appointments (status ``cancelled``, those running into
+    the day included), by start, with the resources they had booked: the grid draws them as
+    faint outlines (the time was booked once) that never take a cell. Not in ``appointments``
+    and never counted with them.
     """
 
     branch: BranchSummary
@@ -144,6 +148,7 @@ class DayView:
     appointments: tuple[AppointmentView, ...]
     step_min: int = GRID_STEP_MIN
     markers: dict[int, frozenset[str]] = field(default_factory=dict)
+    cancelled: tuple[AppointmentView, ...] = ()
 
     @property
     def closed(self) -> bool:
@@ -208,6 +213,7 @@ def _load_day(conn: Connection, branch_key: str | int, local_date: date, *,
     tz = branch.tz
     day_lo, day_hi = day_bounds_utc(local_date, tz)
     appointments, markers = _day_appointments(conn, branch, local_date)
+    cancelled = _day_cancelled(conn, branch, local_date)
     booked_ids = sorted({rid for a in appointments for rid in a.resource_ids.values()})
 
     rows = conn.execute(text(_RESOURCES_SQL), {"b": branch.id, "extra": booked_ids, "d": local_date}).all()
@@ -243,7 +249,7 @@ def _load_day(conn: Connection, branch_key: str | int, local_date: date, *,
     return DayView(branch=summary, local_date=local_date,
                    rows=tuple(_rows(local_date, tz, opening, resources, appointments)),
                    opening=opening, holiday=holiday, resources=tuple(resources),
-                   appointments=tuple(appointments), markers=markers)
+                   appointments=tuple(appointments), markers=markers, cancelled=tuple(cancelled))
 
 
 def _shifts(conn: Connection, branch_id: int) -> dict[int, tuple[WeeklyRule, ...]]:
@@ -283,6 +289,12 @@ def _day_appointments(conn: Connection, branch: BranchInfo,
         if keys:
             markers[view.id] = frozenset(keys)
     return appointments, markers
+
+
+def _day_cancelled(conn: Connection, branch: BranchInfo, local_date: date) -> list[AppointmentView]:
+    """The day's cancelled appointments (those running into it included), by start."""
+    where, params = day_where(branch, local_date, include_released=True, overlapping=True)
+    return appointments_where(conn, where + " AND a.status = 'cancelled'", params)
 
 
 # -- the week ------------------------------------------------------------------------
