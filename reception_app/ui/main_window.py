@@ -240,9 +240,6 @@ class MainWindow(WindowBooking, WindowPrinting, WindowClinic):
         self.show_cancelled_action.toggled.connect(self.set_show_cancelled)
         nav.show_toolbar.addSeparator()
         nav.show_toolbar.addAction(self.show_cancelled_action)
-        for m in (self.model, self.week_model):
-            m.set_show_cancelled(shown)
-        nav.set_resource_set(DEFAULT_SET)
         self._build_toolbar()
         self.docks = WindowDocks(self, db, self._clock)
         self.month_calendar, self.calendar_dock = self.docks.month_calendar, self.docks.calendar_dock
@@ -308,6 +305,9 @@ class MainWindow(WindowBooking, WindowPrinting, WindowClinic):
         self.changes.changed.connect(self.docks.on_changes)
         self._live = live
         self._live_feed = LiveFeed(live, self.changes, parent=self) if live is not None else None
+        for m in (self.model, self.week_model):
+            m.set_show_cancelled(shown)
+        nav.set_resource_set(DEFAULT_SET)
         self.set_controls_enabled(False)
         self.geometry_restored = self._restore_geometry()
         self.nav.reload_branches()

@@ -282,6 +282,7 @@ def test_reception_opens_the_dock_with_ctrl_shift_d_and_it_follows_the_selected_
     assert loaded.args[0].doctor == "Bruno Lima" and loaded.args[0].rows == ()
     assert window.my_day_panel.tree.topLevelItemCount() == 0
     # A room's column keeps the doctor shown.
+    window.set_resource_set("all")  # the doctors are shown first; rooms one click away
     room = next(c for c, r in enumerate(window.model.columns) if r.kind == "room")
     with qtbot.assertNotEmitted(window.my_day_loaded, wait=200):
         window.grid.setCurrentIndex(window.model.index(window.model.row_of(at(10)), room))
