@@ -527,6 +527,7 @@ class MainWindow(WindowBooking, WindowPrinting, WindowClinic):
         same = old is not None and old.branch.id == view.branch.id and old.local_date == view.local_date
         self._show_loaded(lambda: self.model.set_day(view), same, view.opening)
         self._update_titles(view)
+        self.docks.set_doctors([r for r in view.resources if r.kind == "doctor"])
         self._after_load(("day", view.branch.id, view.local_date))
         self.day_loaded.emit(view)
 
@@ -545,6 +546,7 @@ class MainWindow(WindowBooking, WindowPrinting, WindowClinic):
                 union.setdefault(r.id, r)
         self.nav.fill_week_picker(sorted(union.values(), key=lambda r: (
             KINDS.index(r.kind) if r.kind in KINDS else len(KINDS), r.name)))
+        self.docks.set_doctors(sorted((r for r in union.values() if r.kind == "doctor"), key=lambda r: r.name))
         self._update_week_titles(view)
         self._after_load(("week", view.branch.id, view.monday))
         self.week_loaded.emit(view)
