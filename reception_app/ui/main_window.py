@@ -433,6 +433,8 @@ class MainWindow(WindowBooking, WindowPrinting, WindowClinic):
         self.view_menu.setObjectName("viewMenu")
         self.view_menu.addActions([self.day_mode_action, self.week_mode_action])
         self.view_menu.addSeparator()
+        self.view_menu.addAction(self.show_cancelled_action)
+        self.view_menu.addSeparator()
         self.view_menu.addActions([self.prev_action, self.today_action, self.next_action, self.refresh_action])
         self.view_menu.addSeparator()
         self.view_menu.addAction(self.calendar_dock.toggleViewAction())

@@ -170,7 +170,7 @@ def test_the_cancelled_appointment_is_a_faint_outline_that_never_takes_the_cell(
         qtbot.keyClick(grid, Qt.Key.Key_Menu)
     assert asked.args[0].id == booked.cancelled.id
     # "Show cancelled" off: gone, and remembered.
-    assert window.show_cancelled_action.isChecked()
+    assert window.show_cancelled_action.isChecked() and window.show_cancelled_action in window.view_menu.actions()
     window.show_cancelled_action.trigger()
     assert model.index(ten.row(), ana).data(CANCELLED_ROLE) is None and model.cancelled_blocks() == []
     assert str(QSettings().value(SHOW_CANCELLED_KEY)).lower() == "false"
