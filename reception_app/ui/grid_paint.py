@@ -12,8 +12,8 @@ day group, copy). What a cell looks like:
   rounded fill in the status colour, the status accent bar at its left, a border (dashed for
   a hold), the patient in bold, the service, the local times when the block is tall enough,
   and the marker glyphs at the right of the first line; a *copy* (the room or equipment column
-  of an appointment whose doctor's column is shown too) is muted: a pale fill, a thin grey
-  border, no accent bar, grey text, so "All" reads each appointment once;
+  of an appointment whose doctor's column is shown too) is muted: its status fill faded halfway
+  to white, a thin grey border, no accent bar, grey text, so "All" reads each appointment once;
 * on top, the selection: a translucent highlight and a 2-pixel frame.
 
 Speed (``make bench``, grid: a full repaint of a 60-resource day must fit a 16 ms frame): the
@@ -57,8 +57,7 @@ _SELECTED = QStyle.StateFlag.State_Selected
 _ANTIALIAS = QPainter.RenderHint.Antialiasing
 _NO_BRUSH = Qt.BrushStyle.NoBrush
 
-#: A block's copy (``day_model.COPY_ROLE``): pale fill, thin grey border, grey text.
-_COPY_FILL = QColor("#f1f3f5")
+#: A block's copy (``day_model.COPY_ROLE``): its status fill faded, a thin grey border, grey text.
 _COPY_PEN = QPen(QColor("#b8c0c8"), 1)
 _COPY_TEXT = QColor("#6b7480")
 
@@ -132,11 +131,14 @@ class _Fonts:
 class _Tint:
     """A status's colours as ready ``QColor``\\ s and its border pen."""
 
-    __slots__ = ("accent", "fill", "pen", "text")
+    __slots__ = ("accent", "copy_fill", "fill", "pen", "text")
 
     def __init__(self, status: str) -> None:
         tint = colors.status_colors(status)
         self.fill, self.accent, self.text = tint.fill_color, tint.accent_color, tint.text_color
+        # A copy's fill: the status fill faded halfway to white (the status still reads, quietly).
+        f = self.fill
+        self.copy_fill = QColor((f.red() + 255) // 2, (f.green() + 255) // 2, (f.blue() + 255) // 2)
         self.pen = colors.border_pen(status)  # dashed for a hold
 
 
@@ -298,7 +300,7 @@ class DayGridDelegate(QStyledItemDelegate):
         path = QPainterPath()
         path.addRoundedRect(block.adjusted(0, 0, -1, -1), 4, 4)
         if copy:
-            painter.fillPath(path, _COPY_FILL)
+            painter.fillPath(path, tint.copy_fill)
             painter.setPen(_COPY_PEN)
             painter.drawPath(path)
         else:

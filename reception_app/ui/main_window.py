@@ -336,6 +336,19 @@ class MainWindow(WindowBooking, WindowPrinting, WindowClinic):
         self.grid_stack.setCurrentWidget(self.week_overview if overview else self.grid)
         self._update_summary()
 
+    def scroll_to_start(self) -> None:
+        """Scroll the grid to the last hour before now when now is shown, else to the first opening
+        of the day or week shown (as a first load does)."""
+        view = self.model.day if self.mode == "day" else self.week_model.week
+        if view is None:
+            return
+        opening = view.opening if isinstance(view, DayView) else tuple(w for d in view.days for w in d.opening)
+        now = self._clock()
+        if self.grid_model.row_of(now) is not None:
+            self.grid.scroll_to_instant(now - timedelta(hours=1))
+        elif opening:
+            self.grid.scroll_to_instant(min(opening)[0])
+
     def _update_summary(self) -> None:
         """The header's count: the live appointments shown (in the columns or overview rows shown)."""
         if not hasattr(self, "summary_label"):

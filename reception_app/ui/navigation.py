@@ -282,7 +282,9 @@ class Navigation(QObject):
         self._apply_week_filter()
         self._sync_week_picker()
         if self._mode != "week":
-            self.set_mode("week")
+            self.set_mode("week")  # scrolls when the week is loaded
+        else:
+            self._w.scroll_to_start()
 
     def _apply_week_filter(self) -> None:
         """The week model's columns: the picked resource, else the selection, else the set."""

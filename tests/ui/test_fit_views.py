@@ -9,15 +9,17 @@ Against the real test database at ``conftest``'s fixed time (DAY: Monday 4 Janua
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from PySide6.QtCore import QPoint, QSettings, Qt
 
-from reception_app.services import dayview
-from reception_app.ui.day_model import CANCELLED_ROLE, CELL_STATE_ROLE, COPY_ROLE, DayGridModel
+from reception_app.services import dayview, scheduling
+from reception_app.ui.day_model import CANCELLED_ROLE, CELL_STATE_ROLE, COPY_ROLE, SPAN_ROLE, DayGridModel
 from reception_app.ui.main_window import GEOMETRY_KEY, SHOW_CANCELLED_KEY, MainWindow
 from reception_app.ui.runner import Runner
+from reception_app.ui.week_model import WeekGridModel
 
-from .conftest import DAY, Booked, at, make_window
+from .conftest import DAY, NOW, Booked, at, make_window
 
 LEFT = Qt.MouseButton.LeftButton
 TUESDAY = DAY + timedelta(days=1)
@@ -59,6 +61,8 @@ def test_the_week_of_one_doctor_is_seven_day_columns_that_fit_the_screen(qtbot, 
         DAY + timedelta(days=i) for i in range(7)]
     assert model.headerData(1, Qt.Orientation.Horizontal) == "Tue 5 Jan\nAna Souza"
     qtbot.waitUntil(lambda: window.grid.horizontalScrollBar().maximum() == 0)  # no sideways scrolling
+    # Scrolled to the week's first opening (Monday 07:00), not to midnight.
+    qtbot.waitUntil(lambda: window.grid.rowAt(0) == model.row_of(at(7), 0))
     assert window.summary_label.text() == "2 appointments this week"
     # Back to the overview with the picker; the day view leaves the picker out.
     picker.setCurrentIndex(0)
@@ -126,6 +130,20 @@ def test_all_marks_the_room_and_equipment_copies_of_a_block(booked: Booked) -> N
     assert model.shown_appointment_count() == 2
     model.set_resource_set("room")  # no doctor's column: the room's block is the one shown
     assert model.index(row, 0).data(COPY_ROLE) is False and model.columns[0].name == "Imaging 1"
+
+
+def test_a_15_minute_block_names_its_time_and_service_on_hover(booked: Booked) -> None:
+    saturday = DAY + timedelta(days=5)
+    made = scheduling.book(booked.db, branch="Berlin", service="Consultation", patient_id=booked.maria,
+                           start=datetime(2027, 1, 9, 10, tzinfo=ZoneInfo("Europe/Berlin")), now=NOW)
+    model = WeekGridModel()
+    model.set_week(dayview.load_week(booked.db, "Berlin", saturday))
+    model.set_resource_filter(frozenset({made.resource_ids["doctor"]}))
+    col = next(iter(model.columns_of_date(saturday)))
+    index = model.index(model.row_of(made.start, col), col)
+    assert index.data(SPAN_ROLE) == 1  # one row: the block shows the name, elided when it must be
+    tip = index.data(Qt.ItemDataRole.ToolTipRole).split("\n")
+    assert tip[:3] == ["Maria Silva", "Consultation", "Sat 9 Jan, 10:00–10:15"]
 
 
 def test_a_cell_where_the_branch_is_closed_is_closed_even_on_shift(booked: Booked) -> None:
