@@ -24,7 +24,7 @@ from ..domain.slots import KINDS, BranchSpec, ResourceSpec, WeeklyRule, resource
 from ..domain.wallclock import GRID_STEP_MIN, UTC, day_bounds_utc, grid_starts, local_to_utc
 from ..store.database import Database
 from . import catalog
-from .appointments import AppointmentView, appointments_where, appointments_with, day_where
+from .appointments import AppointmentView, appointments_with, day_where
 from .catalog import BranchInfo
 
 Interval = tuple[datetime, datetime]
@@ -212,8 +212,7 @@ def _load_day(conn: Connection, branch_key: str | int, local_date: date, *,
                                      local_date + timedelta(days=2))
     tz = branch.tz
     day_lo, day_hi = day_bounds_utc(local_date, tz)
-    appointments, markers = _day_appointments(conn, branch, local_date)
-    cancelled = _day_cancelled(conn, branch, local_date)
+    appointments, markers, cancelled = _day_appointments(conn, branch, local_date)
     booked_ids = sorted({rid for a in appointments for rid in a.resource_ids.values()})
 
     rows = conn.execute(text(_RESOURCES_SQL), {"b": branch.id, "extra": booked_ids, "d": local_date}).all()
@@ -275,26 +274,26 @@ _MARKER_COLUMNS = """,
 """
 
 
-def _day_appointments(conn: Connection, branch: BranchInfo,
-                      local_date: date) -> tuple[list[AppointmentView], dict[int, frozenset[str]]]:
-    """The grid's appointments of the day (live ones, those running into it included) and their
-    markers (:data:`MARKER_KINDS`) by id, those without any left out — one statement."""
-    where, params = day_where(branch, local_date, include_released=False, overlapping=True)
+def _day_appointments(conn: Connection, branch: BranchInfo, local_date: date
+                      ) -> tuple[list[AppointmentView], dict[int, frozenset[str]], list[AppointmentView]]:
+    """The grid's appointments of the day (live ones, those running into it included), their
+    markers (:data:`MARKER_KINDS`) by id, those without any left out, and the day's cancelled
+    appointments (no markers) — one statement."""
+    where, params = day_where(branch, local_date, include_released=True, overlapping=True)
+    where += " AND (clinic_status_is_live(a.status) OR a.status = 'cancelled')"
     appointments: list[AppointmentView] = []
+    cancelled: list[AppointmentView] = []
     markers: dict[int, frozenset[str]] = {}
     for view, (first_visit, reminder_failed) in appointments_with(conn, where, params, _MARKER_COLUMNS):
+        if view.status == "cancelled":
+            cancelled.append(view)
+            continue
         appointments.append(view)
         keys = [k for k, on in (("payment_pending", view.status == "payment_pending"),
                                 ("first_visit", first_visit), ("reminder_failed", reminder_failed)) if on]
         if keys:
             markers[view.id] = frozenset(keys)
-    return appointments, markers
-
-
-def _day_cancelled(conn: Connection, branch: BranchInfo, local_date: date) -> list[AppointmentView]:
-    """The day's cancelled appointments (those running into it included), by start."""
-    where, params = day_where(branch, local_date, include_released=True, overlapping=True)
-    return appointments_where(conn, where + " AND a.status = 'cancelled'", params)
+    return appointments, markers, cancelled
 
 
 # -- the week ------------------------------------------------------------------------
