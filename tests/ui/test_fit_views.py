@@ -256,3 +256,30 @@ def test_dragging_over_a_busy_place_shows_the_refusal(qtbot, window: MainWindow,
     assert viewport.cursor().shape() == Qt.CursorShape.ForbiddenCursor
     qtbot.keyClick(grid, Qt.Key.Key_Escape)
     assert not grid.is_dragging()
+
+
+def test_a_signed_in_doctor_s_week_is_their_own_and_the_dock_has_no_picker(qtbot, booked: Booked, runner: Runner,
+                                                                           login) -> None:
+    from types import SimpleNamespace
+
+    name, db = login("doctor", doctor="Bruno Lima")
+    bruno = next(r.id for r in dayview.load_day(booked.db, "Centro", DAY).resources if r.name == "Bruno Lima")
+    session = SimpleNamespace(login=name, role="doctor", doctor_resource_id=bruno, doctor_name="Bruno Lima")
+    window = make_window(qtbot, db, runner, session=session)
+    with qtbot.waitSignal(window.day_loaded, timeout=10_000):
+        window.show()
+    assert not window.docks.doctor_picker.isVisible()
+    _to_week(qtbot, window)
+    assert not window.nav.shows_overview and window.nav.week_picker.currentText() == "Bruno Lima"
+    assert [r.name for r in window.week_model.columns] == ["Bruno Lima"] * 7
+
+
+def test_the_header_counts_what_is_shown(qtbot, window: MainWindow, booked: Booked) -> None:
+    from reception_app.ui.resource_selection import ResourceSelection
+
+    assert window.summary_label.text() == "2 appointments"
+    bruno = next(r.id for r in window.model.columns if r.name == "Bruno Lima")
+    window.nav.apply_selection(ResourceSelection("Bruno", frozenset({bruno})))
+    assert window.summary_label.text() == "0 appointments"  # both are Ana Souza's
+    window.set_resource_set("equipment")
+    assert window.summary_label.text() == "2 appointments"
