@@ -471,4 +471,7 @@ class Navigation(QObject):
         self.set_day(date(qdate.year(), qdate.month(), qdate.day()))
 
     def _on_resource_set_clicked(self, button_id: int) -> None:
+        if self._week_resource is not None:  # a kind chosen: the week of that kind, at a glance
+            self._week_resource = None
+            self._sync_week_picker()
         self.set_resource_set(SETS[button_id][0])

@@ -99,6 +99,11 @@ def test_the_overview_counts_per_resource_and_day_and_opens_a_resource_s_week(qt
     assert requested.args == [overview.resources[1].id]
     assert window.nav.week_resource == overview.resources[1].id
     assert [r.name for r in window.week_model.columns] == ["Bruno Lima"] * 7 and window.grid.isVisible()
+    # A kind button clicked: that kind's week at a glance again.
+    rooms = next(b for b in window.set_buttons.buttons() if b.text() == "Rooms")
+    qtbot.mouseClick(rooms, LEFT)
+    assert window.nav.shows_overview and window.nav.week_picker.currentText() == "Overview"
+    assert [r.name for r in overview.resources] == ["Imaging 1", "Imaging 2"]
 
 
 def test_a_saved_selection_shows_its_few_columns_a_day_and_the_picker_gives_way(
