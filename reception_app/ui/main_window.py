@@ -352,7 +352,7 @@ class MainWindow(WindowBooking, WindowPrinting, WindowClinic):
     def _update_summary(self) -> None:
         """The header's count: the live appointments shown (in the columns or overview rows shown)."""
         if not hasattr(self, "summary_label"):
-            return
+            return  # a model reset while the window is still being built
         if self.mode == "week":
             if self.week_model.week is None:
                 return
