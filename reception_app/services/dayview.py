@@ -142,6 +142,10 @@ class DayView:
     out), by start.
     ``markers``: appointment id -> its markers (a subset of :data:`MARKER_KINDS`);
     appointments without any marker are left out.
+    ``cancelled``: the day's cancelled appointments (status ``cancelled``, those running into
+    the day included), by start, with the resources they had booked: the grid draws them as
+    faint outlines (the time was booked once) that never take a cell. Not in ``appointments``
+    and never counted with them.
     """
 
     branch: BranchSummary
@@ -153,6 +157,7 @@ class DayView:
     appointments: tuple[AppointmentView, ...]
     step_min: int = GRID_STEP_MIN
     markers: dict[int, frozenset[str]] = field(default_factory=dict)
+    cancelled: tuple[AppointmentView, ...] = ()
 
     @property
     def closed(self) -> bool:
@@ -218,7 +223,7 @@ def _load_day(conn: Connection, branch_key: str | int, local_date: date, *,
                                      local_date + timedelta(days=2))
     tz = branch.tz
     day_lo, day_hi = day_bounds_utc(local_date, tz)
-    appointments, markers = _day_appointments(conn, branch, local_date)
+    appointments, markers, cancelled = _day_appointments(conn, branch, local_date)
     booked_ids = sorted({rid for a in appointments for rid in a.resource_ids.values()})
 
     rows = conn.execute(text(_RESOURCES_SQL), {"b": branch.id, "extra": booked_ids, "d": local_date}).all()
@@ -254,7 +259,7 @@ def _load_day(conn: Connection, branch_key: str | int, local_date: date, *,
     return DayView(branch=summary, local_date=local_date,
                    rows=tuple(_rows(local_date, tz, opening, resources, appointments)),
                    opening=opening, holiday=holiday, resources=tuple(resources),
-                   appointments=tuple(appointments), markers=markers)
+                   appointments=tuple(appointments), markers=markers, cancelled=tuple(cancelled))
 
 
 def _shifts(conn: Connection, branch_id: int) -> dict[int, tuple[WeeklyRule, ...]]:
@@ -280,20 +285,26 @@ _MARKER_COLUMNS = """,
 """
 
 
-def _day_appointments(conn: Connection, branch: BranchInfo,
-                      local_date: date) -> tuple[list[AppointmentView], dict[int, frozenset[str]]]:
-    """The grid's appointments of the day (live ones, those running into it included) and their
-    markers (:data:`MARKER_KINDS`) by id, those without any left out — one statement."""
-    where, params = day_where(branch, local_date, include_released=False, overlapping=True)
+def _day_appointments(conn: Connection, branch: BranchInfo, local_date: date
+                      ) -> tuple[list[AppointmentView], dict[int, frozenset[str]], list[AppointmentView]]:
+    """The grid's appointments of the day (live ones, those running into it included), their
+    markers (:data:`MARKER_KINDS`) by id, those without any left out, and the day's cancelled
+    appointments (no markers) — one statement."""
+    where, params = day_where(branch, local_date, include_released=True, overlapping=True)
+    where += " AND (clinic_status_is_live(a.status) OR a.status = 'cancelled')"
     appointments: list[AppointmentView] = []
+    cancelled: list[AppointmentView] = []
     markers: dict[int, frozenset[str]] = {}
     for view, (first_visit, reminder_failed) in appointments_with(conn, where, params, _MARKER_COLUMNS):
+        if view.status == "cancelled":
+            cancelled.append(view)
+            continue
         appointments.append(view)
         keys = [k for k, on in (("payment_pending", view.status == "payment_pending"),
                                 ("first_visit", first_visit), ("reminder_failed", reminder_failed)) if on]
         if keys:
             markers[view.id] = frozenset(keys)
-    return appointments, markers
+    return appointments, markers, cancelled
 
 
 # -- the week ------------------------------------------------------------------------

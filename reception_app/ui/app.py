@@ -223,7 +223,10 @@ class ClinicApp(QObject):
         requested = getattr(self.window, "settings_requested", None)
         if requested is not None:
             requested.connect(lambda *_: self.open_settings(self.window))
-        self.window.show()
+        if getattr(self.window, "geometry_restored", True):
+            self.window.show()
+        else:
+            self.window.showMaximized()  # the first start: the whole screen, not a small window
         if result.notice:
             self.window.statusBar().showMessage(result.notice, 15_000)
         tune_gc()  # start-up is over: freeze what exists (see reception_app.runtime)

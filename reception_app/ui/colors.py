@@ -86,6 +86,8 @@ LINE = QColor("#e2e5e9")
 HOUR_LINE = QColor("#b9bfc7")
 #: The current-time line.
 NOW_LINE = QColor("#d93025")
+#: A place that cannot take what is dragged there: the drop outline and its reason.
+REFUSAL = QColor("#c62828")
 
 
 def status_colors(status: str) -> StatusColors:

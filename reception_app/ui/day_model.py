@@ -61,12 +61,18 @@ INSTANT_ROLE = Qt.ItemDataRole.UserRole + 5
 RESOURCE_ROLE = Qt.ItemDataRole.UserRole + 6
 #: Everything the delegate paints a cell from, in one call (a full repaint asks for hundreds of
 #: cells), computed once per cell and model reset: ``(cell_state, background QColor, span,
-#: AppointmentView or None, is_hour_row, markers, ends_day_group)``. ``markers``: the block's
-#: ``colors.Marker`` tuple (empty for none); ``ends_day_group``: the column is the last of its
-#: day in the week view (a stronger line follows).
+#: AppointmentView or None, is_hour_row, markers, ends_day_group, is_copy)``. ``markers``: the
+#: block's ``colors.Marker`` tuple (empty for none); ``ends_day_group``: the column is the last of
+#: its day in the week view (a stronger line follows); ``is_copy``: see ``COPY_ROLE``.
 PAINT_ROLE = Qt.ItemDataRole.UserRole + 7
 #: The appointment's markers (``frozenset`` of ``dayview.MARKER_KINDS``), empty for a free cell.
 MARKERS_ROLE = Qt.ItemDataRole.UserRole + 8
+#: The cancelled ``AppointmentView`` whose faint outline is drawn over a free cell (``None`` when
+#: there is none, cancelled ones are hidden, or a live block takes the cell). The cell stays free.
+CANCELLED_ROLE = Qt.ItemDataRole.UserRole + 9
+#: ``True`` at a cell of a block's *copy*: the room or equipment column of an appointment whose
+#: doctor's column is shown too ("All"), painted muted so each appointment reads once.
+COPY_ROLE = Qt.ItemDataRole.UserRole + 10
 
 #: Resource sets the grid can show: all, or one kind.
 RESOURCE_SETS: tuple[str, ...] = ("all", *KINDS)
@@ -81,7 +87,7 @@ _Index = QModelIndex | QPersistentModelIndex
 # Made once: the view asks for every painted cell's flags, and combining enum members costs.
 _CELL_FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
 _NO_FLAGS = Qt.ItemFlag.NoItemFlags
-PaintInfo = tuple[str, QColor, int, AppointmentView | None, bool, tuple[colors.Marker, ...], bool]
+PaintInfo = tuple[str, QColor, int, AppointmentView | None, bool, tuple[colors.Marker, ...], bool, bool]
 
 
 class ScheduleGridModel(QAbstractTableModel):
@@ -96,6 +102,12 @@ class ScheduleGridModel(QAbstractTableModel):
     ``ForegroundRole``, ``ToolTipRole`` and ``AccessibleTextRole`` (the block in words:
     patient, service, local times, status, markers, resources; or the free cell's
     resource, time and why it is shaded), and the custom roles of this module.
+
+    Cancelled appointments (``DayView.cancelled``) are kept beside the cells, never in them: a
+    free cell under one stays free (bookable, a drop target) and only says so through
+    ``CANCELLED_ROLE``, its tooltip and :meth:`cancelled_blocks`; :meth:`set_show_cancelled`
+    hides them. A cell is ``"open"`` only when its resource works then *and* the branch is open
+    (a doctor's shift outside the branch's hours is shaded closed).
 
     A subclass fills ``_columns``, ``_column_day``, ``_group_end``, ``_labels``,
     ``_hour_rows`` in ``_build`` (calling ``_place`` for each day's blocks) and implements
@@ -122,6 +134,12 @@ class ScheduleGridModel(QAbstractTableModel):
         self._paint_cache: dict[tuple[int, int], PaintInfo] = {}
         self._spans: list[tuple[int, int, int]] = []
         self._markers: dict[int, tuple[colors.Marker, ...]] = {}
+        self._show_cancelled = True
+        # (row, col) -> (cancelled appointment, anchor row, rows) for free cells under a cancelled one
+        self._ghosts: dict[tuple[int, int], tuple[AppointmentView, int, int]] = {}
+        self._ghost_runs: list[tuple[int, int, int, AppointmentView]] | None = None
+        self._copies: set[tuple[int, int]] = set()  # (appointment id, column) of muted copies
+        self._shown_ids: set[int] = set()
         self._hour_font = QFont()
         self._hour_font.setBold(True)
 
@@ -152,6 +170,20 @@ class ScheduleGridModel(QAbstractTableModel):
         self._rebuild()
         self.endResetModel()
 
+    def set_show_cancelled(self, shown: bool) -> None:
+        """Show (default) or hide the faint outlines of cancelled appointments; resets the model."""
+        if shown == self._show_cancelled:
+            return
+        self.beginResetModel()
+        self._show_cancelled = shown
+        self._rebuild()
+        self.endResetModel()
+
+    @property
+    def show_cancelled(self) -> bool:
+        """Whether cancelled appointments are drawn (as faint outlines)."""
+        return self._show_cancelled
+
     @property
     def resource_set(self) -> str:
         """``"all"``, ``"doctor"``, ``"room"`` or ``"equipment"``."""
@@ -174,6 +206,10 @@ class ScheduleGridModel(QAbstractTableModel):
         self._cells.clear()
         self._spans.clear()
         self._markers = {}
+        self._ghosts = {}
+        self._ghost_runs = None
+        self._copies = set()
+        self._shown_ids = set()
         self._columns, self._column_day, self._group_end = [], [], []
         self._labels, self._hour_rows = [], []
         self._build()
@@ -190,19 +226,15 @@ class ScheduleGridModel(QAbstractTableModel):
         shown."""
         if not instants:
             return
-        step = self._step
-        first_instant, after_last = instants[0], instants[-1] + step
         for appt in day.appointments:
-            if appt.end <= first_instant or appt.start >= after_last:
+            got = self._rows_of(appt, instants, rows)
+            if got is None:
                 continue
-            lo = max(0, bisect_right(instants, appt.start) - 1)
-            hi = bisect_left(instants, appt.end)  # rows starting before the end
-            if hi <= lo:
-                continue
-            first, last = (lo, hi) if rows is None else (rows[lo], rows[hi - 1] + 1)
+            first, last = got
             span = last - first
             placed = False
-            for rid in appt.resource_ids.values():
+            doctor_shown = column_of.get(appt.resource_ids.get("doctor", -1)) is not None
+            for kind, rid in appt.resource_ids.items():
                 col = column_of.get(rid)
                 if col is None:
                     continue
@@ -212,9 +244,39 @@ class ScheduleGridModel(QAbstractTableModel):
                 for r in range(first, last):
                     self._cells[(r, col)] = (appt, first, span)
                 self._spans.append((first, col, span))
+                if kind != "doctor" and doctor_shown:
+                    self._copies.add((appt.id, col))
                 placed = True
+            if placed:
+                self._shown_ids.add(appt.id)
             if placed and appt.id in day.markers:
                 self._markers[appt.id] = colors.markers_of(day.markers[appt.id])
+        if not self._show_cancelled:
+            return
+        for appt in day.cancelled:
+            got = self._rows_of(appt, instants, rows)
+            if got is None:
+                continue
+            first, last = got
+            for rid in appt.resource_ids.values():
+                col = column_of.get(rid)
+                if col is None:
+                    continue
+                for r in range(first, last):
+                    if (r, col) not in self._cells and (r, col) not in self._ghosts:
+                        self._ghosts[(r, col)] = (appt, first, last - first)
+
+    def _rows_of(self, appt: AppointmentView, instants: Sequence[datetime],
+                 rows: Sequence[int] | None) -> tuple[int, int] | None:
+        """(first row, row after the last) ``appt`` covers among ``instants`` (see ``_place``),
+        or ``None`` when it is not on them."""
+        if appt.end <= instants[0] or appt.start >= instants[-1] + self._step:
+            return None
+        lo = max(0, bisect_right(instants, appt.start) - 1)
+        hi = bisect_left(instants, appt.end)  # rows starting before the end
+        if hi <= lo:
+            return None
+        return (lo, hi) if rows is None else (rows[lo], rows[hi - 1] + 1)
 
     # -- what subclasses say about rows and columns -----------------------------------------
     def cell_instant(self, row: int, column: int) -> datetime | None:
@@ -269,6 +331,36 @@ class ScheduleGridModel(QAbstractTableModel):
         cell = self._cells.get((index.row(), index.column()))
         return cell[0] if cell else None
 
+    def cancelled_at(self, index: _Index) -> AppointmentView | None:
+        """The cancelled appointment outlined over the (free) cell, or ``None`` (see ``CANCELLED_ROLE``)."""
+        ghost = self._ghosts.get((index.row(), index.column()))
+        return ghost[0] if ghost else None
+
+    def cancelled_blocks(self) -> list[tuple[int, int, int, AppointmentView]]:
+        """``(first row, column, rows, AppointmentView)`` of every run of free cells under a
+        cancelled appointment (a live block splits a cancelled one into runs), for painting."""
+        if self._ghost_runs is not None:
+            return self._ghost_runs
+        runs: list[tuple[int, int, int, AppointmentView]] = []
+        for (row, col), (appt, _first, _rows) in sorted(self._ghosts.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+            if runs and runs[-1][1] == col and runs[-1][3].id == appt.id and runs[-1][0] + runs[-1][2] == row:
+                first, c, n, a = runs[-1]
+                runs[-1] = (first, c, n + 1, a)
+            else:
+                runs.append((row, col, 1, appt))
+        self._ghost_runs = runs
+        return runs
+
+    def is_copy(self, row: int, column: int) -> bool:
+        """Whether the cell is part of a block's muted copy (see ``COPY_ROLE``)."""
+        cell = self._cells.get((row, column))
+        return cell is not None and (cell[0].id, column) in self._copies
+
+    def shown_appointment_count(self) -> int:
+        """How many live appointments have a block in at least one column shown (each once):
+        what the header counts."""
+        return len(self._shown_ids)
+
     def markers_at(self, index: _Index) -> frozenset[str]:
         """The markers (``dayview.MARKER_KINDS``) of the appointment covering the cell (empty if none)."""
         appt = self.appointment_at(index)
@@ -289,7 +381,11 @@ class ScheduleGridModel(QAbstractTableModel):
         end = start + self._step
         if resource.time_off_at(start, end) is not None:
             return "off"
-        return "open" if resource.is_available(start, end) else "closed"
+        return "open" if resource.is_available(start, end) and self._branch_open(column, start, end) else "closed"
+
+    def _branch_open(self, column: int, start: datetime, end: datetime) -> bool:
+        """Whether the branch is open over ``[start, end)`` (UTC) on the column's day."""
+        return any(a <= start and end <= b for a, b in self._column_day[column].opening)
 
     def _paint_info(self, row: int, col: int, cell: tuple | None) -> PaintInfo:
         """PAINT_ROLE for a cell, computed once per model reset (cleared by ``_rebuild``)."""
@@ -303,8 +399,9 @@ class ScheduleGridModel(QAbstractTableModel):
             else:
                 state = self.cell_state(row, col)
                 background, span, markers = _BACKGROUNDS[state], 0, ()
+            copy = appt is not None and (appt.id, col) in self._copies
             got = self._paint_cache[(row, col)] = (state, background, span, appt, self.is_hour_row(row),
-                                                   markers, self._group_end[col])
+                                                   markers, self._group_end[col], copy)
         return got
 
     # -- QAbstractItemModel ------------------------------------------------------------
@@ -355,6 +452,10 @@ class ScheduleGridModel(QAbstractTableModel):
             return self._columns[col]
         if role == MARKERS_ROLE:
             return self.markers_at(index)
+        if role == CANCELLED_ROLE:
+            return self.cancelled_at(index)
+        if role == COPY_ROLE:
+            return self.is_copy(row, col)
         if role == Qt.ItemDataRole.BackgroundRole:
             if appt is not None:
                 return colors.status_colors(appt.status).fill_color
@@ -362,7 +463,14 @@ class ScheduleGridModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ForegroundRole:
             return colors.status_colors(appt.status).text_color if appt else _TEXT
         if role in (Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.AccessibleTextRole):
-            return self._appointment_tip(appt, col) if appt else self._empty_tip(row, col)
+            if appt:
+                tip = self._appointment_tip(appt, col)
+                return tip + "\n(a copy: the doctor's column shows it too)" if self.is_copy(row, col) else tip
+            tip = self._empty_tip(row, col)
+            ghost = self._ghosts.get((row, col))
+            if ghost is not None:
+                tip += f"\nCancelled: {ghost[0].patient}, {ghost[0].service}, {self._times_text(ghost[0], col)}"
+            return tip
         return None
 
     def headerData(self, section: int, orientation: Qt.Orientation,
@@ -444,6 +552,9 @@ class ScheduleGridModel(QAbstractTableModel):
             return f"{res.name}, {when}: {what.lower()}" + (f" ({off.reason})" if off.reason else "")
         if day.holiday:
             return f"{res.name}, {when}: holiday ({day.holiday})"
+        start = self.cell_instant(row, col)
+        if res.kind == "doctor" and start is not None and res.is_available(start, start + self._step):
+            return f"{res.name}, {when}: on shift, but the branch is closed"
         if res.kind == "doctor":
             return f"{res.name}, {when}: not on shift"
         return f"{res.name}, {when}: branch closed"

@@ -4,7 +4,9 @@ model, or the week model of ``ui.week_model``) and its delegate.
 Only display: the delegate (``ui.grid_paint.DayGridDelegate``, re-exported here) paints
 open/closed shading, quarter-hour and hour lines, and appointment blocks (status fill, accent
 bar, patient, service, local time, marker glyphs) from a cache of rendered cells; the view
-spans each block over its rows, draws the current-time line, and turns double-clicks,
+spans each block over its rows, draws cancelled appointments as faint dashed outlines over the
+free cells they once took (they never take a cell: a drop or a booking there works as on any
+free cell), draws the current-time line, and turns double-clicks,
 context-menu gestures, drags of a block and typing into requests (the window decides what to
 do with them).
 """
@@ -18,6 +20,7 @@ from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, QRect, Qt
 from PySide6.QtGui import (
     QColor,
     QContextMenuEvent,
+    QFont,
     QKeyEvent,
     QMouseEvent,
     QPainter,
@@ -42,6 +45,10 @@ from .grid_paint import MIN_COLUMN_WIDTH, ROW_HEIGHT, DayGridDelegate
 __all__ = ["MIN_COLUMN_WIDTH", "ROW_HEIGHT", "DayGridDelegate", "DayGridView"]
 
 _Index = QModelIndex | QPersistentModelIndex
+
+#: A cancelled appointment's outline and name: faint, dashed.
+_CANCELLED_PEN = QPen(QColor(110, 120, 130, 150), 1, Qt.PenStyle.DashLine)
+_CANCELLED_TEXT = QColor(110, 120, 130, 170)
 
 
 
@@ -100,7 +107,8 @@ class DayGridView(QTableView):
         appointment_menu_requested(object, object): a context menu was asked
             for on an appointment block (right click on it, or the Menu key /
             Shift+F10 on the current cell, which a right click also makes
-            current): its ``AppointmentView`` and the global ``QPoint`` to show
+            current) — or on a free cell under a cancelled appointment's
+            outline: its ``AppointmentView`` and the global ``QPoint`` to show
             the menu at.
         move_requested(object, object, object): a block of a movable status
             (``scheduling.MOVABLE_STATUSES``) was dragged with the left button
@@ -110,7 +118,11 @@ class DayGridView(QTableView):
             ``GridResource`` when that is not already one of the appointment's
             resources, else ``None``. The resource may be of a kind the
             appointment does not use (the outline was red): the receiver refuses
-            it. Not emitted for a drop where the block already is, nor after Esc.
+            it. While dragging, a place the grid already knows cannot take the
+            block (:meth:`drop_refusal`: busy, closed, off shift, time off, wrong
+            kind) shows a forbidden cursor and a red outline naming the reason;
+            a drop there is still asked for (the database has the last word).
+            Not emitted for a drop where the block already is, nor after Esc.
             In the week view the new start may be on another day.
         search_typed(str): a letter, a digit or ``+`` was typed on the grid
             (without Ctrl, Alt or Meta): the character, to start a patient
@@ -245,6 +257,7 @@ class DayGridView(QTableView):
     def paintEvent(self, event: QPaintEvent) -> None:
         """The cells, the outline of a block (or range) being dragged, then the current-time line on top."""
         super().paintEvent(event)
+        self._paint_cancelled()
         self._paint_drop_outline()
         self._paint_range()
         line = self.now_line()
@@ -257,6 +270,39 @@ class DayGridView(QTableView):
         painter.drawLine(QPoint(x0, y), QPoint(x1, y))
         painter.setBrush(colors.NOW_LINE)
         painter.drawEllipse(QPoint(x0 + 3, y), 4, 4)
+        painter.end()
+
+    def _paint_cancelled(self) -> None:
+        """Cancelled appointments: a faint dashed outline over each run of free cells they once
+        took, with the patient's name (struck through) where it fits."""
+        model = self.grid_model()
+        if model is None:
+            return
+        blocks = model.cancelled_blocks()
+        if not blocks:
+            return
+        area = self.viewport().rect()
+        painter = QPainter(self.viewport())
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        font = QFont(self.font())
+        font.setStrikeOut(True)
+        painter.setFont(font)
+        metrics = painter.fontMetrics()
+        for first, col, rows, appt in blocks:
+            last = first + rows - 1
+            y0 = self.rowViewportPosition(first)
+            rect = QRect(self.columnViewportPosition(col), y0, self.columnWidth(col),
+                         self.rowViewportPosition(last) + self.rowHeight(last) - y0).adjusted(4, 2, -4, -2)
+            if not rect.intersects(area):
+                continue
+            painter.setPen(_CANCELLED_PEN)
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRoundedRect(rect, 4, 4)
+            painter.setPen(_CANCELLED_TEXT)
+            text = metrics.elidedText(f"{appt.patient} · {appt.service}", Qt.TextElideMode.ElideRight,
+                                      rect.width() - 12)
+            painter.drawText(rect.adjusted(6, 1, -6, -1), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
+                             if rows == 1 else Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop, text)
         painter.end()
 
     def _paint_drop_outline(self) -> None:
@@ -274,8 +320,8 @@ class DayGridView(QTableView):
         y0 = self.rowViewportPosition(first)
         y1 = self.rowViewportPosition(last) + self.rowHeight(last)
         rect = QRect(self.columnViewportPosition(col), y0, self.columnWidth(col), y1 - y0).adjusted(2, 1, -3, -2)
-        ok = self.drop_resource_kind_allowed(drag.appointment, model.columns[col])
-        color = QColor(self.palette().highlight().color()) if ok else QColor("#c62828")
+        refusal = self.drop_refusal()
+        color = QColor(self.palette().highlight().color()) if refusal is None else QColor(colors.REFUSAL)
         painter = QPainter(self.viewport())
         fill = QColor(color)
         fill.setAlpha(45)
@@ -287,8 +333,8 @@ class DayGridView(QTableView):
         tz = model.tz
         if tz is not None and new_start is not None:
             painter.setPen(color)
-            painter.drawText(rect.adjusted(8, 2, -4, -2), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop,
-                             local_time_text(new_start, tz))
+            label = local_time_text(new_start, tz) + (f" — {refusal}" if refusal else "")
+            painter.drawText(rect.adjusted(8, 2, -4, -2), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop, label)
         painter.end()
 
     def _paint_range(self) -> None:
@@ -373,8 +419,7 @@ class DayGridView(QTableView):
             event.accept()
             return
         index = self.indexAt(event.pos())  # delivered through the viewport: viewport coordinates
-        model = self.grid_model()
-        appt = model.appointment_at(index) if model is not None and index.isValid() else None
+        appt = self._menu_appointment(index)
         if appt is None:
             event.ignore()
             return
@@ -382,10 +427,17 @@ class DayGridView(QTableView):
         self.appointment_menu_requested.emit(appt, event.globalPos())
         event.accept()
 
-    def _request_menu_at_current(self) -> None:
+    def _menu_appointment(self, index: QModelIndex) -> AppointmentView | None:
+        """The appointment a context menu on ``index`` is about: its block's, else the cancelled
+        one outlined there, else ``None``."""
         model = self.grid_model()
+        if model is None or not index.isValid():
+            return None
+        return model.appointment_at(index) or model.cancelled_at(index)
+
+    def _request_menu_at_current(self) -> None:
         index = self.currentIndex()
-        appt = model.appointment_at(index) if model is not None and index.isValid() else None
+        appt = self._menu_appointment(index)
         if appt is None:
             return
         self.scrollTo(index)
@@ -446,6 +498,39 @@ class DayGridView(QTableView):
         """Whether ``appointment`` may be dropped on ``resource``'s column: its service books
         a resource of that kind."""
         return resource.kind in appointment.resources
+
+    def drop_refusal(self) -> str | None:
+        """Why the place under the block being dragged cannot take it, from what the grid has
+        loaded (no database round trip): ``"wrong kind"`` (a column of a kind its service does
+        not book), ``"busy"`` (another block there), ``"time off"``, ``"off shift"`` (a doctor
+        not working then), ``"closed"`` (the branch closed), ``"no such time"`` (a DST gap) or
+        ``"off the grid"``; ``None`` when it looks free, or when nothing is dragged."""
+        model, drag = self.grid_model(), self._drag
+        if model is None or drag is None or not drag.dragging or drag.target is None:
+            return None
+        row, col = drag.target
+        resource = model.columns[col]
+        if not self.drop_resource_kind_allowed(drag.appointment, resource):
+            return "wrong kind"
+        top = row - drag.offset_rows
+        if top < 0 or top + drag.rows > model.rowCount():
+            return "off the grid"
+        reasons = []
+        for r in range(top, top + drag.rows):
+            other = model.appointment_at(model.index(r, col))
+            if other is not None and other.id != drag.appointment.id:
+                return "busy"
+            start = model.cell_instant(r, col)
+            if start is None:
+                reasons.append("no such time")
+                continue
+            state = model.cell_state(r, col)
+            if state == "off":
+                reasons.append("time off")
+            elif state == "closed":
+                works = resource.is_available(start, start + timedelta(minutes=15))
+                reasons.append("closed" if works or resource.kind != "doctor" else "off shift")
+        return reasons[0] if reasons else None
 
     def is_dragging(self) -> bool:
         """Whether a block is being dragged (the left button went past the drag distance; free
@@ -541,6 +626,8 @@ class DayGridView(QTableView):
         target = (row, col) if row >= 0 and col >= 0 else None
         if target != drag.target:
             drag.target = target
+            refused = self.drop_refusal() is not None
+            self.viewport().setCursor(Qt.CursorShape.ForbiddenCursor if refused else Qt.CursorShape.ClosedHandCursor)
             self.viewport().update()
         event.accept()  # no drag-selection of cells meanwhile
 

@@ -2,7 +2,7 @@
 
 Only display, no logic: every cell is painted from the model's ``PAINT_ROLE`` tuple
 (``day_model.PaintInfo``: state, background, span, appointment, hour row, markers, end of a
-day group). What a cell looks like:
+day group, copy). What a cell looks like:
 
 * the background: white when open, grey when closed, hatched for time off, dotted for a
   wall-clock time that does not exist that day (week view, DST);
@@ -11,7 +11,9 @@ day group). What a cell looks like:
 * at a block's anchor cell (which the view spans over the block's rows): the block — a
   rounded fill in the status colour, the status accent bar at its left, a border (dashed for
   a hold), the patient in bold, the service, the local times when the block is tall enough,
-  and the marker glyphs at the right of the first line;
+  and the marker glyphs at the right of the first line; a *copy* (the room or equipment column
+  of an appointment whose doctor's column is shown too) is muted: its status fill faded halfway
+  to white, a thin grey border, no accent bar, grey text, so "All" reads each appointment once;
 * on top, the selection: a translucent highlight and a 2-pixel frame.
 
 Speed (``make bench``, grid: a full repaint of a 60-resource day must fit a 16 ms frame): the
@@ -54,6 +56,10 @@ _ELIDE_RIGHT = Qt.TextElideMode.ElideRight
 _SELECTED = QStyle.StateFlag.State_Selected
 _ANTIALIAS = QPainter.RenderHint.Antialiasing
 _NO_BRUSH = Qt.BrushStyle.NoBrush
+
+#: A block's copy (``day_model.COPY_ROLE``): its status fill faded, a thin grey border, grey text.
+_COPY_PEN = QPen(QColor("#b8c0c8"), 1)
+_COPY_TEXT = QColor("#6b7480")
 
 #: How many keys painted once (and not cached) are remembered before the set starts again.
 _SEEN_LIMIT = 20_000
@@ -125,11 +131,14 @@ class _Fonts:
 class _Tint:
     """A status's colours as ready ``QColor``\\ s and its border pen."""
 
-    __slots__ = ("accent", "fill", "pen", "text")
+    __slots__ = ("accent", "copy_fill", "fill", "pen", "text")
 
     def __init__(self, status: str) -> None:
         tint = colors.status_colors(status)
         self.fill, self.accent, self.text = tint.fill_color, tint.accent_color, tint.text_color
+        # A copy's fill: the status fill faded halfway to white (the status still reads, quietly).
+        f = self.fill
+        self.copy_fill = QColor((f.red() + 255) // 2, (f.green() + 255) // 2, (f.blue() + 255) // 2)
         self.pen = colors.border_pen(status)  # dashed for a hold
 
 
@@ -197,7 +206,7 @@ class DayGridDelegate(QStyledItemDelegate):
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: _Index) -> None:
         """The cell (from the cache when it can be), then the selection on top."""
         rect: QRect = option.rect  # type: ignore[attr-defined]
-        state, background, span, appt, hour_row, markers, day_end = index.data(PAINT_ROLE)
+        state, background, span, appt, hour_row, markers, day_end, copy = index.data(PAINT_ROLE)
         if state == "off" or state == "missing":
             painter.save()
             self._paint_background(painter, rect, state, background, hour_row, day_end)
@@ -212,7 +221,7 @@ class DayGridDelegate(QStyledItemDelegate):
                     fonts = self._fonts_for(base)
                     tz = _model_tz(index)
                     key: Hashable = ("block", appt.patient, appt.service, appt.status, appt.start, appt.end,
-                                     tz, markers, hour_row, day_end, w, h, fonts.key, dpr)
+                                     tz, markers, hour_row, day_end, copy, w, h, fonts.key, dpr)
                 else:
                     fonts, tz = None, None
                     key = (state, background.rgba(), hour_row, day_end, w, h, dpr)
@@ -227,12 +236,12 @@ class DayGridDelegate(QStyledItemDelegate):
                     painter.save()
                     self._paint_background(painter, rect, state, background, hour_row, day_end)
                     if fonts is not None and appt is not None:
-                        self._paint_block(painter, rect, appt, markers, fonts, tz)
+                        self._paint_block(painter, rect, appt, markers, fonts, tz, copy)
                     painter.restore()
                 else:
                     if pixmap is None:
                         pixmap = self._render(w, h, dpr, state, background, span, appt, hour_row, markers,
-                                              day_end, fonts, tz)
+                                              day_end, fonts, tz, copy)
                         self._cells.put(key, pixmap)
                     painter.drawPixmap(rect.topLeft(), pixmap)
         if option.state & _SELECTED:  # type: ignore[attr-defined]
@@ -248,7 +257,7 @@ class DayGridDelegate(QStyledItemDelegate):
 
     def _render(self, w: int, h: int, dpr: float, state: str, background: QColor, span: int,
                 appt: AppointmentView | None, hour_row: bool, markers: tuple[colors.Marker, ...],
-                day_end: bool, fonts: _Fonts | None, tz: ZoneInfo | None) -> QPixmap:
+                day_end: bool, fonts: _Fonts | None, tz: ZoneInfo | None, copy: bool = False) -> QPixmap:
         """One open or closed cell, or one block's anchor cell, as a ``w`` x ``h`` pixmap."""
         pixmap = QPixmap(max(1, round(w * dpr)), max(1, round(h * dpr)))
         pixmap.setDevicePixelRatio(dpr)
@@ -256,7 +265,7 @@ class DayGridDelegate(QStyledItemDelegate):
         p = QPainter(pixmap)
         self._paint_background(p, rect, state, background, hour_row, day_end)
         if state == "appointment" and span and appt is not None and fonts is not None:
-            self._paint_block(p, rect, appt, markers, fonts, tz)
+            self._paint_block(p, rect, appt, markers, fonts, tz, copy)
         p.end()
         return pixmap
 
@@ -281,18 +290,25 @@ class DayGridDelegate(QStyledItemDelegate):
             painter.drawLine(rect.topLeft(), rect.topRight())
 
     def _paint_block(self, painter: QPainter, rect: QRect, appt: AppointmentView,
-                     markers: tuple[colors.Marker, ...], fonts: _Fonts, tz: ZoneInfo | None) -> None:
-        """The block of ``appt`` over ``rect`` (its anchor cell spanned over its rows)."""
+                     markers: tuple[colors.Marker, ...], fonts: _Fonts, tz: ZoneInfo | None,
+                     copy: bool = False) -> None:
+        """The block of ``appt`` over ``rect`` (its anchor cell spanned over its rows); ``copy``:
+        muted (see the module docstring)."""
         tint = self._tint(appt.status)
         block = rect.adjusted(3, 2, -3, -2)
         painter.setRenderHint(_ANTIALIAS, True)
         path = QPainterPath()
         path.addRoundedRect(block.adjusted(0, 0, -1, -1), 4, 4)
-        painter.fillPath(path, tint.fill)
-        # The status accent bar, inset past the rounded corners.
-        painter.fillRect(QRect(block.left() + 1, block.top() + 2, 3, block.height() - 4), tint.accent)
-        painter.setPen(tint.pen)
-        painter.drawPath(path)
+        if copy:
+            painter.fillPath(path, tint.copy_fill)
+            painter.setPen(_COPY_PEN)
+            painter.drawPath(path)
+        else:
+            painter.fillPath(path, tint.fill)
+            # The status accent bar, inset past the rounded corners.
+            painter.fillRect(QRect(block.left() + 1, block.top() + 2, 3, block.height() - 4), tint.accent)
+            painter.setPen(tint.pen)
+            painter.drawPath(path)
         painter.setRenderHint(_ANTIALIAS, False)
 
         text_rect = block.adjusted(9, 2, -5, -1)
@@ -310,7 +326,7 @@ class DayGridDelegate(QStyledItemDelegate):
                 for dx, w, glyph, color in parts:
                     painter.setPen(color)
                     painter.drawText(QRect(x0 + dx, y, w + 1, line_h), _LEFT_VCENTER, glyph)
-        painter.setPen(tint.text)
+        painter.setPen(_COPY_TEXT if copy else tint.text)
         if one_line:
             # One line: "Patient · Service"
             painter.setFont(bold)

@@ -43,9 +43,14 @@ def legend_entries() -> list[tuple[QColor, QColor, str]]:
 
 
 def legend_html() -> str:
-    """The whole legend as rich text: status swatches, shadings, then the markers."""
+    """The whole legend as rich text: status swatches, shadings, the markers, then how a
+    cancelled appointment and a block's copy look."""
     parts = [_swatch(fill, accent, label) for fill, accent, label in legend_entries()]
     parts += [_marker(m.glyph, m.color, m.label) for m in colors.MARKERS]
+    parts.append('<span style="color:#6e7882; border:1px dashed #6e7882">&nbsp;<s>Name</s>&nbsp;</span>'
+                 f"&nbsp;{_unbroken('Cancelled (View ▸ Show cancelled)')}")
+    parts.append(f'<span style="color:#6b7480; background-color:#f1f3f5">&nbsp;Name&nbsp;</span>'
+                 f"&nbsp;{_unbroken('Copy in a room or equipment column')}")
     return " &nbsp;&nbsp; ".join(parts)
 
 

@@ -35,15 +35,17 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QFont, QKeySequence
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QStackedWidget, QVBoxLayout, QWidget
 
 from ..domain.roles import Capabilities, capabilities
+from ..domain.slots import KINDS
 from ..domain.wallclock import day_bounds_utc
 from ..services.clinic_config import ClinicProfile, clinic_profile
 from ..services.dayview import (
     DayView,
+    GridResource,
     ServiceSummary,
     WeekView,
     load_day,
@@ -61,12 +63,13 @@ from .idle_lock import IdleLock
 from .legend import legend_widget
 from .live import LIVE_DEBOUNCE_MS, LiveFeed, LiveSchedule
 from .messages import APP_TITLE, show_crash, show_error
-from .navigation import Navigation
+from .navigation import DEFAULT_SET, Navigation
 from .resource_selection import SelectionStore
 from .runner import Clock, Runner
 from .shortcuts_dialog import ShortcutSheet
 from .toolbar_rows import ToolbarRows
 from .week_model import WeekGridModel
+from .week_overview import WeekOverviewModel, WeekOverviewView
 from .window_actions import AppointmentActions
 from .window_booking import WindowBooking
 from .window_clinic import WindowClinic
@@ -74,6 +77,10 @@ from .window_docks import WindowDocks
 from .window_printing import WindowPrinting
 
 __all__ = ["LIVE_DEBOUNCE_MS", "PROGRESS_DELAY_MS", "MainWindow", "window_title"]
+
+#: QSettings keys of the window's own view settings.
+GEOMETRY_KEY = "mainWindow/geometry"
+SHOW_CANCELLED_KEY = "view/showCancelled"
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +151,16 @@ class MainWindow(WindowBooking, WindowPrinting, WindowClinic):
         dialog_opened(object): a dialog or tool window was opened by the dialog
             manager (reschedule, walk-in, payments, the clinic tools).
 
+    View: the day grid shows the doctors first (``navigation.DEFAULT_SET``); the week shows one
+    resource's days (``nav.week_picker``), a saved selection's, or else the branch-wide overview
+    (``week_overview``, :class:`~.week_overview.WeekOverviewView`, in place of the grid).
+    Cancelled appointments are faint outlines unless "Show cancelled" (``show_cancelled_action``,
+    View menu and Show toolbar) is off. ``settings``: where the window keeps its size and place
+    (``mainWindow/geometry``, saved on close) and "Show cancelled" (``view/showCancelled``);
+    default: the application's QSettings. ``geometry_restored``: whether a saved size and place
+    was found (the app opens the window maximized when not). The header's count counts the
+    appointments shown (in the columns or rows shown, each once; cancelled ones never).
+
     ``changes``: the runner's change bus; ``dialogs``: the dialog manager; ``nav``: navigation
     (``navigation.Navigation``); ``appointment_actions``: the appointment actions
     (``window_actions.AppointmentActions``); ``docks``: the docks (``window_docks.WindowDocks``).
@@ -167,7 +184,7 @@ class MainWindow(WindowBooking, WindowPrinting, WindowClinic):
                  log_path: Path | str | None = None, first_run: FirstRun | None = None,
                  refresh_ms: int = 60_000, live: LiveSchedule | None = None,
                  session: object | None = None, selection_store: SelectionStore | None = None,
-                 parent: QWidget | None = None) -> None:
+                 settings: QSettings | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._db = db
         self.session = session
@@ -185,10 +202,16 @@ class MainWindow(WindowBooking, WindowPrinting, WindowClinic):
 
         self.setWindowTitle(window_title(session))
         self.setObjectName("mainWindow")
+        self.settings = settings if settings is not None else QSettings()
         self.resize(1280, 820)
 
         self.model = DayGridModel(self)
         self.week_model = WeekGridModel(self)
+        self.week_overview_model = WeekOverviewModel(self)
+        self.week_overview = WeekOverviewView()
+        self.week_overview.setObjectName("weekOverview")
+        self.week_overview.setModel(self.week_overview_model)
+        self.grid_stack: QStackedWidget | None = None
         self.grid = DayGridView()
         self.grid.setObjectName("dayGrid")
         self.grid.setModel(self.model)
@@ -197,6 +220,8 @@ class MainWindow(WindowBooking, WindowPrinting, WindowClinic):
         self.grid.search_typed.connect(self._on_grid_search_typed)
         for m in (self.model, self.week_model):
             m.modelReset.connect(self.update_appointment_actions)  # resets clear the current cell silently
+        for reset in (self.model.modelReset, self.week_model.modelReset, self.week_overview_model.modelReset):
+            reset.connect(self._update_summary)
 
         self.toolbars = ToolbarRows(self)
         self.nav = Navigation(self, db, self._clock, day=day, branch=branch, first_run=first_run)
@@ -206,6 +231,16 @@ class MainWindow(WindowBooking, WindowPrinting, WindowClinic):
         self.prev_action, self.today_action, self.next_action = nav.prev_action, nav.today_action, nav.next_action
         self.day_mode_action, self.week_mode_action = nav.day_mode_action, nav.week_mode_action
         self.selection_menu = nav.selection_menu
+        self.week_overview.resource_week_requested.connect(nav.set_week_resource)
+        self.show_cancelled_action = QAction("Show cancelled", self)
+        self.show_cancelled_action.setObjectName("showCancelled")
+        self.show_cancelled_action.setCheckable(True)
+        self.show_cancelled_action.setToolTip("Show cancelled appointments as faint outlines")
+        shown = str(self.settings.value(SHOW_CANCELLED_KEY, "true")).lower() not in ("false", "0")
+        self.show_cancelled_action.setChecked(shown)
+        self.show_cancelled_action.toggled.connect(self.set_show_cancelled)
+        nav.show_toolbar.addSeparator()
+        nav.show_toolbar.addAction(self.show_cancelled_action)
         self._build_toolbar()
         self.docks = WindowDocks(self, db, self._clock)
         self.month_calendar, self.calendar_dock = self.docks.month_calendar, self.docks.calendar_dock
@@ -248,7 +283,10 @@ class MainWindow(WindowBooking, WindowPrinting, WindowClinic):
         self.connection_monitor.restored.connect(lambda: self.publish_changes(Changes.all()))
         v.addWidget(self.connection_banner)
         v.addLayout(title_row)
-        v.addWidget(self.grid, 1)
+        self.grid_stack = QStackedWidget()
+        self.grid_stack.addWidget(self.grid)
+        self.grid_stack.addWidget(self.week_overview)
+        v.addWidget(self.grid_stack, 1)
         v.addWidget(legend_widget())
         self.setCentralWidget(central)
         self._build_status_bar(database_label)
@@ -268,7 +306,11 @@ class MainWindow(WindowBooking, WindowPrinting, WindowClinic):
         self.changes.changed.connect(self.docks.on_changes)
         self._live = live
         self._live_feed = LiveFeed(live, self.changes, parent=self) if live is not None else None
+        for m in (self.model, self.week_model):
+            m.set_show_cancelled(shown)
+        nav.set_resource_set(DEFAULT_SET)
         self.set_controls_enabled(False)
+        self.geometry_restored = self._restore_geometry()
         self.nav.reload_branches()
         #: The clinic-wide settings the desk shows and prints (name, legal details, no-show grace).
         self.clinic_profile = ClinicProfile()
@@ -284,6 +326,59 @@ class MainWindow(WindowBooking, WindowPrinting, WindowClinic):
         self.clinic_profile = profile
         self.appointment_actions.grace_minutes = profile.no_show_grace_minutes
         self.appointment_actions.update()
+
+    # -- view settings ----------------------------------------------------------------------
+    def _restore_geometry(self) -> bool:
+        """Put the window where it was last closed (``GEOMETRY_KEY``); whether there was a place."""
+        saved = self.settings.value(GEOMETRY_KEY)
+        return bool(saved) and self.restoreGeometry(saved)  # type: ignore[arg-type]
+
+    def set_show_cancelled(self, shown: bool) -> None:
+        """Show or hide cancelled appointments' outlines (day and week), and remember it."""
+        if self.show_cancelled_action.isChecked() != shown:
+            self.show_cancelled_action.setChecked(shown)  # comes back here through toggled
+            return
+        for m in (self.model, self.week_model):
+            m.set_show_cancelled(shown)
+        self.settings.setValue(SHOW_CANCELLED_KEY, shown)
+        self.grid.viewport().update()
+
+    def show_week_widget(self) -> None:
+        """Show the grid, or in week mode with nothing picked the week overview, in its place."""
+        if self.grid_stack is None:
+            return
+        overview = self.nav.shows_overview
+        self.grid_stack.setCurrentWidget(self.week_overview if overview else self.grid)
+        self._update_summary()
+
+    def scroll_to_start(self) -> None:
+        """Scroll the grid to the last hour before now when now is shown, else to the first opening
+        of the day or week shown (as a first load does)."""
+        view = self.model.day if self.mode == "day" else self.week_model.week
+        if view is None:
+            return
+        opening = view.opening if isinstance(view, DayView) else tuple(w for d in view.days for w in d.opening)
+        now = self._clock()
+        if self.grid_model.row_of(now) is not None:
+            self.grid.scroll_to_instant(now - timedelta(hours=1))
+        elif opening:
+            self.grid.scroll_to_instant(min(opening)[0])
+
+    def _update_summary(self) -> None:
+        """The header's count: the live appointments shown (in the columns or overview rows shown)."""
+        if not hasattr(self, "summary_label"):
+            return  # a model reset while the window is still being built
+        if self.mode == "week":
+            if self.week_model.week is None:
+                return
+            count = (self.week_overview_model.appointment_count() if self.nav.shows_overview
+                     else self.week_model.shown_appointment_count())
+            self.summary_label.setText(f"{count} appointment{'s' if count != 1 else ''} this week")
+        else:
+            if self.model.day is None:
+                return
+            count = self.model.shown_appointment_count()
+            self.summary_label.setText(f"{count} appointment{'s' if count != 1 else ''}")
 
     # -- construction -----------------------------------------------------------------------
     def _build_toolbar(self) -> None:
@@ -365,6 +460,8 @@ class MainWindow(WindowBooking, WindowPrinting, WindowClinic):
         self.view_menu = bar.addMenu("&View")
         self.view_menu.setObjectName("viewMenu")
         self.view_menu.addActions([self.day_mode_action, self.week_mode_action])
+        self.view_menu.addSeparator()
+        self.view_menu.addAction(self.show_cancelled_action)
         self.view_menu.addSeparator()
         self.view_menu.addActions([self.prev_action, self.today_action, self.next_action, self.refresh_action])
         self.view_menu.addSeparator()
@@ -460,6 +557,7 @@ class MainWindow(WindowBooking, WindowPrinting, WindowClinic):
         same = old is not None and old.branch.id == view.branch.id and old.local_date == view.local_date
         self._show_loaded(lambda: self.model.set_day(view), same, view.opening)
         self._update_titles(view)
+        self.docks.set_doctors([r for r in view.resources if r.kind == "doctor"])
         self._after_load(("day", view.branch.id, view.local_date))
         self.day_loaded.emit(view)
 
@@ -469,8 +567,16 @@ class MainWindow(WindowBooking, WindowPrinting, WindowClinic):
             return  # the user moved on meanwhile
         old = self.week_model.week
         same = old is not None and old.branch.id == view.branch.id and old.monday == view.monday
+        self.week_overview_model.set_week(view)
         self._show_loaded(lambda: self.week_model.set_week(view), same,
                           tuple(w for d in view.days for w in d.opening))
+        union: dict[int, GridResource] = {}
+        for d in view.days:
+            for r in d.resources:
+                union.setdefault(r.id, r)
+        self.nav.fill_week_picker(sorted(union.values(), key=lambda r: (
+            KINDS.index(r.kind) if r.kind in KINDS else len(KINDS), r.name)))
+        self.docks.set_doctors(sorted((r for r in union.values() if r.kind == "doctor"), key=lambda r: r.name))
         self._update_week_titles(view)
         self._after_load(("week", view.branch.id, view.monday))
         self.week_loaded.emit(view)
@@ -534,8 +640,7 @@ class MainWindow(WindowBooking, WindowPrinting, WindowClinic):
         notes = [f"{d.local_date:%a}: holiday ({d.holiday})" for d in view.days if d.holiday]
         self.day_note.setText(" · ".join(notes))
         self.day_note.setVisible(bool(notes))
-        count = len(view.appointments)
-        self.summary_label.setText(f"{count} appointment{'s' if count != 1 else ''} this week")
+        self._update_summary()
 
     def _update_titles(self, view: DayView) -> None:
         d = view.local_date
@@ -552,8 +657,7 @@ class MainWindow(WindowBooking, WindowPrinting, WindowClinic):
             notes.append(f"Clocks change today: {hours:g}-hour day ({before} → {after})")
         self.day_note.setText(" · ".join(notes))
         self.day_note.setVisible(bool(notes))
-        count = len(view.appointments)
-        self.summary_label.setText(f"{count} appointment{'s' if count != 1 else ''}")
+        self._update_summary()
         noon = datetime(d.year, d.month, d.day, 12, tzinfo=view.tz)
         self.zone_label.setText(f"Time zone: {view.branch.timezone} ({utc_offset_text(noon)})")
 
@@ -603,6 +707,7 @@ class MainWindow(WindowBooking, WindowPrinting, WindowClinic):
         if self._live_feed is not None:
             self._live_feed.stop()
         self.dialogs.save_all()
+        self.settings.setValue(GEOMETRY_KEY, self.saveGeometry())
         self._refresh_timer.stop()
         self._busy_timer.stop()
         self.connection_monitor.stop()

@@ -18,7 +18,7 @@ It reads and drives the window only through public names: ``reload_day``,
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
@@ -27,7 +27,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QButtonGroup, QComboBox, QLabel, QMenu, QToolBar, QToolButton
 
 from ..domain.errors import ClinicError
-from ..services.dayview import BranchSummary, list_branches, week_start
+from ..services.dayview import BranchSummary, GridResource, list_branches, week_start
 from ..store.database import Database
 from . import local_formats
 from .day_edit import DayEdit
@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 
 #: The resource-kind buttons: (key for ``set_resource_set``, button text).
 SETS = (("all", "All"), ("doctor", "Doctors"), ("room", "Rooms"), ("equipment", "Equipment"))
+#: What the grid shows first: the doctors (rooms and equipment are one click away).
+DEFAULT_SET = "doctor"
 
 
 class Navigation(QObject):
@@ -56,7 +58,13 @@ class Navigation(QObject):
     Widgets and actions (parented to the window, so its shortcuts and the shortcut sheet see
     them): ``day_toolbar`` (``branch_combo``, ``prev_action``, ``today_action``,
     ``next_action``, ``date_edit``), ``show_toolbar`` (``set_buttons``, ``selection_menu``,
-    ``new_selection_action``, ``day_mode_action``, ``week_mode_action``).
+    ``new_selection_action``, ``day_mode_action``, ``week_mode_action``, ``week_picker``: in week
+    mode, "Overview" or one resource whose week is shown as seven day columns).
+
+    The week shows the picked resource's days (:meth:`set_week_resource`), or a saved
+    selection's (a few columns a day); with neither it is the branch-wide overview
+    (:attr:`shows_overview`: ``ui.week_overview``), never one column per day and resource of
+    the whole branch. A signed-in doctor's week starts on their own column.
 
     Signals:
         branches_loaded(int): the branch list was (re)loaded: how many (the window passes it on
@@ -78,6 +86,7 @@ class Navigation(QObject):
         self._wanted_branch = branch
         self._first_run = first_run
         self._selection: ResourceSelection | None = None
+        self._week_resource: int | None = window.session_doctor
         self._build_day_toolbar()
         self._build_show_toolbar()
 
@@ -129,7 +138,7 @@ class Navigation(QObject):
             button.setText(text)
             button.setCheckable(True)
             button.setObjectName(f"show_{key}")
-            button.setChecked(key == "all")
+            button.setChecked(key == DEFAULT_SET)
             self.set_buttons.addButton(button, i)
             bar.addWidget(button)
         self.set_buttons.idClicked.connect(self._on_resource_set_clicked)
@@ -148,6 +157,15 @@ class Navigation(QObject):
             action.triggered.connect(lambda _checked=False, mode=mode: self.set_mode(mode))
             bar.addAction(action)
         self.day_mode_action.setChecked(True)
+        self.week_picker = QComboBox()
+        self.week_picker.setObjectName("weekPicker")
+        self.week_picker.setAccessibleName("Whose week")
+        self.week_picker.setToolTip("The branch's week at a glance, or one resource's week day by day")
+        self.week_picker.setMinimumWidth(170)
+        self.week_picker.addItem("Overview", None)
+        self.week_picker.activated.connect(self._on_week_picker_activated)
+        self._week_picker_action = bar.addWidget(self.week_picker)
+        self._week_picker_action.setVisible(False)
 
     def _build_selection_menu(self, bar: QToolBar) -> None:
         """"Selections ▾": the branch's saved resource selections (``ui.resource_selection``), one
@@ -200,12 +218,15 @@ class Navigation(QObject):
         for button in self.set_buttons.buttons():
             button.setChecked(False)
         self.set_buttons.setExclusive(True)
-        model, week_model = self._w.model, self._w.week_model
+        model = self._w.model
         if selection is None:
             key = model.resource_set
             self.set_buttons.button([k for k, _ in SETS].index(key)).setChecked(True)
-        for m in (model, week_model):
-            m.set_resource_filter(ids)
+        else:
+            self._week_resource = None  # the selection's week, not one resource's
+            self._sync_week_picker()
+        model.set_resource_filter(ids)
+        self._apply_week_filter()
 
     def edit_selection(self, selection: ResourceSelection | None) -> ResourceSelectionDialog | None:
         """Open the dialog that creates (``None``) or edits a saved selection of this branch."""
@@ -241,6 +262,66 @@ class Navigation(QObject):
     def mode(self) -> str:
         """``"day"`` or ``"week"``: what the grid shows."""
         return self._mode
+
+    @property
+    def week_resource(self) -> int | None:
+        """The resource id whose week is shown day by day, or ``None``."""
+        return self._week_resource
+
+    @property
+    def shows_overview(self) -> bool:
+        """Whether the window shows the week overview: week mode with neither a picked resource
+        nor a saved selection."""
+        return self._mode == "week" and self._week_resource is None and self._selection is None
+
+    def set_week_resource(self, resource_id: int | None) -> None:
+        """Show the week of resource ``resource_id`` (seven day columns; a saved selection gives
+        way to it), or the overview (``None``). Switches to week mode."""
+        self._week_resource = resource_id
+        if resource_id is not None and self._selection is not None:
+            self.apply_selection(None)
+        self._apply_week_filter()
+        self._sync_week_picker()
+        if self._mode != "week":
+            self.set_mode("week")  # scrolls when the week is loaded
+        else:
+            self._w.scroll_to_start()
+
+    def _apply_week_filter(self) -> None:
+        """The week model's columns: the picked resource, else the selection, else the set."""
+        if self._week_resource is not None:
+            ids: frozenset[int] | None = frozenset({self._week_resource})
+        else:
+            ids = self._selection.resource_ids if self._selection is not None else None
+        self._w.week_model.set_resource_filter(ids)
+        self._w.show_week_widget()
+
+    def fill_week_picker(self, resources: Sequence[GridResource]) -> None:
+        """List "Overview" and ``resources`` (the week's, any kind, in the grid's order) in the
+        week picker, keeping the one picked."""
+        picker = self.week_picker
+        picker.blockSignals(True)
+        picker.clear()
+        picker.addItem("Overview", None)
+        kind = None
+        for r in resources:
+            if r.kind != kind:
+                picker.insertSeparator(picker.count())
+            kind = r.kind
+            picker.addItem(r.name, r.id)
+        picker.blockSignals(False)
+        self._sync_week_picker()
+
+    def _sync_week_picker(self) -> None:
+        picker = self.week_picker
+        found = picker.findData(self._week_resource) if self._week_resource is not None else 0
+        picker.blockSignals(True)
+        picker.setCurrentIndex(max(0, found))
+        picker.blockSignals(False)
+
+    def _on_week_picker_activated(self, index: int) -> None:
+        data = self.week_picker.itemData(index)
+        self.set_week_resource(int(data) if data is not None else None)
 
     def shown_days(self) -> frozenset[date]:
         """The branch-local dates the grid shows: the day, or the seven days of the week."""
@@ -280,8 +361,10 @@ class Navigation(QObject):
         if mode == self._mode:
             return
         self._mode = mode
+        self._week_picker_action.setVisible(mode == "week")
         w = self._w
         w.grid.setModel(w.grid_model)
+        w.show_week_widget()
         w.scroll_on_next_load()
         w.update_appointment_actions()
         w.reload_day()
@@ -300,9 +383,10 @@ class Navigation(QObject):
         keys = [k for k, _ in SETS]
         self.set_buttons.button(keys.index(resource_set)).setChecked(True)
         self._selection = None
-        for m in (self._w.model, self._w.week_model):
-            m.set_resource_filter(None)
+        self._w.model.set_resource_filter(None)
+        for m in (self._w.model, self._w.week_model, self._w.week_overview_model):
             m.set_resource_set(resource_set)
+        self._apply_week_filter()
 
     def go_today(self) -> None:
         """Show today in the branch's time zone."""
@@ -377,6 +461,9 @@ class Navigation(QObject):
         w.month_calendar.clear_overview()
         if self._selection is not None:
             self.apply_selection(None)  # selections are per branch
+        if self._week_resource is not None and self._week_resource != w.session_doctor:
+            self._week_resource = None  # resources are per branch too
+            self._apply_week_filter()
         w.docks.load_month(self._day.year, self._day.month)
         w.scroll_on_next_load()
         day = self._day
@@ -387,4 +474,7 @@ class Navigation(QObject):
         self.set_day(date(qdate.year(), qdate.month(), qdate.day()))
 
     def _on_resource_set_clicked(self, button_id: int) -> None:
+        if self._week_resource is not None:  # a kind chosen: the week of that kind, at a glance
+            self._week_resource = None
+            self._sync_week_picker()
         self.set_resource_set(SETS[button_id][0])

@@ -190,10 +190,15 @@ class AppointmentActions(QObject):
             self._change_status_of(spec, row.appointment_id, about, None)
 
     def current_appointment(self) -> AppointmentView | None:
-        """The appointment of the grid's current cell (as last loaded), or ``None``."""
+        """The appointment of the grid's current cell (as last loaded) — its block's, else the
+        cancelled one outlined on that free cell (its actions are what a cancelled appointment
+        allows: payments, the patient, history) — or ``None``."""
         w = self._w
         index = w.grid.currentIndex()
-        return w.grid_model.appointment_at(index) if index.isValid() else None
+        if not index.isValid():
+            return None
+        model = w.grid_model
+        return model.appointment_at(index) or model.cancelled_at(index)
 
     def update(self) -> None:
         """Enable each status action iff the current cell's appointment may take it (and no change

@@ -197,7 +197,8 @@ class WindowClinic(WindowBase):
         "Force move…" (managers, admins) for an appointment whose patient has not arrived."""
         self.cancel_series_action.setVisible(self.capabilities.book)
         self.cancel_series_action.setEnabled(self.capabilities.book and appointment is not None
-                                             and appointment.series_id is not None)
+                                             and appointment.series_id is not None
+                                             and appointment.status != "cancelled")
         self.appointment_reminders_action.setEnabled(appointment is not None)
         self.appointment_history_action.setEnabled(appointment is not None and may_read_history(self.capabilities))
         self.force_move_action.setVisible(self.capabilities.overrides)

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QKeySequence
-from PySide6.QtWidgets import QDockWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QDockWidget, QVBoxLayout, QWidget
 
-from ..services.dayview import MonthOverview, month_overview, week_start
+from ..services.dayview import GridResource, MonthOverview, month_overview, week_start
 from ..services.my_day import MyDay, my_day
 from ..store.database import Database
 from .changes import Changes
@@ -36,7 +36,11 @@ class WindowDocks(QObject):
     """The docks of ``window`` and what they load from ``db`` (through the window's runner;
     ``clock``: the current aware time, for the day list's waiting times).
 
-    Widgets: ``month_calendar`` in ``calendar_dock``, ``my_day_panel`` in ``my_day_dock``.
+    Widgets: ``month_calendar`` in ``calendar_dock``, ``my_day_panel`` in ``my_day_dock`` under
+    ``doctor_picker`` (whose day: shown when the user is not a doctor; selecting a doctor's
+    column on the grid chooses too). The doctor's day sits under the month calendar in one side
+    column (not in a second column on the right), so opening it leaves the grid most of the
+    window's width.
     ``asked``: the (doctor resource id, local date) of the latest day list asked for, or ``None``.
 
     Signals:
@@ -75,39 +79,89 @@ class WindowDocks(QObject):
         self._w.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.calendar_dock)
 
     def _build_my_day_dock(self) -> None:
-        """The doctor's day list on the right: arrivals, waiting time since check-in, the next
+        """The doctor's day list under the month calendar: arrivals, waiting time since check-in, the next
         patient. Shown first for a signed-in doctor (their own day); otherwise it follows the
         doctor of the selected column (View ▸ Doctor's day, Ctrl+Shift+D)."""
         self._my_day_doctor: int | None = self._w.session_doctor
         self.asked: tuple[int, date] | None = None
+        self._seen_cell: tuple[int, int, int] | None = None  # (model id, row, column) last read
         self.my_day_panel = MyDayPanel(clock=self._clock)
+        self.doctor_picker = QComboBox()
+        self.doctor_picker.setObjectName("myDayDoctorPicker")
+        self.doctor_picker.setAccessibleName("Whose day")
+        self.doctor_picker.setToolTip("The doctor whose day is listed")
+        self.doctor_picker.activated.connect(self._on_doctor_picked)
+        self.doctor_picker.setVisible(self._w.session_doctor is None)
+        holder = QWidget()
+        column = QVBoxLayout(holder)
+        column.setContentsMargins(4, 4, 4, 0)
+        column.addWidget(self.doctor_picker)
+        column.addWidget(self.my_day_panel, 1)
         self.my_day_dock = QDockWidget("Doctor's day", self._w)
         self.my_day_dock.setObjectName("myDayDock")
-        self.my_day_dock.setWidget(self.my_day_panel)
+        self.my_day_dock.setWidget(holder)
         self.my_day_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetClosable
                                      | QDockWidget.DockWidgetFeature.DockWidgetMovable)
         toggle = self.my_day_dock.toggleViewAction()
         toggle.setShortcut(QKeySequence(Qt.Modifier.CTRL | Qt.Modifier.SHIFT | Qt.Key.Key_D))
         # Not the action's toggled: it fires before the dock is shown, when reload_my_day skips a hidden dock.
-        self.my_day_dock.visibilityChanged.connect(lambda shown: self.reload_my_day() if shown else None)
-        self._w.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.my_day_dock)
+        self.my_day_dock.visibilityChanged.connect(self._on_my_day_visibility_changed)
+        self._w.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.my_day_dock)
+        self._w.splitDockWidget(self.calendar_dock, self.my_day_dock, Qt.Orientation.Vertical)
         self.my_day_dock.setVisible(self._w.capabilities.my_day_first)
 
+    def _on_my_day_visibility_changed(self, shown: bool) -> None:
+        if shown:
+            self.reload_my_day()
+
+    def set_doctors(self, doctors: list[GridResource]) -> None:
+        """List ``doctors`` (the day's or week's, by name) in the dock's doctor picker."""
+        picker = self.doctor_picker
+        picker.blockSignals(True)
+        picker.clear()
+        for d in doctors:
+            picker.addItem(d.name, d.id)
+        picker.blockSignals(False)
+        self._sync_doctor_picker()
+
+    def _sync_doctor_picker(self) -> None:
+        found = self.doctor_picker.findData(self._my_day_doctor) if self._my_day_doctor is not None else -1
+        self.doctor_picker.blockSignals(True)
+        self.doctor_picker.setCurrentIndex(found)
+        self.doctor_picker.blockSignals(False)
+
+    def _on_doctor_picked(self, index: int) -> None:
+        data = self.doctor_picker.itemData(index)
+        if data is None:
+            return
+        self.pick_doctor(int(data))
+
+    def pick_doctor(self, resource_id: int) -> None:
+        """List doctor ``resource_id``'s day (until a doctor's column is selected on the grid)."""
+        self._my_day_doctor = resource_id
+        self._sync_doctor_picker()
+        self.reload_my_day()
+
     def my_day_doctor(self) -> int | None:
-        """The doctor resource id the day list shows: the signed-in doctor, else the selected
-        column's doctor (kept when the selection moves to a non-doctor column)."""
+        """The doctor resource id the day list shows: the signed-in doctor, else the one picked
+        in the dock or the doctor of the cell selected since (kept when the selection moves to a
+        non-doctor column)."""
         w = self._w
         own = w.session_doctor
         if own is not None:
             return own
         index = w.grid.currentIndex()
-        if index.isValid():
+        cell = (id(w.grid_model), index.row(), index.column()) if index.isValid() else None
+        if index.isValid() and cell != self._seen_cell:
+            self._seen_cell = cell
             column = w.grid_model.columns[index.column()]
             if column.kind == "doctor":
                 self._my_day_doctor = column.id
+                self._sync_doctor_picker()
         if self._my_day_doctor is None:
             doctors = [r for r in w.grid_model.columns if r.kind == "doctor"]
             self._my_day_doctor = doctors[0].id if doctors else None
+            self._sync_doctor_picker()
         return self._my_day_doctor
 
     def my_day_date(self) -> date | None:

@@ -163,3 +163,16 @@ def select_block(window, appointment: scheduling.AppointmentView):
     window.grid.setCurrentIndex(index)
     window.grid.scrollTo(index)
     return index
+
+
+@pytest.fixture(autouse=True)
+def fresh_view_settings(qapp: QApplication) -> Iterator[None]:
+    """Each window test starts without the main window's remembered view settings (its size and
+    place, "Show cancelled"), which a window closed by an earlier test in this process saved."""
+    from PySide6.QtCore import QSettings
+
+    settings = QSettings()
+    for group in ("mainWindow", "view"):
+        settings.remove(group)
+    settings.sync()
+    yield

@@ -122,6 +122,7 @@ def test_a_column_of_another_kind_is_refused_here(qtbot, window: MainWindow, boo
     """Consultation needs no equipment: dropping it on the ultrasound column never reaches the service."""
     calls = []
     monkeypatch.setattr(scheduling, "move", lambda *a, **k: calls.append((a, k)))
+    window.set_resource_set("all")
     ultrasound = window.model.columns[_column(window, "Ultrasound A")]
     consultation = AppointmentView(**{**booked.first.__dict__, "service": "Consultation",
                                       "resources": {"doctor": "Ana Souza", "room": "Imaging 1"},

@@ -27,7 +27,10 @@ DATA = Path(__file__).parents[1] / "data"
 def test_opens_on_the_day_with_the_grid(window: MainWindow, booked: Booked) -> None:
     view = window.model.day
     assert view is not None and view.local_date == DAY and view.branch.name == "Centro"
-    assert window.model.rowCount() == 48 and window.model.columnCount() == 5
+    # The doctors first (issue 16: rooms and equipment are one click away).
+    assert window.model.rowCount() == 48 and window.model.columnCount() == 2
+    assert window.model.resource_set == "doctor"
+    assert {b.text(): b.isChecked() for b in window.set_buttons.buttons()}["Doctors"]
     assert window.title_label.text() == "Monday, 4 January 2027 · Centro"
     assert window.summary_label.text() == "2 appointments"
     assert not window.day_note.isVisible()

@@ -57,6 +57,7 @@ def test_the_day_list_lists_every_live_appointment(qtbot, window, booked: Booked
 
 
 def test_without_a_doctor_column_the_status_bar_says_what_to_do(qtbot, window):
+    window.set_resource_set("all")
     model = window.model
     assert sum(1 for r in model.columns if r.kind == "doctor") == 2  # Ana Souza and Bruno Lima work Mondays
     room = next(c for c, r in enumerate(model.columns) if r.kind != "doctor")

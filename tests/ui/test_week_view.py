@@ -73,7 +73,11 @@ def test_rows_are_wall_clock_lines_over_the_union_of_the_days(booked: Booked) ->
     assert model.row_of(at(7), 5) is None  # Monday 07:00 is not in Tuesday's column
     saturday = DAY + timedelta(days=5)
     ana_sat = _col(model, saturday, "Ana Souza")
-    assert model.index(model.row_of(at(5, day=saturday)), ana_sat).data(CELL_STATE_ROLE) == "open"
+    # Her shift covers Saturday 05:00 but the branch is closed then: shaded closed (issue 16), and
+    # the tooltip says why.
+    five = model.index(model.row_of(at(5, day=saturday)), ana_sat)
+    assert five.data(CELL_STATE_ROLE) == "closed"
+    assert five.data(Qt.ItemDataRole.ToolTipRole).endswith("on shift, but the branch is closed")
     assert model.index(model.row_of(at(7, day=saturday)), ana_sat).data(CELL_STATE_ROLE) == "closed"
     # A branch with one day's hours only: the rows span just those.
     berlin = _week(booked, "Berlin", DAY)

@@ -43,6 +43,17 @@ def _to_week(qtbot, window: MainWindow):
     return loaded.args[0]
 
 
+def _week_of(qtbot, window: MainWindow, name: str) -> None:
+    """Choose ``name`` in the week picker (as a click on it would): the week of that resource alone."""
+    picker = window.nav.week_picker
+    assert picker.isVisible()
+    index = picker.findText(name)
+    assert index > 0
+    picker.setCurrentIndex(index)
+    picker.activated.emit(index)
+    assert window.grid_stack.currentWidget() is window.grid and window.grid.isVisible()
+
+
 def _blocks_by_day(model: WeekGridModel) -> dict[int, set[date]]:
     """Appointment id -> the days whose columns show it."""
     found: dict[int, set[date]] = {}
@@ -75,8 +86,17 @@ def test_ctrl_2_shows_the_week_alt_right_moves_a_week_ctrl_1_goes_back(qtbot, wi
     assert week.monday == DAY and week.branch.name == "Centro"
     assert window.title_label.text() == "Week of 4 Jan – 10 Jan 2027 · Centro"
     assert window.summary_label.text() == "2 appointments this week"
-    assert window.week_model.columnCount() == 7 * 5
-    # The booked appointments are in Monday's columns (the cancelled one nowhere).
+    # Nothing picked: the branch's week is the overview, a row per doctor (the set shown) by 7 days.
+    assert window.nav.shows_overview and window.grid_stack.currentWidget() is window.week_overview
+    overview = window.week_overview_model
+    assert [r.name for r in overview.resources] == ["Ana Souza", "Bruno Lima"] and overview.columnCount() == 7
+    assert overview.load(booked.first.resource_ids["doctor"], DAY) == (2, 60, 240)  # 2 of 30 min, 08-12 shift
+    assert overview.index(0, 0).data() == "2 · 1h"
+    assert overview.index(1, 3).data(Qt.ItemDataRole.ToolTipRole).startswith("Bruno Lima, Thu 7 Jan: not working")
+    # One doctor's week: seven day columns.
+    _week_of(qtbot, window, "Ana Souza")
+    assert window.week_model.columnCount() == 7 and window.week_model.columns_per_day == 1
+    # The booked appointments are in Monday's column (the cancelled one nowhere).
     assert _blocks_by_day(window.week_model) == {booked.first.id: {DAY}, booked.second.id: {DAY}}
     maria = window.week_model.index(window.week_model.row_of(at(8)), _week_col(window.week_model, DAY, "Ana Souza"))
     assert maria.data(APPOINTMENT_ROLE).id == booked.first.id
@@ -103,6 +123,7 @@ def test_ctrl_2_shows_the_week_alt_right_moves_a_week_ctrl_1_goes_back(qtbot, wi
 def test_double_click_on_another_day_of_the_week_books_that_day(qtbot, window: MainWindow,
                                                                 booked: Booked) -> None:
     _to_week(qtbot, window)
+    _week_of(qtbot, window, "Bruno Lima")
     model = window.week_model
     col = _week_col(model, TUESDAY, "Bruno Lima")
     row = model.row_of(at(10, day=TUESDAY), col)
@@ -128,7 +149,7 @@ def test_double_click_on_another_day_of_the_week_books_that_day(qtbot, window: M
     new = model.index(row, col).data(APPOINTMENT_ROLE)
     assert new is not None and new.patient == "Ana Clara Souza" and new.start == at(10, day=TUESDAY)
     assert len(loaded.args[0].appointments) == 3
-    assert window.summary_label.text() == "3 appointments this week"
+    assert window.summary_label.text() == "1 appointment this week"  # what is shown: Bruno Lima's
     stored = scheduling.get_appointment(booked.db, new.id)
     assert stored.start == at(10, day=TUESDAY) and stored.resources["doctor"] == "Bruno Lima"
     # The month calendar counts it too (bold Tuesday).
@@ -138,6 +159,7 @@ def test_double_click_on_another_day_of_the_week_books_that_day(qtbot, window: M
 def test_enter_on_an_empty_cell_of_the_week_opens_the_booking_dialog_for_that_day(
         qtbot, window: MainWindow) -> None:
     _to_week(qtbot, window)
+    _week_of(qtbot, window, "Bruno Lima")
     model = window.week_model
     wednesday = DAY + timedelta(days=2)
     col = _week_col(model, wednesday, "Bruno Lima")
@@ -151,6 +173,7 @@ def test_enter_on_an_empty_cell_of_the_week_opens_the_booking_dialog_for_that_da
 
 def test_check_in_with_the_shortcut_in_the_week_view(qtbot, window: MainWindow, booked: Booked) -> None:
     _to_week(qtbot, window)
+    _week_of(qtbot, window, "Ana Souza")
     model = window.week_model
     col = _week_col(model, DAY, "Ana Souza")
     row = model.row_of(at(8), col)
