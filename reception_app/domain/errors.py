@@ -39,6 +39,21 @@ class OutsideHours(ValidationError):
     A ``ValidationError``, so every existing handler treats it as bad input (exit code 2)."""
 
 
+class TimeRefused(ValidationError):
+    """A start refused for its time, said as a receptionist says it (issue 16 §4): ``str()`` is
+    ``"10:30 gives less than 30 minutes' notice (the service's minimum notice of 30 minutes)."`` —
+    ``when``: the start on the branch's wall clock in its form — while ``field`` (``"start"``),
+    ``value`` (the ISO start) and ``problem`` stay as every ``ValidationError`` has them."""
+
+    def __init__(self, field: str, value: object, problem: str, *, when: str) -> None:
+        super().__init__(field, value, problem)
+        self.when = when
+        self.args = (f"{when} {problem}.",)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 class NotFound(ValidationError):
     """A named branch, service, resource, patient or appointment does not exist."""
 

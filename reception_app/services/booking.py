@@ -57,7 +57,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -73,8 +73,10 @@ from ..domain.errors import (
     PatientBusy,
     PermissionDenied,
     SlotTaken,
+    TimeRefused,
     ValidationError,
 )
+from ..domain.formats import Formats
 from ..domain.slots import KINDS
 from ..domain.status import LABELS, check_transition
 from ..domain.validation import parse_schedule_instant
@@ -203,9 +205,10 @@ def timing_problem(start: datetime, branch: BranchInfo, service: ServiceInfo, no
     if start < now:
         return "is in the past"
     if notice and start < now + timedelta(minutes=spec.min_notice_min):
-        return f"is less than the service's minimum notice of {spec.min_notice_min} minutes away"
+        return f"gives less than {spec.min_notice_min} minutes' notice (the service's minimum notice of " \
+               f"{spec.min_notice_min} minutes)"
     if (start.astimezone(branch.tz).date() - now.astimezone(branch.tz).date()).days > spec.horizon_days:
-        return f"is beyond the service's booking horizon of {spec.horizon_days} days"
+        return f"is more than {spec.horizon_days} days ahead (the service's booking horizon of {spec.horizon_days} days)"
     return None
 
 
@@ -319,7 +322,7 @@ def explain_unavailable(conn: Connection, branch: BranchInfo, service: ServiceIn
     when = local.strftime("%Y-%m-%d %H:%M %Z")
     problem = timing_problem(start, branch, service, now)
     if problem is not None:
-        return ValidationError("start", iso_utc(start), problem)
+        return TimeRefused("start", iso_utc(start), problem, when=branch.formats.time_text(local))
     resources = catalog.candidate_resources(conn, branch, service)
     only = dict(pinned) or None
     free_if_empty = engine.find_slots(branch.spec, spec, resources, {}, [local.date()], now, only=only)
@@ -328,21 +331,41 @@ def explain_unavailable(conn: Connection, branch: BranchInfo, service: ServiceIn
                             "(or on a holiday)")
     lo, hi = occupied_span(service, start)
     ids = [r.id for r in resources if r.kind in spec.needs and (r.kind not in pinned or r.id in pinned[r.kind])]
-    blocked: dict[int, str] = dict(conn.execute(text(
-        "SELECT b.resource_id, r.name FROM booking b JOIN resource r ON r.id = b.resource_id "
-        "WHERE b.live AND b.resource_id = ANY(:ids) AND b.period && tstzrange(:s, :e) "
-        "AND b.appointment_id <> :x "
-        "UNION SELECT o.resource_id, r.name FROM time_off o JOIN resource r ON r.id = o.resource_id "
-        "WHERE o.resource_id = ANY(:ids) AND o.period && tstzrange(:s, :e)"),
-        {"ids": ids, "s": lo, "e": hi, "x": exclude_appointment}).all())
-    # Name the kind for which nothing is left: every suitable resource of it is taken.
+    fmt = branch.formats
+    blocked: dict[int, str] = {}
+    in_the_way: dict[int, str] = {}
+    for row in conn.execute(text(
+            "SELECT b.resource_id, r.name, p.display_name AS patient, s.name AS service, a.starts_at, a.ends_at, "
+            "false AS away FROM booking b JOIN resource r ON r.id = b.resource_id "
+            "JOIN appointment a ON a.id = b.appointment_id JOIN patient p ON p.id = a.patient_id "
+            "JOIN service s ON s.id = a.service_id "
+            "WHERE b.live AND b.resource_id = ANY(:ids) AND b.period && tstzrange(:s, :e) "
+            "AND b.appointment_id <> :x "
+            "UNION ALL SELECT o.resource_id, r.name, NULL, NULL, lower(o.period), upper(o.period), true "
+            "FROM time_off o JOIN resource r ON r.id = o.resource_id "
+            "WHERE o.resource_id = ANY(:ids) AND o.period && tstzrange(:s, :e) ORDER BY 5"),
+            {"ids": ids, "s": lo, "e": hi, "x": exclude_appointment}):
+        blocked[row.resource_id] = row.name
+        if row.resource_id not in in_the_way:   # the first thing in its way names it
+            span = _span_text(fmt, row.starts_at, row.ends_at, branch.tz, local.date())
+            in_the_way[row.resource_id] = (f"{row.name} is away {span}" if row.away
+                                           else f"{row.name} has {row.patient} ({row.service}) {span}")
+    # Name the kind for which nothing is left: every suitable resource of it is taken, and by what.
     for kind in KINDS:
         of_kind = [r for r in resources if r.kind == kind and r.id in ids]
         if of_kind and all(r.id in blocked for r in of_kind):
-            names_taken = ", ".join(blocked[r.id] for r in of_kind)
-            return SlotTaken(f"{names_taken} {'is' if len(of_kind) == 1 else 'are'} already booked at {when}.",
+            return SlotTaken("; ".join(in_the_way[r.id] for r in of_kind) + ".",
                              resource=blocked[of_kind[0].id], when=when)
-    return SlotTaken(f"No combination of free resources is left at {when}.", when=when)
+    return SlotTaken(f"No combination of free resources is left at {fmt.time_text(local)}.", when=when)
+
+
+def _span_text(fmt: Formats, start: datetime, end: datetime, tz: ZoneInfo, day: date) -> str:
+    """``"10:45–11:15"`` on the branch's clock; the day too when it is not ``day`` (a time off
+    running for days: ``"Mon 04/01/2027 08:00–Fri 08/01/2027 18:00"``)."""
+    a, b = start.astimezone(tz), end.astimezone(tz)
+    if a.date() == day and b.date() == day:
+        return f"{fmt.time_text(a)}–{fmt.time_text(b)}"
+    return f"{fmt.day_text(a.date())} {fmt.time_text(a)}–{fmt.day_text(b.date())} {fmt.time_text(b)}"
 
 
 def patient_busy(other: AppointmentView, tz: ZoneInfo) -> PatientBusy:

@@ -88,7 +88,6 @@ class RefundsDueDialog(QDialog):
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         self.record_button = QPushButton("&Record refund")
         self.record_button.setObjectName("recordRefund")
-        self.record_button.setDefault(True)
         self.record_button.clicked.connect(self.record_selected)
         self.payments_button = QPushButton("&Payments…")
         self.payments_button.setObjectName("openPayments")
@@ -98,9 +97,10 @@ class RefundsDueDialog(QDialog):
         for button in (self.record_button, self.payments_button, self.reload_button):
             button.setAutoDefault(False)
             buttons.addButton(button, QDialogButtonBox.ButtonRole.ActionRole)
-        self.record_button.setAutoDefault(True)
+        buttons.button(QDialogButtonBox.StandardButton.Close).setAutoDefault(False)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
+        self.record_button.setDefault(True)   # Enter records the selected refund
         self._update_buttons()
 
     # -- public -------------------------------------------------------------------------------------

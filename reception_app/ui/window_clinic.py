@@ -30,7 +30,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMenu, QWidget
 
-from ..services.scheduling import MOVABLE_STATUSES
+from ..services.scheduling import MOVABLE_STATUSES, get_appointment
 from .changes import Changes
 from .history_dialog import may_read_history
 from .window_base import WindowBase
@@ -41,6 +41,7 @@ if TYPE_CHECKING:  # the dialogs are imported when first opened: start-up stays 
     from ..store.database import Database
     from .history_dialog import HistoryDialog
     from .override_dialogs import ForceBookingDialog, ForceMoveDialog, OverridesLogWindow
+    from .refunds_dialog import RefundsDueDialog
     from .reminders_dialog import AppointmentRemindersDialog, FailedRemindersDialog
     from .reports_window import ReportsWindow
     from .roster_dialog import RosterDialog
@@ -99,6 +100,9 @@ class WindowClinic(WindowBase):
         self.failed_reminders_action = make("Failed reminders…", "failedReminders",
                                             "Reminders that could not be sent: whom to phone",
                                             self.open_failed_reminders, Qt.Key.Key_B)
+        self.refunds_due_action = make("Refunds due…", "refundsDue",
+                                       "Refunds the cancellation policy owes patients and nobody has handed back "
+                                       "yet: record each one", self.open_refunds_due, Qt.Key.Key_K)
         self.appointment_reminders_action = make("Reminders…", "appointmentReminders",
                                                  "The selected appointment's confirmation and reminders, and "
                                                  "whether they were sent", self.open_appointment_reminders,
@@ -121,6 +125,7 @@ class WindowClinic(WindowBase):
         for action, allowed in ((self.new_visit_action, caps.book), (self.new_series_action, caps.book),
                                 (self.waitlist_action, caps.book), (self.rosters_action, caps.rosters),
                                 (self.failed_reminders_action, caps.book),
+                                (self.refunds_due_action, caps.book),
                                 (self.force_book_action, caps.overrides),
                                 (self.overrides_log_action, caps.overrides or caps.reports),
                                 (self.reports_action, caps.reports)):
@@ -136,8 +141,8 @@ class WindowClinic(WindowBase):
                                      self.force_book_action, self.force_move_action])
         menu = self.menuBar().addMenu("&Clinic")
         menu.setObjectName("clinicMenu")
-        menu.addActions([self.waitlist_action, self.failed_reminders_action, self.rosters_action,
-                         self.overrides_log_action])
+        menu.addActions([self.waitlist_action, self.failed_reminders_action, self.refunds_due_action,
+                         self.rosters_action, self.overrides_log_action])
         menu.addSeparator()
         menu.addAction(self.reports_action)
         return menu
@@ -243,6 +248,28 @@ class WindowClinic(WindowBase):
             dialog.reminder_handled.connect(self._publish_committed)
             return dialog
         return self.dialogs.open("failed-reminders", make, modal=False)
+
+    def open_refunds_due(self) -> RefundsDueDialog | None:
+        """Refunds the cancellation policy owes and nobody has handed back, of the branch shown, with
+        one action to record each (Ctrl+Shift+K; the desk and the manager)."""
+        if not self.capabilities.book:
+            return None
+        from .refunds_dialog import RefundsDueDialog
+
+        def make() -> RefundsDueDialog:
+            dialog = RefundsDueDialog(self._db, self.runner, branch=self.branch.name if self.branch else None,
+                                      parent=self)
+            dialog.refund_recorded.connect(self._publish_branch_changed)
+            dialog.payments_requested.connect(self._open_payments_of)
+            return dialog
+        return self.dialogs.open("refunds-due", make, modal=False)
+
+    def _open_payments_of(self, appointment_id: int) -> None:
+        """The payments of appointment ``appointment_id`` (read first, in the background)."""
+        db = self._db
+        self.runner.run(lambda: get_appointment(db, appointment_id),
+                        on_success=lambda appt: None if self.appointment_actions.open_payments(appt) else None,
+                        label="open payments")
 
     def open_force_move(self) -> ForceMoveDialog | None:
         """Move the selected appointment over the rules or change its doctor, with a reason (logged)."""

@@ -90,7 +90,7 @@ def test_judge_place_and_change_status_inside_one_transaction_that_the_caller_ro
         again, _ = booking.judge_start(conn, b, s, start, NOW, pinned)
         assert again is None
         why = booking.explain_unavailable(conn, b, s, start, NOW, pinned)
-        assert isinstance(why, SlotTaken) and "Bruno Lima is already booked at 2027-01-04 08:00" in str(why)
+        assert isinstance(why, SlotTaken) and str(why) == "Bruno Lima has Maria da Silva (Abdominal ultrasound) 08:00–08:30."
         busy = booking.patient_conflict(conn, patient, start, start + timedelta(minutes=30))
         assert isinstance(busy, PatientBusy) and busy.appointment_id == placed.id
         assert booking.current_resources(conn, placed.id) == chosen

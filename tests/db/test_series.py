@@ -58,7 +58,7 @@ def test_the_plan_judges_every_occurrence_and_offers_the_nearest_alternatives(cl
     assert [o.series_date for o in p.conflicts] == [TUESDAYS[2]]
     assert all(o.start_utc == sp(o.series_date, 10) and o.resources["doctor"] == "Ana Souza" for o in p.free)
     conflict = p.conflicts[0]
-    assert conflict.conflict == "Ana Souza is already booked at 2027-01-19 10:00 -03." and conflict.alternatives
+    assert conflict.conflict == "Ana Souza has João Pereira (Abdominal ultrasound) 10:00–10:30." and conflict.alternatives
     # Same day first, nearest to 10:00: 09:15 ends 09:55 with its buffer; 10:45 is after João's 10:00-10:40.
     assert [a.start for a in conflict.alternatives[:2]] == [sp(TUESDAYS[2], 9, 15), sp(TUESDAYS[2], 10, 45)]
     assert all(a.resources["doctor"] == "Ana Souza" for a in conflict.alternatives)

@@ -123,7 +123,7 @@ def test_a_slot_taken_meanwhile_shows_the_message_and_refreshes_the_list(
         qtbot.mouseClick(dialog.book_button, Qt.MouseButton.LeftButton)
     message = dialog.message_label.text()
     assert dialog.message_label.isVisible() and dialog.isVisible()
-    assert "already booked" in message and "refreshed" in message and "Traceback" not in message
+    assert "Ana Souza has Ana Clara Souza (Abdominal ultrasound) 09:45–10:15." in message and "refreshed" in message and "Traceback" not in message
     assert all(o.start != offer.start for o in dialog.offers)
     assert dialog.selected_offer() is None and not dialog.book_button.isEnabled()
     mine = [a for a in scheduling.list_appointments(booked.db, branch="Centro", local_date=DAY)

@@ -82,7 +82,7 @@ def test_drop_on_a_taken_time_says_what_is_in_the_way(qtbot, window: MainWindow,
     message = window.statusBar().currentMessage()
     assert message.startswith("Could not move Maria Silva 08:00: ")
     # Bruno Lima and Imaging 2 are free at 09:00; the only ultrasound machine is what is in the way.
-    assert "Ultrasound A is already booked at 2027-01-04 09:00" in message
+    assert "Ultrasound A has João Pereira (Abdominal ultrasound) 09:00–09:30." in message   # what is in the way
     assert scheduling.get_appointment(booked.db, booked.first.id).start == at(8)
     assert _on_grid(window, booked.first, "Ana Souza") == at(8)
 

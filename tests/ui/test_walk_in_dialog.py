@@ -80,7 +80,8 @@ def test_a_new_patient_is_added_and_chosen(qtbot, booked: Booked, runner: Runner
     qtbot.mouseClick(dialog.picker.new_button, Qt.MouseButton.LeftButton)
     assert dialog.picker.new_edits["name"].text() == "Rui"
     qtbot.keyClicks(dialog.picker.new_edits["name"], " Costa")
-    qtbot.keyClicks(dialog.picker.new_edits["birth_date"], "1977-07-07")
+    assert dialog.picker.new_edits["birth_date"].placeholderText() == "DD/MM/YYYY"
+    qtbot.keyClicks(dialog.picker.new_edits["birth_date"], "07/07/1977")   # as the branch writes dates
     qtbot.waitUntil(lambda: dialog.picker.add_button.height() > 0)  # laid out, so a click lands on it
     with qtbot.waitSignal(dialog.picker.patient_added, timeout=10_000) as added:
         qtbot.mouseClick(dialog.picker.add_button, Qt.MouseButton.LeftButton)
@@ -96,7 +97,7 @@ def test_a_new_patient_is_added_and_chosen(qtbot, booked: Booked, runner: Runner
             qtbot.assertNotEmitted(dialog.picker.patient_added):
         qtbot.keyClick(dialog.picker.add_button, Qt.Key.Key_Space)
     assert listed.args == [1] and dialog.picker.duplicate_panel.isVisible()
-    assert dialog.picker.duplicate_list.item(0).text().startswith("Rui Costa, born 7 July 1977")
+    assert dialog.picker.duplicate_list.item(0).text().startswith("Rui Costa, born 07/07/1977")
     qtbot.waitUntil(dialog.picker.use_existing_button.hasFocus)  # Space now takes the registered one
     with qtbot.waitSignal(dialog.picker.existing_patient_used, timeout=10_000) as used:
         qtbot.keyClick(dialog.picker.use_existing_button, Qt.Key.Key_Space)

@@ -29,7 +29,8 @@ def _menu_texts(window: MainWindow, name: str) -> list[str]:
 def test_the_clinic_menu_sits_before_help_and_lists_the_tools(window: MainWindow) -> None:
     titles = [a.text() for a in window.menuBar().actions()]
     assert titles[-2:] == ["&Clinic", "&Help"]
-    assert _menu_texts(window, "clinicMenu") == ["Waitlist…", "Failed reminders…", "Rosters, leave and holidays…",
+    assert _menu_texts(window, "clinicMenu") == ["Waitlist…", "Failed reminders…", "Refunds due…",
+                                                 "Rosters, leave and holidays…",
                                                  "Overrides log", "Reports…"]
     assert {"New visit…", "New recurring series…", "Force booking…"} <= set(_menu_texts(window, "appointmentBarMenu"))
     assert window.new_visit_action.shortcut().toString() == "Ctrl+Shift+V"
