@@ -31,14 +31,6 @@ class ValidationError(ClinicError):
         super().__init__(f"{field}: {problem} (got {value!r})")
 
 
-class OutsideHours(ValidationError):
-    """The start is outside the branch's opening hours or the doctors' shifts, or on the branch's
-    holiday (field ``start``; raised by the booking core, ``services.booking.explain_unavailable``).
-    Unlike a start in the past, off the grid or beyond the horizon, a manager may book it anyway
-    through the logged override (``services.overrides.force_book``): a front door may offer that.
-    A ``ValidationError``, so every existing handler treats it as bad input (exit code 2)."""
-
-
 class TimeRefused(ValidationError):
     """A start refused for its time, said as a receptionist says it (issue 16 §4): ``str()`` is
     ``"10:30 gives less than 30 minutes' notice (the service's minimum notice of 30 minutes)."`` —
@@ -52,6 +44,15 @@ class TimeRefused(ValidationError):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+class OutsideHours(TimeRefused):
+    """The start is outside the branch's opening hours or the doctors' shifts, or on the branch's
+    holiday (field ``start``; raised by the booking core, ``services.booking.explain_unavailable``).
+    Unlike a start in the past, off the grid or beyond the horizon, a manager may book it anyway
+    through the logged override (``services.overrides.force_book``): a front door may offer that.
+    A ``ValidationError``, so every existing handler treats it as bad input (exit code 2); said as
+    a ``TimeRefused`` ("10:00 is outside the branch's opening hours …")."""
 
 
 class NotFound(ValidationError):

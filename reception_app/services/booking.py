@@ -327,7 +327,8 @@ def explain_unavailable(conn: Connection, branch: BranchInfo, service: ServiceIn
     only = dict(pinned) or None
     free_if_empty = engine.find_slots(branch.spec, spec, resources, {}, [local.date()], now, only=only)
     if not any(o.start == start for o in free_if_empty):
-        return OutsideHours("start", when, "is outside the branch's opening hours or the doctors' shifts "
+        return OutsideHours("start", when, when=branch.formats.time_text(local),
+                            problem="is outside the branch's opening hours or the doctors' shifts "
                             "(or on a holiday)")
     lo, hi = occupied_span(service, start)
     ids = [r.id for r in resources if r.kind in spec.needs and (r.kind not in pinned or r.id in pinned[r.kind])]
@@ -368,12 +369,13 @@ def _span_text(fmt: Formats, start: datetime, end: datetime, tz: ZoneInfo, day: 
     return f"{fmt.day_text(a.date())} {fmt.time_text(a)}–{fmt.day_text(b.date())} {fmt.time_text(b)}"
 
 
-def patient_busy(other: AppointmentView, tz: ZoneInfo) -> PatientBusy:
-    """``PatientBusy`` naming ``other`` (the patient's appointment in the way) in its branch's wall
-    clock ``tz``: "Maria Silva already has Consultation at 2027-01-04 10:00–10:30 CET with Ana Souza
-    (Centro, appointment 12); a patient cannot be in two places at once."."""
-    when = (f"{other.start.astimezone(tz):%Y-%m-%d %H:%M}–{other.end.astimezone(tz):%H:%M} "
-            f"{other.start.astimezone(tz):%Z}")
+def patient_busy(other: AppointmentView, branch: BranchInfo) -> PatientBusy:
+    """``PatientBusy`` naming ``other`` (the patient's appointment in the way) on its ``branch``'s
+    wall clock and in its form: "Maria Silva already has Consultation at Mon 04/01/2027 10:00–10:30
+    with Ana Souza (Centro, appointment 12); a patient cannot be in two places at once."."""
+    fmt, tz = branch.formats, branch.tz
+    a, b = other.start.astimezone(tz), other.end.astimezone(tz)
+    when = f"{fmt.day_text(a.date())} {fmt.time_text(a)}–{fmt.time_text(b)}"
     who = ", ".join(other.resources.values())
     return PatientBusy(f"{other.patient} already has {other.service} at {when}"
                        f"{' with ' + who if who else ''} ({other.branch}, appointment {other.id}); a patient "
@@ -389,7 +391,7 @@ def patient_conflict(conn: Connection, patient_id: int, start: datetime, end: da
     around = patient_live_between(conn, patient_id, start, end, exclude)
     if not around:
         return None
-    return patient_busy(around[0], catalog.load_branch(conn, around[0].branch_id).tz)
+    return patient_busy(around[0], catalog.load_branch(conn, around[0].branch_id))
 
 
 def name_patient_conflict(conn: Connection, patient_id: int, start: datetime,
@@ -403,18 +405,18 @@ def name_patient_conflict(conn: Connection, patient_id: int, start: datetime,
         return PatientBusy("The patient already has an appointment at that time; a patient cannot be in "
                            "two places at once.")
     other = min(around, key=lambda a: (not a.start <= start < a.end, abs((a.start - start).total_seconds())))
-    return patient_busy(other, catalog.load_branch(conn, other.branch_id).tz)
+    return patient_busy(other, catalog.load_branch(conn, other.branch_id))
 
 
 def name_resource_conflict(conn: Connection, exc: SlotTaken, start: datetime, branch: str | int) -> SlotTaken:
     """A ``SlotTaken`` from the resource exclusion constraint (it knows only ``resource_id``) with the
     resource's name and the branch-local ``start``: "Ana Souza was booked by someone else at
-    2027-01-04 10:00 CET just now." ``exc`` itself when it names its resource already or knows none."""
+    10:00 just now." ``exc`` itself when it names its resource already or knows none."""
     if exc.resource or exc.resource_id is None:
         return exc
     name = str(conn.execute(text("SELECT name FROM resource WHERE id = :i"), {"i": exc.resource_id}).scalar())
-    tz = catalog.load_branch(conn, branch).tz
-    when = start.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
+    info = catalog.load_branch(conn, branch)
+    when = info.formats.time_text(start.astimezone(info.tz))
     return SlotTaken(f"{name} was booked by someone else at {when} just now.", resource=name, when=when,
                      resource_id=exc.resource_id)
 

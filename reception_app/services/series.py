@@ -236,7 +236,7 @@ def _plan(conn: Connection, req: SeriesRequest, now: datetime, with_alternatives
         option = booking.judge(b, s, resources, busy, start, now, only) if start else None
         other = _overlapping(option, patient_busy) if option is not None else None
         if other is not None and option is not None:
-            why = str(booking.patient_busy(other, catalog.load_branch(conn, other.branch_id).tz))
+            why = str(booking.patient_busy(other, catalog.load_branch(conn, other.branch_id)))
             alternatives = (_alternatives(b, s, resources, busy, o, now, only, names, patient_busy)
                             if with_alternatives else ())
             planned.append(Occurrence(o.series_date, o.local_start, option.start, option.end, False, why,

@@ -254,7 +254,7 @@ def test_constraint_decides_even_when_the_engine_is_fooled(clinic_db, patient, m
         book(clinic_db, other, doctor="Bruno Lima", room="Imaging 2")
     assert info.value.resource == "Ultrasound A"
     # The constraint's path (not the engine's explanation), in the branch's local time:
-    assert str(info.value) == "Ultrasound A was booked by someone else at 2027-01-04 08:00 -03 just now."
+    assert str(info.value) == "Ultrasound A was booked by someone else at 08:00 just now."
     assert counts(clinic_db) == before
 
 

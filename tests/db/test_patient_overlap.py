@@ -72,7 +72,7 @@ def assert_names(exc: PatientBusy, first: scheduling.AppointmentView) -> None:
     message = str(exc)
     assert exc.appointment_id == first.id
     assert f"appointment {first.id}" in message
-    assert "Maria da Silva already has Abdominal ultrasound at 2027-01-04 08:00–08:30" in message
+    assert "Maria da Silva already has Abdominal ultrasound at Mon 04/01/2027 08:00–08:30" in message
     assert "Ana Souza" in message and "Imaging 1" in message
     assert "two places at once" in message
 

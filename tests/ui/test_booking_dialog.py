@@ -413,7 +413,7 @@ def test_an_overlap_booked_meanwhile_elsewhere_is_refused_in_plain_words(
     with qtbot.waitSignal(dialog.slot_taken, timeout=10_000) as taken, \
             qtbot.assertNotEmitted(dialog.appointment_booked):
         qtbot.mouseClick(dialog.book_button, Qt.MouseButton.LeftButton)
-    assert taken.args[0].startswith("Maria Silva already has Abdominal ultrasound at 2027-01-04 10:00–10:30")
+    assert taken.args[0].startswith("Maria Silva already has Abdominal ultrasound at Mon 04/01/2027 10:00–10:30")
     assert dialog.isVisible() and dialog.message_label.isVisible()
     assert "a patient cannot be in two places at once" in dialog.message_label.text()
     assert "Nothing was booked" in dialog.message_label.text()
