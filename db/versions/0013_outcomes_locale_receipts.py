@@ -9,6 +9,8 @@
 - ``branch.locale`` (text, NULL: ``en_GB``): the branch's locale (``pt_BR``, ``en_GB``, ``pt_PT``)
   for dates typed and shown, money, times and the country phone numbers are completed with
   (``domain.formats``); set by ``clinic config apply`` (``[[branch]] locale``).
+- ``appointment.desk_note`` (text, at most 500 characters, NULL: none): a note for the desk typed
+  when booking ("bring last year's X-ray"), shown on the grid's tooltip and the doctor's day.
 - ``receipt``: one row per receipt issued, numbered 1, 2, 3 … by the database with no gaps (the
   number is taken in the transaction that records it, so a rolled-back print leaves no hole; two
   at once are serialized by the primary key under SERIALIZABLE and the runner retries), with the
@@ -46,7 +48,7 @@ CHANGED: tuple[str, ...] = (
 )
 #: What this migration creates and only it brings: the table (with its constraints, and the trigger
 #: and grants the files put on it once it exists).
-CREATED: tuple[str, ...] = ("relation receipt",)
+CREATED: tuple[str, ...] = ("relation receipt", "constraint appointment_desk_note_check on appointment")
 
 #: ``appointment_check_transition`` as migration 0012 left it, for the downgrade only.
 BEFORE = r"""
@@ -82,6 +84,8 @@ CREATE INDEX IF NOT EXISTS receipt_appointment_id ON receipt (appointment_id, nu
 
 def upgrade() -> None:
     op.execute("ALTER TABLE branch ADD COLUMN IF NOT EXISTS locale text")
+    op.execute("ALTER TABLE appointment ADD COLUMN IF NOT EXISTS desk_note text "
+               "CONSTRAINT appointment_desk_note_check CHECK (length(desk_note) <= 500)")
     op.execute(RECEIPT)
     apply_sql_files(op.get_bind())
 
@@ -93,5 +97,6 @@ def downgrade() -> None:
     op.execute("DROP TABLE IF EXISTS receipt")
     op.execute("DROP FUNCTION IF EXISTS receipt_issue()")
     op.execute("ALTER TABLE branch DROP COLUMN IF EXISTS locale")
+    op.execute("ALTER TABLE appointment DROP COLUMN IF EXISTS desk_note")
     with driver(op.get_bind()).cursor() as cur:
         cur.execute(BEFORE.encode("utf-8"))

@@ -131,8 +131,11 @@ def patient_appointments_between(db: Database, patient_id: int, lo_utc: datetime
 def book(db: Database, *, branch: str, service: str, start: datetime, patient_id: int,
          doctor: str | None = None, room: str | None = None, equipment: str | None = None,
          source: str = "phone", client_id: uuid.UUID | str | None = None, reason: str | None = None,
-         now: datetime | None = None, status: str | None = None) -> AppointmentView:
+         now: datetime | None = None, status: str | None = None, desk_note: str = "") -> AppointmentView:
     """Book ``service`` for a patient at ``start`` (an aware datetime) in one SERIALIZABLE transaction.
+
+    ``desk_note``: a note for the desk kept on the appointment ("bring last year's X-ray"; one line,
+    at most :data:`DESK_NOTE_MAX` characters; ``""``: none).
 
     Picks the first free resource of each needed kind unless pinned by name.
     ``client_id`` (a UUID made by the caller) makes a retry after an unknown
@@ -164,6 +167,7 @@ def book(db: Database, *, branch: str, service: str, start: datetime, patient_id
         raise ValidationError("status", status, f"a new booking must be one of {', '.join(BOOKABLE_STATUSES)}")
     checks.names(branch=branch, service=service, doctor=doctor, room=room, equipment=equipment)
     checks.optional_text(reason, "reason")
+    note = _desk_note(desk_note)
     patient_id = checks.patient_id(patient_id)
     start = parse_schedule_instant(start, "start")
     now = parse_schedule_instant(now, "now") if now is not None else datetime.now(UTC)
@@ -192,17 +196,31 @@ def book(db: Database, *, branch: str, service: str, start: datetime, patient_id
             existing = booking.booked_by_client(conn, cid, patient_id, s.id, start_utc)
             assert existing is not None  # the insert conflicted on exactly this client id
             return existing
+        if note:   # only when there is one: the booking's hot path stays one INSERT per row
+            conn.execute(text("UPDATE appointment SET desk_note = :n WHERE id = :i"), {"n": note, "i": placed.id})
         # Built from what this transaction wrote: no second round trip to read it back.
         return AppointmentView(
             id=placed.id, client_id=str(cid), branch_id=b.id, branch=b.name, service_id=s.id, service=s.name,
             patient_id=patient_id, patient=placed.patient, status=new_status, start=option.start, end=option.end,
             source=source, resources={k: names[v] for k, v in chosen.items()}, resource_ids=dict(chosen),
-            hold_expires_at=placed.hold_expires_at)
+            hold_expires_at=placed.hold_expires_at, desk_note=note)
 
     queue = booking.queue_for_booking(branch, service, {"doctor": doctor, "room": room, "equipment": equipment})
     result = write_booking(db, work, reason=reason or "booked", start=start, branch=branch, patient_id=patient_id,
                            queue=queue)
     return result if isinstance(result, AppointmentView) else replace(get_appointment(db, result), already_booked=True)
+
+
+#: The longest desk note (characters; the database's appointment_desk_note_check says the same).
+DESK_NOTE_MAX = 500
+
+
+def _desk_note(value: str | None) -> str:
+    """A desk note as kept: stripped, one line; raises ``ValidationError("desk_note", …)`` for one
+    that is too long or holds a control character."""
+    note = (value or "").strip()
+    checks.optional_text(note, "desk_note", max_length=DESK_NOTE_MAX)
+    return note
 
 
 def write_booking(db: Database, work: Callable[[Connection], _T], *, reason: str, start: datetime, branch: str,

@@ -33,6 +33,7 @@ background searches ``booking_search.SlotSearch``, the message line the dialogs'
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
@@ -45,11 +46,13 @@ from PySide6.QtWidgets import (
 )
 
 from ..domain.errors import ClinicError, CommitOutcomeUnknown, DatabaseUnavailable
+from ..domain.wallclock import day_bounds_utc
 from ..services import scheduling
 from ..services.dayview import BranchSummary, GridResource, ServiceSummary, list_services
 from ..services.patients import PatientView
 from ..services.scheduling import AppointmentView, SlotOffer
 from ..store.database import Database
+from . import local_formats
 from .booking_model import (
     BOOKED_TEXT,
     BOOKING_PROGRESS_TEXT,
@@ -232,6 +235,9 @@ class BookingDialog(QDialog):
         self.service_combo.currentIndexChanged.connect(self._on_service_index_changed)
         self.date_edit.dateChanged.connect(lambda _day: self.refresh_slots())
         self.slot_tree.currentItemChanged.connect(lambda _current, _previous: self._on_start_changed())
+        self.slot_tree.currentItemChanged.connect(lambda _current, _previous: panel.show_choices(
+            _current.data(0, Qt.ItemDataRole.UserRole) if _current is not None else None))
+        self.choice_combos, self.note_edit = panel.choice_combos, panel.note_edit
         self.slot_tree.itemDoubleClicked.connect(self._on_slot_double_clicked)
         self.slot_tree.installEventFilter(self)
         self.next_free_button.clicked.connect(self._on_next_free_clicked)
@@ -316,13 +322,29 @@ class BookingDialog(QDialog):
         if patient is None:
             self.patient_day_label.hide()
             return
-        self.search.patient_day(patient.id, self.local_date,
-                                on_success=lambda found: self._on_patient_day(patient, found),
+        now, day = self._clock(), self.local_date
+        self.search.patient_day(patient.id, day, upcoming_from=now,
+                                on_success=lambda found: self._on_patient_day(patient, found, day, now),
                                 on_failure=lambda _error: self.patient_day_label.hide())  # the slot search says why
 
-    def _on_patient_day(self, patient: PatientView, found: list[AppointmentView]) -> None:
-        others = [a for a in found if self.state.held is None or a.id != self.state.held.id]
-        self.slots.show_patient_day(patient_day_text(patient.name, others, self._branch.name, self._branch.tz))
+    def _on_patient_day(self, patient: PatientView, found: list[AppointmentView], day: date, now: datetime) -> None:
+        """Say what the patient already has that day, and an upcoming appointment of the service
+        chosen (a second booking of it is usually a mistake)."""
+        lo, hi = day_bounds_utc(day, self._branch.tz)
+        mine = [a for a in found if self.state.held is None or a.id != self.state.held.id]
+        others = [a for a in mine if a.start < hi and a.end > lo]
+        service = self.selected_service()
+        upcoming = [a for a in mine if a not in others and a.start >= now and service is not None
+                    and a.service == service.name]
+        text = patient_day_text(patient.name, others, self._branch.name, self._branch.tz)
+        if upcoming:
+            first = upcoming[0].start.astimezone(self._branch.tz)
+            fmt = local_formats.current()
+            also = (f"{patient.name} is already booked for {upcoming[0].service} on {fmt.day_text(first.date())} "
+                    f"at {fmt.time_text(first)}" + (f" (and {len(upcoming) - 1} more)" if len(upcoming) > 1 else "")
+                    + ".")
+            text = f"{text} {also}".strip()
+        self.slots.show_patient_day(text)
         self.patient_day_listed.emit(others)
 
     # -- service, day, slots -----------------------------------------------------------------
@@ -525,6 +547,7 @@ class BookingDialog(QDialog):
         # The same attempt keeps its client id, so a retry after a lost connection cannot book twice.
         attempt = self.state.attempt_for(self._branch.name, self._branch.tz, patient.id, service.name, offer,
                                          self._clock())
+        attempt = replace(attempt, desk_note=self.note_edit.text().strip())
         self.state.booking = True
         self._update_book_button()
         self._show_message(BOOKING_PROGRESS_TEXT, kind=INFO, topic=PROGRESS)

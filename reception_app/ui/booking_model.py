@@ -89,6 +89,7 @@ class BookingAttempt:
     client_id: uuid.UUID
     pins: dict[str, str]
     now: datetime
+    desk_note: str = ""
 
 
 class BookingState:
@@ -315,7 +316,7 @@ def send_booking(db: Database, attempt: BookingAttempt) -> AppointmentView:
     ``PatientBusy``, ``CommitOutcomeUnknown``, ``DatabaseUnavailable`` …)."""
     return scheduling.book(db, branch=attempt.branch, service=attempt.service, start=attempt.start,
                            patient_id=attempt.patient_id, client_id=attempt.client_id, now=attempt.now,
-                           reason=BOOK_REASON, **attempt.pins)
+                           reason=BOOK_REASON, desk_note=attempt.desk_note, **attempt.pins)
 
 
 def settle_attempt(db: Database, attempt: BookingAttempt) -> tuple[AppointmentView, bool]:

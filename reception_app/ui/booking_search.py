@@ -14,7 +14,7 @@ the ``ClinicError`` the service raised (``DatabaseUnavailable`` for a lost conne
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from ..domain.errors import ClinicError
 from ..domain.wallclock import day_bounds_utc
@@ -30,6 +30,9 @@ SEARCHES = ("slots", "next_free", "patient_day", "terms")
 
 Failure = Callable[[ClinicError], None]
 
+
+#: How far ahead the booking dialog looks for the patient's upcoming appointments of the same service.
+UPCOMING_DAYS = 400
 
 class SlotSearch:
     """The background searches of one booking dialog at ``branch`` (see the module docstring).
@@ -67,9 +70,14 @@ class SlotSearch:
             on_success=on_success, on_failure=on_failure, key=self._keys["next_free"], label="find next free day")
 
     def patient_day(self, patient_id: int, local_date: date, *,
-                    on_success: Callable[[list[AppointmentView]], None], on_failure: Failure) -> None:
-        """The patient's live appointments (any branch) overlapping the branch-local ``local_date``."""
+                    on_success: Callable[[list[AppointmentView]], None], on_failure: Failure,
+                    upcoming_from: datetime | None = None) -> None:
+        """The patient's live appointments (any branch) overlapping the branch-local ``local_date``
+        — and, with ``upcoming_from`` (aware: now), every one from then on for :data:`UPCOMING_DAYS`
+        days too (one read), so the dialog can say the patient is already booked for the service."""
         lo, hi = day_bounds_utc(local_date, self._branch.tz)
+        if upcoming_from is not None:
+            lo, hi = min(lo, upcoming_from), max(hi, upcoming_from + timedelta(days=UPCOMING_DAYS))
         db = self._db
         self._runner.run(lambda: scheduling.patient_appointments_between(db, patient_id, lo, hi),
                          on_success=on_success, on_failure=on_failure, key=self._keys["patient_day"],

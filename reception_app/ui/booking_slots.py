@@ -11,6 +11,7 @@ service does not book are hidden.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime
 from html import escape
 from zoneinfo import ZoneInfo
@@ -25,6 +26,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QLineEdit,
     QPushButton,
     QTreeWidget,
     QTreeWidgetItem,
@@ -34,7 +36,7 @@ from PySide6.QtWidgets import (
 
 from ..domain.slots import KINDS
 from ..services.dayview import ServiceSummary, local_time_text
-from ..services.scheduling import SlotOffer
+from ..services.scheduling import DESK_NOTE_MAX, SlotOffer
 from .booking_model import NEXT_FREE_DAYS, BookingState, offer_cells, offer_tooltip
 from .colors import MessageLabel
 from .day_edit import DayEdit
@@ -84,6 +86,24 @@ class SlotPanel(QGroupBox):
         self.slot_tree.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.slot_tree.header().setStretchLastSection(True)
         v.addWidget(self.slot_tree, 1)
+        # Who "(+1 more)" stands for: the free alternatives of the selected start, kind by kind.
+        self.choice_row = QWidget()
+        self.choice_row.setObjectName("resourceChoices")
+        choices = QHBoxLayout(self.choice_row)
+        choices.setContentsMargins(0, 0, 0, 0)
+        choices.addWidget(QLabel("With"))
+        #: kind → the combo of the selected start's free resources of that kind (hidden: no choice).
+        self.choice_combos: dict[str, QComboBox] = {}
+        for kind in KINDS:
+            combo = QComboBox()
+            combo.setObjectName(f"{kind}Choice")
+            combo.setAccessibleName(f"The {kind} for this time")
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+            self.choice_combos[kind] = combo
+            choices.addWidget(combo)
+        choices.addStretch(1)
+        self.choice_row.hide()
+        v.addWidget(self.choice_row)
         status_row = QHBoxLayout()
         self.slot_status = QLabel()
         self.slot_status.setObjectName("slotStatus")
@@ -113,6 +133,14 @@ class SlotPanel(QGroupBox):
         self.terms_label.setWordWrap(True)
         self.terms_label.setStyleSheet("color: #4a5563;")
         v.addWidget(self.terms_label)
+        note_row = QFormLayout()
+        self.note_edit = QLineEdit()
+        self.note_edit.setObjectName("deskNote")
+        self.note_edit.setAccessibleName("Note for the desk")
+        self.note_edit.setPlaceholderText("optional, e.g. bring last year's X-ray")
+        self.note_edit.setMaxLength(DESK_NOTE_MAX)
+        note_row.addRow("Note for the desk", self.note_edit)
+        v.addLayout(note_row)
 
 
     # -- reading -------------------------------------------------------------------------------
@@ -130,9 +158,39 @@ class SlotPanel(QGroupBox):
         return (self.date_edit.date() if day is None else qdate(day)).toString("dddd d MMMM")
 
     def selected_offer(self) -> SlotOffer | None:
-        """The free start selected in the list."""
+        """The free start selected in the list, with the resources chosen in the "With" row (the
+        first free one of each kind unless another was chosen)."""
         item = self.slot_tree.currentItem()
-        return item.data(0, Qt.ItemDataRole.UserRole) if item is not None else None
+        offer: SlotOffer | None = item.data(0, Qt.ItemDataRole.UserRole) if item is not None else None
+        if offer is None:
+            return None
+        chosen = {kind: combo.currentData() for kind, combo in self.choice_combos.items() if not combo.isHidden()}
+        picked = {kind: value for kind, value in chosen.items() if value and kind in offer.resources
+                  and value != (offer.resource_ids.get(kind), offer.resources[kind])}
+        if not picked:
+            return offer
+        return replace(offer, resources={**offer.resources, **{k: v[1] for k, v in picked.items()}},
+                       resource_ids={**offer.resource_ids, **{k: v[0] for k, v in picked.items()}})
+
+    def show_choices(self, offer: SlotOffer | None) -> None:
+        """Fill the "With" row for ``offer``: a combo for each kind it has more than one free resource
+        of (the first free one selected); the row hides when there is nothing to choose."""
+        any_choice = False
+        for kind, combo in self.choice_combos.items():
+            combo.blockSignals(True)
+            combo.clear()
+            options = list(offer.choices.get(kind, ())) if offer is not None else []
+            if offer is not None and len(options) > 1 and kind in offer.resources:
+                for rid, name in options:
+                    combo.addItem(name, (rid, name))
+                current = next((i for i, (rid, _n) in enumerate(options) if rid == offer.resource_ids.get(kind)), 0)
+                combo.setCurrentIndex(current)
+                combo.setHidden(False)
+                any_choice = True
+            else:
+                combo.setHidden(True)
+            combo.blockSignals(False)
+        self.choice_row.setVisible(any_choice)
 
     # -- showing ---------------------------------------------------------------------------------
     def set_services(self, services: list[ServiceSummary], current: int) -> None:

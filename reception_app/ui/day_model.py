@@ -532,6 +532,8 @@ class ScheduleGridModel(QAbstractTableModel):
         if markers:
             lines.append(" · ".join(m.label for m in markers))
         lines.append(resources)
+        if appt.desk_note:
+            lines.append(f"Note: {appt.desk_note}")
         return "\n".join(lines)
 
     def _empty_tip(self, row: int, col: int) -> str:

@@ -421,3 +421,45 @@ def test_an_overlap_booked_meanwhile_elsewhere_is_refused_in_plain_words(
                     and "Abdominal ultrasound 10:00–10:30" in dialog.patient_day_label.text(), timeout=10_000)
     day = scheduling.list_appointments(booked.db, branch="Centro", local_date=DAY)
     assert not [a for a in day if a.service == "Skin check"]
+
+
+# -- issue 16 §5: who "(+1 more)" is, a note for the desk, and an upcoming booking of the same service --
+def test_the_receptionist_chooses_who_plus_one_more_stands_for_and_leaves_a_desk_note(
+        qtbot, booked: Booked, runner: Runner, centro: BranchSummary) -> None:
+    dialog = _dialog(qtbot, booked.db, runner, centro)
+    _find_patient(qtbot, dialog, "joao")
+    _choose_service(qtbot, dialog, "Abdominal ultrasound")
+    qtbot.waitUntil(lambda: "10:00" in [dialog.slot_tree.topLevelItem(i).text(0)[:5]
+                                        for i in range(dialog.slot_tree.topLevelItemCount())], timeout=10_000)
+    times = [dialog.slot_tree.topLevelItem(i).text(0)[:5] for i in range(dialog.slot_tree.topLevelItemCount())]
+    item = dialog.slot_tree.topLevelItem(times.index("10:00"))
+    assert item.text(1) == "Ana Souza  (+1 more)"
+    dialog.slot_tree.setCurrentItem(item)
+    doctors = dialog.choice_combos["doctor"]
+    assert not doctors.isHidden() and [doctors.itemText(i) for i in range(doctors.count())] == ["Ana Souza",
+                                                                                                "Bruno Lima"]
+    assert doctors.currentText() == "Ana Souza" and dialog.choice_combos["equipment"].isHidden()  # one machine
+    doctors.setCurrentIndex(1)
+    qtbot.keyClicks(dialog.note_edit, "Bring last year's report")
+    with qtbot.waitSignal(dialog.appointment_booked, timeout=10_000) as booked_signal:
+        qtbot.mouseClick(dialog.book_button, Qt.MouseButton.LeftButton)
+    view = booked_signal.args[0]
+    assert view.resources["doctor"] == "Bruno Lima" and view.desk_note == "Bring last year's report"
+    saved = scheduling.get_appointment(booked.db, view.id)
+    assert saved.resources["doctor"] == "Bruno Lima" and saved.desk_note == "Bring last year's report"
+
+
+def test_an_upcoming_appointment_of_the_same_service_is_pointed_out(qtbot, booked: Booked, runner: Runner,
+                                                                     centro: BranchSummary) -> None:
+    later = scheduling.book(booked.db, branch="Centro", service="Abdominal ultrasound", start=at(9) + timedelta(days=7),
+                            patient_id=booked.maria, now=NOW)
+    dialog = _dialog(qtbot, booked.db, runner, centro)
+    _find_patient(qtbot, dialog, "maria")
+    _choose_service(qtbot, dialog, "Abdominal ultrasound")
+    qtbot.waitUntil(lambda: "already booked for Abdominal ultrasound" in dialog.patient_day_label.text(),
+                    timeout=10_000)
+    assert dialog.patient_day_label.isVisible()
+    text = dialog.patient_day_label.text()
+    assert "Maria Silva already has Abdominal ultrasound 08:00–08:30" in text          # that day
+    assert "Maria Silva is already booked for Abdominal ultrasound on Mon 11/01/2027 at 09:00." in text
+    assert later.id
