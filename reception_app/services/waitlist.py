@@ -129,6 +129,8 @@ class OfferView:
     created_at: datetime
     decided_at: datetime | None
     resources: dict[str, str] = field(default_factory=dict)
+    #: The patient's phone (E.164), to call about the offer; None when there is none.
+    phone: str | None = None
 
     def seconds_left(self, now: datetime) -> int:
         """Whole seconds until the offer expires at ``now`` (0 once expired or decided)."""
@@ -159,7 +161,7 @@ SELECT e.id, e.client_id, e.patient_id, p.display_name AS patient, e.service_id,
 """
 
 _OFFER_SQL = """
-SELECT o.id, o.freed_slot_id, o.entry_id, o.appointment_id, a.patient_id, p.display_name AS patient,
+SELECT o.id, o.freed_slot_id, o.entry_id, o.appointment_id, a.patient_id, p.display_name AS patient, p.phone,
        a.branch_id, br.name AS branch, s.name AS service, a.starts_at, a.ends_at, o.expires_at, o.status,
        o.created_at, o.decided_at,
        (SELECT coalesce(json_object_agg(r.kind, r.name), '{}') FROM booking b
@@ -187,7 +189,8 @@ def _offer_view(r: dict[str, Any]) -> OfferView:
         patient_id=r["patient_id"], patient=r["patient"], branch_id=r["branch_id"], branch=r["branch"],
         service=r["service"], start=r["starts_at"].astimezone(UTC), end=r["ends_at"].astimezone(UTC),
         expires_at=r["expires_at"].astimezone(UTC), status=r["status"], created_at=r["created_at"].astimezone(UTC),
-        decided_at=r["decided_at"].astimezone(UTC) if r["decided_at"] else None, resources=dict(r["resources"]))
+        decided_at=r["decided_at"].astimezone(UTC) if r["decided_at"] else None, resources=dict(r["resources"]),
+        phone=r.get("phone"))
 
 
 def _statuses(status: str | tuple[str, ...] | list[str] | None, allowed: tuple[str, ...]) -> list[str]:

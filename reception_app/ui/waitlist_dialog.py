@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 
 from PySide6.QtCore import QDate, QTimer, Signal
 from PySide6.QtWidgets import (
@@ -37,11 +37,12 @@ from PySide6.QtWidgets import (
 )
 
 from ..domain.errors import ClinicError, ValidationError
-from ..services import waitlist
+from ..services import scheduling, waitlist
 from ..services.dayview import BranchSummary, DayView, ServiceSummary, list_services, load_day
+from ..services.scheduling import SlotOffer
 from ..services.waitlist import DeclineResult, OfferView, WaitlistEntryView
 from ..store.database import Database
-from . import colors
+from . import colors, local_formats
 from .colors import MessageLabel
 from .day_edit import DayEdit
 from .pickers import PatientPicker, fill_doctors, fill_services
@@ -309,11 +310,13 @@ class WaitlistDialog(QDialog):
         attempt = tuple(values.values())
         if self._adding is None or self._adding[0] != attempt:  # a retry of the same form reuses its id
             self._adding = (attempt, uuid.uuid4())
-        cid, db, now = self._adding[1], self._db, self._clock()
+        cid, db, now, tz = self._adding[1], self._db, self._clock(), self._branch.tz
         self.add_button.setEnabled(False)
         self.message_label.hide()
-        self._runner.run(lambda: waitlist.add_entry(db, client_id=cid, now=now, **values),  # type: ignore[arg-type]
-                         on_success=self._on_added, on_failure=self._on_add_failed,
+        def work() -> tuple[WaitlistEntryView, list[SlotOffer]]:
+            entry = waitlist.add_entry(db, client_id=cid, now=now, **values)  # type: ignore[arg-type]
+            return entry, _free_now(db, values, now, tz)
+        self._runner.run(work, on_success=lambda got: self._on_added(*got), on_failure=self._on_add_failed,
                          on_finished=self._update_buttons, label="add waitlist entry")
 
     def cancel_selected_entry(self) -> None:
@@ -407,11 +410,15 @@ class WaitlistDialog(QDialog):
         self._update_buttons()
         self.offers_loaded.emit(len(offers))
 
-    def _on_added(self, entry: WaitlistEntryView) -> None:
+    def _on_added(self, entry: WaitlistEntryView, free: list[SlotOffer] | None = None) -> None:
         self._adding = None
         self.note_edit.clear()
-        self._show_message(f"{entry.patient} is on the waitlist for {entry.service} ({entry.window_text}).",
-                           error=False)
+        text = f"{entry.patient} is on the waitlist for {entry.service} ({entry.window_text})."
+        if free:
+            fmt, first = local_formats.current(), free[0].start.astimezone(self._branch.tz)
+            text += (f" Note: {len(free)} free time{'s' if len(free) != 1 else ''} already fit{'s' if len(free) == 1 else ''}"
+                     f" — the first is {fmt.day_text(first.date())} {fmt.time_text(first)}; it can be booked now.")
+        self._show_message(text, error=False)
         self.entry_added.emit(entry)
         self.refresh()
 
@@ -505,3 +512,24 @@ class WaitlistDialog(QDialog):
         self.picker.discard()
         self._runner.discard(*self._keys)
         super().done(result)
+
+
+def _free_now(db: Database, values: dict, now: datetime, tz: tzinfo) -> list[SlotOffer]:
+    """The free starts that already fit a waitlist entry's ``values`` (service, branch, dates, times,
+    doctor; at most :data:`FREE_LOOKAHEAD_DAYS` days of it), earliest first — a receptionist should
+    know the patient could be booked at once. A failure of this look is no failure of the entry."""
+    first, last = values["first_date"], values["last_date"]
+    days = min((last - first).days + 1, FREE_LOOKAHEAD_DAYS)
+    earliest, latest = values.get("earliest") or "00:00", values.get("latest") or "24:00"
+    try:
+        offers = scheduling.find_slots(db, branch=values["branch"], service=values["service"], local_date=first,
+                                       days=days, doctor=values.get("doctor"), now=now,
+                                       patient_id=values["patient_id"])
+    except ClinicError:
+        return []
+    return [o for o in offers if earliest <= f"{o.start.astimezone(tz):%H:%M}" and
+            f"{o.end.astimezone(tz):%H:%M}" <= latest.replace("24:00", "99:99")]
+
+
+#: How many days of a waitlist entry's dates are searched for free starts that already fit it.
+FREE_LOOKAHEAD_DAYS = 31

@@ -29,12 +29,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
+from html import escape
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from PySide6.QtCore import QModelIndex, QObject, QPoint, Signal
+from PySide6.QtCore import QModelIndex, QObject, QPoint, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QMenu, QMessageBox, QToolBar, QToolButton
+from PySide6.QtWidgets import QApplication, QMenu, QMessageBox, QToolBar, QToolButton
 
 from ..domain.errors import ClinicError
 from ..domain.slots import KINDS
@@ -44,7 +45,7 @@ from ..services.dayview import GridResource
 from ..services.my_day import MyDayRow
 from ..services.scheduling import AppointmentView
 from ..store.database import Database
-from . import appointment_actions, colors
+from . import appointment_actions, colors, local_formats
 from .appointment_actions import (
     ACTIONS,
     LIFECYCLE_ACTIONS,
@@ -91,12 +92,15 @@ class AppointmentActions(QObject):
         confirmation_opened(object): an action that asks first (No-show) opened its question (the
             ``QMessageBox``).
         cancel_terms_shown(str): the cancel dialog now says what happens to the money (the words).
+        offer_notice_opened(object): a cancellation's freed time was offered to the waitlist: the
+            notice naming the patients and their phones (a ``QMessageBox``).
     """
 
     appointment_changed = Signal(object)
     menu_opened = Signal(object)
     confirmation_opened = Signal(object)
     cancel_terms_shown = Signal(str)
+    offer_notice_opened = Signal(object)
 
     def __init__(self, window: MainWindow, db: Database, clock: Clock, bar: QToolBar) -> None:
         super().__init__(window)
@@ -416,6 +420,39 @@ class AppointmentActions(QObject):
     def _on_offers_made(self, offers: list) -> None:
         if offers:
             self._status(f"The freed time was offered to {len(offers)} patient(s) on the waitlist.")
+            self._offer_notice(offers)
+
+    def _offer_notice(self, offers: list) -> QMessageBox:
+        """A notice (not blocking) naming each patient offered a freed time, with their phone, what
+        is held for them and until when: they were sent the offer; the desk may call. "Copy phone"
+        puts the (first) number on the clipboard for the softphone; "Open waitlist" shows the offers."""
+        fmt = local_formats.current()
+        branch = self._w.branch
+        tz = branch.tz if branch else UTC
+        lines = []
+        for o in offers:
+            start, until = o.start.astimezone(tz), o.expires_at
+            phone = fmt.phone(o.phone) if o.phone else "no phone on file"
+            lines.append(f"<b>{escape(o.patient)}</b> — {escape(phone)}<br>{escape(o.service)}, "
+                         f"{fmt.day_text(start.date())} {fmt.time_text(start)}, held until "
+                         f"{fmt.when(until, tz, on_screen=start.date())}")
+        box = QMessageBox(QMessageBox.Icon.Information, "Waitlist offer",
+                          "<p>" + "</p><p>".join(lines) + "</p><p>The offer was sent to them; call if they "
+                          "do not answer before it expires.</p>", QMessageBox.StandardButton.Close, self._w)
+        box.setObjectName("waitlistOfferNotice")
+        box.setTextFormat(Qt.TextFormat.RichText)
+        phones = [fmt.phone(o.phone) for o in offers if o.phone]
+        if phones:
+            copy = box.addButton(f"Copy phone {phones[0]}", QMessageBox.ButtonRole.ActionRole)
+            copy.setObjectName("copyPhone")
+            copy.clicked.connect(lambda: QApplication.clipboard().setText(phones[0]))
+        waitlist_button = box.addButton("Open waitlist", QMessageBox.ButtonRole.ActionRole)
+        waitlist_button.clicked.connect(lambda: getattr(self._w, "open_waitlist", lambda: None)())
+        box.setWindowModality(Qt.WindowModality.NonModal)
+        box.finished.connect(box.deleteLater)
+        box.show()
+        self.offer_notice_opened.emit(box)
+        return box
 
     def _offers_changes(self, offers: list) -> Changes:
         """Offers hold the freed times for the patients offered: the branch shown changed (the

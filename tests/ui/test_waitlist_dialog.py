@@ -67,6 +67,9 @@ def test_add_an_entry_offer_the_freed_slot_watch_the_time_and_accept(qtbot, book
         _add(qtbot, dialog, "maria", priority=2)
     entry = added.args[0]
     assert (entry.patient_id, entry.priority, entry.window_text) == (booked.maria, 2, "2027-01-04, 07:00–12:00")
+    # free times fit already (09:45 on: the fixture's 10:00 was cancelled): the desk is told it could book now
+    assert "Note: 7 free times already fit — the first is Mon 04/01/2027 09:45; it can be booked now." in \
+        dialog.message_label.text()
     assert [_cell(dialog.entry_table, 0, c) for c in range(7)] == [
         "Maria Silva", "Abdominal ultrasound", "Any", "2027-01-04, 07:00–12:00", "2", "Waiting", age_text(entry.age(NOW))]
 
