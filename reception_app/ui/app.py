@@ -213,6 +213,12 @@ class ClinicApp(QObject):
         self.window = MainWindow(result.db, runner=self.runner, database_label=describe_database(self.choice),
                                  log_path=self.log_path, first_run=first_run, live=self.live,
                                  session=result.session)
+        if self.choice.embedded:   # the built-in database is this program's to start again if it stops
+            from ..store.embedded import start_embedded
+
+            monitor = getattr(self.window, "connection_monitor", None)
+            if monitor is not None:
+                monitor.restart = start_embedded
         reports = reports_connection(self.choice)
         if reports.conninfo and reports.conninfo != self.choice.conninfo:  # a read replica for reports (no connection made yet)
             self.window.reports_db = Database(reports.conninfo, application_name="clinic-reports")

@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
 
-from ..domain.errors import ClinicError, is_connection_loss
+from ..domain.errors import ClinicError, DatabaseUnavailable, is_connection_loss
 from ..store.database import Database
 from .live import LiveSchedule
 from .runner import Runner
@@ -60,12 +61,19 @@ class ConnectionMonitor(QObject):
             ``delay_ms``.
         probing(int): probe number ``attempt`` started.
         restored(): the database answers again: reload what is shown.
+        restarted(): it answers because the monitor started it again (the built-in database had
+            stopped: :attr:`restart`); ``restored`` follows.
+
+    ``restart``: for the built-in (embedded) database, how to start it again when a probe finds it
+    down (``store.embedded.start_embedded``; run on the runner's worker thread, then the probe is
+    repeated); ``None`` for a server, which is the clinic's IT's to start.
     """
 
     lost = Signal(str)
     retry_scheduled = Signal(int, int)
     probing = Signal(int)
     restored = Signal()
+    restarted = Signal()
 
     def __init__(self, db: Database, runner: Runner, live: LiveSchedule | None = None, *,
                  first_delay_ms: int = 1000, max_delay_ms: int = 15_000, parent: QObject | None = None) -> None:
@@ -84,6 +92,7 @@ class ConnectionMonitor(QObject):
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self.try_now)
+        self.restart: Callable[[], object] | None = None
         runner.watch_connection()
         runner.connection_lost.connect(self.report_lost)
         if live is not None:
@@ -146,7 +155,22 @@ class ConnectionMonitor(QObject):
         self._next_try_at = None
         self._probe_running = True
         self.probing.emit(self._attempt)
-        self._runner.run(self._db.ping, on_success=self._on_probe_succeeded, on_failure=self._on_probe_failed,
+        db, restart = self._db, self.restart
+
+        def probe() -> bool:
+            """Ping; when the database is down and can be started here, start it and ping again.
+            True when it was started again."""
+            try:
+                db.ping()
+                return False
+            except DatabaseUnavailable:
+                if restart is None:
+                    raise
+            log.warning("the built-in database is not running: starting it again")
+            restart()
+            db.ping()
+            return True
+        self._runner.run(probe, on_success=self._on_probe_succeeded, on_failure=self._on_probe_failed,
                          on_finished=self._on_probe_finished, label="connection probe")
 
     def stop(self) -> None:
@@ -161,9 +185,11 @@ class ConnectionMonitor(QObject):
         self._timer.start(delay)
         self.retry_scheduled.emit(self._attempt, delay)
 
-    def _on_probe_succeeded(self, _result: object) -> None:
+    def _on_probe_succeeded(self, result: object) -> None:
         if not self._lost:
             return
+        if result is True:
+            self.restarted.emit()
         log.info("connection to the clinic database is back (probe %d)", self._attempt)
         self._lost = False
         self._reason = ""

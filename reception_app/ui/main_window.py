@@ -281,6 +281,8 @@ class MainWindow(WindowBooking, WindowPrinting, WindowClinic):
         self.connection_monitor = ConnectionMonitor(db, self.runner, live, parent=self)
         self.connection_banner = ConnectionBanner(self.connection_monitor, central)
         self.connection_monitor.restored.connect(lambda: self.publish_changes(Changes.all()))
+        self.connection_monitor.restarted.connect(lambda: self.statusBar().showMessage(
+            "The built-in database had stopped; it was started again.", 30_000))
         v.addWidget(self.connection_banner)
         v.addLayout(title_row)
         self.grid_stack = QStackedWidget()
@@ -519,8 +521,10 @@ class MainWindow(WindowBooking, WindowPrinting, WindowClinic):
         self.busy_bar.setTextVisible(False)
         self.busy_label.hide()
         self.busy_bar.hide()
-        status.addWidget(self.busy_label)
-        status.addWidget(self.busy_bar)
+        # Permanent (right-hand) widgets: a normal status-bar widget shown while a message is up is
+        # drawn under the message's text — after a reconnect "Loading…" and the message overlapped.
+        status.addPermanentWidget(self.busy_label)
+        status.addPermanentWidget(self.busy_bar)
         self.database_label = QLabel(database_label)
         self.database_label.setObjectName("databaseLabel")
         self.zone_label = QLabel()

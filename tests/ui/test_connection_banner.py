@@ -129,3 +129,42 @@ def test_the_window_shows_the_banner_reconnects_reloads_and_the_open_dialog_keep
         assert not dialog.isVisible()
     finally:
         live.stop()
+
+
+def test_a_stopped_built_in_database_is_started_again_and_the_window_says_so(qtbot, pg_admin_url: str,
+                                                                              window, booked: Booked) -> None:
+    """Issue 16 §7: the monitor starts the built-in database again (``restart``, the app's
+    ``store.embedded.start_embedded``) when a probe finds it down. Here "starting it" lets the
+    refused test database take connections again — the monitor cannot tell the difference."""
+    name = conninfo_to_dict(booked.db.conninfo)["dbname"]
+    started: list[bool] = []
+
+    def start_again() -> None:
+        with psycopg.connect(pg_admin_url, autocommit=True) as admin:
+            admin.execute(sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS true").format(sql.Identifier(name)))
+        started.append(True)
+
+    monitor = window.connection_monitor
+    monitor.restart = start_again
+    with outage(pg_admin_url, booked.db):
+        with qtbot.waitSignal(monitor.lost, timeout=10_000):
+            monitor.report_lost("server closed the connection")
+        with qtbot.waitSignal(monitor.restarted, timeout=20_000), qtbot.waitSignal(monitor.restored, timeout=20_000):
+            monitor.try_now()
+    assert started == [True] and not monitor.is_lost
+    assert window.statusBar().currentMessage() == "The built-in database had stopped; it was started again."
+
+
+def test_busy_text_never_sits_under_a_status_message(qtbot, window) -> None:
+    """Issue 16 §7: after a reconnect "Loading…" and the message were drawn over each other: the
+    busy label and bar are permanent (right-hand) widgets, clear of the message's place."""
+    window.resize(1280, 720)
+    bar = window.statusBar()
+    bar.showMessage("Connection restored.")
+    window.busy_label.setText("Loading…")
+    window.busy_label.show()
+    window.busy_bar.show()
+    qtbot.waitUntil(lambda: window.busy_label.isVisible())
+    text_width = bar.fontMetrics().horizontalAdvance(bar.currentMessage())
+    assert window.busy_label.geometry().left() > text_width + 10
+    assert window.busy_label.geometry().right() < window.database_label.geometry().left()
