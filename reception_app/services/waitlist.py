@@ -45,6 +45,7 @@ branch-local wall clock.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -98,9 +99,14 @@ class WaitlistEntryView:
 
     @property
     def window_text(self) -> str:
-        """``"2027-01-04 – 2027-01-08, 08:00–12:00"`` (one date shown once)."""
-        dates = (self.first_date.isoformat() if self.first_date == self.last_date
-                 else f"{self.first_date.isoformat()} – {self.last_date.isoformat()}")
+        """``"2027-01-04 – 2027-01-08, 08:00–12:00"`` (one date shown once; ISO: the CLI's form)."""
+        return self.window_text_in(date.isoformat)
+
+    def window_text_in(self, date_text: Callable[[date], str]) -> str:
+        """:attr:`window_text` with the dates as ``date_text`` writes them (a branch's form:
+        ``Formats.date_text`` → ``"04/01/2027 – 08/01/2027, 08:00–12:00"``)."""
+        dates = (date_text(self.first_date) if self.first_date == self.last_date
+                 else f"{date_text(self.first_date)} – {date_text(self.last_date)}")
         return f"{dates}, {format_minute(self.earliest_min)}–{format_minute(self.latest_min)}"
 
     def age(self, now: datetime) -> timedelta:

@@ -40,6 +40,7 @@ from ..services.dayview import GridResource, ServiceSummary, local_time_text
 from ..services.patients import PatientView
 from ..services.scheduling import AppointmentView, SlotOffer
 from ..store.database import Database
+from . import local_formats
 
 #: How many local days after a day without free time are searched for the next free start.
 NEXT_FREE_DAYS = 14
@@ -360,13 +361,13 @@ def held_text(appointment: AppointmentView, tz: tzinfo) -> str:
     """What the dialog says after a hold: until when, for whom, what and when (``tz``'s wall clock)."""
     until = (appointment.hold_expires_at or appointment.start).astimezone(tz)
     return (f"Held until {until:%H:%M} for {appointment.patient}: {appointment.service}, "
-            f"{appointment.start.astimezone(tz):%a %d %b %H:%M}. Confirm hold books it; Cancel releases it.")
+            f"{local_formats.day_time(appointment.start.astimezone(tz))}. Confirm hold books it; Cancel releases it.")
 
 
 def settled_text(appointment: AppointmentView, saved_before: bool, tz: tzinfo) -> str:
     """What the dialog says once a booking of unknown outcome is settled and booked."""
     return (f"{SAVED_BEFORE_TEXT if saved_before else BOOKED_TEXT} {appointment.patient}, "
-            f"{appointment.service}, {appointment.start.astimezone(tz):%a %d %b %H:%M}.")
+            f"{appointment.service}, {local_formats.day_time(appointment.start.astimezone(tz))}.")
 
 
 def patient_day_text(name: str, appointments: list[AppointmentView], branch: str, tz: tzinfo) -> str:

@@ -35,6 +35,7 @@ from ..domain.roles import Capabilities
 from ..services import history
 from ..services.history import HistoryEntry
 from ..store.database import Database
+from . import local_formats
 from .runner import Runner
 
 __all__ = ["HistoryDialog", "NOT_ALLOWED_TEXT", "may_read_history", "workstation_zone"]
@@ -144,7 +145,7 @@ class HistoryDialog(QDialog):
         self.tree.clear()
         for e in entries:
             when = e.at.astimezone(self._tz)
-            item = QTreeWidgetItem([f"{when:%a %d/%m/%Y %H:%M:%S}", e.db_user, e.what, e.reason or "—"])
+            item = QTreeWidgetItem([f"{local_formats.day(when.date())} {when:%H:%M:%S}", e.db_user, e.what, e.reason or "—"])
             item.setData(0, Qt.ItemDataRole.UserRole, e)
             item.setToolTip(3, e.reason or "No reason was recorded")
             font = item.font(2)

@@ -9,6 +9,8 @@ whatever the workstation's own locale. Before any branch is shown: ``en_GB`` and
 
 from __future__ import annotations
 
+from datetime import date, datetime, time
+
 from ..domain.formats import Formats, formats_for
 
 _current: list[Formats] = [formats_for(None, None)]
@@ -22,3 +24,20 @@ def current() -> Formats:
 def use(formats: Formats) -> None:
     """Make ``formats`` (a branch's, ``BranchSummary.formats``) the current ones."""
     _current[0] = formats
+
+
+def day_time(local: datetime) -> str:
+    """A wall-clock instant of the branch shown as a list says it: ``"Mon 04/01/2027 10:15"``
+    (``local``: already on the branch's clock)."""
+    fmt = current()
+    return f"{fmt.day_text(local.date())} {fmt.time_text(local)}"
+
+
+def day(d: date) -> str:
+    """A day as a list or title says it: ``"Mon 04/01/2027"``."""
+    return current().day_text(d)
+
+
+def time_text(local: datetime | time) -> str:
+    """A time of day: ``"10:15"`` (``"10:15 AM"`` in the United States)."""
+    return current().time_text(local)

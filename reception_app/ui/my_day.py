@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 
 from ..domain.status import LABELS, TRANSITIONS
 from ..services.my_day import MyDay, MyDayRow
+from . import local_formats
 from .runner import Clock
 
 #: How often the waiting minutes are recomputed (milliseconds).
@@ -197,7 +198,7 @@ class MyDayPanel(QWidget):
                 keep = item
         if keep is not None:
             self.tree.setCurrentItem(keep)
-        self.title_label.setText(f"My day — {day.doctor}, {day.local_date:%a %d %b %Y}")
+        self.title_label.setText(f"My day — {day.doctor}, {local_formats.day(day.local_date)}")
         self.counts_label.setText(f"Arrived {day.arrived} · Waiting {day.waiting} · Done {day.done} · "
                                   f"No-show {day.no_show} · {len(day.rows)} booked")
         if day.next_patient is not None:

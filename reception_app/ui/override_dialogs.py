@@ -40,6 +40,7 @@ from ..services import dayview, overrides, patients, rosters, scheduling
 from ..services.overrides import OverrideEntry
 from ..services.scheduling import AppointmentView
 from ..store.database import Database
+from . import local_formats
 from .colors import MessageLabel
 from .roster_dialog import pydate, qdate
 from .runner import Clock, Runner
@@ -165,7 +166,7 @@ class ForceBookingDialog(QDialog):
     def _on_patients_found(self, found: list[patients.PatientView]) -> None:
         self.patient_combo.clear()
         for p in found:
-            born = f", born {p.birth_date:%Y-%m-%d}" if p.birth_date else ""
+            born = f", born {local_formats.current().date_text(p.birth_date)}" if p.birth_date else ""
             self.patient_combo.addItem(f"{p.name}{born}", p.id)
         self._update_button()
         self.patients_found.emit(len(found))
@@ -282,7 +283,7 @@ class OverridesLogWindow(QDialog):
                          label="overrides log")
 
     def _when(self, instant: datetime) -> str:
-        return f"{instant.astimezone(self._tz):%d %b %Y %H:%M}"
+        return local_formats.day_time(instant.astimezone(self._tz))
 
     def _appointment_text(self, e: OverrideEntry, log: _Log) -> str:
         if e.appointment_id is None:
@@ -290,7 +291,7 @@ class OverridesLogWindow(QDialog):
         a = log.appointments.get(e.appointment_id)
         if a is None:
             return f"No longer in the database (no. {e.appointment_id})"
-        return f"{a.service}, {a.start.astimezone(self._tz):%a %d %b %H:%M}"
+        return f"{a.service}, {local_formats.day_time(a.start.astimezone(self._tz))}"
 
     def _details(self, e: OverrideEntry, log: _Log) -> str:
         """What was overridden, in words: the doctors or times of a move, and the other rules skipped."""

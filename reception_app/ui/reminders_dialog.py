@@ -28,6 +28,7 @@ from ..domain.errors import ClinicError
 from ..services import reminder_queries
 from ..services.reminder_queries import FailedReminder, ReminderView
 from ..store.database import Database
+from . import local_formats
 from .runner import Runner
 
 PURPOSE_LABELS = {"confirmation": "Confirmation", "reminder": "Reminder", "payment": "Payment reminder",
@@ -43,7 +44,7 @@ def reminder_lines(reminders: Sequence[ReminderView], timezone: str) -> list[str
     zone = ZoneInfo(timezone)
     lines = []
     for r in reminders:
-        when = (r.sent_at or r.due_at).astimezone(zone).strftime("%a %d.%m %H:%M")
+        when = local_formats.day_time((r.sent_at or r.due_at).astimezone(zone))
         line = (f"{PURPOSE_LABELS.get(r.purpose, r.purpose)} · {CHANNEL_LABELS.get(r.channel, r.channel)} · "
                 f"{when} · {r.status_label}")
         if r.status in ("failed", "cancelled") and r.error:
@@ -131,7 +132,7 @@ class FailedRemindersDialog(QDialog):
         self._rows = rows
         self.table.setRowCount(len(rows))
         for i, r in enumerate(rows):
-            appointment = f"{r.local_start:%a %d.%m.%Y %H:%M} · {r.service} · {r.branch}"
+            appointment = f"{local_formats.day_time(r.local_start)} · {r.service} · {r.branch}"
             values = (r.patient, r.phone or "—", appointment, CHANNEL_LABELS.get(r.channel, r.channel),
                       r.error, str(r.attempts))
             for j, value in enumerate(values):

@@ -41,6 +41,7 @@ from ..domain.status import LABELS
 from ..services import scheduling
 from ..services.scheduling import AppointmentView, MoveResult, SlotOffer
 from ..store.database import Database
+from . import local_formats
 from .colors import MessageLabel
 from .runner import Clock, Runner
 
@@ -101,7 +102,7 @@ class RescheduleDialog(QDialog):
         local = appointment.start.astimezone(self._tz)
         self.about_label = QLabel(
             f"<b>{escape(appointment.patient)}</b> — {escape(appointment.service)}, now "
-            f"{local:%a %d %b %H:%M} with {escape(appointment.resources.get('doctor', 'no doctor'))}")
+            f"{local_formats.day_time(local)} with {escape(appointment.resources.get('doctor', 'no doctor'))}")
         self.about_label.setObjectName("rescheduleAbout")
         self.about_label.setWordWrap(True)
         v.addWidget(self.about_label)
@@ -230,7 +231,7 @@ class RescheduleDialog(QDialog):
         keep: QTreeWidgetItem | None = None
         for offer in self._offers:
             local, end = offer.start.astimezone(self._tz), offer.end.astimezone(self._tz)
-            cells = [f"{local:%a %d %b}", f"{local:%H:%M}–{end:%H:%M}"]
+            cells = [local_formats.day(local.date()), f"{local_formats.time_text(local)}–{local_formats.time_text(end)}"]
             cells += [offer.resources.get(kind, "") for kind in KINDS]
             item = QTreeWidgetItem(cells)
             item.setData(0, Qt.ItemDataRole.UserRole, offer)

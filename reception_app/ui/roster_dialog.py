@@ -56,6 +56,7 @@ from ..services.rosters import (
     WeeklyPattern,
 )
 from ..store.database import Database
+from . import local_formats
 from .colors import MessageLabel
 from .runner import Clock, Runner
 
@@ -116,8 +117,8 @@ class ImpactDialog(QDialog):
         self.affected_tree.setAlternatingRowColors(True)
         for a in impact.affected:
             local = a.start.astimezone(tz)
-            QTreeWidgetItem(self.affected_tree, [f"{local:%a %d %b %Y %H:%M}", a.patient,
-                                                 a.phone or "—", a.service, a.resource])
+            QTreeWidgetItem(self.affected_tree, [local_formats.day_time(local), a.patient,
+                                                 local_formats.current().phone(a.phone) or "—", a.service, a.resource])
         for c in range(self.affected_tree.columnCount()):
             self.affected_tree.resizeColumnToContents(c)
         self.affected_tree.setVisible(bool(impact.affected))
@@ -324,8 +325,8 @@ class RosterDialog(QDialog):
                                        for r in roster.shifts])
         self._fill(self.exception_table, [[e.local_date.isoformat(), _range_text(e.start_min, e.end_min), e.note]
                                           for e in roster.exceptions])
-        self._fill(self.time_off_table, [[dayview.TIME_OFF_KINDS.get(o.kind, o.kind), f"{o.start.astimezone(tz):%Y-%m-%d %H:%M}",
-                                          f"{o.end.astimezone(tz):%Y-%m-%d %H:%M}", o.reason]
+        self._fill(self.time_off_table, [[dayview.TIME_OFF_KINDS.get(o.kind, o.kind), local_formats.day_time(o.start.astimezone(tz)),
+                                          local_formats.day_time(o.end.astimezone(tz)), o.reason]
                                          for o in roster.time_off])
         self._fill(self.holiday_table, [[h.local_date.isoformat(), h.name] for h in roster.holidays])
         self.roster_loaded.emit(roster)

@@ -45,6 +45,7 @@ from ..services import series
 from ..services.scheduling import AppointmentView
 from ..services.series import Occurrence, SeriesPlan, SeriesView
 from ..store.database import Database
+from . import local_formats
 from .colors import ERROR_TEXT_STYLE, MessageLabel
 from .runner import Clock, Runner
 from .visit_dialog import PatientBookingDialog
@@ -328,7 +329,7 @@ class SeriesDialog(PatientBookingDialog):
         self.plan_tree.clear()
         for o in plan.occurrences:
             alts = ", ".join(self._alternative_text(a.start, o.series_date) for a in o.alternatives)
-            cells = [f"{o.series_date:%a %d %b %Y}", f"{o.local_start:%H:%M}", "free" if o.free else "not free",
+            cells = [local_formats.day(o.series_date), local_formats.time_text(o.local_start), "free" if o.free else "not free",
                      o.resources.get("doctor", "") if o.free else (o.conflict or ""), "" if o.free else alts]
             item = QTreeWidgetItem(cells)
             item.setData(0, Qt.ItemDataRole.UserRole, o)
@@ -351,7 +352,7 @@ class SeriesDialog(PatientBookingDialog):
 
     def _alternative_text(self, start: datetime, series_date: date) -> str:
         local = start.astimezone(self._tz)
-        return f"{local:%H:%M}" if local.date() == series_date else f"{local:%a %d %b %H:%M}"
+        return local_formats.time_text(local) if local.date() == series_date else local_formats.day_time(local)
 
     def _same_day_alternative(self, o: Occurrence | None) -> series.SlotOffer | None:
         if o is None or o.free:

@@ -42,6 +42,7 @@ from ..services.dayview import ServiceSummary, list_services
 from ..services.scheduling import SlotOffer
 from ..services.visits import VisitPart, VisitView
 from ..store.database import Database
+from . import local_formats
 from .colors import MessageLabel
 from .runner import Clock, Runner
 
@@ -225,7 +226,7 @@ class VisitDialog(PatientBookingDialog):
         index = next((i for i, p in enumerate(self._parts) if p.start > part.start), len(self._parts))
         self._parts.insert(index, part)
         local, end = offer.start.astimezone(self._tz), offer.end.astimezone(self._tz)
-        item = QTreeWidgetItem([part.service, f"{local:%a %d %b}", f"{local:%H:%M}", part.doctor or "",
+        item = QTreeWidgetItem([part.service, local_formats.day(local.date()), local_formats.time_text(local), part.doctor or "",
                                 part.room or "", part.equipment or ""])
         item.setToolTip(2, f"{local:%H:%M}–{end:%H:%M} ({self._branch} time)")
         self.part_tree.insertTopLevelItem(index, item)

@@ -389,9 +389,9 @@ class WaitlistDialog(QDialog):
         now = self._clock()
         tz = self._branch.tz
         self._fill(self.entry_table, [
-            (e.patient, e.service, e.doctor or "Any", e.window_text, str(e.priority),
+            (e.patient, e.service, e.doctor or "Any", e.window_text_in(local_formats.current().date_text), str(e.priority),
              _STATUS_LABELS.get(e.status, e.status), age_text(e.age(now))) for e in entries],
-            tooltips=[f"On the list since {e.created_at.astimezone(tz):%Y-%m-%d %H:%M}"
+            tooltips=[f"On the list since {local_formats.day_time(e.created_at.astimezone(tz))}"
                       + (f" — {e.note}" if e.note else "") for e in entries],
             select=next((i for i, e in enumerate(entries) if keep and e.id == keep.id), None))
         self._update_buttons()
@@ -402,7 +402,7 @@ class WaitlistDialog(QDialog):
         self._offers = list(offers)
         tz, now = self._branch.tz, self._clock()
         self._fill(self.offer_table, [
-            (o.patient, o.service, f"{o.start.astimezone(tz):%a %Y-%m-%d %H:%M}–{o.end.astimezone(tz):%H:%M}",
+            (o.patient, o.service, f"{local_formats.day_time(o.start.astimezone(tz))}–{local_formats.time_text(o.end.astimezone(tz))}",
              ", ".join(o.resources[k] for k in ("doctor", "room", "equipment") if k in o.resources),
              time_left_text(o.seconds_left(now))) for o in offers],
             tooltips=[f"Held until {o.expires_at.astimezone(tz):%H:%M:%S}" for o in offers],
@@ -413,7 +413,8 @@ class WaitlistDialog(QDialog):
     def _on_added(self, entry: WaitlistEntryView, free: list[SlotOffer] | None = None) -> None:
         self._adding = None
         self.note_edit.clear()
-        text = f"{entry.patient} is on the waitlist for {entry.service} ({entry.window_text})."
+        text = (f"{entry.patient} is on the waitlist for {entry.service} "
+                f"({entry.window_text_in(local_formats.current().date_text)}).")
         if free:
             fmt, first = local_formats.current(), free[0].start.astimezone(self._branch.tz)
             text += (f" Note: {len(free)} free time{'s' if len(free) != 1 else ''} already fit{'s' if len(free) == 1 else ''}"
@@ -436,7 +437,7 @@ class WaitlistDialog(QDialog):
 
     def _on_accepted(self, offer: OfferView) -> None:
         start = offer.start.astimezone(self._branch.tz)
-        self._show_message(f"Booked: {offer.patient}, {offer.service} on {start:%Y-%m-%d %H:%M}.", error=False)
+        self._show_message(f"Booked: {offer.patient}, {offer.service} on {local_formats.day_time(start)}.", error=False)
         self.offer_accepted.emit(offer)
         self.refresh()
 

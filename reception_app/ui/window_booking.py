@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from ..services.dayview import GridResource, ServiceSummary
 from ..services.patients import PatientView
 from ..services.scheduling import AppointmentView
-from . import colors
+from . import colors, local_formats
 from .booking_dialog import BookingDialog
 from .changes import Changes
 from .history_dialog import may_read_history
@@ -225,7 +225,7 @@ class WindowBooking(WindowBase):
         tz = self.branch.tz if self.branch else UTC
         self.statusBar().showMessage(
             f"Booked: {appointment.patient} — {appointment.service} on "
-            f"{appointment.start.astimezone(tz):%a %d %b %H:%M}", 15_000)
+            f"{local_formats.day_time(appointment.start.astimezone(tz))}", 15_000)
         self.appointment_booked.emit(appointment)
         self.publish_changes(self.changes_of(appointment))
 

@@ -31,6 +31,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMenu, QWidget
 
 from ..services.scheduling import MOVABLE_STATUSES, get_appointment
+from . import local_formats
 from .changes import Changes
 from .history_dialog import may_read_history
 from .window_base import WindowBase
@@ -219,7 +220,7 @@ class WindowClinic(WindowBase):
         from .history_dialog import HistoryDialog
 
         tz = self.branch.tz
-        about = f"{appt.patient}, {appt.service} {appt.start.astimezone(tz):%a %d/%m/%Y %H:%M}"
+        about = f"{appt.patient}, {appt.service} {local_formats.day_time(appt.start.astimezone(tz))}"
         zone_text = f"branch-local time ({self.branch.name}, {self.branch.timezone})"
         return self.dialogs.open(f"history/{appt.id}", lambda: HistoryDialog(
             self._db, self.runner, table="appointment", row_id=appt.id, about=about, tz=tz, zone_text=zone_text,
@@ -230,7 +231,7 @@ class WindowClinic(WindowBase):
         appt = self.current_appointment()
         if appt is None or self.branch is None:
             return None
-        about = f"{appt.patient} {appt.start.astimezone(self.branch.tz):%d %b %H:%M}"
+        about = f"{appt.patient} {local_formats.day_time(appt.start.astimezone(self.branch.tz))}"
         from .reminders_dialog import AppointmentRemindersDialog
         timezone = self.branch.timezone
         return self.dialogs.open(f"reminders/{appt.id}", lambda: AppointmentRemindersDialog(
@@ -293,7 +294,7 @@ class WindowClinic(WindowBase):
         if appt is None or appt.series_id is None or not self.capabilities.book:
             return None
         tz = self.branch.tz if self.branch else None
-        about = f"{appt.patient} {appt.start.astimezone(tz):%a %d %b %H:%M}"
+        about = f"{appt.patient} {local_formats.day_time(appt.start.astimezone(tz))}"
         from .series_dialog import CancelSeriesDialog
 
         def make() -> CancelSeriesDialog:

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QMenu, QToolBar, QToolButton, QWidget
 from ..reports import day_sheet
 from ..services.dayview import DayView, GridResource
 from ..services.patients import patients_by_id
-from . import print_preview
+from . import local_formats, print_preview
 from .window_base import WindowBase
 
 
@@ -97,7 +97,7 @@ class WindowPrinting(WindowBase):
         db, ids = self._db, {a.patient_id for a in view.appointments}
         self._print(lambda by, at: day_sheet.doctor_day_sheet_pdf(view, doctor.id, printed_by=by, printed_at=at,
                                                                   patients=patients_by_id(db, ids)),
-                    f"Day sheet — {doctor.name}, {view.local_date:%d %b %Y}")
+                    f"Day sheet — {doctor.name}, {local_formats.day(view.local_date)}")
 
     def print_day_list(self) -> None:
         """Build the branch's day list of the day shown in the background (with the patients' phones
@@ -107,7 +107,7 @@ class WindowPrinting(WindowBase):
             db, ids = self._db, {a.patient_id for a in view.appointments}
             self._print(lambda by, at: day_sheet.day_list_pdf(view, printed_by=by, printed_at=at,
                                                               patients=patients_by_id(db, ids)),
-                        f"Day list — {view.branch.name}, {view.local_date:%d %b %Y}")
+                        f"Day list — {view.branch.name}, {local_formats.day(view.local_date)}")
 
     def _print(self, build: Callable[[str, datetime], bytes], title: str) -> None:
         printed_by = self.printed_by

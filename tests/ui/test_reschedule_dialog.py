@@ -32,7 +32,7 @@ def test_lists_the_next_free_starts_and_enter_moves_to_the_selected_one(qtbot, b
     assert len(dialog.offers) == OFFER_COUNT
     # 08:00 is Maria's own start; 08:15 overlaps only herself; João's 09:00 holds the ultrasound until 09:40.
     first = dialog.offer_tree.topLevelItem(0)
-    assert [first.text(i) for i in range(5)] == ["Mon 04 Jan", "08:15–08:45", "Ana Souza", "Imaging 1",
+    assert [first.text(i) for i in range(5)] == ["Mon 04/01/2027", "08:15–08:45", "Ana Souza", "Imaging 1",
                                                  "Ultrasound A"]
     assert [o.start for o in dialog.offers[:3]] == [at(8, 15), at(9, 45), at(10)]
     assert dialog.offer_tree.hasFocus() or dialog.focusWidget() is dialog.offer_tree
@@ -57,7 +57,7 @@ def test_a_later_day_and_the_same_doctor_option_reload_the_list(qtbot, booked: B
     with qtbot.waitSignal(dialog.offers_listed, timeout=10_000):
         dialog.date_edit.setDate(QDate(2027, 1, 5))
     assert dialog.offers[0].start == at(8, day=DAY + timedelta(days=1))
-    assert dialog.offer_tree.topLevelItem(0).text(0) == "Tue 05 Jan"
+    assert dialog.offer_tree.topLevelItem(0).text(0) == "Tue 05/01/2027"
     with qtbot.waitSignal(dialog.offers_listed, timeout=10_000):
         dialog.same_doctor_box.setFocus()
         qtbot.keyClick(dialog.same_doctor_box, Qt.Key.Key_Space)

@@ -35,7 +35,7 @@ def test_shows_the_doctors_roster(qtbot, clinic_db, runner: Runner):
     assert rows == [["Mon", "08:00-12:00", "", ""], ["Tue", "08:00-12:00", "", ""],
                     ["Fri", "22:00-06:00", "2027-01-01", "2027-06-30"]]
     assert dialog.time_off_table.item(0, 0).text() == "Leave"
-    assert dialog.time_off_table.item(0, 1).text() == "2027-03-01 00:00"   # Centro wall clock
+    assert dialog.time_off_table.item(0, 1).text() == "Mon 01/03/2027 00:00"   # Centro wall clock
     assert dialog.holiday_table.item(0, 1).text() == "Christmas"
 
 
@@ -51,7 +51,7 @@ def test_a_block_over_a_booking_lists_the_patient_and_applies_on_confirm(qtbot, 
     assert confirm is not None and confirm.isVisible()
     assert [a.appointment_id for a in impact.affected] == [booked.first.id]
     item = confirm.affected_tree.topLevelItem(0)
-    assert [item.text(i) for i in range(3)] == ["Mon 04 Jan 2027 08:00", "Maria Silva", "+5527999990001"]
+    assert [item.text(i) for i in range(3)] == ["Mon 04/01/2027 08:00", "Maria Silva", "+55 27 99999-0001"]
     with qtbot.waitSignal(dialog.change_applied, timeout=10_000) as applied:
         confirm.apply_button.click()
     assert [a.patient for a in applied.args[0].affected] == ["Maria Silva"]

@@ -68,7 +68,7 @@ def test_a_conflict_is_listed_with_alternatives_and_all_or_none_books_none(qtbot
     plan = _check(qtbot, dialog)
     assert [o.series_date for o in plan.occurrences] == TUESDAYS
     row = dialog.plan_tree.topLevelItem(1)
-    assert [row.text(i) for i in range(3)] == ["Tue 12 Jan 2027", "10:00", "not free"]
+    assert [row.text(i) for i in range(3)] == ["Tue 12/01/2027", "10:00", "not free"]
     assert "Ana Souza has João Pereira (Abdominal ultrasound)" in row.text(3) and row.text(4).startswith("09:15, 10:45")
     assert dialog.selected_occurrence().series_date == TUESDAYS[1]  # the first conflict is selected
     assert "3 of 4 occurrences are free" in dialog.status_label.text()

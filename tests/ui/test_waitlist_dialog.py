@@ -71,7 +71,7 @@ def test_add_an_entry_offer_the_freed_slot_watch_the_time_and_accept(qtbot, book
     assert "Note: 7 free times already fit — the first is Mon 04/01/2027 09:45; it can be booked now." in \
         dialog.message_label.text()
     assert [_cell(dialog.entry_table, 0, c) for c in range(7)] == [
-        "Maria Silva", "Abdominal ultrasound", "Any", "2027-01-04, 07:00–12:00", "2", "Waiting", age_text(entry.age(NOW))]
+        "Maria Silva", "Abdominal ultrasound", "Any", "04/01/2027, 07:00–12:00", "2", "Waiting", age_text(entry.age(NOW))]
 
     with qtbot.waitSignal(dialog.slots_processed, timeout=10_000) as processed, \
             qtbot.waitSignal(dialog.offers_loaded, timeout=10_000):
@@ -79,7 +79,7 @@ def test_add_an_entry_offer_the_freed_slot_watch_the_time_and_accept(qtbot, book
     assert processed.args == [1]
     qtbot.waitUntil(lambda: dialog.offer_table.rowCount() == 1, timeout=10_000)
     assert [_cell(dialog.offer_table, 0, c) for c in range(len(OFFER_COLUMNS))] == [
-        "Maria Silva", "Abdominal ultrasound", "Mon 2027-01-04 10:00–10:30", "Ana Souza, Imaging 1, Ultrasound A",
+        "Maria Silva", "Abdominal ultrasound", "Mon 04/01/2027 10:00–10:30", "Ana Souza, Imaging 1, Ultrasound A",
         "10:00"]
     clock.now = NOW + timedelta(minutes=4, seconds=30)
     dialog.update_time_left()
@@ -92,7 +92,7 @@ def test_add_an_entry_offer_the_freed_slot_watch_the_time_and_accept(qtbot, book
     assert (appt.patient_id, appt.status, appt.start) == (booked.maria, "confirmed", at(10))
     qtbot.waitUntil(lambda: dialog.offer_table.rowCount() == 0 and dialog.entry_table.rowCount() == 0,
                     timeout=10_000)
-    assert dialog.message_label.text() == "Booked: Maria Silva, Abdominal ultrasound on 2027-01-04 10:00."
+    assert dialog.message_label.text() == "Booked: Maria Silva, Abdominal ultrasound on Mon 04/01/2027 10:00."
 
 
 def test_decline_passes_on_an_expired_offer_cannot_be_accepted_and_cancel_entry(qtbot, booked: Booked,
