@@ -140,12 +140,13 @@ class Formats:
 
     def money(self, cents: int, currency: str | None = None) -> str:
         """Integer minor units as the locale writes them: ``2000`` → ``"R$ 20,00"`` (pt_BR, BRL),
-        ``"20,00 €"`` (pt_PT, EUR), ``"£20.00"`` (en_GB, GBP); a minus sign for negative amounts.
+        ``"20,00 €"`` (pt_PT, EUR), ``"£20.00"`` (en_GB, GBP); a minus sign for negative amounts. The
+        spaces are no-break spaces (U+00A0, as CLDR has them): an amount never breaks across lines.
         ``currency`` defaults to the clinic's. Currencies with other than two decimals (JPY) are
         still kept in hundredths here, as the rest of the program keeps them."""
         cur = currency or self.currency
         return format_currency(Decimal(int(cents)) / 100, cur, locale=self._babel, currency_digits=False,
-                               format=None, decimal_quantization=True).replace("\xa0", " ")
+                               format=None, decimal_quantization=True)
 
     @cached_property
     def decimal_symbol(self) -> str:

@@ -184,13 +184,15 @@ class CancelReasonDialog(QDialog):
         self.setWindowTitle("Cancel appointment")
         self.setAccessibleName("Cancel appointment")
         v = QVBoxLayout(self)
-        label = QLabel(f"Cancel {about}?\nReason (required; it is kept in the record):")
+        v.addWidget(QLabel(f"Cancel {about}?"))
         #: What the cancellation means for the money, once read (:meth:`set_terms`).
         self.terms_label = QLabel("Checking the cancellation policy…")
         self.terms_label.setObjectName("cancelTerms")
         self.terms_label.setAccessibleName("What happens to the money")
         self.terms_label.setWordWrap(True)
+        self.terms_label.setMinimumWidth(420)
         v.addWidget(self.terms_label)
+        label = QLabel("Reason (required; it is kept in the record):")
         v.addWidget(label)
         self.reason_edit = QLineEdit()
         self.reason_edit.setObjectName("cancelReason")
@@ -212,6 +214,7 @@ class CancelReasonDialog(QDialog):
         """Show what the cancellation means for the money (``Account.cancellation_words``), in bold
         when it costs the patient a fee (``late``)."""
         self.terms_label.setText(f"<b>{escape(text)}</b>" if late else escape(text))
+        self.adjustSize()   # the words arrive after the dialog is shown: make room for them
 
     def reason(self) -> str:
         """The reason typed, without surrounding blanks."""

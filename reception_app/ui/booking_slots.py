@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 from ..domain.slots import KINDS
 from ..services.dayview import ServiceSummary, local_time_text
 from ..services.scheduling import DESK_NOTE_MAX, SlotOffer
+from . import local_formats
 from .booking_model import NEXT_FREE_DAYS, BookingState, offer_cells, offer_tooltip
 from .colors import MessageLabel
 from .day_edit import DayEdit
@@ -68,7 +69,7 @@ class SlotPanel(QGroupBox):
         self.date_edit = DayEdit(local_date, earliest=earliest)
         self.date_edit.setObjectName("dateEdit")
         self.date_edit.setAccessibleName("Day")
-        self.date_edit.setDisplayFormat("ddd d MMM yyyy")
+        self.date_edit.setDisplayFormat(local_formats.qt_date_format())
         date_row.addWidget(self.date_edit)
         self.pin_label = QLabel()
         self.pin_label.setObjectName("pinLabel")

@@ -41,3 +41,10 @@ def day(d: date) -> str:
 def time_text(local: datetime | time) -> str:
     """A time of day: ``"10:15"`` (``"10:15 AM"`` in the United States)."""
     return current().time_text(local)
+
+
+def qt_date_format(*, weekday: bool = True) -> str:
+    """A ``QDateEdit`` display format in the branch's order: ``"ddd dd/MM/yyyy"`` (``weekday``:
+    with the weekday's short name) or ``"dd/MM/yyyy"``."""
+    pattern = current().date_pattern
+    return f"ddd {pattern}" if weekday else pattern

@@ -121,7 +121,7 @@ class Navigation(QObject):
         # Qt's default of 1 January 2000 while the branches load.
         self.date_edit = DayEdit(self._day or self._clock().astimezone().date())
         self.date_edit.setObjectName("dayPicker")
-        self.date_edit.setDisplayFormat("ddd d MMM yyyy")
+        self.date_edit.setDisplayFormat(local_formats.qt_date_format())
         self.date_edit.setMinimumWidth(150)
         self.date_edit.dateChanged.connect(self._on_date_picker_changed)
         bar.addWidget(self.date_edit)
@@ -453,6 +453,7 @@ class Navigation(QObject):
         self._branch = self._branches[index]
         self._wanted_branch = self._branch.name
         local_formats.use(self._branch.formats)
+        self.date_edit.setDisplayFormat(local_formats.qt_date_format())   # the branch's order
         w.zone_label.setText(f"Time zone: {self._branch.timezone}")
         if self._day is None:
             self._day = self._clock().astimezone(self._branch.tz).date()

@@ -111,7 +111,7 @@ class ForceBookingDialog(QDialog):
         form.addRow("&Doctor:", self.doctor_combo)
         self.date_edit = QDateEdit(qdate(day or self._clock().astimezone(self._tz).date()))
         self.date_edit.setCalendarPopup(True)
-        self.date_edit.setDisplayFormat("yyyy-MM-dd")
+        self.date_edit.setDisplayFormat(local_formats.qt_date_format(weekday=False))
         self.time_edit = QTimeEdit(QTime(8, 0))
         self.time_edit.setDisplayFormat("HH:mm")
         self.date_edit.setAccessibleName("Date")
@@ -233,7 +233,7 @@ class OverridesLogWindow(QDialog):
         self.until_edit = QDateEdit(qdate(today))
         for label, edit in (("&From:", self.from_edit), ("&To:", self.until_edit)):
             edit.setCalendarPopup(True)
-            edit.setDisplayFormat("yyyy-MM-dd")
+            edit.setDisplayFormat(local_formats.qt_date_format(weekday=False))
             edit.setAccessibleName(label.replace("&", "").rstrip(":") + " date")
             text = QLabel(label)
             text.setBuddy(edit)

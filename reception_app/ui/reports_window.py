@@ -53,7 +53,7 @@ from ..services import dayview
 from ..services import reports as report_service
 from ..services.reports import MAX_DAYS, Chart, ReportData, Table
 from ..store.database import Database
-from . import print_preview
+from . import local_formats, print_preview
 from .colors import MessageLabel
 from .reports_views import (
     ALL_BRANCHES,
@@ -174,7 +174,7 @@ class ReportsWindow(QDialog):
         self.to_edit = QDateEdit()
         for edit, name in ((self.from_edit, "From date"), (self.to_edit, "To date")):
             edit.setCalendarPopup(True)
-            edit.setDisplayFormat("yyyy-MM-dd")
+            edit.setDisplayFormat(local_formats.qt_date_format(weekday=False))
             edit.setAccessibleName(name)
         self.branch_combo = QComboBox()
         self.branch_combo.setAccessibleName("Branch")

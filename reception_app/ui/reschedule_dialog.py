@@ -114,7 +114,7 @@ class RescheduleDialog(QDialog):
         self.date_edit.setObjectName("rescheduleFrom")
         self.date_edit.setAccessibleName("Search from day")
         self.date_edit.setCalendarPopup(True)
-        self.date_edit.setDisplayFormat("ddd d MMM yyyy")
+        self.date_edit.setDisplayFormat(local_formats.qt_date_format())
         self.date_edit.setMinimumDate(QDate(today.year, today.month, today.day))
         self.date_edit.dateChanged.connect(self._on_date_changed)
         form.addRow("Search from", self.date_edit)

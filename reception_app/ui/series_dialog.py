@@ -132,7 +132,7 @@ class SeriesDialog(PatientBookingDialog):
         self.first_edit.setObjectName("seriesFirst")
         self.first_edit.setAccessibleName("From")
         self.first_edit.setCalendarPopup(True)
-        self.first_edit.setDisplayFormat("ddd dd MMM yyyy")  # as the dates of the plan below
+        self.first_edit.setDisplayFormat(local_formats.qt_date_format())  # as the dates of the plan below
         self.first_edit.dateChanged.connect(self._on_input_changed)
         self.first_edit.setMaximumWidth(180)
         first_row = QHBoxLayout()
@@ -159,7 +159,7 @@ class SeriesDialog(PatientBookingDialog):
         self.until_edit.setObjectName("seriesUntil")
         self.until_edit.setAccessibleName("Until date")
         self.until_edit.setCalendarPopup(True)
-        self.until_edit.setDisplayFormat("ddd dd MMM yyyy")
+        self.until_edit.setDisplayFormat(local_formats.qt_date_format())
         for radio in (self.count_radio, self.until_radio):
             radio.toggled.connect(self._on_input_changed)
         self.count_spin.valueChanged.connect(self._on_input_changed)

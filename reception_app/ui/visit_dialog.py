@@ -146,7 +146,7 @@ class VisitDialog(PatientBookingDialog):
         self.date_edit.setObjectName("visitDay")
         self.date_edit.setAccessibleName("Day")
         self.date_edit.setCalendarPopup(True)
-        self.date_edit.setDisplayFormat("ddd dd MMM yyyy")  # as the parts' days below
+        self.date_edit.setDisplayFormat(local_formats.qt_date_format())  # as the parts' days below
         self.date_edit.dateChanged.connect(self._on_search_changed)
         form.addRow("&Day", self.date_edit)
         v.addLayout(form)

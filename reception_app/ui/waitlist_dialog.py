@@ -172,7 +172,7 @@ class WaitlistDialog(QDialog):
         self.first_date_edit = DayEdit(today, earliest=today)
         self.last_date_edit = DayEdit(today + timedelta(days=14), earliest=today)
         for i, (edit, name) in enumerate(((self.first_date_edit, "First date"), (self.last_date_edit, "Last date"))):
-            edit.setDisplayFormat("yyyy-MM-dd")
+            edit.setDisplayFormat(local_formats.qt_date_format(weekday=False))
             edit.setAccessibleName(name)
             if i:
                 dates.addWidget(QLabel("to"))

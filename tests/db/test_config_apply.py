@@ -455,7 +455,7 @@ def test_the_clinic_profile_and_branch_locale_are_applied_and_read_back(db):
             profile.currency) == ("Clínica Horizonte", "Clínica Horizonte Ltda.", "CNPJ 12.345.678/0001-90",
                                   "Av. Paulista, 1000\nSão Paulo — SP", 10, "BRL")
     centro, berlin = (rows(db, "SELECT id FROM branch WHERE name = :n", n=n)[0][0] for n in ("Centro", "Berlin"))
-    assert db.read(lambda c: clinic_config.branch_formats(c, centro)).money(2000) == "R$ 20,00"
+    assert db.read(lambda c: clinic_config.branch_formats(c, centro)).money(2000) == "R$ 20,00"
     assert db.read(lambda c: clinic_config.branch_formats(c, berlin)).locale == "en_GB"   # none given
 
 

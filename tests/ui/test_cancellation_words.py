@@ -28,9 +28,9 @@ def _policy(booked: Booked, locale: str, currency: str) -> int:
 
 
 @pytest.mark.parametrize("locale, currency, late_words, early_words", [
-    ("pt_BR", "BRL", "Late cancellation (less than 48 h before the start): the R$ 15,00 fee is kept, "
-                     "R$ 5,00 will be refunded.",
-     "Early cancellation (48 h or more before the start): no fee; R$ 20,00 will be refunded."),
+    ("pt_BR", "BRL", "Late cancellation (less than 48 h before the start): the R$ 15,00 fee is kept, "
+                     "R$ 5,00 will be refunded.",
+     "Early cancellation (48 h or more before the start): no fee; R$ 20,00 will be refunded."),
     ("en_GB", "GBP", "Late cancellation (less than 48 h before the start): the £15.00 fee is kept, "
                      "£5.00 will be refunded.",
      "Early cancellation (48 h or more before the start): no fee; £20.00 will be refunded."),

@@ -24,7 +24,7 @@ def test_a_refund_due_is_listed_and_recorded_with_one_action(qtbot, booked: Book
     assert loaded.args[0] == 1
     row = [dialog.table.item(0, c).text() for c in range(dialog.table.columnCount())]
     assert row[1:] == ["Maria Silva", "(27) 99999-0001", "Abdominal ultrasound, Mon 04/01/2027 08:00", "Centro",
-                       "R$ 25,00", "Card terminal"]
+                       "R$ 25,00", "Card terminal"]
     assert dialog.summary_label.text().startswith("1 refund due")
     assert dialog.record_button.isEnabled() and dialog.record_button.isDefault()
 
@@ -35,7 +35,7 @@ def test_a_refund_due_is_listed_and_recorded_with_one_action(qtbot, booked: Book
     assert recorded.args[0].payment.kind == "refund" and recorded.args[0].payment.amount_cents == 2500
     assert recorded.args[0].payment.method == "card_terminal"
     assert again.args[0] == 0 and dialog.summary_label.text() == "No refunds are due."
-    assert dialog.status_label.text() == "Refund of R$ 25,00 to Maria Silva recorded (card terminal)."
+    assert dialog.status_label.text() == "Refund of R$ 25,00 to Maria Silva recorded (card terminal)."
     assert payments.account(booked.db, booked.first.id).settlement.refund_due_cents == 0
     assert not dialog.record_button.isEnabled()
 

@@ -96,8 +96,8 @@ def test_money_in_exponent_notation_says_how_to_write_it() -> None:
 
 def test_money_is_formatted_with_its_currency() -> None:
     assert policy.format_money(123456, "EUR") == "€1,234.56"   # en_GB form without a locale
-    assert policy.format_money(123456, "EUR", "pt_PT") == "1 234,56 €"
-    assert policy.format_money(123456, "BRL", "pt_BR") == "R$ 1.234,56"
+    assert policy.format_money(123456, "EUR", "pt_PT") == "1 234,56 €"
+    assert policy.format_money(123456, "BRL", "pt_BR") == "R$ 1.234,56"
     assert policy.format_money(-5, "BRL") == "-R$0.05"
 
 
@@ -108,17 +108,17 @@ def test_cancellation_words_say_lateness_fee_and_refund_in_the_branchs_money() -
     m = Formats("pt_BR", "BRL").money
     words = lambda **kw: policy.cancellation_words(money=m, **{"free_hours": 48, "late_fee_cents": 1500, **kw})  # noqa: E731
     assert words(by="patient", late=True, paid_cents=2000) == \
-        "Late cancellation (less than 48 h before the start): the R$ 15,00 fee is kept, R$ 5,00 will be refunded."
+        "Late cancellation (less than 48 h before the start): the R$ 15,00 fee is kept, R$ 5,00 will be refunded."
     assert words(by="patient", late=True, paid_cents=1000) == ("Late cancellation (less than 48 h before the start): "
-                                                               "the fee is R$ 15,00: the R$ 10,00 paid is kept and "
-                                                               "R$ 5,00 is still owed.")
+                                                               "the fee is R$ 15,00: the R$ 10,00 paid is kept and "
+                                                               "R$ 5,00 is still owed.")
     assert words(by="patient", late=True, paid_cents=0) == \
-        "Late cancellation (less than 48 h before the start): the R$ 15,00 fee is owed (nothing was paid)."
+        "Late cancellation (less than 48 h before the start): the R$ 15,00 fee is owed (nothing was paid)."
     assert words(by="patient", late=True, paid_cents=2000, refunded_cents=500) == \
-        "Late cancellation (less than 48 h before the start): the R$ 15,00 fee is kept."
+        "Late cancellation (less than 48 h before the start): the R$ 15,00 fee is kept."
     assert words(by="patient", late=False, paid_cents=2000) == \
-        "Early cancellation (48 h or more before the start): no fee; R$ 20,00 will be refunded."
-    assert words(by="clinic", late=True, paid_cents=2000) == "Cancelled by the clinic: no fee; R$ 20,00 will be refunded."
+        "Early cancellation (48 h or more before the start): no fee; R$ 20,00 will be refunded."
+    assert words(by="clinic", late=True, paid_cents=2000) == "Cancelled by the clinic: no fee; R$ 20,00 will be refunded."
     assert words(by="clinic", late=True, paid_cents=0) == "Cancelled by the clinic: no fee, and nothing is to be refunded."
     assert words(by="patient", late=True, paid_cents=2000, late_fee_cents=0) == \
-        "No cancellation fee for this appointment; R$ 20,00 will be refunded."
+        "No cancellation fee for this appointment; R$ 20,00 will be refunded."
