@@ -191,6 +191,8 @@ def _markers(a: AppointmentView, view: DayView, resource: GridResource | None, n
     out = []
     if notes.get(a.id):
         out.append(notes[a.id].strip())
+    elif getattr(a, "desk_note", ""):   # the note typed when booking (migration 0013)
+        out.append(a.desk_note)
     view_markers: Mapping[int, frozenset[str]] = getattr(view, "markers", None) or {}
     out += [label for kind, label in _VIEW_MARKERS.items() if kind in view_markers.get(a.id, ())]
     if a.source in _SOURCE_MARKERS:
@@ -261,7 +263,8 @@ def doctor_day_sheet_pdf(view: DayView, resource_id: int, *, printed_by: str, pr
 
     title = f"Day sheet — {resource.name}"
     meta = ReportMeta(clinic=clinic, branch=view.branch.name, title=title, period=period_text(view.local_date),
-                      printed_by=printed_by, printed_at=printed_at, tz=tz, pagesize=A4_PORTRAIT)
+                      printed_by=printed_by, printed_at=printed_at, tz=tz, pagesize=A4_PORTRAIT,
+                      formats=view.branch.formats)
 
     story: list[Flowable] = []
     hours = _hours_text(resource.availability, tz)
@@ -337,15 +340,17 @@ def _esc(text: str) -> str:
 def _patient_cell(a: AppointmentView, view: DayView, patients: Mapping[int, PatientDetails],
                   st: Mapping[str, Any], *, compact: bool = False) -> tuple[Paragraph, str]:
     """The patient's name (bold) with age and birth date below (``compact``: only the age, on
-    the same line); and their phone in international format ("" when unknown)."""
+    the same line); and their phone as the branch writes it ("" when unknown): national for its
+    country, international otherwise; the birth date in the branch's form (``domain.formats``)."""
+    fmt = view.branch.formats
     details = patients.get(a.patient_id)
     birth = details.birth_date if details is not None else None
     age = age_text(birth, view.local_date)
     if compact:
         small = age or None
     else:
-        small = " · ".join(p for p in (age, f"born {birth.isoformat()}" if birth else "") if p) or None
-    phone = phone_text(details.phone) if details is not None else ""
+        small = " · ".join(p for p in (age, f"born {fmt.date_text(birth)}" if birth else "") if p) or None
+    phone = fmt.phone(details.phone) if details is not None and details.phone else ""
     return cell(a.patient, st["cell_bold"], small=small, small_style=st["cell_small"], inline=compact), phone
 
 
@@ -427,7 +432,8 @@ def day_list_pdf(view: DayView, *, printed_by: str, printed_at: datetime,
     tz = view.tz
     st = styles(8.5)
     meta = ReportMeta(clinic=clinic, branch=view.branch.name, title="Day list", period=period_text(view.local_date),
-                      printed_by=printed_by, printed_at=printed_at, tz=tz, pagesize=A4_LANDSCAPE)
+                      printed_by=printed_by, printed_at=printed_at, tz=tz, pagesize=A4_LANDSCAPE,
+                      formats=view.branch.formats)
     by_id = {r.id: r for r in view.resources}
     appointments = sorted(view.appointments, key=lambda a: (a.start, a.resources.get("doctor", "~"), a.id))
 

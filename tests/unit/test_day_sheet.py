@@ -112,11 +112,11 @@ def test_day_sheet_header_times_and_names(small_day: DayView) -> None:
     assert "11:00" in text and "14:00" not in text  # 11:00 UTC would be 08:00; 08:00 local is 11:00 UTC
     # Accents, escaping, age and phone from the patient details.
     assert "João Pereira" in text and "Maria da Conceição" in text and "Ana & <Bia> Müller" in text
-    assert "51 y · born 1975-11-02" in text
+    assert "51 y · born 02/11/1975" in text
     assert "+55 27 99999-0001" in text
     assert "13 mo" in text  # a baby: months
     assert "Checked in" in text and "Confirmed" in text and "Walk-in" in text
-    assert "Printed by maria at 2027-01-04 07:55 UTC-03:00" in text
+    assert "Printed by maria at 04/01/2027 07:55 UTC-03:00" in text
     assert "Page 1 of 1" in text
     # Totals and free time in the shift: 08:00-12:00 minus three half hours.
     assert "3 appointments" in text and "1 h 30 min booked" in text and "2 h 30 min free" in text
@@ -206,7 +206,7 @@ def test_dst_fall_back_day_prints_local_times() -> None:
     assert "Clocks change today (UTC+02:00 to UTC+01:00)" in text
     assert "02:30" in text and "02:30 (2nd)" in text and "17:00" in text
     assert "Jürgen Groß" in text and "Zoë Brontë" in text and "Anaïs Lefèvre" in text
-    assert "Printed by klaus at 2027-10-31 17:00 UTC+01:00" in text
+    assert "Printed by klaus at 31/10/2027 17:00 UTC+01:00" in text
     [listing] = pages(day_list_pdf(view, printed_by="klaus", printed_at=late))
     listing = " ".join(listing.split())  # a narrow time column wraps "(2nd)"
     assert "02:30–02:00 (2nd)" in listing and "02:30 (2nd)–03:00" in listing and "17:00–17:30" in listing
@@ -269,3 +269,17 @@ def test_appointment_outside_the_shift_is_marked() -> None:
     view = day_view([appointment(1, local(DAY, 13), 30, "Late Patient")], ana_hours=((8, 12),))
     text = " ".join(pages(doctor_day_sheet_pdf(view, ANA, printed_by="maria", printed_at=PRINTED_AT))[0].split())
     assert "Outside the shift" in text
+
+
+def test_a_brazilian_branch_prints_national_phones_local_dates_and_the_desk_note() -> None:
+    from dataclasses import replace
+
+    from reception_app.services.dayview import BranchSummary
+
+    a = replace(appointment(1, local(DAY, 9, 0, SAO_PAULO), 30, "João Pereira"), desk_note="Bring last year's X-ray")
+    view = replace(day_view([a]), branch=BranchSummary(1, "Centro", "America/Sao_Paulo", "pt_BR", "BRL"))
+    [text] = pages(doctor_day_sheet_pdf(view, ANA, printed_by="Luana Ferreira", printed_at=PRINTED_AT,
+                                        patients=PATIENTS))
+    assert "(27) 99999-0001" in text and "+55 27" not in text      # national at home
+    assert "born 02/11/1975" in text and "Bring last" in text and "X-ray" in text
+    assert "Printed by Luana Ferreira at 04/01/2027 07:55 UTC-03:00" in text
