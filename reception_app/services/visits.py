@@ -119,7 +119,10 @@ def part_client_id(parent: uuid.UUID, key: str) -> uuid.UUID:
 # -- visits -----------------------------------------------------------------------------------
 def _label(i: int, part: VisitPart, b: BranchInfo | None = None) -> str:
     when = part.start.astimezone(b.tz) if b is not None and part.start.tzinfo is not None else part.start
-    return f"Part {i + 1} ({part.service} at {when:%Y-%m-%d %H:%M})"
+    if b is None:
+        return f"Part {i + 1} ({part.service} at {when:%Y-%m-%d %H:%M})"
+    fmt = b.formats   # as the branch writes a day and a time: "Mon 04/01/2027 09:00"
+    return f"Part {i + 1} ({part.service} at {fmt.day_text(when.date())} {fmt.time_text(when)})"
 
 
 def _check_parts(parts: list[VisitPart]) -> None:

@@ -82,7 +82,7 @@ def test_one_part_taken_books_nothing_and_names_the_part(clinic, patient):
     with pytest.raises(SlotTaken) as err:
         book(clinic, patient, [VisitPart(LAB, at(8)), VisitPart(US, at(9))])
     message = str(err.value)
-    assert message.startswith("Part 2 (Abdominal ultrasound at 2027-01-04 09:00)")
+    assert message.startswith("Part 2 (Abdominal ultrasound at Mon 04/01/2027 09:00)")
     assert "Ultrasound A" in message and "Nothing was booked" in message
     assert counts(clinic) == before  # no visit row, no first part
 

@@ -293,9 +293,9 @@ BOOK_ERRORS = [
     ({"--service": "Brain surgery"}, 2, ["service:"]),
     ({"--doctor": "Dr. Who"}, 2, ["doctor:"]),
     ({"--patient": "999999"}, 2, ["patient:"]),
-    ({"--start": "SUNDAY"}, 2, ["start:", "opening hours"]),
-    ({"--start": "PAST"}, 2, ["start:", "past"]),
-    ({"--start": "FAR"}, 2, ["start:", "horizon"]),
+    ({"--start": "SUNDAY"}, 2, ["09:00", "opening hours"]),
+    ({"--start": "PAST"}, 2, ["09:00", "is in the past"]),
+    ({"--start": "FAR"}, 2, ["09:00", "horizon"]),
 ]
 
 
