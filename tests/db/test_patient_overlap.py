@@ -139,7 +139,7 @@ def test_a_visit_part_overlapping_another_appointment_is_refused_naming_both(cli
     with pytest.raises(PatientBusy) as info:
         visits.book_visit(clinic, branch="Centro", patient_id=patient, now=NOW,
                           parts=[VisitPart(CONSULT, at(9)), VisitPart(CONSULT, at(8, 15))])
-    assert str(info.value).startswith("Part 2 (Consultation at 2027-01-04 08:15)")
+    assert str(info.value).startswith("Part 2 (Consultation at Mon 04/01/2027 08:15)")
     assert_names(info.value, ultrasound)
     assert "Nothing was booked" in str(info.value)
     assert written(clinic) == before
