@@ -11,6 +11,7 @@ payments for anything else (part of it, another method).
 from __future__ import annotations
 
 import uuid
+from zoneinfo import ZoneInfo
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -151,10 +152,7 @@ class RefundsDueDialog(QDialog):
         self.table.setRowCount(len(rows))
         for r, due in enumerate(rows):
             fmt = formats_for(due.account.locale, due.account.currency)
-            tz = due.account.timezone
-            from zoneinfo import ZoneInfo
-
-            zone = ZoneInfo(tz)
+            zone = ZoneInfo(due.account.timezone)
             start = due.start.astimezone(zone)
             cancelled = due.cancelled_at.astimezone(zone) if due.cancelled_at else None
             cells = (fmt.date_text(cancelled.date()) + " " + fmt.time_text(cancelled) if cancelled else "",
