@@ -33,6 +33,7 @@ from sqlalchemy.engine import Connection
 
 from ..domain import slots as engine
 from ..domain.errors import NotFound, PatientBusy, SlotTaken, ValidationError
+from ..domain.formats import Formats
 from ..domain.recurrence import (
     Exceptions,
     LocalOccurrence,
@@ -294,7 +295,11 @@ def plan_series(db: Database, *, branch: str, service: str, patient_id: int, rru
 
 
 # -- booking -------------------------------------------------------------------------------------
-def _occurrence_label(o: LocalOccurrence) -> str:
+def _occurrence_label(o: LocalOccurrence, fmt: Formats | None = None) -> str:
+    """``"Tue 19/01/2027 10:00"``: an occurrence as the branch writes a day and a time (``fmt``; ISO
+    ``"Tue 2027-01-19 10:00"`` without it)."""
+    if fmt is not None:
+        return f"{fmt.day_text(o.series_date)} {fmt.time_text(o.local_start)}"
     return f"{o.series_date:%a %Y-%m-%d} {o.local_start:%H:%M}"
 
 
@@ -340,6 +345,7 @@ def book_series(db: Database, plan: SeriesPlan | SeriesRequest, *, mode: Mode, c
                                       "ON v.id = s.service_id WHERE s.client_id = %(c)s", {"c": cid})
         occurrences = req.local_occurrences()
         b = catalog.load_branch(conn, req.branch, occurrences[0].series_date, occurrences[-1].series_date)
+        progress["formats"] = b.formats
         s = catalog.load_service(conn, req.service)
         if earlier:
             if (earlier[0][1], earlier[0][2]) != (req.patient_id, s.name):
@@ -363,7 +369,7 @@ def book_series(db: Database, plan: SeriesPlan | SeriesRequest, *, mode: Mode, c
             if option is None or patient_busy is not None:
                 why = (f"{o.local_start:%H:%M} {missing}" if start is None else str(patient_busy) if patient_busy
                        else str(booking.explain_unavailable(conn, b, s, start, when, only)))
-                conflicts.append(f"{_occurrence_label(o)}: {why}")
+                conflicts.append(f"{_occurrence_label(o, b.formats)}: {why}")
                 left.append(o.series_date)
                 continue
             if conflicts and mode == "all_or_nothing":
@@ -387,7 +393,8 @@ def book_series(db: Database, plan: SeriesPlan | SeriesRequest, *, mode: Mode, c
         o = progress["occurrence"]
         if o is None:
             raise
-        raise SlotTaken(f"{_occurrence_label(o)}: {exc} Nothing was booked.", resource=exc.resource,
+        raise SlotTaken(f"{_occurrence_label(o, progress.get('formats'))}: {exc} Nothing was booked.",
+                        resource=exc.resource,
                         when=exc.when, resource_id=exc.resource_id) from exc
     except ValidationError as exc:
         if exc.field in ("appointment_patient_id_fkey", "series_patient_id_fkey"):
@@ -411,7 +418,7 @@ def _name_busy_occurrence(db: Database, exc: PatientBusy, req: SeriesRequest) ->
             busy = booking.patient_conflict(conn, req.patient_id, start,
                                             start + timedelta(minutes=s.spec.duration_min))
             if busy is not None:
-                return PatientBusy(f"{_occurrence_label(o)}: {busy} Nothing was booked.",
+                return PatientBusy(f"{_occurrence_label(o, b.formats)}: {busy} Nothing was booked.",
                                    appointment_id=busy.appointment_id, when=busy.when)
         return exc
 
