@@ -31,7 +31,9 @@ interval, ``"22:00-06:00"``); dates outside 2000-01-01 .. 2099-12-31
 amounts that are not plain decimals (``"1e6"``).
 
 Rules: a branch's weekly hours and a doctor's shifts are replaced by what the
-file says (a day missing from ``hours`` is closed); other rows are created or
+file says when it gives them (a day missing from ``hours`` is closed; a branch
+without ``hours`` or a doctor without ``shifts`` keeps what it has, so a file
+that only sets a branch's ``locale`` closes nothing); other rows are created or
 updated by name; nothing is deleted that the file does not mention.
 """
 
@@ -335,7 +337,9 @@ def _apply(conn: Connection, data: dict[str, Any]) -> ApplyResult:
                                  "ON CONFLICT (name) DO UPDATE SET timezone = EXCLUDED.timezone", {"n": name, "tz": tz})
         result.note("branch", name, ins)
         _apply_branch_contact(conn, bid, name, b)
-        hours = b.get("hours", {})
+        if "hours" not in b:   # a file that only sets, say, the locale keeps the branch's hours
+            continue
+        hours = b["hours"]
         if not isinstance(hours, dict):
             raise ValidationError(f"branch {name!r}.hours", hours, "must be a table like { mon = [\"08:00-12:00\"] }")
         rows: list[dict[str, Any]] = []
@@ -358,6 +362,8 @@ def _apply(conn: Connection, data: dict[str, Any]) -> ApplyResult:
                             "l": check_text(d["login"], f"doctor {name!r}.login", max_length=63)
                             if d.get("login") is not None else None})
         result.note("doctor", name, ins)
+        if "shifts" not in d:   # the doctor's shifts stay as they are
+            continue
         conn.execute(text("DELETE FROM shift WHERE resource_id = :r"), {"r": rid})
         rows = []
         for j, sh in enumerate(d.get("shifts", [])):

@@ -477,3 +477,20 @@ def test_bad_profile_values_are_named_and_nothing_is_written(db, section, where,
     assert info.value.field == where and words in str(info.value)
     assert rows(db, "SELECT key, value::text FROM clinic_setting ORDER BY 1") + rows(
         db, "SELECT name, locale FROM branch ORDER BY 1") == before
+
+
+def test_a_branch_or_doctor_without_hours_or_shifts_keeps_what_it_has(db):
+    """Issue 16: a file that only sets a branch's locale (or a doctor's login) must not close the
+    branch or take the doctor off every shift; ``hours = {}`` and ``shifts = []`` still clear them."""
+    clinic_config.apply_file(db, DATA / "test_clinic.toml")
+    hours = "SELECT weekday, start_min, end_min FROM opening_hours o JOIN branch b ON b.id = o.branch_id " \
+            "WHERE b.name = 'Centro' ORDER BY 1, 2"
+    shifts = "SELECT count(*) FROM shift s JOIN resource r ON r.id = s.resource_id WHERE r.name = 'Ana Souza'"
+    before_hours, before_shifts = rows(db, hours), rows(db, shifts)
+    assert before_hours and before_shifts[0][0] > 0
+    clinic_config.apply(db, {"branch": [{"name": "Centro", "timezone": "America/Sao_Paulo", "locale": "pt_BR"}],
+                             "doctor": [{"name": "Ana Souza", "specialty": "radiology"}]})
+    assert rows(db, hours) == before_hours and rows(db, shifts) == before_shifts
+    clinic_config.apply(db, {"branch": [{"name": "Centro", "timezone": "America/Sao_Paulo", "hours": {}}],
+                             "doctor": [{"name": "Ana Souza", "specialty": "radiology", "shifts": []}]})
+    assert rows(db, hours) == [] and rows(db, shifts) == [(0,)]
