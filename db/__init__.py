@@ -41,6 +41,7 @@ SQL_FILES: tuple[str, ...] = (
     "reminders.sql",
     "reports.sql",
     "audit.sql",
+    "portal.sql",
     "grants.sql",
 )
 

@@ -10,4 +10,7 @@ BEGIN
         EXECUTE format('GRANT CONNECT ON DATABASE %I TO clinic_reception, clinic_doctor, clinic_manager, '
                        'clinic_admin, clinic_reminders', current_database());
     END IF;
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'clinic_portal') THEN
+        EXECUTE format('GRANT CONNECT ON DATABASE %I TO clinic_portal', current_database());
+    END IF;
 END $$

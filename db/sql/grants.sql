@@ -118,6 +118,23 @@ BEGIN
     END IF;
 END $$;
 
+-- The patient portal (migration 0014; this file is applied by 0010 too, before the role may exist):
+-- clinic_portal may use the schema and call the functions of portal.sql written for it, nothing
+-- else. The desk and the reminder service mint a patient's link (clinic_portal_token) to send it.
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'clinic_portal') THEN
+        GRANT USAGE ON SCHEMA public TO clinic_portal;
+        GRANT EXECUTE ON FUNCTION portal_catalog(),
+            portal_search_inputs(integer,integer,integer,timestamp with time zone,timestamp with time zone),
+            portal_hold(integer,integer,integer[],timestamp with time zone), portal_release(text),
+            portal_send_code(text,text,text), portal_book(text,text,jsonb), portal_appointment(text),
+            portal_confirm(text), portal_cancel(text,boolean), portal_note(text,text)
+            TO clinic_portal;
+    END IF;
+END $$;
+GRANT EXECUTE ON FUNCTION clinic_portal_token(bigint,text) TO clinic_reception, clinic_reminders;
+
 -- Row-level security on appointment: staff see and change all; a doctor reads all and changes the
 -- status of the appointments that book them (their resource's login_role); the reminder service reads.
 ALTER TABLE appointment ENABLE ROW LEVEL SECURITY;

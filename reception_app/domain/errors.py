@@ -142,3 +142,18 @@ class PermissionDenied(ClinicError):
     """The signed-in database role may not do this (SQLSTATE 42501)."""
 
     exit_code = 6
+
+
+class PortalRefused(ClinicError):
+    """The patient portal's database functions refused a visitor's request (SQLSTATE CL020,
+    ``db/sql/portal.sql``): ``reason`` is the function's HINT (``hold_gone``, ``bad_link``,
+    ``not_live``, ``started``, ``outside_window``, ``too_many_codes``, ``bad_contact``,
+    ``bad_details``, ``contact_changed``, ``not_online``, ``bad_resources``, ``busy``,
+    ``note_too_long``, ``bad_window``), which the portal turns into its page's words; ``str()`` is the
+    database's English sentence."""
+
+    exit_code = 2
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason

@@ -8,8 +8,10 @@ needs. Names are matched exactly first, then case-insensitively.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Connection
@@ -137,10 +139,11 @@ def load_branch(conn: Connection, name_or_id: str | int, holidays_from: date | N
 def load_service(conn: Connection, name: str) -> ServiceInfo:
     """The service by name. Raises ``NotFound("service", …)``."""
     row = _lookup(conn, "service", "service", name)
-    return _service_info(row)
+    return service_info(row)
 
 
-def _service_info(row: dict) -> ServiceInfo:
+def service_info(row: Mapping[str, Any]) -> ServiceInfo:
+    """A :class:`ServiceInfo` from a ``service`` row (its columns by name)."""
     needs = {k: v for k, v in (("doctor", row["doctor_specialty"]), ("room", row["room_kind"]),
                                ("equipment", row["equipment_kind"])) if v}
     return ServiceInfo(row["id"], row["name"], ServiceSpec(
@@ -198,16 +201,24 @@ def candidate_resources(conn: Connection, branch: BranchInfo, service: ServiceIn
         "   OR (r.kind = 'equipment' AND r.category = %(eq)s)) "
         "ORDER BY 3, 2, 4, 5, 8, 6",
         {"b": branch.id, "doc": needs.get("doctor"), "room": needs.get("room"), "eq": needs.get("equipment")})
+    return candidates_from_rows(rows, needs)
+
+
+def candidates_from_rows(rows: list, needs: Mapping[str, str]) -> list[ResourceSpec]:
+    """The engine's resources from candidate rows ``(id, name, kind, 'w'|'x'|None, weekday, start_min,
+    end_min, valid_from|local_date, valid_until)`` ordered by kind and name, as
+    :func:`candidate_resources` reads them and the portal's ``portal_search_inputs`` returns them
+    (``needs``: the service's kind → category)."""
     seen: dict[int, tuple[str, str]] = {}
     for rid, name, kind, *_ in rows:
         seen.setdefault(rid, (name, kind))
-    rules = _rules_from_rows([(rid, *rest) for rid, _name, _kind, *rest in rows])
+    rules = rules_from_rows([(rid, *rest) for rid, _name, _kind, *rest in rows])
     by_kind = {k: [rid for rid, (_, kind) in seen.items() if kind == k] for k in KINDS}
     return [ResourceSpec(id=rid, name=seen[rid][0], kind=k, category=needs[k], rules=rules.get(rid, ()))
             for k in KINDS if k in needs for rid in by_kind[k]]
 
 
-def _rules_from_rows(rows: list) -> dict[int, tuple[WeeklyRule, ...]]:
+def rules_from_rows(rows: list) -> dict[int, tuple[WeeklyRule, ...]]:
     """``(resource_id, 'w'|'x'|None, weekday, start_min, end_min, valid_from|local_date, valid_until)``
     rows (weekly shifts ``'w'``, exception rows ``'x'`` with NULL minutes for a day off) → the
     effective rules per resource (weekly pattern with the exceptions applied)."""
@@ -237,7 +248,7 @@ def shift_rules(conn: Connection, branch_id: int,
         "WHERE branch_id = %(b)s AND (%(ids)s::integer[] IS NULL OR resource_id = ANY(%(ids)s)) "
         "ORDER BY 1, 2, 3, 6, 4",
         {"b": branch_id, "ids": resource_ids})
-    return _rules_from_rows(rows)
+    return rules_from_rows(rows)
 
 
 def busy_seconds(conn: Connection, resource_ids: list[int], start: datetime, end: datetime,

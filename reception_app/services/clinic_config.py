@@ -69,11 +69,12 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _SCHEMA: dict[str, tuple[set[str], set[str]]] = {
     # section: (required keys, optional keys)
     "branch": ({"name", "timezone"}, {"hours", "phone", "language", "quiet_hours", "locale"}),
-    "doctor": ({"name", "specialty"}, {"shifts", "login"}),
+    "doctor": ({"name", "specialty"}, {"shifts", "login", "online", "online_confirmation"}),
     "room": ({"name", "branch", "kind"}, set()),
     "equipment": ({"name", "branch", "kind"}, set()),
     "service": ({"name", "duration"}, {"buffer_before", "buffer_after", "min_notice", "horizon", "needs",
-                                       "confirmation", "deposit", "cancel_free_hours", "late_cancel_fee"}),
+                                       "confirmation", "deposit", "cancel_free_hours", "late_cancel_fee",
+                                       "online"}),
     "holiday": ({"branch", "date", "name"}, set()),
     "time_off": ({"resource", "from", "until"}, {"reason"}),
 }
@@ -81,6 +82,17 @@ _SHIFT_KEYS = ({"branch", "days", "hours"}, {"from", "until"})
 #: The single ``[clinic]`` table: clinic-wide settings (``clinic_setting``, migration 0003).
 _CLINIC_KEYS = {"hold_minutes", "offer_minutes", "currency", "max_amount", "no_show_grace_minutes",
                 "name", "legal_name", "address", "tax_id"}
+#: The single ``[portal]`` table (issue 17): the patient portal's settings (``clinic_setting``
+#: ``portal_*``): whole numbers (minutes, days) and the page's texts.
+_PORTAL_INTS = {"hold_minutes": (1, 60), "min_notice": (0, 525_600), "horizon": (1, 3660), "code_minutes": (1, 60),
+                "max_holds": (1, 100_000), "link_days_after": (0, 365)}
+_PORTAL_TEXTS = {"title": 80, "colour": 7, "terms": 4000, "public_url": 300, "logo": 300}
+_PORTAL_KEYS = set(_PORTAL_INTS) | set(_PORTAL_TEXTS)
+#: ``[portal]`` key → ``clinic_setting`` key (the database functions read these names).
+_PORTAL_SETTING = {"hold_minutes": "portal_hold_minutes", "min_notice": "portal_min_notice_min",
+                   "horizon": "portal_horizon_days", "code_minutes": "portal_code_minutes",
+                   "max_holds": "portal_max_holds", "link_days_after": "portal_link_days_after",
+                   **{k: f"portal_{k}" for k in _PORTAL_TEXTS}}
 #: The ``[clinic]`` keys that are printed on receipts (free text, one line each but the address).
 _CLINIC_TEXT_KEYS = ("name", "legal_name", "address", "tax_id")
 #: The ceiling of one payment or refund when ``clinic_setting`` has no ``max_amount_cents`` row (5,000.00).
@@ -155,9 +167,11 @@ def _check_keys(where: str, item: Any, required: set[str], optional: set[str]) -
 
 def check(data: dict[str, Any]) -> None:
     """Structural check of a parsed config (keys and presence; values are checked while applying)."""
-    unknown = sorted(set(data) - set(_SCHEMA) - {"clinic"})
+    unknown = sorted(set(data) - set(_SCHEMA) - {"clinic", "portal"})
     if "clinic" in data:
         _check_keys("clinic", data["clinic"], set(), _CLINIC_KEYS)
+    if "portal" in data:
+        _check_keys("portal", data["portal"], set(), _PORTAL_KEYS)
     if unknown:
         raise ValidationError(unknown[0], "[[" + unknown[0] + "]]", "is not a known section")
     for section, (required, optional) in _SCHEMA.items():
@@ -299,6 +313,62 @@ def _apply_clinic(conn: Connection, clinic: dict[str, Any]) -> None:
                           "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"), {"k": key, "v": json.dumps(value)})
 
 
+def _bool(where: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValidationError(where, value, "must be true or false")
+    return value
+
+
+def _apply_online(conn: Connection, table: str, row_id: int, where: str, item: dict[str, Any]) -> None:
+    """``online`` (a service or doctor patients may book on the portal) and a doctor's
+    ``online_confirmation`` (their own mode for online bookings), each only when the file gives it."""
+    values: dict[str, Any] = {}
+    if "online" in item:
+        values["online"] = _bool(f"{where}.online", item["online"])
+    if "online_confirmation" in item:
+        values["online_confirmation_mode"] = _confirmation(f"{where}.online_confirmation",
+                                                           item["online_confirmation"])
+    if values:
+        sets = ", ".join(f"{k} = :{k}" for k in values)
+        conn.execute(text(f"UPDATE {table} SET {sets} WHERE id = :id"), {**values, "id": row_id})
+
+
+def _apply_portal(conn: Connection, portal: dict[str, Any]) -> None:
+    """``[portal]`` → ``clinic_setting`` ``portal_*`` rows (only the keys given): ``hold_minutes``,
+    ``min_notice`` (minutes), ``horizon`` (days), ``code_minutes``, ``max_holds``,
+    ``link_days_after`` (days a link stays valid after the appointment); the page's ``title``,
+    ``colour`` (``"#1b5e7a"``), ``terms``, ``public_url`` (the address links in messages point to)
+    and ``logo`` (a URL)."""
+    import json
+    import re
+
+    values: dict[str, Any] = {}
+    for key, (lo, hi) in _PORTAL_INTS.items():
+        if key in portal:
+            n = _int(f"portal.{key}", portal[key], lo)
+            if n > hi:
+                raise ValidationError(f"portal.{key}", portal[key], f"must be at most {hi}")
+            values[_PORTAL_SETTING[key]] = n
+    for key, limit in _PORTAL_TEXTS.items():
+        if key not in portal:
+            continue
+        raw = str(portal[key])
+        if len(raw) > limit:
+            raise ValidationError(f"portal.{key}", portal[key], f"must be at most {limit} characters")
+        lines = [check_text(line, f"portal.{key}").strip() for line in raw.splitlines()]
+        if key != "terms" and len(lines) > 1:
+            raise ValidationError(f"portal.{key}", portal[key], "must be one line of text")
+        value = "\n".join(lines).strip()
+        if key == "colour" and not re.fullmatch(r"#[0-9a-fA-F]{6}", value):
+            raise ValidationError("portal.colour", portal[key], 'must be a colour like "#1b5e7a"')
+        if key in ("public_url", "logo") and not re.fullmatch(r"https?://[^\s<>\"']+", value):
+            raise ValidationError(f"portal.{key}", portal[key], 'must be an address like "https://clinic.example/"')
+        values[_PORTAL_SETTING[key]] = value
+    for key, value in values.items():
+        conn.execute(text("INSERT INTO clinic_setting (key, value) VALUES (:k, CAST(:v AS jsonb)) "
+                          "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"), {"k": key, "v": json.dumps(value)})
+
+
 def _apply_branch_contact(conn: Connection, branch_id: int, name: str, b: dict[str, Any]) -> None:
     """The reminder service's branch settings (migration 0004), each only when the file gives it:
     ``phone`` (E.164, printed in every message for changes), ``language`` (two letters, the
@@ -326,6 +396,8 @@ def _apply(conn: Connection, data: dict[str, Any]) -> ApplyResult:
     result = ApplyResult()
     if "clinic" in data:
         _apply_clinic(conn, data["clinic"])
+    if "portal" in data:
+        _apply_portal(conn, data["portal"])
     for b in data.get("branch", []):
         name = clean_name(b["name"], "branch.name")
         tz = check_text(b["timezone"], f"branch {name!r}.timezone")
@@ -362,6 +434,7 @@ def _apply(conn: Connection, data: dict[str, Any]) -> ApplyResult:
                             "l": check_text(d["login"], f"doctor {name!r}.login", max_length=63)
                             if d.get("login") is not None else None})
         result.note("doctor", name, ins)
+        _apply_online(conn, "resource", rid, f"doctor {name!r}", d)
         if "shifts" not in d:   # the doctor's shifts stay as they are
             continue
         conn.execute(text("DELETE FROM shift WHERE resource_id = :r"), {"r": rid})
@@ -411,7 +484,7 @@ def _apply(conn: Connection, data: dict[str, Any]) -> ApplyResult:
             "fee": parse_amount(s.get("late_cancel_fee", "0"), f"{where}.late_cancel_fee", allow_zero=True,
                                 max_cents=_MAX_CENTS),
         }
-        _, ins = _upsert(conn, "INSERT INTO service (name, duration_min, buffer_before_min, buffer_after_min, "
+        sid, ins = _upsert(conn, "INSERT INTO service (name, duration_min, buffer_before_min, buffer_after_min, "
                                "min_notice_min, horizon_days, doctor_specialty, room_kind, equipment_kind, confirmation_mode, "
                                "deposit_cents, cancel_free_hours, late_cancel_fee_cents) "
                                "VALUES (:n, :d, :bb, :ba, :mn, :h, :ds, :rk, :ek, :cm, :dep, :cfh, :fee) "
@@ -425,6 +498,7 @@ def _apply(conn: Connection, data: dict[str, Any]) -> ApplyResult:
                                "EXCLUDED.cancel_free_hours, late_cancel_fee_cents = EXCLUDED.late_cancel_fee_cents, "
                                "active = true", params)
         result.note("service", name, ins)
+        _apply_online(conn, "service", sid, where, s)
 
     for h in data.get("holiday", []):
         where = f"holiday {h.get('name')!r}"

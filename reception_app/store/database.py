@@ -53,6 +53,7 @@ from ..domain.errors import (
     InvalidTransition,
     PatientBusy,
     PermissionDenied,
+    PortalRefused,
     SlotTaken,
     ValidationError,
 )
@@ -397,6 +398,9 @@ def translate(exc: DBAPIError | psycopg.Error) -> Exception:
     if state == "CL001":
         hint = (diag.message_hint if diag else None) or ""
         return InvalidTransition(_NOT_STARTED.get(hint) or (diag.message_primary if diag else str(orig)))
+    if state == "CL020":
+        return PortalRefused((diag.message_hint if diag else None) or "refused",
+                             (diag.message_primary if diag else None) or _first_line(orig))
     if state == "42501":
         return PermissionDenied(f"Your database role may not do this: {_first_line(orig)}")
     if state.startswith(("22", "23")):  # data exceptions and the remaining integrity violations
