@@ -34,15 +34,15 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from ..channels import SendError
+from ..channels.settings import ReminderSettings, build_channels, load_settings
 from ..config import ConnectionChoice, choose_connection
 from ..domain.errors import ClinicError, DatabaseUnavailable, SchemaMismatch, ValidationError
 from ..logsetup import RedactPasswords, log_file
 from ..store.connect import open_database
 from ..store.database import Database
 from . import privileges
-from .channels import SendError
-from .config import ReminderSettings, load_settings
-from .service import ReminderService, build_channels
+from .service import ReminderService
 
 log = logging.getLogger("reception_app.reminders")
 

@@ -21,7 +21,7 @@ from string import Template
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from .channels import Message
+from ..channels import Message
 
 FALLBACK_LANGUAGE = "en"
 SHORT_CHANNELS = ("sms", "whatsapp")

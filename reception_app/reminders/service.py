@@ -53,15 +53,12 @@ from typing import Any, TypeVar
 
 import psycopg
 
+from ..channels import Channel, SendError
+from ..channels.settings import ReminderSettings, build_channels
 from ..domain.errors import ClinicError, DatabaseUnavailable, SlotTaken
 from ..services import catalog, reminder_queries
 from ..store.database import Database
 from . import privileges, queue
-from .channels import Channel, SendError
-from .channels.gateway import GatewayChannel
-from .channels.outbox import OutboxChannel
-from .channels.smtp import SmtpChannel
-from .config import ReminderSettings
 from .messages import Claimed, render
 
 log = logging.getLogger(__name__)
@@ -70,23 +67,6 @@ T = TypeVar("T")
 NOTIFY_CHANNELS = ("clinic_reminders", "clinic_waitlist")
 #: The waitlist module of issue 4; called when it exists (see ``ReminderService.sweep``).
 WAITLIST_MODULE = "reception_app.services.waitlist"
-
-
-def build_channels(settings: ReminderSettings) -> dict[str, Channel]:
-    """Reminder channel name (email, sms, whatsapp, file) -> the channel object that sends it.
-    ``off`` channels are left out; sms and whatsapp share one gateway object."""
-    outbox = OutboxChannel(settings.outbox_dir)
-    smtp = SmtpChannel(settings.smtp) if settings.smtp else None
-    gateway = GatewayChannel(settings.gateway) if settings.gateway else None
-    chosen: dict[str, Channel] = {"file": outbox}
-    for channel, transport in settings.transports.items():
-        if transport == "outbox":
-            chosen[channel] = outbox
-        elif transport == "smtp" and smtp is not None:
-            chosen[channel] = smtp
-        elif transport == "gateway" and gateway is not None:
-            chosen[channel] = gateway
-    return chosen
 
 
 class _Unrecorded(Exception):

@@ -65,8 +65,8 @@ def _sink(port: int, ready, stop, out) -> None:
 
 
 def _worker(url: str, port: int, outbox: str, out) -> None:
-    from reception_app.reminders.channels.smtp import SmtpSettings
-    from reception_app.reminders.config import ReminderSettings
+    from reception_app.channels.settings import ReminderSettings
+    from reception_app.channels.smtp import SmtpSettings
     from reception_app.reminders.service import ReminderService
     from reception_app.runtime import tune_gc
     from reception_app.store.database import Database

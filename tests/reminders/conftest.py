@@ -17,9 +17,9 @@ from psycopg import sql as psql
 from psycopg.conninfo import make_conninfo
 from sqlalchemy import text
 
-from reception_app.reminders.channels.gateway import GatewaySettings
-from reception_app.reminders.channels.smtp import SmtpSettings
-from reception_app.reminders.config import ReminderSettings
+from reception_app.channels.gateway import GatewaySettings
+from reception_app.channels.settings import ReminderSettings
+from reception_app.channels.smtp import SmtpSettings
 from reception_app.store.database import Database
 
 from .servers import GatewayServer, SmtpServer

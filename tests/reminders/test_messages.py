@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from reception_app.channels.settings import parse_settings
 from reception_app.domain.errors import ValidationError
-from reception_app.reminders.config import parse_settings
 from reception_app.reminders.messages import Claimed, languages, load_templates, render
 from reception_app.services.notifications import PURPOSES
 

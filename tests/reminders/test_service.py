@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
+from reception_app.channels.smtp import SmtpSettings
 from reception_app.reminders import queue
-from reception_app.reminders.channels.smtp import SmtpSettings
 from reception_app.reminders.service import ReminderService
 from reception_app.services import reminder_queries
 from reception_app.store.database import Database

@@ -12,8 +12,8 @@ import random
 
 import pytest
 
-from reception_app.reminders.channels import Message
-from reception_app.reminders.channels.smtp import SmtpChannel, SmtpSettings, _assemble, _mime, _verbatim
+from reception_app.channels import Message
+from reception_app.channels.smtp import SmtpChannel, SmtpSettings, _assemble, _mime, _verbatim
 
 from .servers import SmtpServer, SmtpSink
 

@@ -1,4 +1,5 @@
-"""The reminder service's settings: the ``[reminders]`` section of settings.toml (or of the file
+"""How messages leave the clinic, for the reminder service and the portal (its verification codes):
+the reminder service's settings, the ``[reminders]`` section of settings.toml (or of the file
 ``--config`` names), secrets from the environment or the OS keyring — never the database.
 
 The database connection follows the app's rules (``reception_app.config``: option,
@@ -51,8 +52,10 @@ from typing import Any
 
 from ..config import data_dir, settings_file
 from ..domain.errors import ValidationError
-from .channels.gateway import DEFAULT_BASE_URL, GatewaySettings
-from .channels.smtp import SECURITY, SmtpSettings
+from . import Channel
+from .gateway import DEFAULT_BASE_URL, GatewayChannel, GatewaySettings
+from .outbox import OutboxChannel
+from .smtp import SECURITY, SmtpChannel, SmtpSettings
 
 log = logging.getLogger(__name__)
 
@@ -202,3 +205,20 @@ def load_settings(path: Path | None = None) -> ReminderSettings:
     if not isinstance(section, dict):
         raise ValidationError("reminders", section, "must be a table")
     return parse_settings(section)
+
+
+def build_channels(settings: ReminderSettings) -> dict[str, Channel]:
+    """Message channel name (email, sms, whatsapp, file) -> the channel object that sends it.
+    ``off`` channels are left out; sms and whatsapp share one gateway object."""
+    outbox = OutboxChannel(settings.outbox_dir)
+    smtp = SmtpChannel(settings.smtp) if settings.smtp else None
+    gateway = GatewayChannel(settings.gateway) if settings.gateway else None
+    chosen: dict[str, Channel] = {"file": outbox}
+    for channel, transport in settings.transports.items():
+        if transport == "outbox":
+            chosen[channel] = outbox
+        elif transport == "smtp" and smtp is not None:
+            chosen[channel] = smtp
+        elif transport == "gateway" and gateway is not None:
+            chosen[channel] = gateway
+    return chosen
