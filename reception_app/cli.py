@@ -740,12 +740,29 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             rn.set_defaults(func=cmd_report)
 
+    prt = sub.add_parser("portal", help="the patient portal").add_subparsers(dest="sub", required=True,
+                                                                          metavar="ACTION")
+    ps = prt.add_parser("serve", help="serve the patient portal (the clinic-portal program)", add_help=False)
+    ps.add_argument("portal_args", nargs=argparse.REMAINDER, help="clinic-portal's options (--host, --port, …)")
+    ps.set_defaults(func=cmd_portal_serve)
+
     demo = sub.add_parser("demo", help="the demo clinic").add_subparsers(dest="sub", required=True, metavar="ACTION")
     dl = demo.add_parser("load", help="apply the demo clinic, write its past and book the next days")
     dl.add_argument("--past-days", type=_int_arg(0, 730), default=120, metavar="N",
                     help="local days of past appointments before today (default 120; 0: none)")
     dl.set_defaults(func=cmd_demo_load)
     return p
+
+
+def cmd_portal_serve(args: argparse.Namespace) -> int:
+    """``clinic portal serve [--host …] [--port …]``: run the portal (``clinic-portal``) in this
+    process's place, against the same database as this command (``--database`` passes on)."""
+    argv = [sys.executable, "-m", "reception_app.web", *args.portal_args]
+    if args.database and "--database" not in args.portal_args:
+        argv += ["--database", args.database]
+    sys.stdout.flush()
+    os.execv(sys.executable, argv)
+    return 0  # pragma: no cover - execv does not return
 
 
 def _closed_pipe() -> int:

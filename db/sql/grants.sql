@@ -127,7 +127,7 @@ BEGIN
         GRANT USAGE ON SCHEMA public TO clinic_portal;
         GRANT EXECUTE ON FUNCTION portal_catalog(),
             portal_search_inputs(integer,integer,integer,timestamp with time zone,timestamp with time zone),
-            portal_hold(integer,integer,integer[],timestamp with time zone), portal_release(text),
+            portal_hold(integer,integer,integer[],timestamp with time zone), portal_held(text), portal_release(text),
             portal_send_code(text,text,text), portal_book(text,text,jsonb), portal_appointment(text),
             portal_confirm(text), portal_cancel(text,boolean), portal_note(text,text)
             TO clinic_portal;

@@ -11,6 +11,7 @@
 --   portal_search_inputs(b, s, d, lo, hi) the slot engine's inputs for a window: hours, holidays, shift rules,
 --                                         busy periods (no patient, no reason: periods only)
 --   portal_hold(b, s, resources, start)   an online hold with no patient yet; returns its hold token
+--   portal_held(hold)                     what a hold holds (service, time, place, terms)
 --   portal_release(hold)                  give the held time back (the patient left)
 --   portal_send_code(hold, ch, contact)   a verification code for a contact (returned once, to be sent)
 --   portal_book(hold, code, details)      the verified booking: match or add the patient, the service's
@@ -351,6 +352,37 @@ BEGIN
     INSERT INTO public.booking (appointment_id, resource_id, period)
     SELECT appt, r, tstzrange(blo, bhi) FROM unnest(resources) AS r;
     RETURN jsonb_build_object('hold', public.clinic_portal_token(appt, 'hold'), 'expires_at', expires);
+END $function$;
+
+-- portal_held(text) (migration 0014): what a hold holds, for the page where the visitor types their
+-- details, or NULL once the hold is gone: service, branch (zone, locale, phone), doctor, times (UTC),
+-- when the hold ends, the deposit and the cancellation terms the booking will carry.
+CREATE OR REPLACE FUNCTION public.portal_held(hold text)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+DECLARE
+    appt bigint := public.clinic_portal_resolve(hold, 'hold');
+BEGIN
+    IF appt IS NULL THEN
+        RETURN NULL;
+    END IF;
+    RETURN (SELECT jsonb_build_object(
+        'service', v.name, 'service_id', v.id, 'branch', b.name, 'branch_id', b.id, 'timezone', b.timezone,
+        'locale', coalesce(b.locale, 'en_GB'), 'branch_phone', b.phone,
+        'doctor', (SELECT r.name FROM public.resource r WHERE r.id = a.doctor_id), 'doctor_id', a.doctor_id,
+        'starts_at', a.starts_at, 'ends_at', a.ends_at, 'hold_expires_at', a.hold_expires_at,
+        'deposit_cents', coalesce(a.deposit_cents, v.deposit_cents),
+        'late_fee_cents', coalesce(a.policy_late_fee_cents, v.late_cancel_fee_cents),
+        'cancel_free_hours', coalesce(a.policy_free_hours, v.cancel_free_hours),
+        'confirmation_mode', coalesce((SELECT r.online_confirmation_mode FROM public.resource r WHERE r.id = a.doctor_id),
+                                      v.confirmation_mode))
+      FROM public.appointment a
+      JOIN public.service v ON v.id = a.service_id
+      JOIN public.branch b ON b.id = a.branch_id
+     WHERE a.id = appt);
 END $function$;
 
 -- portal_release(text) (migration 0014): cancel a hold the visitor gave up (no error when it is gone).

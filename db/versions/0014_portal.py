@@ -49,6 +49,7 @@ PORTAL_FUNCTIONS: tuple[str, ...] = (
     "function portal_catalog()",
     "function portal_search_inputs(integer,integer,integer,timestamp with time zone,timestamp with time zone)",
     "function portal_hold(integer,integer,integer[],timestamp with time zone)",
+    "function portal_held(text)",
     "function portal_release(text)",
     "function portal_send_code(text,text,text)",
     "function portal_book(text,text,jsonb)",

@@ -463,3 +463,46 @@ def note(db: Database, link: str, text: str) -> None:
     ``PortalRefused`` (``bad_link``, ``not_live``, ``started``, ``note_too_long``)."""
     db.write(lambda conn: _call(conn, "SELECT portal_note(%(l)s, %(n)s)", {"l": link, "n": text}),
              reason="patient note online")
+
+
+@dataclass(frozen=True)
+class Held:
+    """What a visitor's hold holds: service, branch (zone, locale, phone), doctor, the times (UTC),
+    when the hold ends (UTC), the deposit and late fee (minor units), the free cancellation hours
+    and the confirmation mode the booking will follow."""
+
+    service: str
+    service_id: int
+    branch: str
+    branch_id: int
+    timezone: str
+    locale: str
+    branch_phone: str | None
+    doctor: str | None
+    doctor_id: int | None
+    start: datetime
+    end: datetime
+    expires_at: datetime
+    deposit_cents: int
+    late_fee_cents: int
+    cancel_free_hours: int
+    confirmation_mode: str
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+def held(db: Database, token: str) -> Held | None:
+    """The hold a visitor's hold token names, or None once it is gone (expired, released, booked)."""
+    data = db.read(lambda conn: _call(conn, "SELECT portal_held(%(h)s)", {"h": token}))
+    if not data:
+        return None
+    return Held(service=data["service"], service_id=int(data["service_id"]), branch=data["branch"],
+                branch_id=int(data["branch_id"]), timezone=data["timezone"], locale=data["locale"],
+                branch_phone=data["branch_phone"], doctor=data["doctor"],
+                doctor_id=int(data["doctor_id"]) if data["doctor_id"] is not None else None,
+                start=_utc(data["starts_at"]) or datetime.now(UTC), end=_utc(data["ends_at"]) or datetime.now(UTC),
+                expires_at=_utc(data["hold_expires_at"]) or datetime.now(UTC),
+                deposit_cents=int(data["deposit_cents"]), late_fee_cents=int(data["late_fee_cents"]),
+                cancel_free_hours=int(data["cancel_free_hours"]), confirmation_mode=data["confirmation_mode"])

@@ -152,3 +152,28 @@ def open_database(cli_url: str | None = None, *, check: bool = True, application
             db.dispose()
             raise
     return db
+
+
+def open_portal_database(cli_url: str | None = None, *, application_name: str = "clinic-portal") -> Database:
+    """The patient portal's connection, per the precedence in ``config``: against a server the
+    connection string names the portal's own login (a member of ``clinic_portal``); for the
+    embedded default the server is started and migrated and the portal's login made
+    (``store.embedded.ensure_portal_login``). The schema is checked.
+
+    Raises ``DatabaseUnavailable``, ``SchemaMismatch``, ``PermissionDenied``.
+    """
+    choice = choose_connection(cli_url)
+    if choice.embedded:
+        from .embedded import ensure_portal_login, prepare_embedded, with_user
+
+        embedded = prepare_embedded()
+        conninfo = with_user(embedded.owner_conninfo, ensure_portal_login(embedded.owner_conninfo))
+    else:
+        conninfo = choice.conninfo or ""
+    db = Database(conninfo, application_name=application_name)
+    try:
+        migrate.check_schema(db)
+    except BaseException:
+        db.dispose()
+        raise
+    return db

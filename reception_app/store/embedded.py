@@ -217,6 +217,31 @@ def prepare_embedded(pgdata: Path | None = None, *, cleanup: str | None = "stop"
     return EmbeddedDatabase(conninfo=with_user(owner_uri, name), owner_conninfo=owner_uri, login=name)
 
 
+#: The portal's login on the embedded server (``clinic portal serve`` next to ``make run``).
+PORTAL_LOGIN = "clinic_portal_web"
+
+
+def ensure_portal_login(owner_conninfo: str) -> str:
+    """Make sure the embedded server has the portal's login (:data:`PORTAL_LOGIN`: LOGIN, no
+    password — the server trusts its Unix socket —, a member of ``clinic_portal``, SERIALIZABLE)
+    and return its name. ``owner_conninfo``: the migrated clinic database as the bootstrap
+    superuser. Serialized with the desk login's advisory lock. Raises ``DatabaseUnavailable``."""
+    with psycopg.connect(owner_conninfo, autocommit=True, application_name="clinic-portal set-up") as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (DESK_LOGIN_LOCK,))
+        try:
+            exists = conn.execute("SELECT pg_has_role(%s, 'clinic_portal', 'MEMBER') FROM pg_roles "
+                                  "WHERE rolname = %s", (PORTAL_LOGIN, PORTAL_LOGIN)).fetchone()
+            if not exists:
+                conn.execute(sql.SQL("CREATE ROLE {} LOGIN IN ROLE clinic_portal").format(sql.Identifier(PORTAL_LOGIN)))
+                conn.execute(sql.SQL("ALTER ROLE {} SET default_transaction_isolation = 'serializable'")
+                             .format(sql.Identifier(PORTAL_LOGIN)))
+            elif not exists[0]:
+                conn.execute(sql.SQL("GRANT clinic_portal TO {}").format(sql.Identifier(PORTAL_LOGIN)))
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (DESK_LOGIN_LOCK,))
+    return PORTAL_LOGIN
+
+
 def with_user(conninfo: str, user: str) -> str:
     """``conninfo`` (URI or key=value) as login ``user``, without any password it held
     (a key=value string)."""
