@@ -165,9 +165,11 @@ def make_browser(tmp_path: Path) -> Iterator[Callable[..., object]]:
                     f"--lang={'pt-BR' if lang == 'pt' else 'en-GB'}", f"--user-data-dir={tmp_path / f'chrome{len(made)}'}"):
             options.add_argument(arg)
         options.add_experimental_option("prefs", {"intl.accept_languages": "pt-BR,pt" if lang == "pt" else "en-GB,en"})
-        service = Service(executable_path=str(CHROMEDRIVER), env={"TZ": zone} if zone else None)
+        service = Service(executable_path=str(CHROMEDRIVER))
         driver = webdriver.Chrome(options=options, service=service)
         driver.set_page_load_timeout(30)
+        # The browser's own zone: the branch's (a patient at home) unless the test says otherwise.
+        driver.execute_cdp_cmd("Emulation.setTimezoneOverride", {"timezoneId": zone or "America/Sao_Paulo"})
         made.append(driver)
         return driver
 

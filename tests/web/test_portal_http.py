@@ -160,7 +160,7 @@ def test_a_late_cancellation_shows_the_fee_and_needs_it_accepted(client, portal)
     portal.sql("UPDATE service SET cancel_free_hours = 8000 WHERE name = 'Abdominal ultrasound'")  # late at once
     done, _ = _book(client, portal)
     link = done.url.path
-    assert "after that, cancelling costs €15.00" in _text(done.text)
+    assert "Cancelling now costs €15.00." in _text(done.text)
     form = client.get(f"{link}/cancel")
     assert "Cancelling now costs €15.00." in _text(form.text)
     refused = client.post(f"{link}/cancel", data={"csrf": _csrf(form.text)})
