@@ -133,7 +133,8 @@ BEGIN
             TO clinic_portal;
     END IF;
 END $$;
-GRANT EXECUTE ON FUNCTION clinic_portal_token(bigint,text) TO clinic_reception, clinic_reminders;
+GRANT EXECUTE ON FUNCTION clinic_portal_token(bigint,text), clinic_portal_link(bigint)
+    TO clinic_reception, clinic_reminders;
 
 -- Row-level security on appointment: staff see and change all; a doctor reads all and changes the
 -- status of the appointments that book them (their resource's login_role); the reminder service reads.

@@ -87,6 +87,27 @@ BEGIN
     RETURN body || '.' || left(public.clinic_hmac_hex(body), 32);
 END $function$;
 
+-- clinic_portal_link(bigint) (migration 0014): the address of an appointment's own page for a
+-- message (portal_public_url + '/a/' + its token), or NULL when the clinic has no portal address
+-- ([portal] public_url) or the appointment has no patient yet. The reminder service puts it in
+-- confirmations and reminders; the desk may show it.
+CREATE OR REPLACE FUNCTION public.clinic_portal_link(appt bigint)
+ RETURNS text
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+DECLARE
+    base text;
+BEGIN
+    SELECT rtrim(s.value #>> '{}', '/') INTO base FROM public.clinic_setting s WHERE s.key = 'portal_public_url';
+    IF base IS NULL OR base = '' OR NOT EXISTS (SELECT 1 FROM public.appointment a WHERE a.id = appt
+                                                   AND a.patient_id IS NOT NULL) THEN
+        RETURN NULL;
+    END IF;
+    RETURN base || '/a/' || public.clinic_portal_token(appt, 'appointment');
+END $function$;
+
 -- clinic_portal_resolve(text,text) (migration 0014): the appointment a token names for a purpose, or
 -- NULL when it is malformed, forged, revoked (another link_version) or expired. Callable by nobody
 -- but the other definer functions.

@@ -43,6 +43,7 @@ depends_on = None
 PORTAL_FUNCTIONS: tuple[str, ...] = (
     "function clinic_hmac_hex(text)",
     "function clinic_portal_token(bigint,text)",
+    "function clinic_portal_link(bigint)",
     "function clinic_portal_resolve(text,text)",
     "function clinic_portal_refuse(text,text)",
     "function clinic_initial_status(text,integer,boolean,integer)",

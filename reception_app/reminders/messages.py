@@ -4,7 +4,9 @@ Each file has ``date_format``/``time_format`` (strftime) and one table per purpo
 (confirmation, reminder, payment, follow_up, waitlist_offer, roster_change) with
 ``subject`` and ``body`` (e-mail, outbox) and ``short`` (SMS, WhatsApp), and ``no_phone``
 (said instead of the number when neither the branch nor the settings have one), using
-``string.Template`` placeholders ``$patient $service $date $time $branch $phone``.
+``string.Template`` placeholders ``$patient $service $date $time $branch $phone``, and
+``$link_line`` (the file's ``link_line`` with ``$link``, the patient's own page on the portal, on a
+line of its own) / ``$link_short`` (the bare address, for SMS) — empty when there is no link.
 Messages carry the service name and the branch-local time only — never clinical
 detail — and the clinic's phone number for changes. A language without a file, or
 a purpose missing from it, falls back to English.
@@ -47,7 +49,8 @@ def languages() -> list[str]:
 @dataclass(frozen=True)
 class Claimed:
     """A claimed reminder with what its message needs. ``starts_at``: aware UTC; ``timezone``: the
-    branch's IANA zone; ``branch_phone`` may be None (then ``default_phone`` of the settings)."""
+    branch's IANA zone; ``branch_phone`` may be None (then ``default_phone`` of the settings);
+    ``link``: the patient's own appointment page on the portal (confirm, cancel, note), or None."""
 
     reminder_id: int
     idempotency_key: str
@@ -63,6 +66,7 @@ class Claimed:
     branch: str
     branch_phone: str | None
     attempts: int
+    link: str | None = None
 
 
 def render(item: Claimed, *, default_phone: str = "") -> Message:
@@ -80,7 +84,11 @@ def render(item: Claimed, *, default_phone: str = "") -> Message:
     values = {"patient": item.patient, "service": item.service, "branch": item.branch,
               "date": local.strftime(chosen.get("date_format", "%Y-%m-%d")),
               "time": local.strftime(chosen.get("time_format", "%H:%M")),
-              "phone": item.branch_phone or default_phone or chosen.get("no_phone", "the clinic")}
+              "phone": item.branch_phone or default_phone or chosen.get("no_phone", "the clinic"),
+              "link": item.link or ""}
+    line = chosen.get("link_line") or (files[-1].get("link_line") if files else None) or "$link"
+    values["link_line"] = ("\n\n" + Template(line).safe_substitute(values)) if item.link else ""
+    values["link_short"] = (" " + item.link) if item.link else ""
     body_key = "short" if item.channel in SHORT_CHANNELS and "short" in section else "body"
     language = item.language if chosen is files[0] and load_templates(item.language) else FALLBACK_LANGUAGE
     return Message(reminder_id=item.reminder_id, idempotency_key=item.idempotency_key, channel=item.channel,

@@ -85,7 +85,7 @@ def claim_round(db: Database, *, worker: str, channels: list[str], batch: int, l
     claimed = [Claimed(reminder_id=r[0], idempotency_key=r[2], channel=r[3], purpose=r[4], template=r[5],
                        recipient=r[6], language=r[7] or "en", patient=r[8], service=r[9],
                        starts_at=r[10].astimezone(UTC), timezone=r[11], branch=r[12], branch_phone=r[13],
-                       attempts=r[14])
+                       attempts=r[14], link=r[15])
                for r in sorted(rows, key=lambda r: r[0]) if r[1] == "sending"]
     return ClaimRound(claimed=claimed, deferred=sum(1 for r in rows if r[1] == "pending"),
                       cancelled=sum(1 for r in rows if r[1] == "cancelled"))

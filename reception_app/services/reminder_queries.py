@@ -200,7 +200,7 @@ info AS (
            CASE WHEN r.channel IN ('sms', 'whatsapp')       -- the only channels with quiet hours
                 THEN clinic_quiet_adjust({_CLOCK}, r.channel, b.timezone, b.quiet_from_min, b.quiet_until_min)
                 ELSE {_CLOCK} END AS quiet_end,
-           a.hold_expires_at
+           a.hold_expires_at, a.id AS appointment_id
       FROM picked JOIN reminder r ON r.id = picked.id
       JOIN appointment a ON a.id = r.appointment_id JOIN patient p ON p.id = a.patient_id
       JOIN branch b ON b.id = a.branch_id JOIN service s ON s.id = a.service_id),
@@ -231,7 +231,9 @@ UPDATE reminder r
  WHERE r.id = action.id
 RETURNING r.id, r.status, r.idempotency_key, r.channel, r.purpose, r.template, coalesce(r.recipient, ''),
           r.language, action.display_name, action.service, action.starts_at, action.timezone, action.branch,
-          action.branch_phone, r.attempts
+          action.branch_phone, r.attempts,
+          CASE WHEN action.act = 'send' AND action.purpose IN ('confirmation', 'reminder', 'payment')
+               THEN clinic_portal_link(action.appointment_id) END
 """
 
 #: Joined into the per-message bookkeeping: this transaction's COMMIT does not wait for the WAL
@@ -282,7 +284,9 @@ def claim_due(conn: Connection, *, worker: str, channels: list[str], batch: int,
               now: datetime | None) -> list[tuple]:
     """Run :data:`CLAIM_SQL`: one row per due reminder handled, as ``(id, status, idempotency_key,
     channel, purpose, template, recipient, language, patient's display name, service name,
-    starts_at, branch zone, branch name, branch phone, attempts)``; ``status`` is ``sending``
+    starts_at, branch zone, branch name, branch phone, attempts, the patient's portal link or None)``
+    (the link: ``clinic_portal_link``, for confirmations, reminders and payment messages, when the
+    clinic has a portal address); ``status`` is ``sending``
     (claimed to send now), ``pending`` (put back for quiet hours) or ``cancelled``. ``now``: aware
     instant to judge what is due and quiet by (None: the database's clock)."""
     return fetch(conn, CLAIM_SQL, {"channels": channels, "batch": batch, "lease": lease_s, "worker": worker,

@@ -391,3 +391,27 @@ def _race_once(portal, service_id: int, free, patient_id: int) -> dict[str, obje
     for t in threads:
         t.join(30)
     return outcome
+
+
+def test_the_confirmation_message_carries_the_link_that_opens_the_appointment(client, portal, tmp_path):
+    """The reminder service (as the owner here; its own role is tested in tests/reminders) sends the
+    online booking's confirmation with the patient's own link, which opens the appointment page."""
+    from reception_app.channels.settings import ReminderSettings
+    from reception_app.reminders.service import ReminderService
+
+    portal.sql("INSERT INTO clinic_setting (key, value) VALUES ('portal_public_url', '\"https://book.example\"')")
+    by_email = {**DETAILS, "email": "maria@example.com", "via": "email", "consent_email": "on"}
+    by_email.pop("consent_sms")        # e-mail has no quiet hours: the confirmation is due now
+    done, _ = _book(client, portal, by_email, pick=-1)
+    outbox = tmp_path / "reminders"
+    service = ReminderService(portal.owner, ReminderSettings(outbox_dir=outbox))
+    try:
+        service.run(until_idle=True)
+    finally:
+        service.close()
+    sent = [p.read_text(encoding="utf-8") for p in outbox.glob("*-confirmation-*.txt")]
+    assert sent, list(outbox.iterdir())
+    link = re.search(r"https://book\.example(/a/a\.[0-9a-f.]+)", sent[0])
+    assert link, sent[0]
+    assert link.group(1) == done.url.path
+    assert "Hello, Maria" in _text(client.get(link.group(1)).text)
