@@ -8,7 +8,8 @@
 #   clinic's group roles and revokes EXECUTE on its functions from PUBLIC. Running this again, or
 #   `clinic db upgrade` again, leaves the database in that state.
 # - Once the schema is applied, running this again also creates the reminder service's login
-#   `reminders` in the group clinic_reminders (no password: set one, see the last lines it prints).
+#   `reminders` in the group clinic_reminders and the patient portal's login `portal` in the group
+#   clinic_portal (no passwords: set them, see the last lines it prints).
 set -euo pipefail
 db="${1:-clinic}"
 owner="${2:-clinic_owner}"
@@ -19,7 +20,8 @@ SELECT format('CREATE DATABASE %I OWNER %I', :'db', :'owner')
  WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'db') \gexec
 SELECT format('REVOKE ALL ON DATABASE %I FROM PUBLIC', :'db') \gexec
 SELECT format('GRANT CONNECT ON DATABASE %I TO %I', :'db', g)
-  FROM unnest(ARRAY['clinic_reception', 'clinic_doctor', 'clinic_manager', 'clinic_admin', 'clinic_reminders']) g
+  FROM unnest(ARRAY['clinic_reception', 'clinic_doctor', 'clinic_manager', 'clinic_admin', 'clinic_reminders',
+                'clinic_portal']) g
  WHERE EXISTS (SELECT 1 FROM pg_roles WHERE rolname = g) \gexec
 \connect :"db"
 -- Extensions the schema needs are created by the migration; contrib ones need a superuser
@@ -35,8 +37,16 @@ SELECT 'CREATE ROLE reminders LOGIN IN ROLE clinic_reminders'
    AND NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'reminders') \gexec
 SELECT 'ALTER ROLE reminders SET default_transaction_isolation = serializable'
  WHERE EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'reminders') \gexec
+-- The patient portal's own login, once its group exists (migration 0014): it may only call the
+-- portal's functions.
+SELECT 'CREATE ROLE portal LOGIN IN ROLE clinic_portal'
+ WHERE EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'clinic_portal')
+   AND NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'portal') \gexec
+SELECT 'ALTER ROLE portal SET default_transaction_isolation = serializable'
+ WHERE EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'portal') \gexec
 SQL
 echo "Database '$db' owned by '$owner' is ready; PUBLIC may not connect to it."
 echo "Set a password:   psql -c \"ALTER ROLE $owner PASSWORD '…'\""
 echo "Apply the schema: CLINIC_DATABASE_URL='host=$(hostname -f) dbname=$db user=$owner' clinic db upgrade"
-echo "Then run this script again to create the reminder service's login 'reminders' (set its password the same way)."
+echo "Then run this script again to create the reminder service's login 'reminders' and the portal's"
+echo "login 'portal' (set their passwords the same way)."
