@@ -16,7 +16,7 @@ Errors: ``PortalRefused`` (the function's reason, e.g. ``hold_gone``), ``SlotTak
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -207,23 +207,26 @@ def _engine_inputs(data: Mapping[str, Any]) -> tuple[BranchSpec, engine.ServiceS
 
 
 def free_starts(db: Database, *, branch_id: int, service_id: int, doctor_id: int | None, first: date,
-                now: datetime, days: int = WEEK_DAYS) -> Week:
+                now: datetime, days: int = WEEK_DAYS, timezone: str | None = None) -> Week:
     """The free starts of a service at a branch on ``days`` branch-local dates from ``first``, with
     ``doctor_id`` or any doctor bookable online: one start per time (the first free combination of
     resources, in the engine's order), within the portal's notice and horizon (the stricter of the
-    service's and the portal's). ``now``: aware. One read.
+    service's and the portal's). ``now``: aware. ``timezone``: the branch's (from the catalog: saves
+    a round trip), else read. One read.
 
     Raises ``PortalRefused`` (``not_online``: not bookable online), ``DatabaseUnavailable``.
     """
     def work(conn: Connection) -> Week:
-        probe = _call(conn, "SELECT portal_search_inputs(%(b)s, %(s)s, %(d)s, now(), now() + interval '1 minute')",
-                      {"b": branch_id, "s": service_id, "d": doctor_id})
-        tz = ZoneInfo(probe["branch"]["timezone"])
-        s = probe["service"]
+        zone = timezone
+        if zone is None:
+            probe = _call(conn, "SELECT portal_search_inputs(%(b)s, %(s)s, %(d)s, now(), now() + interval '1 minute')",
+                          {"b": branch_id, "s": service_id, "d": doctor_id})
+            zone = str(probe["branch"]["timezone"])
+        tz = ZoneInfo(zone)
         lo, _ = day_bounds_utc(first, tz)
         _, hi = day_bounds_utc(first + timedelta(days=days - 1), tz)
-        lo -= timedelta(minutes=int(s["buffer_before_min"]))
-        hi += timedelta(minutes=int(s["duration_min"]) + int(s["buffer_after_min"]))
+        lo -= timedelta(hours=_LONGEST_BUFFER_HOURS)      # the buffers and the duration, generously:
+        hi += timedelta(hours=_LONGEST_BUFFER_HOURS + 24)  # busy time outside them changes no start
         data = _call(conn, "SELECT portal_search_inputs(%(b)s, %(s)s, %(d)s, %(lo)s, %(hi)s)",
                      {"b": branch_id, "s": service_id, "d": doctor_id, "lo": lo, "hi": hi})
         spec, service, resources, busy, names = _engine_inputs(data)
@@ -239,6 +242,67 @@ def free_starts(db: Database, *, branch_id: int, service_id: int, doctor_id: int
         return week
 
     return db.read(work)
+
+
+#: How far around the searched days busy time is read (hours): longer than any service with its
+#: buffers (a service's duration is at most a day: clinic config).
+_LONGEST_BUFFER_HOURS = 24
+
+
+class WeekCache:
+    """Weeks of free starts computed once and shared by every visitor asking for the same branch,
+    service, doctor and first day, until the schedule of that branch changes — the portal's LISTEN
+    bridge calls :meth:`invalidate` for each ``clinic_schedule`` notification, :meth:`clear` for a
+    roster change or a reconnection — or ``max_age_s`` seconds pass (notifications are best effort).
+    Only while :attr:`enabled` (a listener is live); otherwise every request computes its own.
+
+    What a week offers is only an offer: a start taken meanwhile is refused by the database at
+    the hold, and the page then shows the next free ones (computed fresh). Thread-safe; one visitor
+    computes a missing week while the others asking for it wait.
+    """
+
+    def __init__(self, max_age_s: float = 15.0) -> None:
+        import threading
+
+        self.max_age_s = max_age_s
+        self.enabled = False
+        self._weeks: dict[tuple[int, int, int | None, date], tuple[float, Week]] = {}
+        self._locks: dict[tuple[int, int, int | None, date], threading.Lock] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[int, int, int | None, date], compute: Callable[[], Week]) -> Week:
+        import time
+
+        if not self.enabled:
+            return compute()
+        with self._lock:
+            hit = self._weeks.get(key)
+            if hit is not None and time.monotonic() - hit[0] < self.max_age_s:
+                return hit[1]
+            lock = self._locks.setdefault(key, __import__("threading").Lock())
+        with lock:
+            with self._lock:
+                hit = self._weeks.get(key)
+                if hit is not None and time.monotonic() - hit[0] < self.max_age_s:
+                    return hit[1]
+            started = time.monotonic()
+            week = compute()
+            with self._lock:
+                self._weeks[key] = (started, week)
+                if len(self._weeks) > 5000:
+                    self._weeks.clear()
+            return week
+
+    def invalidate(self, branch_id: int, day: date | None = None) -> None:
+        """Forget the weeks of ``branch_id`` (that include branch-local ``day``, when given)."""
+        with self._lock:
+            for key in [k for k in self._weeks if k[0] == branch_id and
+                        (day is None or k[3] - timedelta(days=1) <= day <= k[3] + timedelta(days=WEEK_DAYS))]:
+                del self._weeks[key]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._weeks.clear()
 
 
 def next_free(db: Database, *, branch_id: int, service_id: int, doctor_id: int | None, after: datetime,

@@ -16,12 +16,14 @@ Routes (HTML, not in the OpenAPI description): ``/``, ``/book``, ``POST /book/ho
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import re
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from importlib import resources
@@ -50,6 +52,7 @@ from ..domain.formats import Formats, formats_for, phone_example
 from ..domain.validation import clean_name, parse_email
 from ..services import portal
 from ..store.database import Database
+from ..store.listen import ScheduleListener
 from . import i18n
 from .security import (
     HOLD_COOKIE,
@@ -107,13 +110,37 @@ class _Page:
 def create_app(db: Database, settings: PortalSettings) -> FastAPI:
     """The portal's ASGI application on ``db`` (a connection as the portal's login) with
     ``settings``. Raises nothing itself; requests that fail show the generic page."""
-    app = FastAPI(title="Clinic Reception patient portal", version="1",
+    weeks = portal.WeekCache()
+
+    def reconnected() -> None:
+        weeks.clear()
+        weeks.enabled = True
+
+    listener = ScheduleListener(db.conninfo, lambda branch, day: weeks.invalidate(branch, day),
+                                on_roster=lambda _table: weeks.clear(), on_reconnect=reconnected,
+                                on_disconnect=lambda _why: setattr(weeks, "enabled", False),
+                                application_name="clinic-portal listen")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        """While the server runs, share weeks of free starts between visitors as long as schedule
+        changes are heard (``WeekCache``)."""
+        listener.start()
+        weeks.enabled = await asyncio.to_thread(listener.wait_listening, 5.0)
+        try:
+            yield
+        finally:
+            weeks.enabled = False
+            await asyncio.to_thread(listener.stop)
+
+    app = FastAPI(title="Clinic Reception patient portal", version="1", lifespan=lifespan,
                   description="Free starts and the catalog of what patients may book online. The patient "
                               "pages themselves are HTML forms (not described here).",
                   docs_url=None, redoc_url=None)
     app.add_middleware(SecurityHeaders)
     limiter = RateLimiter(settings.limits)
     catalog = _Catalog(db)
+
     env = Environment(loader=FileSystemLoader(str(_HERE / "templates")), autoescape=select_autoescape(["html"]),
                       trim_blocks=True, lstrip_blocks=True)
     app.mount("/static", StaticFiles(directory=str(_HERE / "static")), name="static")
@@ -240,8 +267,9 @@ def create_app(db: Database, settings: PortalSettings) -> FastAPI:
         first = max(first or today, today)
         last = today + timedelta(days=cat.horizon_days)
         first = min(first, last)
-        week = portal.free_starts(db, branch_id=b.id, service_id=s.id, doctor_id=chosen.id if chosen else None,
-                                  first=first, now=now)
+        doctor_id = chosen.id if chosen else None
+        week = weeks.get((b.id, s.id, doctor_id, first), lambda: portal.free_starts(
+            db, branch_id=b.id, service_id=s.id, doctor_id=doctor_id, first=first, now=now, timezone=b.timezone))
         loc = i18n.page_locale(p.lang, b.locale)
         f = fmt(p.lang, b.locale)
         days = [{"date": d, "title": format_date(d, "EEEE, d MMMM", locale=loc),
@@ -290,6 +318,7 @@ def create_app(db: Database, settings: PortalSettings) -> FastAPI:
                                                       "These are the next free times:")
             return slots_page(p, cat, b, s, chosen, start.astimezone(b.tz).date(), notice=notice,
                               instead=instead, status=409)
+        weeks.invalidate(b.id, start.astimezone(b.tz).date())   # this process's own change, at once
         response = RedirectResponse("/book/details", 303)
         cookie(response, HOLD_COOKIE, h.token, path="/book", max_age=cat.hold_minutes * 60 + 60)
         if p.new_session:

@@ -31,6 +31,8 @@
    duplicates, lost.
 9. reports — each manager report over the 1,000,000 appointments: query and
    PDF ms (tests/bench/reports_bench.py).
+10. portal — the patient portal's week of free starts under 50 concurrent users, and the
+   hold → code → booked round trip (tests/bench/portal_bench.py).
 
 The dataset lives in an embedded server under ``$CLINIC_BENCH_DIR`` (default
 ``.bench/``) and is built once (about a minute) then reused.
@@ -502,6 +504,12 @@ def main() -> int:
     if not only or "contention" in only:
         results["contention"] = bench_contention(admin)
         print(json.dumps({"contention": results["contention"]}), file=sys.stderr, flush=True)
+    if not only or "portal" in only:
+        from .portal_bench import bench_portal
+
+        url, _info = ensure_dataset(admin)
+        results["portal"] = bench_portal(url)
+        print(json.dumps({"portal": results["portal"]}), file=sys.stderr, flush=True)
     if not only or "startup" in only:
         from .cold_start import bench_cold_start
 

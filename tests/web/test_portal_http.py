@@ -415,3 +415,25 @@ def test_the_confirmation_message_carries_the_link_that_opens_the_appointment(cl
     assert link, sent[0]
     assert link.group(1) == done.url.path
     assert "Hello, Maria" in _text(client.get(link.group(1)).text)
+
+
+def test_a_served_portal_shares_weeks_until_the_schedule_changes(served):
+    """Served by uvicorn, the portal listens on clinic_schedule: a week of free starts is shared
+    between visitors, and a booking at the desk drops it at once (the next page no longer offers
+    the start taken)."""
+    import time
+
+    import httpx
+
+    portal = served.portal
+    url = served.base + "/book?branch=1&service=1&doctor=any"
+    first = _START.findall(httpx.get(url).text)
+    assert first and _START.findall(httpx.get(url).text) == first      # the same week, shared
+    start = first[0][0]
+    patient = patients.add_patient(portal.owner, name="Desk Patient", birth_date="1970-01-01")
+    scheduling.book(portal.owner, branch="Centro", service="Abdominal ultrasound",
+                    start=datetime.fromisoformat(start), patient_id=patient.id)
+    deadline = time.monotonic() + 5
+    while start in {s for s, _ in _START.findall(httpx.get(url).text)}:
+        assert time.monotonic() < deadline, "the week was not dropped after the desk's booking"
+        time.sleep(0.05)
