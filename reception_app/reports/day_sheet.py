@@ -343,7 +343,7 @@ def _patient_cell(a: AppointmentView, view: DayView, patients: Mapping[int, Pati
     the same line); and their phone as the branch writes it ("" when unknown): national for its
     country, international otherwise; the birth date in the branch's form (``domain.formats``)."""
     fmt = view.branch.formats
-    details = patients.get(a.patient_id)
+    details = patients.get(a.patient_id) if a.patient_id is not None else None   # None: an online hold
     birth = details.birth_date if details is not None else None
     age = age_text(birth, view.local_date)
     if compact:

@@ -44,7 +44,10 @@ class AppointmentView:
     branch: str
     service_id: int
     service: str
-    patient_id: int
+    #: The patient's id; None for an online hold whose visitor is still typing their details
+    #: (``source`` ``online``, status ``held``, or ``cancelled`` once released: migration 0014).
+    patient_id: int | None
+    #: The patient's name, or :data:`ONLINE_HOLD_PATIENT` when there is no patient yet.
     patient: str
     status: str
     start: datetime
@@ -80,22 +83,28 @@ def iso_utc(instant: datetime) -> str:
     return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+#: What the desk shows as the patient of an online hold that has none yet (migration 0014: the
+#: portal holds a start while the visitor types their details).
+ONLINE_HOLD_PATIENT = "Online booking (details being entered)"
+
 #: The shared SELECT: one row per appointment, its resources as three parallel arrays ordered by kind
 #: (columns ``res_kinds``, ``res_names``, ``res_ids``; plain arrays, so no JSON is decoded per row),
 #: read by one index lookup per appointment (no GROUP BY, no sort of the whole day by names). Callers
-#: add ``WHERE …`` over alias ``a`` (appointment), ``br`` (branch), ``s`` (service), ``p`` (patient),
+#: add ``WHERE …`` over alias ``a`` (appointment), ``br`` (branch), ``s`` (service), ``p`` (patient:
+#: a LEFT JOIN, NULL for an online hold without one — its name reads :data:`ONLINE_HOLD_PATIENT`),
 #: then :data:`APPOINTMENT_GROUP_BY` (empty: kept for callers' text) and an ORDER BY. :func:`view_of`
 #: reads its columns by position, in this order; :func:`appointments_with` adds columns after them.
 _SELECT_WITH = """
 SELECT a.id, a.client_id::text, a.branch_id, br.name AS branch, a.service_id, s.name AS service, a.patient_id,
-       p.display_name AS patient, a.status, a.starts_at, a.ends_at, a.source, a.hold_expires_at,
+       coalesce(p.display_name, '""" + ONLINE_HOLD_PATIENT + """') AS patient,
+       a.status, a.starts_at, a.ends_at, a.source, a.hold_expires_at,
        a.series_id, a.series_date, a.visit_id, res.kinds AS res_kinds, res.names AS res_names, res.ids AS res_ids,
        a.desk_note
   {extra}
   FROM appointment a
   JOIN branch br ON br.id = a.branch_id
   JOIN service s ON s.id = a.service_id
-  JOIN patient p ON p.id = a.patient_id
+  LEFT JOIN patient p ON p.id = a.patient_id
   CROSS JOIN LATERAL (
        SELECT coalesce(array_agg(r.kind ORDER BY r.kind), '{}') AS kinds,
               coalesce(array_agg(r.name ORDER BY r.kind), '{}') AS names,

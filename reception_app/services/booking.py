@@ -552,6 +552,20 @@ def lock_status(conn: Connection, appointment_id: int) -> str:
     raise not_yours(appointment_id)
 
 
+#: Why the desk may not confirm, move or change the status of an online hold without a patient
+#: (migration 0014: the portal holds the start while the visitor types their details); it may cancel it.
+PATIENT_TYPING = "The patient is still entering their details online."
+
+
+def check_has_patient(conn: Connection, appointment_id: int) -> None:
+    """``InvalidTransition(PATIENT_TYPING)`` when the (locked) appointment has no patient yet: an
+    online hold. Checked before any change, so the desk says so instead of the database's
+    ``appointment_patient_known`` refusal (or a TypeError on the missing id)."""
+    if conn.execute(text("SELECT patient_id IS NULL FROM appointment WHERE id = :i"),
+                    {"i": appointment_id}).scalar():
+        raise InvalidTransition(PATIENT_TYPING)
+
+
 def check_movable(status: str) -> None:
     """``InvalidTransition`` unless an appointment in ``status`` may still change its time or
     resources (:data:`MOVABLE_STATUSES`: the patient has not arrived, it is not released)."""

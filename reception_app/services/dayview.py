@@ -275,9 +275,9 @@ def _opening(spec: BranchSpec, local_date: date) -> tuple[Interval, ...]:
 
 # The markers, computed in the day's one query (appointments.appointments_with). "Earlier" is an
 # earlier start; a no-show or a completed visit counts, a cancelled or rescheduled one does not
-# (clinic_status_is_live, as the bookings).
+# (clinic_status_is_live, as the bookings). An online hold without a patient yet is nobody's first visit.
 _MARKER_COLUMNS = """,
-  NOT EXISTS (SELECT 1 FROM appointment e
+  a.patient_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM appointment e
                WHERE e.patient_id = a.patient_id AND e.starts_at < a.starts_at
                  AND clinic_status_is_live(e.status)) AS first_visit,
   EXISTS (SELECT 1 FROM reminder m WHERE m.appointment_id = a.id AND m.status = 'failed'

@@ -248,6 +248,7 @@ def force_move(db: Database, appointment_id: int, *, start: datetime | None = No
     def work(conn: Connection) -> None:
         _require_override_rights(conn)
         booking.check_movable(booking.lock_status(conn, appointment_id))
+        booking.check_has_patient(conn, appointment_id)
         b = catalog.load_branch(conn, before.branch_id)
         s = catalog.load_service(conn, before.service)
         start_utc = booking.check_start(start, b) if start is not None else before.start

@@ -44,12 +44,12 @@ from .appointments import (
     patient_appointments,
     patient_live_between,
 )
-from .booking import MOVABLE_STATUSES, SlotOffer, patient_conflict
+from .booking import MOVABLE_STATUSES, PATIENT_TYPING, SlotOffer, patient_conflict
 from .catalog import BranchInfo, ServiceInfo
 
 __all__ = [
-    "BOOKABLE_STATUSES", "MOVABLE_STATUSES", "AppointmentView", "MoveResult", "RescheduleResult", "ServiceTerms",
-    "SlotOffer", "appointments_on", "approve", "book", "branch_zone", "cancel", "confirm_hold", "find_slots",
+    "BOOKABLE_STATUSES", "MOVABLE_STATUSES", "PATIENT_TYPING", "AppointmentView", "MoveResult", "RescheduleResult",
+    "ServiceTerms", "SlotOffer", "appointments_on", "approve", "book", "branch_zone", "cancel", "confirm_hold", "find_slots",
     "get_appointment", "hold", "iso_utc", "list_appointments", "move", "name_booking_error", "next_free_starts",
     "patient_appointments", "patient_appointments_between", "patient_conflict", "reschedule", "service_terms",
     "set_status", "walk_in", "walk_in_preview", "write_booking",
@@ -224,7 +224,7 @@ def _desk_note(value: str | None) -> str:
 
 
 def write_booking(db: Database, work: Callable[[Connection], _T], *, reason: str, start: datetime, branch: str,
-                  patient_id: int, exclude: Collection[int] = (), queue: Queue | None = None) -> _T:
+                  patient_id: int | None, exclude: Collection[int] = (), queue: Queue | None = None) -> _T:
     """Run a transaction that creates or moves an appointment (``db.write``, waiting in ``queue``
     first: ``booking.queue_for_booking``) and say its expected failures in the desk's words
     (:func:`name_booking_error`). ``start``: the aware start asked for; ``exclude``: the appointment
@@ -237,19 +237,20 @@ def write_booking(db: Database, work: Callable[[Connection], _T], *, reason: str
 
 
 def name_booking_error(db: Database, exc: SlotTaken | ValidationError, *, start: datetime, branch: str,
-                       patient_id: int, exclude: Collection[int] = ()) -> SlotTaken | ValidationError:
+                       patient_id: int | None, exclude: Collection[int] = ()) -> SlotTaken | ValidationError:
     """The database's refusal of a booking or a move, in the desk's words (one read; call it after the
     failed transaction): the patient's overlap (``PatientBusy`` from ``appointment_patient_no_overlap``)
     names the patient's appointment in the way (not one of ``exclude``); a ``SlotTaken`` from the
     resource exclusion constraint names the resource and the branch-local ``start``; an unknown
-    patient (the foreign key) is ``NotFound("patient", …)``. Anything else is returned as it is."""
-    if isinstance(exc, PatientBusy):
+    patient (the foreign key) is ``NotFound("patient", …)``. Anything else is returned as it is.
+    ``patient_id`` None (an online hold without a patient) names no patient."""
+    if isinstance(exc, PatientBusy) and patient_id is not None:
         return db.read(lambda conn: booking.name_patient_conflict(conn, patient_id, start, exclude))
     if isinstance(exc, SlotTaken):
         if exc.resource or exc.resource_id is None:
             return exc
         return db.read(lambda conn: booking.name_resource_conflict(conn, exc, start, branch))
-    if exc.field == "appointment_patient_id_fkey":
+    if exc.field == "appointment_patient_id_fkey" and patient_id is not None:
         return NotFound("patient", patient_id)
     return exc
 
@@ -328,6 +329,7 @@ def move(db: Database, appointment_id: int, *, start: datetime | None = None, do
 
     def work(conn: Connection) -> None:
         booking.check_movable(booking.lock_status(conn, appointment_id))
+        booking.check_has_patient(conn, appointment_id)
         row = conn.execute(text("SELECT a.branch_id, a.starts_at, s.name AS service FROM appointment a "
                                 "JOIN service s ON s.id = a.service_id WHERE a.id = :i"),
                            {"i": appointment_id}).one()
@@ -614,6 +616,8 @@ def set_status(db: Database, appointment_id: int, status: str, *, reason: str | 
     def work(conn: Connection) -> None:
         current = booking.lock_status(conn, appointment_id)
         check_transition(current, status)
+        if status != "cancelled":
+            booking.check_has_patient(conn, appointment_id)
         if status == "confirmed" and current in UNCONFIRMED:
             _check_deposit(conn, appointment_id)
         booking.change_status(conn, appointment_id, status, reason)
@@ -673,6 +677,7 @@ def confirm_hold(db: Database, appointment_id: int, *, reason: str | None = None
             raise InvalidTransition(f"Only a held appointment can be confirmed this way; this one is "
                                     f"{LABELS.get(current, current).lower()}"
                                     f"{' (the hold expired)' if current == 'cancelled' else ''}.")
+        booking.check_has_patient(conn, appointment_id)
         target = _decide(conn, appointment_id, approved=False)
         booking.change_status(conn, appointment_id, target, reason or "hold confirmed", current=current)
 

@@ -212,16 +212,20 @@ class AppointmentActions(QObject):
         status = appt.status if appt is not None and self._enabled \
             and not self._status_change_pending and self._may_change(appt) else None
         start, now = (appt.start, self._clock()) if appt is not None else (None, None)
+        # An online hold whose visitor is still typing their details has no patient yet: the desk may
+        # only cancel it (release the time), not confirm, move, take money or open a record.
+        typing = appt is not None and appt.patient_id is None
         for spec in ACTIONS:
             self.status_actions[spec.key].setEnabled(
                 is_allowed(spec, status, start=start, now=now, grace_minutes=self.grace_minutes)
-                and caps.allows_status(spec.key))
+                and caps.allows_status(spec.key) and (not typing or spec.target == "cancelled"))
         for life in (*LIFECYCLE_ACTIONS, PAYMENT_ACTION):
             allowed_role = caps.book if life.opens_dialog else caps.move
             self.lifecycle_actions[life.key].setVisible(allowed_role)
-            self.lifecycle_actions[life.key].setEnabled(allowed_role and lifecycle_allowed(life, status))
-        w.reschedule_action.setEnabled(status in scheduling.MOVABLE_STATUSES and caps.move)
-        w.open_patient_action.setEnabled(appt is not None)
+            self.lifecycle_actions[life.key].setEnabled(allowed_role and lifecycle_allowed(life, status)
+                                                        and not typing)
+        w.reschedule_action.setEnabled(status in scheduling.MOVABLE_STATUSES and caps.move and not typing)
+        w.open_patient_action.setEnabled(appt is not None and not typing)
         w.update_series_action(appt if status is not None else None)
 
     def _may_change(self, appointment: AppointmentView) -> bool:

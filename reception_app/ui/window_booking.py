@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 
 from ..services.dayview import GridResource, ServiceSummary
 from ..services.patients import PatientView
-from ..services.scheduling import AppointmentView
+from ..services.scheduling import PATIENT_TYPING, AppointmentView
 from . import colors, local_formats
 from .booking_dialog import BookingDialog
 from .changes import Changes
@@ -90,6 +90,10 @@ class WindowBooking(WindowBase):
             if appt is None:
                 self.statusBar().showMessage("Select an appointment to open its patient, or press Ctrl+F to "
                                              "find one.", 10_000)
+                return None
+            if appt.patient_id is None:
+                self.statusBar().showMessage(PATIENT_TYPING + " There is no patient record yet.",
+                                             10_000)
                 return None
             patient_id = appt.patient_id
         who = patient_id  # an int from here on (for the closure)

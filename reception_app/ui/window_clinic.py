@@ -151,7 +151,9 @@ class WindowClinic(WindowBase):
     # -- patients for visits and series -------------------------------------------------------------
     def _patient_at_hand(self) -> tuple[int, str] | None:
         appt = self.current_appointment()
-        return (appt.patient_id, appt.patient) if appt is not None else None
+        if appt is None or appt.patient_id is None:   # None: an online hold, the patient still typing
+            return None
+        return appt.patient_id, appt.patient
 
     def _ask_for_patient(self, what: str) -> None:
         self.statusBar().showMessage(f"Find the patient, open their record and press “{what}”.", 15_000)

@@ -94,7 +94,7 @@ class WindowPrinting(WindowBase):
             self.statusBar().showMessage("Select a cell in a doctor's column to print that doctor's day sheet.",
                                          15_000)
             return
-        db, ids = self._db, {a.patient_id for a in view.appointments}
+        db, ids = self._db, {a.patient_id for a in view.appointments if a.patient_id is not None}
         self._print(lambda by, at: day_sheet.doctor_day_sheet_pdf(view, doctor.id, printed_by=by, printed_at=at,
                                                                   patients=patients_by_id(db, ids)),
                     f"Day sheet — {doctor.name}, {local_formats.day(view.local_date)}")
@@ -104,7 +104,7 @@ class WindowPrinting(WindowBase):
         and ages, read on the worker thread), then preview it."""
         view = self._printed_day()
         if view is not None:
-            db, ids = self._db, {a.patient_id for a in view.appointments}
+            db, ids = self._db, {a.patient_id for a in view.appointments if a.patient_id is not None}
             self._print(lambda by, at: day_sheet.day_list_pdf(view, printed_by=by, printed_at=at,
                                                               patients=patients_by_id(db, ids)),
                         f"Day list — {view.branch.name}, {local_formats.day(view.local_date)}")

@@ -21,7 +21,7 @@ from reception_app.store.connect import open_database
 from reception_app.store.database import Database
 
 _n = iter(range(1_000_000))
-HEAD = "0013"
+HEAD = "0014"
 
 
 @pytest.fixture
@@ -61,7 +61,7 @@ def schema_fingerprint(db: Database) -> tuple:
 
 def test_head_is_the_only_known_revision():
     assert migrate.head_revision() == HEAD
-    assert migrate.known_revisions() == {"0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009", "0010", "0011", "0012", "0013"}
+    assert migrate.known_revisions() == {"0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009", "0010", "0011", "0012", "0013", "0014"}
 
 
 def test_check_schema_passes_on_a_migrated_database(db):
@@ -103,7 +103,7 @@ def test_upgrade_from_empty_then_again_is_a_no_op(empty_db):
     # The group roles exist (cluster-wide) and carry the grants.
     groups = set(empty_db.read(lambda c: c.execute(text(
         "SELECT rolname FROM pg_roles WHERE rolname LIKE 'clinic\\_%'")).scalars().all()))
-    assert {"clinic_reception", "clinic_doctor", "clinic_manager", "clinic_admin"} <= groups
+    assert {"clinic_reception", "clinic_doctor", "clinic_manager", "clinic_admin", "clinic_portal"} <= groups
     assert empty_db.read(lambda c: c.execute(text(
         "SELECT has_table_privilege('clinic_reception', 'booking', 'INSERT') "
         "AND has_table_privilege('clinic_manager', 'booking', 'INSERT') "

@@ -1,8 +1,8 @@
 """Fixtures of the attack suite (issue 14, sections 2, 5, 6 and 8).
 
 The attacks connect as a hostile ``psql`` user would: raw psycopg connections as a login role of
-each kind (``reception``, ``doctor``, ``manager``, ``admin``, ``reminders``, and ``nobody``, a login
-in no clinic group), one transaction per attack, and assert the SQLSTATE the database answers.
+each kind (``reception``, ``doctor``, ``manager``, ``admin``, ``reminders``, ``portal`` — the patient
+portal's, migration 0014 — and ``nobody``, a login in no clinic group), one transaction per attack, and assert the SQLSTATE the database answers.
 
 - ``sec_template`` (session): the migrated template cloned once, with the test clinic
   (tests/data/test_clinic.toml) and the few extra rows the attacks need (``Setup`` below), plus one
@@ -44,6 +44,7 @@ GROUPS: dict[str, str | None] = {
     "manager": "clinic_manager",
     "admin": "clinic_admin",
     "reminders": "clinic_reminders",
+    "portal": "clinic_portal",     # the patient portal's login (migration 0014): only the portal_* functions
     "nobody": None,
 }
 CLINIC_ROLES = ("reception", "doctor", "manager", "admin")

@@ -115,7 +115,7 @@ def test_future_functions_are_not_executable_by_public(env: Env) -> None:
 
 
 # -- the privilege matrix -----------------------------------------------------------------------------
-R, D, M, A, REM, N = "reception", "doctor", "manager", "admin", "reminders", "nobody"
+R, D, M, A, REM, P, N = "reception", "doctor", "manager", "admin", "reminders", "portal", "nobody"
 _READ = {R: "S", D: "S", M: "S", A: "S"}
 _DESK = {R: "S I U", D: "S", M: "S I U", A: "S I U"}           # reception's tables (managers and admins inherit)
 _ROSTER = {R: "S", D: "S", M: "S I U D", A: "S I U D"}         # rosters: managers and admins
@@ -134,6 +134,10 @@ MATRIX: dict[str, dict[str, str]] = {
     "opening_hours": dict(_CONFIG),
     "override_log": dict(_READ),
     "patient": {**_DESK, REM: "S*"},
+    # the portal's signing key and verification codes (migration 0014): the owner's only; the portal's
+    # definer functions read and write them (and the portal login reads no table at all)
+    "portal_secret": {},
+    "portal_verification": {},
     "payment": {R: "S I", D: "S", M: "S I", A: "S I"},
     "reminder": {R: "S I U", D: "S", M: "S I U", A: "S I U", REM: "S* U*"},
     "receipt": {R: "S I", D: "S", M: "S I", A: "S I"},   # append-only: numbered by the database
@@ -215,6 +219,24 @@ FUNCTION_MATRIX: dict[str, dict[str, bool | None]] = {
     "clinic_setting_int(text,integer)": {R: None, D: None, M: None, A: None, REM: None},
     "clinic_may_override()": {R: None, D: None, M: None, A: None, REM: None},
     "clinic_take_override(text,bigint,jsonb)": {M: None, A: None},   # booking_check's; logs as the caller
+    # the patient portal (migration 0014): its login calls the portal_* functions and nothing else;
+    # the desk (reception, and managers and admins through it) and the reminder service mint a
+    # patient's link; signing, resolving a token and locking a link's appointment are the
+    # definer functions' own.
+    "clinic_hmac_hex(text)": {},
+    "clinic_portal_token(bigint,text)": {R: True, M: True, A: True, REM: True},
+    "clinic_portal_resolve(text,text)": {},
+    "clinic_portal_live(text)": {},
+    "portal_catalog()": {P: True},
+    "portal_search_inputs(integer,integer,integer,timestamp with time zone,timestamp with time zone)": {P: True},
+    "portal_hold(integer,integer,integer[],timestamp with time zone)": {P: True},
+    "portal_release(text)": {P: True},
+    "portal_send_code(text,text,text)": {P: True},
+    "portal_book(text,text,jsonb)": {P: True},
+    "portal_appointment(text)": {P: True},
+    "portal_confirm(text)": {P: True},
+    "portal_cancel(text,boolean)": {P: True},
+    "portal_note(text,text)": {P: True},
 }
 
 

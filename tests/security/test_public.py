@@ -17,7 +17,7 @@ from psycopg.conninfo import make_conninfo
 
 from .conftest import CLINIC_ROLES, GROUP_ROLES, Env, refused
 
-ALL_LOGINS = (*CLINIC_ROLES, "reminders", "nobody")
+ALL_LOGINS = (*CLINIC_ROLES, "reminders", "portal", "nobody")
 
 
 def test_a_login_in_no_clinic_group_cannot_connect(env: Env) -> None:
@@ -27,7 +27,7 @@ def test_a_login_in_no_clinic_group_cannot_connect(env: Env) -> None:
     assert getattr(err, "sqlstate", None) == "42501" or "permission denied for database" in str(err), str(err)
 
 
-@pytest.mark.parametrize("role", (*CLINIC_ROLES, "reminders"))
+@pytest.mark.parametrize("role", (*CLINIC_ROLES, "reminders", "portal"))
 def test_every_clinic_group_may_connect(env: Env, role: str) -> None:
     with env.connect(role) as conn:
         assert conn.execute("SELECT session_user").fetchone()[0] == env.logins[role]
