@@ -67,6 +67,8 @@ class AppointmentView:
     already_booked: bool = False
     #: A note for the desk, typed when booking ("bring last year's X-ray"; migration 0013), else "".
     desk_note: str = ""
+    #: The patient's own note for the desk, left on the portal (migration 0014), else "".
+    patient_note: str = ""
 
     def to_json(self) -> dict[str, Any]:
         """The CLI's JSON shape: ISO-8601 UTC times with ``Z``, resources as kind → name."""
@@ -99,7 +101,7 @@ SELECT a.id, a.client_id::text, a.branch_id, br.name AS branch, a.service_id, s.
        coalesce(p.display_name, '""" + ONLINE_HOLD_PATIENT + """') AS patient,
        a.status, a.starts_at, a.ends_at, a.source, a.hold_expires_at,
        a.series_id, a.series_date, a.visit_id, res.kinds AS res_kinds, res.names AS res_names, res.ids AS res_ids,
-       a.desk_note
+       a.desk_note, a.patient_note
   {extra}
   FROM appointment a
   JOIN branch br ON br.id = a.branch_id
@@ -116,7 +118,7 @@ SELECT a.id, a.client_id::text, a.branch_id, br.name AS branch, a.service_id, s.
 APPOINTMENT_SELECT = _SELECT_WITH.replace("{extra}", "")
 
 #: The number of columns of :data:`APPOINTMENT_SELECT` (extra columns come after them).
-_VIEW_COLUMNS = 20
+_VIEW_COLUMNS = 21
 
 #: What follows the WHERE clause of :data:`APPOINTMENT_SELECT` (nothing: the resources are gathered
 #: per appointment by the LATERAL subquery).
@@ -130,13 +132,14 @@ def view_of(row: Any) -> AppointmentView:
     """An :class:`AppointmentView` from one row of :data:`APPOINTMENT_SELECT` (by position; times made
     UTC). About 1,500 of them make a busy day's grid, so this is on the path of opening a day."""
     (id_, client_id, branch_id, branch, service_id, service, patient_id, patient, status, starts_at, ends_at,
-     source, hold_expires_at, series_id, series_date, visit_id, kinds, names, ids, desk_note) = row[:_VIEW_COLUMNS]
+     source, hold_expires_at, series_id, series_date, visit_id, kinds, names, ids, desk_note,
+     patient_note) = row[:_VIEW_COLUMNS]
     return AppointmentView(
         id=id_, client_id=client_id, branch_id=branch_id, branch=branch, service_id=service_id, service=service,
         patient_id=patient_id, patient=patient, status=status, start=_utc(starts_at), end=_utc(ends_at),
         source=source, resources=dict(zip(kinds, names, strict=True)), resource_ids=dict(zip(kinds, ids, strict=True)),
         hold_expires_at=_utc(hold_expires_at) if hold_expires_at else None,
-        series_id=series_id, series_date=series_date, visit_id=visit_id, desk_note=desk_note or "")
+        series_id=series_id, series_date=series_date, visit_id=visit_id, desk_note=desk_note or "", patient_note=patient_note or "")
 
 
 def _utc(instant: datetime) -> datetime:

@@ -37,7 +37,12 @@ Interval = tuple[datetime, datetime]
 #: * ``"payment_pending"`` -- the appointment's status is ``payment_pending``.
 #: * ``"reminder_failed"`` -- a row of table ``reminder`` for the appointment has status ``failed`` and
 #:   reception has not marked it handled yet (migration 0004, ``handled_at``).
-MARKER_KINDS: tuple[str, ...] = ("first_visit", "payment_pending", "reminder_failed")
+#: * ``"online"`` -- booked (or held) by the patient on the portal (``source = 'online'``; issue 17).
+#: * ``"patient_confirmed"`` -- the patient confirmed from their link that they will come
+#:   (``patient_confirmed_at``, migration 0014).
+#: * ``"patient_note"`` -- the patient left a note for the desk on the portal (``patient_note``).
+MARKER_KINDS: tuple[str, ...] = ("first_visit", "payment_pending", "reminder_failed", "online",
+                                 "patient_confirmed", "patient_note")
 
 #: Local wall-clock range shown on a day the branch does not open and nobody works (minutes from midnight).
 DEFAULT_RANGE_MIN: tuple[int, int] = (7 * 60, 19 * 60)
@@ -281,7 +286,9 @@ _MARKER_COLUMNS = """,
                WHERE e.patient_id = a.patient_id AND e.starts_at < a.starts_at
                  AND clinic_status_is_live(e.status)) AS first_visit,
   EXISTS (SELECT 1 FROM reminder m WHERE m.appointment_id = a.id AND m.status = 'failed'
-          AND m.handled_at IS NULL) AS reminder_failed
+          AND m.handled_at IS NULL) AS reminder_failed,
+  a.patient_confirmed_at IS NOT NULL AS patient_confirmed,
+  a.patient_note IS NOT NULL AS patient_note
 """
 
 
@@ -295,13 +302,16 @@ def _day_appointments(conn: Connection, branch: BranchInfo, local_date: date
     appointments: list[AppointmentView] = []
     cancelled: list[AppointmentView] = []
     markers: dict[int, frozenset[str]] = {}
-    for view, (first_visit, reminder_failed) in appointments_with(conn, where, params, _MARKER_COLUMNS):
+    for view, (first_visit, reminder_failed, confirmed, noted) in appointments_with(conn, where, params,
+                                                                                   _MARKER_COLUMNS):
         if view.status == "cancelled":
             cancelled.append(view)
             continue
         appointments.append(view)
         keys = [k for k, on in (("payment_pending", view.status == "payment_pending"),
-                                ("first_visit", first_visit), ("reminder_failed", reminder_failed)) if on]
+                                ("first_visit", first_visit), ("reminder_failed", reminder_failed),
+                                ("online", view.source == "online"), ("patient_confirmed", confirmed),
+                                ("patient_note", noted)) if on]
         if keys:
             markers[view.id] = frozenset(keys)
     return appointments, markers, cancelled

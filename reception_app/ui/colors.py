@@ -141,6 +141,9 @@ MARKERS: tuple[Marker, ...] = (
     Marker("first_visit", "★", "First visit", "#9a6700"),
     Marker("payment_pending", "$", "Payment pending", "#1b6e3a"),
     Marker("reminder_failed", "✉✗", "Reminder failed", "#c62828"),
+    Marker("online", "@", "Booked online", "#1f5fa8"),
+    Marker("patient_confirmed", "✓", "Patient confirmed", "#1b6e3a"),
+    Marker("patient_note", "✎", "Note from the patient", "#6a3d9a"),
 )
 assert tuple(m.key for m in MARKERS) == MARKER_KINDS
 _MARKER_BY_KEY = {m.key: m for m in MARKERS}

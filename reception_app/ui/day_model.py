@@ -534,6 +534,8 @@ class ScheduleGridModel(QAbstractTableModel):
         lines.append(resources)
         if appt.desk_note:
             lines.append(f"Note: {appt.desk_note}")
+        if appt.patient_note:
+            lines.append(f"Patient's note: {appt.patient_note}")
         return "\n".join(lines)
 
     def _empty_tip(self, row: int, col: int) -> str:

@@ -437,3 +437,20 @@ def test_a_served_portal_shares_weeks_until_the_schedule_changes(served):
     while start in {s for s, _ in _START.findall(httpx.get(url).text)}:
         assert time.monotonic() < deadline, "the week was not dropped after the desk's booking"
         time.sleep(0.05)
+
+
+def test_the_desk_grid_marks_online_bookings_confirmations_and_notes(client, portal):
+    from zoneinfo import ZoneInfo
+
+    from reception_app.services import dayview
+
+    done, start = _book(client, portal)
+    link = done.url.path
+    client.post(f"{link}/confirm", data={"csrf": _csrf(done.text)})
+    client.post(f"{link}/note", data={"csrf": _csrf(done.text), "note": "Wheelchair access, please"})
+    day = datetime.fromisoformat(start).astimezone(ZoneInfo("America/Sao_Paulo")).date()
+    view = dayview.load_day(portal.owner, "Centro", day)
+    online = [a for a in view.appointments if a.source == "online"]
+    assert len(online) == 1 and online[0].patient == "Maria Silva"
+    assert online[0].patient_note == "Wheelchair access, please"
+    assert {"online", "patient_confirmed", "patient_note"} <= view.markers[online[0].id]
