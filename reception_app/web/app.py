@@ -387,7 +387,7 @@ def create_app(db: Database, settings: PortalSettings) -> FastAPI:
                 email = parse_email(form.get("email"), "email")
             except ValidationError:
                 errors["email"] = p.t("Type an email address like name@example.com.")
-        via = form.get("via") if form.get("via") in ("sms", "email") else "sms"
+        via = str(form.get("via")) if form.get("via") in ("sms", "email") else "sms"
         contact = phone if via == "sms" else email
         if contact is None and via not in errors and not errors.get("phone" if via == "sms" else "email"):
             errors["phone" if via == "sms" else "email"] = (
