@@ -225,6 +225,8 @@ FUNCTION_MATRIX: dict[str, dict[str, bool | None]] = {
     # definer functions' own.
     "clinic_hmac_hex(text)": {},
     "clinic_portal_token(bigint,text)": {R: True, M: True, A: True, REM: True},
+    "clinic_portal_link(bigint)": {R: True, M: True, A: True, REM: True},
+    "portal_held(text)": {P: True},
     "clinic_portal_resolve(text,text)": {},
     "clinic_portal_live(text)": {},
     "portal_catalog()": {P: True},
