@@ -31,7 +31,7 @@ def main() -> int:
         extract(pot)
         if PO.exists():
             subprocess.run([sys.executable, "-m", "babel.messages.frontend", "update", "-i", str(pot), "-o", str(PO),
-                            "-l", "pt_BR", "--no-fuzzy-matching", "--ignore-obsolete", "--omit-header"],
+                            "-l", "pt_BR", "--no-fuzzy-matching", "--ignore-obsolete"],
                            check=True, capture_output=True)
         else:
             PO.parent.mkdir(parents=True, exist_ok=True)

@@ -129,7 +129,8 @@ BEGIN
             portal_search_inputs(integer,integer,integer,timestamp with time zone,timestamp with time zone),
             portal_hold(integer,integer,integer[],timestamp with time zone), portal_held(text), portal_release(text),
             portal_send_code(text,text,text), portal_book(text,text,jsonb), portal_appointment(text),
-            portal_confirm(text), portal_cancel(text,boolean), portal_note(text,text)
+            portal_confirm(text), portal_cancel(text,boolean), portal_note(text,text),
+            portal_reschedule(text,integer[],timestamp with time zone)
             TO clinic_portal;
     END IF;
 END $$;

@@ -552,7 +552,8 @@ END $function$;
 -- portal_appointment(text) (migration 0014): what the patient's own page shows, or NULL for a link
 -- that is not (or no longer) valid: first name only, service, branch (name, zone, locale, phone),
 -- times (UTC), status, whether the patient confirmed, the cancellation terms of its policy snapshot
--- (free until; the fee), the deposit and what was paid, and the patient's note.
+-- (free until; the fee), the deposit and what was paid, and the patient's note; for a rescheduled
+-- appointment, 'moved_to': the link of the appointment that now replaces it.
 CREATE OR REPLACE FUNCTION public.portal_appointment(link text)
  RETURNS jsonb
  LANGUAGE plpgsql
@@ -561,11 +562,23 @@ CREATE OR REPLACE FUNCTION public.portal_appointment(link text)
 AS $function$
 DECLARE
     appt bigint := public.clinic_portal_resolve(link, 'appointment');
+    latest bigint;
+    hops integer := 0;
 BEGIN
     IF appt IS NULL THEN
         RETURN NULL;
     END IF;
+    -- A rescheduled appointment's link leads to the appointment that replaced it (the chain's end).
+    latest := appt;
+    WHILE hops < 50 LOOP
+        SELECT x.rescheduled_to INTO appt FROM public.appointment x WHERE x.id = latest AND x.status = 'rescheduled';
+        EXIT WHEN appt IS NULL;
+        latest := appt;
+        hops := hops + 1;
+    END LOOP;
+    appt := public.clinic_portal_resolve(link, 'appointment');
     RETURN (SELECT jsonb_build_object(
+        'moved_to', CASE WHEN latest <> appt THEN public.clinic_portal_token(latest, 'appointment') END,
         'first_name', split_part(btrim(p.display_name), ' ', 1),
         'service', v.name, 'service_id', v.id, 'branch', b.name, 'branch_id', b.id, 'timezone', b.timezone,
         'locale', coalesce(b.locale, 'en_GB'), 'branch_phone', b.phone,
@@ -654,6 +667,68 @@ BEGIN
            status_reason = 'cancelled online by the patient', updated_at = now()
      WHERE id = a.id;
     RETURN jsonb_build_object('cancelled_late', late, 'fee_cents', fee);
+END $function$;
+
+-- portal_reschedule(text,integer[],timestamptz) (migration 0014): the patient moves their
+-- appointment to another free start from their link — the desk's rule (services/scheduling.reschedule):
+-- a NEW appointment of the same patient, service and branch, keeping the old one's policy snapshot
+-- (free hours, late fee, deposit) and its standing (confirmed stays confirmed, requested stays
+-- requested, payment pending is confirmed once the payments cover the deposit), and the old one
+-- becomes 'rescheduled' with rescheduled_to naming it (its bookings released first). The start
+-- must be inside the portal's notice and horizon, the resources one per kind (online doctors).
+-- Returns {"link": the new appointment's link, "status"}.
+CREATE OR REPLACE FUNCTION public.portal_reschedule(link text, resources integer[], start timestamp with time zone)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ VOLATILE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+DECLARE
+    a public.appointment := public.clinic_portal_live(link);
+    v public.service;
+    fin timestamptz;
+    blo timestamptz;
+    bhi timestamptz;
+    doc integer;
+    st text;
+    appt bigint;
+BEGIN
+    SELECT * INTO v FROM public.service x WHERE x.id = a.service_id AND x.active AND x.online;
+    IF v.id IS NULL THEN
+        PERFORM public.clinic_portal_refuse('not_online', 'This service cannot be booked online.');
+    END IF;
+    IF resources IS NULL OR cardinality(resources) = 0 OR cardinality(resources) > 3
+       OR (SELECT count(DISTINCT r.kind) FROM public.resource r WHERE r.id = ANY(resources) AND r.active)
+          <> cardinality(resources)
+       OR EXISTS (SELECT 1 FROM public.resource r WHERE r.id = ANY(resources) AND r.kind = 'doctor' AND NOT r.online) THEN
+        PERFORM public.clinic_portal_refuse('bad_resources', 'These resources cannot be booked online together.');
+    END IF;
+    IF start IS NULL OR start = a.starts_at
+       OR start < now() + make_interval(mins => greatest(v.min_notice_min,
+                                             public.clinic_setting_int('portal_min_notice_min', 60)))
+       OR start > now() + make_interval(days => least(v.horizon_days, public.clinic_setting_int('portal_horizon_days', 90))) THEN
+        PERFORM public.clinic_portal_refuse('outside_window', 'This time can no longer be booked online.');
+    END IF;
+    fin := start + make_interval(mins => v.duration_min);
+    blo := start - make_interval(mins => v.buffer_before_min);
+    bhi := fin + make_interval(mins => v.buffer_after_min);
+    UPDATE public.appointment SET status = 'rescheduled', status_reason = 'rescheduled online by the patient',
+           updated_at = now() WHERE id = a.id;                    -- releases its bookings
+    PERFORM public.clinic_release_expired_holds(resources, blo, bhi);
+    st := a.status;
+    IF st = 'payment_pending' AND public.clinic_net_paid_cents(a.id) >= coalesce(a.deposit_cents, 0) THEN
+        st := 'confirmed';
+    END IF;
+    SELECT r.id INTO doc FROM public.resource r WHERE r.id = ANY(resources) AND r.kind = 'doctor';
+    INSERT INTO public.appointment (patient_id, service_id, branch_id, status, starts_at, ends_at, source,
+                                    policy_free_hours, policy_late_fee_cents, deposit_cents, doctor_id, status_reason)
+    VALUES (a.patient_id, a.service_id, a.branch_id, st, start, fin, a.source, a.policy_free_hours,
+            a.policy_late_fee_cents, a.deposit_cents, doc, 'rescheduled online by the patient')
+    RETURNING id INTO appt;
+    INSERT INTO public.booking (appointment_id, resource_id, period)
+    SELECT appt, r, tstzrange(blo, bhi) FROM unnest(resources) AS r;
+    UPDATE public.appointment SET rescheduled_to = appt, updated_at = now() WHERE id = a.id;
+    RETURN jsonb_build_object('link', public.clinic_portal_token(appt, 'appointment'), 'status', st);
 END $function$;
 
 -- portal_note(text,text) (migration 0014): the patient's note for the desk (at most 500 characters;

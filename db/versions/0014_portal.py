@@ -59,6 +59,7 @@ PORTAL_FUNCTIONS: tuple[str, ...] = (
     "function portal_confirm(text)",
     "function portal_cancel(text,boolean)",
     "function portal_note(text,text)",
+    "function portal_reschedule(text,integer[],timestamp with time zone)",
 )
 #: The catalog objects this migration changes, as ``tests/db/test_catalog.py`` names them.
 CHANGED: tuple[str, ...] = PORTAL_FUNCTIONS + ("schema",)

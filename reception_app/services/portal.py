@@ -453,6 +453,8 @@ class PortalAppointment:
     paid_cents: int
     patient_note: str
     now: datetime
+    #: For a rescheduled appointment: the link of the appointment that now replaces it, else None.
+    moved_to: str | None = None
 
     @property
     def tz(self) -> ZoneInfo:
@@ -486,7 +488,8 @@ def appointment(db: Database, link: str) -> PortalAppointment | None:
         status=data["status"], patient_confirmed_at=_utc(data["patient_confirmed_at"]),
         free_until=_utc(data["free_until"]) or datetime.now(UTC), late_fee_cents=int(data["late_fee_cents"]),
         deposit_cents=int(data["deposit_cents"]), paid_cents=int(data["paid_cents"]),
-        patient_note=data["patient_note"] or "", now=_utc(data["now"]) or datetime.now(UTC))
+        patient_note=data["patient_note"] or "", now=_utc(data["now"]) or datetime.now(UTC),
+        moved_to=data.get("moved_to"))
 
 
 def confirm(db: Database, link: str) -> datetime:
@@ -520,6 +523,30 @@ def cancel(db: Database, link: str, *, accept_fee: bool) -> Cancelled | FeeNotAc
     if "error" in data:
         return FeeNotAccepted(int(data["fee_cents"]))
     return Cancelled(bool(data["cancelled_late"]), int(data["fee_cents"]))
+
+
+@dataclass(frozen=True)
+class Rescheduled:
+    """The appointment a reschedule made: its ``status`` and the patient's new ``link`` (the old
+    link now shows the old appointment as moved)."""
+
+    status: str
+    link: str
+
+
+def reschedule(db: Database, link: str, *, resources: Sequence[int], start: datetime) -> Rescheduled:
+    """The patient moves their appointment to ``start`` (UTC) on ``resources`` — a new appointment,
+    the old one ``rescheduled`` and linked to it, as the desk's ``scheduling.reschedule`` does (one
+    SERIALIZABLE transaction).
+
+    Raises ``SlotTaken`` (taken meanwhile), ``PatientBusy``, ``PortalRefused`` (``bad_link``,
+    ``not_live``, ``started``, ``outside_window``, ``bad_resources``, ``not_online``),
+    ``ValidationError`` (the database refused the time), ``DatabaseUnavailable``.
+    """
+    data = db.write(lambda conn: _call(conn, "SELECT portal_reschedule(%(l)s, %(r)s::integer[], %(t)s)",
+                                       {"l": link, "r": list(resources), "t": start}),
+                    reason="rescheduled online by the patient")
+    return Rescheduled(str(data["status"]), str(data["link"]))
 
 
 def note(db: Database, link: str, text: str) -> None:

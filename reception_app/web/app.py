@@ -261,7 +261,8 @@ def create_app(db: Database, settings: PortalSettings) -> FastAPI:
 
     def slots_page(p: _Page, cat: portal.PortalCatalog, b: portal.PortalBranch, s: portal.PortalService,
                    chosen: portal.PortalDoctor | None, first: date | None, *, notice: str = "",
-                   instead: list[portal.FreeStart] | None = None, status: int = 200) -> HTMLResponse:
+                   instead: list[portal.FreeStart] | None = None, status: int = 200, action: str = "/book/hold",
+                   nav: str = "/book", moving: dict[str, str] | None = None, back: str | None = None) -> HTMLResponse:
         now = datetime.now(UTC)
         today = now.astimezone(b.tz).date()
         first = max(first or today, today)
@@ -274,17 +275,18 @@ def create_app(db: Database, settings: PortalSettings) -> FastAPI:
         f = fmt(p.lang, b.locale)
         days = [{"date": d, "title": format_date(d, "EEEE, d MMMM", locale=loc),
                  "starts": [_start_view(x, b, f) for x in week.days.get(d, [])]} for d in sorted(week.days)]
-        base = {"branch": b.id, "service": s.id, "doctor": chosen.id if chosen else "any"}
+        base = {"branch": b.id, "service": s.id, "doctor": chosen.id if chosen else "any"} if nav == "/book" else {}
         prev_week = first - timedelta(days=portal.WEEK_DAYS)
         return render(p, "slots.html", status, cat=cat, branch=b, service=s, doctor=chosen, days=days,
                       terms=_terms(p.t, f, s), zone=get_timezone_name(b.tz, locale=loc), timezone=b.timezone,
-                      prev=_with_query("/book", **base, week=max(prev_week, today).isoformat())
+                      prev=_with_query(nav, **base, week=max(prev_week, today).isoformat())
                       if first > today else None,
-                      next=_with_query("/book", **base, week=(first + timedelta(days=portal.WEEK_DAYS)).isoformat())
+                      next=_with_query(nav, **base, week=(first + timedelta(days=portal.WEEK_DAYS)).isoformat())
                       if first + timedelta(days=portal.WEEK_DAYS) <= last else None,
                       notice=notice, instead=[_start_view(x, b, f) for x in (instead or [])],
-                      back=_with_query("/book", branch=b.id, service=s.id) if cat.doctors_for(s, b.id) else
-                      _with_query("/book", branch=b.id))
+                      action=action, moving=moving,
+                      back=back or (_with_query("/book", branch=b.id, service=s.id) if cat.doctors_for(s, b.id) else
+                                    _with_query("/book", branch=b.id)))
 
     @app.post("/book/hold", response_class=HTMLResponse, include_in_schema=False)
     async def hold(request: Request) -> Response:
@@ -542,6 +544,8 @@ def create_app(db: Database, settings: PortalSettings) -> FastAPI:
         a, r = link_of(p, token)
         if r is not None or a is None:
             return r or bad_link(p)
+        if a.moved_to:          # rescheduled: the link in older messages opens the new time
+            return RedirectResponse(f"/a/{a.moved_to}?moved=1", 303)  # type: ignore[return-value]
         q = request.query_params
         message = (p.t("Your appointment is booked.") if q.get("booked") and a.status == "confirmed" else
                    p.t("Your request was sent. The clinic will confirm it.") if q.get("booked") and
@@ -550,6 +554,8 @@ def create_app(db: Database, settings: PortalSettings) -> FastAPI:
                    if q.get("booked") else
                    p.t("Thank you: the clinic knows you will come.") if q.get("confirmed") else
                    p.t("Your appointment is cancelled.") if q.get("cancelled") else
+                   p.t("Your appointment was moved. This is its new time; the link in your messages opens it "
+                       "too.") if q.get("moved") else
                    p.t("Your note was sent to the clinic.") if q.get("noted") else "")
         return appointment_page(p, token, a, message=message)
 
@@ -567,6 +573,61 @@ def create_app(db: Database, settings: PortalSettings) -> FastAPI:
         except PortalRefused as exc:
             return appointment_page(p, token, a, error=refusal_text(p, exc), status=409)
         return RedirectResponse(f"/a/{token}?confirmed=1", 303)
+
+    def reschedule_page(p: _Page, token: str, a: portal.PortalAppointment, first: date | None, *,
+                        notice: str = "", instead: list[portal.FreeStart] | None = None,
+                        status: int = 200) -> HTMLResponse:
+        cat = catalog.get()
+        b, s = cat.branch(a.branch_id), cat.service(a.service_id)
+        if b is None or s is None:
+            return appointment_page(p, token, a, error=p.t("This service cannot be booked online."), status=409)
+        return slots_page(p, cat, b, s, None, first, notice=notice, instead=instead, status=status,
+                          action=f"/a/{token}/reschedule", nav=f"/a/{token}/reschedule",
+                          moving=when_text(p, a.start, a.tz, a.locale), back=f"/a/{token}")
+
+    @app.get("/a/{token}/reschedule", response_class=HTMLResponse, include_in_schema=False)
+    def reschedule_form(request: Request, token: str, week: str | None = None) -> HTMLResponse:
+        p = page(request)
+        a, r = link_of(p, token)
+        if r is not None or a is None:
+            return r or bad_link(p)
+        if not a.live:
+            return appointment_page(p, token, a, error=p.t("This appointment can no longer be changed online."),
+                                    status=409)
+        return reschedule_page(p, token, a, _date(week))
+
+    @app.post("/a/{token}/reschedule", response_class=HTMLResponse, include_in_schema=False)
+    async def reschedule(request: Request, token: str) -> Response:
+        p = page(request)
+        form, refused = await form_of(p)
+        if refused is not None:
+            return refused
+        a, r = link_of(p, token)
+        if r is not None or a is None:
+            return r or bad_link(p)
+        start = _instant(form.get("start"))
+        ids = [int(x) for x in (form.get("resources") or "").split(",") if x.isdigit()][:3]
+        if start is None or not ids:
+            return error_page(p, 400, p.t("Something went wrong"), p.t("Please go back and choose a time again."))
+        try:
+            moved = portal.reschedule(db, token, resources=ids, start=start)
+        except (SlotTaken, ValidationError) as exc:
+            instead = portal.next_free(db, branch_id=a.branch_id, service_id=a.service_id, doctor_id=None,
+                                       after=start, now=datetime.now(UTC))
+            notice = (p.t("You already have an appointment at that time. These are the next free times:")
+                      if isinstance(exc, PatientBusy) else
+                      p.t("Sorry, that time was just taken by someone else. These are the next free times:"))
+            return reschedule_page(p, token, a, start.astimezone(a.tz).date(), notice=notice, instead=instead,
+                                   status=409)
+        except PortalRefused as exc:
+            if exc.reason in ("bad_link", "not_live", "started"):
+                return appointment_page(p, token, a, error=refusal_text(p, exc), status=409)
+            instead = portal.next_free(db, branch_id=a.branch_id, service_id=a.service_id, doctor_id=None,
+                                       after=start, now=datetime.now(UTC))
+            return reschedule_page(p, token, a, start.astimezone(a.tz).date(), notice=refusal_text(p, exc),
+                                   instead=instead, status=409)
+        weeks.invalidate(a.branch_id)
+        return RedirectResponse(f"/a/{moved.link}?moved=1", 303)
 
     @app.get("/a/{token}/cancel", response_class=HTMLResponse, include_in_schema=False)
     def cancel_form(request: Request, token: str) -> HTMLResponse:

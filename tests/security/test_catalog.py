@@ -227,6 +227,7 @@ FUNCTION_MATRIX: dict[str, dict[str, bool | None]] = {
     "clinic_portal_token(bigint,text)": {R: True, M: True, A: True, REM: True},
     "clinic_portal_link(bigint)": {R: True, M: True, A: True, REM: True},
     "portal_held(text)": {P: True},
+    "portal_reschedule(text,integer[],timestamp with time zone)": {P: True},
     "clinic_portal_resolve(text,text)": {},
     "clinic_portal_live(text)": {},
     "portal_catalog()": {P: True},

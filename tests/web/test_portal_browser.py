@@ -100,7 +100,7 @@ def test_book_confirm_and_cancel_late_in_english(served, make_browser, shots):
     _go(driver, "form.inline button")             # I will be there
     assert "the clinic knows you will come" in _by(driver, "main").text
     _check_page(driver, shots, "en-8-confirmed")
-    _go(driver, "a.button.secondary")             # Cancel the appointment
+    _go(driver, 'a[href$="/cancel"]')             # Cancel the appointment
     assert "Cancelling now costs €15.00." in _by(driver, "main").text
     _check_page(driver, shots, "en-9-cancel")
     _go(driver, "button.danger")                  # without accepting the fee
@@ -123,9 +123,19 @@ def test_book_in_portuguese(served, make_browser, shots):
     text = _by(driver, "main").text
     assert "Sua consulta está agendada." in text and "Olá, Maria" in text and "Horário de Brasília" in text
     assert re.search(r"\b\d{2}:\d{2}\b", text)
-    driver.get(driver.current_url.split("?")[0] + "/cancel")
+    link = driver.current_url.split("?")[0]
+    driver.get(link + "/cancel")
     assert "Cancelar a consulta" in _by(driver, "main").text
     _check_page(driver, shots, "pt-8-cancel")
+    driver.get(link)
+    _go(driver, f'a[href="/a/{link.rsplit("/", 1)[1]}/reschedule"]')        # Escolher outro horário
+    assert "Escolha um novo horário" in _by(driver, "main").text
+    _check_page(driver, shots, "pt-9-reschedule")
+    _go(driver, "button.slot", 6)
+    assert "Sua consulta foi remarcada." in _by(driver, "main").text
+    _check_page(driver, shots, "pt-10-moved")
+    assert served.portal.sql("SELECT status FROM appointment WHERE source = 'online' ORDER BY id") == \
+        [("rescheduled",), ("confirmed",)]
 
 
 def test_a_start_taken_while_looking_offers_the_next_ones(served, make_browser, shots):

@@ -454,3 +454,32 @@ def test_the_desk_grid_marks_online_bookings_confirmations_and_notes(client, por
     assert len(online) == 1 and online[0].patient == "Maria Silva"
     assert online[0].patient_note == "Wheelchair access, please"
     assert {"online", "patient_confirmed", "patient_note"} <= view.markers[online[0].id]
+
+
+def test_the_patient_reschedules_from_the_link_and_old_links_follow(client, portal):
+    done, start = _book(client, portal)
+    old_link = done.url.path
+    form = client.get(f"{old_link}/reschedule")
+    assert form.status_code == 200 and "Choose a new time" in _text(form.text)
+    starts = [s for s in _START.findall(form.text) if s[0] != start]
+    new_start, resources = starts[5]
+    moved = client.post(f"{old_link}/reschedule", data={"csrf": _csrf(form.text), "start": new_start,
+                                                       "resources": resources})
+    assert moved.status_code == 200 and "Your appointment was moved." in _text(moved.text)
+    new_link = moved.url.path
+    assert new_link != old_link
+    rows = portal.sql("SELECT a.status, a.starts_at, n.status, n.starts_at, n.source, n.patient_id = a.patient_id "
+                      "FROM appointment a JOIN appointment n ON n.id = a.rescheduled_to WHERE a.source = 'online'")
+    assert rows == [("rescheduled", datetime.fromisoformat(start), "confirmed", datetime.fromisoformat(new_start),
+                     "online", True)]
+    again = client.get(old_link)           # the link in the first messages
+    assert again.url.path == new_link
+    # a start taken meanwhile: the page says so and offers the next ones, nothing changes
+    patient = patients.add_patient(portal.owner, name="Desk Patient", birth_date="1970-01-01")
+    taken_start, taken_res = [s for s in starts if s[0] != new_start][8]
+    scheduling.book(portal.owner, branch="Centro", service="Abdominal ultrasound",
+                    start=datetime.fromisoformat(taken_start), patient_id=patient.id)
+    refused = client.post(f"{new_link}/reschedule", data={"csrf": _csrf(form.text), "start": taken_start,
+                                                         "resources": taken_res})
+    assert refused.status_code == 409 and "just taken" in _text(refused.text)
+    assert portal.sql("SELECT count(*) FROM appointment WHERE source = 'online' AND status = 'confirmed'") == [(1,)]
