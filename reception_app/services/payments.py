@@ -370,13 +370,15 @@ def cancellation_counts(db: Database, *, branch_id: int | None = None, since: da
                         until: datetime | None = None) -> dict[str, int]:
     """Cancellations counted apart by policy: ``{"early": n, "late": n, "by_clinic": n}`` for
     appointments starting in [since, until) (UTC; open bounds when None). ``early``/``late`` count
-    the patient's cancellations only; the clinic's are ``by_clinic`` (expired holds excluded)."""
+    the patient's cancellations only; the clinic's are ``by_clinic`` (expired holds excluded, and
+    online holds that never had a patient: released by the visitor or run out, migration 0014)."""
     def work(conn: Connection) -> dict[str, int]:
         row = conn.execute(text(
             "SELECT count(*) FILTER (WHERE cancelled_by = 'patient' AND NOT cancelled_late) AS early, "
             "       count(*) FILTER (WHERE cancelled_by = 'patient' AND cancelled_late) AS late, "
             "       count(*) FILTER (WHERE cancelled_by = 'clinic') AS by_clinic "
             "  FROM appointment WHERE status = 'cancelled' AND coalesce(status_reason, '') <> 'hold expired' "
+            "   AND patient_id IS NOT NULL "
             "   AND (CAST(:b AS integer) IS NULL OR branch_id = :b) "
             "   AND (CAST(:lo AS timestamptz) IS NULL OR starts_at >= :lo) "
             "   AND (CAST(:hi AS timestamptz) IS NULL OR starts_at < :hi)"),

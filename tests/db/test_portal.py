@@ -628,3 +628,23 @@ def test_the_audit_trail_names_the_portal_login(clinic: Clinic, monday: date) ->
     assert clinic.one("SELECT created_by FROM appointment WHERE id = %s", (appt,)) == clinic.login
     assert clinic.sql("SELECT DISTINCT db_user FROM audit_log WHERE table_name = 'patient' AND row_id = %s",
                       (pid,)) == [(clinic.login,)]
+
+
+def test_a_hold_that_never_had_a_patient_is_no_cancellation(clinic: Clinic, monday: date) -> None:
+    """The visitor left (released) or the desk let the time go: no booking was ever made, so neither
+    the cancellation counts nor the cancellations report count it (the clinic did not cancel anyone)."""
+    from reception_app.services import payments
+    from reception_app.services.reports.cancellations import cancellations
+
+    svc = clinic.service()
+    portal.release(clinic.web, clinic.hold(svc, monday).token)
+    scheduling.cancel(clinic.desk, clinic.appointment_of(clinic.hold(svc, monday, 2).token), reason="needed it")
+    assert clinic.one("SELECT count(*) FROM appointment WHERE status = 'cancelled' AND patient_id IS NULL") == 2
+    assert payments.cancellation_counts(clinic.desk) == {"early": 0, "late": 0, "by_clinic": 0}
+    report = cancellations(clinic.desk, date_from=monday, date_to=monday)
+    assert report.summary["cancelled_or_rescheduled"] == 0
+    # a booked appointment the patient cancels still counts
+    _, done = clinic.book(svc, monday, details(), index=4)
+    portal.cancel(clinic.web, done.link, accept_fee=True)
+    assert payments.cancellation_counts(clinic.desk)["early"] == 1
+    assert cancellations(clinic.desk, date_from=monday, date_to=monday).summary["cancelled_or_rescheduled"] == 1

@@ -1,6 +1,8 @@
 -- The cancellations report (reports/cancellations.py): cancelled and rescheduled appointments of the
 -- period by reason, timing (early, late, rescheduled), who cancelled, outcome (rescheduled, lost)
--- and week, with the total; one aggregate with grouping sets.
+-- and week, with the total; one aggregate with grouping sets. An online hold that never had a patient
+-- (migration 0014: the visitor left, or its time ran out) was never a booking, so it is no
+-- cancellation (the drill-down, which joins the patient, lists none of them either).
 
 -- name: report
 WITH a AS (/*@definitions.report_appointment*/)
@@ -13,5 +15,5 @@ SELECT GROUPING(reason, timing, who, outcome, week) AS g, reason, timing, who, o
                     ELSE 'lost' END AS outcome,
                a.week
           FROM a
-         WHERE NOT a.occupied) c
+         WHERE NOT a.occupied AND a.patient_id IS NOT NULL) c
  GROUP BY GROUPING SETS ((), (reason), (timing), (who), (outcome), (week))
