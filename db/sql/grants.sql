@@ -130,8 +130,16 @@ BEGIN
             portal_hold(integer,integer,integer[],timestamp with time zone), portal_held(text), portal_release(text),
             portal_send_code(text,text,text), portal_book(text,text,jsonb), portal_appointment(text),
             portal_confirm(text), portal_cancel(text,boolean), portal_note(text,text),
-            portal_reschedule(text,integer[],timestamp with time zone)
+            portal_reschedule(text,integer[],timestamp with time zone), portal_sms_reply(text,text,text)
             TO clinic_portal;
+    END IF;
+END $$;
+DO $$
+BEGIN
+    IF to_regclass('public.inbound_message') IS NOT NULL THEN
+        -- Patients' SMS replies (migration 0014): reception reads them and marks them handled.
+        GRANT SELECT ON TABLE inbound_message TO clinic_reception, clinic_manager, clinic_admin;
+        GRANT UPDATE (handled_at, handled_by) ON TABLE inbound_message TO clinic_reception, clinic_admin;
     END IF;
 END $$;
 GRANT EXECUTE ON FUNCTION clinic_portal_token(bigint,text), clinic_portal_link(bigint)

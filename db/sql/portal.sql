@@ -731,6 +731,78 @@ BEGIN
     RETURN jsonb_build_object('link', public.clinic_portal_token(appt, 'appointment'), 'status', st);
 END $function$;
 
+-- portal_sms_reply(text,text,text) (migration 0014): an SMS a patient sent to the clinic's number,
+-- from the gateway's inbound webhook (provider id, sender in E.164, text), acted on once per provider
+-- id (a retried webhook gets the first answer again). The reply words: C / CONFIRM / SIM / OK ... →
+-- the sender's next live appointment is confirmed by the patient; X / CANCEL / CANCELAR ... → it is
+-- cancelled when that is free, else nothing changes and the answer carries its link (the fee is
+-- agreed on the page); STOP / PARAR / SAIR ... → SMS consent is withdrawn for every patient with
+-- that phone (consent_event records it); anything else → a message for the desk. Returns {"action",
+-- "language", "service", "starts_at", "timezone", "locale", "fee_cents", "link"}.
+CREATE OR REPLACE FUNCTION public.portal_sms_reply(sid text, sender text, message text)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ VOLATILE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+DECLARE
+    seen record;
+    word text;
+    a record;
+    act text;
+    late boolean;
+    fee integer := 0;
+    lang text;
+BEGIN
+    IF sid IS NULL OR length(sid) NOT BETWEEN 1 AND 64 OR sender IS NULL OR sender !~ '^\+[1-9][0-9]{6,14}$'
+       OR message IS NULL OR length(message) > 1600 THEN
+        PERFORM public.clinic_portal_refuse('bad_message', 'This is not a message the clinic can read.');
+    END IF;
+    SELECT * INTO seen FROM public.inbound_message m WHERE m.provider_ref = sid;
+    word := upper(regexp_replace(message, '[^[:alpha:]]', '', 'g'));
+    SELECT x.id, x.starts_at, x.status, x.policy_free_hours, x.policy_late_fee_cents, v.name AS service,
+           b.timezone, coalesce(b.locale, 'en_GB') AS locale, coalesce(p.language, b.language) AS language, p.id AS pid
+      INTO a
+      FROM public.appointment x JOIN public.patient p ON p.id = x.patient_id
+      JOIN public.service v ON v.id = x.service_id JOIN public.branch b ON b.id = x.branch_id
+     WHERE p.phone = sender AND x.status IN ('requested', 'confirmed', 'payment_pending') AND x.starts_at > now()
+     ORDER BY x.starts_at LIMIT 1;
+    lang := coalesce(a.language, (SELECT p.language FROM public.patient p WHERE p.phone = sender LIMIT 1));
+    IF seen.id IS NOT NULL THEN
+        act := seen.action;
+    ELSIF word IN ('STOP', 'STOPALL', 'UNSUBSCRIBE', 'END', 'QUIT', 'PARAR', 'SAIR', 'CANCELARSMS') THEN
+        act := 'stop';
+        UPDATE public.patient SET consent_channels = array_remove(consent_channels, 'sms')
+         WHERE phone = sender AND 'sms' = ANY(consent_channels);
+    ELSIF a.id IS NOT NULL AND word IN ('C', 'CONFIRM', 'CONFIRMO', 'CONFIRMAR', 'SIM', 'S', 'YES', 'Y', 'OK') THEN
+        act := 'confirmed';
+        UPDATE public.appointment SET patient_confirmed_at = now(), updated_at = now()
+         WHERE id = a.id AND patient_confirmed_at IS NULL;
+    ELSIF a.id IS NOT NULL AND word IN ('X', 'CANCEL', 'CANCELAR', 'CANCELO') THEN
+        late := now() > a.starts_at - make_interval(hours => coalesce(a.policy_free_hours, 0));
+        fee := CASE WHEN late THEN coalesce(a.policy_late_fee_cents, 0) ELSE 0 END;
+        IF fee > 0 THEN
+            act := 'cancel_needs_link';
+        ELSE
+            act := 'cancelled';
+            UPDATE public.appointment SET status = 'cancelled', cancelled_by = 'patient',
+                   status_reason = 'cancelled by the patient''s SMS', updated_at = now()
+             WHERE id = a.id;
+        END IF;
+    ELSE
+        act := 'for_desk';
+    END IF;
+    IF seen.id IS NULL THEN
+        INSERT INTO public.inbound_message (provider_ref, phone, body, patient_id, appointment_id, action)
+        VALUES (sid, sender, message,
+                coalesce(a.pid, (SELECT p.id FROM public.patient p WHERE p.phone = sender ORDER BY p.id LIMIT 1)),
+                CASE WHEN act IN ('confirmed', 'cancelled', 'cancel_needs_link') THEN a.id END, act);
+    END IF;
+    RETURN jsonb_build_object('action', act, 'language', lang, 'service', a.service, 'starts_at', a.starts_at,
+                              'timezone', a.timezone, 'locale', a.locale, 'fee_cents', fee,
+                              'link', CASE WHEN act = 'cancel_needs_link' THEN public.clinic_portal_link(a.id) END);
+END $function$;
+
 -- portal_note(text,text) (migration 0014): the patient's note for the desk (at most 500 characters;
 -- empty clears it).
 CREATE OR REPLACE FUNCTION public.portal_note(link text, note text)

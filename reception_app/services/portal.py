@@ -597,3 +597,32 @@ def held(db: Database, token: str) -> Held | None:
                 expires_at=_utc(data["hold_expires_at"]) or datetime.now(UTC),
                 deposit_cents=int(data["deposit_cents"]), late_fee_cents=int(data["late_fee_cents"]),
                 cancel_free_hours=int(data["cancel_free_hours"]), confirmation_mode=data["confirmation_mode"])
+
+
+@dataclass(frozen=True)
+class SmsReply:
+    """What the portal did with a patient's SMS: ``action`` (``confirmed``, ``cancelled``,
+    ``cancel_needs_link``, ``stop``, ``for_desk``), the language to answer in (two letters or None),
+    the appointment it concerned (service, start UTC, branch zone and locale; None when none), the
+    fee a cancellation would cost (minor units) and, for ``cancel_needs_link``, the page to cancel on."""
+
+    action: str
+    language: str | None
+    service: str | None
+    start: datetime | None
+    timezone: str | None
+    locale: str | None
+    fee_cents: int
+    link: str | None
+
+
+def sms_reply(db: Database, *, provider_ref: str, sender: str, text: str) -> SmsReply:
+    """Act on an SMS a patient sent (the gateway's inbound webhook) — once per ``provider_ref``
+    (the gateway's message id: a retried webhook gets the first answer). ``sender``: E.164.
+    Raises ``PortalRefused`` (``bad_message``), ``DatabaseUnavailable``."""
+    data = db.write(lambda conn: _call(conn, "SELECT portal_sms_reply(%(s)s, %(f)s, %(b)s)",
+                                       {"s": provider_ref, "f": sender, "b": text}),
+                    reason="patient's SMS reply")
+    return SmsReply(action=str(data["action"]), language=data.get("language"), service=data.get("service"),
+                    start=_utc(data.get("starts_at")), timezone=data.get("timezone"), locale=data.get("locale"),
+                    fee_cents=int(data.get("fee_cents") or 0), link=data.get("link"))

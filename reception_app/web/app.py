@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import re
 import threading
@@ -64,6 +65,7 @@ from .security import (
     csrf_ok,
     csrf_token,
     new_session_id,
+    twilio_signature,
 )
 from .settings import PortalSettings
 
@@ -684,6 +686,38 @@ def create_app(db: Database, settings: PortalSettings) -> FastAPI:
             return appointment_page(p, token, a, error=why, status=422)
         return RedirectResponse(f"/a/{token}?noted=1", 303)
 
+    # -- the SMS gateway's inbound messages ---------------------------------------------------------
+    @app.post("/webhooks/sms", tags=["webhooks"], summary="A patient's SMS to the clinic's number",
+              response_class=Response,
+              description="Called by the Twilio-compatible SMS gateway for each inbound message (form "
+                          "fields MessageSid, AccountSid, From, To, Body), signed with the account's auth "
+                          "token in X-Twilio-Signature. C confirms the sender's next appointment, X cancels "
+                          "it (or answers with the link when a fee applies), STOP withdraws SMS consent; "
+                          "anything else is kept for the desk. Answers TwiML with the reply to send.",
+              responses={200: {"content": {"text/xml": {}}}, 403: {"description": "bad or missing signature"}})
+    async def sms_webhook(request: Request) -> Response:
+        if not limiter.hit("sms", client_address(request)):
+            return Response("Too many requests", status_code=429, media_type="text/plain")
+        try:
+            form = await request.form(max_fields=60, max_files=0, max_part_size=4096)
+        except Exception:  # noqa: BLE001 - a malformed body is refused, no trace
+            return Response("Bad request", status_code=400, media_type="text/plain")
+        params = {k: v for k, v in form.items() if isinstance(v, str)}
+        public = catalog.get().text("portal_public_url").rstrip("/")
+        url = (public + request.url.path) if public else str(request.url)
+        signature = request.headers.get("x-twilio-signature") or ""
+        if (settings.sms_token is None or params.get("AccountSid") != settings.sms_account
+                or not hmac.compare_digest(twilio_signature(settings.sms_token, url, params), signature)):
+            log.warning("inbound SMS refused: bad or missing signature")
+            return Response("Forbidden", status_code=403, media_type="text/plain")
+        sender = re.sub(r"^whatsapp:", "", params.get("From", ""))
+        try:
+            done = portal.sms_reply(db, provider_ref=params.get("MessageSid", ""), sender=sender,
+                                    text=params.get("Body", ""))
+        except PortalRefused:
+            return Response("Bad request", status_code=400, media_type="text/plain")
+        return Response(_twiml(_sms_answer(done, catalog.get().currency)), media_type="text/xml")
+
     # -- JSON ----------------------------------------------------------------------------------
     @app.get("/api/v1/catalog", response_model=CatalogOut, tags=["booking"],
              summary="What patients may book online")
@@ -875,6 +909,36 @@ def _status_text(t: i18n.Translator, status: str) -> str:
             "payment_pending": t("Waiting for the deposit"), "cancelled": t("Cancelled"),
             "rescheduled": t("Moved to another time"), "checked_in": t("You have arrived"),
             "in_progress": t("In progress"), "completed": t("Completed"), "no_show": t("Missed")}.get(status, status)
+
+
+def _twiml(text: str | None) -> str:
+    """A TwiML answer: the reply SMS to send (none when ``text`` is None)."""
+    from xml.sax.saxutils import escape
+
+    inner = f"<Message>{escape(text)}</Message>" if text else ""
+    return f'<?xml version="1.0" encoding="UTF-8"?><Response>{inner}</Response>'
+
+
+def _sms_answer(done: portal.SmsReply, currency: str) -> str | None:
+    """The reply to a patient's SMS, in their language."""
+    t = i18n.translator(done.language or "en")
+    when = ""
+    if done.start is not None and done.timezone and done.locale:
+        f = formats_for(i18n.page_locale(t.lang, done.locale), currency)
+        local = done.start.astimezone(ZoneInfo(done.timezone))
+        when = f"{f.date_text(local.date())} {f.time_text(local)}"
+    if done.action == "stop":
+        return t("You will get no more SMS from the clinic. To get them again, tell the desk.")
+    if done.action == "confirmed":
+        return t("Thank you: %(service)s on %(when)s is confirmed.", service=done.service or "", when=when)
+    if done.action == "cancelled":
+        return t("Your appointment %(service)s on %(when)s is cancelled.", service=done.service or "", when=when)
+    if done.action == "cancel_needs_link":
+        money = formats_for(i18n.page_locale(t.lang, done.locale or "en_GB"), currency).money(done.fee_cents)
+        if done.link:
+            return t("Cancelling now costs %(fee)s. To cancel, open %(link)s", fee=money, link=done.link)
+        return t("Cancelling now costs %(fee)s. Please call the clinic to cancel.", fee=money)
+    return t("Thank you, the clinic's desk will read your message.")
 
 
 def _refusal_text(t: i18n.Translator | Callable[..., str], reason: str) -> str:

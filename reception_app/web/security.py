@@ -140,6 +140,15 @@ class RateLimiter:
         return True if item is None else bool(self._window.hit(item, action, key))
 
 
+def twilio_signature(token: str, url: str, params: dict[str, str]) -> str:
+    """The signature a Twilio-compatible gateway puts in ``X-Twilio-Signature`` for a form POST to
+    ``url``: base64 of HMAC-SHA1(auth token, url + each parameter's name and value, by name)."""
+    import base64
+
+    data = url + "".join(f"{k}{params[k]}" for k in sorted(params))
+    return base64.b64encode(hmac.new(token.encode(), data.encode(), hashlib.sha1).digest()).decode()
+
+
 def client_address(request: Request) -> str:
     """The client's address as the portal sees it (uvicorn's ``--proxy-headers`` makes it the
     proxy's ``X-Forwarded-For`` when the proxy is trusted)."""

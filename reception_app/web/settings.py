@@ -48,10 +48,17 @@ class PortalSettings:
     secure_cookies: bool = True
     limits: dict[str, Limit] = field(default_factory=lambda: dict(DEFAULT_LIMITS))
     channels: dict[str, Channel] = field(default_factory=dict)
+    #: The SMS gateway's account and auth token: the inbound webhook's requests are signed with the
+    #: token (``X-Twilio-Signature``); None refuses every inbound message.
+    sms_account: str | None = None
+    sms_token: str | None = None
 
 
 def default_settings(*, config: Path | None = None, secure_cookies: bool = True) -> PortalSettings:
     """Settings from the environment and settings.toml (``config``: another TOML file with a
     ``[reminders]`` section). Raises ``ValidationError`` for a bad file, ``OSError`` for the secret."""
     messages: ReminderSettings = load_settings(config)
-    return PortalSettings(secret=load_secret(), secure_cookies=secure_cookies, channels=build_channels(messages))
+    gateway = messages.gateway
+    return PortalSettings(secret=load_secret(), secure_cookies=secure_cookies, channels=build_channels(messages),
+                          sms_account=gateway.account_sid if gateway else None,
+                          sms_token=gateway.auth_token if gateway and gateway.auth_token else None)

@@ -138,6 +138,8 @@ MATRIX: dict[str, dict[str, str]] = {
     # definer functions read and write them (and the portal login reads no table at all)
     "portal_secret": {},
     "portal_verification": {},
+    # patients' SMS replies (migration 0014): reception reads them and marks them handled
+    "inbound_message": {R: "S Uc", M: "S Uc", A: "S Uc"},
     "payment": {R: "S I", D: "S", M: "S I", A: "S I"},
     "reminder": {R: "S I U", D: "S", M: "S I U", A: "S I U", REM: "S* U*"},
     "receipt": {R: "S I", D: "S", M: "S I", A: "S I"},   # append-only: numbered by the database
@@ -227,6 +229,7 @@ FUNCTION_MATRIX: dict[str, dict[str, bool | None]] = {
     "clinic_portal_token(bigint,text)": {R: True, M: True, A: True, REM: True},
     "clinic_portal_link(bigint)": {R: True, M: True, A: True, REM: True},
     "portal_held(text)": {P: True},
+    "portal_sms_reply(text,text,text)": {P: True},
     "portal_reschedule(text,integer[],timestamp with time zone)": {P: True},
     "clinic_portal_resolve(text,text)": {},
     "clinic_portal_live(text)": {},

@@ -75,6 +75,8 @@ def portal(clinic_db: Database, db_url: str, tmp_path: Path) -> Iterator[Portal]
         conn.execute("INSERT INTO clinic_setting (key, value) VALUES ('name', '\"Clínica Vitória\"'), "
                      "('address', '\"Av. Beira Mar 100, Vitória\"') ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value")
         conn.execute(sql.SQL("CREATE ROLE {} LOGIN IN ROLE clinic_portal").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("ALTER ROLE {} SET default_transaction_isolation = serializable").format(
+            sql.Identifier(name)))     # as every clinic login (clinic user add, provision.sh)
     portal_db = Database(make_conninfo(db_url, user=name), application_name="clinic-portal test")
     outbox = tmp_path / "outbox"
     yield Portal(owner=clinic_db, db=portal_db, login=name, outbox=outbox, url=db_url)

@@ -338,7 +338,7 @@ def test_an_error_shows_no_trace(client, portal):
 
 def test_openapi_describes_the_json_endpoints(client):
     spec = client.get("/openapi.json").json()
-    assert set(spec["paths"]) == {"/api/v1/catalog", "/api/v1/free-starts"}
+    assert set(spec["paths"]) == {"/api/v1/catalog", "/api/v1/free-starts", "/webhooks/sms"}
     week = client.get("/api/v1/free-starts", params={"branch": 1, "service": 1}).json()
     assert week["timezone"] == "America/Sao_Paulo" and len(week["days"]) == 7
     assert client.get("/api/v1/free-starts", params={"branch": "x", "service": 1}).status_code == 422
@@ -483,3 +483,91 @@ def test_the_patient_reschedules_from_the_link_and_old_links_follow(client, port
                                                          "resources": taken_res})
     assert refused.status_code == 409 and "just taken" in _text(refused.text)
     assert portal.sql("SELECT count(*) FROM appointment WHERE source = 'online' AND status = 'confirmed'") == [(1,)]
+
+
+# -- replies by SMS ---------------------------------------------------------------------------------
+SMS_ACCOUNT, SMS_TOKEN = "AC0123456789abcdef0123456789abcdef", "sms-auth-token-for-tests"
+
+
+@pytest.fixture
+def gateway_client(portal):
+    """A client of a portal that knows the SMS gateway's account and token; ``send(body, sid)`` (``sms``)
+    posts an inbound message as the gateway does (form fields, X-Twilio-Signature)."""
+    from fastapi.testclient import TestClient
+
+    from reception_app.web.app import create_app
+    from reception_app.web.security import twilio_signature
+
+    from .conftest import settings_for
+
+    settings = settings_for(portal)
+    settings.sms_account, settings.sms_token = SMS_ACCOUNT, SMS_TOKEN
+    c = TestClient(create_app(portal.db, settings), raise_server_exceptions=False)
+
+    def send(body: str, sid: str, *, sender: str = "+5527998765432", token: str = SMS_TOKEN, sign: bool = True,
+             url: str = "http://testserver/webhooks/sms"):
+        params = {"MessageSid": sid, "AccountSid": SMS_ACCOUNT, "From": sender, "To": "+552733330000",
+                  "Body": body, "NumMedia": "0"}
+        headers = {"X-Twilio-Signature": twilio_signature(token, url, params)} \
+            if sign else {}
+        return c.post("/webhooks/sms", data=params, headers=headers)
+
+    c.sms = send  # type: ignore[attr-defined]
+    return c
+
+
+def _reply(response) -> str:
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/xml"), response.text
+    found = re.search(r"<Message>(.*)</Message>", response.text)
+    return found.group(1) if found else ""
+
+
+def test_sms_c_confirms_and_a_retried_webhook_acts_once(client, gateway_client, portal):
+    _book(client, portal)
+    answer = _reply(gateway_client.sms("c", "SM0001"))
+    assert answer.startswith("Obrigado") or answer.startswith("Thank you")
+    first = portal.sql("SELECT patient_confirmed_at FROM appointment WHERE source = 'online'")
+    assert first[0][0] is not None
+    assert _reply(gateway_client.sms("c", "SM0001")) == answer          # the gateway retried
+    assert portal.sql("SELECT count(*) FROM inbound_message") == [(1,)]
+    assert portal.sql("SELECT patient_confirmed_at FROM appointment WHERE source = 'online'") == first
+
+
+def test_sms_x_cancels_when_free_and_sends_the_link_when_a_fee_applies(client, gateway_client, portal):
+    portal.sql("INSERT INTO clinic_setting (key, value) VALUES ('portal_public_url', '\"https://book.example\"')")
+    _book(client, portal, pick=-1)                                       # more than 24 h away: free
+    public = "https://book.example/webhooks/sms"        # signed for the address the gateway calls
+    assert "cancel" in _reply(gateway_client.sms("X", "SM0002", url=public)).lower()
+    assert portal.sql("SELECT status, cancelled_by FROM appointment WHERE source = 'online'") == \
+        [("cancelled", "patient")]
+    portal.sql("UPDATE service SET cancel_free_hours = 8000")
+    _book(client, portal)                                                # late at once, with a fee
+    answer = _reply(gateway_client.sms("Cancelar", "SM0003", url=public))
+    assert "15,00" in answer or "15.00" in answer
+    assert re.search(r"https://book\.example/a/a\.[0-9a-f.]+", answer)
+    assert portal.sql("SELECT count(*) FROM appointment WHERE source = 'online' AND status = 'confirmed'") == [(1,)]
+
+
+def test_sms_stop_withdraws_sms_consent(client, gateway_client, portal):
+    _book(client, portal)
+    _reply(gateway_client.sms("STOP", "SM0004"))
+    assert portal.sql("SELECT consent_channels FROM patient WHERE phone = '+5527998765432'") == [([],)]
+    assert portal.sql("SELECT channel, granted FROM consent_event e JOIN patient p ON p.id = e.patient_id "
+                      "WHERE p.phone = '+5527998765432' ORDER BY e.id DESC LIMIT 1") == [("sms", False)]
+
+
+def test_sms_anything_else_is_kept_for_the_desk(gateway_client, portal):
+    answer = _reply(gateway_client.sms("Can I bring my daughter?", "SM0005", sender="+5527990000000"))
+    assert "desk" in answer
+    assert portal.sql("SELECT phone, body, action, handled_at FROM inbound_message") == \
+        [("+5527990000000", "Can I bring my daughter?", "for_desk", None)]
+
+
+def test_unsigned_forged_and_foreign_sms_webhooks_are_refused(gateway_client, client, portal):
+    _book(client, portal)
+    assert gateway_client.sms("STOP", "SM0006", sign=False).status_code == 403
+    assert gateway_client.sms("STOP", "SM0007", token="not-the-token").status_code == 403
+    assert client.post("/webhooks/sms", data={"MessageSid": "SM0008", "From": "+5527998765432",
+                                              "Body": "STOP"}).status_code == 403   # no gateway configured
+    assert portal.sql("SELECT count(*) FROM inbound_message") == [(0,)]
+    assert portal.sql("SELECT consent_channels FROM patient WHERE phone = '+5527998765432'") == [(["sms"],)]
