@@ -130,7 +130,8 @@ BEGIN
             portal_hold(integer,integer,integer[],timestamp with time zone), portal_held(text), portal_release(text),
             portal_send_code(text,text,text), portal_book(text,text,jsonb), portal_appointment(text),
             portal_confirm(text), portal_cancel(text,boolean), portal_note(text,text),
-            portal_reschedule(text,integer[],timestamp with time zone), portal_sms_reply(text,text,text)
+            portal_reschedule(text,integer[],timestamp with time zone), portal_sms_reply(text,text,text),
+            portal_offer(text), portal_offer_decide(text,boolean)
             TO clinic_portal;
     END IF;
 END $$;
@@ -142,7 +143,7 @@ BEGIN
         GRANT UPDATE (handled_at, handled_by) ON TABLE inbound_message TO clinic_reception, clinic_admin;
     END IF;
 END $$;
-GRANT EXECUTE ON FUNCTION clinic_portal_token(bigint,text), clinic_portal_link(bigint)
+GRANT EXECUTE ON FUNCTION clinic_portal_token(bigint,text), clinic_portal_link(bigint), clinic_portal_offer_link(bigint)
     TO clinic_reception, clinic_reminders;
 
 -- Row-level security on appointment: staff see and change all; a doctor reads all and changes the

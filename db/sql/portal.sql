@@ -75,7 +75,7 @@ DECLARE
     p text;
     body text;
 BEGIN
-    p := CASE purpose WHEN 'appointment' THEN 'a' WHEN 'hold' THEN 'h' END;
+    p := CASE purpose WHEN 'appointment' THEN 'a' WHEN 'hold' THEN 'h' WHEN 'offer' THEN 'o' END;
     IF p IS NULL THEN
         RAISE EXCEPTION 'unknown link purpose %', purpose USING ERRCODE = '22023';
     END IF;
@@ -108,6 +108,24 @@ BEGIN
     RETURN base || '/a/' || public.clinic_portal_token(appt, 'appointment');
 END $function$;
 
+-- clinic_portal_offer_link(bigint) (migration 0014): the address of a waitlist offer's page (accept
+-- or decline the held time) for the offer message, or NULL without a portal address.
+CREATE OR REPLACE FUNCTION public.clinic_portal_offer_link(appt bigint)
+ RETURNS text
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+DECLARE
+    base text;
+BEGIN
+    SELECT rtrim(s.value #>> '{}', '/') INTO base FROM public.clinic_setting s WHERE s.key = 'portal_public_url';
+    IF base IS NULL OR base = '' OR NOT EXISTS (SELECT 1 FROM public.waitlist_offer o WHERE o.appointment_id = appt) THEN
+        RETURN NULL;
+    END IF;
+    RETURN base || '/o/' || public.clinic_portal_token(appt, 'offer');
+END $function$;
+
 -- clinic_portal_resolve(text,text) (migration 0014): the appointment a token names for a purpose, or
 -- NULL when it is malformed, forged, revoked (another link_version) or expired. Callable by nobody
 -- but the other definer functions.
@@ -120,12 +138,12 @@ AS $function$
 DECLARE
     m text[];
     a record;
-    want text := CASE purpose WHEN 'appointment' THEN 'a' WHEN 'hold' THEN 'h' END;
+    want text := CASE purpose WHEN 'appointment' THEN 'a' WHEN 'hold' THEN 'h' WHEN 'offer' THEN 'o' END;
 BEGIN
     IF token IS NULL OR length(token) > 80 THEN
         RETURN NULL;
     END IF;
-    m := regexp_match(token, '^([ah])\.([0-9a-f]{32})\.([0-9]{1,6})\.([0-9a-f]{32})$');
+    m := regexp_match(token, '^([aho])\.([0-9a-f]{32})\.([0-9]{1,6})\.([0-9a-f]{32})$');
     IF m IS NULL OR want IS NULL OR m[1] <> want THEN
         RETURN NULL;
     END IF;
@@ -142,6 +160,11 @@ BEGIN
         RETURN NULL;
     END IF;
     IF m[1] = 'h' AND NOT (a.status = 'held' AND a.patient_id IS NULL AND a.hold_expires_at > now()) THEN
+        RETURN NULL;
+    END IF;
+    -- An offer's link shows the offer (open, taken, expired) until a day after it expired.
+    IF m[1] = 'o' AND NOT EXISTS (SELECT 1 FROM public.waitlist_offer o WHERE o.appointment_id = a.id
+                                     AND now() <= o.expires_at + interval '1 day') THEN
         RETURN NULL;
     END IF;
     RETURN a.id;
@@ -801,6 +824,82 @@ BEGIN
     RETURN jsonb_build_object('action', act, 'language', lang, 'service', a.service, 'starts_at', a.starts_at,
                               'timezone', a.timezone, 'locale', a.locale, 'fee_cents', fee,
                               'link', CASE WHEN act = 'cancel_needs_link' THEN public.clinic_portal_link(a.id) END);
+END $function$;
+
+-- portal_offer(text) (migration 0014): a waitlist offer's page from its link, or NULL: first name,
+-- service, branch (zone, locale), the held times (UTC), until when it is held, and its state
+-- ('open', 'accepted', 'declined', 'expired' — an open offer past its time counts as expired).
+CREATE OR REPLACE FUNCTION public.portal_offer(link text)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+DECLARE
+    appt bigint := public.clinic_portal_resolve(link, 'offer');
+BEGIN
+    IF appt IS NULL THEN
+        RETURN NULL;
+    END IF;
+    RETURN (SELECT jsonb_build_object(
+        'first_name', split_part(btrim(p.display_name), ' ', 1), 'service', v.name, 'branch', b.name,
+        'timezone', b.timezone, 'locale', coalesce(b.locale, 'en_GB'), 'branch_phone', b.phone,
+        'doctor', (SELECT r.name FROM public.resource r WHERE r.id = a.doctor_id),
+        'starts_at', a.starts_at, 'ends_at', a.ends_at, 'expires_at', o.expires_at,
+        'state', CASE WHEN o.status = 'open' AND (o.expires_at <= now() OR a.status <> 'held') THEN 'expired'
+                      ELSE o.status END,
+        'link', CASE WHEN o.status = 'accepted' THEN public.clinic_portal_token(a.id, 'appointment') END)
+      FROM public.waitlist_offer o
+      JOIN public.appointment a ON a.id = o.appointment_id
+      JOIN public.patient p ON p.id = a.patient_id
+      JOIN public.service v ON v.id = a.service_id
+      JOIN public.branch b ON b.id = a.branch_id
+     WHERE o.appointment_id = appt);
+END $function$;
+
+-- portal_offer_decide(text,boolean) (migration 0014): the patient accepts (the held appointment is
+-- confirmed, the offer accepted, the entry booked, the freed slot filled) or declines (the held
+-- appointment cancelled by the patient, the offer declined, the entry waiting again, the slot open
+-- for the next sweep's offer) — services/waitlist.accept_offer and decline_offer, for the portal.
+-- Deciding the same way twice returns the first answer. Returns {"state", "link"} (link: the
+-- appointment's page once accepted).
+CREATE OR REPLACE FUNCTION public.portal_offer_decide(link text, accept boolean)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ VOLATILE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+DECLARE
+    appt bigint := public.clinic_portal_resolve(link, 'offer');
+    o record;
+    held text;
+BEGIN
+    IF appt IS NULL OR accept IS NULL THEN
+        PERFORM public.clinic_portal_refuse('bad_link', 'This link is not valid any more.');
+    END IF;
+    SELECT x.* INTO o FROM public.waitlist_offer x WHERE x.appointment_id = appt FOR UPDATE;
+    SELECT a.status INTO held FROM public.appointment a WHERE a.id = appt FOR UPDATE;
+    IF o.status = 'accepted' AND accept OR o.status = 'declined' AND NOT accept THEN
+        RETURN jsonb_build_object('state', o.status,
+                                  'link', CASE WHEN accept THEN public.clinic_portal_token(appt, 'appointment') END);
+    END IF;
+    IF o.status <> 'open' OR o.expires_at <= now() OR held <> 'held' THEN
+        PERFORM public.clinic_portal_refuse('offer_gone', 'This offer has expired or was already answered.');
+    END IF;
+    IF accept THEN
+        UPDATE public.appointment SET status = 'confirmed', status_reason = 'waitlist offer accepted online',
+               updated_at = now() WHERE id = appt;
+        UPDATE public.waitlist_offer SET status = 'accepted', decided_at = now() WHERE id = o.id;
+        UPDATE public.waitlist_entry SET status = 'booked' WHERE id = o.entry_id;
+        UPDATE public.freed_slot SET state = 'filled', decided_at = now() WHERE id = o.freed_slot_id;
+        RETURN jsonb_build_object('state', 'accepted', 'link', public.clinic_portal_token(appt, 'appointment'));
+    END IF;
+    UPDATE public.waitlist_offer SET status = 'declined', decided_at = now() WHERE id = o.id;
+    UPDATE public.appointment SET status = 'cancelled', status_reason = 'offer declined online', cancelled_by = 'patient',
+           updated_at = now() WHERE id = appt AND status = 'held';
+    UPDATE public.waitlist_entry SET status = 'waiting' WHERE id = o.entry_id AND status = 'offered';
+    UPDATE public.freed_slot SET state = 'open' WHERE id = o.freed_slot_id AND state = 'offered';
+    RETURN jsonb_build_object('state', 'declined', 'link', NULL);
 END $function$;
 
 -- portal_note(text,text) (migration 0014): the patient's note for the desk (at most 500 characters;

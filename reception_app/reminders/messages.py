@@ -86,7 +86,8 @@ def render(item: Claimed, *, default_phone: str = "") -> Message:
               "time": local.strftime(chosen.get("time_format", "%H:%M")),
               "phone": item.branch_phone or default_phone or chosen.get("no_phone", "the clinic"),
               "link": item.link or ""}
-    line = chosen.get("link_line") or (files[-1].get("link_line") if files else None) or "$link"
+    line_key = "offer_link_line" if item.purpose == "waitlist_offer" else "link_line"
+    line = chosen.get(line_key) or (files[-1].get(line_key) if files else None) or "$link"
     values["link_line"] = ("\n\n" + Template(line).safe_substitute(values)) if item.link else ""
     values["link_short"] = (" " + item.link) if item.link else ""
     body_key = "short" if item.channel in SHORT_CHANNELS and "short" in section else "body"

@@ -626,3 +626,50 @@ def sms_reply(db: Database, *, provider_ref: str, sender: str, text: str) -> Sms
     return SmsReply(action=str(data["action"]), language=data.get("language"), service=data.get("service"),
                     start=_utc(data.get("starts_at")), timezone=data.get("timezone"), locale=data.get("locale"),
                     fee_cents=int(data.get("fee_cents") or 0), link=data.get("link"))
+
+
+@dataclass(frozen=True)
+class PortalOffer:
+    """A waitlist offer as its link shows it: first name, service, branch (zone, locale, phone),
+    doctor, the held times and until when it is held (UTC), its ``state`` (``open``, ``accepted``,
+    ``declined``, ``expired``) and, once accepted, the appointment's ``link``."""
+
+    first_name: str
+    service: str
+    branch: str
+    timezone: str
+    locale: str
+    branch_phone: str | None
+    doctor: str | None
+    start: datetime
+    end: datetime
+    expires_at: datetime
+    state: str
+    link: str | None
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+def offer(db: Database, link: str) -> PortalOffer | None:
+    """The waitlist offer an offer link names, or None for a link that is not (or no longer) valid."""
+    data = db.read(lambda conn: _call(conn, "SELECT portal_offer(%(l)s)", {"l": link}))
+    if not data:
+        return None
+    return PortalOffer(first_name=data["first_name"], service=data["service"], branch=data["branch"],
+                       timezone=data["timezone"], locale=data["locale"], branch_phone=data["branch_phone"],
+                       doctor=data["doctor"], start=_utc(data["starts_at"]) or datetime.now(UTC),
+                       end=_utc(data["ends_at"]) or datetime.now(UTC),
+                       expires_at=_utc(data["expires_at"]) or datetime.now(UTC), state=data["state"],
+                       link=data.get("link"))
+
+
+def decide_offer(db: Database, link: str, *, accept: bool) -> tuple[str, str | None]:
+    """The patient accepts or declines a waitlist offer (``services.waitlist``'s rule, one
+    SERIALIZABLE transaction); returns (state, the appointment's link once accepted). A decline
+    leaves the freed time to the next sweep's offer. Raises ``PortalRefused`` (``bad_link``,
+    ``offer_gone``: expired or answered the other way), ``DatabaseUnavailable``."""
+    data = db.write(lambda conn: _call(conn, "SELECT portal_offer_decide(%(l)s, %(a)s)", {"l": link, "a": accept}),
+                    reason="waitlist offer " + ("accepted" if accept else "declined") + " online")
+    return str(data["state"]), data.get("link")

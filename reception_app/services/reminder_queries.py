@@ -232,8 +232,9 @@ UPDATE reminder r
 RETURNING r.id, r.status, r.idempotency_key, r.channel, r.purpose, r.template, coalesce(r.recipient, ''),
           r.language, action.display_name, action.service, action.starts_at, action.timezone, action.branch,
           action.branch_phone, r.attempts,
-          CASE WHEN action.act = 'send' AND action.purpose IN ('confirmation', 'reminder', 'payment')
-               THEN clinic_portal_link(action.appointment_id) END
+          CASE WHEN action.act <> 'send' THEN NULL
+               WHEN action.purpose IN ('confirmation', 'reminder', 'payment') THEN clinic_portal_link(action.appointment_id)
+               WHEN action.purpose = 'waitlist_offer' THEN clinic_portal_offer_link(action.appointment_id) END
 """
 
 #: Joined into the per-message bookkeeping: this transaction's COMMIT does not wait for the WAL

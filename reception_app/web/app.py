@@ -74,7 +74,7 @@ log = logging.getLogger(__name__)
 _HERE = resources.files(__package__)
 #: How long the catalog (what is bookable online) is reused before it is read again (seconds).
 CATALOG_SECONDS = 10.0
-_TOKEN = re.compile(r"^[ah]\.[0-9a-f]{32}\.[0-9]{1,6}\.[0-9a-f]{32}$")
+_TOKEN = re.compile(r"^[aho]\.[0-9a-f]{32}\.[0-9]{1,6}\.[0-9a-f]{32}$")
 _CODE = re.compile(r"^[0-9]{6}$")
 #: Longest text accepted per form field (characters); the database has its own limits.
 _FIELD_MAX = {"name": 120, "birth_date": 20, "phone": 32, "email": 254, "note": 500, "code": 12}
@@ -685,6 +685,53 @@ def create_app(db: Database, settings: PortalSettings) -> FastAPI:
                 p.t("A note cannot hold control characters.")
             return appointment_page(p, token, a, error=why, status=422)
         return RedirectResponse(f"/a/{token}?noted=1", 303)
+
+    # -- waitlist offers -----------------------------------------------------------------------------
+    def offer_page(p: _Page, token: str, o: portal.PortalOffer, error: str = "", status: int = 200) -> HTMLResponse:
+        return render(p, "offer.html", status, o=o, token=token, when=when_text(p, o.start, o.tz, o.locale),
+                      expires=when_text(p, o.expires_at, o.tz, o.locale), error=error)
+
+    def offer_of(p: _Page, token: str) -> tuple[portal.PortalOffer | None, HTMLResponse | None]:
+        if (r := limited(p, "link")) is not None:
+            return None, r
+        o = portal.offer(db, token) if _TOKEN.match(token) else None
+        return o, (bad_link(p) if o is None else None)
+
+    @app.get("/o/{token}", response_class=HTMLResponse, include_in_schema=False)
+    def offer_view(request: Request, token: str) -> HTMLResponse:
+        p = page(request)
+        o, r = offer_of(p, token)
+        if r is not None or o is None:
+            return r or bad_link(p)
+        return offer_page(p, token, o)
+
+    async def decide(request: Request, token: str, accept: bool) -> Response:
+        p = page(request)
+        _form, refused = await form_of(p)
+        if refused is not None:
+            return refused
+        o, r = offer_of(p, token)
+        if r is not None or o is None:
+            return r or bad_link(p)
+        try:
+            state, link = portal.decide_offer(db, token, accept=accept)
+        except PortalRefused as exc:
+            again = portal.offer(db, token) or o
+            why = p.t("This offer has expired; the time went to the next patient on the waitlist.") \
+                if exc.reason == "offer_gone" else refusal_text(p, exc)
+            return offer_page(p, token, again, why, 409)
+        weeks.clear()
+        if state == "accepted" and link:
+            return RedirectResponse(f"/a/{link}?booked=1", 303)
+        return RedirectResponse(f"/o/{token}", 303)
+
+    @app.post("/o/{token}/accept", response_class=HTMLResponse, include_in_schema=False)
+    async def accept_offer(request: Request, token: str) -> Response:
+        return await decide(request, token, True)
+
+    @app.post("/o/{token}/decline", response_class=HTMLResponse, include_in_schema=False)
+    async def decline_offer(request: Request, token: str) -> Response:
+        return await decide(request, token, False)
 
     # -- the SMS gateway's inbound messages ---------------------------------------------------------
     @app.post("/webhooks/sms", tags=["webhooks"], summary="A patient's SMS to the clinic's number",

@@ -29,7 +29,7 @@ from .conftest import CLINIC_ROLES, Attempt, Env, refused
 SP = ZoneInfo("America/Sao_Paulo")
 PORTAL_FUNCTIONS = ("portal_catalog", "portal_search_inputs", "portal_hold", "portal_held", "portal_release",
                     "portal_send_code", "portal_book", "portal_appointment", "portal_confirm", "portal_cancel",
-                    "portal_note", "portal_reschedule", "portal_sms_reply")
+                    "portal_note", "portal_reschedule", "portal_sms_reply", "portal_offer", "portal_offer_decide")
 STAFF = (*CLINIC_ROLES, "reminders")
 
 
@@ -204,6 +204,8 @@ PORTAL_CALLS = [
     ("portal_note", "SELECT portal_note('a.x', 'hello')"),
     ("portal_reschedule", "SELECT portal_reschedule('a.x', ARRAY[%(ana)s, %(room)s], %(start)s)"),
     ("portal_sms_reply", "SELECT portal_sms_reply('SM-attack-suite', '+5511961234567', 'hello')"),
+    ("portal_offer", "SELECT portal_offer('o.x')"),
+    ("portal_offer_decide", "SELECT portal_offer_decide('o.x', true)"),
 ]
 
 

@@ -571,3 +571,66 @@ def test_unsigned_forged_and_foreign_sms_webhooks_are_refused(gateway_client, cl
                                               "Body": "STOP"}).status_code == 403   # no gateway configured
     assert portal.sql("SELECT count(*) FROM inbound_message") == [(0,)]
     assert portal.sql("SELECT consent_channels FROM patient WHERE phone = '+5527998765432'") == [(["sms"],)]
+
+
+# -- waitlist offers ---------------------------------------------------------------------------------
+def _offer(portal):
+    """A waitlist offer (the test clinic's ultrasound on Monday 2027-01-04 at 08:00, freed by a
+    cancellation) for Paulo Reis, and its link."""
+    from datetime import timedelta, timezone
+
+    from reception_app.services import waitlist
+
+    sp = timezone(timedelta(hours=-3))
+    now = datetime(2027, 1, 1, tzinfo=UTC)
+    waiting = patients.add_patient(portal.owner, name="Paulo Reis", birth_date="1980-01-01", phone="+5511987654301")
+    cancels = patients.add_patient(portal.owner, name="Carla Dias", birth_date="1981-01-01")
+    waitlist.add_entry(portal.owner, patient_id=waiting.id, service="Abdominal ultrasound", branch="Centro",
+                       first_date=date(2027, 1, 4), last_date=date(2027, 1, 4), earliest="07:00", latest="12:00",
+                       now=now)
+    freed = scheduling.book(portal.owner, branch="Centro", service="Abdominal ultrasound",
+                            start=datetime(2027, 1, 4, 8, tzinfo=sp), patient_id=cancels.id, now=now,
+                            doctor="Ana Souza")
+    scheduling.cancel(portal.owner, freed.id, reason="patient called")
+    offer = waitlist.process_freed_slots(portal.owner, now=now)[0]
+    token = portal.sql("SELECT clinic_portal_token(%s, 'offer')", (offer.appointment_id,))[0][0]
+    return offer, token
+
+
+def test_a_waitlist_offer_is_taken_from_its_link(client, portal):
+    offer, token = _offer(portal)
+    page = client.get(f"/o/{token}")
+    assert page.status_code == 200
+    text = _text(page.text)
+    assert "A time is free for you" in text and "It is held for you until" in text and "Reis" not in text
+    taken = client.post(f"/o/{token}/accept", data={"csrf": _csrf(page.text)})
+    assert taken.status_code == 200 and taken.url.path.startswith("/a/a.") and "Hello, Paulo" in _text(taken.text)
+    assert portal.sql("SELECT o.status, a.status, e.status, f.state FROM waitlist_offer o "
+                      "JOIN appointment a ON a.id = o.appointment_id JOIN waitlist_entry e ON e.id = o.entry_id "
+                      "JOIN freed_slot f ON f.id = o.freed_slot_id") == [("accepted", "confirmed", "booked", "filled")]
+    assert "You took this time." in _text(client.get(f"/o/{token}").text)
+    declined = client.post(f"/o/{token}/decline", data={"csrf": _csrf(page.text)})
+    assert declined.status_code == 409        # taken already: cannot be declined
+    assert portal.sql("SELECT status FROM waitlist_offer") == [("accepted",)]
+
+
+def test_a_declined_offer_frees_the_time_for_the_next_patient(client, portal):
+    offer, token = _offer(portal)
+    page = client.get(f"/o/{token}")
+    no = client.post(f"/o/{token}/decline", data={"csrf": _csrf(page.text)})
+    assert no.status_code == 200 and "You declined this time. You stay on the waitlist." in _text(no.text)
+    assert portal.sql("SELECT o.status, a.status, a.cancelled_by, e.status, f.state FROM waitlist_offer o "
+                      "JOIN appointment a ON a.id = o.appointment_id JOIN waitlist_entry e ON e.id = o.entry_id "
+                      "JOIN freed_slot f ON f.id = o.freed_slot_id") == \
+        [("declined", "cancelled", "patient", "waiting", "open")]
+
+
+def test_an_expired_offer_says_so_and_books_nothing(client, portal):
+    offer, token = _offer(portal)
+    page = client.get(f"/o/{token}")
+    portal.sql("UPDATE waitlist_offer SET expires_at = now() - interval '1 minute'")
+    late = client.post(f"/o/{token}/accept", data={"csrf": _csrf(page.text)})
+    assert late.status_code == 409 and "This offer has expired" in _text(late.text)
+    assert portal.sql("SELECT o.status, a.status FROM waitlist_offer o JOIN appointment a ON a.id = o.appointment_id") \
+        == [("open", "held")]
+    assert client.get(f"/o/{token[:-1]}{'0' if token[-1] != '0' else '1'}").status_code == 404   # forged
