@@ -159,3 +159,22 @@ def test_a_patient_abroad_sees_their_own_time_too(served, make_browser, shots):
     assert local and "your time" in local[0].text
     assert "Your time zone is Europe/Lisbon" in _by(driver, "main").text
     _check_page(driver, shots, "en-abroad")
+
+
+def test_a_waitlist_offer_taken_and_one_let_expire(served, make_browser, shots):
+    from .test_portal_http import _offer
+
+    driver = make_browser("en")
+    _offer_view, token = _offer(served.portal)
+    driver.get(f"{served.base}/o/{token}")
+    assert "A time is free for you" in _by(driver, "main").text
+    _check_page(driver, shots, "en-offer")
+    served.portal.sql("UPDATE waitlist_offer SET expires_at = now() - interval '1 minute'")   # let it expire
+    _go(driver, "form.inline button")                                                   # Take this time
+    assert "This offer has expired" in _by(driver, "main").text
+    _check_page(driver, shots, "en-offer-expired")
+    served.portal.sql("UPDATE waitlist_offer SET expires_at = now() + interval '10 minutes'")
+    driver.get(f"{served.base}/o/{token}")
+    _go(driver, "form.inline button")
+    assert "Hello, Paulo" in _by(driver, "main").text and "/a/a." in driver.current_url
+    _check_page(driver, shots, "en-offer-taken")
