@@ -76,6 +76,8 @@ _HERE = resources.files(__package__)
 CATALOG_SECONDS = 10.0
 _TOKEN = re.compile(r"^[aho]\.[0-9a-f]{32}\.[0-9]{1,6}\.[0-9a-f]{32}$")
 _CODE = re.compile(r"^[0-9]{6}$")
+#: Stands for the visitor's CSRF token in a page rendered once for everyone (64 characters, as a token).
+_CSRF_STAND_IN = "csrf-stand-in-" + "0" * 50
 #: Longest text accepted per form field (characters); the database has its own limits.
 _FIELD_MAX = {"name": 120, "birth_date": 20, "phone": 32, "email": 254, "note": 500, "code": 12}
 
@@ -113,6 +115,13 @@ def create_app(db: Database, settings: PortalSettings) -> FastAPI:
     """The portal's ASGI application on ``db`` (a connection as the portal's login) with
     ``settings``. Raises nothing itself; requests that fail show the generic page."""
     weeks = portal.WeekCache()
+    pages: dict[tuple, tuple[object, str]] = {}
+    pages_lock = threading.Lock()
+
+    def kept_page(key: tuple, owner: object) -> str | None:
+        with pages_lock:
+            kept = pages.get(key)
+        return kept[1] if kept is not None and kept[0] is owner else None
 
     def reconnected() -> None:
         weeks.clear()
@@ -161,7 +170,25 @@ def create_app(db: Database, settings: PortalSettings) -> FastAPI:
         response.set_cookie(name, value, path=path, max_age=max_age, httponly=True, samesite="lax",
                             secure=settings.secure_cookies)
 
-    def render(p: _Page, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    def render(p: _Page, template: str, status: int = 200, *, reuse: tuple[tuple, object] | None = None,
+               **context: Any) -> HTMLResponse:
+        """The page ``template`` for this visitor. ``reuse``: a key under which the page, rendered once
+        with a stand-in for the CSRF token, is kept and served again with each visitor's token:
+        ``(key, owner)``, the page being valid while ``owner`` — the shared ``Week`` it shows — is
+        the one kept with it (a week computed anew renders anew)."""
+        if reuse is not None:
+            key, owner = reuse
+            html = kept_page(key, owner)
+            if html is None:
+                html = render_html(p, template, _CSRF_STAND_IN, **context)
+                with pages_lock:
+                    if len(pages) > 2000:
+                        pages.clear()
+                    pages[key] = (owner, html)
+            return respond(p, html.replace(_CSRF_STAND_IN, p.csrf), status)
+        return respond(p, render_html(p, template, p.csrf, **context), status)
+
+    def render_html(p: _Page, template: str, csrf: str, **context: Any) -> str:
         cat = context.pop("cat", None)
         if cat is None:
             try:
@@ -170,9 +197,11 @@ def create_app(db: Database, settings: PortalSettings) -> FastAPI:
                 cat = None
         here = p.request.url.path + (("?" + p.request.url.query) if p.request.url.query else "")
         switch = {code: _with_query(here, lang=code) for code in i18n.LANGUAGES}
-        html = env.get_template(template).render(
-            _=p.t.gettext, lang=p.lang, csrf=p.csrf, cat=cat, languages=i18n.LANGUAGE_NAMES, switch=switch,
+        return env.get_template(template).render(
+            _=p.t.gettext, lang=p.lang, csrf=csrf, cat=cat, languages=i18n.LANGUAGE_NAMES, switch=switch,
             clinic_name=(cat.text("portal_title") or cat.text("name")) if cat else "", **context)
+
+    def respond(p: _Page, html: str, status: int) -> HTMLResponse:
         response = HTMLResponse(html, status_code=status)
         if p.new_session:
             cookie(response, SESSION_COOKIE, p.session)
@@ -273,13 +302,17 @@ def create_app(db: Database, settings: PortalSettings) -> FastAPI:
         doctor_id = chosen.id if chosen else None
         week = weeks.get((b.id, s.id, doctor_id, first), lambda: portal.free_starts(
             db, branch_id=b.id, service_id=s.id, doctor_id=doctor_id, first=first, now=now, timezone=b.timezone))
+        plain = not notice and not instead and moving is None and weeks.enabled
+        reuse = ((p.lang, p.request.url.path, p.request.url.query, action), week) if plain else None
+        if reuse is not None and kept_page(*reuse) is not None:
+            return render(p, "slots.html", status, reuse=reuse)
         loc = i18n.page_locale(p.lang, b.locale)
         f = fmt(p.lang, b.locale)
         days = [{"date": d, "title": format_date(d, "EEEE, d MMMM", locale=loc),
                  "starts": [_start_view(x, b, f) for x in week.days.get(d, [])]} for d in sorted(week.days)]
         base = {"branch": b.id, "service": s.id, "doctor": chosen.id if chosen else "any"} if nav == "/book" else {}
         prev_week = first - timedelta(days=portal.WEEK_DAYS)
-        return render(p, "slots.html", status, cat=cat, branch=b, service=s, doctor=chosen, days=days,
+        return render(p, "slots.html", status, reuse=reuse, cat=cat, branch=b, service=s, doctor=chosen, days=days,
                       terms=_terms(p.t, f, s), zone=get_timezone_name(b.tz, locale=loc), timezone=b.timezone,
                       prev=_with_query(nav, **base, week=max(prev_week, today).isoformat())
                       if first > today else None,

@@ -1,7 +1,7 @@
 """``clinic-portal``: the patient portal as a process (uvicorn serving ``app.create_app``).
 
 ```
-clinic-portal [--host 127.0.0.1] [--port 8080] [--database URL] [--config FILE]
+clinic-portal [--host 127.0.0.1] [--port 8080] [--database URL] [--config FILE] [--workers N]
               [--ssl-certfile CERT --ssl-keyfile KEY] [--behind-https-proxy] [--log-file PATH] [-v]
 ```
 
@@ -23,12 +23,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
 from ..domain.errors import ClinicError, ValidationError
 from ..logsetup import setup_service_logging
 from ..store.connect import open_portal_database
+from .asgi import ENV_CONFIG, ENV_HTTPS
 
 log = logging.getLogger("reception_app.web")
 
@@ -47,6 +49,8 @@ def parser(prog: str = "clinic-portal") -> argparse.ArgumentParser:
     p.add_argument("--ssl-keyfile", help="the certificate's private key (PEM)")
     p.add_argument("--behind-https-proxy", action="store_true",
                    help="a reverse proxy terminates HTTPS: Secure cookies, client address from X-Forwarded-For")
+    p.add_argument("--workers", type=int, default=1,
+                   help="worker processes (default 1; one per core is usual; each keeps its own rate limits)")
     p.add_argument("--log-file", help="log file, or - for stderr (default: journal under systemd, else a file)")
     p.add_argument("-v", "--verbose", action="store_true", help="log every request")
     return p
@@ -75,10 +79,23 @@ def main(argv: list[str] | None = None, prog: str = "clinic-portal") -> int:
         return getattr(exc, "exit_code", 4)
     if not https and args.host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("serving plain HTTP on %s: put the portal behind HTTPS before patients use it", args.host)
+    common = {"host": args.host, "port": args.port, "log_config": None, "access_log": args.verbose,
+              "proxy_headers": args.behind_https_proxy, "forwarded_allow_ips": "127.0.0.1",
+              "ssl_certfile": args.ssl_certfile, "ssl_keyfile": args.ssl_keyfile, "server_header": False}
+    if args.workers > 1:
+        # Each worker process builds its own application from the environment (web/asgi.py).
+        db.dispose()
+        if args.database:
+            os.environ["CLINIC_DATABASE_URL"] = args.database
+        if args.config:
+            os.environ[ENV_CONFIG] = str(args.config)
+        os.environ[ENV_HTTPS] = "1" if https else "0"
+        log.info("clinic-portal listening on %s:%s (%s, %d workers)", args.host, args.port,
+                 "https" if https else "http", args.workers)
+        uvicorn.run("reception_app.web.asgi:create_from_env", factory=True, workers=args.workers, **common)
+        return 0
     app = create_app(db, settings)
-    config = uvicorn.Config(app, host=args.host, port=args.port, log_config=None, access_log=args.verbose,
-                            proxy_headers=args.behind_https_proxy, forwarded_allow_ips="127.0.0.1",
-                            ssl_certfile=args.ssl_certfile, ssl_keyfile=args.ssl_keyfile, server_header=False)
+    config = uvicorn.Config(app, **common)
     server = uvicorn.Server(config)
     log.info("clinic-portal listening on %s:%s (%s)", args.host, args.port, "https" if https else "http")
     try:

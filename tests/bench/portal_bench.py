@@ -9,8 +9,9 @@
    sent to the outbox), code (POST /book/verify) — p50/p95 ms from the hold's request to the
    booked page. The appointments it makes are cancelled afterwards.
 
-The portal runs in its own process (tests/bench/portal_server.py: uvicorn, one worker), as a
-login in ``clinic_portal``, so client and server do not share a core's interpreter.
+The portal runs in its own processes (tests/bench/portal_server.py: uvicorn with 2 worker
+processes, as ``clinic-portal --workers 2``), as a login in ``clinic_portal``; the load generator
+shares the 2 cores with them and with PostgreSQL.
 """
 
 from __future__ import annotations
@@ -115,14 +116,16 @@ def _round_trips(base: str, branch: int, service: int, outbox: Path, count: int)
     return times
 
 
-def bench_portal(url: str, *, users: int = 50, seconds: float = 20.0, round_trips: int = 30) -> dict:
-    """Run both parts against the dataset at ``url`` (the owner's connection)."""
+def bench_portal(url: str, *, users: int = 50, seconds: float = 20.0, round_trips: int = 30,
+                 workers: int = 2) -> dict:
+    """Run both parts against the dataset at ``url`` (the owner's connection), the portal with
+    ``workers`` uvicorn worker processes (one per core of the 2-core machine)."""
     branch, service = _prepare(url)
     portal_url = make_conninfo(url, user=LOGIN)
     port = _free_port()
     outbox = Path(tempfile.mkdtemp(prefix="portal-bench-outbox-"))
-    server = subprocess.Popen([sys.executable, "-m", "tests.bench.portal_server", portal_url, str(port), str(outbox)],
-                              stdin=subprocess.PIPE, cwd=Path(__file__).resolve().parents[2])
+    server = subprocess.Popen([sys.executable, "-m", "tests.bench.portal_server", portal_url, str(port), str(outbox),
+                               str(workers)], cwd=Path(__file__).resolve().parents[2])
     base = f"http://127.0.0.1:{port}"
     try:
         import httpx
@@ -148,7 +151,7 @@ def bench_portal(url: str, *, users: int = 50, seconds: float = 20.0, round_trip
               f"p95 {_pct(latencies, .95):.1f} ms, {errors} errors", file=sys.stderr, flush=True)
         trips = _round_trips(base, branch, service, outbox, round_trips)
     finally:
-        server.stdin.close()  # type: ignore[union-attr]
+        server.terminate()
         try:
             server.wait(15)
         except subprocess.TimeoutExpired:
@@ -156,7 +159,7 @@ def bench_portal(url: str, *, users: int = 50, seconds: float = 20.0, round_trip
         with psycopg.connect(url, autocommit=True) as conn:   # the bench's own bookings go again
             conn.execute("UPDATE appointment SET status = 'cancelled', status_reason = 'portal benchmark' "
                          "WHERE source = 'online' AND status NOT IN ('cancelled', 'rescheduled')")
-    return {"users": users, "seconds": seconds, "free_starts_on_first_week_page": offered,
+    return {"users": users, "seconds": seconds, "workers": workers, "free_starts_on_first_week_page": offered,
             "week_page": {"requests": len(latencies), "errors": errors,
                           "requests_per_s": round(len(latencies) / seconds, 1),
                           "p50_ms": round(_pct(latencies, .5), 1), "p95_ms": round(_pct(latencies, .95), 1),

@@ -427,8 +427,14 @@ def test_a_served_portal_shares_weeks_until_the_schedule_changes(served):
 
     portal = served.portal
     url = served.base + "/book?branch=1&service=1&doctor=any"
-    first = _START.findall(httpx.get(url).text)
-    assert first and _START.findall(httpx.get(url).text) == first      # the same week, shared
+    one, two = httpx.get(url), httpx.get(url)                           # two visitors
+    first = _START.findall(one.text)
+    assert first and _START.findall(two.text) == first                  # the same week, shared …
+    assert _csrf(one.text) != _csrf(two.text) and "csrf-stand-in" not in one.text + two.text   # … each its token
+    held = httpx.post(served.base + "/book/hold", cookies=two.cookies, data={
+        "csrf": _csrf(two.text), "branch": "1", "service": "1", "doctor": "any", "start": first[-1][0],
+        "resources": first[-1][1]})
+    assert held.status_code == 303 and held.headers["location"] == "/book/details"   # the token works
     start = first[0][0]
     patient = patients.add_patient(portal.owner, name="Desk Patient", birth_date="1970-01-01")
     scheduling.book(portal.owner, branch="Centro", service="Abdominal ultrasound",
