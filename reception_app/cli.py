@@ -754,6 +754,18 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _portal_serve_args(argv: list[str]) -> argparse.Namespace | None:
+    """``clinic [--database …] portal serve …``: everything after ``serve`` is ``clinic-portal``'s own
+    options, passed on untouched (argparse cannot hand a subcommand options it does not know)."""
+    for i in range(len(argv) - 1):
+        if argv[i:i + 2] == ["portal", "serve"]:
+            head = argparse.ArgumentParser(prog="clinic", add_help=False)
+            head.add_argument("--database", type=_conninfo_arg)
+            known = head.parse_args(argv[:i])
+            return argparse.Namespace(database=known.database, portal_args=argv[i + 2:], func=cmd_portal_serve)
+    return None
+
+
 def cmd_portal_serve(args: argparse.Namespace) -> int:
     """``clinic portal serve [--host …] [--port …]``: run the portal (``clinic-portal``) in this
     process's place, against the same database as this command (``--database`` passes on)."""
@@ -787,7 +799,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger().addHandler(logging.NullHandler())
     try:
         try:
-            args = build_parser().parse_args(argv)
+            args = _portal_serve_args(list(sys.argv[1:] if argv is None else argv)) or build_parser().parse_args(argv)
         except SystemExit as exc:  # --help (0) or a bad argument (2, its line already printed)
             sys.stdout.flush()
             return exc.code if isinstance(exc.code, int) else 2

@@ -255,6 +255,7 @@ BEGIN
         'min_notice_min', public.clinic_setting_int('portal_min_notice_min', 60),
         'horizon_days', public.clinic_setting_int('portal_horizon_days', 90),
         'code_minutes', public.clinic_setting_int('portal_code_minutes', 10),
+        'schema', (SELECT v.version_num FROM public.alembic_version v LIMIT 1),
         'clinic', coalesce((SELECT jsonb_object_agg(s.key, s.value) FROM public.clinic_setting s
                              WHERE s.key IN ('name', 'address', 'portal_title', 'portal_colour', 'portal_terms',
                                              'portal_logo', 'portal_public_url')), '{}'))

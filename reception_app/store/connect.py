@@ -172,8 +172,15 @@ def open_portal_database(cli_url: str | None = None, *, application_name: str = 
         conninfo = choice.conninfo or ""
     db = Database(conninfo, application_name=application_name)
     try:
-        migrate.check_schema(db)
+        migrate.check_schema(db, _portal_revision)
     except BaseException:
         db.dispose()
         raise
     return db
+
+
+def _portal_revision(conn) -> str | None:
+    """The schema revision as the portal's login may read it (``portal_catalog()``, migration 0014)."""
+    from sqlalchemy import text
+
+    return conn.execute(text("SELECT portal_catalog() ->> 'schema'")).scalar()

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib import resources
 
 import psycopg
@@ -96,9 +97,11 @@ def secure_database(conn: Connection) -> None:
     conn.execute(text(SECURE_DATABASE_SQL))
 
 
-def check_schema(db: Database) -> str:
-    """Return the revision when it is the one this program needs; else raise SchemaMismatch."""
-    rev = db.read(current_revision)
+def check_schema(db: Database, reader: Callable[[Connection], str | None] = current_revision) -> str:
+    """Return the revision when it is the one this program needs; else raise SchemaMismatch.
+    ``reader``: how the login reads the revision (the portal's, which reads no table, asks
+    ``portal_catalog()``)."""
+    rev = db.read(reader)
     head = head_revision()
     if rev == head:
         return rev
