@@ -71,3 +71,41 @@ def test_clinic_portal_serve_serves_the_booking_pages(clinic_db, db_url, tmp_pat
             conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(login)))
             conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(login)))
     assert proc.returncode in (0, -signal.SIGTERM)
+
+
+def test_the_portal_runs_beside_the_window_on_the_built_in_database(tmp_path: Path):
+    """The trial a person makes next to ``make run``: the demo clinic on the built-in database
+    (a server of its own in this test's data folder), then ``clinic portal serve`` with no
+    connection given — the portal's login is made for it on the built-in server."""
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k != "CLINIC_DATABASE_URL"}
+    env.update({"HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "data"),
+                "XDG_CONFIG_HOME": str(tmp_path / "config"), "XDG_STATE_HOME": str(tmp_path / "state"),
+                "CLINIC_DATA_DIR": str(tmp_path / "clinic")})
+    demo = subprocess.run([sys.executable, "-m", "reception_app", "demo", "load", "--past-days", "0"], env=env,
+                          capture_output=True, text=True, timeout=240)
+    assert demo.returncode == 0, demo.stderr
+    proc = subprocess.Popen([sys.executable, "-m", "reception_app", "portal", "serve", "--port", str(port),
+                             "--log-file", "-"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if httpx.get(base + "/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+            assert time.monotonic() < deadline, "the portal did not start"
+            time.sleep(0.3)
+        start = httpx.get(base + "/")
+        assert start.status_code == 200 and start.text.count('class="choice"') == 2      # the demo's branches
+        week = httpx.get(base + "/book?branch=1&service=1&doctor=any")
+        assert week.status_code == 200 and 'class="slot"' in week.text
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
