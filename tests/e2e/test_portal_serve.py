@@ -66,6 +66,7 @@ def test_clinic_portal_serve_serves_the_booking_pages(clinic_db, db_url, tmp_pat
             proc.wait(20)
         except subprocess.TimeoutExpired:
             proc.kill()
+        _stop_built_in(tmp_path / "clinic" / "pgdata")
         with psycopg.connect(db_url, autocommit=True) as conn:
             conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", (login,))
             conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(login)))
@@ -81,7 +82,8 @@ def test_the_portal_runs_beside_the_window_on_the_built_in_database(tmp_path: Pa
     env = {k: v for k, v in os.environ.items() if k != "CLINIC_DATABASE_URL"}
     env.update({"HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "data"),
                 "XDG_CONFIG_HOME": str(tmp_path / "config"), "XDG_STATE_HOME": str(tmp_path / "state"),
-                "CLINIC_DATA_DIR": str(tmp_path / "clinic")})
+                "CLINIC_DATA_DIR": str(tmp_path / "clinic"), "XDG_RUNTIME_DIR": str(tmp_path / "runtime")})
+    (tmp_path / "runtime").mkdir(mode=0o700)
     demo = subprocess.run([sys.executable, "-m", "reception_app", "demo", "load", "--past-days", "0"], env=env,
                           capture_output=True, text=True, timeout=240)
     assert demo.returncode == 0, demo.stderr
@@ -109,3 +111,20 @@ def test_the_portal_runs_beside_the_window_on_the_built_in_database(tmp_path: Pa
             proc.wait(20)
         except subprocess.TimeoutExpired:
             proc.kill()
+        _stop_built_in(tmp_path / "clinic" / "pgdata")
+
+
+def _stop_built_in(pgdata: Path) -> None:
+    """Stop the built-in server of this test's data folder, should it still run (it stops by itself
+    when its last program exits; this makes sure a test leaves no server behind): SIGINT to its
+    postmaster is PostgreSQL's fast shutdown."""
+    pid_file = pgdata / "postmaster.pid"
+    if not pid_file.exists():
+        return
+    try:
+        os.kill(int(pid_file.read_text().split()[0]), signal.SIGINT)
+    except (ProcessLookupError, ValueError, IndexError):
+        return
+    deadline = time.monotonic() + 30
+    while pid_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
