@@ -573,6 +573,19 @@ def create_app(db: Database, settings: PortalSettings) -> FastAPI:
         a = portal.appointment(db, token)
         return a, (bad_link(p) if a is None else None)
 
+    async def link_form(request: Request, token: str) -> Response | tuple[_Page, dict[str, str],
+                                                                          portal.PortalAppointment]:
+        """A POST from an appointment's page: the visitor's page, the form (its CSRF token checked)
+        and the appointment its link names — or the refusal to answer instead."""
+        p = page(request)
+        form, refused = await form_of(p)
+        if refused is not None:
+            return refused
+        a, r = link_of(p, token)
+        if r is not None or a is None:
+            return r or bad_link(p)
+        return p, form, a
+
     @app.get("/a/{token}", response_class=HTMLResponse, include_in_schema=False)
     def appointment(request: Request, token: str) -> HTMLResponse:
         p = page(request)
@@ -596,13 +609,10 @@ def create_app(db: Database, settings: PortalSettings) -> FastAPI:
 
     @app.post("/a/{token}/confirm", response_class=HTMLResponse, include_in_schema=False)
     async def confirm(request: Request, token: str) -> Response:
-        p = page(request)
-        form, refused = await form_of(p)
-        if refused is not None:
-            return refused
-        a, r = link_of(p, token)
-        if r is not None or a is None:
-            return r or bad_link(p)
+        acting = await link_form(request, token)
+        if isinstance(acting, Response):
+            return acting
+        p, form, a = acting
         try:
             portal.confirm(db, token)
         except PortalRefused as exc:
@@ -633,13 +643,10 @@ def create_app(db: Database, settings: PortalSettings) -> FastAPI:
 
     @app.post("/a/{token}/reschedule", response_class=HTMLResponse, include_in_schema=False)
     async def reschedule(request: Request, token: str) -> Response:
-        p = page(request)
-        form, refused = await form_of(p)
-        if refused is not None:
-            return refused
-        a, r = link_of(p, token)
-        if r is not None or a is None:
-            return r or bad_link(p)
+        acting = await link_form(request, token)
+        if isinstance(acting, Response):
+            return acting
+        p, form, a = acting
         start = _instant(form.get("start"))
         ids = [int(x) for x in (form.get("resources") or "").split(",") if x.isdigit()][:3]
         if start is None or not ids:
@@ -683,13 +690,10 @@ def create_app(db: Database, settings: PortalSettings) -> FastAPI:
 
     @app.post("/a/{token}/cancel", response_class=HTMLResponse, include_in_schema=False)
     async def cancel(request: Request, token: str) -> Response:
-        p = page(request)
-        form, refused = await form_of(p)
-        if refused is not None:
-            return refused
-        a, r = link_of(p, token)
-        if r is not None or a is None:
-            return r or bad_link(p)
+        acting = await link_form(request, token)
+        if isinstance(acting, Response):
+            return acting
+        p, form, a = acting
         try:
             result = portal.cancel(db, token, accept_fee=form.get("accept_fee") == "on")
         except PortalRefused as exc:
@@ -701,13 +705,10 @@ def create_app(db: Database, settings: PortalSettings) -> FastAPI:
 
     @app.post("/a/{token}/note", response_class=HTMLResponse, include_in_schema=False)
     async def note(request: Request, token: str) -> Response:
-        p = page(request)
-        form, refused = await form_of(p)
-        if refused is not None:
-            return refused
-        a, r = link_of(p, token)
-        if r is not None or a is None:
-            return r or bad_link(p)
+        acting = await link_form(request, token)
+        if isinstance(acting, Response):
+            return acting
+        p, form, a = acting
         text = form.get("note") or ""
         if len(text) > 500:
             return appointment_page(p, token, a, error=p.t("A note can be at most 500 characters."), status=422)
